@@ -1,0 +1,351 @@
+//! Command-line surface: clap definitions and the headless verbs, which run the
+//! same fleet core as the TUI and only differ in how they print.
+
+pub mod exit;
+pub mod table;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, HostSpec, Inventory, Target};
+use crate::fleet::{ActorConfig, ContainerInfo, Fleet, FleetState, HostSummary};
+use crate::transport::ConnectOptions;
+pub use exit::Exit;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotilla",
+    version,
+    about = "Operate a small fleet of Docker hosts over SSH",
+    after_help = exit::EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Inventory file (default: $XDG_CONFIG_HOME/flotilla/config.toml, else the local Docker daemon).
+    #[arg(long, global = true, env = "FLOTILLA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Trust and record unknown SSH host keys (like StrictHostKeyChecking=accept-new).
+    /// Changed keys are always refused.
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Each host's reachability, Docker version and round-trip time.
+    Hosts(HostsArgs),
+    /// Containers on every host (running only, unless --all).
+    Ps(PsArgs),
+    /// Inspect the inventory.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and print the resolved hosts; contacts nothing.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which hosts a verb applies to; repeatable, combined with OR.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Selection {
+    /// Only this host (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Only hosts in this group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    #[command(flatten)]
+    pub select: Selection,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub select: Selection,
+    /// Include stopped containers.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A failure that maps to an exit code and a one-line message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for CliError {
+    fn from(e: config::ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+/// Loads the inventory named on the command line (or the default one).
+pub fn load_inventory(cli: &Cli) -> Result<Inventory, CliError> {
+    Ok(config::load(cli.config.as_deref())?)
+}
+
+/// Restricts the inventory to the selected hosts; unknown names are usage errors.
+pub fn select(inventory: &Inventory, sel: &Selection) -> Result<Inventory, CliError> {
+    for name in &sel.hosts {
+        if !inventory.hosts.iter().any(|h| &h.name == name) {
+            let known: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(CliError {
+                exit: Exit::NotFound,
+                message: format!("no host named {name:?} (known: {})", known.join(", ")),
+            });
+        }
+    }
+    for group in &sel.groups {
+        if !inventory.hosts.iter().any(|h| h.groups.contains(group)) {
+            return Err(CliError {
+                exit: Exit::NotFound,
+                message: format!("no host is in group {group:?}"),
+            });
+        }
+    }
+    let everything = sel.hosts.is_empty() && sel.groups.is_empty();
+    let hosts = inventory
+        .hosts
+        .iter()
+        .filter(|h| {
+            everything
+                || sel.hosts.contains(&h.name)
+                || h.groups.iter().any(|g| sel.groups.contains(g))
+        })
+        .cloned()
+        .collect();
+    Ok(Inventory {
+        source: inventory.source.clone(),
+        hosts,
+    })
+}
+
+fn actor_config(cli: &Cli) -> ActorConfig {
+    ActorConfig {
+        connect: ConnectOptions {
+            accept_new: cli.accept_new,
+        },
+        reconnect: false,
+        ..ActorConfig::default()
+    }
+}
+
+/// Connects to every selected host once and waits for each to answer or fail.
+async fn snapshot(cli: &Cli, sel: &Selection) -> Result<FleetState, CliError> {
+    let inventory = select(&load_inventory(cli)?, sel)?;
+    let mut state = FleetState::new(&inventory);
+    Fleet::spawn(&inventory, actor_config(cli))
+        .collect(&mut state)
+        .await;
+    Ok(state)
+}
+
+/// Reports unreachable hosts on stderr; returns the exit code they imply.
+fn report_unreachable(state: &FleetState, json: bool) -> Exit {
+    let mut exit = Exit::Ok;
+    let mut err = std::io::stderr().lock();
+    for host in state.unreachable() {
+        exit = Exit::Unreachable;
+        let reason = host.last_error.as_deref().unwrap_or("no answer");
+        let _ = if json {
+            writeln!(
+                err,
+                "{}",
+                serde_json::json!({"host": host.spec.name, "error": reason})
+            )
+        } else {
+            writeln!(err, "flotilla: {}: unreachable: {reason}", host.spec.name)
+        };
+    }
+    exit
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError {
+        exit: Exit::Internal,
+        message: format!("JSON encoding failed: {e}"),
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
+    let state = snapshot(cli, &args.select).await?;
+    let rows: Vec<HostSummary> = state.hosts.iter().map(HostSummary::from).collect();
+    if args.json {
+        print_json(&rows)?;
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.clone(),
+                    h.address.clone(),
+                    if h.reachable { "up" } else { "DOWN" }.to_owned(),
+                    h.docker_version.clone().unwrap_or_else(|| "-".into()),
+                    h.rtt_ms.map_or("-".into(), |ms| format!("{ms:.1}ms")),
+                    if h.reachable {
+                        format!("{}/{}", h.running, h.containers)
+                    } else {
+                        "-".into()
+                    },
+                    h.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "HOST", "ADDRESS", "STATE", "DOCKER", "RTT", "RUNNING", "ERROR"
+                ],
+                &table
+            )
+        );
+    }
+    // The table already shows errors; JSON carries them too.
+    Ok(if state.unreachable().next().is_some() {
+        Exit::Unreachable
+    } else {
+        Exit::Ok
+    })
+}
+
+pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
+    let state = snapshot(cli, &args.select).await?;
+    let containers: Vec<&ContainerInfo> = state
+        .hosts
+        .iter()
+        .filter(|h| h.is_up())
+        .flat_map(|h| h.containers.iter())
+        .filter(|c| args.all || c.is_running())
+        .collect();
+    if args.json {
+        print_json(&containers)?;
+    } else {
+        let rows: Vec<Vec<String>> = containers
+            .iter()
+            .map(|c| {
+                vec![
+                    c.host.clone(),
+                    c.name.clone(),
+                    c.image.clone(),
+                    c.state.clone(),
+                    c.health.clone().unwrap_or_else(|| "-".into()),
+                    c.status.clone(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                &["HOST", "NAME", "IMAGE", "STATE", "HEALTH", "STATUS"],
+                &rows
+            )
+        );
+    }
+    Ok(report_unreachable(&state, args.json))
+}
+
+pub fn config_check(cli: &Cli, json: bool) -> Result<Exit, CliError> {
+    let inventory = load_inventory(cli)?;
+    if json {
+        print_json(&inventory)?;
+        return Ok(Exit::Ok);
+    }
+    match &inventory.source {
+        Some(path) => println!("{}: ok, {} hosts", path.display(), inventory.hosts.len()),
+        None => println!("no config file: using the local Docker daemon"),
+    }
+    let rows: Vec<Vec<String>> = inventory.hosts.iter().map(describe_host).collect();
+    print!(
+        "{}",
+        table::render(
+            &["HOST", "CONNECT", "VIA", "DOCKER SOCKET", "GROUPS"],
+            &rows
+        )
+    );
+    Ok(Exit::Ok)
+}
+
+fn describe_host(h: &HostSpec) -> Vec<String> {
+    let (connect, via, socket) = match &h.target {
+        Target::Ssh {
+            endpoint,
+            jumps,
+            docker_socket,
+        } => (
+            format!(
+                "ssh://{}@{}:{}",
+                endpoint.user, endpoint.hostname, endpoint.port
+            ),
+            if jumps.is_empty() {
+                "-".to_owned()
+            } else {
+                jumps
+                    .iter()
+                    .map(|j| format!("{}@{}:{}", j.user, j.hostname, j.port))
+                    .collect::<Vec<_>>()
+                    .join(" > ")
+            },
+            docker_socket.clone(),
+        ),
+        Target::Local { socket } => (
+            "local".to_owned(),
+            "-".to_owned(),
+            socket.display().to_string(),
+        ),
+    };
+    let groups = if h.groups.is_empty() {
+        "-".to_owned()
+    } else {
+        h.groups.join(",")
+    };
+    vec![h.name.clone(), connect, via, socket, groups]
+}
+
+/// Runs the chosen verb and returns its exit status.
+pub async fn run(cli: Cli) -> Result<Exit, CliError> {
+    match &cli.command {
+        Some(Command::Hosts(args)) => hosts(&cli, args).await,
+        Some(Command::Ps(args)) => ps(&cli, args).await,
+        Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
+        None => {
+            let args = PsArgs {
+                select: Selection::default(),
+                all: false,
+                json: false,
+            };
+            ps(&cli, &args).await
+        }
+    }
+}

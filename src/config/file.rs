@@ -1,0 +1,456 @@
+//! The TOML inventory file: a span-carrying serde model and the checks that
+//! serde cannot express, all reported as `FILE:LINE:COL: message`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ConfigError;
+
+/// The `address` value that means "the local Docker daemon".
+pub(crate) const LOCAL_ADDRESS: &str = "local";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ssh_config: Option<Spanned<String>>,
+    #[serde(default)]
+    group: BTreeMap<String, RawGroup>,
+    host: Option<Spanned<Vec<Spanned<RawHost>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    address: Spanned<String>,
+    user: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    docker_socket: Option<Spanned<String>>,
+    #[serde(default)]
+    read_only: bool,
+}
+
+/// A validated inventory file, before ssh_config resolution.
+#[derive(Debug)]
+pub(crate) struct Document {
+    pub(crate) ssh_config: Option<Spanned<String>>,
+    pub(crate) hosts: Vec<HostEntry>,
+}
+
+/// One validated `[[host]]`; `read_only` already includes its groups' setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostEntry {
+    pub(crate) name: String,
+    pub(crate) address: String,
+    pub(crate) user: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) docker_socket: Option<String>,
+    pub(crate) read_only: bool,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    // toml spans are on char boundaries, but never panic on a bad one.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// A positioned error at the start of `span`.
+pub(crate) fn invalid_at(
+    path: &Path,
+    text: &str,
+    span: Range<usize>,
+    message: impl Into<String>,
+) -> ConfigError {
+    let (line, col) = position(text, span.start);
+    ConfigError::Invalid {
+        file: path.to_path_buf(),
+        line,
+        col,
+        message: message.into(),
+    }
+}
+
+/// Parses and validates the inventory text.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|err| {
+        let span = err.span().unwrap_or(0..0);
+        invalid_at(path, text, span, err.message().trim_end())
+    })?;
+    let err = |span: Range<usize>, message: String| invalid_at(path, text, span, message);
+
+    if let Some(named) = &raw.ssh_config
+        && named.get_ref().trim().is_empty()
+    {
+        return Err(err(
+            named.span(),
+            "ssh_config must not be empty (use \"none\" to read no ssh_config)".to_string(),
+        ));
+    }
+
+    let Some(host_list) = raw.host else {
+        return Err(err(
+            0..0,
+            "no hosts defined: add at least one [[host]] table with `name` and `address` \
+             (see config.example.toml)"
+                .to_string(),
+        ));
+    };
+    if host_list.get_ref().is_empty() {
+        return Err(err(
+            host_list.span(),
+            "no hosts defined: `host` must list at least one host".to_string(),
+        ));
+    }
+
+    let mut first_seen: HashMap<String, Range<usize>> = HashMap::new();
+    let mut hosts = Vec::with_capacity(host_list.get_ref().len());
+    for spanned_host in host_list.into_inner() {
+        let table_span = spanned_host.span();
+        let h = spanned_host.into_inner();
+
+        let name = h.name.get_ref();
+        if name.trim().is_empty() {
+            return Err(err(
+                h.name.span(),
+                "host name must not be empty".to_string(),
+            ));
+        }
+        if let Some(first) = first_seen.get(name) {
+            let (first_line, _) = position(text, first.start);
+            return Err(err(
+                table_span,
+                format!("duplicate host name {name:?} (first defined at line {first_line})"),
+            ));
+        }
+        first_seen.insert(name.clone(), table_span);
+
+        let address = h.address.get_ref();
+        if address.trim().is_empty() {
+            return Err(err(
+                h.address.span(),
+                "host address must not be empty".to_string(),
+            ));
+        }
+        if address.chars().any(char::is_whitespace) {
+            return Err(err(
+                h.address.span(),
+                format!("host address {address:?} must not contain whitespace"),
+            ));
+        }
+        // `user@host` would be looked up in ssh_config verbatim and match nothing.
+        if let Some((user, host)) = address.rsplit_once('@') {
+            return Err(err(
+                h.address.span(),
+                format!(
+                    "host address {address:?} must not contain a user: write \
+                     address = {host:?} and user = {user:?}"
+                ),
+            ));
+        }
+        let is_local = address == LOCAL_ADDRESS;
+
+        if let Some(user) = &h.user {
+            if is_local {
+                return Err(err(
+                    user.span(),
+                    "`user` does not apply to address = \"local\"".to_string(),
+                ));
+            }
+            if user.get_ref().trim().is_empty() {
+                return Err(err(user.span(), "user must not be empty".to_string()));
+            }
+        }
+        if let Some(port) = &h.port {
+            if is_local {
+                return Err(err(
+                    port.span(),
+                    "`port` does not apply to address = \"local\"".to_string(),
+                ));
+            }
+            if *port.get_ref() == 0 {
+                return Err(err(
+                    port.span(),
+                    "port must be between 1 and 65535".to_string(),
+                ));
+            }
+        }
+        if let Some(socket) = &h.docker_socket {
+            let value = socket.get_ref();
+            // Remote paths cannot be made absolute for the user; `~` is local-only.
+            let ok = value.starts_with('/') || (is_local && value.starts_with('~'));
+            if !ok {
+                return Err(err(
+                    socket.span(),
+                    format!("docker_socket {value:?} must be an absolute path"),
+                ));
+            }
+        }
+
+        let mut groups: Vec<String> = Vec::with_capacity(h.groups.len());
+        for group in &h.groups {
+            let g = group.get_ref();
+            if g.trim().is_empty() {
+                return Err(err(
+                    group.span(),
+                    "group name must not be empty".to_string(),
+                ));
+            }
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        // Read-only is a safety guard: any source saying so wins.
+        let read_only = h.read_only
+            || groups
+                .iter()
+                .any(|g| raw.group.get(g).is_some_and(|settings| settings.read_only));
+
+        hosts.push(HostEntry {
+            name: h.name.into_inner(),
+            address: h.address.into_inner(),
+            user: h.user.map(Spanned::into_inner),
+            port: h.port.map(Spanned::into_inner),
+            groups,
+            docker_socket: h.docker_socket.map(Spanned::into_inner),
+            read_only,
+        });
+    }
+
+    Ok(Document {
+        ssh_config: raw.ssh_config,
+        hosts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::TestResult;
+    use std::path::PathBuf;
+
+    const FILE: &str = "/x/config.toml";
+
+    fn error_of(text: &str) -> Result<String, Box<dyn std::error::Error>> {
+        match parse(text, Path::new(FILE)) {
+            Ok(doc) => Err(format!("expected an error, got {doc:?}").into()),
+            Err(e @ ConfigError::Invalid { .. }) => Ok(e.to_string()),
+            Err(other) => Err(format!("expected Invalid, got {other:?}").into()),
+        }
+    }
+
+    #[test]
+    fn position_is_one_based_and_counts_chars() {
+        let text = "ab\ncdé\nfg";
+        assert_eq!(position(text, 0), (1, 1));
+        assert_eq!(position(text, 1), (1, 2));
+        assert_eq!(position(text, 3), (2, 1));
+        // 'é' is two bytes; 'f' on the next line starts after it.
+        assert_eq!(position(text, 8), (3, 1));
+        assert_eq!(position(text, 9), (3, 2));
+        assert_eq!(position(text, 7), (2, 4));
+        assert_eq!(position(text, 1000), (3, 3));
+    }
+
+    #[test]
+    fn unknown_key_is_positioned() -> TestResult {
+        let text = "[[host]]\nname = \"web-1\"\naddress = \"web-1\"\n  adress = \"x\"\n";
+        let msg = error_of(text)?;
+        assert!(
+            msg.starts_with(
+                "/x/config.toml:4:3: unknown field `adress`, expected one of `name`, `address`,"
+            ),
+            "{msg}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_top_level_and_group_keys_are_rejected() -> TestResult {
+        let msg = error_of("hosts = 1\n")?;
+        assert!(
+            msg.starts_with("/x/config.toml:1:1: unknown field `hosts`"),
+            "{msg}"
+        );
+        let msg = error_of("[group.prod]\nreadonly = true\n")?;
+        assert!(
+            msg.starts_with("/x/config.toml:2:1: unknown field `readonly`, expected `read_only`"),
+            "{msg}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn duplicate_host_points_at_second_definition() -> TestResult {
+        let text = "\
+ssh_config = \"none\"
+
+[[host]]
+name = \"web-1\"
+address = \"a\"
+
+[[host]]
+name = \"web-1\"
+address = \"b\"
+";
+        assert_eq!(
+            error_of(text)?,
+            "/x/config.toml:7:1: duplicate host name \"web-1\" (first defined at line 3)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_type_is_positioned_at_the_value() -> TestResult {
+        let text = "[[host]]\nname = \"a\"\naddress = \"a\"\n\nport = \"22\"\n";
+        assert_eq!(
+            error_of(text)?,
+            "/x/config.toml:5:8: invalid type: string \"22\", expected u16"
+        );
+        let text = "[[host]]\nname = \"a\"\naddress = \"a\"\nport = 70000\n";
+        assert_eq!(
+            error_of(text)?,
+            "/x/config.toml:4:8: invalid value: integer `70000`, expected u16"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn syntax_error_is_positioned() -> TestResult {
+        let text = "[[host]]\nname = \"a\naddress = \"a\"\n";
+        let msg = error_of(text)?;
+        assert!(msg.starts_with("/x/config.toml:2:"), "{msg}");
+        eprintln!("{msg}");
+        assert!(msg.contains("string"), "{msg}");
+        // Points just past `[[host]`, where the second `]` is missing.
+        assert_eq!(
+            error_of("[[host]\nname = \"a\"\n")?,
+            "/x/config.toml:1:8: unclosed array table, expected `]`"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn missing_required_field_points_at_table() -> TestResult {
+        let text = "[[host]]\nname = \"a\"\n\n[[host]]\nname = \"b\"\n";
+        assert_eq!(
+            error_of(text)?,
+            "/x/config.toml:1:1: missing field `address`"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn empty_host_list_is_rejected() -> TestResult {
+        let msg = error_of("# nothing here\n")?;
+        assert!(
+            msg.starts_with("/x/config.toml:1:1: no hosts defined"),
+            "{msg}"
+        );
+        assert!(msg.contains("config.example.toml"), "{msg}");
+        let msg = error_of("ssh_config = \"none\"\nhost = []\n")?;
+        assert!(
+            msg.starts_with("/x/config.toml:2:8: no hosts defined"),
+            "{msg}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn empty_name_and_address_are_rejected() -> TestResult {
+        assert_eq!(
+            error_of("[[host]]\nname = \"\"\naddress = \"a\"\n")?,
+            "/x/config.toml:2:8: host name must not be empty"
+        );
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"  \"\n")?,
+            "/x/config.toml:3:11: host address must not be empty"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn other_value_checks() -> TestResult {
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"a\"\nport = 0\n")?,
+            "/x/config.toml:4:8: port must be between 1 and 65535"
+        );
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"a\"\ndocker_socket = \"run/d.sock\"\n")?,
+            "/x/config.toml:4:17: docker_socket \"run/d.sock\" must be an absolute path"
+        );
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"local\"\nuser = \"bob\"\n")?,
+            "/x/config.toml:4:8: `user` does not apply to address = \"local\""
+        );
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"a\"\ngroups = [\"x\", \"\"]\n")?,
+            "/x/config.toml:4:16: group name must not be empty"
+        );
+        assert_eq!(
+            error_of("[[host]]\nname = \"a\"\naddress = \"ops@web\"\n")?,
+            "/x/config.toml:3:11: host address \"ops@web\" must not contain a user: \
+             write address = \"web\" and user = \"ops\""
+        );
+        assert_eq!(
+            error_of("ssh_config = \"\"\n[[host]]\nname = \"a\"\naddress = \"a\"\n")?,
+            "/x/config.toml:1:14: ssh_config must not be empty (use \"none\" to read no ssh_config)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn full_host_is_parsed() -> TestResult {
+        let text = r#"
+ssh_config = "~/.ssh/fleet"
+[group.prod]
+read_only = true
+[[host]]
+name = "web-1"
+address = "web-1.internal"
+user = "deploy"
+port = 2222
+groups = ["prod", "web", "prod"]
+docker_socket = "/run/docker.sock"
+"#;
+        let doc = parse(text, &PathBuf::from(FILE))?;
+        assert_eq!(
+            doc.ssh_config.as_ref().map(|s| s.get_ref().as_str()),
+            Some("~/.ssh/fleet")
+        );
+        assert_eq!(
+            doc.hosts,
+            vec![HostEntry {
+                name: "web-1".to_string(),
+                address: "web-1.internal".to_string(),
+                user: Some("deploy".to_string()),
+                port: Some(2222),
+                groups: vec!["prod".to_string(), "web".to_string()],
+                docker_socket: Some("/run/docker.sock".to_string()),
+                read_only: true,
+            }]
+        );
+        Ok(())
+    }
+}

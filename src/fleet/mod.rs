@@ -1,0 +1,87 @@
+//! Host actors, the events they send, and the state the front end derives from them.
+
+pub mod actor;
+pub mod event;
+pub mod model;
+pub mod state;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use actor::ActorConfig;
+pub use event::{FleetEvent, HostCommand, HostEvent, HostId};
+pub use model::{ContainerInfo, HostInfo};
+pub use state::{Effect, FleetState, HostState, HostSummary, Link, update};
+
+use crate::config::Inventory;
+
+/// Bound on queued events from all actors; back-pressure slows actors, never the loop.
+const EVENT_CAPACITY: usize = 256;
+const COMMAND_CAPACITY: usize = 16;
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Running host actors: one command sender each, one shared event stream.
+pub struct Fleet {
+    commands: Vec<mpsc::Sender<HostCommand>>,
+    pub events: mpsc::Receiver<FleetEvent>,
+    tasks: JoinSet<()>,
+}
+
+impl Fleet {
+    /// Starts one actor per inventory host.
+    pub fn spawn(inventory: &Inventory, cfg: ActorConfig) -> Fleet {
+        let (event_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        let mut tasks = JoinSet::new();
+        let mut commands = Vec::with_capacity(inventory.hosts.len());
+        for (id, spec) in inventory.hosts.iter().cloned().enumerate() {
+            let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
+            commands.push(cmd_tx);
+            tasks.spawn(actor::run(id, spec, cfg, event_tx.clone(), cmd_rx));
+        }
+        Fleet {
+            commands,
+            events,
+            tasks,
+        }
+    }
+
+    /// Delivers an effect's command. A full queue means the actor is busy with
+    /// the same kind of work, so dropping a Refresh is harmless.
+    pub fn apply(&self, effect: Effect) {
+        match effect {
+            Effect::Host(id, cmd) => {
+                if let Some(tx) = self.commands.get(id)
+                    && let Err(e) = tx.try_send(cmd)
+                {
+                    tracing::debug!(host = id, "command not delivered: {e}");
+                }
+            }
+        }
+    }
+
+    /// Runs the loop until every host has answered or given up, then stops the actors.
+    pub async fn collect(mut self, state: &mut FleetState) {
+        while !state.all_settled() {
+            let Some(event) = self.events.recv().await else {
+                break;
+            };
+            for effect in update(state, event) {
+                self.apply(effect);
+            }
+        }
+        self.shutdown().await;
+    }
+
+    pub async fn shutdown(mut self) {
+        for tx in &self.commands {
+            let _ = tx.try_send(HostCommand::Shutdown);
+        }
+        self.commands.clear();
+        self.events.close();
+        // Actors exit on Shutdown; one stuck in a slow connect is cut off.
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Owned snapshots of what a host reports: plain data, cheap to send between tasks.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One container as `flotilla ps` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerInfo {
+    pub host: String,
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// Docker's state: running, exited, restarting, paused, created, dead, …
+    pub state: String,
+    /// healthy, unhealthy, starting; `None` without a health check.
+    pub health: Option<String>,
+    /// Only for exited/dead containers.
+    pub exit_code: Option<i64>,
+    /// Docker's human text ("Up 5 minutes (healthy)").
+    pub status: String,
+    /// RFC 3339.
+    pub created: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerInfo {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// Compose service label, else the container name.
+    pub fn service(&self) -> &str {
+        self.labels
+            .get("com.docker.compose.service")
+            .map(String::as_str)
+            .unwrap_or(&self.name)
+    }
+
+    /// Builds the owned snapshot from Docker's list entry.
+    pub fn from_summary(host: &str, summary: bollard::models::ContainerSummary) -> Self {
+        let status = summary.status.unwrap_or_default();
+        let state = summary
+            .state
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let health = summary
+            .health
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| matches!(s.as_str(), "healthy" | "unhealthy" | "starting"))
+            .or_else(|| health_from_status(&status).map(str::to_owned));
+        let exit_code = if matches!(state.as_str(), "exited" | "dead") {
+            exit_code_from_status(&status)
+        } else {
+            None
+        };
+        let name = summary
+            .names
+            .and_then(|names| names.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_default();
+        ContainerInfo {
+            host: host.to_owned(),
+            id: summary.id.unwrap_or_default(),
+            name,
+            image: summary.image.unwrap_or_default(),
+            state,
+            health,
+            exit_code,
+            status,
+            created: summary
+                .created
+                .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            labels: summary.labels.unwrap_or_default().into_iter().collect(),
+        }
+    }
+}
+
+/// Older APIs (before 1.52) only put health in the status text.
+pub fn health_from_status(status: &str) -> Option<&'static str> {
+    if status.contains("(healthy)") {
+        Some("healthy")
+    } else if status.contains("(unhealthy)") {
+        Some("unhealthy")
+    } else if status.contains("(health: starting)") {
+        Some("starting")
+    } else {
+        None
+    }
+}
+
+/// "Exited (3) 5 minutes ago" → 3.
+pub fn exit_code_from_status(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split(')').next()?.parse().ok()
+}
+
+/// What a host says about itself once connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    pub docker_version: String,
+    pub api_version: String,
+    /// How the API is reached: unix, streamlocal or dial-stdio.
+    pub tunnel: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_parsed_from_status_text() {
+        assert_eq!(
+            health_from_status("Up 3 minutes (healthy)"),
+            Some("healthy")
+        );
+        assert_eq!(
+            health_from_status("Up 3 seconds (health: starting)"),
+            Some("starting")
+        );
+        assert_eq!(
+            health_from_status("Up 1 hour (unhealthy)"),
+            Some("unhealthy")
+        );
+        assert_eq!(health_from_status("Up 1 hour"), None);
+    }
+
+    #[test]
+    fn exit_code_parsed_from_status_text() {
+        assert_eq!(exit_code_from_status("Exited (3) 5 minutes ago"), Some(3));
+        assert_eq!(
+            exit_code_from_status("Exited (137) 1 second ago"),
+            Some(137)
+        );
+        assert_eq!(exit_code_from_status("Up 2 seconds"), None);
+    }
+
+    #[test]
+    fn summary_becomes_owned_snapshot() {
+        let summary = bollard::models::ContainerSummary {
+            id: Some("abc123".into()),
+            names: Some(vec!["/web".into()]),
+            image: Some("app:v1".into()),
+            state: Some(bollard::models::ContainerSummaryStateEnum::EXITED),
+            status: Some("Exited (3) 2 minutes ago".into()),
+            created: Some(1_700_000_000),
+            labels: Some(
+                [("com.docker.compose.service".to_owned(), "api".to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let c = ContainerInfo::from_summary("fleet-1", summary);
+        assert_eq!(c.name, "web");
+        assert_eq!(c.state, "exited");
+        assert_eq!(c.exit_code, Some(3));
+        assert_eq!(c.health, None);
+        assert_eq!(c.created, "2023-11-14T22:13:20Z");
+        assert_eq!(c.service(), "api");
+        assert!(!c.is_running());
+    }
+}

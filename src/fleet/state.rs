@@ -1,0 +1,317 @@
+//! The front end's single source of truth and the pure function that evolves it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
+use super::model::{ContainerInfo, HostInfo};
+use crate::config::{HostSpec, Inventory};
+
+/// Where a host's connection stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting {
+        attempt: u32,
+    },
+    Up {
+        info: HostInfo,
+        rtt: Duration,
+    },
+    Down {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostState {
+    pub spec: HostSpec,
+    pub link: Link,
+    /// Last known containers; kept (and marked stale) while the host is down.
+    pub containers: Vec<ContainerInfo>,
+    /// Whether a container list has ever arrived.
+    pub listed: bool,
+    pub stale: bool,
+    /// Last known Docker facts, kept across disconnects.
+    pub info: Option<HostInfo>,
+    pub rtt: Option<Duration>,
+    pub last_error: Option<String>,
+}
+
+impl HostState {
+    pub fn new(spec: HostSpec) -> Self {
+        HostState {
+            spec,
+            link: Link::Connecting { attempt: 0 },
+            containers: Vec::new(),
+            listed: false,
+            stale: false,
+            info: None,
+            rtt: None,
+            last_error: None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.link, Link::Up { .. })
+    }
+
+    /// Headless verbs wait until every host is listed, or down for good.
+    pub fn settled(&self) -> bool {
+        match &self.link {
+            Link::Up { .. } => self.listed,
+            Link::Down { retry_in, .. } => retry_in.is_none() || self.listed,
+            Link::Connecting { .. } => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetState {
+    pub hosts: Vec<HostState>,
+}
+
+/// What the loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Host(HostId, HostCommand),
+}
+
+impl FleetState {
+    pub fn new(inventory: &Inventory) -> Self {
+        FleetState {
+            hosts: inventory
+                .hosts
+                .iter()
+                .cloned()
+                .map(HostState::new)
+                .collect(),
+        }
+    }
+
+    pub fn all_settled(&self) -> bool {
+        self.hosts.iter().all(HostState::settled)
+    }
+
+    pub fn unreachable(&self) -> impl Iterator<Item = &HostState> {
+        self.hosts.iter().filter(|h| !h.is_up())
+    }
+
+    /// Every known container, host order then name order.
+    pub fn containers(&self) -> impl Iterator<Item = &ContainerInfo> {
+        self.hosts.iter().flat_map(|h| h.containers.iter())
+    }
+}
+
+/// Applies one event; returns the commands it implies.
+pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
+    let Some(host) = state.hosts.get_mut(event.host) else {
+        return Vec::new();
+    };
+    match event.kind {
+        HostEvent::Connecting { attempt } => {
+            host.link = Link::Connecting { attempt };
+            Vec::new()
+        }
+        HostEvent::Connected { info, rtt } => {
+            host.info = Some(info.clone());
+            host.rtt = Some(rtt);
+            host.link = Link::Up { info, rtt };
+            host.last_error = None;
+            vec![Effect::Host(event.host, HostCommand::Refresh)]
+        }
+        HostEvent::Containers { containers, rtt } => {
+            host.containers = containers;
+            host.listed = true;
+            host.stale = false;
+            host.rtt = Some(rtt);
+            Vec::new()
+        }
+        HostEvent::Disconnected { reason, retry_in } => {
+            host.last_error = Some(reason.clone());
+            host.stale = host.listed;
+            host.link = Link::Down { reason, retry_in };
+            Vec::new()
+        }
+    }
+}
+
+/// A host's row for `flotilla hosts` (and the Hosts view).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSummary {
+    pub name: String,
+    pub address: String,
+    pub groups: Vec<String>,
+    pub reachable: bool,
+    pub docker_version: Option<String>,
+    pub api_version: Option<String>,
+    pub tunnel: Option<String>,
+    pub rtt_ms: Option<f64>,
+    pub containers: usize,
+    pub running: usize,
+    pub error: Option<String>,
+}
+
+impl From<&HostState> for HostSummary {
+    fn from(h: &HostState) -> Self {
+        let reachable = h.is_up();
+        HostSummary {
+            name: h.spec.name.clone(),
+            address: h.spec.address.clone(),
+            groups: h.spec.groups.clone(),
+            reachable,
+            docker_version: h.info.as_ref().map(|i| i.docker_version.clone()),
+            api_version: h.info.as_ref().map(|i| i.api_version.clone()),
+            tunnel: h.info.as_ref().map(|i| i.tunnel.clone()),
+            rtt_ms: reachable
+                .then_some(h.rtt)
+                .flatten()
+                .map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+            containers: h.containers.len(),
+            running: h.containers.iter().filter(|c| c.is_running()).count(),
+            error: h.last_error.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Target;
+
+    fn spec(name: &str) -> HostSpec {
+        HostSpec {
+            name: name.into(),
+            address: name.into(),
+            groups: vec![],
+            read_only: false,
+            target: Target::Local {
+                socket: "/var/run/docker.sock".into(),
+            },
+        }
+    }
+
+    fn container(host: &str, name: &str, state: &str) -> ContainerInfo {
+        ContainerInfo {
+            host: host.into(),
+            id: format!("{name}-id"),
+            name: name.into(),
+            image: "img".into(),
+            state: state.into(),
+            health: None,
+            exit_code: None,
+            status: String::new(),
+            created: String::new(),
+            labels: Default::default(),
+        }
+    }
+
+    fn fleet() -> FleetState {
+        FleetState {
+            hosts: vec![HostState::new(spec("a")), HostState::new(spec("b"))],
+        }
+    }
+
+    fn info() -> HostInfo {
+        HostInfo {
+            docker_version: "26.1.5".into(),
+            api_version: "1.45".into(),
+            tunnel: "streamlocal".into(),
+        }
+    }
+
+    #[test]
+    fn connected_requests_a_list_and_settles_after_it() {
+        let mut s = fleet();
+        let effects = update(
+            &mut s,
+            FleetEvent {
+                host: 1,
+                kind: HostEvent::Connected {
+                    info: info(),
+                    rtt: Duration::from_millis(3),
+                },
+            },
+        );
+        assert_eq!(effects, vec![Effect::Host(1, HostCommand::Refresh)]);
+        assert!(!s.hosts[1].settled());
+        update(
+            &mut s,
+            FleetEvent {
+                host: 1,
+                kind: HostEvent::Containers {
+                    containers: vec![container("b", "web", "running")],
+                    rtt: Duration::from_millis(2),
+                },
+            },
+        );
+        assert!(s.hosts[1].settled());
+        assert!(!s.all_settled(), "host a has not answered yet");
+        assert_eq!(s.containers().count(), 1);
+    }
+
+    #[test]
+    fn disconnect_keeps_last_containers_as_stale() {
+        let mut s = fleet();
+        update(
+            &mut s,
+            FleetEvent {
+                host: 0,
+                kind: HostEvent::Containers {
+                    containers: vec![container("a", "web", "running")],
+                    rtt: Duration::from_millis(2),
+                },
+            },
+        );
+        update(
+            &mut s,
+            FleetEvent {
+                host: 0,
+                kind: HostEvent::Disconnected {
+                    reason: "connection reset".into(),
+                    retry_in: Some(Duration::from_secs(2)),
+                },
+            },
+        );
+        let h = &s.hosts[0];
+        assert!(h.stale);
+        assert_eq!(h.containers.len(), 1);
+        assert_eq!(h.last_error.as_deref(), Some("connection reset"));
+        let summary = HostSummary::from(h);
+        assert!(!summary.reachable);
+        assert_eq!(summary.rtt_ms, None);
+    }
+
+    #[test]
+    fn final_disconnect_settles_without_a_list() {
+        let mut s = fleet();
+        update(
+            &mut s,
+            FleetEvent {
+                host: 0,
+                kind: HostEvent::Disconnected {
+                    reason: "refused".into(),
+                    retry_in: None,
+                },
+            },
+        );
+        assert!(s.hosts[0].settled());
+        assert_eq!(s.unreachable().count(), 2, "b is still connecting");
+    }
+
+    #[test]
+    fn events_for_unknown_hosts_are_ignored() {
+        let mut s = fleet();
+        let before = s.clone();
+        let effects = update(
+            &mut s,
+            FleetEvent {
+                host: 9,
+                kind: HostEvent::Connecting { attempt: 1 },
+            },
+        );
+        assert!(effects.is_empty());
+        assert_eq!(s, before);
+    }
+}

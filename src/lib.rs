@@ -1,0 +1,6 @@
+//! flotilla: operate a small fleet of Docker hosts over SSH.
+
+pub mod cli;
+pub mod config;
+pub mod fleet;
+pub mod transport;

@@ -1,0 +1,241 @@
+//! The Docker Engine API tunnelled through the host's SSH session: each HTTP
+//! connection is a direct-streamlocal channel to the remote socket, or, where
+//! the server forbids stream-local forwarding, `docker system dial-stdio` over
+//! an exec channel. hyper's pool keeps connections open, so a warm request costs
+//! one round trip and no new channel.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use hyper::Uri;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use russh::ChannelStream;
+use russh::client::Msg;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::{ConnectOptions, SshSession, TransportError};
+use crate::config::Target;
+
+/// Seconds bollard waits for a response head (streams run longer).
+const REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// How a host's Docker API is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tunnel {
+    Unix,
+    Streamlocal,
+    DialStdio,
+}
+
+/// A connected Docker client plus the session that carries it.
+pub struct DockerLink {
+    pub docker: Docker,
+    pub session: Option<Arc<SshSession>>,
+    tunnel_mode: Option<Arc<AtomicBool>>,
+}
+
+impl DockerLink {
+    pub fn tunnel(&self) -> Tunnel {
+        match &self.tunnel_mode {
+            None => Tunnel::Unix,
+            Some(dial) if dial.load(Ordering::Relaxed) => Tunnel::DialStdio,
+            Some(_) => Tunnel::Streamlocal,
+        }
+    }
+
+    /// Changes to `Some(reason)` when the SSH session ends; `None` for local sockets.
+    pub fn closed_watch(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        self.session.as_ref().map(|s| s.closed_watch())
+    }
+
+    /// Why the underlying session is gone, if it is.
+    pub fn closed_reason(&self) -> Option<String> {
+        self.session.as_ref().and_then(|s| s.closed_reason())
+    }
+}
+
+/// Connects to a host's Docker daemon and negotiates the API version.
+pub async fn connect_docker(
+    target: &Target,
+    opts: ConnectOptions,
+) -> Result<DockerLink, TransportError> {
+    match target {
+        Target::Local { socket } => {
+            let path = socket.to_string_lossy();
+            let docker =
+                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?;
+            let docker = docker.negotiate_version().await?;
+            Ok(DockerLink {
+                docker,
+                session: None,
+                tunnel_mode: None,
+            })
+        }
+        Target::Ssh {
+            endpoint,
+            jumps,
+            docker_socket,
+        } => {
+            let session = SshSession::connect(endpoint, jumps, opts).await?;
+            let dial_stdio = Arc::new(AtomicBool::new(false));
+            let connector = SshConnector {
+                session: Arc::clone(&session),
+                socket: docker_socket.clone(),
+                dial_stdio: Arc::clone(&dial_stdio),
+            };
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(8)
+                .build(connector);
+            let transport = move |req: BollardRequest| {
+                let client = client.clone();
+                async move {
+                    client
+                        .request(req)
+                        .await
+                        .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
+                }
+            };
+            let docker = Docker::connect_with_custom_transport(
+                transport,
+                Some("http://docker"),
+                REQUEST_TIMEOUT_SECS,
+                API_DEFAULT_VERSION,
+            )?;
+            let docker =
+                docker
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| TransportError::DockerTunnel {
+                        socket: docker_socket.clone(),
+                        message: e.to_string(),
+                    })?;
+            Ok(DockerLink {
+                docker,
+                session: Some(session),
+                tunnel_mode: Some(dial_stdio),
+            })
+        }
+    }
+}
+
+/// hyper connector: one SSH channel per HTTP connection.
+#[derive(Clone)]
+struct SshConnector {
+    session: Arc<SshSession>,
+    socket: String,
+    /// Set once the server has refused stream-local forwarding.
+    dial_stdio: Arc<AtomicBool>,
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<TokioIo<SshIo>, std::io::Error>> + Send>>;
+
+impl tower_service::Service<Uri> for SshConnector {
+    type Response = TokioIo<SshIo>;
+    type Error = std::io::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            if !this.dial_stdio.load(Ordering::Relaxed) {
+                match this.session.open_streamlocal(&this.socket).await {
+                    Ok(stream) => return Ok(TokioIo::new(SshIo(stream))),
+                    Err(russh::Error::ChannelOpenFailure(reason)) => {
+                        tracing::info!(
+                            "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
+                        );
+                        this.dial_stdio.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(std::io::Error::other(e)),
+                }
+            }
+            let command = dial_stdio_command(&this.socket);
+            let stream = this
+                .session
+                .exec_stream(&command)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok(TokioIo::new(SshIo(stream)))
+        })
+    }
+}
+
+/// `docker system dial-stdio`, pointed at a non-default socket when configured.
+fn dial_stdio_command(socket: &str) -> String {
+    if socket == "/var/run/docker.sock" || socket == "/run/docker.sock" {
+        "docker system dial-stdio".to_owned()
+    } else {
+        format!("docker -H unix://{} system dial-stdio", shell_quote(socket))
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A channel stream that hyper can pool.
+pub struct SshIo(ChannelStream<Msg>);
+
+impl Connection for SshIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for SshIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SshIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dial_stdio_uses_default_socket_plainly_and_quotes_others() {
+        assert_eq!(
+            dial_stdio_command("/var/run/docker.sock"),
+            "docker system dial-stdio"
+        );
+        assert_eq!(
+            dial_stdio_command("/srv/d o'ck.sock"),
+            r"docker -H unix://'/srv/d o'\''ck.sock' system dial-stdio"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Everything that knows about SSH: sessions, host keys, and the Docker API tunnel.
+//! Nothing above this layer sees russh.
+
+pub mod docker;
+pub mod known_hosts;
+pub mod ssh;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use docker::{DockerLink, connect_docker};
+pub use ssh::{ConnectOptions, SshSession};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timed out after {}s connecting to {addr}", after.as_secs())]
+    Timeout { addr: String, after: Duration },
+    #[error(
+        "host key for {host} is not known ({key_type} {fingerprint}); refusing to connect. \
+         Verify the fingerprint, then trust it with `flotilla --accept-new …` \
+         (records it in {}) or `ssh-keyscan`",
+        file.display()
+    )]
+    HostKeyUnknown {
+        host: String,
+        key_type: String,
+        fingerprint: String,
+        file: PathBuf,
+    },
+    #[error(
+        "HOST KEY FOR {host} HAS CHANGED (now {fingerprint}); this may be a man-in-the-middle attack. \
+         Refusing to connect. If the change is legitimate, remove the old key at {}:{line} \
+         (ssh-keygen -R)",
+        file.display()
+    )]
+    HostKeyChanged {
+        host: String,
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+    },
+    #[error("{}", auth_failed_message(user, host, tried, encrypted))]
+    AuthFailed {
+        user: String,
+        host: String,
+        tried: Vec<String>,
+        encrypted: Vec<PathBuf>,
+    },
+    #[error("SSH: {0}")]
+    Protocol(String),
+    #[error("Docker API: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    #[error("Docker API on {socket}: {message}")]
+    DockerTunnel { socket: String, message: String },
+}
+
+fn auth_failed_message(user: &str, host: &str, tried: &[String], encrypted: &[PathBuf]) -> String {
+    let mut msg = format!("authentication as {user}@{host} failed");
+    if tried.is_empty() {
+        msg.push_str(" (no usable key: no ssh-agent keys and no identity file found)");
+    } else {
+        msg.push_str(&format!(" (tried: {})", tried.join(", ")));
+    }
+    for path in encrypted {
+        msg.push_str(&format!(
+            "; {} is passphrase-protected: load it into ssh-agent (ssh-add {}) and set SSH_AUTH_SOCK",
+            path.display(),
+            path.display()
+        ));
+    }
+    msg
+}

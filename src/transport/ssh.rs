@@ -1,0 +1,404 @@
+//! One russh session per host: connect (directly or through ProxyJump hops),
+//! verify the host key, authenticate, keep alive, and open channels on demand.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelMsg, ChannelStream};
+use tokio::sync::watch;
+
+use super::TransportError;
+use super::known_hosts::{self, Verdict};
+use crate::config::{SshEndpoint, StrictHostKeyChecking};
+
+/// How often an idle session is probed, and after how many missed probes it is dropped.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEPALIVE_MAX: usize = 3;
+
+/// Options that come from the command line rather than the inventory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectOptions {
+    /// `--accept-new`: record unknown host keys (never changed ones).
+    pub accept_new: bool,
+}
+
+/// An authenticated SSH session. Cheap to share: channel opens take `&self`.
+pub struct SshSession {
+    handle: Handle<ClientHandler>,
+    closed: watch::Receiver<Option<String>>,
+    /// Jump sessions must outlive the tunnelled one.
+    _jump: Option<Arc<SshSession>>,
+}
+
+/// Result of running a command over an exec channel.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl SshSession {
+    /// Connects through `jumps` (outermost first) to `endpoint`.
+    pub async fn connect(
+        endpoint: &SshEndpoint,
+        jumps: &[SshEndpoint],
+        opts: ConnectOptions,
+    ) -> Result<Arc<SshSession>, TransportError> {
+        let mut via: Option<Arc<SshSession>> = None;
+        for hop in jumps.iter().chain(std::iter::once(endpoint)) {
+            let session = connect_one(hop, via.take(), opts).await?;
+            via = Some(Arc::new(session));
+        }
+        via.ok_or_else(|| TransportError::Protocol("no endpoint to connect to".into()))
+    }
+
+    /// Whether the session is gone (remote closed, keepalive failed, …) and why.
+    pub fn closed_reason(&self) -> Option<String> {
+        if let Some(reason) = self.closed.borrow().clone() {
+            return Some(reason);
+        }
+        self.handle
+            .is_closed()
+            .then(|| "SSH session closed".to_owned())
+    }
+
+    /// Changes to `Some(reason)` when the session ends.
+    pub fn closed_watch(&self) -> watch::Receiver<Option<String>> {
+        self.closed.clone()
+    }
+
+    /// A bidirectional stream to a unix socket on the remote host.
+    pub async fn open_streamlocal(
+        &self,
+        path: &str,
+    ) -> Result<ChannelStream<client::Msg>, russh::Error> {
+        let channel = self.handle.channel_open_direct_streamlocal(path).await?;
+        Ok(channel.into_stream())
+    }
+
+    /// A stream over the stdin/stdout of a remote command.
+    pub async fn exec_stream(
+        &self,
+        command: &str,
+    ) -> Result<ChannelStream<client::Msg>, russh::Error> {
+        let channel = self.handle.channel_open_session().await?;
+        channel.exec(true, command).await?;
+        Ok(channel.into_stream())
+    }
+
+    /// Runs a command to completion, collecting at most `limit` bytes of each output.
+    pub async fn exec(&self, command: &str, limit: usize) -> Result<ExecOutput, russh::Error> {
+        let mut channel = self.handle.channel_open_session().await?;
+        channel.exec(true, command).await?;
+        let mut out = ExecOutput {
+            exit_status: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => append_bounded(&mut out.stdout, &data, limit),
+                ChannelMsg::ExtendedData { data, .. } => {
+                    append_bounded(&mut out.stderr, &data, limit)
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens a TCP stream from the remote host to `host:port` (used for ProxyJump).
+    async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<ChannelStream<client::Msg>, russh::Error> {
+        let channel = self
+            .handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await?;
+        Ok(channel.into_stream())
+    }
+}
+
+fn append_bounded(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let room = limit.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+async fn connect_one(
+    ep: &SshEndpoint,
+    via: Option<Arc<SshSession>>,
+    opts: ConnectOptions,
+) -> Result<SshSession, TransportError> {
+    let addr = format!("{}:{}", ep.hostname, ep.port);
+    let (closed_tx, closed_rx) = watch::channel(None);
+    let handler = ClientHandler {
+        endpoint: ep.clone(),
+        accept_new: opts.accept_new
+            || ep.strict_host_key_checking == StrictHostKeyChecking::AcceptNew,
+        closed: closed_tx,
+    };
+    let config = Arc::new(client_config(ep));
+    let timeout = ep.connect_timeout;
+
+    let connecting = async {
+        match &via {
+            None => {
+                let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| {
+                    TransportError::Connect {
+                        addr: addr.clone(),
+                        source: e,
+                    }
+                })?;
+                tcp.set_nodelay(true).ok();
+                client::connect_stream(config, tcp, handler).await
+            }
+            Some(jump) => {
+                let stream = jump.open_tcp(&ep.hostname, ep.port).await.map_err(|e| {
+                    TransportError::Connect {
+                        addr: addr.clone(),
+                        source: std::io::Error::other(format!("through jump host: {e}")),
+                    }
+                })?;
+                client::connect_stream(config, stream, handler).await
+            }
+        }
+        .map_err(|e| e.into_transport(&addr))
+    };
+    let mut handle = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| TransportError::Timeout {
+            addr: addr.clone(),
+            after: timeout,
+        })??;
+
+    tokio::time::timeout(timeout, authenticate(&mut handle, ep))
+        .await
+        .map_err(|_| TransportError::Timeout {
+            addr: addr.clone(),
+            after: timeout,
+        })??;
+
+    Ok(SshSession {
+        handle,
+        closed: closed_rx,
+        _jump: via,
+    })
+}
+
+fn client_config(ep: &SshEndpoint) -> client::Config {
+    let mut config = client::Config {
+        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_max: KEEPALIVE_MAX,
+        nodelay: true,
+        ..Default::default()
+    };
+    // Prefer the key types we already know for this host, as OpenSSH does.
+    let known = known_hosts::known_algorithms(&ep.hostname, ep.port, &ep.known_hosts_files);
+    if !known.is_empty() {
+        let (mut first, rest): (Vec<_>, Vec<_>) = config
+            .preferred
+            .key
+            .iter()
+            .cloned()
+            .partition(|alg| known.iter().any(|k| same_family(k, alg)));
+        first.extend(rest);
+        config.preferred.key = first.into();
+    }
+    config
+}
+
+/// rsa-sha2-256/512 are negotiated names for a recorded `ssh-rsa` key.
+fn same_family(a: &russh::keys::Algorithm, b: &russh::keys::Algorithm) -> bool {
+    use russh::keys::Algorithm;
+    match (a, b) {
+        (Algorithm::Rsa { .. }, Algorithm::Rsa { .. }) => true,
+        _ => a == b,
+    }
+}
+
+async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    ep: &SshEndpoint,
+) -> Result<(), TransportError> {
+    let mut tried = Vec::new();
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+
+    // ssh-agent first, like OpenSSH.
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let identities = agent.request_identities().await.unwrap_or_else(|e| {
+                    tracing::warn!("ssh-agent: listing identities failed: {e}");
+                    Vec::new()
+                });
+                for id in identities {
+                    let key: PublicKey = id.public_key().into_owned();
+                    tried.push(format!("agent key {}", known_hosts::fingerprint(&key)));
+                    match handle
+                        .authenticate_publickey_with(&ep.user, key, rsa_hash, &mut agent)
+                        .await
+                    {
+                        Ok(result) if result.success() => return Ok(()),
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!("agent signing failed: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("ssh-agent at SSH_AUTH_SOCK unusable: {e}"),
+        }
+    }
+
+    let mut encrypted: Vec<PathBuf> = Vec::new();
+    for path in &ep.identity_files {
+        if !path.exists() {
+            continue;
+        }
+        let key = match russh::keys::load_secret_key(path, None) {
+            Ok(key) => key,
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                encrypted.push(path.clone());
+                continue;
+            }
+            Err(e) => {
+                tried.push(format!("{} (unreadable: {e})", path.display()));
+                continue;
+            }
+        };
+        tried.push(path.display().to_string());
+        let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
+        let result = handle
+            .authenticate_publickey(&ep.user, key)
+            .await
+            .map_err(|e| TransportError::Protocol(format!("authentication: {e}")))?;
+        if result.success() {
+            return Ok(());
+        }
+    }
+    Err(TransportError::AuthFailed {
+        user: ep.user.clone(),
+        host: ep.alias.clone(),
+        tried,
+        encrypted,
+    })
+}
+
+/// Errors surfaced from inside russh's handler callbacks.
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    Ssh(russh::Error),
+    HostKey(TransportError),
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl HandlerError {
+    fn into_transport(self, addr: &str) -> TransportError {
+        match self {
+            HandlerError::HostKey(e) => e,
+            HandlerError::Ssh(russh::Error::IO(e)) => TransportError::Connect {
+                addr: addr.to_owned(),
+                source: e,
+            },
+            HandlerError::Ssh(e) => TransportError::Protocol(e.to_string()),
+        }
+    }
+}
+
+pub(crate) struct ClientHandler {
+    endpoint: SshEndpoint,
+    accept_new: bool,
+    closed: watch::Sender<Option<String>>,
+}
+
+impl client::Handler for ClientHandler {
+    type Error = HandlerError;
+
+    async fn check_server_key(
+        &mut self,
+        server_key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = server_key else {
+            return Err(HandlerError::HostKey(TransportError::Protocol(
+                "host certificates are not supported; add the host's plain key to known_hosts"
+                    .into(),
+            )));
+        };
+        let ep = &self.endpoint;
+        let host = ep.hostname.as_str();
+        let pattern = known_hosts::host_pattern(host, ep.port);
+        match known_hosts::verify(host, ep.port, key, &ep.known_hosts_files) {
+            Verdict::Known => Ok(true),
+            Verdict::Changed { file, line } => {
+                Err(HandlerError::HostKey(TransportError::HostKeyChanged {
+                    host: pattern,
+                    fingerprint: known_hosts::fingerprint(key),
+                    file,
+                    line,
+                }))
+            }
+            Verdict::Unknown => {
+                let file = ep
+                    .known_hosts_files
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
+                if !self.accept_new {
+                    return Err(HandlerError::HostKey(TransportError::HostKeyUnknown {
+                        host: pattern,
+                        key_type: key.algorithm().to_string(),
+                        fingerprint: known_hosts::fingerprint(key),
+                        file,
+                    }));
+                }
+                known_hosts::record(host, ep.port, key, &file).map_err(|e| {
+                    HandlerError::HostKey(TransportError::Protocol(format!(
+                        "could not record host key in {}: {e}",
+                        file.display()
+                    )))
+                })?;
+                tracing::info!(
+                    "recorded new host key for {pattern} ({}) in {}",
+                    known_hosts::fingerprint(key),
+                    file.display()
+                );
+                Ok(true)
+            }
+        }
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let text = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("server disconnected: {}", info.message)
+            }
+            client::DisconnectReason::Error(HandlerError::Ssh(e)) => format!("SSH error: {e}"),
+            client::DisconnectReason::Error(HandlerError::HostKey(e)) => e.to_string(),
+        };
+        self.closed.send_replace(Some(text));
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
+}
