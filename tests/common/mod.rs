@@ -1,0 +1,128 @@
+//! Shared helpers for end-to-end tests against the real local test fleet
+//! (`scripts/testbed up`), never mocks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// The running test fleet, as laid out by scripts/testbed.
+pub struct Testbed {
+    pub dir: PathBuf,
+}
+
+impl Testbed {
+    /// Fails loudly (rather than skipping) when the fleet is not up.
+    pub fn get() -> Testbed {
+        let dir = std::env::var_os("FLOTILLA_TESTBED_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp/flotilla-testbed"));
+        assert!(
+            dir.join("client/flotilla.toml").exists(),
+            "the test fleet is not up at {}: run `scripts/testbed up` (or ./scripts/test)",
+            dir.display()
+        );
+        Testbed { dir }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("client/flotilla.toml")
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("client/ssh_config")
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("client/known_hosts")
+    }
+
+    pub fn identity(&self) -> PathBuf {
+        self.dir.join("client/id_ed25519")
+    }
+
+    /// Names of the fleet's hosts, from the generated inventory.
+    pub fn host_names(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.config()).expect("read testbed inventory");
+        text.lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .map(|l| l.trim_end_matches('"').to_owned())
+            .collect()
+    }
+
+    pub fn socket(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host).join("docker.sock")
+    }
+
+    /// Runs the docker CLI directly against a fleet host's daemon (ground truth).
+    pub fn docker(&self, host: &str, args: &[&str]) -> String {
+        let out = Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket(host).display()))
+            .args(args)
+            .output()
+            .expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?} on {host} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The host's sshd address and port, from the generated ssh_config.
+    pub fn address(&self, host: &str) -> (String, u16) {
+        let text = std::fs::read_to_string(self.ssh_config()).expect("read ssh_config");
+        let mut in_block = false;
+        let (mut name, mut port) = (None, 22);
+        for line in text.lines().map(str::trim) {
+            if let Some(h) = line.strip_prefix("Host ") {
+                in_block = h.trim() == host;
+            } else if in_block {
+                if let Some(v) = line.strip_prefix("HostName ") {
+                    name = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("Port ") {
+                    port = v.trim().parse().expect("port");
+                }
+            }
+        }
+        (name.expect("host in ssh_config"), port)
+    }
+}
+
+/// The flotilla binary with a clean environment (no user config, no agent).
+pub fn flotilla() -> Command {
+    let mut cmd = Command::cargo_bin("flotilla").expect("flotilla binary");
+    cmd.env_remove("SSH_AUTH_SOCK")
+        .env_remove("DOCKER_HOST")
+        .env_remove("FLOTILLA_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent-flotilla-test");
+    cmd
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(mut cmd: Command) -> Outcome {
+    let out = cmd.output().expect("run flotilla");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Writes a file into `dir` and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
