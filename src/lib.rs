@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod ops;
 pub mod transport;

@@ -1,6 +1,7 @@
 //! Command-line surface: clap definitions and the headless verbs, which run the
 //! same fleet core as the TUI and only differ in how they print.
 
+pub mod act;
 pub mod exit;
 pub mod table;
 
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, HostSpec, Inventory, Target};
 use crate::fleet::{ActorConfig, ContainerInfo, Fleet, FleetState, HostSummary};
+use crate::ops::ContainerAction;
 use crate::transport::ConnectOptions;
 pub use exit::Exit;
 
@@ -29,6 +31,9 @@ pub struct Cli {
     /// Changed keys are always refused.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// Refuse every mutating action (also per group: `read_only = true`).
+    #[arg(long, global = true)]
+    pub read_only: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -39,6 +44,14 @@ pub enum Command {
     Hosts(HostsArgs),
     /// Containers on every host (running only, unless --all).
     Ps(PsArgs),
+    /// Restart containers (by name, Compose service or id prefix).
+    Restart(act::ActArgs),
+    /// Stop containers.
+    Stop(act::ActArgs),
+    /// Start stopped containers.
+    Start(act::ActArgs),
+    /// Kill containers (SIGKILL).
+    Kill(act::ActArgs),
     /// Inspect the inventory.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -155,6 +168,8 @@ fn actor_config(cli: &Cli) -> ActorConfig {
             accept_new: cli.accept_new,
         },
         reconnect: false,
+        watch_events: false,
+        refresh_every: None,
         ..ActorConfig::default()
     }
 }
@@ -339,6 +354,12 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Hosts(args)) => hosts(&cli, args).await,
         Some(Command::Ps(args)) => ps(&cli, args).await,
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
+        Some(Command::Restart(a)) => {
+            act::run(&cli, ContainerAction::Restart, a, cli.read_only).await
+        }
+        Some(Command::Stop(a)) => act::run(&cli, ContainerAction::Stop, a, cli.read_only).await,
+        Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
+        Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
         None => {
             let args = PsArgs {
                 select: Selection::default(),

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
@@ -19,6 +20,10 @@ pub struct ActorConfig {
     pub reconnect: bool,
     /// Upper bound for one Docker API call.
     pub call_timeout: Duration,
+    /// Follow Docker's event stream and re-list on container changes (TUI).
+    pub watch_events: bool,
+    /// Re-list this often even without events (keeps "Up 5 minutes" fresh).
+    pub refresh_every: Option<Duration>,
 }
 
 impl Default for ActorConfig {
@@ -27,6 +32,8 @@ impl Default for ActorConfig {
             connect: ConnectOptions::default(),
             reconnect: true,
             call_timeout: Duration::from_secs(20),
+            watch_events: true,
+            refresh_every: Some(Duration::from_secs(15)),
         }
     }
 }
@@ -68,7 +75,7 @@ pub async fn run(
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;
                 }
-                match serve(&spec, &cfg, &link, &send, &mut commands).await {
+                match serve(id, &spec, &cfg, &link, &send, &events, &mut commands).await {
                     Ended::Shutdown => return,
                     Ended::Lost(reason) => reason,
                 }
@@ -92,7 +99,20 @@ pub async fn run(
                 () = &mut deadline => break,
                 cmd = commands.recv() => match cmd {
                     None | Some(HostCommand::Shutdown) => return,
-                    Some(HostCommand::Refresh) => {}
+                    Some(HostCommand::Refresh | HostCommand::StopLogs) => {}
+                    // Answer at once so nobody waits on a host that is down.
+                    Some(HostCommand::Act { container, action }) => {
+                        let result = Err(format!("{} is unreachable", spec.name));
+                        if !send(HostEvent::ActionDone { container, action, result }).await {
+                            return;
+                        }
+                    }
+                    Some(HostCommand::FollowLogs { container_id, .. }) => {
+                        let reason = format!("{} is unreachable", spec.name);
+                        if !send(HostEvent::LogsEnded { container_id, reason }).await {
+                            return;
+                        }
+                    }
                 },
             }
         }
@@ -129,10 +149,12 @@ async fn connect(
 }
 
 async fn serve<F, Fut>(
+    id: HostId,
     spec: &HostSpec,
     cfg: &ActorConfig,
     link: &DockerLink,
     send: &F,
+    events: &mpsc::Sender<FleetEvent>,
     commands: &mut mpsc::Receiver<HostCommand>,
 ) -> Ended
 where
@@ -140,22 +162,124 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let mut closed = link.closed_watch();
-    loop {
+    let mut docker_events = cfg
+        .watch_events
+        .then(|| Box::pin(link.docker.events(Some(container_events_filter()))));
+    // Docker events arrive in bursts (a restart is 3-4 events): list once per burst.
+    let mut pending_refresh: Option<tokio::time::Instant> = None;
+    let mut periodic = cfg.refresh_every.map(|every| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut log_tasks = LogTasks::default();
+    let result = loop {
+        let debounce = async {
+            match pending_refresh {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tick = async {
+            match periodic.as_mut() {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let docker_event = async {
+            match docker_events.as_mut() {
+                Some(stream) => stream.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut refresh = false;
         tokio::select! {
             cmd = commands.recv() => match cmd {
-                None | Some(HostCommand::Shutdown) => return Ended::Shutdown,
-                Some(HostCommand::Refresh) => {
-                    match list(spec, cfg, link).await {
-                        Ok((containers, rtt)) => {
-                            if !send(HostEvent::Containers { containers, rtt }).await {
-                                return Ended::Shutdown;
-                            }
-                        }
-                        Err(reason) => return Ended::Lost(reason),
+                None | Some(HostCommand::Shutdown) => break Ended::Shutdown,
+                Some(HostCommand::Refresh) => refresh = true,
+                Some(HostCommand::Act { container, action }) => {
+                    let docker = link.docker.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        let result = action.apply(&docker, &container).await;
+                        let kind = HostEvent::ActionDone { container, action, result };
+                        let _ = events.send(FleetEvent { host: id, kind }).await;
+                    });
+                }
+                Some(HostCommand::FollowLogs { container_id, tail }) => {
+                    let task = tokio::spawn(super::logs::follow(
+                        id,
+                        link.docker.clone(),
+                        container_id.clone(),
+                        tail,
+                        events.clone(),
+                    ));
+                    log_tasks.replace(container_id, task);
+                }
+                Some(HostCommand::StopLogs) => log_tasks.stop_all(),
+            },
+            event = docker_event => match event {
+                Some(Ok(_)) => {
+                    pending_refresh.get_or_insert_with(|| tokio::time::Instant::now() + EVENT_DEBOUNCE);
+                }
+                Some(Err(e)) => break Ended::Lost(lost_reason(link, &e.to_string())),
+                None => break Ended::Lost(lost_reason(link, "Docker event stream ended")),
+            },
+            () = debounce => refresh = true,
+            () = tick => refresh = true,
+            reason = closed_reason(&mut closed) => break Ended::Lost(reason),
+        }
+        if refresh {
+            pending_refresh = None;
+            match list(spec, cfg, link).await {
+                Ok((containers, rtt)) => {
+                    if !send(HostEvent::Containers { containers, rtt }).await {
+                        break Ended::Shutdown;
                     }
                 }
-            },
-            reason = closed_reason(&mut closed) => return Ended::Lost(reason),
+                Err(reason) => break Ended::Lost(reason),
+            }
+        }
+    };
+    log_tasks.stop_all();
+    result
+}
+
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(250);
+
+fn container_events_filter() -> bollard::query_parameters::EventsOptions {
+    let filters =
+        std::collections::HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
+    bollard::query_parameters::EventsOptionsBuilder::default()
+        .filters(&filters)
+        .build()
+}
+
+fn lost_reason(link: &DockerLink, fallback: &str) -> String {
+    link.closed_reason().unwrap_or_else(|| fallback.to_owned())
+}
+
+/// Running log streams of this host, by container id.
+#[derive(Default)]
+struct LogTasks(Vec<(String, tokio::task::JoinHandle<()>)>);
+
+impl LogTasks {
+    fn replace(&mut self, container_id: String, task: tokio::task::JoinHandle<()>) {
+        self.0.retain(|(id, t)| {
+            let keep = id != &container_id;
+            if !keep {
+                t.abort();
+            }
+            keep
+        });
+        self.0.push((container_id, task));
+    }
+
+    fn stop_all(&mut self) {
+        for (_, t) in self.0.drain(..) {
+            t.abort();
         }
     }
 }

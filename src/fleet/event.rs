@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::model::{ContainerInfo, HostInfo};
+use crate::ops::ContainerAction;
 
 /// Index of a host in the inventory (and in `FleetState::hosts`).
 pub type HostId = usize;
@@ -12,6 +13,21 @@ pub type HostId = usize;
 pub struct FleetEvent {
     pub host: HostId,
     pub kind: HostEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// One raw log line as Docker sent it (timestamp prefix still attached,
+/// escape sequences not yet sanitized).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLogLine {
+    pub stream: LogStream,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +46,22 @@ pub enum HostEvent {
         reason: String,
         retry_in: Option<Duration>,
     },
+    /// An action finished on one container.
+    ActionDone {
+        container: String,
+        action: ContainerAction,
+        result: Result<(), String>,
+    },
+    /// A batch of log lines from a followed container.
+    Logs {
+        container_id: String,
+        lines: Vec<RawLogLine>,
+    },
+    /// A log stream ended (container gone, connection lost, …).
+    LogsEnded {
+        container_id: String,
+        reason: String,
+    },
 }
 
 /// What the front end asks a host actor to do.
@@ -37,6 +69,15 @@ pub enum HostEvent {
 pub enum HostCommand {
     /// List containers again.
     Refresh,
+    /// Run an action on one container (`container` is an id or name).
+    Act {
+        container: String,
+        action: ContainerAction,
+    },
+    /// Stream a container's logs: the last `tail` lines, then follow.
+    FollowLogs { container_id: String, tail: u32 },
+    /// Stop every log stream of this host.
+    StopLogs,
     /// Close the session and end the actor.
     Shutdown,
 }

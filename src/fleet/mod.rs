@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod event;
+pub mod logs;
 pub mod model;
 pub mod state;
 
@@ -9,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use actor::ActorConfig;
-pub use event::{FleetEvent, HostCommand, HostEvent, HostId};
+pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
 pub use model::{ContainerInfo, HostInfo};
 pub use state::{Effect, FleetState, HostState, HostSummary, Link, update};
 
@@ -61,6 +62,12 @@ impl Fleet {
 
     /// Runs the loop until every host has answered or given up, then stops the actors.
     pub async fn collect(mut self, state: &mut FleetState) {
+        self.settle(state).await;
+        self.shutdown().await;
+    }
+
+    /// Runs the loop until every host has answered or given up; actors stay up.
+    pub async fn settle(&mut self, state: &mut FleetState) {
         while !state.all_settled() {
             let Some(event) = self.events.recv().await else {
                 break;
@@ -69,7 +76,14 @@ impl Fleet {
                 self.apply(effect);
             }
         }
-        self.shutdown().await;
+    }
+
+    /// Sends a command to one host, waiting for queue space.
+    pub async fn send(&self, host: HostId, cmd: HostCommand) -> bool {
+        match self.commands.get(host) {
+            Some(tx) => tx.send(cmd).await.is_ok(),
+            None => false,
+        }
     }
 
     pub async fn shutdown(mut self) {

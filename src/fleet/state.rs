@@ -134,6 +134,10 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
             host.link = Link::Down { reason, retry_in };
             Vec::new()
         }
+        // Actions, logs: the front end consumes these directly.
+        HostEvent::ActionDone { .. } | HostEvent::Logs { .. } | HostEvent::LogsEnded { .. } => {
+            Vec::new()
+        }
     }
 }
 

@@ -1,0 +1,284 @@
+//! `flotilla restart|stop|start|kill TARGET...`: resolve targets across the
+//! fleet, confirm, run, audit, report.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
+use crate::fleet::{ContainerInfo, Fleet, FleetState, HostCommand, HostEvent, HostId};
+use crate::ops::{AuditLog, AuditRecord, ContainerAction};
+
+#[derive(Debug, Args)]
+pub struct ActArgs {
+    /// Container names, service names (Compose service label) or id prefixes.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Don't ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print JSON results instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One container a target resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub host: HostId,
+    pub container: ContainerInfo,
+}
+
+/// Matches targets against every known container: exact name, Compose
+/// service, or an id prefix of at least 4 characters. Returns the matches
+/// and the targets that matched nothing.
+pub fn resolve(state: &FleetState, targets: &[String]) -> (Vec<Resolved>, Vec<String>) {
+    let mut found: Vec<Resolved> = Vec::new();
+    let mut missing = Vec::new();
+    for target in targets {
+        let before = found.len();
+        for (host, h) in state.hosts.iter().enumerate() {
+            for c in &h.containers {
+                let hit = c.name == *target
+                    || c.labels.get("com.docker.compose.service") == Some(target)
+                    || (target.len() >= 4 && c.id.starts_with(target.as_str()));
+                if hit
+                    && !found
+                        .iter()
+                        .any(|r| r.container.id == c.id && r.host == host)
+                {
+                    found.push(Resolved {
+                        host,
+                        container: c.clone(),
+                    });
+                }
+            }
+        }
+        if found.len() == before {
+            missing.push(target.clone());
+        }
+    }
+    (found, missing)
+}
+
+#[derive(Debug, Serialize)]
+struct ActResult {
+    host: String,
+    container: String,
+    action: ContainerAction,
+    ok: bool,
+    error: Option<String>,
+}
+
+pub async fn run(
+    cli: &Cli,
+    action: ContainerAction,
+    args: &ActArgs,
+    read_only: bool,
+) -> Result<Exit, CliError> {
+    let inventory = select(&load_inventory(cli)?, &args.select)?;
+    let mut state = FleetState::new(&inventory);
+    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    fleet.settle(&mut state).await;
+    let unreachable = super::report_unreachable(&state, args.json);
+
+    let (targets, missing) = resolve(&state, &args.targets);
+    if !missing.is_empty() {
+        fleet.shutdown().await;
+        return Err(CliError {
+            exit: Exit::NotFound,
+            message: format!("no container or service named {}", missing.join(", ")),
+        });
+    }
+    let locked: Vec<&Resolved> = targets
+        .iter()
+        .filter(|r| read_only || state.hosts[r.host].spec.read_only)
+        .collect();
+    if let Some(first) = locked.first() {
+        fleet.shutdown().await;
+        return Err(CliError {
+            exit: Exit::Refused,
+            message: format!(
+                "read-only: refusing to {action} {} on {}",
+                first.container.name, state.hosts[first.host].spec.name
+            ),
+        });
+    }
+    if !args.yes && !confirm(action, &targets, &state)? {
+        fleet.shutdown().await;
+        return Err(CliError {
+            exit: Exit::Refused,
+            message: "cancelled".into(),
+        });
+    }
+
+    for r in &targets {
+        let cmd = HostCommand::Act {
+            container: r.container.id.clone(),
+            action,
+        };
+        fleet.send(r.host, cmd).await;
+    }
+    let audit = AuditLog::from_env();
+    let mut results = Vec::new();
+    while results.len() < targets.len() {
+        let Some(event) = fleet.events.recv().await else {
+            break;
+        };
+        let HostEvent::ActionDone {
+            container, result, ..
+        } = event.kind
+        else {
+            continue;
+        };
+        let host = state.hosts[event.host].spec.name.clone();
+        let name = targets
+            .iter()
+            .find(|r| r.host == event.host && r.container.id == container)
+            .map_or(container, |r| r.container.name.clone());
+        if let Err(e) = audit.append(&AuditRecord::new(&host, &name, action.verb(), &result)) {
+            eprintln!(
+                "flotilla: warning: cannot write audit log {}: {e}",
+                audit.path().display()
+            );
+        }
+        results.push(ActResult {
+            host,
+            container: name,
+            action,
+            ok: result.is_ok(),
+            error: result.err(),
+        });
+    }
+    fleet.shutdown().await;
+
+    if args.json {
+        print_json(&results)?;
+    } else {
+        for r in &results {
+            match &r.error {
+                None => println!("{}  {}  {}: ok", r.host, r.container, r.action),
+                Some(e) => println!("{}  {}  {}: FAILED: {e}", r.host, r.container, r.action),
+            }
+        }
+    }
+    let failed = results.iter().any(|r| !r.ok) || results.len() < targets.len();
+    Ok(if failed { Exit::Failed } else { unreachable })
+}
+
+/// Asks on the terminal; refuses when there is no terminal to ask on.
+fn confirm(
+    action: ContainerAction,
+    targets: &[Resolved],
+    state: &FleetState,
+) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError {
+            exit: Exit::Refused,
+            message: format!("refusing to {action} without confirmation: pass --yes"),
+        });
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "About to {action} {} container(s):", targets.len());
+    for r in targets {
+        let _ = writeln!(
+            err,
+            "  {} on {}",
+            r.container.name, state.hosts[r.host].spec.name
+        );
+    }
+    let _ = write!(err, "Proceed? [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError {
+            exit: Exit::Internal,
+            message: format!("reading the answer: {e}"),
+        })?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HostSpec, Inventory, Target};
+    use crate::fleet::HostState;
+
+    fn container(host: &str, name: &str, service: &str, id: &str) -> ContainerInfo {
+        ContainerInfo {
+            host: host.into(),
+            id: id.into(),
+            name: name.into(),
+            image: "img".into(),
+            state: "running".into(),
+            health: None,
+            exit_code: None,
+            status: String::new(),
+            created: String::new(),
+            labels: [("com.docker.compose.service".to_owned(), service.to_owned())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn state() -> FleetState {
+        let spec = |n: &str| HostSpec {
+            name: n.into(),
+            address: n.into(),
+            groups: vec![],
+            read_only: false,
+            target: Target::Local {
+                socket: "/x".into(),
+            },
+        };
+        let mut s = FleetState::new(&Inventory {
+            source: None,
+            hosts: vec![spec("a"), spec("b")],
+        });
+        let mut a = HostState::new(spec("a"));
+        a.containers = vec![
+            container("a", "shop-web-1", "web", "aaaa1111"),
+            container("a", "db", "db", "bbbb2222"),
+        ];
+        let mut b = HostState::new(spec("b"));
+        b.containers = vec![container("b", "shop-web-1", "web", "cccc3333")];
+        s.hosts = vec![a, b];
+        s
+    }
+
+    #[test]
+    fn service_name_resolves_on_every_host() {
+        let (found, missing) = resolve(&state(), &["web".to_owned()]);
+        assert!(missing.is_empty());
+        let hosts: Vec<HostId> = found.iter().map(|r| r.host).collect();
+        assert_eq!(hosts, [0, 1]);
+    }
+
+    #[test]
+    fn names_ids_and_missing_targets() {
+        let (found, missing) = resolve(
+            &state(),
+            &[
+                "db".to_owned(),
+                "cccc".to_owned(),
+                "nope".to_owned(),
+                "shop-web-1".to_owned(),
+            ],
+        );
+        let ids: Vec<&str> = found.iter().map(|r| r.container.id.as_str()).collect();
+        assert_eq!(ids, ["bbbb2222", "cccc3333", "aaaa1111"], "no duplicates");
+        assert_eq!(missing, ["nope"]);
+    }
+
+    #[test]
+    fn short_id_prefixes_do_not_match() {
+        let (found, missing) = resolve(&state(), &["aaa".to_owned()]);
+        assert!(found.is_empty());
+        assert_eq!(missing, ["aaa"]);
+    }
+}

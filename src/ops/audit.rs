@@ -1,0 +1,185 @@
+//! Append-only audit trail of every mutating action, as JSON Lines.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// RFC 3339.
+    pub time: String,
+    /// Local user who ran flotilla.
+    pub user: String,
+    pub host: String,
+    pub container: String,
+    pub action: String,
+    /// "ok" or the error text.
+    pub result: String,
+}
+
+impl AuditRecord {
+    pub fn new(host: &str, container: &str, action: &str, result: &Result<(), String>) -> Self {
+        AuditRecord {
+            time: jiff::Timestamp::now().to_string(),
+            user: local_user(),
+            host: host.to_owned(),
+            container: container.to_owned(),
+            action: action.to_owned(),
+            result: match result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.clone(),
+            },
+        }
+    }
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Cron jobs and CI often run without $USER; the uid still names someone.
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
+}
+
+/// Where the audit log lives: `$XDG_STATE_HOME/flotilla/audit.jsonl`
+/// (default `~/.local/state/flotilla/audit.jsonl`), or `FLOTILLA_AUDIT_LOG`.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    pub fn new(path: PathBuf) -> Self {
+        AuditLog { path }
+    }
+
+    pub fn from_env() -> Self {
+        if let Some(p) = std::env::var_os("FLOTILLA_AUDIT_LOG") {
+            return AuditLog::new(PathBuf::from(p));
+        }
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        AuditLog::new(state.join("flotilla").join("audit.jsonl"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record; one `write` per line so concurrent writers don't interleave.
+    pub fn append(&self, record: &AuditRecord) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        file.write_all(line.as_bytes())
+    }
+
+    /// The newest `limit` records, oldest first. Unparsable lines are skipped
+    /// and counted, so one corrupt line cannot hide the trail.
+    pub fn tail(&self, limit: usize) -> std::io::Result<(Vec<AuditRecord>, usize)> {
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(e),
+        };
+        let mut records = std::collections::VecDeque::with_capacity(limit.min(4096));
+        let mut bad = 0;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<AuditRecord>(&line) {
+                Ok(r) => {
+                    if records.len() == limit {
+                        records.pop_front();
+                    }
+                    records.push_back(r);
+                }
+                Err(_) => bad += 1,
+            }
+        }
+        Ok((records.into(), bad))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_then_tail_round_trips_and_bounds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = AuditLog::new(dir.path().join("state/flotilla/audit.jsonl"));
+        for i in 0..5 {
+            let result = if i == 3 {
+                Err("boom".to_owned())
+            } else {
+                Ok(())
+            };
+            log.append(&AuditRecord::new(
+                "fleet-1",
+                &format!("c{i}"),
+                "restart",
+                &result,
+            ))
+            .expect("append");
+        }
+        let (records, bad) = log.tail(3).expect("tail");
+        assert_eq!(bad, 0);
+        let names: Vec<&str> = records.iter().map(|r| r.container.as_str()).collect();
+        assert_eq!(names, ["c2", "c3", "c4"]);
+        assert_eq!(records[1].result, "boom");
+        assert_eq!(records[0].result, "ok");
+        assert!(records[0].time.ends_with('Z'));
+    }
+
+    #[test]
+    fn corrupt_lines_are_counted_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::new(path.clone());
+        log.append(&AuditRecord::new("h", "c", "stop", &Ok(())))
+            .expect("append");
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str("{not json\n");
+        std::fs::write(&path, text).expect("write");
+        log.append(&AuditRecord::new("h", "d", "start", &Ok(())))
+            .expect("append");
+        let (records, bad) = log.tail(10).expect("tail");
+        assert_eq!(records.len(), 2);
+        assert_eq!(bad, 1);
+    }
+
+    #[test]
+    fn missing_log_is_empty() {
+        let log = AuditLog::new(PathBuf::from("/nonexistent/flotilla/audit.jsonl"));
+        assert_eq!(log.tail(10).expect("tail"), (Vec::new(), 0));
+    }
+}
