@@ -7,6 +7,7 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::details::ContainerDetails;
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
 use super::model::{ContainerInfo, HostInfo};
 use crate::config::HostSpec;
@@ -104,6 +105,12 @@ pub async fn run(
                     Some(HostCommand::Act { container, action }) => {
                         let result = Err(format!("{} is unreachable", spec.name));
                         if !send(HostEvent::ActionDone { container, action, result }).await {
+                            return;
+                        }
+                    }
+                    Some(HostCommand::Inspect { container }) => {
+                        let details = Err(format!("{} is unreachable", spec.name));
+                        if !send(HostEvent::Inspected { container, details }).await {
                             return;
                         }
                     }
@@ -219,6 +226,19 @@ where
                     log_tasks.replace(container_id, task);
                 }
                 Some(HostCommand::StopLogs) => log_tasks.stop_all(),
+                Some(HostCommand::Inspect { container }) => {
+                    let docker = link.docker.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        let details = docker
+                            .inspect_container(&container, None)
+                            .await
+                            .map(|r| Box::new(ContainerDetails::from_inspect(r)))
+                            .map_err(|e| e.to_string());
+                        let kind = HostEvent::Inspected { container, details };
+                        let _ = events.send(FleetEvent { host: id, kind }).await;
+                    });
+                }
             },
             event = docker_event => match event {
                 Some(Ok(_)) => {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::details::ContainerDetails;
 use super::model::{ContainerInfo, HostInfo};
 use crate::ops::ContainerAction;
 
@@ -57,6 +58,11 @@ pub enum HostEvent {
         container_id: String,
         lines: Vec<RawLogLine>,
     },
+    /// Answer to `HostCommand::Inspect`.
+    Inspected {
+        container: String,
+        details: Result<Box<ContainerDetails>, String>,
+    },
     /// A log stream ended (container gone, connection lost, …).
     LogsEnded {
         container_id: String,
@@ -76,6 +82,8 @@ pub enum HostCommand {
     },
     /// Stream a container's logs: the last `tail` lines, then follow.
     FollowLogs { container_id: String, tail: u32 },
+    /// Fetch a container's full configuration.
+    Inspect { container: String },
     /// Stop every log stream of this host.
     StopLogs,
     /// Close the session and end the actor.

@@ -1,6 +1,7 @@
 //! Host actors, the events they send, and the state the front end derives from them.
 
 pub mod actor;
+pub mod details;
 pub mod event;
 pub mod logs;
 pub mod model;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use actor::ActorConfig;
+pub use details::ContainerDetails;
 pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
 pub use model::{ContainerInfo, HostInfo};
 pub use state::{Effect, FleetState, HostState, HostSummary, Link, update};

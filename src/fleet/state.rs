@@ -135,9 +135,10 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
             Vec::new()
         }
         // Actions, logs: the front end consumes these directly.
-        HostEvent::ActionDone { .. } | HostEvent::Logs { .. } | HostEvent::LogsEnded { .. } => {
-            Vec::new()
-        }
+        HostEvent::ActionDone { .. }
+        | HostEvent::Logs { .. }
+        | HostEvent::LogsEnded { .. }
+        | HostEvent::Inspected { .. } => Vec::new(),
     }
 }
 

@@ -1,0 +1,287 @@
+//! Rows of the containers view: filter, sort, group, selection and marks.
+//! Pure functions of the fleet state, so they can be unit-tested.
+
+use std::collections::BTreeSet;
+
+use crate::fleet::{ContainerInfo, FleetState, HostId};
+
+use super::filter::Filter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Host,
+    Name,
+    Service,
+    Image,
+    State,
+    Health,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 6] = [
+        SortKey::Host,
+        SortKey::Name,
+        SortKey::Service,
+        SortKey::Image,
+        SortKey::State,
+        SortKey::Health,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Host => "host",
+            SortKey::Name => "name",
+            SortKey::Service => "service",
+            SortKey::Image => "image",
+            SortKey::State => "state",
+            SortKey::Health => "health",
+        }
+    }
+
+    pub fn next(self) -> SortKey {
+        let i = SortKey::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        SortKey::ALL[(i + 1) % SortKey::ALL.len()]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Host,
+    Service,
+}
+
+/// Identifies a container across refreshes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowKey {
+    pub host: HostId,
+    pub id: String,
+}
+
+/// One visible row: where the container lives in `FleetState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub host: HostId,
+    pub index: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainersState {
+    pub filter: Filter,
+    pub sort: SortKey,
+    pub reverse: bool,
+    pub group: GroupBy,
+    pub selected: Option<RowKey>,
+    pub marked: BTreeSet<RowKey>,
+}
+
+impl Default for ContainersState {
+    fn default() -> Self {
+        ContainersState {
+            filter: Filter::default(),
+            sort: SortKey::Host,
+            reverse: false,
+            group: GroupBy::Host,
+            selected: None,
+            marked: BTreeSet::new(),
+        }
+    }
+}
+
+/// Severity for sorting by state/health: problems first.
+fn state_rank(c: &ContainerInfo) -> u8 {
+    match c.state.as_str() {
+        "restarting" => 0,
+        "dead" => 1,
+        "exited" if c.exit_code.unwrap_or(0) != 0 => 2,
+        "running" => 4,
+        _ => 3,
+    }
+}
+
+fn health_rank(c: &ContainerInfo) -> u8 {
+    match c.health.as_deref() {
+        Some("unhealthy") => 0,
+        Some("starting") => 1,
+        Some("healthy") => 2,
+        _ => 3,
+    }
+}
+
+impl ContainersState {
+    pub fn rows(&self, fleet: &FleetState) -> Vec<Row> {
+        let mut rows: Vec<(Row, &ContainerInfo)> = fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(h, hs)| {
+                hs.containers
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, c)| (Row { host: h, index: i }, c))
+            })
+            .filter(|(_, c)| self.filter.matches(c))
+            .collect();
+        let group = self.group;
+        let sort = self.sort;
+        rows.sort_by(|(ra, a), (rb, b)| {
+            let grouped = match group {
+                GroupBy::Host => ra.host.cmp(&rb.host),
+                GroupBy::Service => a.service().cmp(b.service()),
+            };
+            let by_key = match sort {
+                SortKey::Host => ra.host.cmp(&rb.host),
+                SortKey::Name => a.name.cmp(&b.name),
+                SortKey::Service => a.service().cmp(b.service()),
+                SortKey::Image => a.image.cmp(&b.image),
+                SortKey::State => state_rank(a).cmp(&state_rank(b)),
+                SortKey::Health => health_rank(a).cmp(&health_rank(b)),
+            };
+            let by_key = if self.reverse { by_key.reverse() } else { by_key };
+            grouped
+                .then(by_key)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| ra.host.cmp(&rb.host))
+        });
+        rows.into_iter().map(|(r, _)| r).collect()
+    }
+
+    pub fn key_of(fleet: &FleetState, row: Row) -> Option<RowKey> {
+        let c = fleet.hosts.get(row.host)?.containers.get(row.index)?;
+        Some(RowKey {
+            host: row.host,
+            id: c.id.clone(),
+        })
+    }
+
+    /// Index of the selected row in `rows`, defaulting to the first.
+    pub fn selected_index(&self, fleet: &FleetState, rows: &[Row]) -> Option<usize> {
+        if rows.is_empty() {
+            return None;
+        }
+        let found = self.selected.as_ref().and_then(|key| {
+            rows.iter()
+                .position(|r| Self::key_of(fleet, *r).as_ref() == Some(key))
+        });
+        Some(found.unwrap_or(0))
+    }
+
+    /// Moves the selection by `delta` rows, clamped.
+    pub fn move_by(&mut self, fleet: &FleetState, delta: isize) {
+        let rows = self.rows(fleet);
+        let Some(cur) = self.selected_index(fleet, &rows) else {
+            return;
+        };
+        let next = cur.saturating_add_signed(delta).min(rows.len() - 1);
+        self.selected = Self::key_of(fleet, rows[next]);
+    }
+
+    pub fn select_edge(&mut self, fleet: &FleetState, last: bool) {
+        let rows = self.rows(fleet);
+        let row = if last { rows.last() } else { rows.first() };
+        self.selected = row.and_then(|r| Self::key_of(fleet, *r));
+    }
+
+    /// The marked containers that still exist, or else the selected one.
+    pub fn targets(&self, fleet: &FleetState) -> Vec<RowKey> {
+        let exists = |k: &RowKey| {
+            fleet
+                .hosts
+                .get(k.host)
+                .is_some_and(|h| h.containers.iter().any(|c| c.id == k.id))
+        };
+        let marked: Vec<RowKey> = self.marked.iter().filter(|k| exists(k)).cloned().collect();
+        if !marked.is_empty() {
+            return marked;
+        }
+        let rows = self.rows(fleet);
+        self.selected_index(fleet, &rows)
+            .and_then(|i| Self::key_of(fleet, rows[i]))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Looks a row key up in the fleet.
+pub fn container<'a>(fleet: &'a FleetState, key: &RowKey) -> Option<&'a ContainerInfo> {
+    fleet
+        .hosts
+        .get(key.host)?
+        .containers
+        .iter()
+        .find(|c| c.id == key.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::testutil::sample_fleet;
+
+    fn names(state: &ContainersState, fleet: &FleetState) -> Vec<String> {
+        state
+            .rows(fleet)
+            .iter()
+            .map(|r| {
+                let c = &fleet.hosts[r.host].containers[r.index];
+                format!("{}/{}", c.host, c.name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_groups_by_host_then_name() {
+        let fleet = sample_fleet();
+        let rows = names(&ContainersState::default(), &fleet);
+        assert_eq!(rows[0], "fleet-1/shop-batch-1");
+        assert!(rows.iter().position(|r| r.starts_with("fleet-2")) > rows.iter().position(|r| r.starts_with("fleet-1")));
+    }
+
+    #[test]
+    fn sort_by_health_puts_unhealthy_first_within_group() {
+        let fleet = sample_fleet();
+        let state = ContainersState {
+            sort: SortKey::Health,
+            ..Default::default()
+        };
+        assert_eq!(names(&state, &fleet)[0], "fleet-1/shop-sick-1");
+    }
+
+    #[test]
+    fn group_by_service_keeps_a_service_together() {
+        let fleet = sample_fleet();
+        let state = ContainersState {
+            group: GroupBy::Service,
+            ..Default::default()
+        };
+        let rows = names(&state, &fleet);
+        let web: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r.ends_with("shop-web-1")).map(|(i, _)| i).collect();
+        assert!(web.len() >= 2);
+        assert_eq!(web.last().copied().unwrap_or(0) - web[0], web.len() - 1, "contiguous: {rows:?}");
+    }
+
+    #[test]
+    fn selection_follows_the_container_and_marks_win_over_it() {
+        let fleet = sample_fleet();
+        let mut state = ContainersState::default();
+        state.move_by(&fleet, 2);
+        let rows = state.rows(&fleet);
+        assert_eq!(state.selected_index(&fleet, &rows), Some(2));
+        let selected = state.selected.clone().expect("selected");
+        assert_eq!(state.targets(&fleet), vec![selected.clone()]);
+        state.move_by(&fleet, 1000);
+        assert_eq!(state.selected_index(&fleet, &rows), Some(rows.len() - 1));
+        state.marked.insert(selected.clone());
+        assert_eq!(state.targets(&fleet), vec![selected]);
+        state.marked.insert(RowKey { host: 0, id: "gone".into() });
+        assert_eq!(state.targets(&fleet).len(), 1, "vanished containers are dropped");
+    }
+
+    #[test]
+    fn filter_narrows_rows() {
+        let fleet = sample_fleet();
+        let state = ContainersState {
+            filter: Filter::parse("state:restarting").expect("filter"),
+            ..Default::default()
+        };
+        assert_eq!(names(&state, &fleet), ["fleet-1/shop-crashloop-1"]);
+    }
+}
