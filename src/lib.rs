@@ -3,5 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod logs;
 pub mod ops;
 pub mod transport;
+pub mod tui;

@@ -7,8 +7,8 @@ fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("flotilla: {e}");
     }
-    init_logging();
     let cli = Cli::parse();
+    init_logging(cli.command.is_none());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,13 +29,42 @@ fn main() -> ExitCode {
     ExitCode::from(exit.code() as u8)
 }
 
-/// Diagnostics go to stderr only when asked for (FLOTILLA_LOG=debug), never onto the screen by default.
-fn init_logging() {
-    let Ok(filter) = std::env::var("FLOTILLA_LOG") else {
+/// Diagnostics never go onto the TUI's screen: the TUI logs to a file
+/// (`$XDG_STATE_HOME/flotilla/flotilla.log`); headless verbs log to stderr only
+/// when asked (FLOTILLA_LOG=debug).
+fn init_logging(tui: bool) {
+    let filter = std::env::var("FLOTILLA_LOG").ok();
+    if tui {
+        let path = flotilla::ops::AuditLog::from_env()
+            .path()
+            .with_file_name("flotilla.log");
+        let file = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .ok()
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .ok()
+            });
+        if let Some(file) = file {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    filter.as_deref().unwrap_or("info"),
+                ))
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
         return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
+    }
+    if let Some(filter) = filter {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
 }

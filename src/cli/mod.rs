@@ -348,6 +348,40 @@ fn describe_host(h: &HostSpec) -> Vec<String> {
     vec![h.name.clone(), connect, via, socket, groups]
 }
 
+/// No verb: the interactive TUI (or `ps` when stdout is not a terminal).
+async fn tui(cli: &Cli) -> Result<Exit, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        let args = PsArgs {
+            select: Selection::default(),
+            all: false,
+            json: false,
+        };
+        return ps(cli, &args).await;
+    }
+    let inventory = load_inventory(cli)?;
+    let opts = crate::tui::TuiOptions {
+        actor: ActorConfig {
+            connect: ConnectOptions {
+                accept_new: cli.accept_new,
+            },
+            ..ActorConfig::default()
+        },
+        settings: crate::tui::app::Settings {
+            read_only: cli.read_only,
+            ..Default::default()
+        },
+        keymap: crate::tui::action::Keymap::default(),
+    };
+    crate::tui::run(&inventory, opts)
+        .await
+        .map_err(|e| CliError {
+            exit: Exit::Internal,
+            message: format!("terminal: {e}"),
+        })?;
+    Ok(Exit::Ok)
+}
+
 /// Runs the chosen verb and returns its exit status.
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
@@ -360,13 +394,6 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Stop(a)) => act::run(&cli, ContainerAction::Stop, a, cli.read_only).await,
         Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
         Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
-        None => {
-            let args = PsArgs {
-                select: Selection::default(),
-                all: false,
-                json: false,
-            };
-            ps(&cli, &args).await
-        }
+        None => tui(&cli).await,
     }
 }

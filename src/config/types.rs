@@ -16,8 +16,8 @@ pub enum StrictHostKeyChecking {
 /// One SSH endpoint, fully resolved through ssh_config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SshEndpoint {
-    /// What the user wrote (alias, hostname or IP); used as the known_hosts key
-    /// only when `host_key_alias` is unset.
+    /// What the user wrote (alias, hostname or IP), for messages. Host keys are
+    /// looked up by `hostname`, as OpenSSH does.
     pub alias: String,
     /// Hostname or IP to connect to (ssh_config HostName, else the alias).
     pub hostname: String,

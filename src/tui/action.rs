@@ -237,10 +237,16 @@ impl Key {
             f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
                 KeyCodeOrd::F(f[1..].parse().map_err(|_| format!("bad key {spec:?}"))?)
             }
-            s if s.chars().count() == 1 => {
-                KeyCodeOrd::Char(s.chars().next().ok_or_else(|| format!("bad key {spec:?}"))?)
+            s if s.chars().count() == 1 => KeyCodeOrd::Char(
+                s.chars()
+                    .next()
+                    .ok_or_else(|| format!("bad key {spec:?}"))?,
+            ),
+            _ => {
+                return Err(format!(
+                    "unknown key {spec:?} (examples: q, G, ctrl-c, enter, pgdn, f1, space)"
+                ));
             }
-            _ => return Err(format!("unknown key {spec:?} (examples: q, G, ctrl-c, enter, pgdn, f1, space)")),
         };
         Ok(Key { code, ctrl, alt })
     }
@@ -358,11 +364,15 @@ impl Keymap {
 
     /// Keys bound to `action`, for help and hints.
     pub fn keys_for(&self, action: Action) -> Vec<String> {
-        self.bindings
+        let mut keys: Vec<&Key> = self
+            .bindings
             .iter()
             .filter(|(_, a)| **a == action)
-            .map(|(k, _)| k.label())
-            .collect()
+            .map(|(k, _)| k)
+            .collect();
+        // Plain keys first: they are what hints should show.
+        keys.sort_by_key(|k| (k.ctrl || k.alt, k.label().len()));
+        keys.into_iter().map(Key::label).collect()
     }
 
     /// The first key for `action`, for compact hints.
@@ -392,27 +402,60 @@ mod tests {
     #[test]
     fn defaults_cover_vim_keys_and_arrows() {
         let map = Keymap::default();
-        assert_eq!(map.action(&ev(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Down));
-        assert_eq!(map.action(&ev(KeyCode::Down, KeyModifiers::NONE)), Some(Action::Down));
-        assert_eq!(map.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::Bottom));
-        assert_eq!(map.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(map.action(&ev(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Down, KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('c'), KeyModifiers::NONE)),
+            None
+        );
     }
 
     #[test]
     fn overrides_replace_an_actions_keys() {
-        let overrides = BTreeMap::from([("restart".to_owned(), vec!["ctrl-r".to_owned(), "R".to_owned()])]);
+        let overrides = BTreeMap::from([(
+            "restart".to_owned(),
+            vec!["ctrl-r".to_owned(), "R".to_owned()],
+        )]);
         let map = Keymap::with_overrides(&overrides).expect("valid");
-        assert_eq!(map.action(&ev(KeyCode::Char('r'), KeyModifiers::NONE)), None);
-        assert_eq!(map.action(&ev(KeyCode::Char('r'), KeyModifiers::CONTROL)), Some(Action::Restart));
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('r'), KeyModifiers::NONE)),
+            None
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+            Some(Action::Restart)
+        );
         assert_eq!(map.keys_for(Action::Restart), ["R", "ctrl-r"]);
+        assert_eq!(Keymap::default().hint(Action::Quit), "q");
     }
 
     #[test]
     fn bad_overrides_say_what_is_wrong() {
         let bad_action = BTreeMap::from([("reboot".to_owned(), vec!["x".to_owned()])]);
-        assert!(Keymap::with_overrides(&bad_action).unwrap_err().contains("unknown action \"reboot\""));
+        assert!(
+            Keymap::with_overrides(&bad_action)
+                .expect_err("must fail")
+                .contains("unknown action \"reboot\"")
+        );
         let bad_key = BTreeMap::from([("quit".to_owned(), vec!["hyper-q".to_owned()])]);
-        assert!(Keymap::with_overrides(&bad_key).unwrap_err().contains("unknown key"));
+        assert!(
+            Keymap::with_overrides(&bad_key)
+                .expect_err("must fail")
+                .contains("unknown key")
+        );
     }
 }

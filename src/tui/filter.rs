@@ -33,7 +33,11 @@ impl Filter {
     pub fn parse(text: &str) -> Result<Filter, String> {
         let mut terms = Vec::new();
         for word in text.split_whitespace() {
-            if let Some(re) = word.strip_prefix('/').and_then(|w| w.strip_suffix('/')).filter(|r| !r.is_empty()) {
+            if let Some(re) = word
+                .strip_prefix('/')
+                .and_then(|w| w.strip_suffix('/'))
+                .filter(|r| !r.is_empty())
+            {
                 let re = Regex::new(re).map_err(|e| format!("bad regex /{re}/: {e}"))?;
                 terms.push(Term::Regex(re));
                 continue;
@@ -46,7 +50,11 @@ impl Filter {
                         "health" => Field::Health,
                         "service" | "svc" => Field::Service,
                         "image" | "img" => Field::Image,
-                        _ => return Err(format!("unknown filter field {field:?} (host:, state:, health:, service:, image:)")),
+                        _ => {
+                            return Err(format!(
+                                "unknown filter field {field:?} (host:, state:, health:, service:, image:)"
+                            ));
+                        }
                     };
                     Term::Field(field, value.to_lowercase())
                 }
@@ -70,9 +78,14 @@ impl Filter {
 
     pub fn matches(&self, c: &ContainerInfo) -> bool {
         self.terms.iter().all(|t| match t {
-            Term::Any(w) => [c.name.as_str(), c.service(), c.image.as_str(), c.host.as_str()]
-                .iter()
-                .any(|f| f.to_lowercase().contains(w.as_str())),
+            Term::Any(w) => [
+                c.name.as_str(),
+                c.service(),
+                c.image.as_str(),
+                c.host.as_str(),
+            ]
+            .iter()
+            .any(|f| f.to_lowercase().contains(w.as_str())),
             Term::Field(field, w) => {
                 let value = match field {
                     Field::Host => c.host.as_str(),
@@ -103,7 +116,9 @@ mod tests {
             exit_code: None,
             status: String::new(),
             created: String::new(),
-            labels: [("com.docker.compose.service".to_owned(), "web".to_owned())].into_iter().collect(),
+            labels: [("com.docker.compose.service".to_owned(), "web".to_owned())]
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -111,7 +126,10 @@ mod tests {
     fn plain_words_match_any_field_case_insensitively() {
         let f = Filter::parse("WEB").expect("parse");
         assert!(f.matches(&c("fleet-1", "shop-web-1", "running", None)));
-        assert!(f.matches(&c("fleet-1", "other", "running", None)), "service label is web");
+        assert!(
+            f.matches(&c("fleet-1", "other", "running", None)),
+            "service label is web"
+        );
         let f = Filter::parse("fleet-2").expect("parse");
         assert!(!f.matches(&c("fleet-1", "x", "running", None)));
     }
@@ -135,8 +153,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(Filter::parse("colour:red").unwrap_err().contains("unknown filter field \"colour\""));
-        assert!(Filter::parse("/(/").unwrap_err().contains("bad regex"));
+        assert!(
+            Filter::parse("colour:red")
+                .expect_err("must fail")
+                .contains("unknown filter field \"colour\"")
+        );
+        assert!(
+            Filter::parse("/(/")
+                .expect_err("must fail")
+                .contains("bad regex")
+        );
         assert!(Filter::parse("  ").expect("parse").is_empty());
     }
 }

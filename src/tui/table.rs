@@ -136,7 +136,11 @@ impl ContainersState {
                 SortKey::State => state_rank(a).cmp(&state_rank(b)),
                 SortKey::Health => health_rank(a).cmp(&health_rank(b)),
             };
-            let by_key = if self.reverse { by_key.reverse() } else { by_key };
+            let by_key = if self.reverse {
+                by_key.reverse()
+            } else {
+                by_key
+            };
             grouped
                 .then(by_key)
                 .then_with(|| a.name.cmp(&b.name))
@@ -232,7 +236,10 @@ mod tests {
         let fleet = sample_fleet();
         let rows = names(&ContainersState::default(), &fleet);
         assert_eq!(rows[0], "fleet-1/shop-batch-1");
-        assert!(rows.iter().position(|r| r.starts_with("fleet-2")) > rows.iter().position(|r| r.starts_with("fleet-1")));
+        assert!(
+            rows.iter().position(|r| r.starts_with("fleet-2"))
+                > rows.iter().position(|r| r.starts_with("fleet-1"))
+        );
     }
 
     #[test]
@@ -253,9 +260,18 @@ mod tests {
             ..Default::default()
         };
         let rows = names(&state, &fleet);
-        let web: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r.ends_with("shop-web-1")).map(|(i, _)| i).collect();
+        let web: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.ends_with("shop-web-1"))
+            .map(|(i, _)| i)
+            .collect();
         assert!(web.len() >= 2);
-        assert_eq!(web.last().copied().unwrap_or(0) - web[0], web.len() - 1, "contiguous: {rows:?}");
+        assert_eq!(
+            web.last().copied().unwrap_or(0) - web[0],
+            web.len() - 1,
+            "contiguous: {rows:?}"
+        );
     }
 
     #[test]
@@ -271,8 +287,15 @@ mod tests {
         assert_eq!(state.selected_index(&fleet, &rows), Some(rows.len() - 1));
         state.marked.insert(selected.clone());
         assert_eq!(state.targets(&fleet), vec![selected]);
-        state.marked.insert(RowKey { host: 0, id: "gone".into() });
-        assert_eq!(state.targets(&fleet).len(), 1, "vanished containers are dropped");
+        state.marked.insert(RowKey {
+            host: 0,
+            id: "gone".into(),
+        });
+        assert_eq!(
+            state.targets(&fleet).len(),
+            1,
+            "vanished containers are dropped"
+        );
     }
 
     #[test]

@@ -124,7 +124,19 @@ mod tests {
     #[test]
     fn builtin_theme_parses_with_every_style_views_use() {
         let theme = Theme::parse(DEFAULT_THEME, false).expect("builtin theme");
-        for name in ["title", "selected", "healthy", "unhealthy", "down", "stale", "drift", "match", "key", "error", "read_only"] {
+        for name in [
+            "title",
+            "selected",
+            "healthy",
+            "unhealthy",
+            "down",
+            "stale",
+            "drift",
+            "match",
+            "key",
+            "error",
+            "read_only",
+        ] {
             assert!(theme.styles.contains_key(name), "{name}");
         }
         assert_eq!(theme.style("healthy").fg, Some(Color::Green));
@@ -138,12 +150,21 @@ mod tests {
         let s = theme.style("unhealthy");
         assert_eq!(s.fg, None);
         assert!(s.add_modifier.contains(Modifier::BOLD));
-        assert!(theme.style("drift").add_modifier.contains(Modifier::REVERSED));
+        assert!(
+            theme
+                .style("drift")
+                .add_modifier
+                .contains(Modifier::REVERSED)
+        );
     }
 
     #[test]
     fn bad_colours_are_reported() {
-        let err = Theme::parse("[style]\nx = { fg = \"chartreuse-ish\" }\n[hosts]\npalette = []\n", false).unwrap_err();
+        let err = Theme::parse(
+            "[style]\nx = { fg = \"chartreuse-ish\" }\n[hosts]\npalette = []\n",
+            false,
+        )
+        .expect_err("must fail");
         assert!(err.contains("chartreuse-ish"), "{err}");
     }
 }

@@ -1,0 +1,1167 @@
+//! All TUI state and the pure update function: (state, event) → effects.
+//! The run loop owns one `App`; views only read it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::{Action, Keymap};
+use super::filter::Filter;
+use super::logview::{LogSource, LogsState};
+use super::table::{ContainersState, GroupBy, RowKey, container};
+use crate::fleet::{
+    ContainerDetails, FleetEvent, FleetState, HostCommand, HostEvent, HostId, update,
+};
+use crate::logs::{Search, SearchMode};
+use crate::ops::{AuditRecord, ContainerAction};
+
+/// Main views, in Tab order. Logs and Inspect are entered from a selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Hosts,
+    Containers,
+    Services,
+    Audit,
+    Logs,
+    Inspect,
+}
+
+impl View {
+    pub const TABS: [View; 4] = [View::Hosts, View::Containers, View::Services, View::Audit];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Hosts => "Hosts",
+            View::Containers => "Containers",
+            View::Services => "Services",
+            View::Audit => "Audit",
+            View::Logs => "Logs",
+            View::Inspect => "Inspect",
+        }
+    }
+}
+
+/// What the one-line input is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Filter,
+    Search,
+    Command,
+    SavePath,
+}
+
+/// A container an action will touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionTarget {
+    pub host: HostId,
+    pub host_name: String,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help {
+        scroll: usize,
+    },
+    Confirm {
+        action: ContainerAction,
+        targets: Vec<ActionTarget>,
+    },
+    Input {
+        kind: InputKind,
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct InspectState {
+    pub host_name: String,
+    pub name: String,
+    pub details: Option<Result<Box<ContainerDetails>, String>>,
+    pub scroll: usize,
+}
+
+/// Input to `App::update`.
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    Key(KeyEvent),
+    Fleet(FleetEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    AuditLoaded(Vec<AuditRecord>),
+    /// Outcome of an effect the loop carried out (saving logs, writing audit).
+    Notice {
+        text: String,
+        error: bool,
+    },
+}
+
+/// What the loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppEffect {
+    Host(HostId, HostCommand),
+    Audit(AuditRecord),
+    LoadAudit,
+    SaveLogs { path: String, text: String },
+    Quit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub read_only: bool,
+    pub log_lines: usize,
+    pub log_bytes: usize,
+    pub log_tail: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            read_only: false,
+            log_lines: crate::logs::DEFAULT_MAX_LINES,
+            log_bytes: crate::logs::DEFAULT_MAX_BYTES,
+            log_tail: 500,
+        }
+    }
+}
+
+pub struct App {
+    pub fleet: FleetState,
+    pub keymap: Keymap,
+    pub settings: Settings,
+    pub view: View,
+    /// The tab to return to from Logs / Inspect.
+    pub tab: View,
+    pub hosts_selected: usize,
+    pub table: ContainersState,
+    pub matrix: (usize, usize),
+    pub logs: Option<LogsState>,
+    pub inspect: Option<InspectState>,
+    pub audit: Vec<AuditRecord>,
+    pub audit_selected: usize,
+    pub overlay: Overlay,
+    pub status: Option<Status>,
+    pub pending_actions: usize,
+    pub size: (u16, u16),
+}
+
+impl App {
+    pub fn new(fleet: FleetState, keymap: Keymap, settings: Settings) -> Self {
+        App {
+            fleet,
+            keymap,
+            settings,
+            view: View::Containers,
+            tab: View::Containers,
+            hosts_selected: 0,
+            table: ContainersState::default(),
+            matrix: (0, 0),
+            logs: None,
+            inspect: None,
+            audit: Vec::new(),
+            audit_selected: 0,
+            overlay: Overlay::None,
+            status: None,
+            pending_actions: 0,
+            size: (80, 24),
+        }
+    }
+
+    /// Rows available to a scrolling body (screen minus header, tabs, footer, borders).
+    pub fn page(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(7)).max(1)
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn fail(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    pub fn update(&mut self, event: AppEvent) -> Vec<AppEffect> {
+        match event {
+            AppEvent::Key(key) => self.on_key(key),
+            AppEvent::Fleet(ev) => self.on_fleet(ev),
+            AppEvent::Resize { width, height } => {
+                self.size = (width, height);
+                Vec::new()
+            }
+            AppEvent::Notice { text, error } => {
+                self.status = Some(Status { text, error });
+                Vec::new()
+            }
+            AppEvent::AuditLoaded(records) => {
+                self.audit = records;
+                self.audit_selected = self.audit.len().saturating_sub(1);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_fleet(&mut self, ev: FleetEvent) -> Vec<AppEffect> {
+        let host = ev.host;
+        let host_name = self
+            .fleet
+            .hosts
+            .get(host)
+            .map(|h| h.spec.name.clone())
+            .unwrap_or_default();
+        match &ev.kind {
+            HostEvent::Logs {
+                container_id,
+                lines,
+            } => {
+                if let Some(logs) = &mut self.logs {
+                    logs.push(host, container_id, lines.clone());
+                }
+                return Vec::new();
+            }
+            HostEvent::LogsEnded {
+                container_id,
+                reason,
+            } => {
+                if let Some(logs) = &mut self.logs
+                    && let Some(src) = logs
+                        .sources
+                        .iter()
+                        .find(|s| s.host == host && &s.container_id == container_id)
+                {
+                    let note = format!("{} on {}: {reason}", src.name, src.host_name);
+                    logs.notices.push(note);
+                }
+                return Vec::new();
+            }
+            HostEvent::Inspected { container, details } => {
+                if let Some(ins) = &mut self.inspect
+                    && ins.host_name == host_name
+                    && (ins.name == *container
+                        || details.as_ref().is_ok_and(|d| d.id == *container))
+                {
+                    ins.details = Some(details.clone());
+                }
+                return Vec::new();
+            }
+            HostEvent::ActionDone {
+                container,
+                action,
+                result,
+            } => {
+                self.pending_actions = self.pending_actions.saturating_sub(1);
+                let name = self
+                    .fleet
+                    .hosts
+                    .get(host)
+                    .and_then(|h| h.containers.iter().find(|c| &c.id == container))
+                    .map_or_else(|| container.clone(), |c| c.name.clone());
+                match result {
+                    Ok(()) => self.say(format!("{action} {name} on {host_name}: ok")),
+                    Err(e) => self.fail(format!("{action} {name} on {host_name} FAILED: {e}")),
+                }
+                let record = AuditRecord::new(&host_name, &name, action.verb(), result);
+                self.audit.push(record.clone());
+                return vec![AppEffect::Audit(record)];
+            }
+            HostEvent::Disconnected { reason, .. } => {
+                self.fail(format!("{host_name}: {reason}"));
+            }
+            _ => {}
+        }
+        update(&mut self.fleet, ev)
+            .into_iter()
+            .map(|crate::fleet::Effect::Host(h, cmd)| AppEffect::Host(h, cmd))
+            .collect()
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<AppEffect> {
+        match self.overlay.clone() {
+            Overlay::Input { kind, text } => return self.on_input_key(kind, text, key),
+            Overlay::Confirm { action, targets } => {
+                return match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                        self.overlay = Overlay::None;
+                        self.pending_actions += targets.len();
+                        self.say(format!("{action}: {} container(s)…", targets.len()));
+                        self.table.marked.clear();
+                        targets
+                            .into_iter()
+                            .map(|t| {
+                                AppEffect::Host(
+                                    t.host,
+                                    HostCommand::Act {
+                                        container: t.id,
+                                        action,
+                                    },
+                                )
+                            })
+                            .collect()
+                    }
+                    KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                        self.overlay = Overlay::None;
+                        self.say(format!("{action} cancelled"));
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                };
+            }
+            Overlay::Help { scroll } => {
+                let action = self.keymap.action(&key);
+                self.overlay = match action {
+                    Some(Action::Down) => Overlay::Help { scroll: scroll + 1 },
+                    Some(Action::Up) => Overlay::Help {
+                        scroll: scroll.saturating_sub(1),
+                    },
+                    Some(Action::PageDown) => Overlay::Help {
+                        scroll: scroll + self.page(),
+                    },
+                    Some(Action::PageUp) => Overlay::Help {
+                        scroll: scroll.saturating_sub(self.page()),
+                    },
+                    _ => Overlay::None,
+                };
+                return Vec::new();
+            }
+            Overlay::None => {}
+        }
+        // A message stays until the next key, so it is read before it goes.
+        self.status = None;
+        match self.keymap.action(&key) {
+            Some(action) => self.on_action(action),
+            None => Vec::new(),
+        }
+    }
+
+    fn on_input_key(&mut self, kind: InputKind, mut text: String, key: KeyEvent) -> Vec<AppEffect> {
+        match key.code {
+            KeyCode::Esc => {
+                self.overlay = Overlay::None;
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                self.overlay = Overlay::None;
+                self.submit(kind, text.trim())
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                self.overlay = Overlay::Input { kind, text };
+                self.live_input(kind);
+                Vec::new()
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.overlay = Overlay::Input {
+                    kind,
+                    text: String::new(),
+                };
+                self.live_input(kind);
+                Vec::new()
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                text.push(c);
+                self.overlay = Overlay::Input { kind, text };
+                self.live_input(kind);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The table filter applies as you type; bad input waits for more.
+    fn live_input(&mut self, kind: InputKind) {
+        if let (InputKind::Filter, Overlay::Input { text, .. }) = (kind, &self.overlay)
+            && let Ok(filter) = Filter::parse(text)
+        {
+            self.table.filter = filter;
+        }
+    }
+
+    fn submit(&mut self, kind: InputKind, text: &str) -> Vec<AppEffect> {
+        match kind {
+            InputKind::Filter => {
+                match Filter::parse(text) {
+                    Ok(f) => {
+                        self.table.filter = f;
+                        self.status = None;
+                    }
+                    Err(e) => self.fail(e),
+                }
+                Vec::new()
+            }
+            InputKind::Search => {
+                let page = self.page();
+                let Some(logs) = &mut self.logs else {
+                    return Vec::new();
+                };
+                if text.is_empty() {
+                    logs.set_search(None, page);
+                    return Vec::new();
+                }
+                // `/re:PATTERN` searches by regular expression.
+                let (query, mode) = match text.strip_prefix("re:") {
+                    Some(q) => (q, SearchMode::Regex),
+                    None => (text, SearchMode::Plain),
+                };
+                match Search::new(query, mode) {
+                    Ok(s) => {
+                        logs.set_search(Some(s), page);
+                        let n = logs.match_count();
+                        self.say(format!("{n} match(es) for {query:?}"));
+                    }
+                    Err(e) => self.fail(e.to_string()),
+                }
+                Vec::new()
+            }
+            InputKind::SavePath => {
+                let Some(logs) = &self.logs else {
+                    return Vec::new();
+                };
+                if text.is_empty() {
+                    return Vec::new();
+                }
+                vec![AppEffect::SaveLogs {
+                    path: text.to_owned(),
+                    text: logs.export(),
+                }]
+            }
+            InputKind::Command => self.command(text),
+        }
+    }
+
+    /// `:` palette commands.
+    fn command(&mut self, text: &str) -> Vec<AppEffect> {
+        let (cmd, arg) = text
+            .split_once(' ')
+            .map_or((text, ""), |(c, a)| (c, a.trim()));
+        match cmd {
+            "q" | "quit" | "q!" => vec![AppEffect::Quit],
+            "hosts" | "host" => self.switch(View::Hosts),
+            "ps" | "containers" | "c" => self.switch(View::Containers),
+            "services" | "svc" | "matrix" => self.switch(View::Services),
+            "audit" => self.switch(View::Audit),
+            "help" => {
+                self.overlay = Overlay::Help { scroll: 0 };
+                Vec::new()
+            }
+            "filter" => self.submit(InputKind::Filter, arg),
+            "logs" | "log" if !arg.is_empty() => self.open_logs_by_name(arg),
+            _ => {
+                self.fail(format!(
+                    "unknown command :{text} (try :hosts :ps :services :audit :logs NAME :q)"
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    fn switch(&mut self, view: View) -> Vec<AppEffect> {
+        let mut effects = self.leave_detail();
+        self.view = view;
+        self.tab = view;
+        if view == View::Audit {
+            effects.push(AppEffect::LoadAudit);
+        }
+        effects
+    }
+
+    /// Closes Logs / Inspect, stopping their streams.
+    fn leave_detail(&mut self) -> Vec<AppEffect> {
+        let mut effects = Vec::new();
+        if let Some(logs) = self.logs.take() {
+            let mut hosts: Vec<HostId> = logs.sources.iter().map(|s| s.host).collect();
+            hosts.dedup();
+            effects.extend(
+                hosts
+                    .into_iter()
+                    .map(|h| AppEffect::Host(h, HostCommand::StopLogs)),
+            );
+        }
+        self.inspect = None;
+        effects
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<AppEffect> {
+        let page = self.page();
+        match action {
+            Action::Quit => return vec![AppEffect::Quit],
+            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Command => {
+                self.overlay = Overlay::Input {
+                    kind: InputKind::Command,
+                    text: String::new(),
+                }
+            }
+            Action::Back => return self.back(),
+            Action::NextView | Action::PrevView => {
+                let i = View::TABS.iter().position(|v| *v == self.tab).unwrap_or(1);
+                let n = View::TABS.len();
+                let next = if action == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                return self.switch(View::TABS[next]);
+            }
+            Action::ViewHosts => return self.switch(View::Hosts),
+            Action::ViewContainers => return self.switch(View::Containers),
+            Action::ViewServices => return self.switch(View::Services),
+            Action::ViewAudit => return self.switch(View::Audit),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(page as isize)),
+            Action::PageDown => self.move_by(page as isize),
+            Action::Top => self.edge(false),
+            Action::Bottom => self.edge(true),
+            Action::Left | Action::Right if self.view == View::Services => {
+                let cols = self.fleet.hosts.len().max(1);
+                self.matrix.1 = if action == Action::Right {
+                    (self.matrix.1 + 1).min(cols - 1)
+                } else {
+                    self.matrix.1.saturating_sub(1)
+                };
+            }
+            Action::Left | Action::Right => {}
+            Action::Mark => {
+                if self.view == View::Containers {
+                    if let Some(key) = self.selected_key()
+                        && !self.table.marked.remove(&key)
+                    {
+                        self.table.marked.insert(key);
+                    }
+                    self.move_by(1);
+                }
+            }
+            Action::Open => return self.open(),
+            Action::ServiceLogs => return self.open_service_logs(),
+            Action::Inspect => return self.open_inspect(),
+            Action::Restart => self.confirm(ContainerAction::Restart),
+            Action::Stop => self.confirm(ContainerAction::Stop),
+            Action::Start => self.confirm(ContainerAction::Start),
+            Action::Kill => self.confirm(ContainerAction::Kill),
+            Action::Find => {
+                let (kind, text) = match self.view {
+                    View::Logs => (
+                        InputKind::Search,
+                        self.logs
+                            .as_ref()
+                            .and_then(|l| l.search.as_ref())
+                            .map(|s| s.query().to_owned())
+                            .unwrap_or_default(),
+                    ),
+                    _ => (InputKind::Filter, self.table.filter.text().to_owned()),
+                };
+                if kind == InputKind::Filter && self.view != View::Containers {
+                    self.view = View::Containers;
+                    self.tab = View::Containers;
+                }
+                self.overlay = Overlay::Input { kind, text };
+            }
+            Action::NextMatch | Action::PrevMatch => {
+                if let Some(logs) = &mut self.logs
+                    && self.view == View::Logs
+                    && !logs.jump(action == Action::NextMatch, page)
+                {
+                    self.fail("no match");
+                }
+            }
+            Action::SortNext => self.table.sort = self.table.sort.next(),
+            Action::SortReverse => self.table.reverse = !self.table.reverse,
+            Action::GroupBy => {
+                self.table.group = match self.table.group {
+                    GroupBy::Host => GroupBy::Service,
+                    GroupBy::Service => GroupBy::Host,
+                }
+            }
+            Action::Follow => {
+                if let Some(l) = &mut self.logs {
+                    l.toggle_follow(page);
+                }
+            }
+            Action::Timestamps => {
+                if let Some(l) = &mut self.logs {
+                    l.timestamps = !l.timestamps;
+                }
+            }
+            Action::Wrap => {
+                if let Some(l) = &mut self.logs {
+                    l.wrap = !l.wrap;
+                }
+            }
+            Action::FilterMode => {
+                if let Some(l) = &mut self.logs {
+                    if l.search.is_some() {
+                        l.filter_mode = !l.filter_mode;
+                        l.follow = true;
+                    } else {
+                        self.fail("search first (/), then F shows only matching lines");
+                    }
+                }
+            }
+            Action::SaveLogs => {
+                if let Some(l) = &self.logs {
+                    let name: String = l
+                        .title
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || c == '-' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S");
+                    self.overlay = Overlay::Input {
+                        kind: InputKind::SavePath,
+                        text: format!("flotilla-{name}-{stamp}.log"),
+                    };
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn back(&mut self) -> Vec<AppEffect> {
+        match self.view {
+            View::Logs | View::Inspect => {
+                let effects = self.leave_detail();
+                self.view = self.tab;
+                effects
+            }
+            _ if !self.table.marked.is_empty() => {
+                self.table.marked.clear();
+                Vec::new()
+            }
+            _ if !self.table.filter.is_empty() => {
+                self.table.filter = Filter::default();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let page = self.page();
+        match self.view {
+            View::Hosts => {
+                let n = self.fleet.hosts.len();
+                self.hosts_selected = self
+                    .hosts_selected
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            }
+            View::Containers => self.table.move_by(&self.fleet, delta),
+            View::Services => {
+                let n = super::views::services::service_names(&self.fleet).len();
+                self.matrix.0 = self
+                    .matrix
+                    .0
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            }
+            View::Audit => {
+                let n = self.audit.len();
+                self.audit_selected = self
+                    .audit_selected
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            }
+            View::Logs => {
+                if let Some(l) = &mut self.logs {
+                    l.scroll(delta, page);
+                }
+            }
+            View::Inspect => {
+                if let Some(i) = &mut self.inspect {
+                    i.scroll = i.scroll.saturating_add_signed(delta);
+                }
+            }
+        }
+    }
+
+    fn edge(&mut self, last: bool) {
+        match self.view {
+            View::Containers => self.table.select_edge(&self.fleet, last),
+            View::Logs => {
+                if let Some(l) = &mut self.logs {
+                    if last { l.to_bottom() } else { l.to_top() }
+                }
+            }
+            _ => self.move_by(if last { isize::MAX / 2 } else { isize::MIN / 2 }),
+        }
+    }
+
+    fn selected_key(&self) -> Option<RowKey> {
+        let rows = self.table.rows(&self.fleet);
+        let i = self.table.selected_index(&self.fleet, &rows)?;
+        ContainersState::key_of(&self.fleet, rows[i])
+    }
+
+    fn source(&self, key: &RowKey) -> Option<LogSource> {
+        let c = container(&self.fleet, key)?;
+        Some(LogSource {
+            host: key.host,
+            host_name: self.fleet.hosts[key.host].spec.name.clone(),
+            container_id: c.id.clone(),
+            name: c.name.clone(),
+        })
+    }
+
+    fn open(&mut self) -> Vec<AppEffect> {
+        match self.view {
+            View::Containers => {
+                let Some(key) = self.selected_key() else {
+                    return Vec::new();
+                };
+                let Some(src) = self.source(&key) else {
+                    return Vec::new();
+                };
+                let title = format!("{} @ {}", src.name, src.host_name);
+                self.start_logs(title, vec![src])
+            }
+            View::Services => self.open_service_logs(),
+            View::Hosts => {
+                let name = self
+                    .fleet
+                    .hosts
+                    .get(self.hosts_selected)
+                    .map(|h| h.spec.name.clone());
+                if let Some(name) = name {
+                    self.table.filter = Filter::parse(&format!("host:{name}")).unwrap_or_default();
+                    return self.switch(View::Containers);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The service under the cursor: matrix row, or the selected container's service.
+    fn selected_service(&self) -> Option<String> {
+        match self.view {
+            View::Services => super::views::services::service_names(&self.fleet)
+                .get(self.matrix.0)
+                .cloned(),
+            _ => {
+                let key = self.selected_key()?;
+                container(&self.fleet, &key).map(|c| c.service().to_owned())
+            }
+        }
+    }
+
+    fn open_service_logs(&mut self) -> Vec<AppEffect> {
+        match self.selected_service() {
+            Some(service) => self.open_logs_by_name(&service),
+            None => Vec::new(),
+        }
+    }
+
+    /// Logs of every container whose name or service is `name`, merged.
+    fn open_logs_by_name(&mut self, name: &str) -> Vec<AppEffect> {
+        let sources: Vec<LogSource> = self
+            .fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.is_up())
+            .flat_map(|(i, h)| {
+                h.containers
+                    .iter()
+                    .filter(|c| c.name == name || c.service() == name)
+                    .map(move |c| LogSource {
+                        host: i,
+                        host_name: h.spec.name.clone(),
+                        container_id: c.id.clone(),
+                        name: c.name.clone(),
+                    })
+            })
+            .collect();
+        if sources.is_empty() {
+            self.fail(format!(
+                "no container or service named {name:?} on a reachable host"
+            ));
+            return Vec::new();
+        }
+        let title = if sources.len() == 1 {
+            format!("{} @ {}", sources[0].name, sources[0].host_name)
+        } else {
+            format!("{name} (merged, {} hosts)", sources.len())
+        };
+        self.start_logs(title, sources)
+    }
+
+    fn start_logs(&mut self, title: String, sources: Vec<LogSource>) -> Vec<AppEffect> {
+        let mut effects = self.leave_detail();
+        let tail = self.settings.log_tail;
+        effects.extend(sources.iter().map(|s| {
+            AppEffect::Host(
+                s.host,
+                HostCommand::FollowLogs {
+                    container_id: s.container_id.clone(),
+                    tail,
+                },
+            )
+        }));
+        self.logs = Some(LogsState::new(
+            title,
+            sources,
+            self.settings.log_lines,
+            self.settings.log_bytes,
+        ));
+        self.view = View::Logs;
+        effects
+    }
+
+    fn open_inspect(&mut self) -> Vec<AppEffect> {
+        if self.view != View::Containers {
+            return Vec::new();
+        }
+        let Some(key) = self.selected_key() else {
+            return Vec::new();
+        };
+        let Some(src) = self.source(&key) else {
+            return Vec::new();
+        };
+        let mut effects = self.leave_detail();
+        self.inspect = Some(InspectState {
+            host_name: src.host_name.clone(),
+            name: src.name.clone(),
+            details: None,
+            scroll: 0,
+        });
+        self.view = View::Inspect;
+        effects.push(AppEffect::Host(
+            src.host,
+            HostCommand::Inspect {
+                container: src.name,
+            },
+        ));
+        effects
+    }
+
+    fn confirm(&mut self, action: ContainerAction) {
+        if !matches!(self.view, View::Containers | View::Logs | View::Inspect) {
+            self.fail("select containers in the Containers view first");
+            return;
+        }
+        let keys = match self.view {
+            View::Containers => self.table.targets(&self.fleet),
+            _ => {
+                // From Logs/Inspect: the container(s) being viewed.
+                let sources: Vec<(HostId, String)> = match (&self.logs, &self.inspect) {
+                    (Some(l), _) => l
+                        .sources
+                        .iter()
+                        .map(|s| (s.host, s.container_id.clone()))
+                        .collect(),
+                    (None, Some(i)) => self
+                        .fleet
+                        .hosts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, h)| h.spec.name == i.host_name)
+                        .flat_map(|(hi, h)| {
+                            h.containers
+                                .iter()
+                                .filter(|c| c.name == i.name)
+                                .map(move |c| (hi, c.id.clone()))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                sources
+                    .into_iter()
+                    .map(|(host, id)| RowKey { host, id })
+                    .collect()
+            }
+        };
+        let targets: Vec<ActionTarget> = keys
+            .iter()
+            .filter_map(|k| {
+                let c = container(&self.fleet, k)?;
+                Some(ActionTarget {
+                    host: k.host,
+                    host_name: self.fleet.hosts[k.host].spec.name.clone(),
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                })
+            })
+            .collect();
+        if targets.is_empty() {
+            self.fail("nothing selected");
+            return;
+        }
+        if let Some(t) = targets
+            .iter()
+            .find(|t| self.settings.read_only || self.fleet.hosts[t.host].spec.read_only)
+        {
+            self.fail(format!(
+                "read-only: {action} refused for {} on {}",
+                t.name, t.host_name
+            ));
+            return;
+        }
+        if let Some(t) = targets.iter().find(|t| !self.fleet.hosts[t.host].is_up()) {
+            self.fail(format!(
+                "{} is unreachable; cannot {action} {}",
+                t.host_name, t.name
+            ));
+            return;
+        }
+        self.overlay = Overlay::Confirm { action, targets };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::testutil::sample_fleet;
+
+    fn key(c: char) -> AppEvent {
+        AppEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+
+    fn code(c: KeyCode) -> AppEvent {
+        AppEvent::Key(KeyEvent::new(c, KeyModifiers::NONE))
+    }
+
+    fn app() -> App {
+        App::new(sample_fleet(), Keymap::default(), Settings::default())
+    }
+
+    fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            app.update(key(c));
+        }
+    }
+
+    #[test]
+    fn restart_goes_through_confirm_and_names_what_and_where() {
+        let mut app = app();
+        // Row 0 is fleet-1/shop-batch-1; move to shop-crashloop-1.
+        app.update(key('j'));
+        assert!(
+            app.update(key('r')).is_empty(),
+            "nothing happens before confirming"
+        );
+        let Overlay::Confirm { action, targets } = &app.overlay else {
+            panic!("confirm dialog expected, got {:?}", app.overlay);
+        };
+        assert_eq!(*action, ContainerAction::Restart);
+        assert_eq!(targets.len(), 1);
+        assert_eq!(
+            (targets[0].host_name.as_str(), targets[0].name.as_str()),
+            ("fleet-1", "shop-crashloop-1")
+        );
+        let effects = app.update(key('y'));
+        assert_eq!(
+            effects,
+            vec![AppEffect::Host(
+                0,
+                HostCommand::Act {
+                    container: targets_id(&app, "fleet-1", "shop-crashloop-1"),
+                    action: ContainerAction::Restart
+                }
+            )]
+        );
+        assert_eq!(app.pending_actions, 1);
+    }
+
+    fn targets_id(app: &App, host: &str, name: &str) -> String {
+        app.fleet
+            .containers()
+            .find(|c| c.host == host && c.name == name)
+            .map(|c| c.id.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn cancelled_confirm_sends_nothing() {
+        let mut app = app();
+        app.update(key('s'));
+        assert!(matches!(app.overlay, Overlay::Confirm { .. }));
+        assert!(app.update(code(KeyCode::Esc)).is_empty());
+        assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn marked_containers_are_all_targeted() {
+        let mut app = app();
+        app.update(key(' '));
+        app.update(key(' '));
+        app.update(key('K'));
+        let Overlay::Confirm { targets, .. } = &app.overlay else {
+            panic!("confirm expected");
+        };
+        assert_eq!(targets.len(), 2);
+    }
+
+    #[test]
+    fn read_only_refuses_before_confirming() {
+        let mut app = App::new(
+            sample_fleet(),
+            Keymap::default(),
+            Settings {
+                read_only: true,
+                ..Settings::default()
+            },
+        );
+        app.update(key('r'));
+        assert_eq!(app.overlay, Overlay::None);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.error && s.text.contains("read-only"))
+        );
+    }
+
+    #[test]
+    fn actions_on_a_down_host_are_refused() {
+        let mut app = app();
+        type_text(&mut app, "/host:fleet-3");
+        app.update(code(KeyCode::Enter));
+        app.update(key('r'));
+        assert_eq!(app.overlay, Overlay::None);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.text.contains("unreachable")),
+            "{:?}",
+            app.status
+        );
+    }
+
+    #[test]
+    fn action_result_is_reported_and_audited() {
+        let mut app = app();
+        let id = targets_id(&app, "fleet-1", "shop-web-1");
+        let effects = app.update(AppEvent::Fleet(FleetEvent {
+            host: 0,
+            kind: HostEvent::ActionDone {
+                container: id,
+                action: ContainerAction::Stop,
+                result: Err("conflict".into()),
+            },
+        }));
+        let [AppEffect::Audit(record)] = effects.as_slice() else {
+            panic!("audit effect expected: {effects:?}");
+        };
+        assert_eq!(
+            (
+                record.host.as_str(),
+                record.container.as_str(),
+                record.action.as_str()
+            ),
+            ("fleet-1", "shop-web-1", "stop")
+        );
+        assert_eq!(record.result, "conflict");
+        assert!(app.status.as_ref().is_some_and(|s| s.error));
+        assert_eq!(app.audit.len(), 1);
+    }
+
+    #[test]
+    fn filter_applies_while_typing_and_esc_clears() {
+        let mut app = app();
+        type_text(&mut app, "/sick");
+        assert_eq!(app.table.rows(&app.fleet).len(), 1);
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.table.filter.text(), "sick");
+        app.update(code(KeyCode::Esc));
+        assert!(app.table.filter.is_empty());
+    }
+
+    #[test]
+    fn enter_opens_logs_and_esc_stops_them() {
+        let mut app = app();
+        let effects = app.update(code(KeyCode::Enter));
+        assert_eq!(app.view, View::Logs);
+        assert!(
+            matches!(
+                effects.as_slice(),
+                [AppEffect::Host(0, HostCommand::FollowLogs { .. })]
+            ),
+            "{effects:?}"
+        );
+        let effects = app.update(code(KeyCode::Esc));
+        assert_eq!(effects, vec![AppEffect::Host(0, HostCommand::StopLogs)]);
+        assert_eq!(app.view, View::Containers);
+        assert!(app.logs.is_none());
+    }
+
+    #[test]
+    fn service_logs_merge_every_reachable_host() {
+        let mut app = app();
+        let effects = app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(':'),
+            KeyModifiers::NONE,
+        )));
+        assert!(effects.is_empty());
+        type_text(&mut app, "logs web");
+        let effects = app.update(code(KeyCode::Enter));
+        let hosts: Vec<HostId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                AppEffect::Host(h, HostCommand::FollowLogs { .. }) => Some(*h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hosts, [0, 1], "fleet-3 is down");
+        assert!(
+            app.logs
+                .as_ref()
+                .is_some_and(|l| l.is_merged() && l.title.contains("merged"))
+        );
+    }
+
+    #[test]
+    fn tab_cycles_views_and_audit_loads() {
+        let mut app = app();
+        assert_eq!(app.view, View::Containers);
+        app.update(code(KeyCode::Tab));
+        assert_eq!(app.view, View::Services);
+        assert_eq!(app.update(code(KeyCode::Tab)), vec![AppEffect::LoadAudit]);
+        app.update(code(KeyCode::Tab));
+        assert_eq!(app.view, View::Hosts);
+    }
+
+    #[test]
+    fn quit_and_palette_quit() {
+        let mut app = app();
+        assert_eq!(app.update(key('q')), vec![AppEffect::Quit]);
+        app.update(key(':'));
+        app.update(key('q'));
+        assert_eq!(app.update(code(KeyCode::Enter)), vec![AppEffect::Quit]);
+    }
+
+    #[test]
+    fn disconnect_is_shown_and_containers_kept() {
+        let mut app = app();
+        app.update(AppEvent::Fleet(FleetEvent {
+            host: 0,
+            kind: HostEvent::Disconnected {
+                reason: "reset".into(),
+                retry_in: Some(std::time::Duration::from_secs(1)),
+            },
+        }));
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.error && s.text.contains("fleet-1: reset"))
+        );
+        assert!(app.fleet.hosts[0].stale);
+        assert!(!app.fleet.hosts[0].containers.is_empty());
+    }
+}

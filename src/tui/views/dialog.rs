@@ -1,0 +1,128 @@
+//! The confirmation dialog (names exactly what and where) and the input line.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::ops::ContainerAction;
+use crate::tui::app::{ActionTarget, InputKind};
+use crate::tui::theme::Theme;
+
+/// Lines shown before "… and N more".
+const MAX_LISTED: usize = 10;
+
+pub fn confirm(
+    frame: &mut Frame,
+    theme: &Theme,
+    action: ContainerAction,
+    targets: &[ActionTarget],
+) {
+    let listed = targets.len().min(MAX_LISTED);
+    let height = u16::try_from(listed).unwrap_or(10) + 6 + u16::from(targets.len() > MAX_LISTED);
+    let [area] = Layout::horizontal([Constraint::Max(64)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let mut lines = vec![Line::from(vec![
+        Span::raw(format!("{} ", capitalize(action.verb()))),
+        Span::styled(
+            format!("{} container(s)", targets.len()),
+            theme.style("unhealthy"),
+        ),
+        Span::raw(":"),
+    ])];
+    for t in targets.iter().take(MAX_LISTED) {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(t.name.clone(), theme.style("title")),
+            Span::raw(" on "),
+            Span::styled(t.host_name.clone(), theme.style("key")),
+        ]));
+    }
+    if targets.len() > MAX_LISTED {
+        lines.push(Line::from(format!(
+            "  … and {} more",
+            targets.len() - MAX_LISTED
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", theme.style("key")),
+        Span::raw("/enter confirm   "),
+        Span::styled("n", theme.style("key")),
+        Span::raw("/esc cancel"),
+    ]));
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.style("unhealthy"))
+            .title(Span::styled(
+                format!(" Confirm {} ", action.verb()),
+                theme.style("title"),
+            )),
+    );
+    frame.render_widget(Clear, area);
+    frame.render_widget(para, area);
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+/// The one-line prompt over the footer.
+pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, kind: InputKind, text: &str) {
+    let prompt = match kind {
+        InputKind::Filter => "filter> ",
+        InputKind::Search => "search> ",
+        InputKind::Command => ":",
+        InputKind::SavePath => "save logs to> ",
+    };
+    let line = Line::from(vec![
+        Span::styled(prompt, theme.style("key")),
+        Span::raw(text.to_owned()),
+        Span::styled("█", theme.style("dim")),
+    ]);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, AppEvent, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    fn press(app: &mut App, c: char) {
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+
+    #[test]
+    fn confirm_dialog_names_containers_and_hosts() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        for c in ['j', ' ', 'j', 'j', ' ', 'r'] {
+            press(&mut app, c);
+        }
+        let screen = snapshot::render(&mut app, 80, 24);
+        assert!(screen.contains("shop-crashloop-1 on fleet-1"), "{screen}");
+        insta::assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn command_palette_prompt() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        for c in [':', 'l', 'o', 'g', 's'] {
+            press(&mut app, c);
+        }
+        insta::assert_snapshot!(snapshot::render(&mut app, 60, 6));
+    }
+}

@@ -1,0 +1,158 @@
+//! Top summary line, view tabs, and the footer with key hints and status.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::action::Action;
+use crate::tui::app::{App, View};
+use crate::tui::theme::Theme;
+
+pub fn summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let hosts = app.fleet.hosts.len();
+    let up = app.fleet.hosts.iter().filter(|h| h.is_up()).count();
+    let (mut running, mut unhealthy, mut restarting, mut failed) = (0, 0, 0, 0);
+    // Containers of down hosts are last-known, not current: leave them out.
+    for c in app
+        .fleet
+        .hosts
+        .iter()
+        .filter(|h| h.is_up())
+        .flat_map(|h| h.containers.iter())
+    {
+        match c.state.as_str() {
+            "running" => running += 1,
+            "restarting" => restarting += 1,
+            "exited" | "dead" if c.exit_code.unwrap_or(0) != 0 => failed += 1,
+            _ => {}
+        }
+        if c.health.as_deref() == Some("unhealthy") {
+            unhealthy += 1;
+        }
+    }
+    let count = |n: usize, label: &str, bad: &str| {
+        let style = if n > 0 {
+            theme.style(bad)
+        } else {
+            theme.style("dim")
+        };
+        Span::styled(format!("{n} {label}"), style)
+    };
+    let sep = || Span::styled(" · ", theme.style("dim"));
+    let mut spans = vec![
+        Span::styled("flotilla ", theme.style("title")),
+        Span::styled(
+            format!("hosts {up}/{hosts} up"),
+            if up < hosts {
+                theme.style("down")
+            } else {
+                theme.style("ok")
+            },
+        ),
+        Span::styled("  │  ", theme.style("dim")),
+        Span::styled(format!("{running} running"), theme.style("running")),
+        sep(),
+        count(unhealthy, "unhealthy", "unhealthy"),
+        sep(),
+        count(restarting, "restarting", "restarting"),
+        sep(),
+        count(failed, "exited≠0", "exited_bad"),
+    ];
+    if app.pending_actions > 0 {
+        spans.push(Span::styled(
+            format!("  ⟳ {} pending", app.pending_actions),
+            theme.style("starting"),
+        ));
+    }
+    if app.settings.read_only {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(" READ-ONLY ", theme.style("read_only")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans = Vec::new();
+    for (i, v) in View::TABS.iter().enumerate() {
+        let style = if *v == app.tab {
+            theme.style("tab_active")
+        } else {
+            theme.style("tab")
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    if matches!(app.view, View::Logs | View::Inspect) {
+        spans.push(Span::styled(
+            format!("› {} ", app.view.title()),
+            theme.style("tab_active"),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Key hints for the current view, or the latest status message.
+pub fn footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let line = match &app.status {
+        Some(status) => Line::from(Span::styled(
+            status.text.clone(),
+            if status.error {
+                theme.style("error")
+            } else {
+                theme.style("ok")
+            },
+        )),
+        None => hints(app, theme),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn hints(app: &App, theme: &Theme) -> Line<'static> {
+    let actions: &[(Action, &str)] = match app.view {
+        View::Containers => &[
+            (Action::Open, "logs"),
+            (Action::ServiceLogs, "service logs"),
+            (Action::Inspect, "inspect"),
+            (Action::Restart, "restart"),
+            (Action::Mark, "mark"),
+            (Action::Find, "filter"),
+            (Action::SortNext, "sort"),
+            (Action::GroupBy, "group"),
+            (Action::Help, "help"),
+        ],
+        View::Logs => &[
+            (Action::Find, "search"),
+            (Action::NextMatch, "next"),
+            (Action::FilterMode, "only matches"),
+            (Action::Follow, "follow"),
+            (Action::Timestamps, "time"),
+            (Action::Wrap, "wrap"),
+            (Action::SaveLogs, "save"),
+            (Action::Back, "back"),
+        ],
+        View::Services => &[
+            (Action::Open, "merged logs"),
+            (Action::Left, "host"),
+            (Action::Right, "host"),
+            (Action::Help, "help"),
+        ],
+        View::Hosts => &[
+            (Action::Open, "containers"),
+            (Action::NextView, "next view"),
+            (Action::Help, "help"),
+        ],
+        View::Audit | View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
+    };
+    let mut spans = Vec::new();
+    for (action, label) in actions {
+        spans.push(Span::styled(app.keymap.hint(*action), theme.style("key")));
+        spans.push(Span::styled(format!(" {label}  "), theme.style("dim")));
+    }
+    spans.push(Span::styled(
+        app.keymap.hint(Action::Quit),
+        theme.style("key"),
+    ));
+    spans.push(Span::styled(" quit", theme.style("dim")));
+    Line::from(spans)
+}

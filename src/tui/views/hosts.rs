@@ -1,0 +1,124 @@
+//! Hosts: connection state, RTT, Docker version, container counts.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use crate::fleet::Link;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let header = Row::new([
+        "HOST", "ADDRESS", "STATE", "RTT", "DOCKER", "VIA", "RUNNING", "PROBLEMS",
+    ])
+    .style(theme.style("header"));
+    let rows: Vec<Row> = app
+        .fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            let (state, style) = match &h.link {
+                Link::Up { .. } => ("up".to_owned(), theme.style("ok")),
+                Link::Connecting { attempt: 0 } => {
+                    ("connecting".to_owned(), theme.style("starting"))
+                }
+                Link::Connecting { attempt } => (
+                    format!("reconnecting (#{attempt})"),
+                    theme.style("starting"),
+                ),
+                Link::Down {
+                    reason,
+                    retry_in: Some(d),
+                } => (
+                    format!("down, retry in {}s: {reason}", d.as_secs()),
+                    theme.style("down"),
+                ),
+                Link::Down {
+                    reason,
+                    retry_in: None,
+                } => (format!("down: {reason}"), theme.style("down")),
+            };
+            let info = h.info.as_ref();
+            let running = h.containers.iter().filter(|c| c.is_running()).count();
+            let problems = h
+                .containers
+                .iter()
+                .filter(|c| {
+                    c.health.as_deref() == Some("unhealthy")
+                        || c.state == "restarting"
+                        || (c.state == "exited" && c.exit_code.unwrap_or(0) != 0)
+                })
+                .count();
+            Row::new(vec![
+                Cell::from(h.spec.name.clone()),
+                Cell::from(h.spec.address.clone()),
+                Cell::from(Span::styled(state, style)),
+                Cell::from(
+                    h.rtt
+                        .filter(|_| h.is_up())
+                        .map_or("-".into(), |d| format!("{:.1}ms", d.as_secs_f64() * 1000.0)),
+                ),
+                Cell::from(info.map_or("-".into(), |i| {
+                    format!("{} (API {})", i.docker_version, i.api_version)
+                })),
+                Cell::from(info.map_or("-".into(), |i| i.tunnel.clone())),
+                Cell::from(format!("{running}/{}", h.containers.len())),
+                Cell::from(Span::styled(
+                    problems.to_string(),
+                    if problems > 0 {
+                        theme.style("unhealthy")
+                    } else {
+                        theme.style("dim")
+                    },
+                )),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Max(14),
+        Constraint::Max(16),
+        Constraint::Fill(3),
+        Constraint::Length(8),
+        Constraint::Max(26),
+        Constraint::Max(11),
+        Constraint::Length(7),
+        Constraint::Length(8),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(theme.style("selected"))
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.style("border"))
+                .title(Span::styled(
+                    format!(" Hosts ({}) ", app.fleet.hosts.len()),
+                    theme.style("title"),
+                )),
+        );
+    let mut state = TableState::default().with_selected(Some(app.hosts_selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn hosts_view_shows_up_and_down_hosts() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        app.update(crate::tui::app::AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('1'),
+            KeyModifiers::NONE,
+        )));
+        insta::assert_snapshot!(snapshot::render(&mut app, 150, 12));
+        insta::assert_snapshot!("hosts_80x24", snapshot::render(&mut app, 80, 24));
+    }
+}

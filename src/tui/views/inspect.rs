@@ -1,0 +1,181 @@
+//! A container's configuration: image, command, env (secrets masked), mounts,
+//! ports, labels, restart policy and count, health log.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use crate::fleet::ContainerDetails;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(ins) = &app.inspect else {
+        return;
+    };
+    let title = Span::styled(
+        format!(" {} @ {} ", ins.name, ins.host_name),
+        theme.style("title"),
+    );
+    let lines = match &ins.details {
+        None => vec![Line::from(Span::styled("loading…", theme.style("dim")))],
+        Some(Err(e)) => vec![Line::from(Span::styled(
+            format!("inspect failed: {e}"),
+            theme.style("error"),
+        ))],
+        Some(Ok(d)) => detail_lines(d, theme),
+    };
+    let para = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((u16::try_from(ins.scroll).unwrap_or(u16::MAX), 0))
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.style("border"))
+                .title(title),
+        );
+    frame.render_widget(para, area);
+}
+
+fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<15}"), theme.style("key")),
+            Span::raw(v),
+        ])
+    };
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(" ")
+        }
+    };
+    out.push(field(
+        "image",
+        format!(
+            "{} ({})",
+            d.image,
+            d.image_id.get(..19).unwrap_or(&d.image_id)
+        ),
+    ));
+    let exit = match d.exit_code {
+        Some(code) if d.state != "running" => format!(", exit code {code}"),
+        _ => String::new(),
+    };
+    out.push(field("state", format!("{}{exit}", d.state)));
+    out.push(field(
+        "health",
+        d.health.clone().unwrap_or_else(|| "no health check".into()),
+    ));
+    out.push(field("started", d.started_at.clone()));
+    if d.state != "running" {
+        out.push(field("finished", d.finished_at.clone()));
+    }
+    out.push(field(
+        "restarts",
+        format!("{} (policy: {})", d.restart_count, d.restart_policy),
+    ));
+    if d.oom_killed {
+        out.push(Line::from(Span::styled("OOM-killed", theme.style("error"))));
+    }
+    out.push(field("entrypoint", join(&d.entrypoint)));
+    out.push(field("command", join(&d.command)));
+    let section = |name: &str, items: &[String], out: &mut Vec<Line<'static>>| {
+        out.push(Line::from(Span::styled(
+            format!("{name} ({})", items.len()),
+            theme.style("header"),
+        )));
+        for i in items {
+            out.push(Line::from(format!("  {i}")));
+        }
+    };
+    section("env", &d.env, &mut out);
+    section("mounts", &d.mounts, &mut out);
+    section("ports", &d.ports, &mut out);
+    let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    section("labels", &labels, &mut out);
+    out.push(Line::from(Span::styled(
+        format!("health log ({})", d.health_log.len()),
+        theme.style("header"),
+    )));
+    for p in &d.health_log {
+        let style = if p.exit_code == Some(0) {
+            theme.style("ok")
+        } else {
+            theme.style("error")
+        };
+        out.push(Line::from(vec![
+            Span::raw(format!("  {} ", p.start.get(..19).unwrap_or(&p.start))),
+            Span::styled(
+                format!("exit {}", p.exit_code.map_or("?".into(), |c| c.to_string())),
+                style,
+            ),
+            Span::raw(format!(" {}", crate::logs::plain(p.output.as_bytes()))),
+        ]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fleet::details::HealthProbe;
+    use crate::fleet::{ContainerDetails, FleetEvent, HostEvent};
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, AppEvent, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn inspect_shows_config_with_secrets_masked() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('i'),
+            KeyModifiers::NONE,
+        )));
+        insta::assert_snapshot!("inspect_loading", snapshot::render(&mut app, 80, 10));
+        let details = ContainerDetails {
+            id: "batch10123456789abcdef".into(),
+            name: "shop-batch-1".into(),
+            image: "flotilla-test/base:latest".into(),
+            image_id: "sha256:0123456789abcdef0123".into(),
+            command: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            entrypoint: vec![],
+            env: vec![
+                "PATH=/bin".into(),
+                crate::fleet::details::mask_env("DB_PASSWORD=hunter2"),
+            ],
+            mounts: vec!["/srv/data → /data (rw)".into()],
+            ports: vec![],
+            labels: [("com.docker.compose.service".to_owned(), "batch".to_owned())]
+                .into_iter()
+                .collect(),
+            restart_policy: "no".into(),
+            restart_count: 0,
+            state: "exited".into(),
+            started_at: "2026-11-25T19:49:36.1Z".into(),
+            finished_at: "2026-11-25T19:49:36.2Z".into(),
+            exit_code: Some(3),
+            oom_killed: false,
+            health: None,
+            health_log: vec![HealthProbe {
+                start: "2026-11-25T19:49:40.000Z".into(),
+                exit_code: Some(1),
+                output: "GET /health 503\x1b[2J".into(),
+            }],
+        };
+        app.update(AppEvent::Fleet(FleetEvent {
+            host: 0,
+            kind: HostEvent::Inspected {
+                container: "shop-batch-1".into(),
+                details: Ok(Box::new(details)),
+            },
+        }));
+        let screen = snapshot::render(&mut app, 80, 28);
+        assert!(!screen.contains("hunter2"));
+        insta::assert_snapshot!("inspect_loaded", screen);
+    }
+}

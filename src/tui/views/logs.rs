@@ -1,0 +1,287 @@
+//! Logs of one container, or one service merged across hosts (time-ordered,
+//! host coloured). Search highlights without hiding context.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
+
+use crate::logs::Stream;
+use crate::tui::app::App;
+use crate::tui::logview::{LogsState, format_ts};
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(logs) = &app.logs else {
+        return;
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.style("border"))
+        .title(title(logs, theme));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = usize::from(inner.height);
+    let width = usize::from(inner.width).max(1);
+
+    let visible = logs.visible();
+    let first = if logs.follow && logs.wrap {
+        first_row_wrapped(logs, &visible, height, width)
+    } else {
+        logs.first_row(visible.len(), height)
+    };
+    let mut lines: Vec<Line> = Vec::with_capacity(height);
+    for &index in visible.iter().skip(first).take(height) {
+        let Some(l) = logs.buffer.get(index) else {
+            continue;
+        };
+        lines.push(render_line(logs, index, theme, app));
+        let _ = l;
+    }
+    if visible.is_empty() {
+        let note = if logs.notices.is_empty() {
+            "waiting for log lines…".to_owned()
+        } else {
+            logs.notices.join("; ")
+        };
+        lines.push(Line::from(Span::styled(note, theme.style("dim"))));
+    }
+    let mut para = Paragraph::new(lines);
+    if logs.wrap {
+        para = para.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(para, inner);
+}
+
+fn title(logs: &LogsState, theme: &Theme) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" {} ", logs.title),
+        theme.style("title"),
+    )];
+    let flag = |on: bool, name: &str| {
+        Span::styled(
+            format!("{name}{} ", if on { "✓" } else { "✗" }),
+            theme.style(if on { "ok" } else { "dim" }),
+        )
+    };
+    spans.push(flag(logs.follow, "follow"));
+    spans.push(flag(logs.timestamps, "time"));
+    spans.push(flag(logs.wrap, "wrap"));
+    spans.push(Span::styled(
+        format!("{} lines ", logs.buffer.len()),
+        theme.style("dim"),
+    ));
+    if logs.buffer.evicted() > 0 {
+        spans.push(Span::styled(
+            format!("({} older dropped) ", logs.buffer.evicted()),
+            theme.style("dim"),
+        ));
+    }
+    if let Some(search) = &logs.search {
+        let total = logs.match_count();
+        let nth = logs.current.map_or(0, |c| {
+            logs.buffer
+                .iter()
+                .take(c + 1)
+                .filter(|l| search.is_match(&l.line.text))
+                .count()
+        });
+        spans.push(Span::styled(
+            format!(" /{}/ {nth}/{total} ", search.query()),
+            theme.style("match"),
+        ));
+        if logs.filter_mode {
+            spans.push(Span::styled(" only matches ", theme.style("drift")));
+        }
+    }
+    if let Some(n) = logs.notices.last() {
+        spans.push(Span::styled(format!(" {n} "), theme.style("error")));
+    }
+    Line::from(spans)
+}
+
+fn prefix_width(logs: &LogsState, app: &App) -> usize {
+    let host = if logs.is_merged() {
+        logs.sources
+            .iter()
+            .map(|s| s.host_name.width())
+            .max()
+            .unwrap_or(0)
+            + 1
+    } else {
+        0
+    };
+    let ts = if logs.timestamps { 25 } else { 0 };
+    let _ = app;
+    host + ts + 2
+}
+
+/// First visible row so that, wrapped, the newest line ends at the bottom.
+fn first_row_wrapped(logs: &LogsState, visible: &[usize], height: usize, width: usize) -> usize {
+    let mut rows = 0;
+    for (pos, &index) in visible.iter().enumerate().rev() {
+        let w = logs
+            .buffer
+            .get(index)
+            .map_or(1, |l| l.line.text.width() + 30);
+        rows += w.div_ceil(width).max(1);
+        if rows > height {
+            return (pos + 1).min(visible.len().saturating_sub(1));
+        }
+    }
+    0
+}
+
+fn render_line(logs: &LogsState, index: usize, theme: &Theme, app: &App) -> Line<'static> {
+    let Some(l) = logs.buffer.get(index) else {
+        return Line::default();
+    };
+    let mut spans = Vec::new();
+    if logs.is_merged() {
+        let host_index = logs
+            .sources
+            .iter()
+            .position(|s| s.host_name == l.host)
+            .unwrap_or(0);
+        let w = prefix_width(logs, app) - 2 - if logs.timestamps { 25 } else { 0 };
+        spans.push(Span::styled(
+            format!("{:<w$}", l.host, w = w.saturating_sub(1)),
+            theme.host(host_index),
+        ));
+        spans.push(Span::raw(" "));
+    }
+    if logs.timestamps {
+        let ts = l.ts.map(format_ts).unwrap_or_default();
+        spans.push(Span::styled(format!("{ts:<24} "), theme.style("dim")));
+    }
+    let marker = match l.stream {
+        Stream::Stderr => Span::styled("! ", theme.style("stderr")),
+        Stream::Stdout => Span::raw("  "),
+    };
+    spans.push(marker);
+    let body = match &logs.search {
+        Some(search) => {
+            let style = if logs.current == Some(index) {
+                theme.style("match_current")
+            } else {
+                theme.style("match")
+            };
+            search.highlight(&l.line, style)
+        }
+        None => l.line.to_line(&[], ratatui::style::Style::default()),
+    };
+    spans.extend(body.spans);
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fleet::{FleetEvent, HostEvent, LogStream, RawLogLine};
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, AppEvent, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    fn press(app: &mut App, code: KeyCode) {
+        app.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    fn feed(app: &mut App, host: usize, name: &str, lines: &[(&str, &str, LogStream)]) {
+        let id = app.fleet.hosts[host]
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        let lines = lines
+            .iter()
+            .map(|(ts, text, stream)| RawLogLine {
+                stream: *stream,
+                bytes: format!("{ts} {text}").into_bytes(),
+            })
+            .collect();
+        app.update(AppEvent::Fleet(FleetEvent {
+            host,
+            kind: HostEvent::Logs {
+                container_id: id,
+                lines,
+            },
+        }));
+    }
+
+    fn merged_web() -> App {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        press(&mut app, KeyCode::Char(':'));
+        for c in "logs web".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        press(&mut app, KeyCode::Enter);
+        feed(
+            &mut app,
+            0,
+            "shop-web-1",
+            &[
+                (
+                    "2026-11-25T20:00:00.000000001Z",
+                    "web v1 GET /health 200 (2ms)",
+                    LogStream::Stdout,
+                ),
+                (
+                    "2026-11-25T20:00:02.000000000Z",
+                    "web v1 GET /health 200 (1ms)",
+                    LogStream::Stdout,
+                ),
+                (
+                    "2026-11-25T20:00:04.000000000Z",
+                    "\x1b[31mERROR\x1b[0m upstream timeout\x1b]0;pwned\x07\x1b[2J",
+                    LogStream::Stderr,
+                ),
+            ],
+        );
+        feed(
+            &mut app,
+            1,
+            "shop-web-1",
+            &[
+                (
+                    "2026-11-25T20:00:01.000000000Z",
+                    "web v2 GET /health 200 (3ms)",
+                    LogStream::Stdout,
+                ),
+                (
+                    "2026-11-25T20:00:03.000000000Z",
+                    "web v2 ERROR cache miss storm",
+                    LogStream::Stderr,
+                ),
+            ],
+        );
+        app
+    }
+
+    #[test]
+    fn merged_service_logs_are_interleaved_by_time() {
+        let mut app = merged_web();
+        let screen = snapshot::render(&mut app, 100, 14);
+        assert!(
+            !screen.contains("pwned"),
+            "escape sequences never reach the screen"
+        );
+        insta::assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn search_highlights_and_filter_mode_hides() {
+        let mut app = merged_web();
+        press(&mut app, KeyCode::Char('/'));
+        for c in "error".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        press(&mut app, KeyCode::Enter);
+        press(&mut app, KeyCode::Char('t'));
+        insta::assert_snapshot!("search_highlight", snapshot::render(&mut app, 120, 12));
+        press(&mut app, KeyCode::Char('F'));
+        insta::assert_snapshot!("search_filter_mode", snapshot::render(&mut app, 80, 24));
+    }
+}

@@ -1,0 +1,105 @@
+//! Rendering: one module per view, all reading `App` and the one `Theme`.
+
+pub mod audit;
+pub mod containers;
+pub mod dialog;
+pub mod header;
+pub mod help;
+pub mod hosts;
+pub mod inspect;
+pub mod logs;
+pub mod services;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+
+use super::app::{App, Overlay, View};
+use super::theme::Theme;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    let [head, tabs, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    header::summary(frame, head, app, theme);
+    header::tabs(frame, tabs, app, theme);
+    match app.view {
+        View::Hosts => hosts::render(frame, body, app, theme),
+        View::Containers => containers::render(frame, body, app, theme),
+        View::Services => services::render(frame, body, app, theme),
+        View::Audit => audit::render(frame, body, app, theme),
+        View::Logs => logs::render(frame, body, app, theme),
+        View::Inspect => inspect::render(frame, body, app, theme),
+    }
+    header::footer(frame, foot, app, theme);
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help { scroll } => help::render(frame, app, theme, *scroll),
+        Overlay::Confirm { action, targets } => dialog::confirm(frame, theme, *action, targets),
+        Overlay::Input { kind, text } => dialog::input(frame, foot, theme, *kind, text),
+    }
+}
+
+/// A state cell's style by Docker state, health and exit code.
+pub fn state_style(theme: &Theme, c: &crate::fleet::ContainerInfo) -> ratatui::style::Style {
+    match (c.state.as_str(), c.health.as_deref()) {
+        (_, Some("unhealthy")) => theme.style("unhealthy"),
+        ("restarting", _) | ("dead", _) => theme.style("restarting"),
+        ("exited", _) if c.exit_code.unwrap_or(0) != 0 => theme.style("exited_bad"),
+        ("exited", _) | ("created", _) => theme.style("exited"),
+        (_, Some("starting")) => theme.style("starting"),
+        ("running", _) => theme.style("running"),
+        _ => theme.style("dim"),
+    }
+}
+
+/// Truncates to `width` columns with an ellipsis.
+pub fn ellipsize(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if s.width() <= width {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    for ch in s.chars() {
+        if out.width() + 1 >= width {
+            break;
+        }
+        out.push(ch);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+pub mod snapshot {
+    //! Renders the whole screen into a string for insta.
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::super::app::App;
+    use super::super::theme::Theme;
+
+    pub fn render(app: &mut App, width: u16, height: u16) -> String {
+        app.update(super::super::app::AppEvent::Resize { width, height });
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+        let theme = Theme::builtin(false);
+        terminal
+            .draw(|f| super::draw(f, app, &theme))
+            .expect("draw");
+        let buffer = terminal.backend().buffer();
+        let mut out = String::new();
+        for y in 0..height {
+            let mut line = String::new();
+            for x in 0..width {
+                line.push_str(buffer[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,179 @@
+//! Services × hosts matrix: image tag and state per cell, version drift highlighted.
+
+use std::collections::BTreeMap;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use super::state_style;
+use crate::fleet::{ContainerInfo, FleetState};
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+/// Every service name in the fleet, sorted.
+pub fn service_names(fleet: &FleetState) -> Vec<String> {
+    let mut names: Vec<String> = fleet.containers().map(|c| c.service().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The image most hosts run for a service; others are drift.
+pub fn majority_image<'a>(cells: impl Iterator<Item = &'a ContainerInfo>) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in cells {
+        *counts.entry(c.image.as_str()).or_default() += 1;
+    }
+    let max = counts.values().copied().max()?;
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == max)
+        .map(|(img, _)| img.to_owned())
+}
+
+/// `repo:tag` → `tag`; untagged → the last path segment.
+fn short_image(image: &str) -> &str {
+    match image.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag,
+        _ => image.rsplit('/').next().unwrap_or(image),
+    }
+}
+
+fn symbol(c: &ContainerInfo) -> &'static str {
+    match (c.state.as_str(), c.health.as_deref()) {
+        (_, Some("unhealthy")) => "✗",
+        ("restarting", _) => "↻",
+        ("running", Some("starting")) => "…",
+        ("running", _) => "●",
+        _ => "■",
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let services = service_names(&app.fleet);
+    let mut header = vec![Cell::from("SERVICE")];
+    header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
+        let style = if i == app.matrix.1 {
+            theme.style("tab_active")
+        } else if h.is_up() {
+            theme.style("header")
+        } else {
+            theme.style("down")
+        };
+        Cell::from(Span::styled(h.spec.name.clone(), style))
+    }));
+    let rows: Vec<Row> = services
+        .iter()
+        .map(|svc| {
+            let members = || app.fleet.containers().filter(move |c| c.service() == svc);
+            let majority = majority_image(members());
+            let drift = members().any(|c| Some(&c.image) != majority.as_ref());
+            let name_style = if drift {
+                theme.style("drift")
+            } else {
+                theme.style("dim").patch(ratatui::style::Style::default())
+            };
+            let mut cells = vec![Cell::from(Line::from(vec![
+                Span::raw(svc.clone()),
+                if drift {
+                    Span::styled(" drift", name_style)
+                } else {
+                    Span::raw("")
+                },
+            ]))];
+            for h in &app.fleet.hosts {
+                let here: Vec<&ContainerInfo> =
+                    h.containers.iter().filter(|c| c.service() == svc).collect();
+                let cell = match here.as_slice() {
+                    [] => Line::from(Span::styled("·", theme.style("dim"))),
+                    list => {
+                        let mut spans = Vec::new();
+                        for c in list {
+                            let tag_style = if Some(&c.image) != majority.as_ref() {
+                                theme.style("drift")
+                            } else {
+                                ratatui::style::Style::default()
+                            };
+                            spans.push(Span::styled(
+                                format!("{} ", symbol(c)),
+                                state_style(theme, c),
+                            ));
+                            spans.push(Span::styled(short_image(&c.image).to_owned(), tag_style));
+                            spans.push(Span::raw(" "));
+                        }
+                        Line::from(spans)
+                    }
+                };
+                let cell = Cell::from(cell);
+                cells.push(if h.is_up() {
+                    cell
+                } else {
+                    cell.style(theme.style("stale"))
+                });
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Max(22)];
+    widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(18)));
+    let table = Table::new(rows, widths)
+        .header(Row::new(header))
+        .row_highlight_style(theme.style("selected"))
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.style("border"))
+                .title(Line::from(vec![
+                    Span::styled(
+                        format!(" Services × hosts ({} services) ", services.len()),
+                        theme.style("title"),
+                    ),
+                    Span::styled(
+                        "● up  ✗ unhealthy  ↻ restarting  ■ stopped  · absent ",
+                        theme.style("dim"),
+                    ),
+                ])),
+        );
+    let mut state = TableState::default()
+        .with_selected(Some(app.matrix.0.min(services.len().saturating_sub(1))));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, AppEvent, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn drift_is_detected_against_the_majority() {
+        let fleet = sample_fleet();
+        let web: Vec<&ContainerInfo> = fleet
+            .containers()
+            .filter(|c| c.service() == "web")
+            .collect();
+        assert_eq!(
+            majority_image(web.into_iter()).as_deref(),
+            Some("flotilla-test/app:v1")
+        );
+        assert_eq!(short_image("registry:5000/app:v2"), "v2");
+        assert_eq!(short_image("registry:5000/app"), "app");
+    }
+
+    #[test]
+    fn services_matrix() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('3'),
+            KeyModifiers::NONE,
+        )));
+        insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
+        insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
+    }
+}
