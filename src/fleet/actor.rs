@@ -60,6 +60,7 @@ pub async fn run(
     cfg: ActorConfig,
     events: mpsc::Sender<FleetEvent>,
     mut commands: mpsc::Receiver<HostCommand>,
+    docker_out: tokio::sync::watch::Sender<Option<bollard::Docker>>,
 ) {
     let send = |kind: HostEvent| {
         let events = events.clone();
@@ -73,6 +74,7 @@ pub async fn run(
         let reason = match connect(&spec, &cfg).await {
             Ok((link, info, rtt)) => {
                 attempt = 0;
+                docker_out.send_replace(Some(link.docker.clone()));
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;
                 }
@@ -83,6 +85,7 @@ pub async fn run(
             }
             Err(reason) => reason,
         };
+        docker_out.send_replace(None);
         let retry_in = cfg.reconnect.then(|| backoff(attempt));
         tracing::info!(host = %spec.name, %reason, ?retry_in, "host unreachable");
         if !send(HostEvent::Disconnected { reason, retry_in }).await {

@@ -26,6 +26,9 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Running host actors: one command sender each, one shared event stream.
 pub struct Fleet {
     commands: Vec<mpsc::Sender<HostCommand>>,
+    /// Each actor publishes its Docker client while connected, so operations
+    /// (deploys) ride the same SSH session instead of opening another.
+    dockers: Vec<tokio::sync::watch::Receiver<Option<bollard::Docker>>>,
     pub events: mpsc::Receiver<FleetEvent>,
     tasks: JoinSet<()>,
 }
@@ -36,13 +39,24 @@ impl Fleet {
         let (event_tx, events) = mpsc::channel(EVENT_CAPACITY);
         let mut tasks = JoinSet::new();
         let mut commands = Vec::with_capacity(inventory.hosts.len());
+        let mut dockers = Vec::with_capacity(inventory.hosts.len());
         for (id, spec) in inventory.hosts.iter().cloned().enumerate() {
             let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
             commands.push(cmd_tx);
-            tasks.spawn(actor::run(id, spec, cfg, event_tx.clone(), cmd_rx));
+            let (docker_tx, docker_rx) = tokio::sync::watch::channel(None);
+            dockers.push(docker_rx);
+            tasks.spawn(actor::run(
+                id,
+                spec,
+                cfg,
+                event_tx.clone(),
+                cmd_rx,
+                docker_tx,
+            ));
         }
         Fleet {
             commands,
+            dockers,
             events,
             tasks,
         }
@@ -78,6 +92,11 @@ impl Fleet {
                 self.apply(effect);
             }
         }
+    }
+
+    /// The host's Docker client while it is connected.
+    pub fn docker(&self, host: HostId) -> Option<bollard::Docker> {
+        self.dockers.get(host).and_then(|rx| rx.borrow().clone())
     }
 
     /// Sends a command to one host, waiting for queue space.
