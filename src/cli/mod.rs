@@ -159,6 +159,7 @@ pub fn select(inventory: &Inventory, sel: &Selection) -> Result<Inventory, CliEr
     Ok(Inventory {
         source: inventory.source.clone(),
         hosts,
+        ui: inventory.ui.clone(),
     })
 }
 
@@ -348,6 +349,22 @@ fn describe_host(h: &HostSpec) -> Vec<String> {
     vec![h.name.clone(), connect, via, socket, groups]
 }
 
+/// Default keys with the config's `[keys]` overrides; errors carry file:line:col.
+fn keymap(inventory: &Inventory) -> Result<crate::tui::action::Keymap, CliError> {
+    let mut map = crate::tui::action::Keymap::default();
+    for o in &inventory.ui.keys {
+        let one = std::collections::BTreeMap::from([(o.action.clone(), o.keys.clone())]);
+        map = map.merged(&one).map_err(|e| {
+            let file = inventory
+                .source
+                .as_ref()
+                .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+            CliError::usage(format!("{file}:{}:{}: {e}", o.line, o.col))
+        })?;
+    }
+    Ok(map)
+}
+
 /// No verb: the interactive TUI (or `ps` when stdout is not a terminal).
 async fn tui(cli: &Cli) -> Result<Exit, CliError> {
     use std::io::IsTerminal;
@@ -369,9 +386,11 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
         },
         settings: crate::tui::app::Settings {
             read_only: cli.read_only,
+            log_lines: inventory.ui.log_lines,
+            log_tail: inventory.ui.log_tail,
             ..Default::default()
         },
-        keymap: crate::tui::action::Keymap::default(),
+        keymap: keymap(&inventory)?,
     };
     crate::tui::run(&inventory, opts)
         .await

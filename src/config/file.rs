@@ -20,6 +20,16 @@ struct RawConfig {
     #[serde(default)]
     group: BTreeMap<String, RawGroup>,
     host: Option<Spanned<Vec<Spanned<RawHost>>>>,
+    ui: Option<RawUi>,
+    #[serde(default)]
+    keys: BTreeMap<String, Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    log_lines: Option<Spanned<usize>>,
+    log_tail: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +58,7 @@ struct RawHost {
 pub(crate) struct Document {
     pub(crate) ssh_config: Option<Spanned<String>>,
     pub(crate) hosts: Vec<HostEntry>,
+    pub(crate) ui: super::UiSettings,
 }
 
 /// One validated `[[host]]`; `read_only` already includes its groups' setting.
@@ -238,10 +249,62 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         });
     }
 
+    let mut ui = super::UiSettings::default();
+    if let Some(raw_ui) = raw.ui {
+        if let Some(lines) = raw_ui.log_lines {
+            if !(100..=1_000_000).contains(lines.get_ref()) {
+                return Err(err(
+                    lines.span(),
+                    "ui.log_lines must be between 100 and 1000000".to_string(),
+                ));
+            }
+            ui.log_lines = lines.into_inner();
+        }
+        if let Some(tail) = raw_ui.log_tail {
+            ui.log_tail = tail;
+        }
+    }
+    for (action, keys) in raw.keys {
+        let (line, col) = position(text, keys.span().start);
+        ui.keys.push(super::KeyOverride {
+            action,
+            keys: keys.into_inner(),
+            line,
+            col,
+        });
+    }
+
     Ok(Document {
         ssh_config: raw.ssh_config,
         hosts,
+        ui,
     })
+}
+
+#[cfg(test)]
+mod ui_tests {
+    use super::*;
+
+    #[test]
+    fn ui_and_keys_tables_are_read_with_positions() {
+        let text = "[[host]]\nname = \"a\"\naddress = \"a\"\n[ui]\nlog_lines = 5000\n[keys]\nrestart = [\"R\"]\n";
+        let doc = parse(text, Path::new("/c.toml")).expect("valid");
+        assert_eq!(doc.ui.log_lines, 5000);
+        assert_eq!(doc.ui.log_tail, 500);
+        assert_eq!(doc.ui.keys.len(), 1);
+        assert_eq!(doc.ui.keys[0].action, "restart");
+        assert_eq!(doc.ui.keys[0].keys, ["R"]);
+        assert_eq!((doc.ui.keys[0].line, doc.ui.keys[0].col), (7, 11));
+    }
+
+    #[test]
+    fn bad_ui_values_are_positioned() {
+        let text = "[[host]]\nname = \"a\"\naddress = \"a\"\n[ui]\nlog_lines = 5\n";
+        let e = parse(text, Path::new("/c.toml"))
+            .expect_err("too small")
+            .to_string();
+        assert!(e.starts_with("/c.toml:5:13:"), "{e}");
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,7 @@ pub fn parse_str(text: &str, path: &Path, env: &Env) -> Result<Inventory, Config
     Ok(Inventory {
         source: Some(path.to_path_buf()),
         hosts,
+        ui: doc.ui,
     })
 }
 
@@ -231,6 +232,7 @@ fn implicit_local_fleet(env: &Env, config_path: PathBuf) -> Result<Inventory, Co
     }
     Ok(Inventory {
         source: None,
+        ui: UiSettings::default(),
         hosts: vec![HostSpec {
             name: file::LOCAL_ADDRESS.to_string(),
             address: file::LOCAL_ADDRESS.to_string(),

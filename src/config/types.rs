@@ -57,10 +57,42 @@ pub struct HostSpec {
     pub target: Target,
 }
 
+/// One `[keys]` entry: an action name and the keys that replace its defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyOverride {
+    pub action: String,
+    pub keys: Vec<String>,
+    /// Where it was written, for error messages (1-based).
+    pub line: usize,
+    pub col: usize,
+}
+
+/// `[ui]` settings of the TUI.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UiSettings {
+    /// Lines kept per log view (ring buffer).
+    pub log_lines: usize,
+    /// Lines fetched from each container when a log view opens.
+    pub log_tail: u32,
+    pub keys: Vec<KeyOverride>,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            log_lines: 10_000,
+            log_tail: 500,
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// The whole inventory.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Inventory {
     /// Where it came from; `None` for the implicit local fleet.
     pub source: Option<PathBuf>,
     pub hosts: Vec<HostSpec>,
+    #[serde(skip)]
+    pub ui: UiSettings,
 }

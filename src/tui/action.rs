@@ -342,7 +342,12 @@ impl Default for Keymap {
 impl Keymap {
     /// Defaults with `overrides` (action name → keys) replacing an action's keys.
     pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Keymap, String> {
-        let mut map = Keymap::default();
+        Keymap::default().merged(overrides)
+    }
+
+    /// This keymap with `overrides` applied.
+    pub fn merged(mut self, overrides: &BTreeMap<String, Vec<String>>) -> Result<Keymap, String> {
+        let map = &mut self;
         for (name, keys) in overrides {
             let action = Action::from_name(name).ok_or_else(|| {
                 format!("[keys]: unknown action {name:?}; see `?` in the TUI for the list")
@@ -353,7 +358,7 @@ impl Keymap {
                 map.bindings.insert(key, action);
             }
         }
-        Ok(map)
+        Ok(self)
     }
 
     pub fn action(&self, ev: &KeyEvent) -> Option<Action> {

@@ -103,6 +103,7 @@ fn containers(host: &str) -> Vec<ContainerInfo> {
 pub fn sample_fleet() -> FleetState {
     let inventory = Inventory {
         source: None,
+        ui: Default::default(),
         hosts: vec![
             spec("fleet-1", &["web"]),
             spec("fleet-2", &["web"]),
