@@ -46,6 +46,7 @@ fn ps_json_matches_every_dockerd() {
         let ours: BTreeSet<_> = list
             .iter()
             .filter(|c| c["host"] == host.as_str())
+            .filter(|c| is_shared_workload(c["name"].as_str().unwrap_or_default()))
             .map(|c| {
                 (
                     c["name"].as_str().expect("name").to_owned(),

@@ -126,3 +126,84 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write test file");
     path
 }
+
+/// A container created for one test on one fleet host, removed on drop, so
+/// mutating tests never touch the shared workloads.
+pub struct Scratch<'a> {
+    pub tb: &'a Testbed,
+    pub host: String,
+    pub name: String,
+}
+
+impl<'a> Scratch<'a> {
+    pub fn run(
+        tb: &'a Testbed,
+        host: &str,
+        prefix: &str,
+        service: &str,
+        image: &str,
+    ) -> Scratch<'a> {
+        let name = format!("{prefix}-{}-{}", std::process::id(), unique());
+        tb.docker(
+            host,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "--label",
+                &format!("com.docker.compose.service={service}"),
+                image,
+            ],
+        );
+        Scratch {
+            tb,
+            host: host.to_owned(),
+            name,
+        }
+    }
+
+    /// `docker inspect -f FORMAT` of this container.
+    pub fn inspect(&self, format: &str) -> String {
+        self.tb
+            .docker(&self.host, &["inspect", "-f", format, &self.name])
+            .trim()
+            .to_owned()
+    }
+
+    /// Waits (bounded) until `check` holds.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !check(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what} on {}",
+                self.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.tb.socket(&self.host).display()))
+            .args(["rm", "-f", &self.name])
+            .output();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    nanos ^ (NEXT.fetch_add(1, Ordering::Relaxed) << 32)
+}
