@@ -1,0 +1,197 @@
+//! End-to-end: the real TUI in tmux against the real test fleet: open, find a
+//! container, read its logs, search, restart it through the confirm dialog,
+//! see the restart reflected and audited.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Scratch, Testbed};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, width: u16, height: u16) -> Tmux {
+        let session = format!("flotilla-e2e-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                cmd,
+            ])
+            .status()
+            .expect("tmux (installed by scripts/test)");
+        assert!(status.success(), "tmux failed to start");
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let status = Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .expect("tmux");
+            assert!(status.success());
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn literal(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .expect("tmux");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Waits (bounded) until the screen satisfies `check`; returns it.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+#[test]
+fn navigate_logs_search_restart_and_audit() {
+    let tb = Testbed::get();
+    let c = Scratch::run(&tb, "fleet-1", "tui-e2e", "tuisvc", "flotilla-test/app:v1");
+    c.wait_for("running", |c| c.inspect("{{.State.Running}}") == "true");
+    let started = c.inspect("{{.State.StartedAt}}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cmd = format!(
+        "env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+        audit.display(),
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_flotilla"),
+        tb.config().display()
+    );
+    let tui = Tmux::start(&cmd, 160, 40);
+    let hosts = tb.host_names().len();
+    tui.wait_for("every host up and our container listed", |s| {
+        s.contains(&format!("hosts {hosts}/{hosts} up")) && s.contains(&c.name)
+    });
+
+    // Filter down to our container, open its logs.
+    tui.keys(&["/"]);
+    tui.literal(&c.name);
+    tui.keys(&["Enter"]);
+    // The filter applies while typing; wait for the whole name to be in.
+    tui.wait_for("filtered table", |s| {
+        s.contains("Containers (1)")
+            && s.contains(&format!("filter: {} ", c.name))
+            && !s.contains("filter>")
+    });
+    tui.keys(&["Enter"]);
+    tui.wait_for("log lines", |s| {
+        s.contains(&format!("{} @ fleet-1", c.name)) && s.contains("GET /health 200")
+    });
+
+    // Search highlights and counts without hiding other lines.
+    tui.keys(&["/"]);
+    tui.literal("request");
+    tui.keys(&["Enter"]);
+    let screen = tui.wait_for("search result", |s| {
+        s.contains("match(es) for \"request\"") && s.contains("/request/")
+    });
+    assert!(
+        screen.contains("GET /health 200"),
+        "context lines stay: {screen}"
+    );
+
+    // Back to the table; restart through the confirm dialog.
+    tui.keys(&["Escape", "r"]);
+    let screen = tui.wait_for("confirm dialog", |s| s.contains("Confirm restart"));
+    assert!(
+        screen.contains(&format!("{} on fleet-1", c.name)),
+        "dialog names what and where: {screen}"
+    );
+    assert_eq!(
+        c.inspect("{{.State.StartedAt}}"),
+        started,
+        "nothing happens before confirming"
+    );
+    tui.keys(&["y"]);
+    tui.wait_for("restart result", |s| {
+        s.contains(&format!("restart {} on fleet-1: ok", c.name))
+    });
+    assert_ne!(
+        c.inspect("{{.State.StartedAt}}"),
+        started,
+        "really restarted"
+    );
+    // The restart shows up in the table by itself (Docker events), without a key press.
+    tui.wait_for("fresh uptime", |s| {
+        s.lines().any(|l| {
+            l.contains(&c.name)
+                && (l.contains("Less than a second")
+                    || l.contains("Up 1 second")
+                    || l.contains("Up 2 seconds"))
+        })
+    });
+
+    // And in the audit view and file.
+    tui.keys(&["4"]);
+    let screen = tui.wait_for("audit view", |s| s.contains("Audit (1)"));
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(&c.name) && l.contains("restart") && l.contains("ok")),
+        "{screen}"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&audit).expect("audit file").trim())
+            .expect("json");
+    assert_eq!(record["container"], c.name.as_str());
+    assert_eq!(record["host"], "fleet-1");
+
+    // q quits and gives the terminal back.
+    tui.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tui.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!tui.alive(), "flotilla did not exit on q");
+}
