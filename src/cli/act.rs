@@ -223,6 +223,8 @@ mod tests {
             labels: [("com.docker.compose.service".to_owned(), service.to_owned())]
                 .into_iter()
                 .collect(),
+            restart_count: None,
+            started_at: None,
         }
     }
 

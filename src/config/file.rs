@@ -23,6 +23,30 @@ struct RawConfig {
     ui: Option<RawUi>,
     #[serde(default)]
     keys: BTreeMap<String, Spanned<Vec<String>>>,
+    #[serde(default)]
+    service: BTreeMap<String, Spanned<RawService>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    groups: Option<Spanned<Vec<Spanned<String>>>>,
+    container: Option<Spanned<String>>,
+    #[serde(rename = "match")]
+    matcher: Option<Spanned<RawMatch>>,
+    health_timeout: Option<Spanned<String>>,
+    serial: Option<Spanned<toml::Value>>,
+    max_fail: Option<Spanned<toml::Value>>,
+    pre_deploy: Option<Spanned<String>>,
+    health_cmd: Option<Spanned<String>>,
+    stable_for: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    label: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +83,7 @@ pub(crate) struct Document {
     pub(crate) ssh_config: Option<Spanned<String>>,
     pub(crate) hosts: Vec<HostEntry>,
     pub(crate) ui: super::UiSettings,
+    pub(crate) services: Vec<super::ServiceSpec>,
 }
 
 /// One validated `[[host]]`; `read_only` already includes its groups' setting.
@@ -274,10 +299,215 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         });
     }
 
+    let mut services = Vec::with_capacity(raw.service.len());
+    for (name, table) in raw.service {
+        services.push(service(path, text, &hosts, name, table)?);
+    }
+
     Ok(Document {
         ssh_config: raw.ssh_config,
         hosts,
         ui,
+        services,
+    })
+}
+
+/// Names that end up in Docker object names (`flotilla-lock-NAME`, containers).
+fn valid_docker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Validates one `[service.NAME]` table against the hosts.
+fn service(
+    path: &Path,
+    text: &str,
+    hosts: &[HostEntry],
+    name: String,
+    table: Spanned<RawService>,
+) -> Result<super::ServiceSpec, ConfigError> {
+    use super::{Amount, ContainerSelector, ServiceSpec, parse_duration};
+    let err = |span: Range<usize>, message: String| invalid_at(path, text, span, message);
+    let table_span = table.span();
+    let raw = table.into_inner();
+    if !valid_docker_name(&name) {
+        return Err(err(
+            table_span,
+            format!(
+                "service name {name:?} may only contain letters, digits, '_', '.' and '-' \
+                 (it names Docker objects)"
+            ),
+        ));
+    }
+
+    let mut wanted: Vec<&str> = Vec::new();
+    if raw.hosts.is_none() && raw.groups.is_none() {
+        return Err(err(
+            table_span,
+            format!("service {name:?} needs `hosts` or `groups` (where it runs)"),
+        ));
+    }
+    if let Some(list) = &raw.hosts {
+        for host in list.get_ref() {
+            if !hosts.iter().any(|h| h.name == *host.get_ref()) {
+                let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+                return Err(err(
+                    host.span(),
+                    format!(
+                        "service {name:?}: no host named {:?} (known: {})",
+                        host.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            wanted.push(host.get_ref());
+        }
+    }
+    let mut in_groups: Vec<&str> = Vec::new();
+    if let Some(list) = &raw.groups {
+        for group in list.get_ref() {
+            if !hosts.iter().any(|h| h.groups.contains(group.get_ref())) {
+                return Err(err(
+                    group.span(),
+                    format!(
+                        "service {name:?}: no host is in group {:?}",
+                        group.get_ref()
+                    ),
+                ));
+            }
+            in_groups.push(group.get_ref());
+        }
+    }
+    // Inventory order, so batches follow the order hosts are written in.
+    let service_hosts: Vec<String> = hosts
+        .iter()
+        .filter(|h| {
+            wanted.contains(&h.name.as_str())
+                || h.groups.iter().any(|g| in_groups.contains(&g.as_str()))
+        })
+        .map(|h| h.name.clone())
+        .collect();
+    if service_hosts.is_empty() {
+        let span = raw.hosts.as_ref().map_or(table_span.clone(), |h| h.span());
+        return Err(err(span, format!("service {name:?} has no hosts")));
+    }
+
+    let container = match (&raw.container, &raw.matcher) {
+        (Some(c), Some(m)) => {
+            let later = if c.span().start > m.span().start {
+                c.span()
+            } else {
+                m.span()
+            };
+            return Err(err(
+                later,
+                format!("service {name:?}: use either `container` or `match`, not both"),
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                table_span,
+                format!(
+                    "service {name:?} needs `container = \"NAME\"` or \
+                     `match = {{ label = \"KEY=VALUE\" }}`"
+                ),
+            ));
+        }
+        (Some(c), None) => {
+            let value = c.get_ref();
+            if !valid_docker_name(value) || value.ends_with("-flotilla-old") {
+                return Err(err(
+                    c.span(),
+                    format!("{value:?} is not a valid container name"),
+                ));
+            }
+            ContainerSelector::Name(value.clone())
+        }
+        (None, Some(m)) => {
+            let label = m.get_ref().label.get_ref();
+            let (key, value) = match label.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().to_owned())),
+                None => (label.trim(), None),
+            };
+            if key.is_empty() {
+                return Err(err(
+                    m.get_ref().label.span(),
+                    "match label must be \"KEY=VALUE\" or \"KEY\"".to_owned(),
+                ));
+            }
+            ContainerSelector::Label {
+                key: key.to_owned(),
+                value,
+            }
+        }
+    };
+
+    let duration = |field: &Option<Spanned<String>>, default| -> Result<_, ConfigError> {
+        let Some(value) = field else {
+            return Ok(default);
+        };
+        match parse_duration(value.get_ref()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(err(
+                value.span(),
+                "the duration must not be zero".to_owned(),
+            )),
+            Err(e) => Err(err(value.span(), e)),
+        }
+    };
+    let health_timeout = duration(&raw.health_timeout, ServiceSpec::DEFAULT_HEALTH_TIMEOUT)?;
+    let stable_for = duration(&raw.stable_for, ServiceSpec::DEFAULT_STABLE_FOR)?;
+
+    // An integer or a "N%" string; `min` is the smallest allowed value.
+    let amount = |value: &toml::Value, span: Range<usize>, min: usize| match value {
+        toml::Value::Integer(n) => usize::try_from(*n)
+            .ok()
+            .filter(|n| *n >= min)
+            .map(Amount::Count)
+            .ok_or_else(|| err(span, format!("{n} must be at least {min}"))),
+        toml::Value::String(s) if s.trim_end().ends_with('%') => {
+            Amount::parse(s, min).map_err(|e| err(span, e))
+        }
+        other => Err(err(
+            span,
+            format!("expected a host count or a percentage like \"50%\", found {other}"),
+        )),
+    };
+    let serial = match &raw.serial {
+        None => vec![Amount::Count(1)],
+        Some(value) => match value.get_ref() {
+            toml::Value::Array(items) if items.is_empty() => {
+                return Err(err(value.span(), "serial must not be empty".to_owned()));
+            }
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| amount(item, value.span(), 1))
+                .collect::<Result<_, _>>()?,
+            single => vec![amount(single, value.span(), 1)?],
+        },
+    };
+    let max_fail = match &raw.max_fail {
+        None => Amount::Count(0),
+        Some(value) => amount(value.get_ref(), value.span(), 0)?,
+    };
+    let command = |field: &Option<Spanned<String>>, what: &str| match field {
+        Some(c) if c.get_ref().trim().is_empty() => {
+            Err(err(c.span(), format!("{what} must not be empty")))
+        }
+        Some(c) => Ok(Some(c.get_ref().clone())),
+        None => Ok(None),
+    };
+    Ok(ServiceSpec {
+        pre_deploy: command(&raw.pre_deploy, "pre_deploy")?,
+        health_cmd: command(&raw.health_cmd, "health_cmd")?,
+        name,
+        hosts: service_hosts,
+        container,
+        health_timeout,
+        serial,
+        max_fail,
+        stable_for,
     })
 }
 
@@ -515,5 +745,158 @@ docker_socket = "/run/docker.sock"
             }]
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::config::{Amount, ContainerSelector};
+    use std::time::Duration;
+
+    const HOSTS: &str = "\
+[[host]]
+name = \"a\"
+address = \"a\"
+groups = [\"web\"]
+[[host]]
+name = \"b\"
+address = \"b\"
+[[host]]
+name = \"c\"
+address = \"c\"
+groups = [\"web\"]
+";
+
+    fn parse_services(extra: &str) -> Result<Vec<crate::config::ServiceSpec>, String> {
+        parse(&format!("{HOSTS}{extra}"), Path::new("/c.toml"))
+            .map(|d| d.services)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Line numbers below count from the end of HOSTS (11 lines).
+    fn at(line: usize, col: usize) -> String {
+        format!("/c.toml:{}:{col}: ", line + 11)
+    }
+
+    #[test]
+    fn full_service_is_parsed_in_inventory_order() {
+        let services = parse_services(
+            "[service.web]\nhosts = [\"c\"]\ngroups = [\"web\"]\ncontainer = \"shop-web-1\"\n\
+             health_timeout = \"1m30s\"\nserial = [1, 2, \"50%\"]\nmax_fail = \"10%\"\n\
+             pre_deploy = \"migrate\"\nhealth_cmd = \"curl -f localhost\"\nstable_for = \"5s\"\n",
+        )
+        .expect("valid");
+        assert_eq!(services.len(), 1);
+        let web = &services[0];
+        assert_eq!(web.name, "web");
+        assert_eq!(web.hosts, ["a", "c"]);
+        assert_eq!(web.container, ContainerSelector::Name("shop-web-1".into()));
+        assert_eq!(web.health_timeout, Duration::from_secs(90));
+        assert_eq!(
+            web.serial,
+            [Amount::Count(1), Amount::Count(2), Amount::Percent(50)]
+        );
+        assert_eq!(web.max_fail, Amount::Percent(10));
+        assert_eq!(web.pre_deploy.as_deref(), Some("migrate"));
+        assert_eq!(web.health_cmd.as_deref(), Some("curl -f localhost"));
+        assert_eq!(web.stable_for, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn defaults_and_label_match() {
+        let services = parse_services(
+            "[service.api]\nhosts = [\"b\"]\nmatch = { label = \"com.docker.compose.service=api\" }\n",
+        )
+        .expect("valid");
+        let api = &services[0];
+        assert_eq!(
+            api.container,
+            ContainerSelector::Label {
+                key: "com.docker.compose.service".into(),
+                value: Some("api".into())
+            }
+        );
+        assert_eq!(api.serial, [Amount::Count(1)]);
+        assert_eq!(api.max_fail, Amount::Count(0));
+        assert_eq!(api.health_timeout, Duration::from_secs(60));
+        assert_eq!(api.pre_deploy, None);
+        let single =
+            parse_services("[service.x]\nhosts = [\"a\"]\ncontainer = \"x\"\nserial = \"25%\"\n")
+                .expect("valid");
+        assert_eq!(single[0].serial, [Amount::Percent(25)]);
+    }
+
+    #[test]
+    fn service_errors_are_positioned() {
+        let cases = [
+            (
+                "[service.web]\nhosts = [\"a\", \"zz\"]\ncontainer = \"w\"\n",
+                at(2, 15),
+                "service \"web\": no host named \"zz\" (known: a, b, c)",
+            ),
+            (
+                "[service.web]\ngroups = [\"nope\"]\ncontainer = \"w\"\n",
+                at(2, 11),
+                "service \"web\": no host is in group \"nope\"",
+            ),
+            (
+                "[service.web]\ncontainer = \"w\"\n",
+                at(1, 1),
+                "service \"web\" needs `hosts` or `groups`",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\n",
+                at(1, 1),
+                "service \"web\" needs `container = \"NAME\"`",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nmatch = { label = \"x\" }\n",
+                at(4, 9),
+                "use either `container` or `match`",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nhealth_timeout = \"soon\"\n",
+                at(4, 18),
+                "\"soon\" is not a duration",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nserial = [1, 0]\n",
+                at(4, 10),
+                "0 must be at least 1",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nserial = [\"half\"]\n",
+                at(4, 10),
+                "expected a host count or a percentage",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nmax_fail = \"200%\"\n",
+                at(4, 12),
+                "not a percentage",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\npre_deploy = \" \"\n",
+                at(4, 14),
+                "pre_deploy must not be empty",
+            ),
+            (
+                "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nhealth_timout = \"1s\"\n",
+                at(4, 1),
+                "unknown field `health_timout`",
+            ),
+            (
+                "[service.\"a b\"]\nhosts = [\"a\"]\ncontainer = \"w\"\n",
+                at(1, 1),
+                "service name \"a b\" may only contain",
+            ),
+        ];
+        for (text, prefix, message) in cases {
+            let e = parse_services(text).expect_err(text);
+            assert!(
+                e.starts_with(&prefix) && e.contains(message),
+                "{text:?}\n  got:  {e}\n  want: {prefix}…{message}…"
+            );
+        }
     }
 }

@@ -140,9 +140,46 @@ pub fn load_with(explicit: Option<&Path>, env: &Env) -> Result<Inventory, Config
     implicit_local_fleet(env, default)
 }
 
+/// Like [`load`], plus the `[service.NAME]` tables (deploys).
+pub fn load_fleet(explicit: Option<&Path>) -> Result<(Inventory, Vec<ServiceSpec>), ConfigError> {
+    load_fleet_with(explicit, &Env::from_process())
+}
+
+/// Like [`load_with`], plus the `[service.NAME]` tables; the implicit local
+/// fleet has none.
+pub fn load_fleet_with(
+    explicit: Option<&Path>,
+    env: &Env,
+) -> Result<(Inventory, Vec<ServiceSpec>), ConfigError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = env.default_config_path();
+            if !default.exists() {
+                return Ok((implicit_local_fleet(env, default)?, Vec::new()));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::Io {
+        file: path.clone(),
+        cause,
+    })?;
+    parse_fleet(&text, &path, env)
+}
+
 /// Parses and resolves an inventory text; `path` is used in messages and as the
 /// base for relative paths inside it.
 pub fn parse_str(text: &str, path: &Path, env: &Env) -> Result<Inventory, ConfigError> {
+    parse_fleet(text, path, env).map(|(inventory, _)| inventory)
+}
+
+/// Like [`parse_str`], plus the validated `[service.NAME]` tables.
+pub fn parse_fleet(
+    text: &str,
+    path: &Path,
+    env: &Env,
+) -> Result<(Inventory, Vec<ServiceSpec>), ConfigError> {
     let doc = file::parse(text, path)?;
     let ssh = match &doc.ssh_config {
         Some(named) if named.get_ref() == "none" => sshcfg::SshResolver::empty(),
@@ -204,11 +241,14 @@ pub fn parse_str(text: &str, path: &Path, env: &Env) -> Result<Inventory, Config
             target,
         });
     }
-    Ok(Inventory {
-        source: Some(path.to_path_buf()),
-        hosts,
-        ui: doc.ui,
-    })
+    Ok((
+        Inventory {
+            source: Some(path.to_path_buf()),
+            hosts,
+            ui: doc.ui,
+        },
+        doc.services,
+    ))
 }
 
 fn load_file(path: &Path, env: &Env) -> Result<Inventory, ConfigError> {
@@ -599,6 +639,33 @@ docker_socket = "~/docker.sock"
             }
             other => return Err(format!("unexpected target {other:?}").into()),
         }
+        Ok(())
+    }
+
+    #[test]
+    fn shipped_example_services_parse() -> TestResult {
+        let home = tempfile::tempdir()?;
+        let env = test_env(home.path());
+        let text = include_str!("../../config.example.toml");
+        let (_, services) = parse_fleet(text, Path::new("config.example.toml"), &env)?;
+        assert_eq!(services.len(), 1);
+        assert_eq!(services[0].name, "web");
+        assert_eq!(services[0].hosts, ["web-1", "staging"]);
+        assert_eq!(
+            services[0].container,
+            ContainerSelector::Name("shop-web-1".into())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn load_fleet_without_config_has_no_services() -> TestResult {
+        let home = tempfile::tempdir()?;
+        let mut env = test_env(home.path());
+        env.docker_host = Some("unix:///run/docker.sock".to_string());
+        let (inv, services) = load_fleet_with(None, &env)?;
+        assert_eq!(inv.hosts.len(), 1);
+        assert!(services.is_empty());
         Ok(())
     }
 

@@ -96,3 +96,185 @@ pub struct Inventory {
     #[serde(skip)]
     pub ui: UiSettings,
 }
+
+/// A number of hosts, absolute or as a share of the hosts in a rollout
+/// (`serial` batch sizes, `max_fail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    Count(usize),
+    /// 0..=100.
+    Percent(u8),
+}
+
+impl Amount {
+    /// Parses `3` or `"50%"`; `min` is the smallest count (and percentage) allowed.
+    pub fn parse(text: &str, min: usize) -> Result<Amount, String> {
+        let t = text.trim();
+        let amount = if let Some(p) = t.strip_suffix('%') {
+            let p: u8 = p
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= 100)
+                .ok_or_else(|| format!("{t:?} is not a percentage between 0% and 100%"))?;
+            Amount::Percent(p)
+        } else {
+            Amount::Count(
+                t.parse()
+                    .map_err(|_| format!("{t:?} is neither a host count nor a percentage"))?,
+            )
+        };
+        let value = match amount {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => usize::from(p),
+        };
+        if value < min {
+            return Err(format!("{t:?} must be at least {min}"));
+        }
+        Ok(amount)
+    }
+
+    /// Parses a comma-separated list (`1,2,50%`), each at least `min`.
+    pub fn parse_list(text: &str, min: usize) -> Result<Vec<Amount>, String> {
+        let list: Vec<Amount> = text
+            .split(',')
+            .map(|item| Amount::parse(item, min))
+            .collect::<Result<_, _>>()?;
+        if list.is_empty() {
+            return Err("the list must not be empty".to_owned());
+        }
+        Ok(list)
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Count(n) => write!(f, "{n}"),
+            Amount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// How a service's container is found on each of its hosts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerSelector {
+    /// The same container name on every host.
+    Name(String),
+    /// The one container carrying this label (`key=value`, or just `key`).
+    Label { key: String, value: Option<String> },
+}
+
+impl std::fmt::Display for ContainerSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerSelector::Name(n) => f.write_str(n),
+            ContainerSelector::Label { key, value: None } => write!(f, "label {key}"),
+            ContainerSelector::Label {
+                key,
+                value: Some(v),
+            } => write!(f, "label {key}={v}"),
+        }
+    }
+}
+
+/// A `[service.NAME]` table: what a rolling deploy acts on, and how.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// Host names in inventory order (`hosts` and members of `groups`).
+    pub hosts: Vec<String>,
+    pub container: ContainerSelector,
+    /// How long a new container may take to become healthy.
+    pub health_timeout: Duration,
+    /// Batch sizes; the last one repeats.
+    pub serial: Vec<Amount>,
+    /// Failed hosts tolerated before the rollout stops.
+    pub max_fail: Amount,
+    /// Run once in a one-off container of the new image before the first host.
+    pub pre_deploy: Option<String>,
+    /// Health probe run with exec when the image has no HEALTHCHECK.
+    pub health_cmd: Option<String>,
+    /// Without any health check: running this long without a restart counts as healthy.
+    pub stable_for: Duration,
+}
+
+impl ServiceSpec {
+    pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_STABLE_FOR: Duration = Duration::from_secs(10);
+}
+
+/// Parses `90s`, `2m`, `1m30s`, `500ms`, `1h`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{t:?} is not a duration (like \"30s\", \"2m\", \"1m30s\", \"500ms\")");
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(unit);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod service_type_tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_counts_and_percentages() {
+        assert_eq!(Amount::parse("3", 1), Ok(Amount::Count(3)));
+        assert_eq!(Amount::parse(" 50% ", 1), Ok(Amount::Percent(50)));
+        assert_eq!(Amount::parse("0", 0), Ok(Amount::Count(0)));
+        assert!(Amount::parse("0", 1).is_err());
+        assert!(Amount::parse("0%", 1).is_err());
+        assert!(Amount::parse("101%", 0).is_err());
+        assert!(Amount::parse("x", 0).is_err());
+        assert_eq!(
+            Amount::parse_list("1,2,50%", 1),
+            Ok(vec![
+                Amount::Count(1),
+                Amount::Count(2),
+                Amount::Percent(50)
+            ])
+        );
+        assert!(Amount::parse_list("1,,2", 1).is_err());
+        assert_eq!(Amount::Percent(10).to_string(), "10%");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "s", "10x", "1.5s", "m1"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 
 use super::details::ContainerDetails;
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
-use super::model::{ContainerInfo, HostInfo};
+use std::collections::HashMap;
+
+use super::model::{ContainerInfo, HostInfo, StatsSample};
 use crate::config::HostSpec;
 use crate::transport::{ConnectOptions, DockerLink, connect_docker};
 
@@ -103,7 +105,7 @@ pub async fn run(
                 () = &mut deadline => break,
                 cmd = commands.recv() => match cmd {
                     None | Some(HostCommand::Shutdown) => return,
-                    Some(HostCommand::Refresh | HostCommand::StopLogs) => {}
+                    Some(HostCommand::Refresh | HostCommand::StopLogs | HostCommand::Stats { .. }) => {}
                     // Answer at once so nobody waits on a host that is down.
                     Some(HostCommand::Act { container, action }) => {
                         let result = Err(format!("{} is unreachable", spec.name));
@@ -183,6 +185,7 @@ where
         t
     });
     let mut log_tasks = LogTasks::default();
+    let mut inspected: HashMap<String, Inspected> = HashMap::new();
     let result = loop {
         let debounce = async {
             match pending_refresh {
@@ -229,6 +232,15 @@ where
                     log_tasks.replace(container_id, task);
                 }
                 Some(HostCommand::StopLogs) => log_tasks.stop_all(),
+                Some(HostCommand::Stats { ids }) => {
+                    let docker = link.docker.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        let samples = read_stats(&docker, ids).await;
+                        let kind = HostEvent::Stats { samples };
+                        let _ = events.send(FleetEvent { host: id, kind }).await;
+                    });
+                }
                 Some(HostCommand::Inspect { container }) => {
                     let docker = link.docker.clone();
                     let events = events.clone();
@@ -244,7 +256,11 @@ where
                 }
             },
             event = docker_event => match event {
-                Some(Ok(_)) => {
+                Some(Ok(ev)) => {
+                    // Restart counts and start times change only with events.
+                    if let Some(cid) = ev.actor.and_then(|a| a.id) {
+                        inspected.remove(&cid);
+                    }
                     pending_refresh.get_or_insert_with(|| tokio::time::Instant::now() + EVENT_DEBOUNCE);
                 }
                 Some(Err(e)) => break Ended::Lost(lost_reason(link, &e.to_string())),
@@ -257,7 +273,10 @@ where
         if refresh {
             pending_refresh = None;
             match list(spec, cfg, link).await {
-                Ok((containers, rtt)) => {
+                Ok((mut containers, rtt)) => {
+                    if cfg.watch_events {
+                        enrich(&link.docker, &mut containers, &mut inspected).await;
+                    }
                     if !send(HostEvent::Containers { containers, rtt }).await {
                         break Ended::Shutdown;
                     }
@@ -271,6 +290,81 @@ where
 }
 
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(250);
+/// Parallel API calls per host for inspect/stats; dial-stdio hosts cap
+/// sessions per connection (OpenSSH MaxSessions, default 10).
+const PER_HOST_CONCURRENCY: usize = 4;
+
+/// What inspect adds to a list entry.
+#[derive(Debug, Clone)]
+struct Inspected {
+    restart_count: i64,
+    started_at: String,
+}
+
+/// Fills restart count and start time, inspecting only containers not seen
+/// since their last Docker event.
+async fn enrich(
+    docker: &bollard::Docker,
+    containers: &mut [ContainerInfo],
+    cache: &mut HashMap<String, Inspected>,
+) {
+    let missing: Vec<String> = containers
+        .iter()
+        .filter(|c| !cache.contains_key(&c.id))
+        .map(|c| c.id.clone())
+        .collect();
+    let fetched: Vec<(String, Option<Inspected>)> = futures::stream::iter(missing)
+        .map(|id| async move {
+            let got = docker
+                .inspect_container(&id, None)
+                .await
+                .ok()
+                .map(|r| Inspected {
+                    restart_count: r.restart_count.unwrap_or(0),
+                    started_at: r.state.and_then(|s| s.started_at).unwrap_or_default(),
+                });
+            (id, got)
+        })
+        .buffer_unordered(PER_HOST_CONCURRENCY)
+        .collect()
+        .await;
+    for (id, got) in fetched {
+        if let Some(got) = got {
+            cache.insert(id, got);
+        }
+    }
+    cache.retain(|id, _| containers.iter().any(|c| &c.id == id));
+    for c in containers {
+        if let Some(i) = cache.get(&c.id) {
+            c.restart_count = Some(i.restart_count);
+            c.started_at = Some(i.started_at.clone());
+        }
+    }
+}
+
+/// One-shot stats for each container (no streaming connections held open).
+async fn read_stats(docker: &bollard::Docker, ids: Vec<String>) -> Vec<(String, StatsSample)> {
+    let opts = bollard::query_parameters::StatsOptionsBuilder::default()
+        .stream(false)
+        .one_shot(true)
+        .build();
+    futures::stream::iter(ids)
+        .map(|id| {
+            let opts = opts.clone();
+            async move {
+                let first = docker.stats(&id, Some(opts)).next().await;
+                let sample = first
+                    .and_then(Result::ok)
+                    .as_ref()
+                    .and_then(StatsSample::from_response);
+                sample.map(|s| (id, s))
+            }
+        })
+        .buffer_unordered(PER_HOST_CONCURRENCY)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
 
 fn container_events_filter() -> bollard::query_parameters::EventsOptions {
     let filters =

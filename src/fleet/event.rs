@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::details::ContainerDetails;
-use super::model::{ContainerInfo, HostInfo};
+use super::model::{ContainerInfo, HostInfo, StatsSample};
 use crate::ops::ContainerAction;
 
 /// Index of a host in the inventory (and in `FleetState::hosts`).
@@ -63,6 +63,8 @@ pub enum HostEvent {
         container: String,
         details: Result<Box<ContainerDetails>, String>,
     },
+    /// One-shot resource readings, answer to `HostCommand::Stats`.
+    Stats { samples: Vec<(String, StatsSample)> },
     /// A log stream ended (container gone, connection lost, …).
     LogsEnded {
         container_id: String,
@@ -84,6 +86,8 @@ pub enum HostCommand {
     FollowLogs { container_id: String, tail: u32 },
     /// Fetch a container's full configuration.
     Inspect { container: String },
+    /// Read CPU and memory of these containers once.
+    Stats { ids: Vec<String> },
     /// Stop every log stream of this host.
     StopLogs,
     /// Close the session and end the actor.

@@ -22,6 +22,49 @@ pub struct ContainerInfo {
     /// RFC 3339.
     pub created: String,
     pub labels: BTreeMap<String, String>,
+    /// From inspect (TUI only; headless `ps` stays at one API call per host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<i64>,
+    /// RFC 3339, from inspect (TUI only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+}
+
+/// One one-shot stats reading of a container; CPU % needs two of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSample {
+    pub cpu_total: u64,
+    pub system_total: u64,
+    pub online_cpus: u32,
+    /// Bytes in use, page cache excluded (what `docker stats` shows).
+    pub mem_used: u64,
+    pub mem_limit: u64,
+}
+
+impl StatsSample {
+    pub fn from_response(r: &bollard::models::ContainerStatsResponse) -> Option<StatsSample> {
+        let cpu = r.cpu_stats.as_ref()?;
+        let mem = r.memory_stats.as_ref()?;
+        let cache = mem
+            .stats
+            .as_ref()
+            .and_then(|s| s.get("inactive_file").or_else(|| s.get("cache")).copied())
+            .unwrap_or(0);
+        Some(StatsSample {
+            cpu_total: cpu.cpu_usage.as_ref()?.total_usage?,
+            system_total: cpu.system_cpu_usage?,
+            online_cpus: cpu.online_cpus.unwrap_or(1).max(1),
+            mem_used: mem.usage.unwrap_or(0).saturating_sub(cache),
+            mem_limit: mem.limit.unwrap_or(0),
+        })
+    }
+
+    /// CPU use between two samples, in % of one core (like `docker stats`).
+    pub fn cpu_percent(prev: &StatsSample, now: &StatsSample) -> Option<f64> {
+        let cpu = now.cpu_total.checked_sub(prev.cpu_total)? as f64;
+        let system = now.system_total.checked_sub(prev.system_total)? as f64;
+        (system > 0.0).then(|| cpu / system * f64::from(now.online_cpus) * 100.0)
+    }
 }
 
 impl ContainerInfo {
@@ -76,6 +119,8 @@ impl ContainerInfo {
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
             labels: summary.labels.unwrap_or_default().into_iter().collect(),
+            restart_count: None,
+            started_at: None,
         }
     }
 }
@@ -137,6 +182,29 @@ mod tests {
             Some(137)
         );
         assert_eq!(exit_code_from_status("Up 2 seconds"), None);
+    }
+
+    #[test]
+    fn cpu_percent_is_the_delta_share_times_cores() {
+        let a = StatsSample {
+            cpu_total: 1_000,
+            system_total: 100_000,
+            online_cpus: 2,
+            mem_used: 0,
+            mem_limit: 0,
+        };
+        let b = StatsSample {
+            cpu_total: 6_000,
+            system_total: 200_000,
+            ..a
+        };
+        let pct = StatsSample::cpu_percent(&a, &b).expect("pct");
+        assert!((pct - 10.0).abs() < 1e-9, "{pct}");
+        assert_eq!(
+            StatsSample::cpu_percent(&b, &a),
+            None,
+            "counters went backwards (restart)"
+        );
     }
 
     #[test]

@@ -138,7 +138,8 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
         HostEvent::ActionDone { .. }
         | HostEvent::Logs { .. }
         | HostEvent::LogsEnded { .. }
-        | HostEvent::Inspected { .. } => Vec::new(),
+        | HostEvent::Inspected { .. }
+        | HostEvent::Stats { .. } => Vec::new(),
     }
 }
 
@@ -209,6 +210,8 @@ mod tests {
             status: String::new(),
             created: String::new(),
             labels: Default::default(),
+            restart_count: None,
+            started_at: None,
         }
     }
 

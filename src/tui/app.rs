@@ -97,6 +97,8 @@ pub enum AppEvent {
         height: u16,
     },
     AuditLoaded(Vec<AuditRecord>),
+    /// Periodic: time to refresh CPU/memory of the visible rows.
+    StatsTick,
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
     Notice {
         text: String,
@@ -151,7 +153,19 @@ pub struct App {
     pub status: Option<Status>,
     pub pending_actions: usize,
     pub size: (u16, u16),
+    /// CPU/memory of containers recently shown, keyed by host and id.
+    pub stats: std::collections::HashMap<RowKey, ContainerStats>,
 }
+
+/// Resource use derived from two one-shot stats readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContainerStats {
+    pub last: crate::fleet::model::StatsSample,
+    pub cpu_percent: Option<f64>,
+}
+
+/// Rows whose stats are read per tick, at most: only what a screen can show.
+const STATS_ROWS: usize = 100;
 
 impl App {
     pub fn new(fleet: FleetState, keymap: Keymap, settings: Settings) -> Self {
@@ -172,6 +186,7 @@ impl App {
             status: None,
             pending_actions: 0,
             size: (80, 24),
+            stats: std::collections::HashMap::new(),
         }
     }
 
@@ -202,6 +217,7 @@ impl App {
                 self.size = (width, height);
                 Vec::new()
             }
+            AppEvent::StatsTick => self.stats_requests(),
             AppEvent::Notice { text, error } => {
                 self.status = Some(Status { text, error });
                 Vec::new()
@@ -212,6 +228,35 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// Stats commands for the running containers the containers view shows.
+    fn stats_requests(&mut self) -> Vec<AppEffect> {
+        if self.view != View::Containers {
+            return Vec::new();
+        }
+        let rows = self.table.rows(&self.fleet);
+        let mut per_host: std::collections::BTreeMap<HostId, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for r in rows.iter().take(STATS_ROWS) {
+            let Some(h) = self.fleet.hosts.get(r.host) else {
+                continue;
+            };
+            if let Some(c) = h
+                .containers
+                .get(r.index)
+                .filter(|c| h.is_up() && c.is_running())
+            {
+                per_host.entry(r.host).or_default().push(c.id.clone());
+            }
+        }
+        // Forget containers that are gone, so the map stays bounded.
+        let fleet = &self.fleet;
+        self.stats.retain(|k, _| container(fleet, k).is_some());
+        per_host
+            .into_iter()
+            .map(|(h, ids)| AppEffect::Host(h, HostCommand::Stats { ids }))
+            .collect()
     }
 
     fn on_fleet(&mut self, ev: FleetEvent) -> Vec<AppEffect> {
@@ -244,6 +289,25 @@ impl App {
                 {
                     let note = format!("{} on {}: {reason}", src.name, src.host_name);
                     logs.notices.push(note);
+                }
+                return Vec::new();
+            }
+            HostEvent::Stats { samples } => {
+                for (id, sample) in samples {
+                    let key = RowKey {
+                        host,
+                        id: id.clone(),
+                    };
+                    let cpu_percent = self.stats.get(&key).and_then(|prev| {
+                        crate::fleet::model::StatsSample::cpu_percent(&prev.last, sample)
+                    });
+                    self.stats.insert(
+                        key,
+                        ContainerStats {
+                            last: *sample,
+                            cpu_percent,
+                        },
+                    );
                 }
                 return Vec::new();
             }

@@ -119,6 +119,8 @@ mod tests {
             labels: [("com.docker.compose.service".to_owned(), "web".to_owned())]
                 .into_iter()
                 .collect(),
+            restart_count: None,
+            started_at: None,
         }
     }
 

@@ -24,6 +24,7 @@ use app::{App, AppEffect, AppEvent, Settings};
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 const AUDIT_VIEW_LIMIT: usize = 1000;
+const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub struct TuiOptions {
     pub actor: ActorConfig,
@@ -47,6 +48,9 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     let mut keys = EventStream::new();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // CPU/memory of visible rows: one-shot reads, only while that view is open.
+    let mut stats_tick = tokio::time::interval(STATS_EVERY);
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         if let Err(e) = terminal.draw(|f| views::draw(f, &app, &theme)) {
             break Err(e);
@@ -58,6 +62,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                 None => break Ok(()),
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
+            _ = stats_tick.tick() => Some(AppEvent::StatsTick),
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };

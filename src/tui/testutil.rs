@@ -42,6 +42,8 @@ pub fn container(
         ]
         .into_iter()
         .collect(),
+        restart_count: Some(if service == "crashloop" { 7 } else { 0 }),
+        started_at: None,
     }
 }
 

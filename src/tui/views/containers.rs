@@ -16,7 +16,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let wide = area.width >= 120;
     let header_cells: Vec<&str> = if wide {
         vec![
-            "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "STATUS",
+            "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "RST", "CPU%", "MEM",
+            "STATUS",
         ]
     } else {
         vec!["", "HOST", "NAME", "IMAGE", "STATE", "HEALTH"]
@@ -69,6 +70,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             cells.push(Cell::from(Span::styled(state, state_style(theme, c))));
             cells.push(Cell::from(Span::styled(health, state_style(theme, c))));
             if wide {
+                let stats = app.stats.get(&key);
+                let restarts = c.restart_count.map_or("-".to_owned(), |n| n.to_string());
+                let restart_style = if c.restart_count.unwrap_or(0) > 0 {
+                    theme.style("restarting")
+                } else {
+                    theme.style("dim")
+                };
+                cells.push(Cell::from(Span::styled(restarts, restart_style)));
+                cells.push(Cell::from(
+                    stats
+                        .and_then(|s| s.cpu_percent)
+                        .map_or("-".to_owned(), |p| format!("{p:.1}")),
+                ));
+                cells.push(Cell::from(
+                    stats.map_or("-".to_owned(), |s| human_bytes(s.last.mem_used)),
+                ));
                 cells.push(Cell::from(c.status.clone()));
             }
             let row = Row::new(cells);
@@ -89,6 +106,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Fill(2),
             Constraint::Length(11),
             Constraint::Length(10),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(7),
             Constraint::Fill(2),
         ]
     } else {
@@ -139,8 +159,31 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// 1536 → "1.5K", like `docker stats`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_bytes_scales() {
+        assert_eq!(super::human_bytes(512), "512B");
+        assert_eq!(super::human_bytes(1536), "1.5K");
+        assert_eq!(super::human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
+    }
+
     use crate::tui::action::Keymap;
     use crate::tui::app::{App, AppEvent, Settings};
     use crate::tui::testutil::sample_fleet;
@@ -170,6 +213,56 @@ mod tests {
             KeyModifiers::NONE,
         )));
         insta::assert_snapshot!(snapshot::render(&mut app, 160, 20));
+    }
+
+    #[test]
+    fn cpu_and_memory_come_from_two_stats_readings() {
+        use crate::fleet::model::StatsSample;
+        use crate::fleet::{FleetEvent, HostCommand, HostEvent};
+        use crate::tui::app::AppEffect;
+        let mut app = app();
+        let effects = app.update(AppEvent::StatsTick);
+        let asked: Vec<usize> = effects
+            .iter()
+            .filter_map(|e| match e {
+                AppEffect::Host(h, HostCommand::Stats { ids }) if !ids.is_empty() => Some(*h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, [0, 1], "running containers of up hosts only");
+        let web = app.fleet.hosts[0]
+            .containers
+            .iter()
+            .find(|c| c.name == "shop-web-1")
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        let sample = |cpu: u64, sys: u64| StatsSample {
+            cpu_total: cpu,
+            system_total: sys,
+            online_cpus: 2,
+            mem_used: 3 * 1024 * 1024 / 2,
+            mem_limit: 0,
+        };
+        for s in [sample(0, 0), sample(25_000, 1_000_000)] {
+            app.update(AppEvent::Fleet(FleetEvent {
+                host: 0,
+                kind: HostEvent::Stats {
+                    samples: vec![(web.clone(), s)],
+                },
+            }));
+        }
+        let screen = snapshot::render(&mut app, 160, 12);
+        let row = screen
+            .lines()
+            .find(|l| l.contains("fleet-1") && l.contains("shop-web-1"))
+            .unwrap_or_default();
+        assert!(row.contains("5.0") && row.contains("1.5M"), "{row}");
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains("shop-crashloop-1") && l.contains(" 7 ")),
+            "restart count shown: {screen}"
+        );
     }
 
     #[test]
