@@ -3,6 +3,7 @@
 
 pub mod act;
 pub mod exit;
+pub mod logs;
 pub mod table;
 
 use std::io::Write;
@@ -44,6 +45,8 @@ pub enum Command {
     Hosts(HostsArgs),
     /// Containers on every host (running only, unless --all).
     Ps(PsArgs),
+    /// Logs of containers or services, merged across hosts by time.
+    Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
     Restart(act::ActArgs),
     /// Stop containers.
@@ -407,6 +410,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Hosts(args)) => hosts(&cli, args).await,
         Some(Command::Ps(args)) => ps(&cli, args).await,
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
+        Some(Command::Logs(a)) => logs::run(&cli, a).await,
         Some(Command::Restart(a)) => {
             act::run(&cli, ContainerAction::Restart, a, cli.read_only).await
         }

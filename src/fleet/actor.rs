@@ -221,12 +221,13 @@ where
                         let _ = events.send(FleetEvent { host: id, kind }).await;
                     });
                 }
-                Some(HostCommand::FollowLogs { container_id, tail }) => {
+                Some(HostCommand::FollowLogs { container_id, tail, since, follow }) => {
+                    let request = super::logs::LogRequest { tail, since, follow };
                     let task = tokio::spawn(super::logs::follow(
                         id,
                         link.docker.clone(),
                         container_id.clone(),
-                        tail,
+                        request,
                         events.clone(),
                     ));
                     log_tasks.replace(container_id, task);

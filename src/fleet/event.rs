@@ -82,8 +82,14 @@ pub enum HostCommand {
         container: String,
         action: ContainerAction,
     },
-    /// Stream a container's logs: the last `tail` lines, then follow.
-    FollowLogs { container_id: String, tail: u32 },
+    /// Stream a container's logs: the last `tail` lines (those after `since`,
+    /// unix seconds, if set), then new ones while `follow`.
+    FollowLogs {
+        container_id: String,
+        tail: u32,
+        since: Option<i64>,
+        follow: bool,
+    },
     /// Fetch a container's full configuration.
     Inspect { container: String },
     /// Read CPU and memory of these containers once.

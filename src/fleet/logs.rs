@@ -57,20 +57,32 @@ impl LineSplitter {
     }
 }
 
+/// Which lines to stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRequest {
+    pub tail: u32,
+    /// Unix seconds; only lines after it.
+    pub since: Option<i64>,
+    pub follow: bool,
+}
+
 pub async fn follow(
     host: HostId,
     docker: Docker,
     container_id: String,
-    tail: u32,
+    request: LogRequest,
     events: mpsc::Sender<FleetEvent>,
 ) {
-    let opts = LogsOptionsBuilder::default()
-        .follow(true)
+    let mut opts = LogsOptionsBuilder::default()
+        .follow(request.follow)
         .stdout(true)
         .stderr(true)
         .timestamps(true)
-        .tail(&tail.to_string())
-        .build();
+        .tail(&request.tail.to_string());
+    if let Some(since) = request.since {
+        opts = opts.since(i32::try_from(since).unwrap_or(i32::MAX));
+    }
+    let opts = opts.build();
     let mut stream = docker.logs(&container_id, Some(opts));
     let mut splitter = LineSplitter::default();
     let mut batch = Vec::new();

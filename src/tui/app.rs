@@ -876,6 +876,8 @@ impl App {
                 HostCommand::FollowLogs {
                     container_id: s.container_id.clone(),
                     tail,
+                    since: None,
+                    follow: true,
                 },
             )
         }));

@@ -207,3 +207,40 @@ fn unique() -> u64 {
         .map_or(0, |d| d.subsec_nanos() as u64);
     nanos ^ (NEXT.fetch_add(1, Ordering::Relaxed) << 32)
 }
+
+impl Testbed {
+    /// Runs a one-off container with a shell command; removed on drop.
+    pub fn run_sh<'a>(
+        &'a self,
+        host: &str,
+        prefix: &str,
+        service: &str,
+        script: &str,
+    ) -> Scratch<'a> {
+        let name = format!("{prefix}-{}-{}", std::process::id(), unique());
+        self.docker(
+            host,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "--label",
+                &format!("com.docker.compose.service={service}"),
+                "flotilla-test/base:latest",
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        Scratch {
+            tb: self,
+            host: host.to_owned(),
+            name,
+        }
+    }
+}

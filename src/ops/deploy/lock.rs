@@ -1,0 +1,267 @@
+//! The per-host deploy lock: a created-never-started container named
+//! `flotilla-lock-SERVICE`. Creating it is atomic (a name conflict means
+//! someone holds it); its labels say who, since when, and for which deploy.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+
+use super::probe::{Liveness, LockInfo};
+use super::{DeployError, DockerContext, absent_ok, status_of};
+
+/// Present on every lock container (value: the service).
+pub const LABEL: &str = "flotilla.lock";
+const HOLDER: &str = "flotilla.lock.holder";
+const PID: &str = "flotilla.lock.pid";
+const SINCE: &str = "flotilla.lock.since";
+const DEPLOY_ID: &str = "flotilla.lock.deploy-id";
+const IMAGE: &str = "flotilla.lock.image";
+
+pub fn lock_name(service: &str) -> String {
+    format!("flotilla-lock-{service}")
+}
+
+/// Who takes a lock: this process, for one deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRequest {
+    pub service: String,
+    pub deploy_id: String,
+    /// user@hostname.
+    pub holder: String,
+    pub pid: u32,
+    /// The image being rolled out (lets `--resume` find it).
+    pub image: String,
+}
+
+impl LockRequest {
+    /// A request held by this process.
+    pub fn here(service: &str, deploy_id: &str, image: &str) -> Self {
+        LockRequest {
+            service: service.to_owned(),
+            deploy_id: deploy_id.to_owned(),
+            holder: format!("{}@{}", local_user(), local_hostname()),
+            pid: std::process::id(),
+            image: image.to_owned(),
+        }
+    }
+
+    fn labels(&self, since: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL.to_owned(), self.service.clone()),
+            (HOLDER.to_owned(), self.holder.clone()),
+            (PID.to_owned(), self.pid.to_string()),
+            (SINCE.to_owned(), since.to_owned()),
+            (DEPLOY_ID.to_owned(), self.deploy_id.clone()),
+            (IMAGE.to_owned(), self.image.clone()),
+        ])
+    }
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// This machine's name, as the kernel knows it.
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// Whether `pid` is a running flotilla on this machine (a reused pid of
+/// another program does not count).
+fn flotilla_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim().starts_with("flotilla"))
+}
+
+/// Decodes a lock's labels; liveness is checked only for holders on this machine.
+pub fn from_labels(
+    labels: &HashMap<String, String>,
+    here: &str,
+    alive: impl Fn(u32) -> bool,
+) -> Option<LockInfo> {
+    let service = labels.get(LABEL)?.clone();
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    let holder = get(HOLDER);
+    let pid: u32 = get(PID).parse().unwrap_or(0);
+    let on_this_machine = holder.rsplit_once('@').is_some_and(|(_, h)| h == here);
+    let liveness = match (on_this_machine, pid) {
+        (false, _) => Liveness::Unknown,
+        (true, 0) => Liveness::Dead,
+        (true, pid) if alive(pid) => Liveness::Alive,
+        (true, _) => Liveness::Dead,
+    };
+    Some(LockInfo {
+        service,
+        holder,
+        pid,
+        since: get(SINCE),
+        deploy_id: get(DEPLOY_ID),
+        image: get(IMAGE),
+        liveness,
+    })
+}
+
+/// The service's lock on this host, if any.
+pub async fn read(
+    docker: &Docker,
+    host: &str,
+    service: &str,
+) -> Result<Option<LockInfo>, DeployError> {
+    let name = lock_name(service);
+    let found = absent_ok(docker.inspect_container(&name, None).await)
+        .ctx(host, format!("inspect {name}"))?;
+    let Some(c) = found else {
+        return Ok(None);
+    };
+    let labels = c.config.and_then(|cfg| cfg.labels).unwrap_or_default();
+    Ok(from_labels(&labels, &local_hostname(), flotilla_alive).or_else(|| {
+        // A container with that name but no lock labels still blocks creation.
+        Some(LockInfo {
+            service: service.to_owned(),
+            holder: "unknown (not a flotilla lock)".into(),
+            pid: 0,
+            since: String::new(),
+            deploy_id: String::new(),
+            image: String::new(),
+            liveness: Liveness::Unknown,
+        })
+    }))
+}
+
+/// Result of trying to take a lock.
+#[derive(Debug)]
+pub enum Acquire {
+    Taken,
+    Held(LockInfo),
+}
+
+/// Takes the lock atomically. An existing lock is replaced only when
+/// `may_replace` says so (a dead deploy being resumed, or `--break-lock`).
+/// `image` must exist on the host (the service's current image id).
+pub async fn acquire(
+    docker: &Docker,
+    host: &str,
+    req: &LockRequest,
+    image: &str,
+    may_replace: impl Fn(&LockInfo) -> bool,
+) -> Result<Acquire, DeployError> {
+    let name = lock_name(&req.service);
+    for _ in 0..2 {
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            // Never started; a command keeps create from needing the image's CMD.
+            cmd: Some(vec!["flotilla-lock".to_owned()]),
+            labels: Some(req.labels(&jiff::Timestamp::now().to_string())),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        match docker.create_container(Some(opts), body).await {
+            Ok(_) => return Ok(Acquire::Taken),
+            Err(e) if status_of(&e) == Some(409) => {
+                let Some(held) = read(docker, host, &req.service).await? else {
+                    continue; // released meanwhile: try again
+                };
+                if !may_replace(&held) {
+                    return Ok(Acquire::Held(held));
+                }
+                remove(docker, host, &name).await?;
+            }
+            Err(e) => return Err(e).ctx(host, format!("create lock {name}")),
+        }
+    }
+    match read(docker, host, &req.service).await? {
+        Some(held) => Ok(Acquire::Held(held)),
+        None => Err(DeployError::host(host, format!("could not take lock {name}"))),
+    }
+}
+
+/// Removes the lock if `deploy_id` holds it; someone else's stays.
+pub async fn release(
+    docker: &Docker,
+    host: &str,
+    service: &str,
+    deploy_id: &str,
+) -> Result<(), DeployError> {
+    match read(docker, host, service).await? {
+        Some(held) if held.deploy_id == deploy_id => {
+            remove(docker, host, &lock_name(service)).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes the lock whoever holds it (`--break-lock`).
+pub async fn break_lock(docker: &Docker, host: &str, service: &str) -> Result<(), DeployError> {
+    remove(docker, host, &lock_name(service)).await
+}
+
+async fn remove(docker: &Docker, host: &str, name: &str) -> Result<(), DeployError> {
+    let opts = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    absent_ok(docker.remove_container(name, Some(opts)).await)
+        .ctx(host, format!("remove {name}"))
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(holder: &str, pid: &str) -> HashMap<String, String> {
+        let req = LockRequest {
+            service: "web".into(),
+            deploy_id: "d1".into(),
+            holder: holder.into(),
+            pid: 0,
+            image: "app:v2".into(),
+        };
+        let mut l = req.labels("2026-01-01T00:00:00Z");
+        l.insert(PID.into(), pid.into());
+        l
+    }
+
+    #[test]
+    fn labels_round_trip_with_liveness() {
+        let alive = |pid: u32| pid == 7;
+        let lock = from_labels(&labels("ann@box", "7"), "box", alive).expect("lock");
+        assert_eq!(lock.holder, "ann@box");
+        assert_eq!(lock.deploy_id, "d1");
+        assert_eq!(lock.image, "app:v2");
+        assert_eq!(lock.since, "2026-01-01T00:00:00Z");
+        assert_eq!(lock.liveness, Liveness::Alive);
+        let dead = from_labels(&labels("ann@box", "8"), "box", alive).expect("lock");
+        assert_eq!(dead.liveness, Liveness::Dead);
+        let remote = from_labels(&labels("ann@laptop", "8"), "box", alive).expect("lock");
+        assert_eq!(remote.liveness, Liveness::Unknown);
+        assert_eq!(from_labels(&HashMap::new(), "box", alive), None);
+    }
+
+    #[test]
+    fn liveness_needs_a_running_flotilla() {
+        assert!(!flotilla_alive(u32::MAX));
+        // The test binary itself is named flotilla-<hash>.
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        assert_eq!(flotilla_alive(std::process::id()), me.starts_with("flotilla"));
+    }
+}

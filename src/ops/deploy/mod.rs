@@ -1,0 +1,115 @@
+//! Rolling deploys: a pure planner ([`plan`]), host probes and locks, and an
+//! async, cancellable executor ([`exec`]) that reports owned [`DeployEvent`]s
+//! which the headless printer (and the TUI) render.
+//!
+//! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
+//! make sure the image is there (registry pull, or streamed from another
+//! daemon), stop the old container and keep it as `NAME-flotilla-old`, create
+//! the new one from the old one's configuration with only the image changed,
+//! wait for health, then remove the old one — or put it back.
+
+pub mod event;
+pub mod exec;
+pub mod health;
+pub mod image;
+pub mod lock;
+pub mod plan;
+pub mod probe;
+pub mod spec;
+
+pub use event::{DeployEvent, HostOutcome, RunOutcome, Timings};
+pub use exec::{Control, Deployment, HostHandle, Summary, execute};
+pub use image::{Delivery, SourceRef};
+pub use plan::{Intent, Job, Plan, PlannedHost};
+pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo};
+
+/// Suffix of the old container while its replacement proves itself.
+pub const OLD_SUFFIX: &str = "-flotilla-old";
+/// Image the container ran before the deploy that created it.
+pub const LABEL_PREVIOUS_IMAGE: &str = "flotilla.previous-image";
+pub const LABEL_PREVIOUS_IMAGE_ID: &str = "flotilla.previous-image-id";
+/// The deploy that created the container.
+pub const LABEL_DEPLOY_ID: &str = "flotilla.deploy-id";
+/// Marks one-off containers (pre_deploy) so selectors never match them.
+pub const LABEL_ONEOFF: &str = "flotilla.oneoff";
+
+/// Name of the container kept while the new one proves itself.
+pub fn old_name(name: &str) -> String {
+    format!("{name}{OLD_SUFFIX}")
+}
+
+/// A new deploy id: UTC time plus pid, sortable and unique per machine.
+pub fn new_deploy_id() -> String {
+    format!(
+        "{}-{}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+/// Why a step on a host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{host}: {what}: {source}")]
+    Docker {
+        host: String,
+        what: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("{host}: {what} timed out after {}s", .after.as_secs())]
+    Timeout {
+        host: String,
+        what: String,
+        after: std::time::Duration,
+    },
+    #[error("{host}: {message}")]
+    Host { host: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl DeployError {
+    pub fn host(host: &str, message: impl Into<String>) -> Self {
+        DeployError::Host {
+            host: host.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Adds host and step context to bollard results.
+pub(crate) trait DockerContext<T> {
+    fn ctx(self, host: &str, what: impl Into<String>) -> Result<T, DeployError>;
+}
+
+impl<T> DockerContext<T> for Result<T, bollard::errors::Error> {
+    fn ctx(self, host: &str, what: impl Into<String>) -> Result<T, DeployError> {
+        self.map_err(|source| DeployError::Docker {
+            host: host.to_owned(),
+            what: what.into(),
+            source,
+        })
+    }
+}
+
+/// The Docker API status of a failed call, if the daemon answered.
+pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+            Some(*status_code)
+        }
+        _ => None,
+    }
+}
+
+/// `Ok(None)` for a 404, so "absent" is not an error.
+pub(crate) fn absent_ok<T>(
+    r: Result<T, bollard::errors::Error>,
+) -> Result<Option<T>, bollard::errors::Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if status_of(&e) == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,200 @@
+//! What a host looks like for one service: its container, a leftover old
+//! container, the deploy lock. Plain data for the planner, read with a few
+//! inspect calls.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::ListContainersOptions;
+use serde::Serialize;
+
+use super::{
+    DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_ONEOFF, LABEL_PREVIOUS_IMAGE, OLD_SUFFIX,
+    absent_ok, lock, old_name,
+};
+use crate::config::{ContainerSelector, ServiceSpec};
+
+/// One container as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerSnap {
+    pub id: String,
+    pub name: String,
+    /// The image reference it was created from.
+    pub image: String,
+    pub image_id: String,
+    pub running: bool,
+    pub state: String,
+    /// healthy / unhealthy / starting; `None` without a health check.
+    pub health: Option<String>,
+    pub restart_count: i64,
+    pub previous_image: Option<String>,
+    pub deploy_id: Option<String>,
+}
+
+impl ContainerSnap {
+    pub fn from_inspect(c: &ContainerInspectResponse) -> Self {
+        let state = c.state.as_ref();
+        let labels = c.config.as_ref().and_then(|cfg| cfg.labels.as_ref());
+        let label = |key: &str| labels.and_then(|l| l.get(key)).cloned();
+        ContainerSnap {
+            id: c.id.clone().unwrap_or_default(),
+            name: c
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            image: c
+                .config
+                .as_ref()
+                .and_then(|cfg| cfg.image.clone())
+                .unwrap_or_default(),
+            image_id: c.image.clone().unwrap_or_default(),
+            running: state.and_then(|s| s.running).unwrap_or(false),
+            state: state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            health: state
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| matches!(s.as_str(), "healthy" | "unhealthy" | "starting")),
+            restart_count: c.restart_count.unwrap_or(0),
+            previous_image: label(LABEL_PREVIOUS_IMAGE),
+            deploy_id: label(LABEL_DEPLOY_ID),
+        }
+    }
+}
+
+/// Whether a lock's holding process still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Alive,
+    Dead,
+    /// Held from another machine: cannot be checked from here.
+    Unknown,
+}
+
+/// A deploy lock found on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockInfo {
+    pub service: String,
+    /// user@hostname of the holder.
+    pub holder: String,
+    pub pid: u32,
+    /// RFC 3339.
+    pub since: String,
+    pub deploy_id: String,
+    /// The image that deploy rolls out.
+    pub image: String,
+    pub liveness: Liveness,
+}
+
+/// One host's state for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostProbe {
+    pub host: String,
+    /// The service's container name here; `None` when nothing matches.
+    pub container: Option<String>,
+    pub current: Option<ContainerSnap>,
+    /// `NAME-flotilla-old`: left by a deploy that did not finish.
+    pub old: Option<ContainerSnap>,
+    pub lock: Option<LockInfo>,
+    /// The id the target image reference has on this host, if it is there.
+    pub target_id: Option<String>,
+}
+
+/// Reads one host's state; `target` is the image about to be deployed.
+pub async fn probe_host(
+    host: &str,
+    docker: &Docker,
+    service: &ServiceSpec,
+    target: Option<&str>,
+) -> Result<HostProbe, DeployError> {
+    let container = match &service.container {
+        ContainerSelector::Name(name) => Some(name.clone()),
+        ContainerSelector::Label { key, value } => {
+            find_by_label(host, docker, key, value.as_deref()).await?
+        }
+    };
+    let inspect = |name: String| async move {
+        absent_ok(docker.inspect_container(&name, None).await)
+            .ctx(host, format!("inspect {name}"))
+            .map(|c| c.map(|c| ContainerSnap::from_inspect(&c)))
+    };
+    let (current, old) = match &container {
+        Some(name) => (
+            inspect(name.clone()).await?,
+            inspect(old_name(name)).await?,
+        ),
+        None => (None, None),
+    };
+    let lock = lock::read(docker, host, &service.name).await?;
+    let target_id = match target {
+        Some(image) => absent_ok(docker.inspect_image(image).await)
+            .ctx(host, format!("inspect image {image}"))?
+            .and_then(|i| i.id),
+        None => None,
+    };
+    Ok(HostProbe {
+        host: host.to_owned(),
+        container,
+        current,
+        old,
+        lock,
+        target_id,
+    })
+}
+
+/// The one container with the label (an `-flotilla-old` one counts when it is
+/// all that is left); more than one is ambiguous.
+async fn find_by_label(
+    host: &str,
+    docker: &Docker,
+    key: &str,
+    value: Option<&str>,
+) -> Result<Option<String>, DeployError> {
+    let filter = match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_owned(),
+    };
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_owned(), vec![filter.clone()])])),
+        ..Default::default()
+    };
+    let list = docker
+        .list_containers(Some(opts))
+        .await
+        .ctx(host, format!("list containers with label {filter}"))?;
+    let mut names: Vec<String> = list
+        .into_iter()
+        .filter(|c| {
+            let labels = c.labels.as_ref();
+            !labels.is_some_and(|l| l.contains_key(LABEL_ONEOFF) || l.contains_key(lock::LABEL))
+        })
+        .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .collect();
+    names.sort();
+    let (old, live): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| n.ends_with(OLD_SUFFIX));
+    match live.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        [] => Ok(old
+            .first()
+            .and_then(|o| o.strip_suffix(OLD_SUFFIX))
+            .map(str::to_owned)),
+        many => Err(DeployError::host(
+            host,
+            format!(
+                "label {filter} matches {} containers ({}): a service needs exactly one per host",
+                many.len(),
+                many.join(", ")
+            ),
+        )),
+    }
+}

@@ -1,0 +1,105 @@
+//! End-to-end: `flotilla logs` against real containers: sanitized, merged by
+//! time across hosts, filtered, JSON.
+
+mod common;
+
+use common::{Testbed, flotilla, json, run};
+
+#[test]
+fn escape_sequences_never_reach_the_output() {
+    let tb = Testbed::get();
+    let c = tb.run_sh(
+        "fleet-1",
+        "logs-esc",
+        "logsesc",
+        r#"printf 'hello \033]0;pwned\007world\033[2J\n'; printf '\033[31mred\033[0m\n'; echo oops >&2; sleep 600"#,
+    );
+    c.wait_for("output", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("red")
+    });
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // stdout and stderr interleave by Docker's own timestamps, so compare as a set.
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["hello world", "oops", "red"]);
+    assert!(!out.stdout.contains('\x1b'));
+
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", &c.name, "--json", "--grep", "oops"]);
+    let out = run(cmd);
+    let line = json(out.stdout.trim());
+    assert_eq!(line["stream"], "stderr");
+    assert_eq!(line["host"], "fleet-1");
+    assert_eq!(line["container"], c.name.as_str());
+    assert!(line["time"].as_str().expect("time").ends_with('Z'));
+}
+
+#[test]
+fn a_service_is_merged_across_hosts_in_time_order() {
+    let tb = Testbed::get();
+    let service = format!("merge{}", std::process::id());
+    // Both start writing at the same wall-clock second (hosts share this
+    // machine's clock), alternating every 250 ms, so a merge must interleave.
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3;
+    let script = |offset: &str, first: u32, letter: char| {
+        format!(
+            "while [ $(date +%s) -lt {at} ]; do sleep 0.05; done; sleep {offset}; \
+             for i in {} {} {}; do echo {letter}$i; sleep 0.5; done; sleep 600",
+            first,
+            first + 2,
+            first + 4
+        )
+    };
+    let a = tb.run_sh("fleet-1", "logs-merge", &service, &script("0", 1, 'a'));
+    let b = tb.run_sh("fleet-2", "logs-merge", &service, &script("0.25", 2, 'b'));
+    b.wait_for("all lines", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("b6")
+    });
+    a.wait_for("all lines", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("a5")
+    });
+
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", &service]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bodies: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.rsplit(" | ").next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        bodies,
+        ["a1", "b2", "a3", "b4", "a5", "b6"],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.starts_with(&format!("fleet-1 {} | a1", a.name)),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn unknown_target_is_exit_4() {
+    let tb = Testbed::get();
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", "no-such-thing-here"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 4);
+    assert!(out.stderr.contains("no-such-thing-here"));
+}
