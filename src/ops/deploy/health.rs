@@ -1,0 +1,263 @@
+//! Waiting for a container to prove itself: the image's HEALTHCHECK when it
+//! has one, else a configured command run with exec, else "running for a
+//! while without restarting".
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, ExecConfig, HealthStatusEnum};
+use bollard::exec::StartExecResults;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::event::DeployEvent;
+use super::{DeployError, DockerContext};
+
+/// How often Docker health is polled (each poll is one warm API round trip).
+const POLL: Duration = Duration::from_millis(250);
+/// Upper bound for one `health_cmd` run.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Output kept from a health probe, for messages.
+const OUTPUT_LIMIT: usize = 400;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthMode {
+    /// The container's own HEALTHCHECK.
+    Docker,
+    /// `sh -c CMD` via exec; exit 0 means healthy.
+    Exec(String),
+    /// Running this long without a restart.
+    Stable(Duration),
+}
+
+impl HealthMode {
+    pub fn describe(&self) -> String {
+        match self {
+            HealthMode::Docker => "HEALTHCHECK".to_owned(),
+            HealthMode::Exec(cmd) => format!("health_cmd `{cmd}`"),
+            HealthMode::Stable(d) => format!("running {}s without restarting", d.as_secs()),
+        }
+    }
+}
+
+/// Which check applies to this container (pure).
+pub fn mode_of(
+    c: &ContainerInspectResponse,
+    health_cmd: Option<&str>,
+    stable_for: Duration,
+) -> HealthMode {
+    let has_healthcheck = c
+        .config
+        .as_ref()
+        .and_then(|cfg| cfg.healthcheck.as_ref())
+        .and_then(|h| h.test.as_ref())
+        .and_then(|t| t.first())
+        .is_some_and(|first| first != "NONE");
+    match (has_healthcheck, health_cmd) {
+        (true, _) => HealthMode::Docker,
+        (false, Some(cmd)) => HealthMode::Exec(cmd.to_owned()),
+        (false, None) => HealthMode::Stable(stable_for),
+    }
+}
+
+/// One health wait on one host.
+pub struct Wait<'a> {
+    pub docker: &'a Docker,
+    pub host: &'a str,
+    pub container: &'a str,
+    pub mode: HealthMode,
+    pub timeout: Duration,
+    pub events: &'a mpsc::Sender<DeployEvent>,
+}
+
+fn cut(text: &str) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(OUTPUT_LIMIT) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_owned(),
+    }
+}
+
+impl Wait<'_> {
+    /// Waits until healthy, unhealthy, exited/restarted, timed out or
+    /// `cancelled()`; returns how long it took.
+    pub async fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Result<Duration, DeployError> {
+        let start = Instant::now();
+        let first = self.inspect().await?;
+        let restarts = first.restart_count.unwrap_or(0);
+        let mut last_status = "starting".to_owned();
+        let mut next_report = start;
+        loop {
+            if cancelled() {
+                return Err(DeployError::Cancelled);
+            }
+            let c = self.inspect().await?;
+            self.still_up(&c, restarts)?;
+            match &self.mode {
+                HealthMode::Docker => {
+                    let health = c.state.as_ref().and_then(|s| s.health.as_ref());
+                    match health.and_then(|h| h.status) {
+                        Some(HealthStatusEnum::HEALTHY) => return Ok(start.elapsed()),
+                        Some(HealthStatusEnum::UNHEALTHY) => {
+                            let output = health
+                                .and_then(|h| h.log.as_ref())
+                                .and_then(|log| log.last())
+                                .and_then(|r| r.output.as_deref())
+                                .map(cut)
+                                .unwrap_or_default();
+                            return Err(self.fail(format!("unhealthy: {output}")));
+                        }
+                        Some(s) => last_status = s.to_string(),
+                        None => {}
+                    }
+                }
+                HealthMode::Exec(cmd) => {
+                    let left = self.timeout.saturating_sub(start.elapsed());
+                    match self.exec(cmd, left.min(EXEC_TIMEOUT)).await {
+                        Ok((0, _)) => return Ok(start.elapsed()),
+                        Ok((code, output)) => {
+                            last_status = format!("health_cmd exited {code}: {}", cut(&output));
+                        }
+                        Err(e) => last_status = e.to_string(),
+                    }
+                }
+                HealthMode::Stable(d) => {
+                    if start.elapsed() >= (*d).min(self.timeout) {
+                        return Ok(start.elapsed());
+                    }
+                    last_status = "running".to_owned();
+                }
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= self.timeout {
+                return Err(self.fail(format!(
+                    "not healthy within {}s (last: {last_status})",
+                    self.timeout.as_secs()
+                )));
+            }
+            if Instant::now() >= next_report {
+                let _ = self.events.try_send(DeployEvent::HealthWait {
+                    host: self.host.to_owned(),
+                    status: last_status.clone(),
+                    remaining_s: self.timeout.saturating_sub(elapsed).as_secs(),
+                });
+                next_report += Duration::from_secs(1);
+            }
+            let pause = match self.mode {
+                HealthMode::Exec(_) => Duration::from_secs(1),
+                _ => POLL,
+            };
+            tokio::time::sleep(pause.min(self.timeout.saturating_sub(elapsed))).await;
+        }
+    }
+
+    fn fail(&self, message: String) -> DeployError {
+        DeployError::host(self.host, message)
+    }
+
+    async fn inspect(&self) -> Result<ContainerInspectResponse, DeployError> {
+        self.docker
+            .inspect_container(self.container, None)
+            .await
+            .ctx(self.host, "inspect new container")
+    }
+
+    /// Exited or restarted containers are failures, whatever the check says.
+    fn still_up(&self, c: &ContainerInspectResponse, restarts: i64) -> Result<(), DeployError> {
+        let state = c.state.as_ref();
+        if state.and_then(|s| s.restarting).unwrap_or(false)
+            || c.restart_count.unwrap_or(0) > restarts
+        {
+            return Err(self.fail("the container restarted".to_owned()));
+        }
+        if !state.and_then(|s| s.running).unwrap_or(false) {
+            let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+            return Err(self.fail(format!("the container exited with code {code}")));
+        }
+        Ok(())
+    }
+
+    /// Runs `sh -c cmd` in the container: (exit code, output tail).
+    async fn exec(&self, cmd: &str, limit: Duration) -> Result<(i64, String), DeployError> {
+        let run = async {
+            let config = ExecConfig {
+                cmd: Some(vec!["sh".into(), "-c".into(), cmd.into()]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            };
+            let exec = self
+                .docker
+                .create_exec(self.container, config)
+                .await
+                .ctx(self.host, "create health_cmd exec")?;
+            let mut output = String::new();
+            if let StartExecResults::Attached { mut output: stream, .. } = self
+                .docker
+                .start_exec(&exec.id, None)
+                .await
+                .ctx(self.host, "start health_cmd")?
+            {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.ctx(self.host, "read health_cmd output")?;
+                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    if output.len() > 4 * OUTPUT_LIMIT {
+                        output.drain(..output.len() - OUTPUT_LIMIT);
+                    }
+                }
+            }
+            let done = self
+                .docker
+                .inspect_exec(&exec.id)
+                .await
+                .ctx(self.host, "inspect health_cmd")?;
+            Ok((done.exit_code.unwrap_or(-1), output))
+        };
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| DeployError::Timeout {
+                host: self.host.to_owned(),
+                what: "health_cmd".to_owned(),
+                after: limit,
+            })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerConfig, HealthConfig};
+
+    fn with_test(test: Option<Vec<&str>>) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                healthcheck: test.map(|t| HealthConfig {
+                    test: Some(t.into_iter().map(str::to_owned).collect()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn healthcheck_wins_then_command_then_stability() {
+        let ten = Duration::from_secs(10);
+        let hc = with_test(Some(vec!["CMD", "true"]));
+        assert_eq!(mode_of(&hc, Some("x"), ten), HealthMode::Docker);
+        let disabled = with_test(Some(vec!["NONE"]));
+        assert_eq!(
+            mode_of(&disabled, Some("curl -f x"), ten),
+            HealthMode::Exec("curl -f x".into())
+        );
+        assert_eq!(mode_of(&with_test(None), None, ten), HealthMode::Stable(ten));
+    }
+
+    #[test]
+    fn output_is_cut() {
+        let long = "x".repeat(1000);
+        assert_eq!(cut(&long).chars().count(), OUTPUT_LIMIT + 1);
+        assert_eq!(cut(" ok \n"), "ok");
+    }
+}
