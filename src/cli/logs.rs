@@ -198,11 +198,9 @@ async fn stream(
             HostEvent::LogsEnded {
                 container_id,
                 reason,
-            } => {
-                if name_of(&container_id).is_some() {
-                    open -= 1;
-                    tracing::debug!(%container_id, %reason, "log stream ended");
-                }
+            } if name_of(&container_id).is_some() => {
+                open -= 1;
+                tracing::debug!(%container_id, %reason, "log stream ended");
             }
             _ => {}
         }
