@@ -1,7 +1,9 @@
-//! Operations on containers: the action vocabulary and the audit trail.
+//! Operations on containers: the action vocabulary, the audit trail, and
+//! rolling deploys.
 
 pub mod action;
 pub mod audit;
+pub mod deploy;
 
 pub use action::ContainerAction;
 pub use audit::{AuditLog, AuditRecord};

@@ -112,19 +112,35 @@ pub enum DeployEvent {
         plan: Plan,
     },
     /// Where the image comes from (per image reference).
-    ImageSource { image: String, source: String },
-    Locked { host: String },
+    ImageSource {
+        image: String,
+        source: String,
+    },
+    Locked {
+        host: String,
+    },
     /// Another deploy holds the lock: nothing was changed.
-    LockHeld { host: String, lock: LockInfo },
-    Warning { message: String },
-    PreDeploy { host: String, command: String },
+    LockHeld {
+        host: String,
+        lock: LockInfo,
+    },
+    Warning {
+        message: String,
+    },
+    PreDeploy {
+        host: String,
+        command: String,
+    },
     PreDeployDone {
         host: String,
         exit_code: i64,
         /// Last lines of its output.
         output: String,
     },
-    BatchStarted { index: usize, hosts: Vec<String> },
+    BatchStarted {
+        index: usize,
+        hosts: Vec<String>,
+    },
     Step {
         host: String,
         step: Step,
@@ -154,7 +170,10 @@ pub enum DeployEvent {
         timings: Timings,
     },
     /// The rollout stops before these hosts.
-    Stopped { reason: String, untouched: Vec<String> },
+    Stopped {
+        reason: String,
+        untouched: Vec<String>,
+    },
     Paused,
     Resumed,
     Finished {

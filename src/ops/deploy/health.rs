@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerInspectResponse, ExecConfig, HealthStatusEnum};
 use bollard::exec::StartExecResults;
+use bollard::models::{ContainerInspectResponse, ExecConfig, HealthStatusEnum};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -81,7 +81,10 @@ fn cut(text: &str) -> String {
 impl Wait<'_> {
     /// Waits until healthy, unhealthy, exited/restarted, timed out or
     /// `cancelled()`; returns how long it took.
-    pub async fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Result<Duration, DeployError> {
+    pub async fn run(
+        &self,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Duration, DeployError> {
         let start = Instant::now();
         let first = self.inspect().await?;
         let restarts = first.restart_count.unwrap_or(0);
@@ -192,7 +195,9 @@ impl Wait<'_> {
                 .await
                 .ctx(self.host, "create health_cmd exec")?;
             let mut output = String::new();
-            if let StartExecResults::Attached { mut output: stream, .. } = self
+            if let StartExecResults::Attached {
+                output: mut stream, ..
+            } = self
                 .docker
                 .start_exec(&exec.id, None)
                 .await
@@ -251,7 +256,10 @@ mod tests {
             mode_of(&disabled, Some("curl -f x"), ten),
             HealthMode::Exec("curl -f x".into())
         );
-        assert_eq!(mode_of(&with_test(None), None, ten), HealthMode::Stable(ten));
+        assert_eq!(
+            mode_of(&with_test(None), None, ten),
+            HealthMode::Stable(ten)
+        );
     }
 
     #[test]

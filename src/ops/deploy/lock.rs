@@ -125,18 +125,20 @@ pub async fn read(
         return Ok(None);
     };
     let labels = c.config.and_then(|cfg| cfg.labels).unwrap_or_default();
-    Ok(from_labels(&labels, &local_hostname(), flotilla_alive).or_else(|| {
-        // A container with that name but no lock labels still blocks creation.
-        Some(LockInfo {
-            service: service.to_owned(),
-            holder: "unknown (not a flotilla lock)".into(),
-            pid: 0,
-            since: String::new(),
-            deploy_id: String::new(),
-            image: String::new(),
-            liveness: Liveness::Unknown,
-        })
-    }))
+    Ok(
+        from_labels(&labels, &local_hostname(), flotilla_alive).or_else(|| {
+            // A container with that name but no lock labels still blocks creation.
+            Some(LockInfo {
+                service: service.to_owned(),
+                holder: "unknown (not a flotilla lock)".into(),
+                pid: 0,
+                since: String::new(),
+                deploy_id: String::new(),
+                image: String::new(),
+                liveness: Liveness::Unknown,
+            })
+        }),
+    )
 }
 
 /// Result of trying to take a lock.
@@ -190,7 +192,10 @@ pub async fn acquire(
     }
     match read(docker, host, &req.service).await? {
         Some(held) => Ok(Acquire::Held(held)),
-        None => Err(DeployError::host(host, format!("could not take lock {name}"))),
+        None => Err(DeployError::host(
+            host,
+            format!("could not take lock {name}"),
+        )),
     }
 }
 
@@ -262,6 +267,9 @@ mod tests {
         assert!(!flotilla_alive(u32::MAX));
         // The test binary itself is named flotilla-<hash>.
         let me = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-        assert_eq!(flotilla_alive(std::process::id()), me.starts_with("flotilla"));
+        assert_eq!(
+            flotilla_alive(std::process::id()),
+            me.starts_with("flotilla")
+        );
     }
 }

@@ -96,9 +96,7 @@ impl<T> DockerContext<T> for Result<T, bollard::errors::Error> {
 /// The Docker API status of a failed call, if the daemon answered.
 pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
     match e {
-        bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
-            Some(*status_code)
-        }
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
 }

@@ -79,7 +79,9 @@ impl Plan {
 pub enum PlanError {
     #[error("{host}: no container {selector}")]
     ContainerMissing { host: String, selector: String },
-    #[error("no host has a previous image recorded (flotilla.previous-image): nothing to roll back")]
+    #[error(
+        "no host has a previous image recorded (flotilla.previous-image): nothing to roll back"
+    )]
     NothingToRollBack,
 }
 
@@ -387,7 +389,10 @@ mod tests {
     #[test]
     fn serial_counts_percentages_and_the_last_size_repeats() {
         use Amount::{Count, Percent};
-        assert_eq!(batch_sizes(10, &[Count(1), Count(2), Percent(50)]), [1, 2, 5, 2]);
+        assert_eq!(
+            batch_sizes(10, &[Count(1), Count(2), Percent(50)]),
+            [1, 2, 5, 2]
+        );
         assert_eq!(batch_sizes(3, &[Count(1)]), [1, 1, 1]);
         assert_eq!(batch_sizes(5, &[Count(2)]), [2, 2, 1]);
         assert_eq!(batch_sizes(4, &[Count(10)]), [4]);
@@ -417,7 +422,11 @@ mod tests {
             deploy("c", "app:v1", "app:v2"),
             deploy("d", "app:v1", "app:v2"),
         ];
-        let p = plan(hosts, &[Amount::Count(1), Amount::Count(2)], Amount::Percent(50));
+        let p = plan(
+            hosts,
+            &[Amount::Count(1), Amount::Count(2)],
+            Amount::Percent(50),
+        );
         let batches: Vec<Vec<&str>> = p.batches.iter().map(|b| names(b)).collect();
         assert_eq!(batches, [vec!["a"], vec!["c", "d"]]);
         assert_eq!(names(&p.unchanged), ["b"]);
@@ -437,9 +446,13 @@ mod tests {
         let intent = Intent::Deploy {
             image: "app:v2".into(),
         };
-        let hosts =
-            candidates(&[probe("a", "app:v1"), b, c], &intent, &BTreeSet::new(), "web")
-                .expect("plan");
+        let hosts = candidates(
+            &[probe("a", "app:v1"), b, c],
+            &intent,
+            &BTreeSet::new(),
+            "web",
+        )
+        .expect("plan");
         let jobs: Vec<(&str, Job, &str, &str)> = hosts
             .iter()
             .map(|h| (h.host.as_str(), h.job, h.from.as_str(), h.to.as_str()))
@@ -461,9 +474,7 @@ mod tests {
         a.current = None;
         let err = candidates(
             &[a],
-            &Intent::Deploy {
-                image: "x".into(),
-            },
+            &Intent::Deploy { image: "x".into() },
             &BTreeSet::new(),
             "web",
         )
@@ -537,7 +548,10 @@ mod tests {
         )
         .expect("plan");
         let jobs: Vec<(&str, Job)> = hosts.iter().map(|h| (h.host.as_str(), h.job)).collect();
-        assert_eq!(jobs, [("b", Job::Finish), ("a", Job::Keep), ("c", Job::Deploy)]);
+        assert_eq!(
+            jobs,
+            [("b", Job::Finish), ("a", Job::Keep), ("c", Job::Deploy)]
+        );
         assert_eq!(hosts[0].from, "app:v1", "from = what ran before");
     }
 
@@ -581,7 +595,10 @@ mod tests {
         let b = probe("b", "app:v1");
         let hosts =
             candidates(&[a, b.clone()], &Intent::Rollback, &BTreeSet::new(), "web").expect("plan");
-        assert_eq!((hosts[0].job, hosts[0].to.as_str()), (Job::Deploy, "app:v1"));
+        assert_eq!(
+            (hosts[0].job, hosts[0].to.as_str()),
+            (Job::Deploy, "app:v1")
+        );
         assert_eq!(hosts[1].job, Job::Keep);
         assert_eq!(
             candidates(&[b], &Intent::Rollback, &BTreeSet::new(), "web"),

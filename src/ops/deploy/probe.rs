@@ -126,10 +126,7 @@ pub async fn probe_host(
             .map(|c| c.map(|c| ContainerSnap::from_inspect(&c)))
     };
     let (current, old) = match &container {
-        Some(name) => (
-            inspect(name.clone()).await?,
-            inspect(old_name(name)).await?,
-        ),
+        Some(name) => (inspect(name.clone()).await?, inspect(old_name(name)).await?),
         None => (None, None),
     };
     let lock = lock::read(docker, host, &service.name).await?;

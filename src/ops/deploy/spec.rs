@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use bollard::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings,
-    HealthConfig, HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HealthConfig,
+    HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
 };
 
 use super::{LABEL_DEPLOY_ID, LABEL_ONEOFF, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID};
@@ -32,7 +32,10 @@ fn unless_default<T: PartialEq>(container: Option<T>, image: Option<T>) -> Optio
 }
 
 /// Items of `container` that are not image defaults; `None` when nothing is left.
-fn without_defaults(container: Option<Vec<String>>, image: Option<&Vec<String>>) -> Option<Vec<String>> {
+fn without_defaults(
+    container: Option<Vec<String>>,
+    image: Option<&Vec<String>>,
+) -> Option<Vec<String>> {
     let kept: Vec<String> = container
         .unwrap_or_default()
         .into_iter()
@@ -42,7 +45,11 @@ fn without_defaults(container: Option<Vec<String>>, image: Option<&Vec<String>>)
 }
 
 fn short_id(c: &ContainerInspectResponse) -> String {
-    c.id.as_deref().unwrap_or_default().chars().take(12).collect()
+    c.id.as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect()
 }
 
 /// The old container's configuration on `image`, with `labels` added
@@ -63,7 +70,12 @@ pub fn recreate(
         .into_iter()
         .filter(|(k, v)| img.labels.as_ref().and_then(|l| l.get(k)) != Some(v))
         .filter(|(k, _)| {
-            ![LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID, LABEL_DEPLOY_ID].contains(&k.as_str())
+            ![
+                LABEL_PREVIOUS_IMAGE,
+                LABEL_PREVIOUS_IMAGE_ID,
+                LABEL_DEPLOY_ID,
+            ]
+            .contains(&k.as_str())
         })
         .collect();
     for (k, v) in labels {
@@ -180,7 +192,10 @@ fn host_config(old: &ContainerInspectResponse) -> HostConfig {
 fn networks(
     old: &ContainerInspectResponse,
     short: &str,
-) -> (Option<(String, EndpointSettings)>, Vec<(String, EndpointSettings)>) {
+) -> (
+    Option<(String, EndpointSettings)>,
+    Vec<(String, EndpointSettings)>,
+) {
     let mode = old
         .host_config
         .as_ref()
@@ -189,7 +204,11 @@ fn networks(
     if mode == "none" || mode == "host" || mode.starts_with("container:") {
         return (None, Vec::new());
     }
-    let primary_name = if mode == "default" { "bridge" } else { mode.as_str() };
+    let primary_name = if mode == "default" {
+        "bridge"
+    } else {
+        mode.as_str()
+    };
     let mut primary = None;
     let mut others = Vec::new();
     let mut nets: Vec<(String, EndpointSettings)> = old
@@ -237,7 +256,10 @@ pub fn oneoff(
         test: Some(vec!["NONE".into()]),
         ..Default::default()
     });
-    r.body.labels = Some(HashMap::from([(LABEL_ONEOFF.to_owned(), service.to_owned())]));
+    r.body.labels = Some(HashMap::from([(
+        LABEL_ONEOFF.to_owned(),
+        service.to_owned(),
+    )]));
     r.body.hostname = None;
     r.body.exposed_ports = None;
     if let Some(hc) = r.body.host_config.as_mut() {
@@ -458,7 +480,13 @@ mod tests {
 
     #[test]
     fn oneoff_runs_the_command_without_ports_or_restarts() {
-        let r = oneoff(&old_container(), Some(&image_v1()), "app:v2", "migrate", "web");
+        let r = oneoff(
+            &old_container(),
+            Some(&image_v1()),
+            "app:v2",
+            "migrate",
+            "web",
+        );
         let b = &r.body;
         assert_eq!(
             b.cmd,

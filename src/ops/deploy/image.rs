@@ -1,0 +1,301 @@
+//! Getting the new image onto a host: pulled from a registry, or streamed
+//! from another Docker daemon (`docker save` → `docker load` through the API,
+//! over the SSH tunnels already open), skipping hosts that already have it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{CreateImageOptions, ImportImageOptions, TagImageOptions};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::event::{DeployEvent, Step};
+use super::{DeployError, DockerContext, absent_ok};
+
+/// No byte for this long from a pull or transfer means it is stuck.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Upper bound for one pull or transfer.
+const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Progress events at most this often per host.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Another daemon to stream an image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRef {
+    /// A fleet host, by name.
+    Host(String),
+    /// The local Docker daemon.
+    Local,
+}
+
+/// How images reach the hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Each host pulls from the registry named in the image reference.
+    Registry,
+    /// Streamed from `from`, or from the first fleet host that has the image
+    /// (then the local daemon, if one was given).
+    Stream { from: Option<SourceRef> },
+}
+
+/// A daemon that has the image, with the id it has there.
+#[derive(Clone)]
+pub struct Source {
+    pub name: String,
+    pub docker: Docker,
+    pub image_id: String,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("image_id", &self.image_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits `repo[:tag]` (a registry port is not a tag); no tag means `latest`.
+pub fn split_ref(image: &str) -> (&str, &str) {
+    let name_start = image.rfind('/').map_or(0, |i| i + 1);
+    match image[name_start..].rfind(':') {
+        Some(i) => (&image[..name_start + i], &image[name_start + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+/// `IMAGE` with `:latest` added when it names no tag or digest, as Docker reads it.
+pub fn normalize(image: &str) -> String {
+    let name_start = image.rfind('/').map_or(0, |i| i + 1);
+    if image.contains('@') || image[name_start..].contains(':') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+async fn image_id(docker: &Docker, host: &str, image: &str) -> Result<Option<String>, DeployError> {
+    Ok(absent_ok(docker.inspect_image(image).await)
+        .ctx(host, format!("inspect image {image}"))?
+        .and_then(|i| i.id))
+}
+
+/// Finds a daemon to stream `image` from: `from` if given, else the first of
+/// `candidates` (name, client) that has it.
+pub async fn find_source(
+    image: &str,
+    candidates: &[(String, Docker)],
+) -> Result<Option<Source>, DeployError> {
+    for (name, docker) in candidates {
+        if let Some(id) = image_id(docker, name, image).await? {
+            return Ok(Some(Source {
+                name: name.clone(),
+                docker: docker.clone(),
+                image_id: id,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Makes sure `image` is on the host. `source` is `None` for registry pulls.
+/// Returns the image id there.
+pub async fn ensure(
+    docker: &Docker,
+    host: &str,
+    image: &str,
+    source: Option<&Source>,
+    events: &mpsc::Sender<DeployEvent>,
+) -> Result<String, DeployError> {
+    let step = |step: Step, detail: String| {
+        let _ = events.try_send(DeployEvent::Step {
+            host: host.to_owned(),
+            step,
+            detail,
+        });
+    };
+    let Some(source) = source else {
+        step(Step::Pulling, image.to_owned());
+        bounded(host, "pull", pull(docker, host, image, events)).await?;
+        return image_id(docker, host, image)
+            .await?
+            .ok_or_else(|| DeployError::host(host, format!("{image} missing after the pull")));
+    };
+    if image_id(docker, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
+        step(Step::ImagePresent, short(&source.image_id));
+        return Ok(source.image_id.clone());
+    }
+    let (repo, tag) = split_ref(image);
+    if image_id(docker, host, &source.image_id).await?.is_some() {
+        // Same image under another name: a tag is enough.
+        step(
+            Step::Tagging,
+            format!("{} as {image}", short(&source.image_id)),
+        );
+    } else {
+        step(Step::Transferring, format!("from {}", source.name));
+        bounded(
+            host,
+            "image transfer",
+            transfer(docker, host, source, image, events),
+        )
+        .await?;
+    }
+    // Tag explicitly: `load` tags only with the names it was saved under.
+    let opts = TagImageOptions {
+        repo: Some(repo.to_owned()),
+        tag: Some(tag.to_owned()),
+    };
+    docker
+        .tag_image(&source.image_id, Some(opts))
+        .await
+        .ctx(host, format!("tag {image}"))?;
+    match image_id(docker, host, image).await? {
+        Some(id) if id == source.image_id => Ok(id),
+        other => Err(DeployError::host(
+            host,
+            format!(
+                "{image} is {} after the transfer, expected {}",
+                other.as_deref().unwrap_or("missing"),
+                source.image_id
+            ),
+        )),
+    }
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+async fn bounded<T>(
+    host: &str,
+    what: &str,
+    work: impl Future<Output = Result<T, DeployError>>,
+) -> Result<T, DeployError> {
+    tokio::time::timeout(TRANSFER_LIMIT, work)
+        .await
+        .map_err(|_| DeployError::Timeout {
+            host: host.to_owned(),
+            what: what.to_owned(),
+            after: TRANSFER_LIMIT,
+        })?
+}
+
+/// Next item, or an error when the stream went quiet for too long.
+async fn next_or_idle<S: Stream + Unpin>(
+    stream: &mut S,
+    host: &str,
+    what: &str,
+) -> Result<Option<S::Item>, DeployError> {
+    tokio::time::timeout(IDLE_TIMEOUT, stream.next())
+        .await
+        .map_err(|_| DeployError::Timeout {
+            host: host.to_owned(),
+            what: format!("{what} (no progress)"),
+            after: IDLE_TIMEOUT,
+        })
+}
+
+async fn pull(
+    docker: &Docker,
+    host: &str,
+    image: &str,
+    events: &mpsc::Sender<DeployEvent>,
+) -> Result<(), DeployError> {
+    let opts = CreateImageOptions {
+        from_image: Some(image.to_owned()),
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(opts), None, None);
+    // Per layer: (current, total) bytes.
+    let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut last = Instant::now();
+    while let Some(item) = next_or_idle(&mut stream, host, "pull").await? {
+        let info = item.ctx(host, format!("pull {image}"))?;
+        if let (Some(id), Some(detail)) = (info.id, info.progress_detail) {
+            let entry = layers.entry(id).or_default();
+            entry.0 = detail.current.map_or(entry.0, |c| c.max(0) as u64);
+            entry.1 = detail.total.map_or(entry.1, |t| t.max(0) as u64);
+        }
+        if last.elapsed() >= PROGRESS_EVERY {
+            last = Instant::now();
+            let (bytes, total) = layers
+                .values()
+                .fold((0, 0), |(b, t), (c, l)| (b + c, t + l));
+            let _ = events.try_send(DeployEvent::Progress {
+                host: host.to_owned(),
+                bytes,
+                total: (total > 0).then_some(total),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Streams `image` from the source daemon into this host's, reporting bytes sent.
+async fn transfer(
+    docker: &Docker,
+    host: &str,
+    source: &Source,
+    image: &str,
+    events: &mpsc::Sender<DeployEvent>,
+) -> Result<(), DeployError> {
+    let (tx, name) = (events.clone(), host.to_owned());
+    let mut sent: u64 = 0;
+    let mut last = Instant::now();
+    let counted = source.docker.export_image(image).map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            sent += bytes.len() as u64;
+            if last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                let _ = tx.try_send(DeployEvent::Progress {
+                    host: name.clone(),
+                    bytes: sent,
+                    total: None,
+                });
+            }
+        }
+        chunk
+    });
+    let opts = ImportImageOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let mut stream = docker.import_image_stream(opts, counted, None);
+    while let Some(item) = next_or_idle(&mut stream, host, "image transfer").await? {
+        item.ctx(host, format!("load {image} from {}", source.name))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_split_into_repo_and_tag() {
+        assert_eq!(split_ref("app:v2"), ("app", "v2"));
+        assert_eq!(
+            split_ref("flotilla-test/app:v1"),
+            ("flotilla-test/app", "v1")
+        );
+        assert_eq!(
+            split_ref("127.0.0.1:5000/team/app:v2"),
+            ("127.0.0.1:5000/team/app", "v2")
+        );
+        assert_eq!(
+            split_ref("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/app", "latest")
+        );
+        assert_eq!(split_ref("app"), ("app", "latest"));
+    }
+
+    #[test]
+    fn refs_normalize_to_a_tag() {
+        assert_eq!(normalize("app"), "app:latest");
+        assert_eq!(normalize("reg:5000/app"), "reg:5000/app:latest");
+        assert_eq!(normalize("app:v1"), "app:v1");
+        assert_eq!(normalize("app@sha256:abc"), "app@sha256:abc");
+    }
+}
