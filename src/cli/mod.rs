@@ -2,6 +2,7 @@
 //! same fleet core as the TUI and only differ in how they print.
 
 pub mod act;
+pub mod deploy;
 pub mod exit;
 pub mod logs;
 pub mod table;
@@ -55,6 +56,12 @@ pub enum Command {
     Start(act::ActArgs),
     /// Kill containers (SIGKILL).
     Kill(act::ActArgs),
+    /// Roll a new image out to a service's hosts, batch by batch, health-gated.
+    Deploy(deploy::DeployArgs),
+    /// Return a service's hosts to the image they ran before the last deploy.
+    Rollback(deploy::RollbackArgs),
+    /// A service per host: image, health, deploy lock, half-done deploys, last deploys.
+    Status(deploy::StatusArgs),
     /// Inspect the inventory.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -411,6 +418,9 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Ps(args)) => ps(&cli, args).await,
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
         Some(Command::Logs(a)) => logs::run(&cli, a).await,
+        Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
+        Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
+        Some(Command::Status(a)) => deploy::status(&cli, a).await,
         Some(Command::Restart(a)) => {
             act::run(&cli, ContainerAction::Restart, a, cli.read_only).await
         }

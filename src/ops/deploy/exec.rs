@@ -289,7 +289,14 @@ impl Run<'_> {
         }
 
         let mut locked: Vec<String> = Vec::new();
-        let mut hosts: Vec<&PlannedHost> = self.d.plan.hosts().collect();
+        // Unchanged hosts too: the deploy owns the whole service, and a dead
+        // deploy's locks there are cleared with ours.
+        let mut hosts: Vec<&PlannedHost> = self
+            .d
+            .plan
+            .hosts()
+            .chain(self.d.plan.unchanged.iter())
+            .collect();
         // Inventory order, so two deploys racing for the same hosts meet on the first one.
         let order = |h: &&PlannedHost| self.d.hosts.iter().position(|x| x.name == h.host);
         hosts.sort_by_key(order);
@@ -364,7 +371,8 @@ impl Run<'_> {
                 })
                 .await;
             }
-            if let Some(ph) = self.d.plan.hosts().find(|h| h.host == *host) {
+            let mut all = self.d.plan.hosts().chain(self.d.plan.unchanged.iter());
+            if let Some(ph) = all.find(|h| h.host == *host) {
                 self.audit_step(ph, "unlock", &result.map_err(|e| e.to_string()));
             }
         }
@@ -821,11 +829,9 @@ impl Run<'_> {
 
     /// After a failure mid-host: the old container back, confirmed healthy.
     async fn roll_back(&self, docker: &Docker, ph: &PlannedHost, report: &mut Report) {
-        self.step(
-            &ph.host,
-            Step::RollingBack,
-            report.error.clone().unwrap_or_default(),
-        );
+        let why = report.error.clone().unwrap_or_default();
+        let why = why.strip_prefix(&format!("{}: ", ph.host)).unwrap_or(&why);
+        self.step(&ph.host, Step::RollingBack, why);
         match self.restore(docker, ph).await {
             Ok(()) => {
                 report.outcome = HostOutcome::RolledBack;

@@ -59,12 +59,9 @@ impl LockRequest {
     }
 }
 
+/// The same user name the audit log records.
 fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+    crate::ops::AuditRecord::new("", "", "", &Ok(())).user
 }
 
 /// This machine's name, as the kernel knows it.

@@ -1,0 +1,1111 @@
+//! `flotilla deploy|rollback|status SERVICE`: the headless face of rolling
+//! deploys. The core (probe, plan, execute) lives in `ops::deploy`; this file
+//! connects, decides what the user asked for, confirms, and prints events.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Args;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use super::{Cli, CliError, Exit, Selection, actor_config, select};
+use crate::config::{self, Amount, ServiceSpec};
+use crate::fleet::{Fleet, FleetState};
+use crate::ops::AuditLog;
+use crate::ops::deploy::exec::NotStarted;
+use crate::ops::deploy::plan::{self, Interrupted};
+use crate::ops::deploy::{
+    Control, Delivery, DeployEvent, Deployment, HostHandle, HostOutcome, HostProbe, Intent, Job,
+    Liveness, Plan, RunOutcome, SourceRef, image, probe,
+};
+
+/// Events buffered between the executor and the printer.
+const EVENT_CAPACITY: usize = 256;
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The service: a [service.NAME] table of the config.
+    pub service: String,
+    /// The image to roll out (IMAGE[:TAG]; no tag means latest).
+    #[arg(long, value_name = "IMAGE[:TAG]")]
+    pub image: Option<String>,
+    /// Print the plan (batches, per host current → new image) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Batch sizes instead of the service's `serial`, e.g. 1,2,50% (the last repeats).
+    #[arg(long, value_name = "SIZES")]
+    pub serial: Option<String>,
+    /// Failed hosts tolerated before the rollout stops (N or N%), instead of `max_fail`.
+    #[arg(long, value_name = "N")]
+    pub max_fail: Option<String>,
+    /// Hosts pull the image from its registry (default: stream it over SSH from a
+    /// host that has it).
+    #[arg(long, conflicts_with = "from")]
+    pub registry: bool,
+    /// Stream the image from this fleet host, or `local` for the local Docker
+    /// daemon (default: the first host that has it).
+    #[arg(long, value_name = "HOST|local")]
+    pub from: Option<String>,
+    /// Finish an interrupted deploy of this service.
+    #[arg(long, conflicts_with = "rollback")]
+    pub resume: bool,
+    /// Undo an interrupted deploy of this service.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Remove other deploys' locks on the service's hosts first.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Don't ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// One JSON event per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The service: a [service.NAME] table of the config.
+    pub service: String,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove other deploys' locks on the service's hosts first.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Don't ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// One JSON event per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The service: a [service.NAME] table of the config.
+    pub service: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `deploy`/`rollback` asked for, after flag parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Deploy,
+    Resume,
+    Recover,
+    Rollback,
+}
+
+impl Mode {
+    fn kind(self) -> &'static str {
+        match self {
+            Mode::Deploy => "deploy",
+            Mode::Resume => "resume",
+            Mode::Recover => "recover",
+            Mode::Rollback => "rollback",
+        }
+    }
+}
+
+struct Request {
+    service: String,
+    mode: Mode,
+    image: Option<String>,
+    dry_run: bool,
+    serial: Option<Vec<Amount>>,
+    max_fail: Option<Amount>,
+    delivery: Delivery,
+    break_lock: bool,
+    yes: bool,
+    json: bool,
+}
+
+fn err(exit: Exit, message: impl Into<String>) -> CliError {
+    CliError {
+        exit,
+        message: message.into(),
+    }
+}
+
+pub async fn deploy(cli: &Cli, a: &DeployArgs) -> Result<Exit, CliError> {
+    let mode = match (a.resume, a.rollback) {
+        (true, _) => Mode::Resume,
+        (_, true) => Mode::Recover,
+        _ => Mode::Deploy,
+    };
+    if mode == Mode::Deploy && a.image.is_none() {
+        return Err(CliError::usage(
+            "--image IMAGE[:TAG] is required (or --resume / --rollback for an interrupted deploy)",
+        ));
+    }
+    if mode == Mode::Recover && a.image.is_some() {
+        return Err(CliError::usage(
+            "--rollback undoes an interrupted deploy and takes no --image",
+        ));
+    }
+    let serial = a
+        .serial
+        .as_deref()
+        .map(|s| Amount::parse_list(s, 1))
+        .transpose()
+        .map_err(|e| CliError::usage(format!("--serial: {e}")))?;
+    let max_fail = a
+        .max_fail
+        .as_deref()
+        .map(|s| Amount::parse(s, 0))
+        .transpose()
+        .map_err(|e| CliError::usage(format!("--max-fail: {e}")))?;
+    let delivery = if a.registry {
+        Delivery::Registry
+    } else {
+        Delivery::Stream {
+            from: a.from.as_deref().map(|f| match f {
+                "local" => SourceRef::Local,
+                host => SourceRef::Host(host.to_owned()),
+            }),
+        }
+    };
+    run(
+        cli,
+        Request {
+            service: a.service.clone(),
+            mode,
+            image: a.image.as_deref().map(image::normalize),
+            dry_run: a.dry_run,
+            serial,
+            max_fail,
+            delivery,
+            break_lock: a.break_lock,
+            yes: a.yes,
+            json: a.json,
+        },
+    )
+    .await
+}
+
+pub async fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit, CliError> {
+    run(
+        cli,
+        Request {
+            service: a.service.clone(),
+            mode: Mode::Rollback,
+            image: None,
+            dry_run: a.dry_run,
+            serial: None,
+            max_fail: None,
+            delivery: Delivery::Stream { from: None },
+            break_lock: a.break_lock,
+            yes: a.yes,
+            json: a.json,
+        },
+    )
+    .await
+}
+
+/// The service's hosts, connected once; the fleet keeps their sessions open.
+struct Connected {
+    service: ServiceSpec,
+    fleet: Fleet,
+    state: FleetState,
+    /// Reachable hosts, inventory order.
+    hosts: Vec<HostHandle>,
+    read_only: Vec<String>,
+}
+
+async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
+    let (inventory, services) = config::load_fleet(cli.config.as_deref())?;
+    let Some(service) = services.into_iter().find(|s| s.name == name) else {
+        let known: Vec<String> = config::load_fleet(cli.config.as_deref())?
+            .1
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        return Err(err(
+            Exit::NotFound,
+            if known.is_empty() {
+                format!("no service {name:?}: the config has no [service.NAME] tables")
+            } else {
+                format!("no service {name:?} (known: {})", known.join(", "))
+            },
+        ));
+    };
+    let inventory = select(
+        &inventory,
+        &Selection {
+            hosts: service.hosts.clone(),
+            groups: Vec::new(),
+        },
+    )?;
+    let mut state = FleetState::new(&inventory);
+    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    fleet.settle(&mut state).await;
+    let hosts = inventory
+        .hosts
+        .iter()
+        .enumerate()
+        .filter_map(|(id, h)| {
+            fleet.docker(id).map(|docker| HostHandle {
+                name: h.name.clone(),
+                docker,
+            })
+        })
+        .collect();
+    let read_only = inventory
+        .hosts
+        .iter()
+        .filter(|h| h.read_only || cli.read_only)
+        .map(|h| h.name.clone())
+        .collect();
+    Ok(Connected {
+        service,
+        fleet,
+        state,
+        hosts,
+        read_only,
+    })
+}
+
+impl Connected {
+    fn unreachable(&self) -> Vec<(String, String)> {
+        self.state
+            .unreachable()
+            .map(|h| {
+                (
+                    h.spec.name.clone(),
+                    h.last_error.clone().unwrap_or_else(|| "no answer".into()),
+                )
+            })
+            .collect()
+    }
+
+    async fn probes(&self, target: Option<&str>) -> Result<Vec<HostProbe>, CliError> {
+        let all = futures::future::join_all(
+            self.hosts
+                .iter()
+                .map(|h| probe::probe_host(&h.name, &h.docker, &self.service, target)),
+        )
+        .await;
+        all.into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(Exit::Failed, e.to_string()))
+    }
+}
+
+/// The local daemon (`DOCKER_HOST=unix://…` or /var/run/docker.sock), if it answers.
+async fn local_docker(required: bool) -> Result<Option<bollard::Docker>, CliError> {
+    let socket = match std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+        Some(h) => match h.strip_prefix("unix://") {
+            Some(path) => path.to_owned(),
+            None if required => {
+                return Err(CliError::usage(format!(
+                    "--from local: DOCKER_HOST={h} is not a unix:// socket"
+                )));
+            }
+            None => return Ok(None),
+        },
+        None => config::DEFAULT_DOCKER_SOCKET.to_owned(),
+    };
+    if !std::path::Path::new(&socket).exists() {
+        return if required {
+            Err(CliError::usage(format!(
+                "--from local: no Docker socket at {socket}"
+            )))
+        } else {
+            Ok(None)
+        };
+    }
+    let connected =
+        match bollard::Docker::connect_with_unix(&socket, 30, bollard::API_DEFAULT_VERSION) {
+            Ok(d) => {
+                tokio::time::timeout(std::time::Duration::from_secs(10), d.negotiate_version())
+                    .await
+                    .map_err(|_| "timed out".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+    match connected {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if required => Err(CliError::usage(format!("--from local: {socket}: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+async fn run(cli: &Cli, req: Request) -> Result<Exit, CliError> {
+    let conn = connect(cli, &req.service).await?;
+    let result = run_connected(cli, &req, &conn).await;
+    conn.fleet.shutdown().await;
+    result
+}
+
+async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
+    let service = &conn.service;
+    let unreachable = conn.unreachable();
+    if !unreachable.is_empty() {
+        let list: Vec<String> = unreachable
+            .iter()
+            .map(|(h, why)| format!("{h} ({why})"))
+            .collect();
+        return Err(err(
+            Exit::Unreachable,
+            format!(
+                "cannot {} {}: unreachable: {}; nothing was changed",
+                req.mode.kind(),
+                service.name,
+                list.join(", ")
+            ),
+        ));
+    }
+    if let Delivery::Stream {
+        from: Some(SourceRef::Host(h)),
+    } = &req.delivery
+        && !conn.hosts.iter().any(|x| x.name == *h)
+    {
+        return Err(CliError::usage(format!(
+            "--from {h}: not a host of service {} (or `local`)",
+            service.name
+        )));
+    }
+
+    let probes = conn.probes(req.image.as_deref()).await?;
+    // Locks we are about to break do not make a deploy interrupted.
+    let interrupted = if req.break_lock {
+        let stripped: Vec<HostProbe> = probes
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.lock = None;
+                p
+            })
+            .collect();
+        plan::interrupted(&stripped)
+    } else {
+        plan::interrupted(&probes)
+    };
+
+    // What to do, given what the hosts look like.
+    let mut mode = req.mode;
+    if mode == Mode::Rollback && !interrupted.is_empty() {
+        mode = Mode::Recover;
+    }
+    if matches!(mode, Mode::Resume | Mode::Recover) && interrupted.is_empty() {
+        if mode == Mode::Resume && req.image.is_some() {
+            mode = Mode::Deploy;
+        } else {
+            let msg = format!("no interrupted deploy of {}: nothing to do", service.name);
+            if req.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "nothing_to_do", "message": msg})
+                );
+            } else {
+                println!("{msg}");
+            }
+            return Ok(Exit::Ok);
+        }
+    }
+    let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
+        interrupted.deploy_ids.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let blocking = if req.break_lock {
+        Vec::new()
+    } else {
+        plan::blocking_locks(&probes, &takeover)
+    };
+    let lock_refusal = |host: &str, lock: &crate::ops::deploy::LockInfo| {
+        let state = match lock.liveness {
+            Liveness::Alive => "running",
+            Liveness::Dead => "its process is gone",
+            Liveness::Unknown => "on another machine",
+        };
+        err(
+            Exit::Refused,
+            format!(
+                "{} is locked on {host} by {} (pid {}, deploy {}, since {}; {state}); \
+                 `flotilla status {}` shows the locks, --break-lock removes them",
+                service.name, lock.holder, lock.pid, lock.deploy_id, lock.since, service.name
+            ),
+        )
+    };
+    // A live deploy first; then an interrupted one (which says how to recover).
+    let refusal =
+        if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
+            Some(lock_refusal(host, lock))
+        } else if mode == Mode::Deploy && !interrupted.is_empty() {
+            Some(err(
+                Exit::Refused,
+                interrupted_message(&service.name, &interrupted),
+            ))
+        } else {
+            blocking
+                .first()
+                .map(|(host, lock)| lock_refusal(host, lock))
+        };
+
+    let image = match mode {
+        Mode::Deploy => req.image.clone(),
+        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
+        Mode::Recover | Mode::Rollback => None,
+    };
+    let intent = match (mode, &image) {
+        (Mode::Deploy, Some(image)) => Intent::Deploy {
+            image: image.clone(),
+        },
+        (Mode::Resume, Some(image)) => Intent::Resume {
+            image: image.clone(),
+        },
+        (Mode::Resume, None) => {
+            return Err(CliError::usage(
+                "cannot tell which image the interrupted deploy was rolling out: pass --image",
+            ));
+        }
+        (Mode::Recover, _) => Intent::Recover,
+        _ => Intent::Rollback,
+    };
+    let selector = service.container.to_string();
+    let candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
+        .map_err(|e| match e {
+            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
+                err(Exit::NotFound, format!("{}: {e}", service.name))
+            }
+        })?;
+    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
+    let the_plan = plan::plan(
+        candidates,
+        &serial,
+        req.max_fail.unwrap_or(service.max_fail),
+    );
+
+    let deploy_id = match (mode, interrupted.deploy_ids.len()) {
+        // Keep one id for the whole rollout, so a later --rollback finds every host.
+        (Mode::Resume, 1) => interrupted
+            .deploy_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(crate::ops::deploy::new_deploy_id),
+        _ => crate::ops::deploy::new_deploy_id(),
+    };
+    let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
+    let mut printer = Printer::new(req.json);
+    printer.plan(&deploy_id, mode, service, &the_plan, pre_deploy);
+
+    if req.dry_run {
+        if let Some(refusal) = refusal {
+            printer.warning(&format!("a real run would be refused: {}", refusal.message));
+        }
+        if let Some(image) = &image
+            && let Delivery::Stream { from } = &req.delivery
+        {
+            let candidates: Vec<(String, bollard::Docker)> = conn
+                .hosts
+                .iter()
+                .filter(|h| match from {
+                    Some(SourceRef::Host(name)) => h.name == *name,
+                    Some(SourceRef::Local) => false,
+                    None => true,
+                })
+                .map(|h| (h.name.clone(), h.docker.clone()))
+                .collect();
+            match image::find_source(image, &candidates).await {
+                Ok(Some(source)) => printer.event(&DeployEvent::ImageSource {
+                    image: image.clone(),
+                    source: source.name,
+                }),
+                Ok(None) if from != &Some(SourceRef::Local) => printer.warning(&format!(
+                    "image {image} is on none of the hosts: pass --registry to pull it"
+                )),
+                Ok(None) => {}
+                Err(e) => printer.warning(&e.to_string()),
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    if the_plan.is_empty() {
+        printer.note(&format!("{}: nothing to change", service.name));
+        return Ok(Exit::Ok);
+    }
+    if let Some(host) = the_plan.hosts().find(|h| conn.read_only.contains(&h.host)) {
+        return Err(err(
+            Exit::Refused,
+            format!(
+                "read-only: refusing to {} {} on {}",
+                mode.kind(),
+                service.name,
+                host.host
+            ),
+        ));
+    }
+    if !req.yes {
+        confirm(mode, &service.name, &the_plan)?;
+    }
+    let local = match &req.delivery {
+        Delivery::Stream {
+            from: Some(SourceRef::Local),
+        } => local_docker(true).await?,
+        Delivery::Stream { from: None } => local_docker(false).await?,
+        Delivery::Stream { .. } | Delivery::Registry => None,
+    };
+
+    let deployment = Deployment {
+        id: deploy_id,
+        kind: mode.kind().to_owned(),
+        service: service.clone(),
+        plan: the_plan,
+        hosts: conn.hosts.clone(),
+        local,
+        delivery: req.delivery.clone(),
+        takeover,
+        break_lock: req.break_lock,
+        pre_deploy,
+        audit: Some(AuditLog::from_env()),
+    };
+    let (tx, mut rx) = mpsc::channel(EVENT_CAPACITY);
+    let (control, control_rx) = watch::channel(Control::Run);
+    let task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
+    let mut interrupted_once = false;
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => printer.event(&event),
+                None => break,
+            },
+            signal = tokio::signal::ctrl_c(), if !interrupted_once => {
+                if signal.is_ok() {
+                    interrupted_once = true;
+                    let _ = control.send(Control::Abort);
+                    printer.warning("interrupted: rolling back the hosts in flight, then stopping");
+                }
+            }
+        }
+    }
+    let summary = task
+        .await
+        .map_err(|e| err(Exit::Internal, format!("deploy task failed: {e}")))?;
+    match summary.outcome {
+        RunOutcome::Succeeded => Ok(Exit::Ok),
+        RunOutcome::Failed | RunOutcome::Aborted => Ok(Exit::Failed),
+        RunOutcome::NotStarted => {
+            let (exit, message) = match summary.not_started {
+                Some(NotStarted::ImageMissing(m)) => (Exit::NotFound, m),
+                Some(other) => (Exit::Refused, other.to_string()),
+                None => (Exit::Refused, "nothing was started".into()),
+            };
+            Err(err(exit, format!("{message}; nothing was changed")))
+        }
+    }
+}
+
+fn interrupted_message(service: &str, found: &Interrupted) -> String {
+    let hosts: Vec<String> = found
+        .hosts
+        .iter()
+        .map(|(h, why)| format!("{h}: {why}"))
+        .collect();
+    let ids: Vec<&str> = found.deploy_ids.iter().map(String::as_str).collect();
+    format!(
+        "a deploy of {service} was interrupted ({}): {}. Run `flotilla deploy {service} --resume` \
+         to finish it or `flotilla deploy {service} --rollback` to undo it",
+        if ids.is_empty() {
+            "deploy id unknown".to_owned()
+        } else {
+            format!("deploy {}", ids.join(", "))
+        },
+        hosts.join("; ")
+    )
+}
+
+/// Asks on the terminal; refuses when there is none.
+fn confirm(mode: Mode, service: &str, plan: &Plan) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(err(
+            Exit::Refused,
+            format!(
+                "refusing to {} {service} without confirmation: pass --yes",
+                mode.kind()
+            ),
+        ));
+    }
+    let mut out = std::io::stderr().lock();
+    let _ = write!(
+        out,
+        "{} {service} on {} host(s)? [y/N] ",
+        mode.kind(),
+        plan.hosts().count()
+    );
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| err(Exit::Internal, format!("reading the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(err(Exit::Refused, "cancelled; nothing was changed"))
+    }
+}
+
+/// Renders deploy events: text (with a live countdown on a terminal) or JSON lines.
+struct Printer {
+    json: bool,
+    tty: bool,
+    /// A countdown line is showing and must be cleared before the next line.
+    dangling: bool,
+}
+
+impl Printer {
+    fn new(json: bool) -> Self {
+        Printer {
+            json,
+            tty: std::io::stdout().is_terminal(),
+            dangling: false,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        if self.dangling {
+            let _ = write!(out, "\r\x1b[K");
+            self.dangling = false;
+        }
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    /// A line that the next one replaces (terminals only).
+    fn transient(&mut self, text: &str) {
+        if !self.tty {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[K{text}");
+        let _ = out.flush();
+        self.dangling = true;
+    }
+
+    fn json_line<T: Serialize>(&mut self, value: &T) {
+        match serde_json::to_string(value) {
+            Ok(text) => self.line(&text),
+            Err(e) => eprintln!("flotilla: JSON encoding failed: {e}"),
+        }
+    }
+
+    fn warning(&mut self, message: &str) {
+        self.event(&DeployEvent::Warning {
+            message: message.to_owned(),
+        });
+    }
+
+    fn note(&mut self, message: &str) {
+        if self.json {
+            self.json_line(&serde_json::json!({"event": "nothing_to_do", "message": message}));
+        } else {
+            self.line(message);
+        }
+    }
+
+    fn plan(&mut self, id: &str, mode: Mode, service: &ServiceSpec, plan: &Plan, pre_deploy: bool) {
+        if self.json {
+            self.json_line(&DeployEvent::Plan {
+                deploy_id: id.to_owned(),
+                service: service.name.clone(),
+                plan: plan.clone(),
+            });
+        } else {
+            let count = plan.hosts().count();
+            self.line(&format!(
+                "{} {} [{id}]: {count} host(s) in {} batch(es); stops after more than {} failure(s); \
+                 health timeout {}s",
+                mode.kind(),
+                service.name,
+                plan.batches.len(),
+                plan.max_fail,
+                service.health_timeout.as_secs()
+            ));
+            for (i, batch) in plan.batches.iter().enumerate() {
+                for (j, h) in batch.iter().enumerate() {
+                    let head = if j == 0 {
+                        format!("  batch {}:", i + 1)
+                    } else {
+                        String::new()
+                    };
+                    let job = match h.job {
+                        Job::Deploy => String::new(),
+                        Job::Finish => " (finish the interrupted deploy)".into(),
+                        Job::Restore => " (restore the old container)".into(),
+                        Job::Keep => String::new(),
+                    };
+                    self.line(&format!(
+                        "{head:<11} {}  {}  {} → {}{job}",
+                        h.host, h.container, h.from, h.to
+                    ));
+                }
+            }
+            for h in &plan.unchanged {
+                self.line(&format!(
+                    "  unchanged: {}  {}  {}{}",
+                    h.host,
+                    h.container,
+                    h.from,
+                    h.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        if pre_deploy && let Some(cmd) = &service.pre_deploy {
+            self.warning(&format!(
+                "pre_deploy `{cmd}` runs once before the first host; database schema changes \
+                 it makes are not undone by a rollback"
+            ));
+        }
+    }
+
+    fn event(&mut self, e: &DeployEvent) {
+        if self.json {
+            // The plan was printed before confirmation.
+            if !matches!(e, DeployEvent::Plan { .. }) {
+                self.json_line(e);
+            }
+            return;
+        }
+        match e {
+            DeployEvent::Plan { .. } | DeployEvent::Locked { .. } => {}
+            DeployEvent::ImageSource { image, source } => {
+                self.line(&format!(
+                    "image {image}: streamed from {source} where missing"
+                ));
+            }
+            DeployEvent::LockHeld { host, lock } => self.line(&format!(
+                "{host}: locked by {} (pid {}, deploy {})",
+                lock.holder, lock.pid, lock.deploy_id
+            )),
+            DeployEvent::Warning { message } => self.line(&format!("warning: {message}")),
+            DeployEvent::PreDeploy { host, command } => {
+                self.line(&format!("{host}: pre_deploy `{command}`…"));
+            }
+            DeployEvent::PreDeployDone {
+                host,
+                exit_code,
+                output,
+            } => {
+                self.line(&format!("{host}: pre_deploy exited {exit_code}"));
+                for l in output.lines().filter(|l| !l.trim().is_empty()) {
+                    self.line(&format!("    {l}"));
+                }
+            }
+            DeployEvent::BatchStarted { index, hosts } => {
+                self.line(&format!("batch {}: {}", index + 1, hosts.join(", ")));
+            }
+            DeployEvent::Step { host, step, detail } => {
+                let text = if detail.is_empty() {
+                    format!("{host}: {}", step.label())
+                } else {
+                    format!("{host}: {} {detail}", step.label())
+                };
+                self.line(&text);
+            }
+            DeployEvent::Progress { host, bytes, total } => {
+                let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+                let text = match total {
+                    Some(t) => format!("{host}: {:.1} / {:.1} MiB", mib(*bytes), mib(*t)),
+                    None => format!("{host}: {:.1} MiB", mib(*bytes)),
+                };
+                self.transient(&text);
+            }
+            DeployEvent::HealthWait {
+                host,
+                status,
+                remaining_s,
+            } => self.transient(&format!("{host}: {status}, {remaining_s}s left")),
+            DeployEvent::HostDone {
+                host,
+                container,
+                outcome,
+                image,
+                error,
+                timings,
+            } => {
+                let secs = |ms: u64| ms as f64 / 1000.0;
+                let what = match outcome {
+                    HostOutcome::Deployed => format!("deployed {image}"),
+                    HostOutcome::UpToDate => format!("already on {image}"),
+                    HostOutcome::Unchanged => format!("FAILED before any change, still {image}"),
+                    HostOutcome::RolledBack => format!("FAILED, rolled back to {image} (healthy)"),
+                    HostOutcome::Restored => format!("restored {image} (healthy)"),
+                    HostOutcome::Failed => "FAILED, state unknown".to_owned(),
+                    HostOutcome::Skipped => "skipped".to_owned(),
+                };
+                self.line(&format!(
+                    "{host}: {container}: {what} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s)",
+                    secs(timings.total_ms),
+                    secs(timings.image_ms),
+                    secs(timings.start_ms),
+                    secs(timings.health_ms)
+                ));
+                if let Some(error) = error {
+                    self.line(&format!("    {error}"));
+                }
+            }
+            DeployEvent::Stopped { reason, untouched } => self.line(&format!(
+                "stopped: {reason}; untouched: {}",
+                untouched.join(", ")
+            )),
+            DeployEvent::Paused => self.line("paused after the batch"),
+            DeployEvent::Resumed => self.line("resumed"),
+            DeployEvent::Finished {
+                outcome,
+                deployed,
+                failed,
+                skipped,
+                elapsed_ms,
+                reason,
+            } => {
+                let word = match outcome {
+                    RunOutcome::Succeeded => "done",
+                    RunOutcome::Failed => "FAILED",
+                    RunOutcome::Aborted => "aborted",
+                    RunOutcome::NotStarted => "not started",
+                };
+                let mut text = format!(
+                    "{word}: {deployed} changed, {failed} failed, {skipped} skipped in {:.1}s",
+                    *elapsed_ms as f64 / 1000.0
+                );
+                if let Some(r) = reason {
+                    text.push_str(&format!(" ({r})"));
+                }
+                self.line(&text);
+            }
+        }
+    }
+}
+
+/// One host in `flotilla status`.
+#[derive(Debug, Serialize)]
+struct HostStatus {
+    host: String,
+    reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    container: Option<String>,
+    image: Option<String>,
+    state: Option<String>,
+    health: Option<String>,
+    previous_image: Option<String>,
+    deploy_id: Option<String>,
+    lock: Option<crate::ops::deploy::LockInfo>,
+    /// Why this host is half done by an interrupted deploy.
+    half_done: Option<String>,
+    old_container: Option<crate::ops::deploy::ContainerSnap>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceStatus {
+    service: String,
+    selector: String,
+    hosts: Vec<HostStatus>,
+    interrupted: bool,
+    last_deploys: Vec<crate::ops::AuditRecord>,
+}
+
+/// Audit actions that end a host's part of a deploy.
+fn is_final_record(action: &str) -> bool {
+    let Some((kind, rest)) = action.split_once(':') else {
+        return false;
+    };
+    let outcome = rest.split_whitespace().next().unwrap_or_default();
+    matches!(kind, "deploy" | "rollback" | "resume" | "recover")
+        && matches!(
+            outcome,
+            "deployed" | "up_to_date" | "unchanged" | "rolled_back" | "restored" | "failed"
+        )
+}
+
+pub async fn status(cli: &Cli, a: &StatusArgs) -> Result<Exit, CliError> {
+    let conn = connect(cli, &a.service).await?;
+    let result = status_connected(&conn, a).await;
+    conn.fleet.shutdown().await;
+    result
+}
+
+async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliError> {
+    let service = &conn.service;
+    let probes = conn.probes(None).await?;
+    let interrupted = plan::interrupted(&probes);
+    let mut hosts: Vec<HostStatus> = Vec::new();
+    for name in &service.hosts {
+        let Some(p) = probes.iter().find(|p| p.host == *name) else {
+            let error = conn
+                .unreachable()
+                .into_iter()
+                .find(|(h, _)| h == name)
+                .map(|(_, e)| e);
+            hosts.push(HostStatus {
+                host: name.clone(),
+                reachable: false,
+                error,
+                container: None,
+                image: None,
+                state: None,
+                health: None,
+                previous_image: None,
+                deploy_id: None,
+                lock: None,
+                half_done: None,
+                old_container: None,
+            });
+            continue;
+        };
+        let c = p.current.as_ref();
+        hosts.push(HostStatus {
+            host: p.host.clone(),
+            reachable: true,
+            error: None,
+            container: p.container.clone(),
+            image: c.map(|c| c.image.clone()),
+            state: c.map(|c| c.state.clone()),
+            health: c.and_then(|c| c.health.clone()),
+            previous_image: c.and_then(|c| c.previous_image.clone()),
+            deploy_id: c.and_then(|c| c.deploy_id.clone()),
+            lock: p.lock.clone(),
+            half_done: plan::half_done(p),
+            old_container: p.old.clone(),
+        });
+    }
+    let audit = AuditLog::from_env();
+    let (records, _) = audit.tail(10_000).unwrap_or_default();
+    let mut last: Vec<crate::ops::AuditRecord> = records
+        .into_iter()
+        .filter(|r| {
+            is_final_record(&r.action)
+                && hosts.iter().any(|h| {
+                    h.host == r.host && h.container.as_deref() == Some(r.container.as_str())
+                })
+        })
+        .collect();
+    let keep_from = last.len().saturating_sub(10);
+    last.drain(..keep_from);
+    let report = ServiceStatus {
+        service: service.name.clone(),
+        selector: service.container.to_string(),
+        interrupted: !interrupted.is_empty(),
+        hosts,
+        last_deploys: last,
+    };
+    if a.json {
+        super::print_json(&report)?;
+    } else {
+        print_status(&report, &interrupted);
+    }
+    Ok(if conn.unreachable().is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Unreachable
+    })
+}
+
+fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
+    println!("service {} ({})", s.service, s.selector);
+    let dash = || "-".to_owned();
+    let rows: Vec<Vec<String>> = s
+        .hosts
+        .iter()
+        .map(|h| {
+            if !h.reachable {
+                return vec![
+                    h.host.clone(),
+                    "UNREACHABLE".into(),
+                    h.error.clone().unwrap_or_default(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                ];
+            }
+            vec![
+                h.host.clone(),
+                h.container.clone().unwrap_or_else(|| "(none)".into()),
+                h.image.clone().unwrap_or_else(dash),
+                h.state.clone().unwrap_or_else(dash),
+                h.health.clone().unwrap_or_else(dash),
+                h.previous_image.clone().unwrap_or_else(dash),
+                match &h.lock {
+                    None => dash(),
+                    Some(l) => format!(
+                        "{} pid {}{}",
+                        l.holder,
+                        l.pid,
+                        match l.liveness {
+                            Liveness::Alive => "",
+                            Liveness::Dead => " (STALE: process gone)",
+                            Liveness::Unknown => " (other machine)",
+                        }
+                    ),
+                },
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        super::table::render(
+            &[
+                "HOST",
+                "CONTAINER",
+                "IMAGE",
+                "STATE",
+                "HEALTH",
+                "PREVIOUS",
+                "LOCK"
+            ],
+            &rows
+        )
+    );
+    if !interrupted.is_empty() {
+        println!();
+        println!("{}", interrupted_message(&s.service, interrupted));
+    }
+    for h in &s.hosts {
+        if let Some(l) = &h.lock
+            && l.liveness != Liveness::Dead
+        {
+            println!(
+                "{}: locked by deploy {} since {} (image {}); `flotilla deploy {} --break-lock` \
+                 removes the lock if that deploy is gone",
+                h.host, l.deploy_id, l.since, l.image, s.service
+            );
+        }
+    }
+    if !s.last_deploys.is_empty() {
+        println!();
+        println!("last deploys:");
+        for r in &s.last_deploys {
+            println!(
+                "  {}  {}  {}  {}  {}",
+                r.time, r.user, r.host, r.action, r.result
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_audit_records_are_recognised() {
+        assert!(is_final_record("deploy:deployed app:v1 -> app:v2 [d1]"));
+        assert!(is_final_record("rollback:rolled_back a -> b [d]"));
+        assert!(!is_final_record("deploy:stop a -> b [d]"));
+        assert!(!is_final_record("restart"));
+    }
+}
