@@ -138,7 +138,9 @@ impl Action {
             Action::Wrap => "logs: wrap on/off",
             Action::FilterMode => "logs: show only matching lines",
             Action::SaveLogs => "logs: save to file",
-            Action::Command => "command palette (:hosts :ps :services :audit :logs NAME :q)",
+            Action::Command => {
+                "command palette (:hosts :ps :services :audit :logs NAME :since 10m :tail N :q)"
+            }
             Action::Help => "this help",
         }
     }

@@ -521,6 +521,7 @@ impl App {
                 Vec::new()
             }
             "filter" => self.submit(InputKind::Filter, arg),
+            "since" | "tail" if self.logs.is_some() => self.reopen_logs(cmd, arg),
             "logs" | "log" if !arg.is_empty() => self.open_logs_by_name(arg),
             _ => {
                 self.fail(format!(
@@ -867,6 +868,55 @@ impl App {
         self.start_logs(title, sources)
     }
 
+    /// `:since 10m` / `:tail 2000` in a log view: refetch with that window.
+    fn reopen_logs(&mut self, cmd: &str, arg: &str) -> Vec<AppEffect> {
+        let Some(logs) = &self.logs else {
+            return Vec::new();
+        };
+        let window = if cmd == "tail" {
+            arg.parse::<u32>()
+                .map(|n| (n, None))
+                .map_err(|_| format!(":tail needs a number of lines, not {arg:?}"))
+        } else {
+            // Everything in the window, up to the buffer's size.
+            let all = u32::try_from(self.settings.log_lines).unwrap_or(u32::MAX);
+            crate::cli::logs::parse_since(arg, jiff::Timestamp::now()).map(|s| (all, Some(s)))
+        };
+        let (tail, since) = match window {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail(e);
+                return Vec::new();
+            }
+        };
+        let (title, sources) = (logs.title.clone(), logs.sources.clone());
+        let mut effects = self.leave_detail();
+        effects.extend(sources.iter().map(|s| {
+            AppEffect::Host(
+                s.host,
+                HostCommand::FollowLogs {
+                    container_id: s.container_id.clone(),
+                    tail,
+                    since,
+                    follow: true,
+                },
+            )
+        }));
+        let suffix = if cmd == "tail" {
+            format!("tail {tail}")
+        } else {
+            format!("since {arg}")
+        };
+        self.logs = Some(LogsState::new(
+            format!("{title} [{suffix}]"),
+            sources,
+            self.settings.log_lines,
+            self.settings.log_bytes,
+        ));
+        self.view = View::Logs;
+        effects
+    }
+
     fn start_logs(&mut self, title: String, sources: Vec<LogSource>) -> Vec<AppEffect> {
         let mut effects = self.leave_detail();
         let tail = self.settings.log_tail;
@@ -1190,6 +1240,37 @@ mod tests {
                 .as_ref()
                 .is_some_and(|l| l.is_merged() && l.title.contains("merged"))
         );
+    }
+
+    #[test]
+    fn since_reopens_the_log_streams_with_a_window() {
+        let mut app = app();
+        app.update(code(KeyCode::Enter));
+        app.update(key(':'));
+        type_text(&mut app, "since 10m");
+        let effects = app.update(code(KeyCode::Enter));
+        let since = effects.iter().find_map(|e| match e {
+            AppEffect::Host(0, HostCommand::FollowLogs { since, .. }) => *since,
+            _ => None,
+        });
+        let expected = jiff::Timestamp::now().as_second() - 600;
+        assert!(
+            since.is_some_and(|s| (s - expected).abs() <= 2),
+            "{effects:?}"
+        );
+        assert!(
+            effects.contains(&AppEffect::Host(0, HostCommand::StopLogs)),
+            "old stream stopped first"
+        );
+        assert!(
+            app.logs
+                .as_ref()
+                .is_some_and(|l| l.title.ends_with("[since 10m]"))
+        );
+        app.update(key(':'));
+        type_text(&mut app, "since soon");
+        assert!(app.update(code(KeyCode::Enter)).is_empty());
+        assert!(app.status.as_ref().is_some_and(|s| s.error));
     }
 
     #[test]

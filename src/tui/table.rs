@@ -162,9 +162,12 @@ impl ContainersState {
         if rows.is_empty() {
             return None;
         }
+        // Compare in place: this runs every frame over every row.
         let found = self.selected.as_ref().and_then(|key| {
-            rows.iter()
-                .position(|r| Self::key_of(fleet, *r).as_ref() == Some(key))
+            let containers = &fleet.hosts.get(key.host)?.containers;
+            rows.iter().position(|r| {
+                r.host == key.host && containers.get(r.index).is_some_and(|c| c.id == key.id)
+            })
         });
         Some(found.unwrap_or(0))
     }

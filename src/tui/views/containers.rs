@@ -40,8 +40,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }))
     .style(theme.style("header"));
 
+    // Build only the rows that fit: with 1,000 containers the rest is waste.
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let offset = selected.map_or(0, |s| (s + 1).saturating_sub(height));
     let table_rows: Vec<Row> = rows
         .iter()
+        .skip(offset)
+        .take(height)
         .filter_map(|r| {
             let host = app.fleet.hosts.get(r.host)?;
             let c = host.containers.get(r.index)?;
@@ -155,7 +160,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .border_style(theme.style("border"))
                 .title(Line::from(title)),
         );
-    let mut state = TableState::default().with_selected(selected);
+    let mut state = TableState::default().with_selected(selected.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
 

@@ -64,10 +64,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         Cell::from(Span::styled(h.spec.name.clone(), style))
     }));
+    // One pass: service → per-host containers (the matrix is services × hosts).
+    let mut grid: BTreeMap<&str, Vec<Vec<&ContainerInfo>>> = BTreeMap::new();
+    for (i, h) in app.fleet.hosts.iter().enumerate() {
+        for c in &h.containers {
+            grid.entry(c.service())
+                .or_insert_with(|| vec![Vec::new(); app.fleet.hosts.len()])[i]
+                .push(c);
+        }
+    }
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let selected = app.matrix.0.min(services.len().saturating_sub(1));
+    let offset = (selected + 1).saturating_sub(height);
     let rows: Vec<Row> = services
         .iter()
+        .skip(offset)
+        .take(height)
         .map(|svc| {
-            let members = || app.fleet.containers().filter(move |c| c.service() == svc);
+            let cols = grid
+                .get(svc.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let members = || cols.iter().flatten().copied();
             let majority = majority_image(members());
             let drift = members().any(|c| Some(&c.image) != majority.as_ref());
             let name_style = if drift {
@@ -83,10 +101,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     Span::raw("")
                 },
             ]))];
-            for h in &app.fleet.hosts {
-                let here: Vec<&ContainerInfo> =
-                    h.containers.iter().filter(|c| c.service() == svc).collect();
-                let cell = match here.as_slice() {
+            for (i, h) in app.fleet.hosts.iter().enumerate() {
+                let here: &[&ContainerInfo] = cols.get(i).map(Vec::as_slice).unwrap_or_default();
+                let cell = match here {
                     [] => Line::from(Span::styled("·", theme.style("dim"))),
                     list => {
                         let mut spans = Vec::new();
@@ -137,8 +154,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     ),
                 ])),
         );
-    let mut state = TableState::default()
-        .with_selected(Some(app.matrix.0.min(services.len().saturating_sub(1))));
+    let mut state = TableState::default().with_selected(Some(selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
