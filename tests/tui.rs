@@ -15,7 +15,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str, width: u16, height: u16) -> Tmux {
-        let session = format!("flotilla-e2e-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("flotilla-e2e-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "new-session",
