@@ -56,12 +56,15 @@ struct Svc {
 
 impl Svc {
     /// Creates the containers from `image` (extra `docker run` flags in
-    /// `run_args`) and a service with `service_extra` TOML lines.
+    /// `run_args`) and a service with `service_extra` TOML lines, where @NAME@
+    /// stands for the container name. Every container carries the label
+    /// `dtest.svc=NAME`; a `match` line replaces `container = NAME`.
     fn new(tag: &str, image: &str, run_args: &[&str], service_extra: &str) -> Svc {
         let tb = Testbed::get();
         let name = format!("dtest-{tag}-{}", unique());
         let hosts = tb.host_names();
         assert!(hosts.len() >= 3, "the deploy tests need 3 hosts");
+        let svc_label = format!("dtest.svc={name}");
         let hosts: Vec<String> = hosts.into_iter().take(3).collect();
         for host in &hosts {
             let mut args = vec![
@@ -81,6 +84,8 @@ impl Svc {
                 "DTEST_MARK=kept",
                 "--label",
                 "dtest.owner=deploy-tests",
+                "--label",
+                &svc_label,
             ];
             args.extend_from_slice(run_args);
             args.push(image);
@@ -89,8 +94,14 @@ impl Svc {
         let dir = tempfile::tempdir().expect("tempdir");
         let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
         let quoted: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+        let service_extra = service_extra.replace("@NAME@", &name);
+        let container = if service_extra.contains("match =") {
+            String::new()
+        } else {
+            format!("container = {name:?}\n")
+        };
         let text = format!(
-            "{inventory}\n[service.{name}]\nhosts = [{}]\ncontainer = {name:?}\n\
+            "{inventory}\n[service.{name}]\nhosts = [{}]\n{container}\
              health_timeout = \"20s\"\nserial = [1]\n{service_extra}\n",
             quoted.join(", ")
         );
@@ -125,8 +136,17 @@ impl Svc {
         cmd
     }
 
+    /// Runs flotilla; the output shows up when the test fails.
     fn run(&self, args: &[&str]) -> Outcome {
-        run(self.cmd(args))
+        let out = run(self.cmd(args));
+        eprintln!(
+            "$ flotilla {}\n=> exit {}\n--- stdout\n{}--- stderr\n{}",
+            args.join(" "),
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        out
     }
 
     /// `docker inspect` of a container on a host, or `None` if it does not exist.
@@ -412,7 +432,13 @@ fn v1_to_v2_serial_1_keeps_the_config_and_rollback_returns() {
 
 #[test]
 fn never_healthy_image_rolls_back_the_first_host_and_stops() {
-    let svc = Svc::new("broken", V1, &[], "");
+    // Found by label rather than by name.
+    let svc = Svc::new(
+        "broken",
+        V1,
+        &[],
+        "match = { label = \"dtest.svc=@NAME@\" }",
+    );
     svc.wait_healthy();
     let ids: Vec<Value> = svc
         .hosts
@@ -443,7 +469,12 @@ fn never_healthy_image_rolls_back_the_first_host_and_stops() {
 
 #[test]
 fn registry_path_pulls_from_a_local_registry() {
-    let svc = Svc::new("reg", V1, &[], "");
+    let svc = Svc::new(
+        "reg",
+        V1,
+        &[],
+        "pre_deploy = \"test -f /usr/local/bin/app && echo migrated $APP_NAME\"",
+    );
     // A registry on this machine; the fleet's dockerds share its network.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -521,6 +552,17 @@ fn registry_path_pulls_from_a_local_registry() {
         .collect();
     assert_eq!(pulled, ["fleet-1", "fleet-2", "fleet-3"]);
     assert!(of_kind(&evs, "image_source").is_empty(), "no streaming");
+    // pre_deploy ran once, first, in the new image with the service's env.
+    let pre = of_kind(&evs, "pre_deploy_done");
+    assert_eq!(pre.len(), 1);
+    assert_eq!(pre[0]["exit_code"], 0);
+    assert_eq!(pre[0]["output"], "migrated dtest");
+    assert!(
+        of_kind(&evs, "warning").iter().any(|w| w["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not undone"))),
+        "warns about schema changes"
+    );
 }
 
 #[test]
@@ -771,4 +813,102 @@ fn dry_run_changes_nothing() {
     let out = svc.run(&["deploy", "no-such-service", "--image", V2, "--yes"]);
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn failing_pre_deploy_changes_nothing() {
+    let svc = Svc::new("pre", V1, &[], "pre_deploy = \"echo boom; exit 3\"");
+    svc.wait_healthy();
+    let ids: Vec<Value> = svc
+        .hosts
+        .iter()
+        .map(|h| svc.service(h)["Id"].clone())
+        .collect();
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 6,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stderr.contains("pre_deploy failed"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("boom"),
+        "shows its output: {}",
+        out.stdout
+    );
+    svc.assert_consistent(V1);
+    for (host, id) in svc.hosts.iter().zip(&ids) {
+        assert_eq!(&svc.service(host)["Id"], id, "{host}: untouched");
+        let oneoff = format!("flotilla-predeploy-{}", svc.name);
+        assert!(
+            svc.inspect(host, &oneoff).is_none(),
+            "{host}: one-off removed"
+        );
+    }
+}
+
+#[test]
+fn foreign_lock_refuses_until_broken() {
+    let svc = Svc::new("foreign", V1, &[], "");
+    // A lock held from another machine: its liveness cannot be checked.
+    let lock = svc.lock_name();
+    svc.tb.docker(
+        "fleet-2",
+        &[
+            "create",
+            "--name",
+            &lock,
+            "--label",
+            &format!("flotilla.lock={}", svc.name),
+            "--label",
+            "flotilla.lock.holder=bob@elsewhere",
+            "--label",
+            "flotilla.lock.pid=4242",
+            "--label",
+            "flotilla.lock.deploy-id=d-bob",
+            V1,
+        ],
+    );
+    svc.wait_healthy();
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 6,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr.contains("bob@elsewhere") && out.stderr.contains("--break-lock"),
+        "{}",
+        out.stderr
+    );
+    let status = svc.run(&["status", &svc.name]);
+    assert!(
+        status
+            .stdout
+            .contains("bob@elsewhere pid 4242 (other machine)"),
+        "{}",
+        status.stdout
+    );
+    // All hosts in one batch, in parallel.
+    let out = svc.run(&[
+        "deploy",
+        &svc.name,
+        "--image",
+        V2,
+        "--break-lock",
+        "--serial",
+        "100%",
+        "--yes",
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("batch 1: fleet-1, fleet-2, fleet-3"),
+        "{}",
+        out.stdout
+    );
+    svc.assert_consistent(V2);
 }

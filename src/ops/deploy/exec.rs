@@ -118,6 +118,8 @@ struct Run<'a> {
     events: &'a mpsc::Sender<DeployEvent>,
     /// Stream source per image (empty for registry pulls).
     sources: HashMap<String, Source>,
+    /// (host, image) → id, for images already made sure of (by pre_deploy).
+    ready: HashMap<(String, String), String>,
     control: watch::Receiver<Control>,
 }
 
@@ -132,6 +134,7 @@ pub async fn execute(
         d: &d,
         events: &events,
         sources: HashMap::new(),
+        ready: HashMap::new(),
         control,
     };
     run.emit(DeployEvent::Plan {
@@ -195,7 +198,7 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     async fn emit(&self, event: DeployEvent) {
         // The front end may be gone (TUI closed); the deploy still finishes safely.
         let _ = self.events.send(event).await;
@@ -209,12 +212,9 @@ impl Run<'_> {
         });
     }
 
-    fn docker(&self, host: &str) -> Option<&Docker> {
-        self.d
-            .hosts
-            .iter()
-            .find(|h| h.name == host)
-            .map(|h| &h.docker)
+    fn docker(&self, host: &str) -> Option<&'a Docker> {
+        let d: &'a Deployment = self.d;
+        d.hosts.iter().find(|h| h.name == host).map(|h| &h.docker)
     }
 
     fn aborted(&self) -> bool {
@@ -379,13 +379,12 @@ impl Run<'_> {
     }
 
     /// Runs `pre_deploy` once, on the first host, in a one-off container of the new image.
-    async fn pre_deploy(&self) -> Result<(), NotStarted> {
-        let (true, Some(command)) = (self.d.pre_deploy, self.d.service.pre_deploy.as_deref())
-        else {
+    async fn pre_deploy(&mut self) -> Result<(), NotStarted> {
+        let d: &'a Deployment = self.d;
+        let (true, Some(command)) = (d.pre_deploy, d.service.pre_deploy.as_deref()) else {
             return Ok(());
         };
-        let Some(ph) = self
-            .d
+        let Some(ph) = d
             .plan
             .hosts()
             .find(|h| matches!(h.job, Job::Deploy | Job::Finish))
@@ -431,13 +430,14 @@ impl Run<'_> {
     }
 
     async fn run_oneoff(
-        &self,
+        &mut self,
         docker: &Docker,
         ph: &PlannedHost,
         command: &str,
     ) -> Result<(i64, String), DeployError> {
         let host = ph.host.as_str();
-        image::ensure(docker, host, &ph.to, self.sources.get(&ph.to), self.events).await?;
+        let id = image::ensure(docker, host, &ph.to, self.sources.get(&ph.to), self.events).await?;
+        self.ready.insert((host.to_owned(), ph.to.clone()), id);
         let model = match inspect_opt(docker, host, &ph.container).await? {
             Some(c) => c,
             None => inspect_opt(docker, host, &old_name(&ph.container))
@@ -620,15 +620,13 @@ impl Run<'_> {
     async fn replace(&self, docker: &Docker, ph: &PlannedHost, report: &mut Report) {
         let host = ph.host.as_str();
         let t = Instant::now();
-        let image_id = match image::ensure(
-            docker,
-            host,
-            &ph.to,
-            self.sources.get(&ph.to),
-            self.events,
-        )
-        .await
-        {
+        let ensured = match self.ready.get(&(ph.host.clone(), ph.to.clone())) {
+            Some(id) => Ok(id.clone()),
+            None => {
+                image::ensure(docker, host, &ph.to, self.sources.get(&ph.to), self.events).await
+            }
+        };
+        let image_id = match ensured {
             Ok(id) => id,
             Err(e) => {
                 report.outcome = HostOutcome::Unchanged;
