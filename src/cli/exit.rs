@@ -17,6 +17,8 @@ pub enum Exit {
     Failed = 5,
     /// Refused before starting (read-only, lock held, confirmation declined).
     Refused = 6,
+    /// `triage` found problems.
+    Problems = 7,
 }
 
 impl Exit {
@@ -29,6 +31,7 @@ impl Exit {
         fn rank(e: Exit) -> u8 {
             match e {
                 Exit::Ok => 0,
+                Exit::Problems => 1,
                 Exit::Unreachable => 1,
                 Exit::NotFound => 2,
                 Exit::Failed => 3,
@@ -54,7 +57,8 @@ Exit codes:
   3  some hosts unreachable (the others' results are still printed)
   4  target not found (container, service or host)
   5  an action failed on some host (deploy: stopped and rolled back)
-  6  refused (read-only, deploy lock held, confirmation declined)";
+  6  refused (read-only, deploy lock held, confirmation declined)
+  7  triage found problems";
 
 #[cfg(test)]
 mod tests {
@@ -85,6 +89,7 @@ mod tests {
             Exit::NotFound,
             Exit::Failed,
             Exit::Refused,
+            Exit::Problems,
         ] {
             assert!(
                 EXIT_CODES_HELP.contains(&format!("  {}  ", e.code())),

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod exit;
 pub mod logs;
 pub mod table;
+pub mod triage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ pub enum Command {
     Hosts(HostsArgs),
     /// Containers on every host (running only, unless --all).
     Ps(PsArgs),
+    /// What is broken across the fleet right now, ranked by severity.
+    Triage(triage::TriageArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -180,6 +183,7 @@ fn actor_config(cli: &Cli) -> ActorConfig {
         },
         reconnect: false,
         watch_events: false,
+        inspect: false,
         refresh_every: None,
         ..ActorConfig::default()
     }
@@ -418,6 +422,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Ps(args)) => ps(&cli, args).await,
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
         Some(Command::Logs(a)) => logs::run(&cli, a).await,
+        Some(Command::Triage(a)) => triage::run(&cli, a).await,
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,

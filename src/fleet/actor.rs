@@ -25,6 +25,9 @@ pub struct ActorConfig {
     pub call_timeout: Duration,
     /// Follow Docker's event stream and re-list on container changes (TUI).
     pub watch_events: bool,
+    /// Inspect containers for restart counts and start times (TUI, triage);
+    /// plain `ps` skips it to stay at one API call per host.
+    pub inspect: bool,
     /// Re-list this often even without events (keeps "Up 5 minutes" fresh).
     pub refresh_every: Option<Duration>,
 }
@@ -36,6 +39,7 @@ impl Default for ActorConfig {
             reconnect: true,
             call_timeout: Duration::from_secs(20),
             watch_events: true,
+            inspect: true,
             refresh_every: Some(Duration::from_secs(15)),
         }
     }
@@ -275,7 +279,7 @@ where
             pending_refresh = None;
             match list(spec, cfg, link).await {
                 Ok((mut containers, rtt)) => {
-                    if cfg.watch_events {
+                    if cfg.inspect {
                         enrich(&link.docker, &mut containers, &mut inspected).await;
                     }
                     if !send(HostEvent::Containers { containers, rtt }).await {

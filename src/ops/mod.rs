@@ -4,6 +4,7 @@
 pub mod action;
 pub mod audit;
 pub mod deploy;
+pub mod triage;
 
 pub use action::ContainerAction;
 pub use audit::{AuditLog, AuditRecord};

@@ -1,0 +1,305 @@
+//! Fleet-wide triage: what is broken right now, ranked by severity. Pure
+//! functions of the fleet state (plus optional log error counts).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::fleet::{FleetState, Link};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Critical => "CRITICAL",
+            Severity::High => "HIGH",
+            Severity::Medium => "MEDIUM",
+            Severity::Low => "LOW",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    HostDown,
+    CrashLoop,
+    Dead,
+    Unhealthy,
+    ErrorBurst,
+    ExitedNonZero,
+    HealthStarting,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub kind: Kind,
+    pub host: String,
+    pub container: Option<String>,
+    pub service: Option<String>,
+    pub summary: String,
+}
+
+/// Restarts at or above this count mark a running container as crash-looping.
+const CRASH_LOOP_RESTARTS: i64 = 3;
+/// Error lines in the scanned window that make a burst.
+pub const ERROR_BURST_LINES: usize = 10;
+
+/// Error lines seen in one container's recent logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCount {
+    pub lines: usize,
+    pub sample: String,
+}
+
+/// Matches the words that mark an error line in most logs.
+pub fn error_pattern() -> Option<Regex> {
+    Regex::new(r"(?i)\b(error|err|fatal|panic|exception|critical|traceback)\b").ok()
+}
+
+/// Counts error lines; keeps the newest as a sample.
+pub fn count_errors<'a>(pattern: &Regex, lines: impl IntoIterator<Item = &'a str>) -> ErrorCount {
+    let mut count = ErrorCount::default();
+    for line in lines {
+        if pattern.is_match(line) {
+            count.lines += 1;
+            line.trim().clone_into(&mut count.sample);
+        }
+    }
+    count
+}
+
+/// Ranks every problem in the fleet: most severe first, then by host and name.
+/// `errors` maps (host index, container id) to recent error lines, if scanned.
+pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (hi, h) in fleet.hosts.iter().enumerate() {
+        let host = h.spec.name.clone();
+        if let Link::Down { reason, .. } = &h.link {
+            out.push(Finding {
+                severity: Severity::Critical,
+                kind: Kind::HostDown,
+                host: host.clone(),
+                container: None,
+                service: None,
+                summary: format!("unreachable: {reason}"),
+            });
+            continue;
+        }
+        for c in &h.containers {
+            let mut add = |severity, kind, summary: String| {
+                out.push(Finding {
+                    severity,
+                    kind,
+                    host: host.clone(),
+                    container: Some(c.name.clone()),
+                    service: Some(c.service().to_owned()),
+                    summary,
+                })
+            };
+            let restarts = c.restart_count.unwrap_or(0);
+            match (c.state.as_str(), c.health.as_deref()) {
+                ("restarting", _) => add(
+                    Severity::High,
+                    Kind::CrashLoop,
+                    format!("crash-looping: {}{}", c.status, restart_note(restarts)),
+                ),
+                ("running", _) if restarts >= CRASH_LOOP_RESTARTS => add(
+                    Severity::High,
+                    Kind::CrashLoop,
+                    format!("restarted {restarts} times, now {}", c.status),
+                ),
+                ("dead", _) => add(Severity::High, Kind::Dead, format!("dead: {}", c.status)),
+                ("running", Some("unhealthy")) => add(
+                    Severity::High,
+                    Kind::Unhealthy,
+                    format!("unhealthy: {}", c.status),
+                ),
+                ("running", Some("starting")) => add(
+                    Severity::Low,
+                    Kind::HealthStarting,
+                    format!("health check starting: {}", c.status),
+                ),
+                ("exited", _) if c.exit_code.unwrap_or(0) != 0 => {
+                    add(Severity::Medium, Kind::ExitedNonZero, c.status.clone())
+                }
+                _ => {}
+            }
+            if let Some(e) = errors
+                .get(&(hi, c.id.clone()))
+                .filter(|e| e.lines >= ERROR_BURST_LINES)
+            {
+                add(
+                    Severity::Medium,
+                    Kind::ErrorBurst,
+                    format!("{} error lines recently, last: {}", e.lines, e.sample),
+                )
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.severity, a.kind, &a.host, &a.container).cmp(&(
+            b.severity,
+            b.kind,
+            &b.host,
+            &b.container,
+        ))
+    });
+    out
+}
+
+fn restart_note(restarts: i64) -> String {
+    if restarts > 0 {
+        format!(" ({restarts} restarts)")
+    } else {
+        String::new()
+    }
+}
+
+/// A Markdown incident snapshot to paste into the incident channel.
+pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
+    let up = fleet.hosts.iter().filter(|h| h.is_up()).count();
+    let running = fleet
+        .hosts
+        .iter()
+        .filter(|h| h.is_up())
+        .flat_map(|h| h.containers.iter())
+        .filter(|c| c.is_running())
+        .count();
+    let mut md = String::new();
+    let _ = writeln!(md, "## Incident snapshot — {now}\n");
+    let _ = writeln!(md, "- hosts up: {up}/{}", fleet.hosts.len());
+    let _ = writeln!(md, "- containers running: {running}");
+    let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
+    for f in findings {
+        *by_sev.entry(f.severity).or_default() += 1;
+    }
+    let counts: Vec<String> = by_sev
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
+        .collect();
+    let _ = writeln!(
+        md,
+        "- findings: {}\n",
+        if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(", ")
+        }
+    );
+    if findings.is_empty() {
+        let _ = writeln!(md, "Nothing broken.");
+        return md;
+    }
+    let _ = writeln!(md, "| severity | host | container | service | what |");
+    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
+    for f in findings {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            f.severity.label(),
+            f.host,
+            f.container.as_deref().unwrap_or("—"),
+            f.service.as_deref().unwrap_or("—"),
+            f.summary.replace('|', "\\|")
+        );
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::testutil::sample_fleet;
+
+    #[test]
+    fn ranks_host_down_then_crash_loops_and_unhealthy_then_exits() {
+        let fleet = sample_fleet();
+        let findings = assess(&fleet, &BTreeMap::new());
+        let kinds: Vec<(Severity, Kind, &str)> = findings
+            .iter()
+            .map(|f| (f.severity, f.kind, f.host.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Severity::Critical, Kind::HostDown, "fleet-3"),
+                (Severity::High, Kind::CrashLoop, "fleet-1"),
+                (Severity::High, Kind::Unhealthy, "fleet-1"),
+                (Severity::Medium, Kind::ExitedNonZero, "fleet-1"),
+                (Severity::Medium, Kind::ExitedNonZero, "fleet-2"),
+            ]
+        );
+        assert!(
+            findings[1].summary.contains("7 restarts"),
+            "{}",
+            findings[1].summary
+        );
+        assert!(findings[0].summary.contains("Connection refused"));
+    }
+
+    #[test]
+    fn error_bursts_need_enough_lines() {
+        let fleet = sample_fleet();
+        let web = fleet.hosts[1]
+            .containers
+            .iter()
+            .find(|c| c.name == "shop-web-1")
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        let re = error_pattern().expect("regex");
+        let lines: Vec<String> = (0..12).map(|i| format!("ERROR db timeout {i}")).collect();
+        let count = count_errors(&re, lines.iter().map(String::as_str));
+        assert_eq!(count.lines, 12);
+        assert_eq!(count.sample, "ERROR db timeout 11");
+        let few = count_errors(
+            &re,
+            [
+                "error once",
+                "fine",
+                "terrors and errors are not error words",
+            ],
+        );
+        assert_eq!(few.lines, 2);
+        assert_eq!(
+            count_errors(&re, ["terrors", "errors", "mirror"]).lines,
+            0,
+            "whole words only"
+        );
+        let errors = BTreeMap::from([((1, web.clone()), count), ((0, "x".into()), few)]);
+        let findings = assess(&fleet, &errors);
+        let bursts: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.kind == Kind::ErrorBurst)
+            .collect();
+        assert_eq!(bursts.len(), 1);
+        assert_eq!(bursts[0].host, "fleet-2");
+        assert!(bursts[0].summary.starts_with("12 error lines"));
+    }
+
+    #[test]
+    fn markdown_snapshot_is_pasteable() {
+        let fleet = sample_fleet();
+        let findings = assess(&fleet, &BTreeMap::new());
+        let md = markdown(&fleet, &findings, "2026-11-25T20:00:00Z");
+        assert!(md.starts_with("## Incident snapshot — 2026-11-25T20:00:00Z"));
+        assert!(md.contains("- hosts up: 2/3"));
+        assert!(md.contains("- findings: 1 critical, 2 high, 2 medium"));
+        assert!(md.contains("| CRITICAL | fleet-3 | — | — | unreachable: "));
+        assert_eq!(
+            md.lines().filter(|l| l.starts_with("| ")).count(),
+            2 + findings.len()
+        );
+    }
+}
