@@ -570,14 +570,14 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
     };
     let (tx, mut rx) = mpsc::channel(EVENT_CAPACITY);
     let (control, control_rx) = watch::channel(Control::Run);
-    let task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
+    let mut task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
     let mut interrupted_once = false;
-    loop {
+    // Ends with the task, not the channel: a stray sender clone must not hang us.
+    let joined = loop {
         tokio::select! {
-            event = rx.recv() => match event {
-                Some(event) => printer.event(&event),
-                None => break,
-            },
+            biased;
+            Some(event) = rx.recv() => printer.event(&event),
+            joined = &mut task => break joined,
             signal = tokio::signal::ctrl_c(), if !interrupted_once => {
                 if signal.is_ok() {
                     interrupted_once = true;
@@ -586,10 +586,11 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
                 }
             }
         }
+    };
+    while let Ok(event) = rx.try_recv() {
+        printer.event(&event);
     }
-    let summary = task
-        .await
-        .map_err(|e| err(Exit::Internal, format!("deploy task failed: {e}")))?;
+    let summary = joined.map_err(|e| err(Exit::Internal, format!("deploy task failed: {e}")))?;
     match summary.outcome {
         RunOutcome::Succeeded => Ok(Exit::Ok),
         RunOutcome::Failed | RunOutcome::Aborted => Ok(Exit::Failed),

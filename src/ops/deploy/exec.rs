@@ -701,6 +701,17 @@ impl<'a> Run<'a> {
                 if snap.running && snap.image == ph.to && snap.image_id == image_id {
                     return Ok(Taken::UpToDate);
                 }
+                // Stopping an auto-remove container deletes it: nothing to go back to.
+                if c.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
+                    return Err(DeployError::host(
+                        host,
+                        format!(
+                            "{} was started with --rm: stopping it would delete it, so it \
+                             cannot be replaced safely",
+                            ph.container
+                        ),
+                    ));
+                }
                 self.step(host, Step::Stopping, &ph.container);
                 let secs = c
                     .config
