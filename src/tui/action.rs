@@ -17,6 +17,8 @@ pub enum Action {
     ViewContainers,
     ViewServices,
     ViewAudit,
+    ViewTriage,
+    Snapshot,
     Up,
     Down,
     PageUp,
@@ -49,7 +51,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 39] = [
         Action::Quit,
         Action::Back,
         Action::NextView,
@@ -58,6 +60,8 @@ impl Action {
         Action::ViewContainers,
         Action::ViewServices,
         Action::ViewAudit,
+        Action::ViewTriage,
+        Action::Snapshot,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -111,6 +115,8 @@ impl Action {
             Action::ViewContainers => "containers view",
             Action::ViewServices => "services × hosts matrix",
             Action::ViewAudit => "audit trail",
+            Action::ViewTriage => "triage: what is broken, most severe first",
+            Action::Snapshot => "write an incident snapshot (Markdown + JSON)",
             Action::Up => "move up",
             Action::Down => "move down",
             Action::PageUp => "page up",
@@ -296,6 +302,8 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ViewContainers, &["2"]),
     (Action::ViewServices, &["3"]),
     (Action::ViewAudit, &["4"]),
+    (Action::ViewTriage, &["5"]),
+    (Action::Snapshot, &["S"]),
     (Action::Up, &["k", "up"]),
     (Action::Down, &["j", "down"]),
     (Action::PageUp, &["pgup", "ctrl-b"]),

@@ -20,12 +20,19 @@ pub enum View {
     Containers,
     Services,
     Audit,
+    Triage,
     Logs,
     Inspect,
 }
 
 impl View {
-    pub const TABS: [View; 4] = [View::Hosts, View::Containers, View::Services, View::Audit];
+    pub const TABS: [View; 5] = [
+        View::Hosts,
+        View::Containers,
+        View::Services,
+        View::Audit,
+        View::Triage,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -33,6 +40,7 @@ impl View {
             View::Containers => "Containers",
             View::Services => "Services",
             View::Audit => "Audit",
+            View::Triage => "Triage",
             View::Logs => "Logs",
             View::Inspect => "Inspect",
         }
@@ -112,7 +120,15 @@ pub enum AppEffect {
     Host(HostId, HostCommand),
     Audit(AuditRecord),
     LoadAudit,
-    SaveLogs { path: String, text: String },
+    SaveLogs {
+        path: String,
+        text: String,
+    },
+    /// Write an incident snapshot next to the audit log.
+    Snapshot {
+        markdown: String,
+        json: String,
+    },
     Quit,
 }
 
@@ -149,6 +165,7 @@ pub struct App {
     pub inspect: Option<InspectState>,
     pub audit: Vec<AuditRecord>,
     pub audit_selected: usize,
+    pub triage_selected: usize,
     pub overlay: Overlay,
     pub status: Option<Status>,
     pub pending_actions: usize,
@@ -182,6 +199,7 @@ impl App {
             inspect: None,
             audit: Vec::new(),
             audit_selected: 0,
+            triage_selected: 0,
             overlay: Overlay::None,
             status: None,
             pending_actions: 0,
@@ -516,6 +534,8 @@ impl App {
             "ps" | "containers" | "c" => self.switch(View::Containers),
             "services" | "svc" | "matrix" => self.switch(View::Services),
             "audit" => self.switch(View::Audit),
+            "triage" => self.switch(View::Triage),
+            "snapshot" => self.snapshot(),
             "help" => {
                 self.overlay = Overlay::Help { scroll: 0 };
                 Vec::new()
@@ -584,6 +604,8 @@ impl App {
             Action::ViewContainers => return self.switch(View::Containers),
             Action::ViewServices => return self.switch(View::Services),
             Action::ViewAudit => return self.switch(View::Audit),
+            Action::ViewTriage => return self.switch(View::Triage),
+            Action::Snapshot => return self.snapshot(),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(page as isize)),
@@ -699,6 +721,22 @@ impl App {
         Vec::new()
     }
 
+    /// Live findings (no log scan in the TUI: that is `flotilla triage`).
+    pub fn findings(&self) -> Vec<crate::ops::triage::Finding> {
+        crate::ops::triage::assess(&self.fleet, &std::collections::BTreeMap::new())
+    }
+
+    fn snapshot(&mut self) -> Vec<AppEffect> {
+        let findings = self.findings();
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
+        let markdown = crate::ops::triage::markdown(&self.fleet, &findings, &now);
+        let json = serde_json::to_string_pretty(&findings)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        vec![AppEffect::Snapshot { markdown, json }]
+    }
+
     fn back(&mut self) -> Vec<AppEffect> {
         match self.view {
             View::Logs | View::Inspect => {
@@ -741,6 +779,13 @@ impl App {
                 let n = self.audit.len();
                 self.audit_selected = self
                     .audit_selected
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            }
+            View::Triage => {
+                let n = self.findings().len();
+                self.triage_selected = self
+                    .triage_selected
                     .saturating_add_signed(delta)
                     .min(n.saturating_sub(1));
             }
@@ -798,6 +843,41 @@ impl App {
                 self.start_logs(title, vec![src])
             }
             View::Services => self.open_service_logs(),
+            View::Triage => {
+                let finding = self.findings().into_iter().nth(self.triage_selected);
+                match finding {
+                    Some(crate::ops::triage::Finding {
+                        container: Some(name),
+                        host,
+                        ..
+                    }) => {
+                        let sources: Vec<LogSource> = self
+                            .fleet
+                            .hosts
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, h)| h.spec.name == host && h.is_up())
+                            .flat_map(|(i, h)| {
+                                h.containers
+                                    .iter()
+                                    .filter(|c| c.name == name)
+                                    .map(move |c| LogSource {
+                                        host: i,
+                                        host_name: h.spec.name.clone(),
+                                        container_id: c.id.clone(),
+                                        name: c.name.clone(),
+                                    })
+                            })
+                            .collect();
+                        if sources.is_empty() {
+                            return Vec::new();
+                        }
+                        self.start_logs(format!("{name} @ {host}"), sources)
+                    }
+                    Some(_) => self.switch(View::Hosts),
+                    None => Vec::new(),
+                }
+            }
             View::Hosts => {
                 let name = self
                     .fleet
@@ -1281,7 +1361,37 @@ mod tests {
         assert_eq!(app.view, View::Services);
         assert_eq!(app.update(code(KeyCode::Tab)), vec![AppEffect::LoadAudit]);
         app.update(code(KeyCode::Tab));
+        assert_eq!(app.view, View::Triage);
+        app.update(code(KeyCode::Tab));
         assert_eq!(app.view, View::Hosts);
+    }
+
+    #[test]
+    fn triage_enter_opens_the_findings_logs_and_snapshot_is_one_key() {
+        let mut app = app();
+        app.update(key('5'));
+        assert_eq!(app.view, View::Triage);
+        // Row 0 is the down host; row 1 the crash loop on fleet-1.
+        app.update(key('j'));
+        let effects = app.update(code(KeyCode::Enter));
+        assert!(
+            matches!(
+                effects.as_slice(),
+                [AppEffect::Host(0, HostCommand::FollowLogs { .. })]
+            ),
+            "{effects:?}"
+        );
+        assert!(
+            app.logs
+                .as_ref()
+                .is_some_and(|l| l.title == "shop-crashloop-1 @ fleet-1")
+        );
+        let effects = app.update(key('S'));
+        let [AppEffect::Snapshot { markdown, json }] = effects.as_slice() else {
+            panic!("snapshot effect expected: {effects:?}");
+        };
+        assert!(markdown.contains("| CRITICAL | fleet-3 |"));
+        assert!(json.contains("\"kind\": \"crash_loop\""));
     }
 
     #[test]

@@ -126,6 +126,24 @@ async fn carry_out(effect: AppEffect, app: &mut App, fleet: &Fleet, audit: &Audi
                 app.update(AppEvent::Notice { text, error: true });
             }
         },
+        AppEffect::Snapshot { markdown, json } => {
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+            let base = audit.path().with_file_name(format!("incident-{stamp}"));
+            let md = base.with_extension("md");
+            let js = base.with_extension("json");
+            let written = std::fs::write(&md, markdown).and_then(|()| std::fs::write(&js, json));
+            let (text, error) = match written {
+                Ok(()) => (
+                    format!("incident snapshot: {} (+ .json)", md.display()),
+                    false,
+                ),
+                Err(e) => (
+                    format!("cannot write incident snapshot {}: {e}", md.display()),
+                    true,
+                ),
+            };
+            app.update(AppEvent::Notice { text, error });
+        }
         AppEffect::SaveLogs { path, text } => {
             let (text, error) = match std::fs::write(&path, text) {
                 Ok(()) => (format!("saved logs to {path}"), false),

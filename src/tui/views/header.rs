@@ -142,6 +142,11 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::NextView, "next view"),
             (Action::Help, "help"),
         ],
+        View::Triage => &[
+            (Action::Open, "logs"),
+            (Action::Snapshot, "incident snapshot"),
+            (Action::Help, "help"),
+        ],
         View::Audit | View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
     };
     let mut spans = Vec::new();

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod inspect;
 pub mod logs;
 pub mod services;
+pub mod triage;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -32,6 +33,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         View::Containers => containers::render(frame, body, app, theme),
         View::Services => services::render(frame, body, app, theme),
         View::Audit => audit::render(frame, body, app, theme),
+        View::Triage => triage::render(frame, body, app, theme),
         View::Logs => logs::render(frame, body, app, theme),
         View::Inspect => inspect::render(frame, body, app, theme),
     }

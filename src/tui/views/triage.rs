@@ -1,0 +1,78 @@
+//! Triage: what is broken across the fleet, most severe first, live.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use crate::ops::triage::Severity;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let findings = app.findings();
+    let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.style("header"));
+    let rows: Vec<Row> = findings
+        .iter()
+        .map(|f| {
+            let style = match f.severity {
+                Severity::Critical => theme.style("down"),
+                Severity::High => theme.style("unhealthy"),
+                Severity::Medium => theme.style("restarting"),
+                Severity::Low => theme.style("dim"),
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(f.severity.label(), style)),
+                Cell::from(f.host.clone()),
+                Cell::from(f.container.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(f.summary.clone()),
+            ])
+        })
+        .collect();
+    let title = if findings.is_empty() {
+        " Triage: nothing broken ".to_owned()
+    } else {
+        format!(" Triage ({} findings) ", findings.len())
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(9),
+            Constraint::Max(14),
+            Constraint::Max(28),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .row_highlight_style(theme.style("selected"))
+    .highlight_symbol("▶")
+    .block(
+        Block::default()
+            .borders(Borders::TOP)
+            .border_style(theme.style("border"))
+            .title(Span::styled(title, theme.style("title"))),
+    );
+    let selected = (!findings.is_empty()).then_some(app.triage_selected.min(findings.len() - 1));
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, AppEvent, Settings};
+    use crate::tui::testutil::sample_fleet;
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn triage_view_ranks_findings() {
+        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('5'),
+            KeyModifiers::NONE,
+        )));
+        insta::assert_snapshot!(snapshot::render(&mut app, 120, 12));
+        insta::assert_snapshot!("triage_80x24", snapshot::render(&mut app, 80, 24));
+    }
+}
