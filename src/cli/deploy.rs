@@ -434,7 +434,7 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
         )
     };
     // A live deploy first; then an interrupted one (which says how to recover).
-    let refusal =
+    let mut refusal =
         if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
             Some(lock_refusal(host, lock))
         } else if mode == Mode::Deploy && !interrupted.is_empty() {
@@ -491,6 +491,11 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
             .unwrap_or_else(crate::ops::deploy::new_deploy_id),
         _ => crate::ops::deploy::new_deploy_id(),
     };
+    if !req.dry_run
+        && let Some(refusal) = refusal.take()
+    {
+        return Err(refusal);
+    }
     let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
     let mut printer = Printer::new(req.json);
     printer.plan(&deploy_id, mode, service, &the_plan, pre_deploy);
@@ -525,9 +530,6 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
             }
         }
         return Ok(Exit::Ok);
-    }
-    if let Some(refusal) = refusal {
-        return Err(refusal);
     }
     if the_plan.is_empty() {
         printer.note(&format!("{}: nothing to change", service.name));

@@ -298,7 +298,12 @@ fn recover_job(
     host: impl Fn(String, Job, Option<String>) -> PlannedHost,
 ) -> PlannedHost {
     if p.old.is_some() {
-        return host(from.to_owned(), Job::Restore, half_done(p));
+        // From the replacement now running back to the old container's image.
+        let mut planned = host(from.to_owned(), Job::Restore, half_done(p));
+        if let Some(c) = &p.current {
+            planned.from = c.image.clone();
+        }
+        return planned;
     }
     let locked_by_it = p.lock.as_ref().is_some_and(|l| ids.contains(&l.deploy_id));
     match &p.current {
@@ -564,6 +569,7 @@ mod tests {
             .iter()
             .map(|h| (h.host.as_str(), h.job, h.to.as_str()))
             .collect();
+        assert_eq!(hosts[0].from, "app:v2", "restore: from the replacement");
         assert_eq!(
             jobs,
             [
