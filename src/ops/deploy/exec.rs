@@ -28,9 +28,8 @@ use super::{
 use crate::config::ServiceSpec;
 use crate::ops::{AuditLog, AuditRecord};
 
-/// Seconds Docker waits for the old container to stop before SIGKILL, at
-/// most (bollard's own request timeout is 30 s).
-const MAX_STOP_SECS: i64 = 25;
+/// Seconds Docker waits for the old container to stop before SIGKILL, at most.
+const MAX_STOP_SECS: i64 = 300;
 /// Upper bound for the pre_deploy one-off container.
 const PRE_DEPLOY_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -723,7 +722,11 @@ impl<'a> Run<'a> {
                     t: i32::try_from(secs).ok(),
                     ..Default::default()
                 };
-                match docker.stop_container(&snap.id, Some(opts)).await {
+                // The stop call lasts as long as the container takes to stop.
+                let patient = docker
+                    .clone()
+                    .with_timeout(Duration::from_secs(secs.unsigned_abs() + 30));
+                match patient.stop_container(&snap.id, Some(opts)).await {
                     Ok(()) => {}
                     Err(e) if status_of(&e) == Some(304) => {}
                     Err(e) => return Err(e).ctx(host, format!("stop {}", ph.container)),

@@ -3,6 +3,8 @@
 //! over the SSH tunnels already open), skipping hosts that already have it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -207,7 +209,9 @@ async fn pull(
         from_image: Some(image.to_owned()),
         ..Default::default()
     };
-    let mut stream = docker.create_image(Some(opts), None, None);
+    // Docker answers only once it starts pulling; the default 30 s may be too short.
+    let patient = docker.clone().with_timeout(TRANSFER_LIMIT);
+    let mut stream = patient.create_image(Some(opts), None, None);
     // Per layer: (current, total) bytes.
     let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
     let mut last = Instant::now();
@@ -242,31 +246,54 @@ async fn transfer(
     events: &mpsc::Sender<DeployEvent>,
 ) -> Result<(), DeployError> {
     let (tx, name) = (events.clone(), host.to_owned());
-    let mut sent: u64 = 0;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
     let mut last = Instant::now();
     let counted = source.docker.export_image(image).map(move |chunk| {
         if let Ok(bytes) = &chunk {
-            sent += bytes.len() as u64;
+            let total =
+                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
             if last.elapsed() >= PROGRESS_EVERY {
                 last = Instant::now();
                 let _ = tx.try_send(DeployEvent::Progress {
                     host: name.clone(),
-                    bytes: sent,
+                    bytes: total,
                     total: None,
                 });
             }
         }
         chunk
     });
-    let opts = ImportImageOptions {
-        quiet: true,
-        ..Default::default()
-    };
-    let mut stream = docker.import_image_stream(opts, counted, None);
-    while let Some(item) = next_or_idle(&mut stream, host, "image transfer").await? {
-        item.ctx(host, format!("load {image} from {}", source.name))?;
+    // Not quiet: Docker reports each layer as it loads, so a slow load is not idle.
+    let opts = ImportImageOptions::default();
+    // `load` answers only after the whole upload: no 30 s response deadline.
+    let patient = docker.clone().with_timeout(TRANSFER_LIMIT);
+    let mut stream = patient.import_image_stream(opts, counted, None);
+    // Idle means neither bytes going up nor messages coming back.
+    let (mut seen, mut moved) = (0, Instant::now());
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                None => return Ok(()),
+                Some(item) => {
+                    item.ctx(host, format!("load {image} from {}", source.name))?;
+                    moved = Instant::now();
+                }
+            },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                let now = sent.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, moved) = (now, Instant::now());
+                } else if moved.elapsed() > IDLE_TIMEOUT {
+                    return Err(DeployError::Timeout {
+                        host: host.to_owned(),
+                        what: "image transfer (no progress)".to_owned(),
+                        after: IDLE_TIMEOUT,
+                    });
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
