@@ -64,6 +64,44 @@ pub fn resolve(state: &FleetState, targets: &[String]) -> (Vec<Resolved>, Vec<St
     (found, missing)
 }
 
+/// The fleet, connected, with the targets found on it.
+pub struct Targeted {
+    pub state: FleetState,
+    pub fleet: Fleet,
+    pub targets: Vec<Resolved>,
+    /// `Exit::Unreachable` when some host did not answer (already reported).
+    pub unreachable: Exit,
+}
+
+/// Connects to the selected hosts and resolves `names`; a name that matches
+/// nothing is `NotFound` (and the fleet is shut down).
+pub async fn connect_to_targets(
+    cli: &Cli,
+    sel: &Selection,
+    names: &[String],
+    json: bool,
+) -> Result<Targeted, CliError> {
+    let inventory = select(&load_inventory(cli)?, sel)?;
+    let mut state = FleetState::new(&inventory);
+    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    fleet.settle(&mut state).await;
+    let unreachable = super::report_unreachable(&state, json);
+    let (targets, missing) = resolve(&state, names);
+    if !missing.is_empty() {
+        fleet.shutdown().await;
+        return Err(CliError {
+            exit: Exit::NotFound,
+            message: format!("no container or service named {}", missing.join(", ")),
+        });
+    }
+    Ok(Targeted {
+        state,
+        fleet,
+        targets,
+        unreachable,
+    })
+}
+
 #[derive(Debug, Serialize)]
 struct ActResult {
     host: String,
@@ -79,20 +117,12 @@ pub async fn run(
     args: &ActArgs,
     read_only: bool,
 ) -> Result<Exit, CliError> {
-    let inventory = select(&load_inventory(cli)?, &args.select)?;
-    let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
-    fleet.settle(&mut state).await;
-    let unreachable = super::report_unreachable(&state, args.json);
-
-    let (targets, missing) = resolve(&state, &args.targets);
-    if !missing.is_empty() {
-        fleet.shutdown().await;
-        return Err(CliError {
-            exit: Exit::NotFound,
-            message: format!("no container or service named {}", missing.join(", ")),
-        });
-    }
+    let Targeted {
+        state,
+        mut fleet,
+        targets,
+        unreachable,
+    } = connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
     let locked: Vec<&Resolved> = targets
         .iter()
         .filter(|r| read_only || state.hosts[r.host].spec.read_only)

@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use super::act::{Resolved, resolve};
-use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, select};
+use super::act::Resolved;
+use super::{Cli, CliError, Exit, Selection};
 use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, LogStream};
 use crate::logs::{LogBuffer, LogLine, Search, SearchMode, Stream};
 
@@ -110,19 +110,12 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
         .transpose()
         .map_err(CliError::usage)?;
     let grep = args.grep.as_deref().map(grep).transpose()?;
-    let inventory = select(&load_inventory(cli)?, &args.select)?;
-    let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
-    fleet.settle(&mut state).await;
-    let unreachable = super::report_unreachable(&state, args.json);
-    let (targets, missing) = resolve(&state, &args.targets);
-    if !missing.is_empty() {
-        fleet.shutdown().await;
-        return Err(CliError {
-            exit: Exit::NotFound,
-            message: format!("no container or service named {}", missing.join(", ")),
-        });
-    }
+    let super::act::Targeted {
+        state,
+        mut fleet,
+        targets,
+        unreachable,
+    } = super::act::connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
     let printer = Printer {
         json: args.json,
         timestamps: args.timestamps,

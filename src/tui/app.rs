@@ -851,24 +851,7 @@ impl App {
                         host,
                         ..
                     }) => {
-                        let sources: Vec<LogSource> = self
-                            .fleet
-                            .hosts
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, h)| h.spec.name == host && h.is_up())
-                            .flat_map(|(i, h)| {
-                                h.containers
-                                    .iter()
-                                    .filter(|c| c.name == name)
-                                    .map(move |c| LogSource {
-                                        host: i,
-                                        host_name: h.spec.name.clone(),
-                                        container_id: c.id.clone(),
-                                        name: c.name.clone(),
-                                    })
-                            })
-                            .collect();
+                        let sources = self.log_sources(|h, c| h == host && c.name == name);
                         if sources.is_empty() {
                             return Vec::new();
                         }
@@ -914,26 +897,34 @@ impl App {
         }
     }
 
-    /// Logs of every container whose name or service is `name`, merged.
-    fn open_logs_by_name(&mut self, name: &str) -> Vec<AppEffect> {
-        let sources: Vec<LogSource> = self
+    /// Every container on a reachable host that `pick(host name, container)` accepts.
+    fn log_sources(
+        &self,
+        pick: impl Fn(&str, &crate::fleet::ContainerInfo) -> bool,
+    ) -> Vec<LogSource> {
+        let mut out = Vec::new();
+        for (i, h) in self
             .fleet
             .hosts
             .iter()
             .enumerate()
             .filter(|(_, h)| h.is_up())
-            .flat_map(|(i, h)| {
-                h.containers
-                    .iter()
-                    .filter(|c| c.name == name || c.service() == name)
-                    .map(move |c| LogSource {
-                        host: i,
-                        host_name: h.spec.name.clone(),
-                        container_id: c.id.clone(),
-                        name: c.name.clone(),
-                    })
-            })
-            .collect();
+        {
+            for c in h.containers.iter().filter(|c| pick(&h.spec.name, c)) {
+                out.push(LogSource {
+                    host: i,
+                    host_name: h.spec.name.clone(),
+                    container_id: c.id.clone(),
+                    name: c.name.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Logs of every container whose name or service is `name`, merged.
+    fn open_logs_by_name(&mut self, name: &str) -> Vec<AppEffect> {
+        let sources = self.log_sources(|_, c| c.name == name || c.service() == name);
         if sources.is_empty() {
             self.fail(format!(
                 "no container or service named {name:?} on a reachable host"

@@ -143,23 +143,34 @@ impl<'a> Scratch<'a> {
         service: &str,
         image: &str,
     ) -> Scratch<'a> {
+        Scratch::start(tb, host, prefix, service, &[image])
+    }
+
+    /// `docker run -d` with a unique name and a Compose service label; `args`
+    /// are the image and its command.
+    pub fn start(
+        tb: &'a Testbed,
+        host: &str,
+        prefix: &str,
+        service: &str,
+        args: &[&str],
+    ) -> Scratch<'a> {
         let name = format!("{prefix}-{}-{}", std::process::id(), unique());
-        tb.docker(
-            host,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--pull",
-                "never",
-                "--label",
-                &format!("com.docker.compose.service={service}"),
-                image,
-            ],
-        );
+        let label = format!("com.docker.compose.service={service}");
+        let mut cmd = vec![
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--pull",
+            "never",
+            "--label",
+            &label,
+        ];
+        cmd.extend_from_slice(args);
+        tb.docker(host, &cmd);
         Scratch {
             tb,
             host: host.to_owned(),
@@ -217,30 +228,12 @@ impl Testbed {
         service: &str,
         script: &str,
     ) -> Scratch<'a> {
-        let name = format!("{prefix}-{}-{}", std::process::id(), unique());
-        self.docker(
+        Scratch::start(
+            self,
             host,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--pull",
-                "never",
-                "--label",
-                &format!("com.docker.compose.service={service}"),
-                "flotilla-test/base:latest",
-                "sh",
-                "-c",
-                script,
-            ],
-        );
-        Scratch {
-            tb: self,
-            host: host.to_owned(),
-            name,
-        }
+            prefix,
+            service,
+            &["flotilla-test/base:latest", "sh", "-c", script],
+        )
     }
 }
