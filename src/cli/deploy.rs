@@ -2,7 +2,6 @@
 //! deploys. The core (probe, plan, execute) lives in `ops::deploy`; this file
 //! connects, decides what the user asked for, confirms, and prints events.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
@@ -15,9 +14,12 @@ use crate::fleet::{Fleet, FleetState};
 use crate::ops::AuditLog;
 use crate::ops::deploy::exec::NotStarted;
 use crate::ops::deploy::plan::{self, Interrupted};
+use crate::ops::deploy::prepare::{
+    self, Failure, Mode, PrepareError, Prepared, Ready, interrupted_message,
+};
 use crate::ops::deploy::{
-    Control, Delivery, DeployEvent, Deployment, HostHandle, HostOutcome, HostProbe, Intent, Job,
-    Liveness, Plan, RunOutcome, SourceRef, image, probe,
+    Control, Delivery, DeployEvent, HostHandle, HostOutcome, HostProbe, Job, Liveness, Plan,
+    RunOutcome, SourceRef, image, probe,
 };
 
 /// Events buffered between the executor and the printer.
@@ -91,26 +93,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// What `deploy`/`rollback` asked for, after flag parsing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Deploy,
-    Resume,
-    Recover,
-    Rollback,
-}
-
-impl Mode {
-    fn kind(self) -> &'static str {
-        match self {
-            Mode::Deploy => "deploy",
-            Mode::Resume => "resume",
-            Mode::Recover => "recover",
-            Mode::Rollback => "rollback",
-        }
-    }
-}
-
 struct Request {
     service: String,
     mode: Mode,
@@ -122,6 +104,17 @@ struct Request {
     break_lock: bool,
     yes: bool,
     json: bool,
+}
+
+fn from_prepare(e: PrepareError) -> CliError {
+    let exit = match e.kind {
+        Failure::Unreachable => Exit::Unreachable,
+        Failure::Usage => Exit::Usage,
+        Failure::NotFound => Exit::NotFound,
+        Failure::Refused => Exit::Refused,
+        Failure::Failed => Exit::Failed,
+    };
+    err(exit, e.message)
 }
 
 fn err(exit: Exit, message: impl Into<String>) -> CliError {
@@ -344,59 +337,24 @@ async fn run(cli: &Cli, req: Request) -> Result<Exit, CliError> {
 
 async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
     let service = &conn.service;
-    let unreachable = conn.unreachable();
-    if !unreachable.is_empty() {
-        let list: Vec<String> = unreachable
-            .iter()
-            .map(|(h, why)| format!("{h} ({why})"))
-            .collect();
-        return Err(err(
-            Exit::Unreachable,
-            format!(
-                "cannot {} {}: unreachable: {}; nothing was changed",
-                req.mode.kind(),
-                service.name,
-                list.join(", ")
-            ),
-        ));
-    }
-    if let Delivery::Stream {
-        from: Some(SourceRef::Host(h)),
-    } = &req.delivery
-        && !conn.hosts.iter().any(|x| x.name == *h)
-    {
-        return Err(CliError::usage(format!(
-            "--from {h}: not a host of service {} (or `local`)",
-            service.name
-        )));
-    }
-
-    let probes = conn.probes(req.image.as_deref()).await?;
-    // Locks we are about to break do not make a deploy interrupted.
-    let interrupted = if req.break_lock {
-        let stripped: Vec<HostProbe> = probes
-            .iter()
-            .cloned()
-            .map(|mut p| {
-                p.lock = None;
-                p
-            })
-            .collect();
-        plan::interrupted(&stripped)
-    } else {
-        plan::interrupted(&probes)
-    };
-
-    // What to do, given what the hosts look like.
-    let mut mode = req.mode;
-    if mode == Mode::Rollback && !interrupted.is_empty() {
-        mode = Mode::Recover;
-    }
-    if matches!(mode, Mode::Resume | Mode::Recover) && interrupted.is_empty() {
-        if mode == Mode::Resume && req.image.is_some() {
-            mode = Mode::Deploy;
-        } else {
-            let msg = format!("no interrupted deploy of {}: nothing to do", service.name);
+    let prepared = prepare::prepare(
+        service,
+        conn.hosts.clone(),
+        &conn.unreachable(),
+        &prepare::Request {
+            mode: req.mode,
+            image: req.image.clone(),
+            serial: req.serial.clone(),
+            max_fail: req.max_fail,
+            delivery: req.delivery.clone(),
+            break_lock: req.break_lock,
+        },
+    )
+    .await
+    .map_err(from_prepare)?;
+    let ready = match prepared {
+        Prepared::Ready(ready) => *ready,
+        Prepared::NothingToDo(msg) => {
             if req.json {
                 println!(
                     "{}",
@@ -407,96 +365,21 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
             }
             return Ok(Exit::Ok);
         }
-    }
-    let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
-        interrupted.deploy_ids.clone()
-    } else {
-        BTreeSet::new()
     };
-    let blocking = if req.break_lock {
-        Vec::new()
-    } else {
-        plan::blocking_locks(&probes, &takeover)
-    };
-    let lock_refusal = |host: &str, lock: &crate::ops::deploy::LockInfo| {
-        let state = match lock.liveness {
-            Liveness::Alive => "running",
-            Liveness::Dead => "its process is gone",
-            Liveness::Unknown => "on another machine",
-        };
-        err(
-            Exit::Refused,
-            format!(
-                "{} is locked on {host} by {} (pid {}, deploy {}, since {}; {state}); \
-                 `flotilla status {}` shows the locks, --break-lock removes them",
-                service.name, lock.holder, lock.pid, lock.deploy_id, lock.since, service.name
-            ),
-        )
-    };
-    // A live deploy first; then an interrupted one (which says how to recover).
-    let mut refusal =
-        if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
-            Some(lock_refusal(host, lock))
-        } else if mode == Mode::Deploy && !interrupted.is_empty() {
-            Some(err(
-                Exit::Refused,
-                interrupted_message(&service.name, &interrupted),
-            ))
-        } else {
-            blocking
-                .first()
-                .map(|(host, lock)| lock_refusal(host, lock))
-        };
-
-    let image = match mode {
-        Mode::Deploy => req.image.clone(),
-        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
-        Mode::Recover | Mode::Rollback => None,
-    };
-    let intent = match (mode, &image) {
-        (Mode::Deploy, Some(image)) => Intent::Deploy {
-            image: image.clone(),
-        },
-        (Mode::Resume, Some(image)) => Intent::Resume {
-            image: image.clone(),
-        },
-        (Mode::Resume, None) => {
-            return Err(CliError::usage(
-                "cannot tell which image the interrupted deploy was rolling out: pass --image",
-            ));
-        }
-        (Mode::Recover, _) => Intent::Recover,
-        _ => Intent::Rollback,
-    };
-    let selector = service.container.to_string();
-    let candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
-        .map_err(|e| match e {
-            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
-                err(Exit::NotFound, format!("{}: {e}", service.name))
-            }
-        })?;
-    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
-    let the_plan = plan::plan(
-        candidates,
-        &serial,
-        req.max_fail.unwrap_or(service.max_fail),
-    );
-
-    let deploy_id = match (mode, interrupted.deploy_ids.len()) {
-        // Keep one id for the whole rollout, so a later --rollback finds every host.
-        (Mode::Resume, 1) => interrupted
-            .deploy_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(crate::ops::deploy::new_deploy_id),
-        _ => crate::ops::deploy::new_deploy_id(),
-    };
+    let Ready {
+        mut deployment,
+        mode,
+        image,
+        mut refusal,
+    } = ready;
     if !req.dry_run
         && let Some(refusal) = refusal.take()
     {
-        return Err(refusal);
+        return Err(from_prepare(refusal));
     }
-    let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
+    let deploy_id = deployment.id.clone();
+    let the_plan = deployment.plan.clone();
+    let pre_deploy = deployment.pre_deploy;
     let mut printer = Printer::new(req.json);
     printer.plan(&deploy_id, mode, service, &the_plan, pre_deploy);
 
@@ -557,19 +440,7 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
         Delivery::Stream { .. } | Delivery::Registry => None,
     };
 
-    let deployment = Deployment {
-        id: deploy_id,
-        kind: mode.kind().to_owned(),
-        service: service.clone(),
-        plan: the_plan,
-        hosts: conn.hosts.clone(),
-        local,
-        delivery: req.delivery.clone(),
-        takeover,
-        break_lock: req.break_lock,
-        pre_deploy,
-        audit: Some(AuditLog::from_env()),
-    };
+    deployment.local = local;
     let (tx, mut rx) = mpsc::channel(EVENT_CAPACITY);
     let (control, control_rx) = watch::channel(Control::Run);
     let mut task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
@@ -605,25 +476,6 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
             Err(err(exit, format!("{message}; nothing was changed")))
         }
     }
-}
-
-fn interrupted_message(service: &str, found: &Interrupted) -> String {
-    let hosts: Vec<String> = found
-        .hosts
-        .iter()
-        .map(|(h, why)| format!("{h}: {why}"))
-        .collect();
-    let ids: Vec<&str> = found.deploy_ids.iter().map(String::as_str).collect();
-    format!(
-        "a deploy of {service} was interrupted ({}): {}. Run `flotilla deploy {service} --resume` \
-         to finish it or `flotilla deploy {service} --rollback` to undo it",
-        if ids.is_empty() {
-            "deploy id unknown".to_owned()
-        } else {
-            format!("deploy {}", ids.join(", "))
-        },
-        hosts.join("; ")
-    )
 }
 
 /// Asks on the terminal; refuses when there is none.

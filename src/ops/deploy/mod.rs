@@ -14,6 +14,7 @@ pub mod health;
 pub mod image;
 pub mod lock;
 pub mod plan;
+pub mod prepare;
 pub mod probe;
 pub mod spec;
 

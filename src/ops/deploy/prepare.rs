@@ -1,0 +1,287 @@
+//! Everything between "the user asked for a deploy" and `execute`: probe the
+//! hosts, decide the mode, check locks and interrupted deploys, plan. Shared
+//! by the headless CLI and the TUI; prints nothing and knows no CLI types.
+
+use std::collections::BTreeSet;
+
+use super::plan::{self, Interrupted};
+use super::{
+    Delivery, Deployment, HostHandle, HostProbe, Intent, Liveness, LockInfo, SourceRef, probe,
+};
+use crate::config::{Amount, ServiceSpec};
+use crate::ops::AuditLog;
+
+/// What `deploy`/`rollback` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Deploy,
+    Resume,
+    Recover,
+    Rollback,
+}
+
+impl Mode {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Mode::Deploy => "deploy",
+            Mode::Resume => "resume",
+            Mode::Recover => "recover",
+            Mode::Rollback => "rollback",
+        }
+    }
+}
+
+/// The user's request, after parsing.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub mode: Mode,
+    /// Normalized image reference.
+    pub image: Option<String>,
+    pub serial: Option<Vec<Amount>>,
+    pub max_fail: Option<Amount>,
+    pub delivery: Delivery,
+    pub break_lock: bool,
+}
+
+/// Why nothing can be prepared; the CLI maps these to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Unreachable,
+    Usage,
+    NotFound,
+    Refused,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PrepareError {
+    pub kind: Failure,
+    pub message: String,
+}
+
+fn fail(kind: Failure, message: impl Into<String>) -> PrepareError {
+    PrepareError {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// A deploy ready to run (or to show as a dry run).
+pub struct Ready {
+    /// `local` is unset: only the CLI decides whether to use the local daemon.
+    pub deployment: Deployment,
+    /// The mode after looking at the hosts (a rollback may become a recovery).
+    pub mode: Mode,
+    /// The image rolled out, when the mode has one.
+    pub image: Option<String>,
+    /// A real run would be refused (lock held, interrupted deploy).
+    pub refusal: Option<PrepareError>,
+}
+
+pub enum Prepared {
+    Ready(Box<Ready>),
+    /// Resume/recover with nothing interrupted: the message says so.
+    NothingToDo(String),
+}
+
+/// Probes the reachable `hosts`, decides and plans. `unreachable` lists the
+/// service's hosts that did not answer, with why: any of them refuses.
+pub async fn prepare(
+    service: &ServiceSpec,
+    hosts: Vec<HostHandle>,
+    unreachable: &[(String, String)],
+    req: &Request,
+) -> Result<Prepared, PrepareError> {
+    if !unreachable.is_empty() {
+        let list: Vec<String> = unreachable
+            .iter()
+            .map(|(h, why)| format!("{h} ({why})"))
+            .collect();
+        return Err(fail(
+            Failure::Unreachable,
+            format!(
+                "cannot {} {}: unreachable: {}; nothing was changed",
+                req.mode.kind(),
+                service.name,
+                list.join(", ")
+            ),
+        ));
+    }
+    if let Delivery::Stream {
+        from: Some(SourceRef::Host(h)),
+    } = &req.delivery
+        && !hosts.iter().any(|x| x.name == *h)
+    {
+        return Err(fail(
+            Failure::Usage,
+            format!(
+                "--from {h}: not a host of service {} (or `local`)",
+                service.name
+            ),
+        ));
+    }
+
+    let probes = futures::future::join_all(
+        hosts
+            .iter()
+            .map(|h| probe::probe_host(&h.name, &h.docker, service, req.image.as_deref())),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| fail(Failure::Failed, e.to_string()))?;
+    // Locks we are about to break do not make a deploy interrupted.
+    let interrupted = if req.break_lock {
+        let stripped: Vec<HostProbe> = probes
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.lock = None;
+                p
+            })
+            .collect();
+        plan::interrupted(&stripped)
+    } else {
+        plan::interrupted(&probes)
+    };
+
+    // What to do, given what the hosts look like.
+    let mut mode = req.mode;
+    if mode == Mode::Rollback && !interrupted.is_empty() {
+        mode = Mode::Recover;
+    }
+    if matches!(mode, Mode::Resume | Mode::Recover) && interrupted.is_empty() {
+        if mode == Mode::Resume && req.image.is_some() {
+            mode = Mode::Deploy;
+        } else {
+            return Ok(Prepared::NothingToDo(format!(
+                "no interrupted deploy of {}: nothing to do",
+                service.name
+            )));
+        }
+    }
+    let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
+        interrupted.deploy_ids.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let blocking = if req.break_lock {
+        Vec::new()
+    } else {
+        plan::blocking_locks(&probes, &takeover)
+    };
+    // A live deploy first; then an interrupted one (which says how to recover).
+    let refusal =
+        if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
+            Some(lock_refusal(&service.name, host, lock))
+        } else if mode == Mode::Deploy && !interrupted.is_empty() {
+            Some(fail(
+                Failure::Refused,
+                interrupted_message(&service.name, &interrupted),
+            ))
+        } else {
+            blocking
+                .first()
+                .map(|(host, lock)| lock_refusal(&service.name, host, lock))
+        };
+
+    let image = match mode {
+        Mode::Deploy => req.image.clone(),
+        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
+        Mode::Recover | Mode::Rollback => None,
+    };
+    let intent = match (mode, &image) {
+        (Mode::Deploy, Some(image)) => Intent::Deploy {
+            image: image.clone(),
+        },
+        (Mode::Resume, Some(image)) => Intent::Resume {
+            image: image.clone(),
+        },
+        (Mode::Resume, None) => {
+            return Err(fail(
+                Failure::Usage,
+                "cannot tell which image the interrupted deploy was rolling out: pass --image",
+            ));
+        }
+        (Mode::Recover, _) => Intent::Recover,
+        _ => Intent::Rollback,
+    };
+    let selector = service.container.to_string();
+    let candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
+        .map_err(|e| match e {
+            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
+                fail(Failure::NotFound, format!("{}: {e}", service.name))
+            }
+        })?;
+    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
+    let the_plan = plan::plan(
+        candidates,
+        &serial,
+        req.max_fail.unwrap_or(service.max_fail),
+    );
+
+    let id = match (mode, interrupted.deploy_ids.len()) {
+        // Keep one id for the whole rollout, so a later --rollback finds every host.
+        (Mode::Resume, 1) => interrupted
+            .deploy_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(super::new_deploy_id),
+        _ => super::new_deploy_id(),
+    };
+    let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
+    Ok(Prepared::Ready(Box::new(Ready {
+        deployment: Deployment {
+            id,
+            kind: mode.kind().to_owned(),
+            service: service.clone(),
+            plan: the_plan,
+            hosts,
+            local: None,
+            delivery: req.delivery.clone(),
+            takeover,
+            break_lock: req.break_lock,
+            pre_deploy,
+            audit: Some(AuditLog::from_env()),
+        },
+        mode,
+        image,
+        refusal,
+    })))
+}
+
+fn lock_refusal(service: &str, host: &str, lock: &LockInfo) -> PrepareError {
+    let state = match lock.liveness {
+        Liveness::Alive => "running",
+        Liveness::Dead => "its process is gone",
+        Liveness::Unknown => "on another machine",
+    };
+    fail(
+        Failure::Refused,
+        format!(
+            "{service} is locked on {host} by {} (pid {}, deploy {}, since {}; {state}); \
+             `flotilla status {service}` shows the locks, --break-lock removes them",
+            lock.holder, lock.pid, lock.deploy_id, lock.since
+        ),
+    )
+}
+
+pub fn interrupted_message(service: &str, found: &Interrupted) -> String {
+    let hosts: Vec<String> = found
+        .hosts
+        .iter()
+        .map(|(h, why)| format!("{h}: {why}"))
+        .collect();
+    let ids: Vec<&str> = found.deploy_ids.iter().map(String::as_str).collect();
+    format!(
+        "a deploy of {service} was interrupted ({}): {}. Run `flotilla deploy {service} --resume` \
+         to finish it or `flotilla deploy {service} --rollback` to undo it",
+        if ids.is_empty() {
+            "deploy id unknown".to_owned()
+        } else {
+            format!("deploy {}", ids.join(", "))
+        },
+        hosts.join("; ")
+    )
+}
