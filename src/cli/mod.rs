@@ -390,7 +390,8 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
         };
         return ps(cli, &args).await;
     }
-    let inventory = load_inventory(cli)?;
+    // The same tables `flotilla deploy` reads, so D deploys what the CLI would.
+    let (inventory, services) = config::load_fleet(cli.config.as_deref())?;
     let opts = crate::tui::TuiOptions {
         actor: ActorConfig {
             connect: ConnectOptions {
@@ -405,6 +406,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             ..Default::default()
         },
         keymap: keymap(&inventory)?,
+        services,
     };
     crate::tui::run(&inventory, opts)
         .await

@@ -19,6 +19,7 @@ pub enum Action {
     ViewAudit,
     ViewTriage,
     Snapshot,
+    Deploy,
     Up,
     Down,
     PageUp,
@@ -51,7 +52,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 40] = [
         Action::Quit,
         Action::Back,
         Action::NextView,
@@ -62,6 +63,7 @@ impl Action {
         Action::ViewAudit,
         Action::ViewTriage,
         Action::Snapshot,
+        Action::Deploy,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -117,6 +119,7 @@ impl Action {
             Action::ViewAudit => "audit trail",
             Action::ViewTriage => "triage: what is broken, most severe first",
             Action::Snapshot => "write an incident snapshot (Markdown + JSON)",
+            Action::Deploy => "deploy the selected service (plan first)",
             Action::Up => "move up",
             Action::Down => "move down",
             Action::PageUp => "page up",
@@ -304,6 +307,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ViewAudit, &["4"]),
     (Action::ViewTriage, &["5"]),
     (Action::Snapshot, &["S"]),
+    (Action::Deploy, &["D"]),
     (Action::Up, &["k", "up"]),
     (Action::Down, &["j", "down"]),
     (Action::PageUp, &["pgup", "ctrl-b"]),

@@ -4,13 +4,16 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Keymap};
+use super::deploy::{DeployRequest, DeployState, Pause, Phase, PlanSummary};
 use super::filter::Filter;
 use super::logview::{LogSource, LogsState};
 use super::table::{ContainersState, GroupBy, RowKey, container};
+use crate::config::ServiceSpec;
 use crate::fleet::{
     ContainerDetails, FleetEvent, FleetState, HostCommand, HostEvent, HostId, update,
 };
 use crate::logs::{Search, SearchMode};
+use crate::ops::deploy::{Control, DeployEvent};
 use crate::ops::{AuditRecord, ContainerAction};
 
 /// Main views, in Tab order. Logs and Inspect are entered from a selection.
@@ -23,6 +26,8 @@ pub enum View {
     Triage,
     Logs,
     Inspect,
+    /// Entered from a service (D); not a tab.
+    Deploy,
 }
 
 impl View {
@@ -43,6 +48,7 @@ impl View {
             View::Triage => "Triage",
             View::Logs => "Logs",
             View::Inspect => "Inspect",
+            View::Deploy => "Deploy",
         }
     }
 }
@@ -54,6 +60,8 @@ pub enum InputKind {
     Search,
     Command,
     SavePath,
+    /// The image to deploy `App::deploy_target` with.
+    DeployImage,
 }
 
 /// A container an action will touch.
@@ -79,6 +87,8 @@ pub enum Overlay {
         kind: InputKind,
         text: String,
     },
+    /// Abort the running deploy (rolls back the hosts in flight)?
+    ConfirmAbort,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +122,12 @@ pub enum AppEvent {
         text: String,
         error: bool,
     },
+    /// The loop prepared (probed and planned) the requested deploy, or could not.
+    DeployPrepared(Result<PlanSummary, String>),
+    /// The running deploy reported progress.
+    Deploy(DeployEvent),
+    /// The running deploy's event channel closed.
+    DeployEnded,
 }
 
 /// What the loop must do after an update.
@@ -129,6 +145,17 @@ pub enum AppEffect {
         markdown: String,
         json: String,
     },
+    /// Probe the service's hosts and plan; answer with `DeployPrepared`.
+    PrepareDeploy {
+        service: String,
+        request: DeployRequest,
+    },
+    /// Run the deploy prepared last.
+    StartDeploy,
+    /// Forget the deploy prepared last.
+    DiscardDeploy,
+    /// Pause / continue / abort the running deploy.
+    DeployControl(Control),
     Quit,
 }
 
@@ -172,6 +199,12 @@ pub struct App {
     pub size: (u16, u16),
     /// CPU/memory of containers recently shown, keyed by host and id.
     pub stats: std::collections::HashMap<RowKey, ContainerStats>,
+    /// `[service.NAME]` tables of the config: what `D` can deploy.
+    pub services: Vec<ServiceSpec>,
+    /// The Deploy view's deploy: prepared, running or finished.
+    pub deploy: Option<DeployState>,
+    /// The service the image prompt is for.
+    pub deploy_target: Option<String>,
 }
 
 /// Resource use derived from two one-shot stats readings.
@@ -205,6 +238,9 @@ impl App {
             pending_actions: 0,
             size: (80, 24),
             stats: std::collections::HashMap::new(),
+            services: Vec::new(),
+            deploy: None,
+            deploy_target: None,
         }
     }
 
@@ -238,6 +274,26 @@ impl App {
             AppEvent::StatsTick => self.stats_requests(),
             AppEvent::Notice { text, error } => {
                 self.status = Some(Status { text, error });
+                Vec::new()
+            }
+            AppEvent::DeployPrepared(result) => {
+                if let Some(d) = &mut self.deploy
+                    && d.phase == Phase::Preparing
+                {
+                    d.prepared(result);
+                }
+                Vec::new()
+            }
+            AppEvent::Deploy(ev) => {
+                if let Some(d) = &mut self.deploy {
+                    d.apply(ev);
+                }
+                Vec::new()
+            }
+            AppEvent::DeployEnded => {
+                if let Some(d) = &mut self.deploy {
+                    d.ended();
+                }
                 Vec::new()
             }
             AppEvent::AuditLoaded(records) => {
@@ -418,10 +474,30 @@ impl App {
                 };
                 return Vec::new();
             }
+            Overlay::ConfirmAbort => {
+                self.overlay = Overlay::None;
+                return match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                        if self.deploy.as_ref().is_some_and(DeployState::is_running) =>
+                    {
+                        self.say("aborting: rolling back the hosts in flight…");
+                        vec![AppEffect::DeployControl(Control::Abort)]
+                    }
+                    _ => {
+                        self.say("abort cancelled; the deploy goes on");
+                        Vec::new()
+                    }
+                };
+            }
             Overlay::None => {}
         }
         // A message stays until the next key, so it is read before it goes.
         self.status = None;
+        if self.view == View::Deploy
+            && let Some(effects) = self.deploy_key(key)
+        {
+            return effects;
+        }
         match self.keymap.action(&key) {
             Some(action) => self.on_action(action),
             None => Vec::new(),
@@ -520,6 +596,17 @@ impl App {
                 }]
             }
             InputKind::Command => self.command(text),
+            InputKind::DeployImage => {
+                let Some(service) = self.deploy_target.take() else {
+                    return Vec::new();
+                };
+                if text.is_empty() {
+                    self.fail("deploy cancelled: no image");
+                    return Vec::new();
+                }
+                let image = crate::ops::deploy::image::normalize(text);
+                self.begin_deploy(&service, DeployRequest::Deploy { image })
+            }
         }
     }
 
@@ -581,7 +668,12 @@ impl App {
     fn on_action(&mut self, action: Action) -> Vec<AppEffect> {
         let page = self.page();
         match action {
+            // Quitting would leave a host half done.
+            Action::Quit if self.deploy.as_ref().is_some_and(DeployState::is_running) => {
+                self.fail("a deploy is running: wait for it, or abort it (A) in the Deploy view");
+            }
             Action::Quit => return vec![AppEffect::Quit],
+            Action::Deploy => return self.open_deploy(),
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Command => {
                 self.overlay = Overlay::Input {
@@ -737,6 +829,142 @@ impl App {
         vec![AppEffect::Snapshot { markdown, json }]
     }
 
+    /// `D`: the running deploy if any, else an image prompt for the selected service.
+    fn open_deploy(&mut self) -> Vec<AppEffect> {
+        if self.deploy.as_ref().is_some_and(DeployState::is_running) {
+            let mut effects = self.leave_detail();
+            effects.extend(self.enter_deploy_view());
+            return effects;
+        }
+        let Some(name) = self.selected_service() else {
+            self.fail("select a service (services matrix) or one of its containers");
+            return Vec::new();
+        };
+        let Some(spec) = self.services.iter().find(|s| s.name == name) else {
+            self.fail(format!(
+                "{name} is not a configured service: add a [service.{name}] table"
+            ));
+            return Vec::new();
+        };
+        let image = self.majority_image(spec).unwrap_or_default();
+        self.deploy_target = Some(name);
+        self.overlay = Overlay::Input {
+            kind: InputKind::DeployImage,
+            text: image,
+        };
+        Vec::new()
+    }
+
+    fn enter_deploy_view(&mut self) -> Vec<AppEffect> {
+        if matches!(self.view, View::Logs | View::Inspect) {
+            self.view = self.tab;
+        }
+        self.view = View::Deploy;
+        Vec::new()
+    }
+
+    /// The image most of the service's containers run now, as the matrix shows it.
+    fn majority_image(&self, spec: &ServiceSpec) -> Option<String> {
+        let selector = spec.container.to_string();
+        super::views::services::majority_image(
+            self.fleet
+                .hosts
+                .iter()
+                .filter(|h| spec.hosts.contains(&h.spec.name))
+                .flat_map(|h| h.containers.iter())
+                .filter(|c| c.name == selector || c.service() == spec.name),
+        )
+    }
+
+    fn begin_deploy(&mut self, service: &str, request: DeployRequest) -> Vec<AppEffect> {
+        self.deploy = Some(DeployState::preparing(service, request.clone()));
+        let mut effects = self.leave_detail();
+        effects.extend(self.enter_deploy_view());
+        effects.push(AppEffect::PrepareDeploy {
+            service: service.to_owned(),
+            request,
+        });
+        effects
+    }
+
+    /// Keys of the Deploy view; `None` lets the keymap handle the key.
+    fn deploy_key(&mut self, key: KeyEvent) -> Option<Vec<AppEffect>> {
+        let d = self.deploy.as_mut()?;
+        let esc = key.code == KeyCode::Esc;
+        match (d.phase, key.code) {
+            (Phase::Planned, KeyCode::Char('y')) => Some(self.start_deploy()),
+            (Phase::Planned | Phase::Preparing | Phase::Failed, _)
+                if esc || key.code == KeyCode::Char('n') =>
+            {
+                self.deploy = None;
+                self.view = self.tab;
+                self.say("deploy cancelled; nothing was changed");
+                Some(vec![AppEffect::DiscardDeploy])
+            }
+            (Phase::Running, KeyCode::Char('p')) => {
+                if d.pause == Pause::No {
+                    d.pause = Pause::Requested;
+                }
+                self.say("pausing after the current batch…");
+                Some(vec![AppEffect::DeployControl(Control::Pause)])
+            }
+            (Phase::Running, KeyCode::Char('c')) => {
+                d.pause = Pause::No;
+                self.say("continuing");
+                Some(vec![AppEffect::DeployControl(Control::Run)])
+            }
+            (Phase::Running, KeyCode::Char('A')) => {
+                self.overlay = Overlay::ConfirmAbort;
+                Some(Vec::new())
+            }
+            (Phase::Finished, KeyCode::Char('R')) => {
+                let service = d.service.clone();
+                Some(self.begin_deploy(&service, DeployRequest::Rollback))
+            }
+            // The deploy goes on (or stays shown) in the background; D returns.
+            (Phase::Running | Phase::Finished, _) if esc => {
+                self.view = self.tab;
+                Some(Vec::new())
+            }
+            _ => None,
+        }
+    }
+
+    fn start_deploy(&mut self) -> Vec<AppEffect> {
+        let Some(summary) = self.deploy.as_ref().and_then(|d| d.summary.clone()) else {
+            return Vec::new();
+        };
+        if let Some(refusal) = &summary.refusal {
+            self.fail(format!("refused: {refusal}"));
+            return Vec::new();
+        }
+        if summary.plan.is_empty() {
+            self.fail(format!("{}: nothing to change", summary.service));
+            return Vec::new();
+        }
+        let read_only = |name: &str| {
+            self.settings.read_only
+                || self
+                    .fleet
+                    .hosts
+                    .iter()
+                    .any(|h| h.spec.name == name && h.spec.read_only)
+        };
+        if let Some(h) = summary.plan.hosts().find(|h| read_only(&h.host)) {
+            let text = format!(
+                "read-only: refusing to {} {} on {}",
+                summary.kind, summary.service, h.host
+            );
+            self.fail(text);
+            return Vec::new();
+        }
+        if let Some(d) = &mut self.deploy {
+            d.phase = Phase::Running;
+        }
+        self.say(format!("{} {} started", summary.kind, summary.service));
+        vec![AppEffect::StartDeploy]
+    }
+
     fn back(&mut self) -> Vec<AppEffect> {
         match self.view {
             View::Logs | View::Inspect => {
@@ -799,6 +1027,7 @@ impl App {
                     i.scroll = i.scroll.saturating_add_signed(delta);
                 }
             }
+            View::Deploy => {}
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod app;
+pub mod deploy;
 pub mod filter;
 pub mod logview;
 pub mod table;
@@ -16,10 +17,16 @@ use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::Inventory;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Inventory, ServiceSpec};
 use crate::fleet::{ActorConfig, Fleet, FleetState};
+use crate::ops;
 use crate::ops::AuditLog;
+use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
+use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment, HostHandle};
 use app::{App, AppEffect, AppEvent, Settings};
+use deploy::{DeployRequest, PlanSummary};
 
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
@@ -30,12 +37,52 @@ pub struct TuiOptions {
     pub actor: ActorConfig,
     pub settings: Settings,
     pub keymap: action::Keymap,
+    /// `[service.NAME]` tables: what the Deploy view can deploy.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// Events buffered between a running deploy and the loop.
+const DEPLOY_EVENTS: usize = 256;
+
+/// The loop's side of the Deploy view: the Docker handles and channels that
+/// `App` must not hold.
+struct DeployRuntime {
+    services: Vec<ServiceSpec>,
+    /// Prepare tasks answer here.
+    prepared_tx: mpsc::Sender<PrepareResult>,
+    prepared_rx: mpsc::Receiver<PrepareResult>,
+    /// Prepared and shown, waiting for `y`.
+    ready: Option<Deployment>,
+    control: Option<watch::Sender<Control>>,
+    events: Option<mpsc::Receiver<DeployEvent>>,
+}
+
+type PrepareResult = Result<(Box<Deployment>, PlanSummary), String>;
+
+/// The next event of the running deploy; pending forever when there is none.
+async fn next_deploy_event(
+    events: &mut Option<mpsc::Receiver<DeployEvent>>,
+) -> Option<DeployEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the TUI until the user quits or a signal arrives.
 pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()> {
     let mut fleet = Fleet::spawn(inventory, opts.actor);
     let mut app = App::new(FleetState::new(inventory), opts.keymap, opts.settings);
+    app.services = opts.services.clone();
+    let (prepared_tx, prepared_rx) = mpsc::channel(4);
+    let mut deploy = DeployRuntime {
+        services: opts.services,
+        prepared_tx,
+        prepared_rx,
+        ready: None,
+        control: None,
+        events: None,
+    };
     let theme = theme::Theme::from_env();
     let audit = AuditLog::from_env();
     let mut terminal = ratatui::init();
@@ -63,6 +110,22 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
             _ = stats_tick.tick() => Some(AppEvent::StatsTick),
+            prepared = deploy.prepared_rx.recv() => match prepared {
+                Some(Ok((deployment, summary))) => {
+                    deploy.ready = Some(*deployment);
+                    Some(AppEvent::DeployPrepared(Ok(summary)))
+                }
+                Some(Err(e)) => Some(AppEvent::DeployPrepared(Err(e))),
+                None => None,
+            },
+            ev = next_deploy_event(&mut deploy.events) => match ev {
+                Some(ev) => Some(AppEvent::Deploy(ev)),
+                None => {
+                    deploy.events = None;
+                    deploy.control = None;
+                    Some(AppEvent::DeployEnded)
+                }
+            },
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };
@@ -74,10 +137,18 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                 Err(_) => break,
             }
         }
+        if let Some(rx) = &mut deploy.events {
+            while pending.len() < MAX_EVENTS_PER_FRAME {
+                match rx.try_recv() {
+                    Ok(ev) => pending.push(AppEvent::Deploy(ev)),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut quit = false;
         for ev in pending {
             for effect in app.update(ev) {
-                quit |= carry_out(effect, &mut app, &fleet, &audit).await;
+                quit |= carry_out(effect, &mut app, &fleet, &audit, &mut deploy).await;
             }
         }
         if quit {
@@ -87,6 +158,77 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     ratatui::restore();
     fleet.shutdown().await;
     result
+}
+
+/// Probes and plans in a task, over the host actors' Docker clients (no new
+/// connections); the answer arrives on `prepared_rx`.
+fn prepare_deploy(
+    spec: ServiceSpec,
+    request: DeployRequest,
+    app: &App,
+    fleet: &Fleet,
+    deploy: &DeployRuntime,
+) {
+    let mut hosts = Vec::new();
+    let mut unreachable = Vec::new();
+    for name in &spec.hosts {
+        let found = app
+            .fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.spec.name == *name);
+        match found {
+            Some((id, h)) if h.is_up() => match fleet.docker(id) {
+                Some(docker) => hosts.push(HostHandle {
+                    name: name.clone(),
+                    docker,
+                }),
+                None => unreachable.push((name.clone(), "not connected".to_owned())),
+            },
+            Some((_, h)) => unreachable.push((
+                name.clone(),
+                h.last_error.clone().unwrap_or_else(|| "no answer".into()),
+            )),
+            None => unreachable.push((name.clone(), "not in the inventory".to_owned())),
+        }
+    }
+    let (mode, image) = match request {
+        DeployRequest::Deploy { image } => (Mode::Deploy, Some(image)),
+        DeployRequest::Rollback => (Mode::Rollback, None),
+    };
+    let req = Request {
+        mode,
+        image,
+        serial: None,
+        max_fail: None,
+        // Missing images stream from a fleet host that has them.
+        delivery: Delivery::Stream { from: None },
+        break_lock: false,
+    };
+    let tx = deploy.prepared_tx.clone();
+    tokio::spawn(async move {
+        let result = match prepare::prepare(&spec, hosts, &unreachable, &req).await {
+            Ok(Prepared::Ready(ready)) => {
+                let summary = PlanSummary {
+                    deploy_id: ready.deployment.id.clone(),
+                    service: spec.name.clone(),
+                    kind: ready.mode.kind().to_owned(),
+                    image: ready.image.clone(),
+                    plan: ready.deployment.plan.clone(),
+                    pre_deploy: spec
+                        .pre_deploy
+                        .clone()
+                        .filter(|_| ready.deployment.pre_deploy),
+                    refusal: ready.refusal.map(|r| r.message),
+                };
+                Ok((Box::new(ready.deployment), summary))
+            }
+            Ok(Prepared::NothingToDo(msg)) => Err(msg),
+            Err(e) => Err(e.message),
+        };
+        let _ = tx.send(result).await;
+    });
 }
 
 fn terminal_event(ev: Event) -> Option<AppEvent> {
@@ -99,8 +241,47 @@ fn terminal_event(ev: Event) -> Option<AppEvent> {
 }
 
 /// Executes one effect; returns true to quit.
-async fn carry_out(effect: AppEffect, app: &mut App, fleet: &Fleet, audit: &AuditLog) -> bool {
+async fn carry_out(
+    effect: AppEffect,
+    app: &mut App,
+    fleet: &Fleet,
+    audit: &AuditLog,
+    deploy: &mut DeployRuntime,
+) -> bool {
     match effect {
+        AppEffect::PrepareDeploy { service, request } => {
+            deploy.ready = None;
+            match deploy.services.iter().find(|s| s.name == service) {
+                Some(spec) => prepare_deploy(spec.clone(), request, app, fleet, deploy),
+                None => {
+                    app.update(AppEvent::DeployPrepared(Err(format!(
+                        "no [service.{service}] in the config"
+                    ))));
+                }
+            }
+        }
+        AppEffect::DiscardDeploy => deploy.ready = None,
+        AppEffect::StartDeploy => match deploy.ready.take() {
+            Some(deployment) => {
+                let (tx, rx) = mpsc::channel(DEPLOY_EVENTS);
+                let (control, control_rx) = watch::channel(Control::Run);
+                // Detached: the loop follows it through its events; the App
+                // refuses to quit while it runs.
+                tokio::spawn(ops::deploy::execute(deployment, tx, control_rx));
+                deploy.control = Some(control);
+                deploy.events = Some(rx);
+            }
+            None => {
+                app.update(AppEvent::DeployEnded);
+                let text = "nothing prepared to deploy".to_owned();
+                app.update(AppEvent::Notice { text, error: true });
+            }
+        },
+        AppEffect::DeployControl(c) => {
+            if let Some(control) = &deploy.control {
+                let _ = control.send(c);
+            }
+        }
         AppEffect::Quit => return true,
         AppEffect::Host(host, cmd) => {
             if !fleet.send(host, cmd).await {

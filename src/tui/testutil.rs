@@ -145,3 +145,48 @@ pub fn sample_fleet() -> FleetState {
     );
     state
 }
+
+/// `[service.web]` over the sample fleet's three hosts, serial 1.
+pub fn web_service() -> crate::config::ServiceSpec {
+    use crate::config::{Amount, ContainerSelector, ServiceSpec};
+    ServiceSpec {
+        name: "web".into(),
+        hosts: vec!["fleet-1".into(), "fleet-2".into(), "fleet-3".into()],
+        container: ContainerSelector::Name("shop-web-1".into()),
+        health_timeout: Duration::from_secs(60),
+        serial: vec![Amount::Count(1)],
+        max_fail: Amount::Count(0),
+        pre_deploy: Some("./migrate".into()),
+        health_cmd: None,
+        stable_for: Duration::from_secs(10),
+    }
+}
+
+/// What the loop would prepare for web → app:v2 (fleet-2 already runs it).
+pub fn web_plan() -> crate::tui::deploy::PlanSummary {
+    use crate::ops::deploy::{Job, Plan, PlannedHost};
+    let host = |name: &str, from: &str, job: Job| PlannedHost {
+        host: name.into(),
+        container: "shop-web-1".into(),
+        from: from.into(),
+        to: "flotilla-test/app:v2".into(),
+        job,
+        note: (job == Job::Keep).then(|| "already on the image".to_owned()),
+    };
+    crate::tui::deploy::PlanSummary {
+        deploy_id: "20261125T210000Z-4242".into(),
+        service: "web".into(),
+        kind: "deploy".into(),
+        image: Some("flotilla-test/app:v2".into()),
+        plan: Plan {
+            batches: vec![
+                vec![host("fleet-1", "flotilla-test/app:v1", Job::Deploy)],
+                vec![host("fleet-3", "flotilla-test/app:v1", Job::Deploy)],
+            ],
+            unchanged: vec![host("fleet-2", "flotilla-test/app:v2", Job::Keep)],
+            max_fail: 0,
+        },
+        pre_deploy: Some("./migrate".into()),
+        refusal: None,
+    }
+}

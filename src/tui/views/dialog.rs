@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::ops::ContainerAction;
-use crate::tui::app::{ActionTarget, InputKind};
+use crate::tui::app::{ActionTarget, App};
 use crate::tui::theme::Theme;
 
 /// Lines shown before "… and N more".
@@ -75,20 +75,48 @@ fn capitalize(s: &str) -> String {
 }
 
 /// The one-line prompt over the footer.
-pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, kind: InputKind, text: &str) {
-    let prompt = match kind {
-        InputKind::Filter => "filter> ",
-        InputKind::Search => "search> ",
-        InputKind::Command => ":",
-        InputKind::SavePath => "save logs to> ",
-    };
+pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, text: &str) {
     let line = Line::from(vec![
-        Span::styled(prompt, theme.style("key")),
+        Span::styled(prompt.to_owned(), theme.style("key")),
         Span::raw(text.to_owned()),
         Span::styled("█", theme.style("dim")),
     ]);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Abort the running deploy? Names the service and what happens.
+pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
+    let service = app.deploy.as_ref().map_or("", |d| d.service.as_str());
+    let [area] = Layout::horizontal([Constraint::Max(64)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::vertical([Constraint::Length(7)])
+        .flex(Flex::Center)
+        .areas(area);
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("Abort the deploy of "),
+            Span::styled(service.to_owned(), theme.style("unhealthy")),
+            Span::raw("?"),
+        ]),
+        Line::from("The hosts in flight are rolled back; the rest stay untouched."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("y", theme.style("key")),
+            Span::raw("/enter abort   "),
+            Span::styled("any other key", theme.style("key")),
+            Span::raw(" keep going"),
+        ]),
+    ];
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.style("unhealthy"))
+            .title(Span::styled(" Confirm abort ", theme.style("title"))),
+    );
+    frame.render_widget(Clear, area);
+    frame.render_widget(para, area);
 }
 
 #[cfg(test)]

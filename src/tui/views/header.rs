@@ -83,7 +83,7 @@ pub fn tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
         spans.push(Span::raw(" "));
     }
-    if matches!(app.view, View::Logs | View::Inspect) {
+    if matches!(app.view, View::Logs | View::Inspect | View::Deploy) {
         spans.push(Span::styled(
             format!("› {} ", app.view.title()),
             theme.style("tab_active"),
@@ -133,6 +133,7 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
         ],
         View::Services => &[
             (Action::Open, "merged logs"),
+            (Action::Deploy, "deploy"),
             (Action::Left, "host"),
             (Action::Right, "host"),
             (Action::Help, "help"),
@@ -148,6 +149,8 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Help, "help"),
         ],
         View::Audit | View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
+        // The Deploy view shows its own keys, which depend on the phase.
+        View::Deploy => &[(Action::Help, "help")],
     };
     let mut spans = Vec::new();
     for (action, label) in actions {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod containers;
+pub mod deploy;
 pub mod dialog;
 pub mod header;
 pub mod help;
@@ -36,13 +37,31 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         View::Triage => triage::render(frame, body, app, theme),
         View::Logs => logs::render(frame, body, app, theme),
         View::Inspect => inspect::render(frame, body, app, theme),
+        View::Deploy => deploy::render(frame, body, app, theme),
     }
     header::footer(frame, foot, app, theme);
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help { scroll } => help::render(frame, app, theme, *scroll),
         Overlay::Confirm { action, targets } => dialog::confirm(frame, theme, *action, targets),
-        Overlay::Input { kind, text } => dialog::input(frame, foot, theme, *kind, text),
+        Overlay::Input { kind, text } => {
+            dialog::input(frame, foot, theme, &prompt(app, *kind), text)
+        }
+        Overlay::ConfirmAbort => dialog::confirm_abort(frame, theme, app),
+    }
+}
+
+fn prompt(app: &App, kind: super::app::InputKind) -> String {
+    use super::app::InputKind;
+    match kind {
+        InputKind::Filter => "filter> ".into(),
+        InputKind::Search => "search> ".into(),
+        InputKind::Command => ":".into(),
+        InputKind::SavePath => "save logs to> ".into(),
+        InputKind::DeployImage => format!(
+            "deploy {} image> ",
+            app.deploy_target.as_deref().unwrap_or("?")
+        ),
     }
 }
 

@@ -1,0 +1,352 @@
+//! The Deploy view: the plan first, then live per-host progress, then the outcome.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use super::containers::human_bytes;
+use super::ellipsize;
+use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
+use crate::tui::app::App;
+use crate::tui::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
+use crate::tui::theme::Theme;
+
+/// Notes shown under the table, newest last.
+const NOTES_SHOWN: usize = 4;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(d) = &app.deploy else {
+        let text = Paragraph::new("no deploy: select a service and press D");
+        frame.render_widget(text, area);
+        return;
+    };
+    let mut head = head_lines(d, theme);
+    // The keys line stays visible however the lines above wrap.
+    let keys = head.pop().unwrap_or_default();
+    let notes: Vec<Line> = d
+        .notes
+        .iter()
+        .rev()
+        .take(NOTES_SHOWN)
+        .rev()
+        .map(|n| Line::from(Span::styled(n.clone(), theme.style("dim"))))
+        .collect();
+    let head_rows: usize = head
+        .iter()
+        .map(|l| l.width().div_ceil(usize::from(area.width.max(1))).max(1))
+        .sum();
+    let [top, table, keys_area, bottom] = Layout::vertical([
+        Constraint::Length(u16::try_from(head_rows + 1).unwrap_or(4)),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(u16::try_from(notes.len()).unwrap_or(0)),
+    ])
+    .areas(area);
+    let title = match (&d.request, &d.summary) {
+        (_, Some(s)) => format!(" {} {} ({}) ", capitalize(&s.kind), s.service, s.deploy_id),
+        (DeployRequest::Deploy { image }, None) => format!(" Deploy {} → {image} ", d.service),
+        (DeployRequest::Rollback, None) => format!(" Rollback {} ", d.service),
+    };
+    frame.render_widget(
+        Paragraph::new(head).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.style("border"))
+                .title(Span::styled(title, theme.style("title"))),
+        ),
+        top,
+    );
+    render_rows(frame, table, d, theme);
+    frame.render_widget(Paragraph::new(keys), keys_area);
+    frame.render_widget(Paragraph::new(notes), bottom);
+}
+
+fn head_lines(d: &DeployState, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    match d.phase {
+        Phase::Preparing => lines.push(Line::from("probing the hosts and planning…")),
+        Phase::Failed => lines.push(Line::from(Span::styled(
+            format!("cannot deploy: {}", d.error.clone().unwrap_or_default()),
+            theme.style("error"),
+        ))),
+        _ => {}
+    }
+    let Some(s) = &d.summary else {
+        return lines;
+    };
+    let batches = s.plan.batches.len();
+    let hosts = s.plan.hosts().count();
+    lines.push(Line::from(format!(
+        "{}{} host(s) in {batches} batch(es), max_fail {}",
+        s.image
+            .as_ref()
+            .map_or_else(String::new, |i| format!("image {i} · ")),
+        hosts,
+        s.plan.max_fail
+    )));
+    if let Some(cmd) = &s.pre_deploy {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "pre_deploy runs first: {cmd} — database schema changes are not undone by a rollback"
+            ),
+            theme.style("unhealthy"),
+        )));
+    }
+    if let Some(r) = &s.refusal {
+        lines.push(Line::from(Span::styled(
+            format!("REFUSED: {r}"),
+            theme.style("error"),
+        )));
+    }
+    let state = match (d.phase, d.pause) {
+        (Phase::Planned, _) if s.refusal.is_some() => {
+            Span::styled("esc close (nothing will change)", theme.style("dim"))
+        }
+        (Phase::Planned, _) if s.plan.is_empty() => {
+            Span::styled("nothing to change; esc close", theme.style("dim"))
+        }
+        (Phase::Planned, _) => Span::styled(
+            "y start   esc cancel (nothing changed yet)",
+            theme.style("key"),
+        ),
+        (Phase::Running, Pause::Requested) => Span::styled(
+            "pausing after the current batch…   c continue   A abort",
+            theme.style("starting"),
+        ),
+        (Phase::Running, Pause::Paused) => Span::styled(
+            "PAUSED   c continue   A abort (rolls back in-flight hosts)",
+            theme.style("starting"),
+        ),
+        (Phase::Running, Pause::No) => Span::styled(
+            format!(
+                "running batch {}/{batches}   p pause after batch   A abort   esc hide",
+                d.batch.unwrap_or(1)
+            ),
+            theme.style("running"),
+        ),
+        (Phase::Finished, _) => match &d.finished {
+            Some(f) => {
+                let style = match f.outcome {
+                    RunOutcome::Succeeded => theme.style("healthy"),
+                    _ => theme.style("error"),
+                };
+                let reason = f
+                    .reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" ({r})"));
+                Span::styled(
+                    format!(
+                        "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   R roll back   esc close",
+                        outcome_label(f.outcome),
+                        f.deployed,
+                        f.failed,
+                        f.skipped,
+                        f.elapsed_ms as f64 / 1000.0
+                    ),
+                    style,
+                )
+            }
+            None => Span::styled(
+                d.error.clone().unwrap_or_else(|| "finished".into()),
+                theme.style("error"),
+            ),
+        },
+        (Phase::Preparing | Phase::Failed, _) => Span::raw(""),
+    };
+    lines.push(Line::from(state));
+    lines
+}
+
+fn render_rows(frame: &mut Frame, area: Rect, d: &DeployState, theme: &Theme) {
+    let header = Row::new(["BATCH", "HOST", "CONTAINER", "CURRENT → NEW", "STATUS"])
+        .style(theme.style("header"));
+    let rows: Vec<Row> = d
+        .rows
+        .iter()
+        .map(|r| {
+            let (status, style) = status(r, d.phase, theme);
+            let batch = if r.batch == 0 {
+                "-".to_owned()
+            } else if d.batch == Some(r.batch) && d.phase == Phase::Running {
+                format!("▶ {}", r.batch)
+            } else {
+                r.batch.to_string()
+            };
+            Row::new(vec![
+                Cell::from(batch),
+                Cell::from(r.host.clone()),
+                Cell::from(r.container.clone()),
+                Cell::from(format!("{} → {}", short(&r.from), short(&r.to))),
+                Cell::from(Span::styled(status, style)),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Max(12),
+            Constraint::Max(12),
+            Constraint::Max(18),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header);
+    frame.render_widget(table, area);
+}
+
+/// Registry and repository paths make images long; the tail is what differs.
+fn short(image: &str) -> String {
+    ellipsize(image.rsplit('/').next().unwrap_or(image), 24)
+}
+
+fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
+    if let Some(o) = r.outcome {
+        let style = match o {
+            HostOutcome::Deployed | HostOutcome::UpToDate | HostOutcome::Restored => {
+                theme.style("healthy")
+            }
+            HostOutcome::Skipped => theme.style("dim"),
+            _ => theme.style("error"),
+        };
+        let text = match (&r.error, o) {
+            (Some(e), _) => format!("{}: {e}", host_outcome_label(o)),
+            (None, _) => host_outcome_label(o).to_owned(),
+        };
+        return (text, style);
+    }
+    if let Some((health, left)) = &r.wait {
+        return (
+            format!("health: {health}, {left}s left"),
+            theme.style("starting"),
+        );
+    }
+    if let Some(step) = r.step {
+        let mut text = step.label().to_owned();
+        if let Some((bytes, total)) = r.bytes {
+            text.push_str(&match total {
+                Some(t) => format!(" {} / {}", human_bytes(bytes), human_bytes(t)),
+                None => format!(" {}", human_bytes(bytes)),
+            });
+        } else if !r.detail.is_empty() {
+            text.push_str(&format!(" ({})", r.detail));
+        }
+        return (text, theme.style("running"));
+    }
+    let planned = match r.job {
+        Job::Deploy => "will deploy",
+        Job::Finish => "will finish (half done)",
+        Job::Restore => "will restore old container",
+        Job::Keep => "unchanged",
+    };
+    let text = match &r.note {
+        Some(n) => format!("{planned} ({n})"),
+        None => planned.to_owned(),
+    };
+    let style = if phase == Phase::Running && r.job != Job::Keep {
+        theme.style("dim")
+    } else {
+        Style::default()
+    };
+    (
+        if phase == Phase::Running && r.job != Job::Keep {
+            "waiting".to_owned()
+        } else {
+            text
+        },
+        style,
+    )
+}
+
+fn host_outcome_label(o: HostOutcome) -> &'static str {
+    match o {
+        HostOutcome::Deployed => "done",
+        HostOutcome::UpToDate => "already up to date",
+        HostOutcome::Unchanged => "failed before any change",
+        HostOutcome::RolledBack => "rolled back (old container healthy)",
+        HostOutcome::Restored => "restored",
+        HostOutcome::Failed => "FAILED",
+        HostOutcome::Skipped => "skipped",
+    }
+}
+
+fn outcome_label(o: RunOutcome) -> &'static str {
+    match o {
+        RunOutcome::Succeeded => "succeeded",
+        RunOutcome::Failed => "FAILED",
+        RunOutcome::Aborted => "aborted (in-flight hosts rolled back)",
+        RunOutcome::NotStarted => "not started, nothing changed",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::deploy::DeployEvent;
+    use crate::ops::deploy::HostOutcome;
+    use crate::ops::deploy::event::{Step, Timings};
+    use crate::tui::app::AppEvent;
+    use crate::tui::deploy::tests::{planned, step};
+    use crate::tui::views::snapshot;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn deploy_plan_screen() {
+        let mut app = planned();
+        let screen = snapshot::render(&mut app, 80, 24);
+        assert!(
+            screen.contains("not undone by a rollback") || screen.contains("not undone"),
+            "{screen}"
+        );
+        insta::assert_snapshot!("deploy_plan_80x24", screen);
+        insta::assert_snapshot!("deploy_plan_140x16", snapshot::render(&mut app, 140, 16));
+    }
+
+    #[test]
+    fn deploy_mid_run_screen() {
+        let mut app = planned();
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('y'),
+            KeyModifiers::NONE,
+        )));
+        for ev in [
+            DeployEvent::BatchStarted {
+                index: 0,
+                hosts: vec!["fleet-1".into()],
+            },
+            DeployEvent::ImageSource {
+                image: "flotilla-test/app:v2".into(),
+                source: "fleet-2".into(),
+            },
+            DeployEvent::HostDone {
+                host: "fleet-1".into(),
+                container: "shop-web-1".into(),
+                outcome: HostOutcome::Deployed,
+                image: "flotilla-test/app:v2".into(),
+                error: None,
+                timings: Timings::default(),
+            },
+            DeployEvent::BatchStarted {
+                index: 1,
+                hosts: vec!["fleet-3".into()],
+            },
+        ] {
+            app.update(AppEvent::Deploy(ev));
+        }
+        app.update(step("fleet-3", Step::WaitingForHealth));
+        app.update(AppEvent::Deploy(DeployEvent::HealthWait {
+            host: "fleet-3".into(),
+            status: "starting".into(),
+            remaining_s: 57,
+        }));
+        insta::assert_snapshot!("deploy_running_80x24", snapshot::render(&mut app, 80, 24));
+        insta::assert_snapshot!("deploy_running_140x16", snapshot::render(&mut app, 140, 16));
+    }
+}
