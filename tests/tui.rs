@@ -274,3 +274,160 @@ fn a_host_that_drops_is_shown_in_place_and_comes_back_by_itself() {
     }
     tui.keys(&["q"]);
 }
+
+/// A `tuidep-*` container on fleet-1 and fleet-2 (fleet-3 may be dropped by
+/// the reconnect test), removed on drop.
+struct DeploySvc {
+    tb: Testbed,
+    name: String,
+}
+
+impl DeploySvc {
+    const HOSTS: [&'static str; 2] = ["fleet-1", "fleet-2"];
+
+    fn image(&self, host: &str) -> String {
+        self.tb
+            .docker(host, &["inspect", "-f", "{{.Config.Image}}", &self.name])
+            .trim()
+            .to_owned()
+    }
+
+    fn health(&self, host: &str) -> String {
+        self.tb
+            .docker(
+                host,
+                &["inspect", "-f", "{{.State.Health.Status}}", &self.name],
+            )
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for DeploySvc {
+    fn drop(&mut self) {
+        for host in Self::HOSTS {
+            for name in [
+                self.name.clone(),
+                format!("{}-flotilla-old", self.name),
+                format!("flotilla-lock-{}", self.name),
+            ] {
+                let _ = Command::new("docker")
+                    .arg("-H")
+                    .arg(format!("unix://{}", self.tb.socket(host).display()))
+                    .args(["rm", "-f", &name])
+                    .output();
+            }
+        }
+    }
+}
+
+#[test]
+fn deploy_view_rolls_a_service_out_and_back() {
+    let tb = Testbed::get();
+    let name = format!("tuidep-{}", std::process::id());
+    for host in DeploySvc::HOSTS {
+        tb.docker(
+            host,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "flotilla-test/app:v1",
+            ],
+        );
+    }
+    let svc = DeploySvc {
+        tb: Testbed::get(),
+        name: name.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while DeploySvc::HOSTS.iter().any(|h| svc.health(h) != "healthy") {
+        assert!(Instant::now() < deadline, "{name} never became healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
+    let config = dir.path().join("flotilla.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{inventory}\n[service.{name}]\nhosts = [\"fleet-1\", \"fleet-2\"]\n\
+             container = {name:?}\nhealth_timeout = \"20s\"\nserial = [1]\n"
+        ),
+    )
+    .expect("config");
+    let audit = dir.path().join("audit.jsonl");
+    let cmd = format!(
+        "env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+        audit.display(),
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_flotilla"),
+        config.display()
+    );
+    let tui = Tmux::start(&cmd, 160, 40);
+    tui.wait_for("our containers listed", |s| s.contains(&name));
+    tui.keys(&["/"]);
+    tui.literal(&name);
+    tui.keys(&["Enter"]);
+    tui.wait_for("filtered table", |s| {
+        s.contains("Containers (2)") && !s.contains("filter>")
+    });
+
+    // D: the image prompt, prefilled with what the hosts run now.
+    tui.keys(&["D"]);
+    tui.wait_for("image prompt", |s| {
+        s.contains(&format!("deploy {name} image> flotilla-test/app:v1"))
+    });
+    tui.keys(&["C-u"]);
+    tui.literal("flotilla-test/app:v2");
+    tui.keys(&["Enter"]);
+    let screen = tui.wait_for("plan", |s| s.contains("y start"));
+    assert!(screen.contains("app:v1 → app:v2"), "{screen}");
+    assert_eq!(svc.image("fleet-1"), "flotilla-test/app:v1", "plan only");
+
+    tui.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let screen = loop {
+        let s = tui.screen();
+        if s.contains("succeeded") || s.contains("FAILED") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "deploy did not finish:\n{s}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(screen.contains("succeeded: 2 deployed"), "{screen}");
+    for host in DeploySvc::HOSTS {
+        assert_eq!(svc.image(host), "flotilla-test/app:v2", "{host}");
+        assert_eq!(svc.health(host), "healthy", "{host}");
+    }
+
+    // R: a rollback, planned and confirmed the same way.
+    tui.keys(&["R"]);
+    let screen = tui.wait_for("rollback plan", |s| {
+        s.contains("Rollback") && s.contains("y start")
+    });
+    assert!(screen.contains("app:v2 → app:v1"), "{screen}");
+    tui.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let screen = loop {
+        let s = tui.screen();
+        if s.contains("succeeded") || s.contains("FAILED") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "rollback did not finish:\n{s}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(screen.contains("succeeded: 2 deployed"), "{screen}");
+    for host in DeploySvc::HOSTS {
+        assert_eq!(svc.image(host), "flotilla-test/app:v1", "{host}");
+        assert_eq!(svc.health(host), "healthy", "{host}");
+    }
+    let audited = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(audited.contains(&name), "deploys are audited: {audited}");
+    tui.keys(&["Escape", "q"]);
+}
