@@ -427,6 +427,10 @@ fn deploy_view_rolls_a_service_out_and_back() {
         assert_eq!(svc.image(host), "flotilla-test/app:v1", "{host}");
         assert_eq!(svc.health(host), "healthy", "{host}");
     }
+    // The view lists the service's last deploys from the audit log.
+    tui.wait_for("last deploys", |s| {
+        s.contains("last deploys:") && s.contains("rollback:deployed")
+    });
     let audited = std::fs::read_to_string(&audit).unwrap_or_default();
     assert!(audited.contains(&name), "deploys are audited: {audited}");
     tui.keys(&["Escape", "q"]);

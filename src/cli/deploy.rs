@@ -773,19 +773,6 @@ struct ServiceStatus {
     last_deploys: Vec<crate::ops::AuditRecord>,
 }
 
-/// Audit actions that end a host's part of a deploy.
-fn is_final_record(action: &str) -> bool {
-    let Some((kind, rest)) = action.split_once(':') else {
-        return false;
-    };
-    let outcome = rest.split_whitespace().next().unwrap_or_default();
-    matches!(kind, "deploy" | "rollback" | "resume" | "recover")
-        && matches!(
-            outcome,
-            "deployed" | "up_to_date" | "unchanged" | "rolled_back" | "restored" | "failed"
-        )
-}
-
 pub async fn status(cli: &Cli, a: &StatusArgs) -> Result<Exit, CliError> {
     let conn = connect(cli, &a.service).await?;
     let result = status_connected(&conn, a).await;
@@ -842,7 +829,7 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
     let mut last: Vec<crate::ops::AuditRecord> = records
         .into_iter()
         .filter(|r| {
-            is_final_record(&r.action)
+            crate::ops::deploy::is_final_record(&r.action)
                 && hosts.iter().any(|h| {
                     h.host == r.host && h.container.as_deref() == Some(r.container.as_str())
                 })
@@ -949,18 +936,5 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
                 r.time, r.user, r.host, r.action, r.result
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn final_audit_records_are_recognised() {
-        assert!(is_final_record("deploy:deployed app:v1 -> app:v2 [d1]"));
-        assert!(is_final_record("rollback:rolled_back a -> b [d]"));
-        assert!(!is_final_record("deploy:stop a -> b [d]"));
-        assert!(!is_final_record("restart"));
     }
 }

@@ -285,10 +285,16 @@ impl App {
                 Vec::new()
             }
             AppEvent::Deploy(ev) => {
+                let finished = matches!(ev, DeployEvent::Finished { .. });
                 if let Some(d) = &mut self.deploy {
                     d.apply(ev);
                 }
-                Vec::new()
+                // The view lists the service's last deploys from the audit log.
+                if finished {
+                    vec![AppEffect::LoadAudit]
+                } else {
+                    Vec::new()
+                }
             }
             AppEvent::DeployEnded => {
                 if let Some(d) = &mut self.deploy {
@@ -884,6 +890,7 @@ impl App {
             service: service.to_owned(),
             request,
         });
+        effects.push(AppEffect::LoadAudit);
         effects
     }
 

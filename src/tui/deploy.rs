@@ -341,12 +341,15 @@ pub(crate) mod tests {
         let effects = press(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            vec![AppEffect::PrepareDeploy {
-                service: "web".into(),
-                request: DeployRequest::Deploy {
-                    image: "flotilla-test/app:v2".into()
+            vec![
+                AppEffect::PrepareDeploy {
+                    service: "web".into(),
+                    request: DeployRequest::Deploy {
+                        image: "flotilla-test/app:v2".into()
+                    },
                 },
-            }]
+                AppEffect::LoadAudit
+            ]
         );
         assert_eq!(app.view, View::Deploy);
         assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
@@ -399,7 +402,7 @@ pub(crate) mod tests {
         assert_eq!(d.rows[0].wait, None);
         // Quitting mid-deploy would leave a host half done.
         assert!(ch(&mut app, 'q').is_empty());
-        app.update(AppEvent::Deploy(DeployEvent::Finished {
+        let effects = app.update(AppEvent::Deploy(DeployEvent::Finished {
             outcome: RunOutcome::Succeeded,
             deployed: 2,
             failed: 0,
@@ -407,14 +410,18 @@ pub(crate) mod tests {
             elapsed_ms: 12_300,
             reason: None,
         }));
+        assert_eq!(effects, vec![AppEffect::LoadAudit]);
         assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Finished));
         // One key rolls back: prepared and planned the same way.
         assert_eq!(
             ch(&mut app, 'R'),
-            vec![AppEffect::PrepareDeploy {
-                service: "web".into(),
-                request: DeployRequest::Rollback,
-            }]
+            vec![
+                AppEffect::PrepareDeploy {
+                    service: "web".into(),
+                    request: DeployRequest::Rollback,
+                },
+                AppEffect::LoadAudit
+            ]
         );
         assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
     }

@@ -48,6 +48,19 @@ pub fn new_deploy_id() -> String {
     )
 }
 
+/// Audit actions that end a host's part of a deploy.
+pub fn is_final_record(action: &str) -> bool {
+    let Some((kind, rest)) = action.split_once(':') else {
+        return false;
+    };
+    let outcome = rest.split_whitespace().next().unwrap_or_default();
+    matches!(kind, "deploy" | "rollback" | "resume" | "recover")
+        && matches!(
+            outcome,
+            "deployed" | "up_to_date" | "unchanged" | "rolled_back" | "restored" | "failed"
+        )
+}
+
 /// Why a step on a host failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -110,5 +123,18 @@ pub(crate) fn absent_ok<T>(
         Ok(v) => Ok(Some(v)),
         Err(e) if status_of(&e) == Some(404) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn final_audit_records_are_recognised() {
+        assert!(super::is_final_record(
+            "deploy:deployed app:v1 -> app:v2 [d1]"
+        ));
+        assert!(super::is_final_record("rollback:rolled_back a -> b [d]"));
+        assert!(!super::is_final_record("deploy:stop a -> b [d]"));
+        assert!(!super::is_final_record("restart"));
     }
 }

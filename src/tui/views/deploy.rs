@@ -15,6 +15,8 @@ use crate::tui::theme::Theme;
 
 /// Notes shown under the table, newest last.
 const NOTES_SHOWN: usize = 4;
+/// Audit records listed under "last deploys".
+const LAST_DEPLOYS: usize = 3;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(d) = &app.deploy else {
@@ -25,7 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut head = head_lines(d, theme);
     // The keys line stays visible however the lines above wrap.
     let keys = head.pop().unwrap_or_default();
-    let notes: Vec<Line> = d
+    let mut notes: Vec<Line> = d
         .notes
         .iter()
         .rev()
@@ -33,6 +35,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .rev()
         .map(|n| Line::from(Span::styled(n.clone(), theme.style("dim"))))
         .collect();
+    let last = last_deploys(app, d);
+    if !last.is_empty() {
+        notes.push(Line::from(Span::styled(
+            "last deploys:",
+            theme.style("header"),
+        )));
+        notes.extend(last.into_iter().map(|r| {
+            Line::from(format!(
+                "  {}  {}  {}  {}  {}",
+                r.time, r.user, r.host, r.action, r.result
+            ))
+        }));
+    }
     let head_rows: usize = head
         .iter()
         .map(|l| l.width().div_ceil(usize::from(area.width.max(1))).max(1))
@@ -61,6 +76,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     render_rows(frame, table, d, theme);
     frame.render_widget(Paragraph::new(keys), keys_area);
     frame.render_widget(Paragraph::new(notes), bottom);
+}
+
+/// The service's last host-final deploy records, newest last (the audit log
+/// is loaded on entering the view and when a run ends).
+fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditRecord> {
+    let mut found: Vec<&crate::ops::AuditRecord> = app
+        .audit
+        .iter()
+        .rev()
+        .filter(|r| {
+            crate::ops::deploy::is_final_record(&r.action)
+                && d.rows
+                    .iter()
+                    .any(|row| row.host == r.host && row.container == r.container)
+        })
+        .take(LAST_DEPLOYS)
+        .collect();
+    found.reverse();
+    found
 }
 
 fn head_lines(d: &DeployState, theme: &Theme) -> Vec<Line<'static>> {
@@ -307,6 +341,32 @@ mod tests {
         );
         insta::assert_snapshot!("deploy_plan_80x24", screen);
         insta::assert_snapshot!("deploy_plan_140x16", snapshot::render(&mut app, 140, 16));
+    }
+
+    #[test]
+    fn last_deploys_come_from_the_audit_log() {
+        let mut app = planned();
+        let record = |host: &str, action: &str| crate::ops::AuditRecord {
+            time: "2026-11-25T20:00:00Z".into(),
+            user: "ops".into(),
+            host: host.into(),
+            container: "shop-web-1".into(),
+            action: action.into(),
+            result: "ok".into(),
+        };
+        app.update(AppEvent::AuditLoaded(vec![
+            record("fleet-1", "deploy:deployed app:v0 -> app:v1 [d0]"),
+            record("fleet-1", "deploy:lock app:v0 -> app:v1 [d0]"),
+            record("fleet-9", "deploy:deployed app:v0 -> app:v1 [d0]"),
+        ]));
+        let screen = snapshot::render(&mut app, 140, 24);
+        assert!(screen.contains("last deploys:"), "{screen}");
+        assert!(
+            screen.contains("fleet-1  deploy:deployed app:v0 -> app:v1 [d0]  ok"),
+            "{screen}"
+        );
+        assert!(!screen.contains("deploy:lock"), "{screen}");
+        assert!(!screen.contains("fleet-9"), "{screen}");
     }
 
     #[test]
