@@ -277,8 +277,10 @@ impl App {
                 Vec::new()
             }
             AppEvent::DeployPrepared(result) => {
+                // A late answer to a request cancelled since must not show.
                 if let Some(d) = &mut self.deploy
                     && d.phase == Phase::Preparing
+                    && result.as_ref().map_or(true, |s| d.answers(s))
                 {
                     d.prepared(result);
                 }

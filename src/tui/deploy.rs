@@ -116,6 +116,15 @@ impl DeployState {
         self.phase == Phase::Running
     }
 
+    /// Whether `summary` is the plan for this state's request.
+    pub fn answers(&self, summary: &PlanSummary) -> bool {
+        summary.service == self.service
+            && match &self.request {
+                DeployRequest::Deploy { image } => summary.image.as_ref() == Some(image),
+                DeployRequest::Rollback => summary.image.is_none(),
+            }
+    }
+
     pub fn prepared(&mut self, result: Result<PlanSummary, String>) {
         match result {
             Ok(summary) => {
@@ -304,10 +313,22 @@ pub(crate) mod tests {
     }
 
     /// Prompt, image typed, plan prepared.
+    /// D, then the image prompt answered with app:v2.
+    fn ask_v2(app: &mut App) {
+        ch(app, 'D');
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        for c in "flotilla-test/app:v2".chars() {
+            ch(app, c);
+        }
+        press(app, KeyCode::Enter);
+    }
+
     pub(crate) fn planned() -> App {
         let mut app = app_on_web();
-        ch(&mut app, 'D');
-        press(&mut app, KeyCode::Enter);
+        ask_v2(&mut app);
         app.update(AppEvent::DeployPrepared(Ok(web_plan())));
         app
     }
@@ -463,8 +484,7 @@ pub(crate) mod tests {
         assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Planned));
 
         let mut app = app_on_web();
-        ch(&mut app, 'D');
-        press(&mut app, KeyCode::Enter);
+        ask_v2(&mut app);
         let mut plan = web_plan();
         plan.refusal = Some("web is locked on fleet-1".into());
         app.update(AppEvent::DeployPrepared(Ok(plan)));
@@ -482,6 +502,16 @@ pub(crate) mod tests {
         );
         assert_eq!(app.view, View::Services);
         assert!(app.deploy.is_none());
+    }
+
+    #[test]
+    fn a_late_plan_for_another_request_is_ignored() {
+        let mut app = app_on_web();
+        ch(&mut app, 'D');
+        // Prefilled v1, while the plan that arrives is for v2.
+        press(&mut app, KeyCode::Enter);
+        app.update(AppEvent::DeployPrepared(Ok(web_plan())));
+        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
     }
 
     #[test]

@@ -262,7 +262,18 @@ async fn carry_out(
         }
         AppEffect::DiscardDeploy => deploy.ready = None,
         AppEffect::StartDeploy => match deploy.ready.take() {
-            Some(deployment) => {
+            // Only the plan the user saw and confirmed may run.
+            Some(deployment)
+                if app
+                    .deploy
+                    .as_ref()
+                    .and_then(|d| d.summary.as_ref())
+                    .is_some_and(|s| {
+                        s.deploy_id == deployment.id
+                            && s.plan == deployment.plan
+                            && s.service == deployment.service.name
+                    }) =>
+            {
                 let (tx, rx) = mpsc::channel(DEPLOY_EVENTS);
                 let (control, control_rx) = watch::channel(Control::Run);
                 // Detached: the loop follows it through its events; the App
@@ -271,9 +282,10 @@ async fn carry_out(
                 deploy.control = Some(control);
                 deploy.events = Some(rx);
             }
-            None => {
+            _ => {
                 app.update(AppEvent::DeployEnded);
-                let text = "nothing prepared to deploy".to_owned();
+                let text = "the plan shown is no longer the one prepared: press esc and D again"
+                    .to_owned();
                 app.update(AppEvent::Notice { text, error: true });
             }
         },
