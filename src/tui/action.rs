@@ -20,6 +20,11 @@ pub enum Action {
     ViewTriage,
     Snapshot,
     Deploy,
+    DeployStart,
+    DeployPause,
+    DeployContinue,
+    DeployAbort,
+    DeployRollback,
     Up,
     Down,
     PageUp,
@@ -52,7 +57,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 45] = [
         Action::Quit,
         Action::Back,
         Action::NextView,
@@ -64,6 +69,11 @@ impl Action {
         Action::ViewTriage,
         Action::Snapshot,
         Action::Deploy,
+        Action::DeployStart,
+        Action::DeployPause,
+        Action::DeployContinue,
+        Action::DeployAbort,
+        Action::DeployRollback,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -120,6 +130,11 @@ impl Action {
             Action::ViewTriage => "triage: what is broken, most severe first",
             Action::Snapshot => "write an incident snapshot (Markdown + JSON)",
             Action::Deploy => "deploy the selected service (plan first)",
+            Action::DeployStart => "deploy view: run the plan shown",
+            Action::DeployPause => "deploy view: pause after the current batch",
+            Action::DeployContinue => "deploy view: continue a paused deploy",
+            Action::DeployAbort => "deploy view: abort (rolls back in flight)",
+            Action::DeployRollback => "deploy view: roll the finished deploy back",
             Action::Up => "move up",
             Action::Down => "move down",
             Action::PageUp => "page up",
@@ -308,6 +323,11 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ViewTriage, &["5"]),
     (Action::Snapshot, &["S"]),
     (Action::Deploy, &["D"]),
+    (Action::DeployStart, &["y"]),
+    (Action::DeployPause, &["p"]),
+    (Action::DeployContinue, &["c"]),
+    (Action::DeployAbort, &["A"]),
+    (Action::DeployRollback, &["R"]),
     (Action::Up, &["k", "up"]),
     (Action::Down, &["j", "down"]),
     (Action::PageUp, &["pgup", "ctrl-b"]),
@@ -438,7 +458,7 @@ mod tests {
             Some(Action::Quit)
         );
         assert_eq!(
-            map.action(&ev(KeyCode::Char('c'), KeyModifiers::NONE)),
+            map.action(&ev(KeyCode::Char('x'), KeyModifiers::NONE)),
             None
         );
     }

@@ -682,6 +682,12 @@ impl App {
             }
             Action::Quit => return vec![AppEffect::Quit],
             Action::Deploy => return self.open_deploy(),
+            // Only meaningful in the Deploy view (`deploy_key`).
+            Action::DeployStart
+            | Action::DeployPause
+            | Action::DeployContinue
+            | Action::DeployAbort
+            | Action::DeployRollback => {}
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Command => {
                 self.overlay = Overlay::Input {
@@ -896,42 +902,40 @@ impl App {
         effects
     }
 
-    /// Keys of the Deploy view; `None` lets the keymap handle the key.
+    /// Keys of the Deploy view; `None` lets `on_action` handle the key.
     fn deploy_key(&mut self, key: KeyEvent) -> Option<Vec<AppEffect>> {
+        let action = self.keymap.action(&key)?;
         let d = self.deploy.as_mut()?;
-        let esc = key.code == KeyCode::Esc;
-        match (d.phase, key.code) {
-            (Phase::Planned, KeyCode::Char('y')) => Some(self.start_deploy()),
-            (Phase::Planned | Phase::Preparing | Phase::Failed, _)
-                if esc || key.code == KeyCode::Char('n') =>
-            {
+        match (d.phase, action) {
+            (Phase::Planned, Action::DeployStart) => Some(self.start_deploy()),
+            (Phase::Planned | Phase::Preparing | Phase::Failed, Action::Back) => {
                 self.deploy = None;
                 self.view = self.tab;
                 self.say("deploy cancelled; nothing was changed");
                 Some(vec![AppEffect::DiscardDeploy])
             }
-            (Phase::Running, KeyCode::Char('p')) => {
+            (Phase::Running, Action::DeployPause) => {
                 if d.pause == Pause::No {
                     d.pause = Pause::Requested;
                 }
                 self.say("pausing after the current batch…");
                 Some(vec![AppEffect::DeployControl(Control::Pause)])
             }
-            (Phase::Running, KeyCode::Char('c')) => {
+            (Phase::Running, Action::DeployContinue) => {
                 d.pause = Pause::No;
                 self.say("continuing");
                 Some(vec![AppEffect::DeployControl(Control::Run)])
             }
-            (Phase::Running, KeyCode::Char('A')) => {
+            (Phase::Running, Action::DeployAbort) => {
                 self.overlay = Overlay::ConfirmAbort;
                 Some(Vec::new())
             }
-            (Phase::Finished, KeyCode::Char('R')) => {
+            (Phase::Finished, Action::DeployRollback) => {
                 let service = d.service.clone();
                 Some(self.begin_deploy(&service, DeployRequest::Rollback))
             }
             // The deploy goes on (or stays shown) in the background; D returns.
-            (Phase::Running | Phase::Finished, _) if esc => {
+            (Phase::Running | Phase::Finished, Action::Back) => {
                 self.view = self.tab;
                 Some(Vec::new())
             }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 use super::containers::human_bytes;
 use super::ellipsize;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
+use crate::tui::action::{Action, Keymap};
 use crate::tui::app::App;
 use crate::tui::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
 use crate::tui::theme::Theme;
@@ -24,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         frame.render_widget(text, area);
         return;
     };
-    let mut head = head_lines(d, theme);
+    let mut head = head_lines(d, &app.keymap, theme);
     // The keys line stays visible however the lines above wrap.
     let keys = head.pop().unwrap_or_default();
     let mut notes: Vec<Line> = d
@@ -97,7 +98,8 @@ fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditR
     found
 }
 
-fn head_lines(d: &DeployState, theme: &Theme) -> Vec<Line<'static>> {
+fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
+    let k = |a: Action| keys.hint(a);
     let mut lines = Vec::new();
     match d.phase {
         Phase::Preparing => lines.push(Line::from("probing the hosts and planning…")),
@@ -135,28 +137,45 @@ fn head_lines(d: &DeployState, theme: &Theme) -> Vec<Line<'static>> {
         )));
     }
     let state = match (d.phase, d.pause) {
-        (Phase::Planned, _) if s.refusal.is_some() => {
-            Span::styled("esc close (nothing will change)", theme.style("dim"))
-        }
-        (Phase::Planned, _) if s.plan.is_empty() => {
-            Span::styled("nothing to change; esc close", theme.style("dim"))
-        }
+        (Phase::Planned, _) if s.refusal.is_some() => Span::styled(
+            format!("{} close (nothing will change)", k(Action::Back)),
+            theme.style("dim"),
+        ),
+        (Phase::Planned, _) if s.plan.is_empty() => Span::styled(
+            format!("nothing to change; {} close", k(Action::Back)),
+            theme.style("dim"),
+        ),
         (Phase::Planned, _) => Span::styled(
-            "y start   esc cancel (nothing changed yet)",
+            format!(
+                "{} start   {} cancel (nothing changed yet)",
+                k(Action::DeployStart),
+                k(Action::Back)
+            ),
             theme.style("key"),
         ),
         (Phase::Running, Pause::Requested) => Span::styled(
-            "pausing after the current batch…   c continue   A abort",
+            format!(
+                "pausing after the current batch…   {} continue   {} abort",
+                k(Action::DeployContinue),
+                k(Action::DeployAbort)
+            ),
             theme.style("starting"),
         ),
         (Phase::Running, Pause::Paused) => Span::styled(
-            "PAUSED   c continue   A abort (rolls back in-flight hosts)",
+            format!(
+                "PAUSED   {} continue   {} abort (rolls back in-flight hosts)",
+                k(Action::DeployContinue),
+                k(Action::DeployAbort)
+            ),
             theme.style("starting"),
         ),
         (Phase::Running, Pause::No) => Span::styled(
             format!(
-                "running batch {}/{batches}   p pause after batch   A abort   esc hide",
-                d.batch.unwrap_or(1)
+                "running batch {}/{batches}   {} pause after batch   {} abort   {} hide",
+                d.batch.unwrap_or(1),
+                k(Action::DeployPause),
+                k(Action::DeployAbort),
+                k(Action::Back)
             ),
             theme.style("running"),
         ),
@@ -172,12 +191,14 @@ fn head_lines(d: &DeployState, theme: &Theme) -> Vec<Line<'static>> {
                     .map_or_else(String::new, |r| format!(" ({r})"));
                 Span::styled(
                     format!(
-                        "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   R roll back   esc close",
+                        "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   {} roll back   {} close",
                         outcome_label(f.outcome),
                         f.deployed,
                         f.failed,
                         f.skipped,
-                        f.elapsed_ms as f64 / 1000.0
+                        f.elapsed_ms as f64 / 1000.0,
+                        k(Action::DeployRollback),
+                        k(Action::Back)
                     ),
                     style,
                 )

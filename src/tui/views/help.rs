@@ -27,7 +27,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
                 format!("{:<16}", app.keymap.keys_for(action).join(" ")),
                 theme.style("key"),
             ),
-            Span::styled(format!("{:<14}", action.name()), theme.style("dim")),
+            Span::styled(format!("{:<16}", action.name()), theme.style("dim")),
             Span::raw(action.describe()),
         ]));
     }
@@ -65,7 +65,7 @@ mod tests {
             KeyCode::Char('?'),
             KeyModifiers::NONE,
         )));
-        let screen = snapshot::render(&mut app, 100, 50);
+        let screen = snapshot::render(&mut app, 100, 56);
         for a in Action::ALL {
             assert!(screen.contains(&a.name()), "{a:?} missing from help");
         }
