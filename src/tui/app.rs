@@ -318,9 +318,13 @@ impl App {
             return Vec::new();
         }
         let rows = self.table.rows(&self.fleet);
+        // Only the rows on screen (the view keeps the selection in its window).
+        let page = self.page().min(STATS_ROWS);
+        let selected = self.table.selected_index(&self.fleet, &rows).unwrap_or(0);
+        let offset = (selected + 1).saturating_sub(page);
         let mut per_host: std::collections::BTreeMap<HostId, Vec<String>> =
             std::collections::BTreeMap::new();
-        for r in rows.iter().take(STATS_ROWS) {
+        for r in rows.iter().skip(offset).take(page) {
             let Some(h) = self.fleet.hosts.get(r.host) else {
                 continue;
             };
