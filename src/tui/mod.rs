@@ -31,7 +31,7 @@ use deploy::{DeployRequest, PlanSummary};
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 const AUDIT_VIEW_LIMIT: usize = 1000;
-const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct TuiOptions {
     pub actor: ActorConfig,
@@ -98,8 +98,10 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     // CPU/memory of visible rows: one-shot reads, only while that view is open.
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Draw only after something that can change the screen (not the stats tick).
+    let mut redraw = true;
     let result = loop {
-        if let Err(e) = terminal.draw(|f| views::draw(f, &app, &theme)) {
+        if redraw && let Err(e) = terminal.draw(|f| views::draw(f, &app, &theme)) {
             break Err(e);
         }
         let first = tokio::select! {
@@ -129,18 +131,25 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };
+        redraw = !matches!(first, Some(AppEvent::StatsTick) | None);
         let mut pending: Vec<AppEvent> = first.into_iter().collect();
         // Fold a burst (log lines, list refreshes) into one frame.
         while pending.len() < MAX_EVENTS_PER_FRAME {
             match fleet.events.try_recv() {
-                Ok(ev) => pending.push(AppEvent::Fleet(ev)),
+                Ok(ev) => {
+                    redraw = true;
+                    pending.push(AppEvent::Fleet(ev));
+                }
                 Err(_) => break,
             }
         }
         if let Some(rx) = &mut deploy.events {
             while pending.len() < MAX_EVENTS_PER_FRAME {
                 match rx.try_recv() {
-                    Ok(ev) => pending.push(AppEvent::Deploy(ev)),
+                    Ok(ev) => {
+                        redraw = true;
+                        pending.push(AppEvent::Deploy(ev));
+                    }
                     Err(_) => break,
                 }
             }
