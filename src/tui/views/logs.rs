@@ -31,14 +31,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         logs.first_row(visible.len(), height)
     };
-    let mut lines: Vec<Line> = Vec::with_capacity(height);
-    for &index in visible.iter().skip(first).take(height) {
-        let Some(l) = logs.buffer.get(index) else {
-            continue;
-        };
-        lines.push(render_line(logs, index, theme, app));
-        let _ = l;
-    }
+    let host_col = host_column(logs);
+    let mut lines: Vec<Line> = visible
+        .iter()
+        .skip(first)
+        .take(height)
+        .map(|&index| render_line(logs, index, theme, host_col))
+        .collect();
     if visible.is_empty() {
         let note = if logs.notices.is_empty() {
             "waiting for log lines…".to_owned()
@@ -101,30 +100,40 @@ fn title(logs: &LogsState, theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn prefix_width(logs: &LogsState, app: &App) -> usize {
-    let host = if logs.is_merged() {
-        logs.sources
-            .iter()
-            .map(|s| s.host_name.width())
-            .max()
-            .unwrap_or(0)
-            + 1
-    } else {
-        0
+/// Width of the host name column in merged views (0 for one container).
+fn host_column(logs: &LogsState) -> usize {
+    if !logs.is_merged() {
+        return 0;
+    }
+    logs.sources
+        .iter()
+        .map(|s| s.host_name.width())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Columns before the log text: host, timestamp, stream marker.
+fn prefix_width(logs: &LogsState) -> usize {
+    let host = match host_column(logs) {
+        0 => 0,
+        w => w + 1,
     };
-    let ts = if logs.timestamps { 25 } else { 0 };
-    let _ = app;
+    let ts = if logs.timestamps { TS_WIDTH + 1 } else { 0 };
     host + ts + 2
 }
 
+/// `2026-11-25T20:00:00.000Z`
+const TS_WIDTH: usize = 24;
+
 /// First visible row so that, wrapped, the newest line ends at the bottom.
 fn first_row_wrapped(logs: &LogsState, visible: &[usize], height: usize, width: usize) -> usize {
+    let prefix = prefix_width(logs);
     let mut rows = 0;
     for (pos, &index) in visible.iter().enumerate().rev() {
         let w = logs
             .buffer
             .get(index)
-            .map_or(1, |l| l.line.text.width() + 30);
+            .map_or(1, |l| l.line.text.width() + prefix);
         rows += w.div_ceil(width).max(1);
         if rows > height {
             return (pos + 1).min(visible.len().saturating_sub(1));
@@ -133,7 +142,7 @@ fn first_row_wrapped(logs: &LogsState, visible: &[usize], height: usize, width: 
     0
 }
 
-fn render_line(logs: &LogsState, index: usize, theme: &Theme, app: &App) -> Line<'static> {
+fn render_line(logs: &LogsState, index: usize, theme: &Theme, host_col: usize) -> Line<'static> {
     let Some(l) = logs.buffer.get(index) else {
         return Line::default();
     };
@@ -144,16 +153,18 @@ fn render_line(logs: &LogsState, index: usize, theme: &Theme, app: &App) -> Line
             .iter()
             .position(|s| s.host_name == l.host)
             .unwrap_or(0);
-        let w = prefix_width(logs, app) - 2 - if logs.timestamps { 25 } else { 0 };
         spans.push(Span::styled(
-            format!("{:<w$}", l.host, w = w.saturating_sub(1)),
+            format!("{:<host_col$}", l.host),
             theme.host(host_index),
         ));
         spans.push(Span::raw(" "));
     }
     if logs.timestamps {
         let ts = l.ts.map(format_ts).unwrap_or_default();
-        spans.push(Span::styled(format!("{ts:<24} "), theme.style("dim")));
+        spans.push(Span::styled(
+            format!("{ts:<TS_WIDTH$} "),
+            theme.style("dim"),
+        ));
     }
     let marker = match l.stream {
         Stream::Stderr => Span::styled("! ", theme.style("stderr")),
