@@ -2,6 +2,8 @@
 //! (`scripts/testbed up`), never mocks.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -234,6 +236,69 @@ impl Testbed {
             prefix,
             service,
             &["flotilla-test/base:latest", "sh", "-c", script],
+        )
+    }
+}
+
+/// Extra `ssh_config` lines and a docker socket for a one-host inventory.
+#[derive(Default)]
+pub struct Via<'a> {
+    /// Connect to 127.0.0.1:PORT (a proxy) instead of the host's own address.
+    pub port: Option<u16>,
+    /// More ssh_config lines under the host's block.
+    pub ssh_lines: &'a [&'a str],
+    /// `docker_socket` of the host (remote path), if not the default.
+    pub docker_socket: Option<&'a Path>,
+}
+
+impl Testbed {
+    /// Writes an inventory (in `dir`) with one host named `name` that reaches
+    /// fleet host `host` as `via` says; known_hosts holds the host's real key
+    /// under the address flotilla will look it up by. Returns the config path.
+    pub fn inventory_via(&self, dir: &Path, name: &str, host: &str, via: &Via) -> PathBuf {
+        let (addr, port) = self.address(host);
+        let (addr, port) = match via.port {
+            Some(p) => ("127.0.0.1".to_owned(), p),
+            None => (addr, port),
+        };
+        let key = std::fs::read_to_string(
+            self.dir
+                .join("hosts")
+                .join(host)
+                .join("ssh_host_ed25519_key.pub"),
+        )
+        .expect("host key");
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        let pattern = if port == 22 {
+            addr.clone()
+        } else {
+            format!("[{addr}]:{port}")
+        };
+        let known = write(
+            dir,
+            "known_hosts",
+            &format!("{pattern} {}\n", key.join(" ")),
+        );
+        let mut ssh = format!(
+            "Host {name}\n  HostName {addr}\n  Port {port}\n  User root\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            self.identity().display(),
+            known.display()
+        );
+        for line in via.ssh_lines {
+            ssh.push_str(&format!("  {line}\n"));
+        }
+        let ssh_config = write(dir, "ssh_config", &ssh);
+        let socket = via
+            .docker_socket
+            .map(|p| format!("docker_socket = \"{}\"\n", p.display()))
+            .unwrap_or_default();
+        write(
+            dir,
+            "flotilla.toml",
+            &format!(
+                "ssh_config = \"{}\"\n\n[[host]]\nname = \"{name}\"\naddress = \"{name}\"\n{socket}",
+                ssh_config.display()
+            ),
         )
     }
 }
