@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::details::ContainerDetails;
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::model::{ContainerInfo, HostInfo, StatsSample};
 use crate::config::HostSpec;
@@ -77,7 +77,20 @@ pub async fn run(
         if !send(HostEvent::Connecting { attempt }).await {
             return;
         }
-        let reason = match connect(&spec, &cfg).await {
+        // Commands keep being answered while a slow host connects.
+        let connecting = connect(&spec, &cfg);
+        tokio::pin!(connecting);
+        let connected = loop {
+            tokio::select! {
+                res = &mut connecting => break res,
+                cmd = commands.recv() => {
+                    if !answer_while_down(&spec, cmd, &send, "is still connecting").await {
+                        return;
+                    }
+                }
+            }
+        };
+        let reason = match connected {
             Ok((link, info, rtt)) => {
                 attempt = 0;
                 docker_out.send_replace(Some(link.docker.clone()));
@@ -107,31 +120,34 @@ pub async fn run(
         loop {
             tokio::select! {
                 () = &mut deadline => break,
-                cmd = commands.recv() => match cmd {
-                    None | Some(HostCommand::Shutdown) => return,
-                    Some(HostCommand::Refresh | HostCommand::StopLogs | HostCommand::Stats { .. }) => {}
-                    // Answer at once so nobody waits on a host that is down.
-                    Some(HostCommand::Act { container, action }) => {
-                        let result = Err(format!("{} is unreachable", spec.name));
-                        if !send(HostEvent::ActionDone { container, action, result }).await {
-                            return;
-                        }
+                cmd = commands.recv() => {
+                    if !answer_while_down(&spec, cmd, &send, "is unreachable").await {
+                        return;
                     }
-                    Some(HostCommand::Inspect { container }) => {
-                        let details = Err(format!("{} is unreachable", spec.name));
-                        if !send(HostEvent::Inspected { container, details }).await {
-                            return;
-                        }
-                    }
-                    Some(HostCommand::FollowLogs { container_id, .. }) => {
-                        let reason = format!("{} is unreachable", spec.name);
-                        if !send(HostEvent::LogsEnded { container_id, reason }).await {
-                            return;
-                        }
-                    }
-                },
+                }
             }
         }
+    }
+}
+
+/// Answers a command at once while the host has no session, so nobody waits
+/// on it; false when the actor should end (Shutdown, or nobody listens).
+async fn answer_while_down<F, Fut>(
+    spec: &HostSpec,
+    cmd: Option<HostCommand>,
+    send: &F,
+    why: &str,
+) -> bool
+where
+    F: Fn(HostEvent) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    match cmd {
+        None | Some(HostCommand::Shutdown) => false,
+        Some(cmd) => match cmd.unanswered(&format!("{} {why}", spec.name)) {
+            Some(event) => send(event).await,
+            None => true,
+        },
     }
 }
 
@@ -190,6 +206,14 @@ where
     });
     let mut log_tasks = LogTasks::default();
     let mut inspected: HashMap<String, Inspected> = HashMap::new();
+    // A sick daemon must never stop this loop from reading commands: the
+    // list runs in its own task, one at a time; requests meanwhile fold into
+    // one more run. Stats likewise, one read at a time.
+    let mut listing: Option<tokio::task::JoinHandle<Result<Listed, String>>> = None;
+    let mut list_again = false;
+    // Containers whose cached inspect went stale while a list was running.
+    let mut stale: Vec<String> = Vec::new();
+    let mut stats: Option<tokio::task::JoinHandle<()>> = None;
     let result = loop {
         let debounce = async {
             match pending_refresh {
@@ -208,6 +232,12 @@ where
         let docker_event = async {
             match docker_events.as_mut() {
                 Some(stream) => stream.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        let listed = async {
+            match listing.as_mut() {
+                Some(task) => task.await,
                 None => std::future::pending().await,
             }
         };
@@ -238,23 +268,36 @@ where
                 }
                 Some(HostCommand::StopLogs) => log_tasks.stop_all(),
                 Some(HostCommand::Stats { ids }) => {
-                    let docker = link.docker.clone();
-                    let events = events.clone();
-                    tokio::spawn(async move {
-                        let samples = read_stats(&docker, ids).await;
-                        let kind = HostEvent::Stats { samples };
-                        let _ = events.send(FleetEvent { host: id, kind }).await;
-                    });
+                    // The next tick asks again; a read still running answers for it.
+                    if stats.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                        let docker = link.docker.clone();
+                        let events = events.clone();
+                        let within = cfg.call_timeout;
+                        stats = Some(tokio::spawn(async move {
+                            let Ok(samples) =
+                                tokio::time::timeout(within, read_stats(&docker, ids)).await
+                            else {
+                                return;
+                            };
+                            let kind = HostEvent::Stats { samples };
+                            let _ = events.send(FleetEvent { host: id, kind }).await;
+                        }));
+                    }
                 }
                 Some(HostCommand::Inspect { container }) => {
                     let docker = link.docker.clone();
                     let events = events.clone();
+                    let within = cfg.call_timeout;
                     tokio::spawn(async move {
-                        let details = docker
-                            .inspect_container(&container, None)
-                            .await
-                            .map(|r| Box::new(ContainerDetails::from_inspect(r)))
-                            .map_err(|e| e.to_string());
+                        let details =
+                            match tokio::time::timeout(within, docker.inspect_container(&container, None)).await {
+                                Ok(Ok(r)) => Ok(Box::new(ContainerDetails::from_inspect(r))),
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(_) => Err(format!(
+                                    "Docker API did not answer inspect within {}s",
+                                    within.as_secs()
+                                )),
+                            };
                         let kind = HostEvent::Inspected { container, details };
                         let _ = events.send(FleetEvent { host: id, kind }).await;
                     });
@@ -265,11 +308,28 @@ where
                     // Restart counts and start times change only with events.
                     if let Some(cid) = ev.actor.and_then(|a| a.id) {
                         inspected.remove(&cid);
+                        if listing.is_some() {
+                            stale.push(cid);
+                        }
                     }
                     pending_refresh.get_or_insert_with(|| tokio::time::Instant::now() + EVENT_DEBOUNCE);
                 }
                 Some(Err(e)) => break Ended::Lost(lost_reason(link, &e.to_string())),
                 None => break Ended::Lost(lost_reason(link, "Docker event stream ended")),
+            },
+            done = listed => {
+                listing = None;
+                let listed = match done {
+                    Ok(Ok(listed)) => listed,
+                    Ok(Err(reason)) => break Ended::Lost(reason),
+                    Err(e) => break Ended::Lost(format!("container list failed: {e}")),
+                };
+                let rtt = listed.rtt;
+                let containers = merge_inspected(listed, &mut inspected, &std::mem::take(&mut stale));
+                if !send(HostEvent::Containers { containers, rtt }).await {
+                    break Ended::Shutdown;
+                }
+                refresh = std::mem::take(&mut list_again);
             },
             () = debounce => refresh = true,
             () = tick => refresh = true,
@@ -277,19 +337,28 @@ where
         }
         if refresh {
             pending_refresh = None;
-            match list(spec, cfg, link).await {
-                Ok((mut containers, rtt)) => {
-                    if cfg.inspect {
-                        enrich(&link.docker, &mut containers, &mut inspected).await;
-                    }
-                    if !send(HostEvent::Containers { containers, rtt }).await {
-                        break Ended::Shutdown;
-                    }
-                }
-                Err(reason) => break Ended::Lost(reason),
+            if listing.is_some() {
+                list_again = true;
+            } else {
+                let known: HashSet<String> = if cfg.inspect {
+                    inspected.keys().cloned().collect()
+                } else {
+                    HashSet::new()
+                };
+                let (spec, cfg, docker) = (spec.clone(), *cfg, link.docker.clone());
+                let session = link.session.clone();
+                listing = Some(tokio::spawn(async move {
+                    list_and_inspect(&spec, &cfg, &docker, session, known).await
+                }));
             }
         }
     };
+    if let Some(task) = listing {
+        task.abort();
+    }
+    if let Some(task) = stats {
+        task.abort();
+    }
     log_tasks.stop_all();
     result
 }
@@ -299,6 +368,10 @@ const EVENT_DEBOUNCE: Duration = Duration::from_millis(250);
 /// sessions per connection (OpenSSH MaxSessions, default 10).
 const PER_HOST_CONCURRENCY: usize = 4;
 
+/// Longest a list waits for inspects of new containers; those not answered
+/// by then go without restart count and start time until the next list.
+const ENRICH_DEADLINE: Duration = Duration::from_secs(3);
+
 /// What inspect adds to a list entry.
 #[derive(Debug, Clone)]
 struct Inspected {
@@ -306,45 +379,91 @@ struct Inspected {
     started_at: String,
 }
 
-/// Fills restart count and start time, inspecting only containers not seen
-/// since their last Docker event.
-async fn enrich(
+/// One container list and the inspects it took.
+struct Listed {
+    containers: Vec<ContainerInfo>,
+    rtt: Duration,
+    fetched: Vec<(String, Inspected)>,
+}
+
+/// Lists, then (when enabled) inspects containers not in `known`, within
+/// `ENRICH_DEADLINE` in all.
+async fn list_and_inspect(
+    spec: &HostSpec,
+    cfg: &ActorConfig,
     docker: &bollard::Docker,
-    containers: &mut [ContainerInfo],
+    session: Option<std::sync::Arc<crate::transport::SshSession>>,
+    known: HashSet<String>,
+) -> Result<Listed, String> {
+    let (containers, rtt) = list(spec, cfg, docker, session.as_deref()).await?;
+    let mut fetched = Vec::new();
+    if cfg.inspect {
+        let missing: Vec<String> = containers
+            .iter()
+            .filter(|c| !known.contains(&c.id))
+            .map(|c| c.id.clone())
+            .collect();
+        let mut inspects = futures::stream::iter(missing)
+            .map(|id| async move {
+                let got = docker
+                    .inspect_container(&id, None)
+                    .await
+                    .ok()
+                    .map(|r| Inspected {
+                        restart_count: r.restart_count.unwrap_or(0),
+                        started_at: r.state.and_then(|s| s.started_at).unwrap_or_default(),
+                    });
+                (id, got)
+            })
+            .buffer_unordered(PER_HOST_CONCURRENCY);
+        let deadline = tokio::time::sleep(ENRICH_DEADLINE);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = inspects.next() => match next {
+                    Some((id, Some(got))) => fetched.push((id, got)),
+                    Some((_, None)) => {}
+                    None => break,
+                },
+                () = &mut deadline => {
+                    tracing::debug!(host = %spec.name, "inspects still pending after {ENRICH_DEADLINE:?}");
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Listed {
+        containers,
+        rtt,
+        fetched,
+    })
+}
+
+/// Folds a list's inspects into the cache (minus entries an event made stale
+/// meanwhile) and fills restart counts and start times from it.
+fn merge_inspected(
+    listed: Listed,
     cache: &mut HashMap<String, Inspected>,
-) {
-    let missing: Vec<String> = containers
-        .iter()
-        .filter(|c| !cache.contains_key(&c.id))
-        .map(|c| c.id.clone())
-        .collect();
-    let fetched: Vec<(String, Option<Inspected>)> = futures::stream::iter(missing)
-        .map(|id| async move {
-            let got = docker
-                .inspect_container(&id, None)
-                .await
-                .ok()
-                .map(|r| Inspected {
-                    restart_count: r.restart_count.unwrap_or(0),
-                    started_at: r.state.and_then(|s| s.started_at).unwrap_or_default(),
-                });
-            (id, got)
-        })
-        .buffer_unordered(PER_HOST_CONCURRENCY)
-        .collect()
-        .await;
+    stale: &[String],
+) -> Vec<ContainerInfo> {
+    let Listed {
+        mut containers,
+        fetched,
+        ..
+    } = listed;
     for (id, got) in fetched {
-        if let Some(got) = got {
+        if !stale.contains(&id) {
             cache.insert(id, got);
         }
     }
     cache.retain(|id, _| containers.iter().any(|c| &c.id == id));
-    for c in containers {
+    for c in &mut containers {
         if let Some(i) = cache.get(&c.id) {
             c.restart_count = Some(i.restart_count);
             c.started_at = Some(i.started_at.clone());
         }
     }
+    containers
 }
 
 /// One-shot stats for each container (no streaming connections held open).
@@ -422,18 +541,23 @@ async fn closed_reason(
 async fn list(
     spec: &HostSpec,
     cfg: &ActorConfig,
-    link: &DockerLink,
+    docker: &bollard::Docker,
+    session: Option<&crate::transport::SshSession>,
 ) -> Result<(Vec<ContainerInfo>, Duration), String> {
     let started = Instant::now();
     let options = ListContainersOptionsBuilder::default().all(true).build();
-    let summaries =
-        tokio::time::timeout(cfg.call_timeout, link.docker.list_containers(Some(options)))
-            .await
-            .map_err(|_| "Docker API did not list containers in time".to_owned())?
-            .map_err(|e| match link.closed_reason() {
-                Some(reason) => reason,
-                None => format!("Docker API: {e}"),
-            })?;
+    let summaries = tokio::time::timeout(cfg.call_timeout, docker.list_containers(Some(options)))
+        .await
+        .map_err(|_| {
+            format!(
+                "Docker API did not list containers within {}s",
+                cfg.call_timeout.as_secs()
+            )
+        })?
+        .map_err(|e| match session.and_then(|s| s.closed_reason()) {
+            Some(reason) => reason,
+            None => format!("Docker API: {e}"),
+        })?;
     let rtt = started.elapsed();
     let mut containers: Vec<ContainerInfo> = summaries
         .into_iter()
@@ -446,6 +570,42 @@ async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(id: &str) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            name: id.into(),
+            ..ContainerInfo::default()
+        }
+    }
+
+    fn inspected(n: i64) -> Inspected {
+        Inspected {
+            restart_count: n,
+            started_at: format!("t{n}"),
+        }
+    }
+
+    #[test]
+    fn a_list_fills_from_the_cache_and_drops_stale_and_gone_entries() {
+        let mut cache = HashMap::from([
+            ("a".to_owned(), inspected(1)),
+            ("gone".to_owned(), inspected(9)),
+        ]);
+        let listed = Listed {
+            containers: vec![info("a"), info("b"), info("c")],
+            rtt: Duration::ZERO,
+            // b's answer predates an event that made it stale.
+            fetched: vec![("b".into(), inspected(2)), ("c".into(), inspected(3))],
+        };
+        let out = merge_inspected(listed, &mut cache, &["b".to_owned()]);
+        let counts: Vec<Option<i64>> = out.iter().map(|c| c.restart_count).collect();
+        assert_eq!(counts, vec![Some(1), None, Some(3)]);
+        assert_eq!(out[2].started_at.as_deref(), Some("t3"));
+        let mut keys: Vec<&String> = cache.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["a", "c"]);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

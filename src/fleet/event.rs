@@ -99,3 +99,29 @@ pub enum HostCommand {
     /// Close the session and end the actor.
     Shutdown,
 }
+
+impl HostCommand {
+    /// The answer to a command the host cannot take (down, or its queue is
+    /// full), so nobody waits for it; `None` for commands nobody waits on.
+    pub fn unanswered(self, reason: &str) -> Option<HostEvent> {
+        match self {
+            HostCommand::Act { container, action } => Some(HostEvent::ActionDone {
+                container,
+                action,
+                result: Err(reason.to_owned()),
+            }),
+            HostCommand::Inspect { container } => Some(HostEvent::Inspected {
+                container,
+                details: Err(reason.to_owned()),
+            }),
+            HostCommand::FollowLogs { container_id, .. } => Some(HostEvent::LogsEnded {
+                container_id,
+                reason: reason.to_owned(),
+            }),
+            HostCommand::Refresh
+            | HostCommand::Stats { .. }
+            | HostCommand::StopLogs
+            | HostCommand::Shutdown => None,
+        }
+    }
+}

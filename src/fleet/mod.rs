@@ -21,7 +21,8 @@ use crate::config::Inventory;
 /// Bound on queued events from all actors; back-pressure slows actors, never the loop.
 const EVENT_CAPACITY: usize = 256;
 const COMMAND_CAPACITY: usize = 16;
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Actors read commands promptly, so they are gone well within this.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Running host actors: one command sender each, one shared event stream.
 pub struct Fleet {
@@ -99,7 +100,27 @@ impl Fleet {
         self.dockers.get(host).and_then(|rx| rx.borrow().clone())
     }
 
-    /// Sends a command to one host, waiting for queue space.
+    /// Queues a command without ever waiting (the UI loop must not wait on a
+    /// host). A full or closed queue answers it at once with an error event
+    /// (None for commands nobody waits on, like Refresh and Stats).
+    pub fn offer(&self, host: HostId, cmd: HostCommand) -> Option<HostEvent> {
+        let name = || format!("host #{host}");
+        let Some(tx) = self.commands.get(host) else {
+            return cmd.unanswered(&format!("{} is not in the fleet", name()));
+        };
+        match tx.try_send(cmd) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                tracing::debug!(host, ?cmd, "command queue full");
+                cmd.unanswered("the host is not taking commands (queue full); try again")
+            }
+            Err(mpsc::error::TrySendError::Closed(cmd)) => {
+                cmd.unanswered("the host's connection task has ended")
+            }
+        }
+    }
+
+    /// Sends a command to one host, waiting for queue space (headless verbs).
     pub async fn send(&self, host: HostId, cmd: HostCommand) -> bool {
         match self.commands.get(host) {
             Some(tx) => tx.send(cmd).await.is_ok(),
@@ -118,5 +139,64 @@ impl Fleet {
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             self.tasks.abort_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::ContainerAction;
+
+    #[tokio::test]
+    async fn a_stalled_host_never_blocks_the_caller() {
+        // An actor that never reads its queue.
+        let (tx, _stalled) = mpsc::channel(COMMAND_CAPACITY);
+        let (_events_tx, events) = mpsc::channel(1);
+        let fleet = Fleet {
+            commands: vec![tx],
+            dockers: Vec::new(),
+            events,
+            tasks: JoinSet::new(),
+        };
+        for _ in 0..COMMAND_CAPACITY * 2 {
+            assert_eq!(fleet.offer(0, HostCommand::Refresh), None);
+        }
+        let act = HostCommand::Act {
+            container: "web".into(),
+            action: ContainerAction::Restart,
+        };
+        match fleet.offer(0, act) {
+            Some(HostEvent::ActionDone {
+                container,
+                result: Err(e),
+                ..
+            }) => {
+                assert_eq!(container, "web");
+                assert!(e.contains("queue full"), "{e}");
+            }
+            other => panic!("a refused action must be answered: {other:?}"),
+        }
+        let follow = HostCommand::FollowLogs {
+            container_id: "abc".into(),
+            tail: 10,
+            since: None,
+            follow: true,
+        };
+        assert!(matches!(
+            fleet.offer(0, follow),
+            Some(HostEvent::LogsEnded { .. })
+        ));
+        assert!(matches!(
+            fleet.offer(
+                7,
+                HostCommand::Inspect {
+                    container: "x".into()
+                }
+            ),
+            Some(HostEvent::Inspected {
+                details: Err(_),
+                ..
+            })
+        ));
     }
 }

@@ -20,7 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Inventory, ServiceSpec};
-use crate::fleet::{ActorConfig, Fleet, FleetState};
+use crate::fleet::{ActorConfig, Fleet, FleetEvent, FleetState};
 use crate::ops;
 use crate::ops::AuditLog;
 use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
@@ -155,9 +155,10 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             }
         }
         let mut quit = false;
-        for ev in pending {
+        let mut pending: std::collections::VecDeque<AppEvent> = pending.into();
+        while let Some(ev) = pending.pop_front() {
             for effect in app.update(ev) {
-                quit |= carry_out(effect, &mut app, &fleet, &audit, &mut deploy).await;
+                quit |= carry_out(effect, &mut app, &fleet, &audit, &mut deploy, &mut pending);
             }
         }
         if quit {
@@ -249,13 +250,15 @@ fn terminal_event(ev: Event) -> Option<AppEvent> {
     }
 }
 
-/// Executes one effect; returns true to quit.
-async fn carry_out(
+/// Executes one effect without waiting on any host; events it implies go to
+/// `follow_up`. Returns true to quit.
+fn carry_out(
     effect: AppEffect,
     app: &mut App,
     fleet: &Fleet,
     audit: &AuditLog,
     deploy: &mut DeployRuntime,
+    follow_up: &mut std::collections::VecDeque<AppEvent>,
 ) -> bool {
     match effect {
         AppEffect::PrepareDeploy { service, request } => {
@@ -305,8 +308,8 @@ async fn carry_out(
         }
         AppEffect::Quit => return true,
         AppEffect::Host(host, cmd) => {
-            if !fleet.send(host, cmd).await {
-                tracing::warn!(host, "host actor is gone");
+            if let Some(kind) = fleet.offer(host, cmd) {
+                follow_up.push_back(AppEvent::Fleet(FleetEvent { host, kind }));
             }
         }
         AppEffect::Audit(record) => {
