@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("flotilla: {e}");
     }
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     init_logging(cli.command.is_none());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -21,12 +22,32 @@ fn main() -> ExitCode {
     };
     let exit = match runtime.block_on(cli::run(cli)) {
         Ok(exit) => exit,
+        Err(e) if e.message.is_empty() => e.exit,
         Err(e) => {
             eprintln!("flotilla: {e}");
             e.exit
         }
     };
     ExitCode::from(exit.code() as u8)
+}
+
+/// `flotilla ps | head -1`: a reader that went away ends the output quietly
+/// (like ripgrep), not with a panic report. `print!` panics on a closed
+/// stdout; this hook turns exactly that panic into a clean exit.
+fn quiet_on_broken_pipe() {
+    let next = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(Exit::Ok.code());
+        }
+        next(info);
+    }));
 }
 
 /// Diagnostics never go onto the TUI's screen: the TUI logs to a file

@@ -103,3 +103,51 @@ fn a_hung_docker_api_never_freezes_the_tui() {
         tui.screen()
     );
 }
+
+/// Runs flotilla with its stdout closed at once (`| head -0`); returns exit
+/// code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let tb = Testbed::get();
+    let mut cmd = common::flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn flotilla");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    for args in [&["ps"][..], &["ps", "--json"][..], &["hosts"][..]] {
+        let (code, stderr) = with_closed_stdout(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+    }
+}
+
+#[test]
+fn acting_on_a_target_behind_an_unreachable_host_exits_3() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on port 1: connection refused at once.
+    let via = Via {
+        port: Some(1),
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "gone", "fleet-1", &via);
+    let mut cmd = common::flotilla();
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["restart", "web", "--yes"]);
+    let out = common::run(cmd);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
+    assert!(out.stderr.contains("gone"), "{}", out.stderr);
+}

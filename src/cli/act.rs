@@ -89,10 +89,7 @@ pub async fn connect_to_targets(
     let (targets, missing) = resolve(&state, names);
     if !missing.is_empty() {
         fleet.shutdown().await;
-        return Err(CliError {
-            exit: Exit::NotFound,
-            message: format!("no container or service named {}", missing.join(", ")),
-        });
+        return Err(missing_targets(&state, &missing));
     }
     Ok(Targeted {
         state,
@@ -100,6 +97,32 @@ pub async fn connect_to_targets(
         targets,
         unreachable,
     })
+}
+
+/// Targets that matched nothing: not found when every selected host
+/// answered, unreachable when a host that did not answer may hold them.
+fn missing_targets(state: &FleetState, missing: &[String]) -> CliError {
+    let down: Vec<&str> = state
+        .hosts
+        .iter()
+        .filter(|h| !h.is_up())
+        .map(|h| h.spec.name.as_str())
+        .collect();
+    if down.is_empty() {
+        CliError {
+            exit: Exit::NotFound,
+            message: format!("no container or service named {}", missing.join(", ")),
+        }
+    } else {
+        CliError {
+            exit: Exit::Unreachable,
+            message: format!(
+                "{} not found on the hosts that answered; unreachable: {}",
+                missing.join(", "),
+                down.join(", ")
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -282,6 +305,31 @@ mod tests {
         b.containers = vec![container("b", "shop-web-1", "web", "cccc3333")];
         s.hosts = vec![a, b];
         s
+    }
+
+    #[test]
+    fn a_missing_target_is_unreachable_while_a_host_is_down() {
+        let mut s = state();
+        let up = crate::fleet::Link::Up {
+            info: crate::fleet::HostInfo {
+                docker_version: "28".into(),
+                api_version: "1.47".into(),
+                tunnel: "unix".into(),
+            },
+            rtt: std::time::Duration::ZERO,
+        };
+        for h in &mut s.hosts {
+            h.link = up.clone();
+        }
+        let err = missing_targets(&s, &["nope".to_owned()]);
+        assert_eq!(err.exit, Exit::NotFound);
+        s.hosts[1].link = crate::fleet::Link::Down {
+            reason: "connection refused".into(),
+            retry_in: None,
+        };
+        let err = missing_targets(&s, &["nope".to_owned()]);
+        assert_eq!(err.exit, Exit::Unreachable);
+        assert!(err.message.contains("unreachable: b"), "{}", err.message);
     }
 
     #[test]

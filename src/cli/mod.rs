@@ -120,6 +120,22 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// Writing to stdout failed; a closed pipe (the reader is done, as with
+    /// `| head`) is a quiet, successful end.
+    pub fn output(e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError {
+                exit: Exit::Ok,
+                message: String::new(),
+            }
+        } else {
+            CliError {
+                exit: Exit::Internal,
+                message: format!("writing output: {e}"),
+            }
+        }
+    }
+
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
             exit: Exit::Usage,

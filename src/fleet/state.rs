@@ -57,6 +57,16 @@ impl HostState {
         matches!(self.link, Link::Up { .. })
     }
 
+    /// Why the host cannot be reached: while down, and while reconnecting
+    /// after a failure (a retry is not yet an answer).
+    pub fn unreachable(&self) -> Option<&str> {
+        match &self.link {
+            Link::Down { reason, .. } => Some(reason),
+            Link::Connecting { .. } => self.last_error.as_deref(),
+            Link::Up { .. } => None,
+        }
+    }
+
     /// Headless verbs wait until every host is listed, or down for good.
     pub fn settled(&self) -> bool {
         match &self.link {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::fleet::{FleetState, Link};
+use crate::fleet::FleetState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,7 +86,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
     let mut out = Vec::new();
     for (hi, h) in fleet.hosts.iter().enumerate() {
         let host = h.spec.name.clone();
-        if let Link::Down { reason, .. } = &h.link {
+        if let Some(reason) = h.unreachable() {
             out.push(Finding {
                 severity: Severity::Critical,
                 kind: Kind::HostDown,
@@ -286,6 +286,37 @@ mod tests {
         assert_eq!(bursts.len(), 1);
         assert_eq!(bursts[0].host, "fleet-2");
         assert!(bursts[0].summary.starts_with("12 error lines"));
+    }
+
+    #[test]
+    fn a_host_stays_critical_while_it_reconnects() {
+        let mut fleet = sample_fleet();
+        let down = |f: &FleetState| {
+            assess(f, &BTreeMap::new())
+                .iter()
+                .filter(|x| x.kind == Kind::HostDown && x.host == "fleet-3")
+                .count()
+        };
+        assert_eq!(down(&fleet), 1);
+        let retry = crate::fleet::FleetEvent {
+            host: 2,
+            kind: crate::fleet::HostEvent::Connecting { attempt: 1 },
+        };
+        crate::fleet::update(&mut fleet, retry);
+        assert_eq!(down(&fleet), 1, "a retry is not an answer");
+        let back = crate::fleet::FleetEvent {
+            host: 2,
+            kind: crate::fleet::HostEvent::Connected {
+                info: crate::fleet::HostInfo {
+                    docker_version: "28".into(),
+                    api_version: "1.47".into(),
+                    tunnel: "unix".into(),
+                },
+                rtt: std::time::Duration::ZERO,
+            },
+        };
+        crate::fleet::update(&mut fleet, back);
+        assert_eq!(down(&fleet), 0);
     }
 
     #[test]
