@@ -57,7 +57,12 @@ fn a_hung_docker_api_never_freezes_the_tui() {
 
     // Keep asking the host for things whose answers hang (inspect), and things
     // that queue up behind them; keys must stay answered throughout.
-    let until = Instant::now() + Duration::from_secs(40);
+    // FLOTILLA_STORM_SECS=360 for the six-minute reproduction.
+    let secs = std::env::var("FLOTILLA_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let until = Instant::now() + Duration::from_secs(secs);
     let mut rounds = 0;
     while Instant::now() < until {
         tui.keys(&["i", "Escape", "i", "Escape", "i", "Escape", "i", "Escape"]);
@@ -68,7 +73,7 @@ fn a_hung_docker_api_never_freezes_the_tui() {
         );
         rounds += 1;
     }
-    assert!(rounds >= 10, "only {rounds} rounds in 40 s");
+    assert!(rounds >= secs / 4, "only {rounds} rounds in {secs} s");
 
     // Headless verbs on the same sick host finish in bounded time.
     for verb in [&["ps"][..], &["triage", "--json"][..]] {
