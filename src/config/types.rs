@@ -206,39 +206,16 @@ impl ServiceSpec {
     pub const DEFAULT_STABLE_FOR: Duration = Duration::from_secs(10);
 }
 
-/// Parses `90s`, `2m`, `1m30s`, `500ms`, `1h`; a bare number means seconds.
+/// Parses `90s`, `2m`, `1m30s`, `500ms`, `1h` (humantime's units); a bare
+/// number means seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let bad = || format!("{t:?} is not a duration (like \"30s\", \"2m\", \"1m30s\", \"500ms\")");
-    if t.is_empty() {
-        return Err(bad());
-    }
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(unit);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    humantime::parse_duration(t).map_err(|_| {
+        format!("{t:?} is not a duration (like \"30s\", \"2m\", \"1m30s\", \"500ms\")")
+    })
 }
 
 #[cfg(test)]
@@ -273,7 +250,8 @@ mod service_type_tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["", "s", "10x", "1.5s", "m1"] {
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "s", "10x", "m1", "-5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -39,21 +39,9 @@ fn local_user() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty())
-        .or_else(user_from_passwd)
+        // Cron jobs and CI often run without $USER; the uid still names someone.
+        .or_else(|| whoami::username().ok())
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Cron jobs and CI often run without $USER; the uid still names someone.
-fn user_from_passwd() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == uid).then(|| name.to_owned())
-    })
 }
 
 /// Where the audit log lives: `$XDG_STATE_HOME/flotilla/audit.jsonl`

@@ -78,21 +78,40 @@ pub fn state_style(theme: &Theme, c: &crate::fleet::ContainerInfo) -> ratatui::s
     }
 }
 
-/// Truncates to `width` columns with an ellipsis.
+/// Truncates to `width` columns with an ellipsis (never wider, whatever the
+/// characters' widths).
 pub fn ellipsize(s: &str, width: usize) -> String {
+    use unicode_truncate::UnicodeTruncateStr;
     use unicode_width::UnicodeWidthStr;
     if s.width() <= width {
         return s.to_owned();
     }
-    let mut out = String::new();
-    for ch in s.chars() {
-        if out.width() + 1 >= width {
-            break;
-        }
-        out.push(ch);
+    if width == 0 {
+        return String::new();
     }
-    out.push('…');
-    out
+    let (kept, _) = s.unicode_truncate(width - 1);
+    format!("{kept}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ellipsize;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn ellipsize_never_overflows_the_column() {
+        assert_eq!(ellipsize("shop-web-1", 20), "shop-web-1");
+        assert_eq!(ellipsize("shop-web-1", 6), "shop-…");
+        assert_eq!(ellipsize("shop-web-1", 0), "");
+        // Wide characters: two columns each; the cut never splits one.
+        for width in 0..12 {
+            let out = ellipsize("日本語のコンテナ名", width);
+            assert!(out.width() <= width, "{out:?} wider than {width}");
+        }
+        assert_eq!(ellipsize("日本語のコンテナ名", 6), "日本…");
+        let long = "x".repeat(100_000);
+        assert_eq!(ellipsize(&long, 5).width(), 5);
+    }
 }
 
 #[cfg(test)]
