@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use super::action::ContainerAction;
 use super::details::ContainerDetails;
 use super::model::{ContainerInfo, HostInfo, StatsSample};
-use crate::ops::ContainerAction;
 
 /// Index of a host in the inventory (and in `FleetState::hosts`).
 pub type HostId = usize;

@@ -1,5 +1,6 @@
 //! Host actors, the events they send, and the state the front end derives from them.
 
+pub mod action;
 pub mod actor;
 pub mod details;
 pub mod event;
@@ -10,6 +11,7 @@ pub mod state;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+pub use action::ContainerAction;
 pub use actor::ActorConfig;
 pub use details::ContainerDetails;
 pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
@@ -145,7 +147,6 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::ContainerAction;
 
     #[tokio::test]
     async fn a_stalled_host_never_blocks_the_caller() {

@@ -1,10 +1,10 @@
 //! Operations on containers: the action vocabulary, the audit trail, and
 //! rolling deploys.
 
-pub mod action;
 pub mod audit;
 pub mod deploy;
 pub mod triage;
 
-pub use action::ContainerAction;
+// Actors carry actions out; ops decides who may run them.
+pub use crate::fleet::ContainerAction;
 pub use audit::{AuditLog, AuditRecord};

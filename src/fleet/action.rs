@@ -1,4 +1,4 @@
-//! Container actions shared by the TUI (behind a confirm dialog) and headless verbs.
+//! Container actions the host actors carry out (the TUI asks behind a confirm dialog, headless verbs after --yes).
 
 use bollard::Docker;
 use bollard::query_parameters::{
