@@ -305,8 +305,8 @@ pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
                     c.host.clone(),
                     c.name.clone(),
                     c.image.clone(),
-                    c.state.clone(),
-                    c.health.clone().unwrap_or_else(|| "-".into()),
+                    c.state.to_string(),
+                    c.health.as_ref().map_or("-", |h| h.as_str()).to_owned(),
                     c.status.clone(),
                 ]
             })

@@ -15,7 +15,7 @@ pub use action::ContainerAction;
 pub use actor::ActorConfig;
 pub use details::ContainerDetails;
 pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
-pub use model::{ContainerInfo, HostInfo};
+pub use model::{ContainerInfo, ContainerState, Health, HostInfo};
 pub use state::{Effect, FleetState, HostState, HostSummary, Link, update};
 
 use crate::config::Inventory;

@@ -12,9 +12,9 @@ pub struct ContainerInfo {
     pub name: String,
     pub image: String,
     /// Docker's state: running, exited, restarting, paused, created, dead, …
-    pub state: String,
+    pub state: ContainerState,
     /// healthy, unhealthy, starting; `None` without a health check.
-    pub health: Option<String>,
+    pub health: Option<Health>,
     /// Only for exited/dead containers.
     pub exit_code: Option<i64>,
     /// Docker's human text ("Up 5 minutes (healthy)").
@@ -29,6 +29,107 @@ pub struct ContainerInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
 }
+
+/// Docker's container state. Values this version does not know are kept as
+/// written, so nothing a daemon reports is lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    #[default]
+    Unknown,
+    Other(String),
+}
+
+impl ContainerState {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Paused => "paused",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Removing => "removing",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Unknown => "unknown",
+            ContainerState::Other(s) => s,
+        }
+    }
+
+    /// Stopped for good (until someone starts it): exited or dead.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, ContainerState::Exited | ContainerState::Dead)
+    }
+}
+
+impl From<&str> for ContainerState {
+    fn from(s: &str) -> Self {
+        match s {
+            "created" => ContainerState::Created,
+            "running" => ContainerState::Running,
+            "paused" => ContainerState::Paused,
+            "restarting" => ContainerState::Restarting,
+            "removing" => ContainerState::Removing,
+            "exited" => ContainerState::Exited,
+            "dead" => ContainerState::Dead,
+            "" | "unknown" => ContainerState::Unknown,
+            other => ContainerState::Other(other.to_owned()),
+        }
+    }
+}
+
+/// A container's health-check verdict (only for containers that have one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+    Other(String),
+}
+
+impl Health {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Health {
+    fn from(s: &str) -> Self {
+        match s {
+            "starting" => Health::Starting,
+            "healthy" => Health::Healthy,
+            "unhealthy" => Health::Unhealthy,
+            other => Health::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Both serialize as Docker's own words (`ps --json` stays as it was).
+macro_rules! as_docker_word {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+as_docker_word!(ContainerState, Health);
 
 /// One one-shot stats reading of a container; CPU % needs two of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +170,7 @@ impl StatsSample {
 
 impl ContainerInfo {
     pub fn is_running(&self) -> bool {
-        self.state == "running"
+        self.state == ContainerState::Running
     }
 
     /// Compose service label, else the container name.
@@ -83,18 +184,16 @@ impl ContainerInfo {
     /// Builds the owned snapshot from Docker's list entry.
     pub fn from_summary(host: &str, summary: bollard::models::ContainerSummary) -> Self {
         let status = summary.status.unwrap_or_default();
-        let state = summary
-            .state
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned());
+        let state = summary.state.map_or(ContainerState::Unknown, |s| {
+            ContainerState::from(s.to_string().as_str())
+        });
         let health = summary
             .health
             .and_then(|h| h.status)
-            .map(|s| s.to_string())
-            .filter(|s| matches!(s.as_str(), "healthy" | "unhealthy" | "starting"))
-            .or_else(|| health_from_status(&status).map(str::to_owned));
-        let exit_code = if matches!(state.as_str(), "exited" | "dead") {
+            .map(|s| Health::from(s.to_string().as_str()))
+            .filter(|h| !matches!(h, Health::Other(_)))
+            .or_else(|| health_from_status(&status).map(Health::from));
+        let exit_code = if state.is_stopped() {
             exit_code_from_status(&status)
         } else {
             None
@@ -225,7 +324,7 @@ mod tests {
         };
         let c = ContainerInfo::from_summary("fleet-1", summary);
         assert_eq!(c.name, "web");
-        assert_eq!(c.state, "exited");
+        assert_eq!(c.state, ContainerState::Exited);
         assert_eq!(c.exit_code, Some(3));
         assert_eq!(c.health, None);
         assert_eq!(c.created, "2023-11-14T22:13:20Z");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::fleet::FleetState;
+use crate::fleet::{ContainerState as S, FleetState, Health};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,29 +109,29 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                 })
             };
             let restarts = c.restart_count.unwrap_or(0);
-            match (c.state.as_str(), c.health.as_deref()) {
-                ("restarting", _) => add(
+            match (&c.state, c.health.as_ref()) {
+                (S::Restarting, _) => add(
                     Severity::High,
                     Kind::CrashLoop,
                     format!("crash-looping: {}{}", c.status, restart_note(restarts)),
                 ),
-                ("running", _) if restarts >= CRASH_LOOP_RESTARTS => add(
+                (S::Running, _) if restarts >= CRASH_LOOP_RESTARTS => add(
                     Severity::High,
                     Kind::CrashLoop,
                     format!("restarted {restarts} times, now {}", c.status),
                 ),
-                ("dead", _) => add(Severity::High, Kind::Dead, format!("dead: {}", c.status)),
-                ("running", Some("unhealthy")) => add(
+                (S::Dead, _) => add(Severity::High, Kind::Dead, format!("dead: {}", c.status)),
+                (S::Running, Some(Health::Unhealthy)) => add(
                     Severity::High,
                     Kind::Unhealthy,
                     format!("unhealthy: {}", c.status),
                 ),
-                ("running", Some("starting")) => add(
+                (S::Running, Some(Health::Starting)) => add(
                     Severity::Low,
                     Kind::HealthStarting,
                     format!("health check starting: {}", c.status),
                 ),
-                ("exited", _) if c.exit_code.unwrap_or(0) != 0 => {
+                (S::Exited, _) if c.exit_code.unwrap_or(0) != 0 => {
                     add(Severity::Medium, Kind::ExitedNonZero, c.status.clone())
                 }
                 _ => {}

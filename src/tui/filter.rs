@@ -90,7 +90,7 @@ impl Filter {
                 let value = match field {
                     Field::Host => c.host.as_str(),
                     Field::State => c.state.as_str(),
-                    Field::Health => c.health.as_deref().unwrap_or("none"),
+                    Field::Health => c.health.as_ref().map_or("none", |h| h.as_str()),
                     Field::Service => c.service(),
                     Field::Image => c.image.as_str(),
                 };
@@ -104,6 +104,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::Health;
 
     fn c(host: &str, name: &str, state: &str, health: Option<&str>) -> ContainerInfo {
         ContainerInfo {
@@ -112,7 +113,7 @@ mod tests {
             name: name.into(),
             image: "flotilla-test/app:v1".into(),
             state: state.into(),
-            health: health.map(str::to_owned),
+            health: health.map(Health::from),
             exit_code: None,
             status: String::new(),
             created: String::new(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::fleet::{ContainerInfo, FleetState, HostId};
+use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health, HostId};
 
 use super::filter::Filter;
 
@@ -89,20 +89,20 @@ impl Default for ContainersState {
 
 /// Severity for sorting by state/health: problems first.
 fn state_rank(c: &ContainerInfo) -> u8 {
-    match c.state.as_str() {
-        "restarting" => 0,
-        "dead" => 1,
-        "exited" if c.exit_code.unwrap_or(0) != 0 => 2,
-        "running" => 4,
+    match c.state {
+        ContainerState::Restarting => 0,
+        ContainerState::Dead => 1,
+        ContainerState::Exited if c.exit_code.unwrap_or(0) != 0 => 2,
+        ContainerState::Running => 4,
         _ => 3,
     }
 }
 
 fn health_rank(c: &ContainerInfo) -> u8 {
-    match c.health.as_deref() {
-        Some("unhealthy") => 0,
-        Some("starting") => 1,
-        Some("healthy") => 2,
+    match c.health {
+        Some(Health::Unhealthy) => 0,
+        Some(Health::Starting) => 1,
+        Some(Health::Healthy) => 2,
         _ => 3,
     }
 }

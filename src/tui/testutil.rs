@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::config::{HostSpec, Inventory, Target};
-use crate::fleet::{ContainerInfo, FleetEvent, FleetState, HostEvent, HostInfo, update};
+use crate::fleet::{ContainerInfo, FleetEvent, FleetState, Health, HostEvent, HostInfo, update};
 
 fn spec(name: &str, groups: &[&str]) -> HostSpec {
     HostSpec {
@@ -32,7 +32,7 @@ pub fn container(
         name: format!("shop-{service}-1"),
         image: image.into(),
         state: state.into(),
-        health: health.map(str::to_owned),
+        health: health.map(Health::from),
         exit_code: (state == "exited").then_some(3),
         status: status.into(),
         created: "2026-11-25T19:49:36Z".into(),

@@ -60,9 +60,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let state = if dim {
                 format!("{}?", c.state)
             } else {
-                c.state.clone()
+                c.state.to_string()
             };
-            let health = c.health.clone().unwrap_or_else(|| "-".into());
+            let health = c.health.as_ref().map_or("-", |h| h.as_str()).to_owned();
             let mut cells = vec![
                 Cell::from(Span::styled(mark, theme.style("marked"))),
                 Cell::from(c.host.clone()),

@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::fleet::{ContainerState, Health};
 use crate::tui::action::Action;
 use crate::tui::app::{App, View};
 use crate::tui::theme::Theme;
@@ -21,13 +22,15 @@ pub fn summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .filter(|h| h.is_up())
         .flat_map(|h| h.containers.iter())
     {
-        match c.state.as_str() {
-            "running" => running += 1,
-            "restarting" => restarting += 1,
-            "exited" | "dead" if c.exit_code.unwrap_or(0) != 0 => failed += 1,
+        match c.state {
+            ContainerState::Running => running += 1,
+            ContainerState::Restarting => restarting += 1,
+            ContainerState::Exited | ContainerState::Dead if c.exit_code.unwrap_or(0) != 0 => {
+                failed += 1;
+            }
             _ => {}
         }
-        if c.health.as_deref() == Some("unhealthy") {
+        if c.health == Some(Health::Unhealthy) {
             unhealthy += 1;
         }
     }

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
-use crate::fleet::Link;
+use crate::fleet::{ContainerState, Health, Link};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -46,9 +46,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .containers
                 .iter()
                 .filter(|c| {
-                    c.health.as_deref() == Some("unhealthy")
-                        || c.state == "restarting"
-                        || (c.state == "exited" && c.exit_code.unwrap_or(0) != 0)
+                    c.health == Some(Health::Unhealthy)
+                        || c.state == ContainerState::Restarting
+                        || (c.state == ContainerState::Exited && c.exit_code.unwrap_or(0) != 0)
                 })
                 .count();
             Row::new(vec![

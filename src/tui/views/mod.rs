@@ -67,13 +67,14 @@ fn prompt(app: &App, kind: super::app::InputKind) -> String {
 
 /// A state cell's style by Docker state, health and exit code.
 pub fn state_style(theme: &Theme, c: &crate::fleet::ContainerInfo) -> ratatui::style::Style {
-    match (c.state.as_str(), c.health.as_deref()) {
-        (_, Some("unhealthy")) => theme.style("unhealthy"),
-        ("restarting", _) | ("dead", _) => theme.style("restarting"),
-        ("exited", _) if c.exit_code.unwrap_or(0) != 0 => theme.style("exited_bad"),
-        ("exited", _) | ("created", _) => theme.style("exited"),
-        (_, Some("starting")) => theme.style("starting"),
-        ("running", _) => theme.style("running"),
+    use crate::fleet::{ContainerState as S, Health};
+    match (&c.state, &c.health) {
+        (_, Some(Health::Unhealthy)) => theme.style("unhealthy"),
+        (S::Restarting | S::Dead, _) => theme.style("restarting"),
+        (S::Exited, _) if c.exit_code.unwrap_or(0) != 0 => theme.style("exited_bad"),
+        (S::Exited | S::Created, _) => theme.style("exited"),
+        (_, Some(Health::Starting)) => theme.style("starting"),
+        (S::Running, _) => theme.style("running"),
         _ => theme.style("dim"),
     }
 }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::state_style;
-use crate::fleet::{ContainerInfo, FleetState};
+use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -42,11 +42,11 @@ fn short_image(image: &str) -> &str {
 }
 
 fn symbol(c: &ContainerInfo) -> &'static str {
-    match (c.state.as_str(), c.health.as_deref()) {
-        (_, Some("unhealthy")) => "✗",
-        ("restarting", _) => "↻",
-        ("running", Some("starting")) => "…",
-        ("running", _) => "●",
+    match (&c.state, &c.health) {
+        (_, Some(Health::Unhealthy)) => "✗",
+        (ContainerState::Restarting, _) => "↻",
+        (ContainerState::Running, Some(Health::Starting)) => "…",
+        (ContainerState::Running, _) => "●",
         _ => "■",
     }
 }
