@@ -9,8 +9,8 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let header = Row::new(["TIME", "USER", "HOST", "CONTAINER", "ACTION", "RESULT"])
-        .style(theme.style("header"));
+    let header =
+        Row::new(["TIME", "USER", "HOST", "CONTAINER", "ACTION", "RESULT"]).style(theme.header);
     let rows: Vec<Row> = app
         .audit
         .iter()
@@ -24,11 +24,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(r.action.clone()),
                 Cell::from(Span::styled(
                     r.result.clone(),
-                    if ok {
-                        theme.style("ok")
-                    } else {
-                        theme.style("error")
-                    },
+                    if ok { theme.ok } else { theme.error },
                 )),
             ])
         })
@@ -49,13 +45,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let table = Table::new(rows, widths)
         .header(header)
-        .row_highlight_style(theme.style("selected"))
+        .row_highlight_style(theme.selected)
         .highlight_symbol("▶")
         .block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
-                .title(Span::styled(title, theme.style("title"))),
+                .border_style(theme.border)
+                .title(Span::styled(title, theme.title)),
         );
     let mut state = TableState::default().with_selected((!empty).then_some(app.audit_selected));
     frame.render_stateful_widget(table, area, &mut state);

@@ -38,7 +38,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Cell::from(*h)
         }
     }))
-    .style(theme.style("header"));
+    .style(theme.header);
 
     // Build only the rows that fit: with 1,000 containers the rest is waste.
     let height = usize::from(area.height.saturating_sub(2)).max(1);
@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             };
             let health = c.health.as_ref().map_or("-", |h| h.as_str()).to_owned();
             let mut cells = vec![
-                Cell::from(Span::styled(mark, theme.style("marked"))),
+                Cell::from(Span::styled(mark, theme.marked)),
                 Cell::from(c.host.clone()),
                 Cell::from(c.name.clone()),
             ];
@@ -78,9 +78,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 let stats = app.stats.get(&key);
                 let restarts = c.restart_count.map_or("-".to_owned(), |n| n.to_string());
                 let restart_style = if c.restart_count.unwrap_or(0) > 0 {
-                    theme.style("restarting")
+                    theme.restarting
                 } else {
-                    theme.style("dim")
+                    theme.dim
                 };
                 cells.push(Cell::from(Span::styled(restarts, restart_style)));
                 cells.push(Cell::from(
@@ -94,11 +94,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 cells.push(Cell::from(c.status.clone()));
             }
             let row = Row::new(cells);
-            Some(if dim {
-                row.style(theme.style("stale"))
-            } else {
-                row
-            })
+            Some(if dim { row.style(theme.stale) } else { row })
         })
         .collect();
 
@@ -131,33 +127,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         GroupBy::Service => "by service",
     };
     let mut title = vec![
-        Span::styled(
-            format!(" Containers ({}) ", rows.len()),
-            theme.style("title"),
-        ),
-        Span::styled(format!("{group} "), theme.style("dim")),
+        Span::styled(format!(" Containers ({}) ", rows.len()), theme.title),
+        Span::styled(format!("{group} "), theme.dim),
     ];
     if !app.table.filter.is_empty() {
         title.push(Span::styled(
             format!("filter: {} ", app.table.filter.text()),
-            theme.style("match"),
+            theme.search_match,
         ));
     }
     if !app.table.marked.is_empty() {
         title.push(Span::styled(
             format!(" {} marked ", app.table.marked.len()),
-            theme.style("marked"),
+            theme.marked,
         ));
     }
     let table = Table::new(table_rows, widths)
         .header(header)
         .column_spacing(1)
-        .row_highlight_style(theme.style("selected"))
+        .row_highlight_style(theme.selected)
         .highlight_symbol("▶")
         .block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
+                .border_style(theme.border)
                 .title(Line::from(title)),
         );
     let mut state = TableState::default().with_selected(selected.map(|s| s - offset));

@@ -34,14 +34,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .rev()
         .take(NOTES_SHOWN)
         .rev()
-        .map(|n| Line::from(Span::styled(n.clone(), theme.style("dim"))))
+        .map(|n| Line::from(Span::styled(n.clone(), theme.dim)))
         .collect();
     let last = last_deploys(app, d);
     if !last.is_empty() {
-        notes.push(Line::from(Span::styled(
-            "last deploys:",
-            theme.style("header"),
-        )));
+        notes.push(Line::from(Span::styled("last deploys:", theme.header)));
         notes.extend(last.into_iter().map(|r| {
             Line::from(format!(
                 "  {}  {}  {}  {}  {}",
@@ -69,8 +66,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(head).wrap(Wrap { trim: false }).block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
-                .title(Span::styled(title, theme.style("title"))),
+                .border_style(theme.border)
+                .title(Span::styled(title, theme.title)),
         ),
         top,
     );
@@ -105,7 +102,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
         Phase::Preparing => lines.push(Line::from("probing the hosts and planning…")),
         Phase::Failed => lines.push(Line::from(Span::styled(
             format!("cannot deploy: {}", d.error.clone().unwrap_or_default()),
-            theme.style("error"),
+            theme.error,
         ))),
         _ => {}
     }
@@ -127,23 +124,23 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
             format!(
                 "pre_deploy runs first: {cmd} — database schema changes are not undone by a rollback"
             ),
-            theme.style("unhealthy"),
+            theme.unhealthy,
         )));
     }
     if let Some(r) = &s.refusal {
         lines.push(Line::from(Span::styled(
             format!("REFUSED: {r}"),
-            theme.style("error"),
+            theme.error,
         )));
     }
     let state = match (d.phase, d.pause) {
         (Phase::Planned, _) if s.refusal.is_some() => Span::styled(
             format!("{} close (nothing will change)", k(Action::Back)),
-            theme.style("dim"),
+            theme.dim,
         ),
         (Phase::Planned, _) if s.plan.is_empty() => Span::styled(
             format!("nothing to change; {} close", k(Action::Back)),
-            theme.style("dim"),
+            theme.dim,
         ),
         (Phase::Planned, _) => Span::styled(
             format!(
@@ -151,7 +148,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
                 k(Action::DeployStart),
                 k(Action::Back)
             ),
-            theme.style("key"),
+            theme.key,
         ),
         (Phase::Running, Pause::Requested) => Span::styled(
             format!(
@@ -159,7 +156,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
                 k(Action::DeployContinue),
                 k(Action::DeployAbort)
             ),
-            theme.style("starting"),
+            theme.starting,
         ),
         (Phase::Running, Pause::Paused) => Span::styled(
             format!(
@@ -167,7 +164,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
                 k(Action::DeployContinue),
                 k(Action::DeployAbort)
             ),
-            theme.style("starting"),
+            theme.starting,
         ),
         (Phase::Running, Pause::No) => Span::styled(
             format!(
@@ -177,13 +174,13 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
                 k(Action::DeployAbort),
                 k(Action::Back)
             ),
-            theme.style("running"),
+            theme.running,
         ),
         (Phase::Finished, _) => match &d.finished {
             Some(f) => {
                 let style = match f.outcome {
-                    RunOutcome::Succeeded => theme.style("healthy"),
-                    _ => theme.style("error"),
+                    RunOutcome::Succeeded => theme.healthy,
+                    _ => theme.error,
                 };
                 let reason = f
                     .reason
@@ -205,7 +202,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
             }
             None => Span::styled(
                 d.error.clone().unwrap_or_else(|| "finished".into()),
-                theme.style("error"),
+                theme.error,
             ),
         },
         (Phase::Preparing | Phase::Failed, _) => Span::raw(""),
@@ -215,8 +212,8 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
 }
 
 fn render_rows(frame: &mut Frame, area: Rect, d: &DeployState, theme: &Theme) {
-    let header = Row::new(["BATCH", "HOST", "CONTAINER", "CURRENT → NEW", "STATUS"])
-        .style(theme.style("header"));
+    let header =
+        Row::new(["BATCH", "HOST", "CONTAINER", "CURRENT → NEW", "STATUS"]).style(theme.header);
     let rows: Vec<Row> = d
         .rows
         .iter()
@@ -260,11 +257,9 @@ fn short(image: &str) -> String {
 fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
     if let Some(o) = r.outcome {
         let style = match o {
-            HostOutcome::Deployed | HostOutcome::UpToDate | HostOutcome::Restored => {
-                theme.style("healthy")
-            }
-            HostOutcome::Skipped => theme.style("dim"),
-            _ => theme.style("error"),
+            HostOutcome::Deployed | HostOutcome::UpToDate | HostOutcome::Restored => theme.healthy,
+            HostOutcome::Skipped => theme.dim,
+            _ => theme.error,
         };
         let text = match (&r.error, o) {
             (Some(e), _) => format!("{}: {e}", host_outcome_label(o)),
@@ -273,10 +268,7 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         return (text, style);
     }
     if let Some((health, left)) = &r.wait {
-        return (
-            format!("health: {health}, {left}s left"),
-            theme.style("starting"),
-        );
+        return (format!("health: {health}, {left}s left"), theme.starting);
     }
     if let Some(step) = r.step {
         let mut text = step.label().to_owned();
@@ -288,7 +280,7 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         } else if !r.detail.is_empty() {
             text.push_str(&format!(" ({})", r.detail));
         }
-        return (text, theme.style("running"));
+        return (text, theme.running);
     }
     let planned = match r.job {
         Job::Deploy => "will deploy",
@@ -301,7 +293,7 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         None => planned.to_owned(),
     };
     let style = if phase == Phase::Running && r.job != Job::Keep {
-        theme.style("dim")
+        theme.dim
     } else {
         Style::default()
     };

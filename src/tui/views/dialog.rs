@@ -28,18 +28,15 @@ pub fn confirm(
         .areas(area);
     let mut lines = vec![Line::from(vec![
         Span::raw(format!("{} ", capitalize(action.verb()))),
-        Span::styled(
-            format!("{} container(s)", targets.len()),
-            theme.style("unhealthy"),
-        ),
+        Span::styled(format!("{} container(s)", targets.len()), theme.unhealthy),
         Span::raw(":"),
     ])];
     for t in targets.iter().take(MAX_LISTED) {
         lines.push(Line::from(vec![
             Span::raw("  "),
-            Span::styled(t.name.clone(), theme.style("title")),
+            Span::styled(t.name.clone(), theme.title),
             Span::raw(" on "),
-            Span::styled(t.host_name.clone(), theme.style("key")),
+            Span::styled(t.host_name.clone(), theme.key),
         ]));
     }
     if targets.len() > MAX_LISTED {
@@ -50,18 +47,18 @@ pub fn confirm(
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
-        Span::styled("y", theme.style("key")),
+        Span::styled("y", theme.key),
         Span::raw("/enter confirm   "),
-        Span::styled("n", theme.style("key")),
+        Span::styled("n", theme.key),
         Span::raw("/esc cancel"),
     ]));
     let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
         Block::default()
             .borders(Borders::ALL)
-            .border_style(theme.style("unhealthy"))
+            .border_style(theme.unhealthy)
             .title(Span::styled(
                 format!(" Confirm {} ", action.verb()),
-                theme.style("title"),
+                theme.title,
             )),
     );
     frame.render_widget(Clear, area);
@@ -77,9 +74,9 @@ fn capitalize(s: &str) -> String {
 /// The one-line prompt over the footer.
 pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, text: &str) {
     let line = Line::from(vec![
-        Span::styled(prompt.to_owned(), theme.style("key")),
+        Span::styled(prompt.to_owned(), theme.key),
         Span::raw(text.to_owned()),
-        Span::styled("█", theme.style("dim")),
+        Span::styled("█", theme.dim),
     ]);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(line), area);
@@ -97,23 +94,23 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
     let lines = vec![
         Line::from(vec![
             Span::raw("Abort the deploy of "),
-            Span::styled(service.to_owned(), theme.style("unhealthy")),
+            Span::styled(service.to_owned(), theme.unhealthy),
             Span::raw("?"),
         ]),
         Line::from("The hosts in flight are rolled back; the rest stay untouched."),
         Line::default(),
         Line::from(vec![
-            Span::styled("y", theme.style("key")),
+            Span::styled("y", theme.key),
             Span::raw("/enter abort   "),
-            Span::styled("any other key", theme.style("key")),
+            Span::styled("any other key", theme.key),
             Span::raw(" keep going"),
         ]),
     ];
     let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
         Block::default()
             .borders(Borders::ALL)
-            .border_style(theme.style("unhealthy"))
-            .title(Span::styled(" Confirm abort ", theme.style("title"))),
+            .border_style(theme.unhealthy)
+            .title(Span::styled(" Confirm abort ", theme.title)),
     );
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);

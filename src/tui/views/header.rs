@@ -34,43 +34,35 @@ pub fn summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             unhealthy += 1;
         }
     }
-    let count = |n: usize, label: &str, bad: &str| {
-        let style = if n > 0 {
-            theme.style(bad)
-        } else {
-            theme.style("dim")
-        };
+    let count = |n: usize, label: &str, bad: ratatui::style::Style| {
+        let style = if n > 0 { bad } else { theme.dim };
         Span::styled(format!("{n} {label}"), style)
     };
-    let sep = || Span::styled(" · ", theme.style("dim"));
+    let sep = || Span::styled(" · ", theme.dim);
     let mut spans = vec![
-        Span::styled("flotilla ", theme.style("title")),
+        Span::styled("flotilla ", theme.title),
         Span::styled(
             format!("hosts {up}/{hosts} up"),
-            if up < hosts {
-                theme.style("down")
-            } else {
-                theme.style("ok")
-            },
+            if up < hosts { theme.down } else { theme.ok },
         ),
-        Span::styled("  │  ", theme.style("dim")),
-        Span::styled(format!("{running} running"), theme.style("running")),
+        Span::styled("  │  ", theme.dim),
+        Span::styled(format!("{running} running"), theme.running),
         sep(),
-        count(unhealthy, "unhealthy", "unhealthy"),
+        count(unhealthy, "unhealthy", theme.unhealthy),
         sep(),
-        count(restarting, "restarting", "restarting"),
+        count(restarting, "restarting", theme.restarting),
         sep(),
-        count(failed, "exited≠0", "exited_bad"),
+        count(failed, "exited≠0", theme.exited_bad),
     ];
     if app.pending_actions > 0 {
         spans.push(Span::styled(
             format!("  ⟳ {} pending", app.pending_actions),
-            theme.style("starting"),
+            theme.starting,
         ));
     }
     if app.settings.read_only {
         spans.push(Span::raw("  "));
-        spans.push(Span::styled(" READ-ONLY ", theme.style("read_only")));
+        spans.push(Span::styled(" READ-ONLY ", theme.read_only));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -79,9 +71,9 @@ pub fn tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = Vec::new();
     for (i, v) in View::TABS.iter().enumerate() {
         let style = if *v == app.tab {
-            theme.style("tab_active")
+            theme.tab_active
         } else {
-            theme.style("tab")
+            theme.tab
         };
         spans.push(Span::styled(format!(" {} {} ", i + 1, v.title()), style));
         spans.push(Span::raw(" "));
@@ -89,7 +81,7 @@ pub fn tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if matches!(app.view, View::Logs | View::Inspect | View::Deploy) {
         spans.push(Span::styled(
             format!("› {} ", app.view.title()),
-            theme.style("tab_active"),
+            theme.tab_active,
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -100,11 +92,7 @@ pub fn footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = match &app.status {
         Some(status) => Line::from(Span::styled(
             status.text.clone(),
-            if status.error {
-                theme.style("error")
-            } else {
-                theme.style("ok")
-            },
+            if status.error { theme.error } else { theme.ok },
         )),
         None => hints(app, theme),
     };
@@ -157,13 +145,10 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
     };
     let mut spans = Vec::new();
     for (action, label) in actions {
-        spans.push(Span::styled(app.keymap.hint(*action), theme.style("key")));
-        spans.push(Span::styled(format!(" {label}  "), theme.style("dim")));
+        spans.push(Span::styled(app.keymap.hint(*action), theme.key));
+        spans.push(Span::styled(format!(" {label}  "), theme.dim));
     }
-    spans.push(Span::styled(
-        app.keymap.hint(Action::Quit),
-        theme.style("key"),
-    ));
-    spans.push(Span::styled(" quit", theme.style("dim")));
+    spans.push(Span::styled(app.keymap.hint(Action::Quit), theme.key));
+    spans.push(Span::styled(" quit", theme.dim));
     Line::from(spans)
 }

@@ -19,32 +19,29 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
         .areas(area);
     let mut lines = vec![Line::from(Span::styled(
         "Keys (override in config: [keys] action = [\"key\", …])",
-        theme.style("dim"),
+        theme.dim,
     ))];
     for action in Action::ALL {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{:<16}", app.keymap.keys_for(action).join(" ")),
-                theme.style("key"),
+                theme.key,
             ),
-            Span::styled(format!("{:<16}", action.name()), theme.style("dim")),
+            Span::styled(format!("{:<16}", action.name()), theme.dim),
             Span::raw(action.describe()),
         ]));
     }
     lines.push(Line::from(Span::styled(
         "Filter: words, host: state: health: service: image:, /regex/   Search: text or re:REGEX",
-        theme.style("dim"),
+        theme.dim,
     )));
     let para = Paragraph::new(lines)
         .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
         .block(
             Block::default()
                 .borders(Borders::ALL)
-                .border_style(theme.style("border"))
-                .title(Span::styled(
-                    " Help — any other key closes ",
-                    theme.style("title"),
-                )),
+                .border_style(theme.border)
+                .title(Span::styled(" Help — any other key closes ", theme.title)),
         );
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);

@@ -13,32 +13,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let header = Row::new([
         "HOST", "ADDRESS", "STATE", "RTT", "DOCKER", "VIA", "RUNNING", "PROBLEMS",
     ])
-    .style(theme.style("header"));
+    .style(theme.header);
     let rows: Vec<Row> = app
         .fleet
         .hosts
         .iter()
         .map(|h| {
             let (state, style) = match &h.link {
-                Link::Up { .. } => ("up".to_owned(), theme.style("ok")),
-                Link::Connecting { attempt: 0 } => {
-                    ("connecting".to_owned(), theme.style("starting"))
+                Link::Up { .. } => ("up".to_owned(), theme.ok),
+                Link::Connecting { attempt: 0 } => ("connecting".to_owned(), theme.starting),
+                Link::Connecting { attempt } => {
+                    (format!("reconnecting (#{attempt})"), theme.starting)
                 }
-                Link::Connecting { attempt } => (
-                    format!("reconnecting (#{attempt})"),
-                    theme.style("starting"),
-                ),
                 Link::Down {
                     reason,
                     retry_in: Some(d),
                 } => (
                     format!("down, retry in {}s: {reason}", d.as_secs()),
-                    theme.style("down"),
+                    theme.down,
                 ),
                 Link::Down {
                     reason,
                     retry_in: None,
-                } => (format!("down: {reason}"), theme.style("down")),
+                } => (format!("down: {reason}"), theme.down),
             };
             let info = h.info.as_ref();
             let running = h.containers.iter().filter(|c| c.is_running()).count();
@@ -68,9 +65,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(Span::styled(
                     problems.to_string(),
                     if problems > 0 {
-                        theme.style("unhealthy")
+                        theme.unhealthy
                     } else {
-                        theme.style("dim")
+                        theme.dim
                     },
                 )),
             ])
@@ -88,15 +85,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ];
     let table = Table::new(rows, widths)
         .header(header)
-        .row_highlight_style(theme.style("selected"))
+        .row_highlight_style(theme.selected)
         .highlight_symbol("▶")
         .block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
+                .border_style(theme.border)
                 .title(Span::styled(
                     format!(" Hosts ({}) ", app.fleet.hosts.len()),
-                    theme.style("title"),
+                    theme.title,
                 )),
         );
     let mut state = TableState::default().with_selected(Some(app.hosts_selected));

@@ -14,15 +14,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(ins) = &app.inspect else {
         return;
     };
-    let title = Span::styled(
-        format!(" {} @ {} ", ins.name, ins.host_name),
-        theme.style("title"),
-    );
+    let title = Span::styled(format!(" {} @ {} ", ins.name, ins.host_name), theme.title);
     let lines = match &ins.details {
-        None => vec![Line::from(Span::styled("loading…", theme.style("dim")))],
+        None => vec![Line::from(Span::styled("loading…", theme.dim))],
         Some(Err(e)) => vec![Line::from(Span::styled(
             format!("inspect failed: {e}"),
-            theme.style("error"),
+            theme.error,
         ))],
         Some(Ok(d)) => detail_lines(d, theme),
     };
@@ -32,7 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
+                .border_style(theme.border)
                 .title(title),
         );
     frame.render_widget(para, area);
@@ -42,7 +39,7 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let field = |k: &str, v: String| {
         Line::from(vec![
-            Span::styled(format!("{k:<15}"), theme.style("key")),
+            Span::styled(format!("{k:<15}"), theme.key),
             Span::raw(v),
         ])
     };
@@ -79,14 +76,14 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
         format!("{} (policy: {})", d.restart_count, d.restart_policy),
     ));
     if d.oom_killed {
-        out.push(Line::from(Span::styled("OOM-killed", theme.style("error"))));
+        out.push(Line::from(Span::styled("OOM-killed", theme.error)));
     }
     out.push(field("entrypoint", join(&d.entrypoint)));
     out.push(field("command", join(&d.command)));
     let section = |name: &str, items: &[String], out: &mut Vec<Line<'static>>| {
         out.push(Line::from(Span::styled(
             format!("{name} ({})", items.len()),
-            theme.style("header"),
+            theme.header,
         )));
         for i in items {
             out.push(Line::from(format!("  {i}")));
@@ -99,13 +96,13 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
     section("labels", &labels, &mut out);
     out.push(Line::from(Span::styled(
         format!("health log ({})", d.health_log.len()),
-        theme.style("header"),
+        theme.header,
     )));
     for p in &d.health_log {
         let style = if p.exit_code == Some(0) {
-            theme.style("ok")
+            theme.ok
         } else {
-            theme.style("error")
+            theme.error
         };
         out.push(Line::from(vec![
             Span::raw(format!("  {} ", p.start.get(..19).unwrap_or(&p.start))),

@@ -18,7 +18,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let block = Block::default()
         .borders(Borders::TOP)
-        .border_style(theme.style("border"))
+        .border_style(theme.border)
         .title(title(logs, theme));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -44,7 +44,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             logs.notices.join("; ")
         };
-        lines.push(Line::from(Span::styled(note, theme.style("dim"))));
+        lines.push(Line::from(Span::styled(note, theme.dim)));
     }
     let mut para = Paragraph::new(lines);
     if logs.wrap {
@@ -54,14 +54,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn title(logs: &LogsState, theme: &Theme) -> Line<'static> {
-    let mut spans = vec![Span::styled(
-        format!(" {} ", logs.title),
-        theme.style("title"),
-    )];
+    let mut spans = vec![Span::styled(format!(" {} ", logs.title), theme.title)];
     let flag = |on: bool, name: &str| {
         Span::styled(
             format!("{name}{} ", if on { "✓" } else { "✗" }),
-            theme.style(if on { "ok" } else { "dim" }),
+            if on { theme.ok } else { theme.dim },
         )
     };
     spans.push(flag(logs.follow, "follow"));
@@ -69,12 +66,12 @@ fn title(logs: &LogsState, theme: &Theme) -> Line<'static> {
     spans.push(flag(logs.wrap, "wrap"));
     spans.push(Span::styled(
         format!("{} lines ", logs.buffer.len()),
-        theme.style("dim"),
+        theme.dim,
     ));
     if logs.buffer.evicted() > 0 {
         spans.push(Span::styled(
             format!("({} older dropped) ", logs.buffer.evicted()),
-            theme.style("dim"),
+            theme.dim,
         ));
     }
     if let Some(search) = &logs.search {
@@ -88,14 +85,14 @@ fn title(logs: &LogsState, theme: &Theme) -> Line<'static> {
         });
         spans.push(Span::styled(
             format!(" /{}/ {nth}/{total} ", search.query()),
-            theme.style("match"),
+            theme.search_match,
         ));
         if logs.filter_mode {
-            spans.push(Span::styled(" only matches ", theme.style("drift")));
+            spans.push(Span::styled(" only matches ", theme.drift));
         }
     }
     if let Some(n) = logs.notices.last() {
-        spans.push(Span::styled(format!(" {n} "), theme.style("error")));
+        spans.push(Span::styled(format!(" {n} "), theme.error));
     }
     Line::from(spans)
 }
@@ -161,22 +158,19 @@ fn render_line(logs: &LogsState, index: usize, theme: &Theme, host_col: usize) -
     }
     if logs.timestamps {
         let ts = l.ts.map(format_ts).unwrap_or_default();
-        spans.push(Span::styled(
-            format!("{ts:<TS_WIDTH$} "),
-            theme.style("dim"),
-        ));
+        spans.push(Span::styled(format!("{ts:<TS_WIDTH$} "), theme.dim));
     }
     let marker = match l.stream {
-        Stream::Stderr => Span::styled("! ", theme.style("stderr")),
+        Stream::Stderr => Span::styled("! ", theme.stderr),
         Stream::Stdout => Span::raw("  "),
     };
     spans.push(marker);
     let body = match &logs.search {
         Some(search) => {
             let style = if logs.current == Some(index) {
-                theme.style("match_current")
+                theme.search_current
             } else {
-                theme.style("match")
+                theme.search_match
             };
             search.highlight(&l.line, style)
         }

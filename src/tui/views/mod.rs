@@ -69,13 +69,13 @@ fn prompt(app: &App, kind: super::app::InputKind) -> String {
 pub fn state_style(theme: &Theme, c: &crate::fleet::ContainerInfo) -> ratatui::style::Style {
     use crate::fleet::{ContainerState as S, Health};
     match (&c.state, &c.health) {
-        (_, Some(Health::Unhealthy)) => theme.style("unhealthy"),
-        (S::Restarting | S::Dead, _) => theme.style("restarting"),
-        (S::Exited, _) if c.exit_code.unwrap_or(0) != 0 => theme.style("exited_bad"),
-        (S::Exited | S::Created, _) => theme.style("exited"),
-        (_, Some(Health::Starting)) => theme.style("starting"),
-        (S::Running, _) => theme.style("running"),
-        _ => theme.style("dim"),
+        (_, Some(Health::Unhealthy)) => theme.unhealthy,
+        (S::Restarting | S::Dead, _) => theme.restarting,
+        (S::Exited, _) if c.exit_code.unwrap_or(0) != 0 => theme.exited_bad,
+        (S::Exited | S::Created, _) => theme.exited,
+        (_, Some(Health::Starting)) => theme.starting,
+        (S::Running, _) => theme.running,
+        _ => theme.dim,
     }
 }
 

@@ -56,11 +56,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut header = vec![Cell::from("SERVICE")];
     header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
         let style = if i == app.matrix.1 {
-            theme.style("tab_active")
+            theme.tab_active
         } else if h.is_up() {
-            theme.style("header")
+            theme.header
         } else {
-            theme.style("down")
+            theme.down
         };
         Cell::from(Span::styled(h.spec.name.clone(), style))
     }));
@@ -89,9 +89,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let majority = majority_image(members());
             let drift = members().any(|c| Some(&c.image) != majority.as_ref());
             let name_style = if drift {
-                theme.style("drift")
+                theme.drift
             } else {
-                theme.style("dim").patch(ratatui::style::Style::default())
+                theme.dim.patch(ratatui::style::Style::default())
             };
             let mut cells = vec![Cell::from(Line::from(vec![
                 Span::raw(svc.clone()),
@@ -104,12 +104,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             for (i, h) in app.fleet.hosts.iter().enumerate() {
                 let here: &[&ContainerInfo] = cols.get(i).map(Vec::as_slice).unwrap_or_default();
                 let cell = match here {
-                    [] => Line::from(Span::styled("·", theme.style("dim"))),
+                    [] => Line::from(Span::styled("·", theme.dim)),
                     list => {
                         let mut spans = Vec::new();
                         for c in list {
                             let tag_style = if Some(&c.image) != majority.as_ref() {
-                                theme.style("drift")
+                                theme.drift
                             } else {
                                 ratatui::style::Style::default()
                             };
@@ -127,7 +127,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 cells.push(if h.is_up() {
                     cell
                 } else {
-                    cell.style(theme.style("stale"))
+                    cell.style(theme.stale)
                 });
             }
             Row::new(cells)
@@ -137,20 +137,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(18)));
     let table = Table::new(rows, widths)
         .header(Row::new(header))
-        .row_highlight_style(theme.style("selected"))
+        .row_highlight_style(theme.selected)
         .highlight_symbol("▶")
         .block(
             Block::default()
                 .borders(Borders::TOP)
-                .border_style(theme.style("border"))
+                .border_style(theme.border)
                 .title(Line::from(vec![
                     Span::styled(
                         format!(" Services × hosts ({} services) ", services.len()),
-                        theme.style("title"),
+                        theme.title,
                     ),
                     Span::styled(
                         "● up  ✗ unhealthy  ↻ restarting  ■ stopped  · absent ",
-                        theme.style("dim"),
+                        theme.dim,
                     ),
                 ])),
         );

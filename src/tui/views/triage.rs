@@ -11,15 +11,15 @@ use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let findings = app.findings();
-    let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.style("header"));
+    let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.header);
     let rows: Vec<Row> = findings
         .iter()
         .map(|f| {
             let style = match f.severity {
-                Severity::Critical => theme.style("down"),
-                Severity::High => theme.style("unhealthy"),
-                Severity::Medium => theme.style("restarting"),
-                Severity::Low => theme.style("dim"),
+                Severity::Critical => theme.down,
+                Severity::High => theme.unhealthy,
+                Severity::Medium => theme.restarting,
+                Severity::Low => theme.dim,
             };
             Row::new(vec![
                 Cell::from(Span::styled(f.severity.label(), style)),
@@ -44,13 +44,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ],
     )
     .header(header)
-    .row_highlight_style(theme.style("selected"))
+    .row_highlight_style(theme.selected)
     .highlight_symbol("▶")
     .block(
         Block::default()
             .borders(Borders::TOP)
-            .border_style(theme.style("border"))
-            .title(Span::styled(title, theme.style("title"))),
+            .border_style(theme.border)
+            .title(Span::styled(title, theme.title)),
     );
     let selected = (!findings.is_empty()).then_some(app.triage_selected.min(findings.len() - 1));
     let mut state = TableState::default().with_selected(selected);
