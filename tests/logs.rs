@@ -103,3 +103,51 @@ fn unknown_target_is_exit_4() {
     assert_eq!(out.code, 4);
     assert!(out.stderr.contains("no-such-thing-here"));
 }
+
+#[test]
+fn bidi_controls_never_reach_the_output_and_json_times_keep_nanoseconds() {
+    let tb = Testbed::get();
+    // U+202E (E2 80 AE) and U+2066 (E2 81 A6) around plain text; then a burst
+    // of lines that land within the same millisecond.
+    let c = tb.run_sh(
+        "fleet-1",
+        "logs-bidi",
+        "logsbidi",
+        r"printf 'evil \342\200\256gnp.exe\342\201\246 end\n'; for i in 1 2 3 4 5 6 7 8; do echo burst$i; done; sleep 600",
+    );
+    c.wait_for("output", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("burst8")
+    });
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().next(), Some("evil gnp.exe end"));
+    for bidi in ['\u{202E}', '\u{2066}'] {
+        assert!(!out.stdout.contains(bidi), "{:?}", out.stdout);
+    }
+
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", &c.name, "--json", "--grep", "burst"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: Vec<serde_json::Value> = out.stdout.lines().map(json).collect();
+    let lines: Vec<&str> = rows.iter().filter_map(|r| r["line"].as_str()).collect();
+    assert_eq!(
+        lines,
+        (1..=8).map(|i| format!("burst{i}")).collect::<Vec<_>>(),
+        "Docker order kept"
+    );
+    let times: Vec<&str> = rows.iter().filter_map(|r| r["time"].as_str()).collect();
+    for t in &times {
+        // 2026-01-01T00:00:00.123456789Z: nine fractional digits.
+        let frac = t
+            .split_once('.')
+            .map(|(_, f)| f.trim_end_matches('Z'))
+            .unwrap_or_default();
+        assert_eq!(frac.len(), 9, "{t}");
+    }
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}

@@ -76,8 +76,8 @@ impl Printer {
         {
             return Ok(());
         }
-        let time = l.ts.map(crate::tui::logview::format_ts);
         if self.json {
+            let time = l.ts.map(crate::tui::logview::format_ts_nanos);
             let stream = match l.stream {
                 Stream::Stdout => "stdout",
                 Stream::Stderr => "stderr",
@@ -96,6 +96,7 @@ impl Printer {
             }
         }
         if self.timestamps {
+            let time = l.ts.map(crate::tui::logview::format_ts);
             write!(out, "{} ", time.unwrap_or_default())?;
         }
         writeln!(out, "{}", l.line.text)
@@ -222,6 +223,54 @@ mod tests {
             parse_since("yesterday-ish", now)
                 .expect_err("bad")
                 .contains("--since")
+        );
+    }
+
+    #[test]
+    fn json_time_keeps_nanoseconds_and_order_within_a_millisecond() {
+        let mut buf = LogBuffer::default();
+        // Same millisecond, arriving out of order (two hosts).
+        buf.push_raw(
+            "b",
+            "c",
+            Stream::Stdout,
+            b"2026-01-01T00:00:00.000000200Z second",
+        );
+        buf.push_raw(
+            "a",
+            "c",
+            Stream::Stdout,
+            b"2026-01-01T00:00:00.000000100Z first",
+        );
+        let printer = Printer {
+            json: true,
+            timestamps: false,
+            prefix: true,
+            color: false,
+            grep: None,
+        };
+        let mut out = Vec::new();
+        for l in buf.iter() {
+            printer.print(&mut out, l).expect("print");
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        let times: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                format!(
+                    "{} {}",
+                    v["time"].as_str().unwrap_or("-"),
+                    v["line"].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2026-01-01T00:00:00.000000100Z first",
+                "2026-01-01T00:00:00.000000200Z second"
+            ]
         );
     }
 

@@ -195,6 +195,14 @@ pub fn format_ts(nanos: i128) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 with Docker's full nanoseconds, UTC: machine-readable output must
+/// keep lines of the same millisecond apart and in order.
+pub fn format_ts_nanos(nanos: i128) -> String {
+    jiff::Timestamp::from_nanosecond(nanos)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
