@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Testbed, flotilla, json, run};
+use common::{Testbed, flotilla, json, run, write};
 
 #[test]
 fn escape_sequences_never_reach_the_output() {
@@ -150,4 +150,62 @@ fn bidi_controls_never_reach_the_output_and_json_times_keep_nanoseconds() {
         assert_eq!(frac.len(), 9, "{t}");
     }
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[test]
+fn a_megabyte_line_comes_back_byte_exact_and_longer_lines_are_cut_visibly() {
+    let tb = Testbed::get();
+    // Docker logs this 1 MiB line as 64 partial messages of 16 KiB.
+    let c = tb.run_sh(
+        "fleet-1",
+        "logs-long",
+        "logslong",
+        "echo before; head -c 1048576 /dev/zero | tr '\\0' a; echo; echo after; sleep 600",
+    );
+    c.wait_for("output", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("after")
+    });
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "one line, not pieces");
+    assert_eq!((lines[0], lines[2]), ("before", "after"));
+    assert_eq!(lines[1].len(), 1_048_576);
+    assert!(lines[1].bytes().all(|b| b == b'a'), "no timestamps inside");
+
+    // With -t the line carries one timestamp, its first piece's.
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", "-t", &c.name]);
+    let out = run(cmd);
+    let long = out.stdout.lines().nth(1).expect("long line");
+    let (ts, text) = long.split_once(' ').expect("timestamp");
+    assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+    assert_eq!(text.len(), 1_048_576);
+
+    // Above the configured cap: cut, and it says so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string(tb.config()).expect("inventory");
+    let config = write(
+        dir.path(),
+        "flotilla.toml",
+        &format!("{base}\n[logs]\nmax_line_bytes = 100000\n"),
+    );
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "{}",
+        &out.stdout[..out.stdout.len().min(300)]
+    );
+    let marker = format!(" … [line cut: {} bytes dropped]", 1_048_576 - 100_000);
+    assert!(lines[1].ends_with(&marker), "{}", &lines[1][99_990..]);
+    assert_eq!(lines[1].len(), 100_000 + marker.len());
 }

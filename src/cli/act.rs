@@ -71,6 +71,8 @@ pub struct Targeted {
     pub targets: Vec<Resolved>,
     /// `Exit::Unreachable` when some host did not answer (already reported).
     pub unreachable: Exit,
+    /// The inventory's `[ui]`/`[logs]` settings.
+    pub settings: crate::config::UiSettings,
 }
 
 /// Connects to the selected hosts and resolves `names`; a name that matches
@@ -99,6 +101,7 @@ pub async fn connect_to_targets(
         fleet,
         targets,
         unreachable,
+        settings: inventory.ui,
     })
 }
 
@@ -122,6 +125,7 @@ pub async fn run(
         mut fleet,
         targets,
         unreachable,
+        ..
     } = connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
     let locked: Vec<&Resolved> = targets
         .iter()

@@ -116,6 +116,7 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
         mut fleet,
         targets,
         unreachable,
+        settings,
     } = super::act::connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
     let printer = Printer {
         json: args.json,
@@ -130,6 +131,7 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
             tail: args.tail,
             since,
             follow: args.follow,
+            max_line_bytes: settings.log_max_line_bytes,
         };
         fleet.send(r.host, cmd).await;
     }

@@ -165,6 +165,7 @@ pub struct Settings {
     pub log_lines: usize,
     pub log_bytes: usize,
     pub log_tail: u32,
+    pub log_max_line_bytes: usize,
 }
 
 impl Default for Settings {
@@ -174,6 +175,7 @@ impl Default for Settings {
             log_lines: crate::logs::DEFAULT_MAX_LINES,
             log_bytes: crate::logs::DEFAULT_MAX_BYTES,
             log_tail: 500,
+            log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -1216,6 +1218,7 @@ impl App {
                     tail,
                     since,
                     follow: true,
+                    max_line_bytes: self.settings.log_max_line_bytes,
                 },
             )
         }));
@@ -1245,6 +1248,7 @@ impl App {
                     tail,
                     since: None,
                     follow: true,
+                    max_line_bytes: self.settings.log_max_line_bytes,
                 },
             )
         }));
