@@ -3,7 +3,14 @@
 
 mod common;
 
-use common::{Testbed, flotilla, json, run, write};
+use std::io::{BufRead, BufReader, Read};
+use std::net::ToSocketAddrs;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::proxy::TcpProxy;
+use common::{Testbed, Via, flotilla, json, run, write};
 
 #[test]
 fn escape_sequences_never_reach_the_output() {
@@ -208,4 +215,148 @@ fn a_megabyte_line_comes_back_byte_exact_and_longer_lines_are_cut_visibly() {
     let marker = format!(" … [line cut: {} bytes dropped]", 1_048_576 - 100_000);
     assert!(lines[1].ends_with(&marker), "{}", &lines[1][99_990..]);
     assert_eq!(lines[1].len(), 100_000 + marker.len());
+}
+
+/// Collects a child's output lines as they arrive.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn read(from: impl Read + Send + 'static) -> Lines {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let Ok(line) = line else { return };
+                sink.0.lock().expect("lines").push(line);
+            }
+        });
+        lines
+    }
+
+    fn get(&self) -> Vec<String> {
+        self.0.lock().expect("lines").clone()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check(&self.get()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; got {:?}",
+                self.get()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Numbers of the `nN` lines a counter container printed.
+fn numbers(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('n').and_then(|n| n.parse().ok()))
+        .collect()
+}
+
+/// Asserts `ns` counts up by one: nothing twice, nothing missing.
+fn assert_continuous(ns: &[u64]) {
+    assert!(!ns.is_empty());
+    for w in ns.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "duplicate or gap in {ns:?}");
+    }
+}
+
+const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done";
+
+/// A proxy in front of fleet-1's sshd and a one-host inventory through it.
+fn via_proxy(tb: &Testbed, dir: &std::path::Path) -> (TcpProxy, std::path::PathBuf) {
+    let (addr, port) = tb.address("fleet-1");
+    let upstream = (addr.as_str(), port)
+        .to_socket_addrs()
+        .expect("resolve fleet-1")
+        .next()
+        .expect("fleet-1 address");
+    let proxy = TcpProxy::start(upstream, Duration::ZERO);
+    let via = Via {
+        port: Some(proxy.port()),
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir, "edge", "fleet-1", &via);
+    (proxy, config)
+}
+
+fn follow(config: &std::path::Path, extra: &[&str], name: &str) -> (Child, Lines, Lines) {
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(config)
+        .args(["logs", "-f", "-n", "3"])
+        .args(extra)
+        .arg(name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn flotilla logs -f");
+    let out = Lines::read(child.stdout.take().expect("stdout"));
+    let err = Lines::read(child.stderr.take().expect("stderr"));
+    (child, out, err)
+}
+
+#[test]
+fn follow_resumes_after_the_session_drops_without_duplicates_or_gaps() {
+    let tb = Testbed::get();
+    let c = tb.run_sh("fleet-1", "logs-resume", "logsresume", COUNTER);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proxy, config) = via_proxy(&tb, dir.path());
+    let (mut child, out, err) = follow(&config, &[], &c.name);
+    out.wait_for("lines", Duration::from_secs(30), |l| numbers(l).len() >= 10);
+    proxy.cut();
+    err.wait_for("loss notice", Duration::from_secs(10), |l| {
+        l.iter().any(|l| l.contains("edge: connection lost"))
+    });
+    let before = numbers(&out.get()).len();
+    err.wait_for("resume notice", Duration::from_secs(30), |l| {
+        l.iter().any(|l| l.contains("edge: resumed"))
+    });
+    // A few seconds of lines after the resume, then the whole run is checked.
+    out.wait_for("lines after resume", Duration::from_secs(30), |l| {
+        numbers(l).len() >= before + 30
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_continuous(&numbers(&out.get()));
+}
+
+#[test]
+fn follow_gives_up_with_exit_3_when_the_host_stays_dark() {
+    let tb = Testbed::get();
+    let c = tb.run_sh("fleet-1", "logs-dark", "logsdark", COUNTER);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proxy, config) = via_proxy(&tb, dir.path());
+    let (mut child, out, err) = follow(&config, &["--reconnect-timeout", "4s"], &c.name);
+    out.wait_for("lines", Duration::from_secs(30), |l| numbers(l).len() >= 5);
+    proxy.set_blackhole(true);
+    let cut_at = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if cut_at.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            panic!(
+                "still running 40 s after the host went dark: {:?}",
+                err.get()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3), "{:?}", err.get());
+    assert!(
+        cut_at.elapsed() >= Duration::from_secs(4),
+        "waited the budget"
+    );
+    err.wait_for("give-up message", Duration::from_secs(5), |l| {
+        l.iter()
+            .any(|l| l.contains("edge") && l.contains("did not come back within 4s"))
+    });
+    assert_continuous(&numbers(&out.get()));
 }
