@@ -3,7 +3,14 @@
 
 mod common;
 
-use common::{Testbed, flotilla, json, run};
+use std::io::{BufRead, BufReader, Read};
+use std::net::ToSocketAddrs;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::proxy::TcpProxy;
+use common::{Testbed, Via, flotilla, json, run, write};
 
 #[test]
 fn escape_sequences_never_reach_the_output() {
@@ -102,4 +109,254 @@ fn unknown_target_is_exit_4() {
     let out = run(cmd);
     assert_eq!(out.code, 4);
     assert!(out.stderr.contains("no-such-thing-here"));
+}
+
+#[test]
+fn bidi_controls_never_reach_the_output_and_json_times_keep_nanoseconds() {
+    let tb = Testbed::get();
+    // U+202E (E2 80 AE) and U+2066 (E2 81 A6) around plain text; then a burst
+    // of lines that land within the same millisecond.
+    let c = tb.run_sh(
+        "fleet-1",
+        "logs-bidi",
+        "logsbidi",
+        r"printf 'evil \342\200\256gnp.exe\342\201\246 end\n'; for i in 1 2 3 4 5 6 7 8; do echo burst$i; done; sleep 600",
+    );
+    c.wait_for("output", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("burst8")
+    });
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().next(), Some("evil gnp.exe end"));
+    for bidi in ['\u{202E}', '\u{2066}'] {
+        assert!(!out.stdout.contains(bidi), "{:?}", out.stdout);
+    }
+
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", &c.name, "--json", "--grep", "burst"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: Vec<serde_json::Value> = out.stdout.lines().map(json).collect();
+    let lines: Vec<&str> = rows.iter().filter_map(|r| r["line"].as_str()).collect();
+    assert_eq!(
+        lines,
+        (1..=8).map(|i| format!("burst{i}")).collect::<Vec<_>>(),
+        "Docker order kept"
+    );
+    let times: Vec<&str> = rows.iter().filter_map(|r| r["time"].as_str()).collect();
+    for t in &times {
+        // 2026-01-01T00:00:00.123456789Z: nine fractional digits.
+        let frac = t
+            .split_once('.')
+            .map(|(_, f)| f.trim_end_matches('Z'))
+            .unwrap_or_default();
+        assert_eq!(frac.len(), 9, "{t}");
+    }
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[test]
+fn a_megabyte_line_comes_back_byte_exact_and_longer_lines_are_cut_visibly() {
+    let tb = Testbed::get();
+    // Docker logs this 1 MiB line as 64 partial messages of 16 KiB.
+    let c = tb.run_sh(
+        "fleet-1",
+        "logs-long",
+        "logslong",
+        "echo before; head -c 1048576 /dev/zero | tr '\\0' a; echo; echo after; sleep 600",
+    );
+    c.wait_for("output", |c| {
+        tb.docker(&c.host, &["logs", &c.name]).contains("after")
+    });
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "one line, not pieces");
+    assert_eq!((lines[0], lines[2]), ("before", "after"));
+    assert_eq!(lines[1].len(), 1_048_576);
+    assert!(lines[1].bytes().all(|b| b == b'a'), "no timestamps inside");
+
+    // With -t the line carries one timestamp, its first piece's.
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["logs", "-t", &c.name]);
+    let out = run(cmd);
+    let long = out.stdout.lines().nth(1).expect("long line");
+    let (ts, text) = long.split_once(' ').expect("timestamp");
+    assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+    assert_eq!(text.len(), 1_048_576);
+
+    // Above the configured cap: cut, and it says so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string(tb.config()).expect("inventory");
+    let config = write(
+        dir.path(),
+        "flotilla.toml",
+        &format!("{base}\n[logs]\nmax_line_bytes = 100000\n"),
+    );
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["logs", &c.name]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "{}",
+        &out.stdout[..out.stdout.len().min(300)]
+    );
+    let marker = format!(" … [line cut: {} bytes dropped]", 1_048_576 - 100_000);
+    assert!(lines[1].ends_with(&marker), "{}", &lines[1][99_990..]);
+    assert_eq!(lines[1].len(), 100_000 + marker.len());
+}
+
+/// Collects a child's output lines as they arrive.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn read(from: impl Read + Send + 'static) -> Lines {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let Ok(line) = line else { return };
+                sink.0.lock().expect("lines").push(line);
+            }
+        });
+        lines
+    }
+
+    fn get(&self) -> Vec<String> {
+        self.0.lock().expect("lines").clone()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check(&self.get()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; got {:?}",
+                self.get()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Numbers of the `nN` lines a counter container printed.
+fn numbers(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('n').and_then(|n| n.parse().ok()))
+        .collect()
+}
+
+/// Asserts `ns` counts up by one: nothing twice, nothing missing.
+fn assert_continuous(ns: &[u64]) {
+    assert!(!ns.is_empty());
+    for w in ns.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "duplicate or gap in {ns:?}");
+    }
+}
+
+const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done";
+
+/// A proxy in front of fleet-1's sshd and a one-host inventory through it.
+fn via_proxy(tb: &Testbed, dir: &std::path::Path) -> (TcpProxy, std::path::PathBuf) {
+    let (addr, port) = tb.address("fleet-1");
+    let upstream = (addr.as_str(), port)
+        .to_socket_addrs()
+        .expect("resolve fleet-1")
+        .next()
+        .expect("fleet-1 address");
+    let proxy = TcpProxy::start(upstream, Duration::ZERO);
+    let via = Via {
+        port: Some(proxy.port()),
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir, "edge", "fleet-1", &via);
+    (proxy, config)
+}
+
+fn follow(config: &std::path::Path, extra: &[&str], name: &str) -> (Child, Lines, Lines) {
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(config)
+        .args(["logs", "-f", "-n", "3"])
+        .args(extra)
+        .arg(name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn flotilla logs -f");
+    let out = Lines::read(child.stdout.take().expect("stdout"));
+    let err = Lines::read(child.stderr.take().expect("stderr"));
+    (child, out, err)
+}
+
+#[test]
+fn follow_resumes_after_the_session_drops_without_duplicates_or_gaps() {
+    let tb = Testbed::get();
+    let c = tb.run_sh("fleet-1", "logs-resume", "logsresume", COUNTER);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proxy, config) = via_proxy(&tb, dir.path());
+    let (mut child, out, err) = follow(&config, &[], &c.name);
+    out.wait_for("lines", Duration::from_secs(30), |l| numbers(l).len() >= 10);
+    proxy.cut();
+    err.wait_for("loss notice", Duration::from_secs(10), |l| {
+        l.iter().any(|l| l.contains("edge: connection lost"))
+    });
+    let before = numbers(&out.get()).len();
+    err.wait_for("resume notice", Duration::from_secs(30), |l| {
+        l.iter().any(|l| l.contains("edge: resumed"))
+    });
+    // A few seconds of lines after the resume, then the whole run is checked.
+    out.wait_for("lines after resume", Duration::from_secs(30), |l| {
+        numbers(l).len() >= before + 30
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_continuous(&numbers(&out.get()));
+}
+
+#[test]
+fn follow_gives_up_with_exit_3_when_the_host_stays_dark() {
+    let tb = Testbed::get();
+    let c = tb.run_sh("fleet-1", "logs-dark", "logsdark", COUNTER);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proxy, config) = via_proxy(&tb, dir.path());
+    let (mut child, out, err) = follow(&config, &["--reconnect-timeout", "4s"], &c.name);
+    out.wait_for("lines", Duration::from_secs(30), |l| numbers(l).len() >= 5);
+    proxy.set_blackhole(true);
+    let cut_at = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if cut_at.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            panic!(
+                "still running 40 s after the host went dark: {:?}",
+                err.get()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3), "{:?}", err.get());
+    assert!(
+        cut_at.elapsed() >= Duration::from_secs(4),
+        "waited the budget"
+    );
+    err.wait_for("give-up message", Duration::from_secs(5), |l| {
+        l.iter()
+            .any(|l| l.contains("edge") && l.contains("did not come back within 4s"))
+    });
+    assert_continuous(&numbers(&out.get()));
 }

@@ -130,7 +130,13 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn a_closed_pipe_ends_output_quietly() {
-    for args in [&["ps"][..], &["ps", "--json"][..], &["hosts"][..]] {
+    let logs = ["logs", "shop-web-1", "--host", "fleet-1", "-n", "100"];
+    for args in [
+        &["ps"][..],
+        &["ps", "--json"][..],
+        &["hosts"][..],
+        &logs[..],
+    ] {
         let (code, stderr) = with_closed_stdout(args);
         assert_eq!(code, Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");

@@ -7,7 +7,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
-use crate::fleet::{ContainerInfo, Fleet, FleetState, HostCommand, HostEvent, HostId};
+use crate::fleet::{
+    ActorConfig, ContainerInfo, Fleet, FleetState, HostCommand, HostEvent, HostId, Link, update,
+};
 use crate::ops::{AuditLog, AuditRecord, ContainerAction};
 
 #[derive(Debug, Args)]
@@ -71,6 +73,8 @@ pub struct Targeted {
     pub targets: Vec<Resolved>,
     /// `Exit::Unreachable` when some host did not answer (already reported).
     pub unreachable: Exit,
+    /// The inventory's `[ui]`/`[logs]` settings.
+    pub settings: crate::config::UiSettings,
 }
 
 /// Connects to the selected hosts and resolves `names`; a name that matches
@@ -81,10 +85,38 @@ pub async fn connect_to_targets(
     names: &[String],
     json: bool,
 ) -> Result<Targeted, CliError> {
+    connect_to_targets_with(cli, sel, names, json, actor_config(cli)).await
+}
+
+/// [`connect_to_targets`] with chosen actor settings; with `reconnect` the
+/// actors keep retrying, but a host whose first attempt failed counts as
+/// answered.
+pub async fn connect_to_targets_with(
+    cli: &Cli,
+    sel: &Selection,
+    names: &[String],
+    json: bool,
+    cfg: ActorConfig,
+) -> Result<Targeted, CliError> {
     let inventory = select(&load_inventory(cli)?, sel)?;
     let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
-    fleet.settle(&mut state).await;
+    let mut fleet = Fleet::spawn(&inventory, cfg);
+    if cfg.reconnect {
+        while !state
+            .hosts
+            .iter()
+            .all(|h| h.settled() || matches!(h.link, Link::Down { .. }))
+        {
+            let Some(event) = fleet.events.recv().await else {
+                break;
+            };
+            for effect in update(&mut state, event) {
+                fleet.apply(effect);
+            }
+        }
+    } else {
+        fleet.settle(&mut state).await;
+    }
     let unreachable = super::report_unreachable(&state, json);
     let (targets, missing) = resolve(&state, names);
     if !missing.is_empty() {
@@ -96,6 +128,7 @@ pub async fn connect_to_targets(
         fleet,
         targets,
         unreachable,
+        settings: inventory.ui,
     })
 }
 
@@ -145,6 +178,7 @@ pub async fn run(
         mut fleet,
         targets,
         unreachable,
+        ..
     } = connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
     let locked: Vec<&Resolved> = targets
         .iter()

@@ -2,13 +2,14 @@
 //! across hosts, time-ordered, sanitized, optionally followed and filtered.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::act::Resolved;
 use super::{Cli, CliError, Exit, Selection};
-use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, LogStream};
-use crate::logs::{LogBuffer, LogLine, Search, SearchMode, Stream};
+use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, HostId, LogStream};
+use crate::logs::{Cursor, LogBuffer, LogLine, Search, SearchMode, Stream, parse_docker_line};
 
 /// Lines held before printing a non-followed, merged result.
 const MAX_BUFFERED_LINES: usize = 1_000_000;
@@ -38,6 +39,10 @@ pub struct LogsArgs {
     /// One JSON object per line: host, container, stream, time, line.
     #[arg(long)]
     pub json: bool,
+    /// With --follow: how long a host whose connection dropped may take to
+    /// come back; its logs then resume where they stopped. Past it, exit 3.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub reconnect_timeout: String,
 }
 
 /// "10m" → now − 10 minutes; RFC 3339 → that instant; as unix seconds.
@@ -76,8 +81,8 @@ impl Printer {
         {
             return Ok(());
         }
-        let time = l.ts.map(crate::tui::logview::format_ts);
         if self.json {
+            let time = l.ts.map(crate::tui::logview::format_ts_nanos);
             let stream = match l.stream {
                 Stream::Stdout => "stdout",
                 Stream::Stderr => "stderr",
@@ -96,6 +101,7 @@ impl Printer {
             }
         }
         if self.timestamps {
+            let time = l.ts.map(crate::tui::logview::format_ts);
             write!(out, "{} ", time.unwrap_or_default())?;
         }
         writeln!(out, "{}", l.line.text)
@@ -110,12 +116,25 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
         .transpose()
         .map_err(CliError::usage)?;
     let grep = args.grep.as_deref().map(grep).transpose()?;
+    let budget = humantime::parse_duration(&args.reconnect_timeout).map_err(|e| {
+        CliError::usage(format!(
+            "--reconnect-timeout {:?}: {e} (use e.g. 60s, 5m)",
+            args.reconnect_timeout
+        ))
+    })?;
+    // Following survives a dropped session: the actors keep reconnecting.
+    let cfg = crate::fleet::ActorConfig {
+        reconnect: args.follow,
+        ..super::actor_config(cli)
+    };
     let super::act::Targeted {
         state,
         mut fleet,
         targets,
         unreachable,
-    } = super::act::connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
+        settings,
+    } = super::act::connect_to_targets_with(cli, &args.select, &args.targets, args.json, cfg)
+        .await?;
     let printer = Printer {
         json: args.json,
         timestamps: args.timestamps,
@@ -123,63 +142,171 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         grep,
     };
-    for r in &targets {
-        let cmd = HostCommand::FollowLogs {
-            container_id: r.container.id.clone(),
-            tail: args.tail,
-            since,
-            follow: args.follow,
-        };
-        fleet.send(r.host, cmd).await;
+    let request = Request {
+        tail: args.tail,
+        since,
+        follow: args.follow,
+        max_line_bytes: settings.log_max_line_bytes,
+        budget,
+    };
+    let mut followed: Vec<Followed> = targets.iter().map(|_| Followed::default()).collect();
+    for (r, f) in targets.iter().zip(&followed) {
+        fleet.send(r.host, request.command(r, &f.cursor)).await;
     }
-    let result = stream(&mut fleet, &state, &targets, &printer, args.follow).await;
+    let result = stream(
+        &mut fleet,
+        &state,
+        &targets,
+        &mut followed,
+        &printer,
+        &request,
+    )
+    .await;
     fleet.shutdown().await;
-    result.map_err(|e| CliError {
-        exit: Exit::Internal,
-        message: format!("writing output: {e}"),
-    })?;
-    Ok(unreachable)
+    let lost = result.map_err(|e| CliError::output(&e))?;
+    Ok(if lost {
+        unreachable.worst(Exit::Unreachable)
+    } else {
+        unreachable
+    })
+}
+
+/// What was asked for, to ask again after a reconnect.
+struct Request {
+    tail: u32,
+    since: Option<i64>,
+    follow: bool,
+    max_line_bytes: usize,
+    /// How long a lost host may take to come back while following.
+    budget: Duration,
+}
+
+impl Request {
+    /// The first request, or the resume from where `cursor` got to.
+    fn command(&self, r: &Resolved, cursor: &Cursor) -> HostCommand {
+        let (tail, since) = match cursor.since() {
+            // Everything since the last line's second; the cursor drops the replay.
+            Some(s) => (u32::MAX, Some(s)),
+            None => (self.tail, self.since),
+        };
+        HostCommand::FollowLogs {
+            container_id: r.container.id.clone(),
+            tail,
+            since,
+            follow: self.follow,
+            max_line_bytes: self.max_line_bytes,
+        }
+    }
+}
+
+/// After a stream ends while following, how long to wait for the host to be
+/// reported lost before taking the end as the container's (the stream and the
+/// session notice a cut independently, in either order).
+const END_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum Phase {
+    #[default]
+    Live,
+    /// The stream ended; until this deadline it may still turn out to be a lost session.
+    Ending(Instant),
+    /// The host is gone since then; resumed when it is back.
+    Lost(Instant),
+    Done,
+}
+
+/// One target's stream: where it got to and whether it is live.
+#[derive(Default)]
+struct Followed {
+    cursor: Cursor,
+    phase: Phase,
 }
 
 /// Prints lines until every stream ends. Without --follow the lines of all
-/// containers are merged by time first; with it, they print as they come.
+/// containers are merged by time first; with it, they print as they come, and
+/// streams of a host whose session drops are resumed when it is back (within
+/// the budget). Returns whether some stream was lost for good.
 async fn stream(
     fleet: &mut Fleet,
     state: &FleetState,
     targets: &[Resolved],
+    followed: &mut [Followed],
     printer: &Printer,
-    follow: bool,
-) -> std::io::Result<()> {
-    let mut open = targets.len();
+    request: &Request,
+) -> std::io::Result<bool> {
     let mut buffer = LogBuffer::new(MAX_BUFFERED_LINES, usize::MAX);
     let stdout = std::io::stdout();
-    while open > 0 {
-        let Some(event) = fleet.events.recv().await else {
-            break;
+    let mut up: Vec<bool> = state.hosts.iter().map(|h| h.is_up()).collect();
+    let mut gave_up = false;
+    let host_name = |h: HostId| state.hosts[h].spec.name.as_str();
+    while followed.iter().any(|f| f.phase != Phase::Done) {
+        let next_deadline = followed
+            .iter()
+            .filter_map(|f| match f.phase {
+                Phase::Ending(at) => Some(at),
+                Phase::Lost(since) => Some(since + request.budget),
+                Phase::Live | Phase::Done => None,
+            })
+            .min();
+        let timer = async {
+            match next_deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
         };
-        let host_name = &state.hosts[event.host].spec.name;
-        let name_of = |id: &str| {
+        let event = tokio::select! {
+            event = fleet.events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            () = timer => {
+                let now = Instant::now();
+                for (r, f) in targets.iter().zip(followed.iter_mut()) {
+                    match f.phase {
+                        // The host is still up: the container's stream really ended.
+                        Phase::Ending(at) if at <= now && up[r.host] => f.phase = Phase::Done,
+                        Phase::Ending(at) if at <= now => f.phase = Phase::Lost(now),
+                        Phase::Lost(since) if since + request.budget <= now => {
+                            eprintln!(
+                                "flotilla: {}: did not come back within {}; stopped following {}",
+                                host_name(r.host),
+                                humantime::format_duration(request.budget),
+                                r.container.name
+                            );
+                            f.phase = Phase::Done;
+                            gave_up = true;
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+        };
+        let host = event.host;
+        let index_of = |id: &str| {
             targets
                 .iter()
-                .find(|r| r.host == event.host && r.container.id == id)
-                .map(|r| r.container.name.clone())
+                .position(|r| r.host == host && r.container.id == id)
         };
         match event.kind {
             HostEvent::Logs {
                 container_id,
                 lines,
             } => {
-                let Some(name) = name_of(&container_id) else {
+                let Some(i) = index_of(&container_id) else {
                     continue;
                 };
+                let name = targets[i].container.name.as_str();
                 for raw in lines {
                     let stream = match raw.stream {
                         LogStream::Stdout => Stream::Stdout,
                         LogStream::Stderr => Stream::Stderr,
                     };
-                    buffer.push_raw(host_name.as_str(), name.as_str(), stream, &raw.bytes);
+                    if followed[i].cursor.admit(parse_docker_line(&raw.bytes).0) {
+                        buffer.push_raw(host_name(host), name, stream, &raw.bytes);
+                    }
                 }
-                if follow {
+                if request.follow {
                     let mut out = stdout.lock();
                     for l in buffer.iter() {
                         printer.print(&mut out, l)?;
@@ -191,9 +318,62 @@ async fn stream(
             HostEvent::LogsEnded {
                 container_id,
                 reason,
-            } if name_of(&container_id).is_some() => {
-                open -= 1;
+            } => {
+                let Some(i) = index_of(&container_id) else {
+                    continue;
+                };
                 tracing::debug!(%container_id, %reason, "log stream ended");
+                let f = &mut followed[i];
+                f.phase = match f.phase {
+                    Phase::Live if request.follow && up[host] => {
+                        Phase::Ending(Instant::now() + END_GRACE)
+                    }
+                    Phase::Live if request.follow => Phase::Lost(Instant::now()),
+                    Phase::Lost(since) => Phase::Lost(since),
+                    _ => Phase::Done,
+                };
+            }
+            HostEvent::Disconnected { reason, .. } => {
+                up[host] = false;
+                let mut lost = Vec::new();
+                for (r, f) in targets.iter().zip(followed.iter_mut()) {
+                    if r.host == host && matches!(f.phase, Phase::Live | Phase::Ending(_)) {
+                        f.phase = if request.follow {
+                            Phase::Lost(Instant::now())
+                        } else {
+                            gave_up = true;
+                            Phase::Done
+                        };
+                        lost.push(r.container.name.as_str());
+                    }
+                }
+                if !lost.is_empty() {
+                    let what = if request.follow {
+                        "resuming logs when it is back…"
+                    } else {
+                        "logs may be incomplete"
+                    };
+                    eprintln!(
+                        "flotilla: {}: connection lost ({reason}); {what}",
+                        host_name(host)
+                    );
+                }
+            }
+            HostEvent::Connected { .. } => {
+                up[host] = true;
+                let mut resumed = false;
+                for (r, f) in targets.iter().zip(followed.iter_mut()) {
+                    if r.host == host && matches!(f.phase, Phase::Lost(_) | Phase::Ending(_)) {
+                        // The actor dropped the old stream with the session.
+                        f.cursor.resume();
+                        fleet.send(host, request.command(r, &f.cursor)).await;
+                        f.phase = Phase::Live;
+                        resumed = true;
+                    }
+                }
+                if resumed {
+                    eprintln!("flotilla: {}: resumed following logs", host_name(host));
+                }
             }
             _ => {}
         }
@@ -202,7 +382,8 @@ async fn stream(
     for l in buffer.iter() {
         printer.print(&mut out, l)?;
     }
-    out.flush()
+    out.flush()?;
+    Ok(gave_up)
 }
 
 #[cfg(test)]
@@ -222,6 +403,54 @@ mod tests {
             parse_since("yesterday-ish", now)
                 .expect_err("bad")
                 .contains("--since")
+        );
+    }
+
+    #[test]
+    fn json_time_keeps_nanoseconds_and_order_within_a_millisecond() {
+        let mut buf = LogBuffer::default();
+        // Same millisecond, arriving out of order (two hosts).
+        buf.push_raw(
+            "b",
+            "c",
+            Stream::Stdout,
+            b"2026-01-01T00:00:00.000000200Z second",
+        );
+        buf.push_raw(
+            "a",
+            "c",
+            Stream::Stdout,
+            b"2026-01-01T00:00:00.000000100Z first",
+        );
+        let printer = Printer {
+            json: true,
+            timestamps: false,
+            prefix: true,
+            color: false,
+            grep: None,
+        };
+        let mut out = Vec::new();
+        for l in buf.iter() {
+            printer.print(&mut out, l).expect("print");
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        let times: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                format!(
+                    "{} {}",
+                    v["time"].as_str().unwrap_or("-"),
+                    v["line"].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2026-01-01T00:00:00.000000100Z first",
+                "2026-01-01T00:00:00.000000200Z second"
+            ]
         );
     }
 

@@ -419,6 +419,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             read_only: cli.read_only,
             log_lines: inventory.ui.log_lines,
             log_tail: inventory.ui.log_tail,
+            log_max_line_bytes: inventory.ui.log_max_line_bytes,
             ..Default::default()
         },
         keymap: keymap(&inventory)?,

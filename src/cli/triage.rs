@@ -116,6 +116,7 @@ async fn scan_logs(
                 tail: SCAN_TAIL,
                 since: Some(since),
                 follow: false,
+                max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
             };
             if fleet.send(hi, cmd).await {
                 open += 1;

@@ -21,6 +21,7 @@ struct RawConfig {
     group: BTreeMap<String, RawGroup>,
     host: Option<Spanned<Vec<Spanned<RawHost>>>>,
     ui: Option<RawUi>,
+    logs: Option<RawLogs>,
     #[serde(default)]
     keys: BTreeMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
@@ -55,6 +56,16 @@ struct RawUi {
     log_lines: Option<Spanned<usize>>,
     log_tail: Option<u32>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogs {
+    max_line_bytes: Option<Spanned<usize>>,
+}
+
+/// Bounds of `[logs] max_line_bytes`: room for a stack trace, at most 64 MiB
+/// per line and stream held in memory while it is assembled.
+const MAX_LINE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=64 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +299,19 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         if let Some(tail) = raw_ui.log_tail {
             ui.log_tail = tail;
         }
+    }
+    if let Some(max) = raw.logs.and_then(|l| l.max_line_bytes) {
+        if !MAX_LINE_BYTES_RANGE.contains(max.get_ref()) {
+            return Err(err(
+                max.span(),
+                format!(
+                    "logs.max_line_bytes must be between {} and {}",
+                    MAX_LINE_BYTES_RANGE.start(),
+                    MAX_LINE_BYTES_RANGE.end()
+                ),
+            ));
+        }
+        ui.log_max_line_bytes = max.into_inner();
     }
     for (action, keys) in raw.keys {
         let (line, col) = position(text, keys.span().start);
@@ -525,6 +549,22 @@ mod ui_tests {
         assert_eq!(doc.ui.keys[0].action, "restart");
         assert_eq!(doc.ui.keys[0].keys, ["R"]);
         assert_eq!((doc.ui.keys[0].line, doc.ui.keys[0].col), (7, 11));
+    }
+
+    #[test]
+    fn logs_max_line_bytes_is_read_and_bounded() {
+        let base = "[[host]]\nname = \"a\"\naddress = \"a\"\n";
+        let doc = parse(base, Path::new("/c.toml")).expect("valid");
+        assert_eq!(doc.ui.log_max_line_bytes, 1024 * 1024, "default 1 MiB");
+        let text = format!("{base}[logs]\nmax_line_bytes = 4096\n");
+        let doc = parse(&text, Path::new("/c.toml")).expect("valid");
+        assert_eq!(doc.ui.log_max_line_bytes, 4096);
+        let text = format!("{base}[logs]\nmax_line_bytes = 10\n");
+        let e = parse(&text, Path::new("/c.toml"))
+            .expect_err("too small")
+            .to_string();
+        assert!(e.starts_with("/c.toml:5:18:"), "{e}");
+        assert!(e.contains("logs.max_line_bytes"), "{e}");
     }
 
     #[test]

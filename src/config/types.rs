@@ -74,6 +74,9 @@ pub struct UiSettings {
     pub log_lines: usize,
     /// Lines fetched from each container when a log view opens.
     pub log_tail: u32,
+    /// `[logs] max_line_bytes`: longer log lines are cut with a marker (TUI
+    /// and headless `logs`).
+    pub log_max_line_bytes: usize,
     pub keys: Vec<KeyOverride>,
 }
 
@@ -82,6 +85,7 @@ impl Default for UiSettings {
         UiSettings {
             log_lines: 10_000,
             log_tail: 500,
+            log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
             keys: Vec::new(),
         }
     }

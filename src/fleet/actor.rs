@@ -255,8 +255,8 @@ where
                         let _ = events.send(FleetEvent { host: id, kind }).await;
                     });
                 }
-                Some(HostCommand::FollowLogs { container_id, tail, since, follow }) => {
-                    let request = super::logs::LogRequest { tail, since, follow };
+                Some(HostCommand::FollowLogs { container_id, tail, since, follow, max_line_bytes }) => {
+                    let request = super::logs::LogRequest { tail, since, follow, max_line_bytes };
                     let task = tokio::spawn(super::logs::follow(
                         id,
                         link.docker.clone(),

@@ -83,12 +83,14 @@ pub enum HostCommand {
         action: ContainerAction,
     },
     /// Stream a container's logs: the last `tail` lines (those after `since`,
-    /// unix seconds, if set), then new ones while `follow`.
+    /// unix seconds, if set), then new ones while `follow`; lines over
+    /// `max_line_bytes` are cut with a marker.
     FollowLogs {
         container_id: String,
         tail: u32,
         since: Option<i64>,
         follow: bool,
+        max_line_bytes: usize,
     },
     /// Fetch a container's full configuration.
     Inspect { container: String },

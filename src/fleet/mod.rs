@@ -182,6 +182,7 @@ mod tests {
             tail: 10,
             since: None,
             follow: true,
+            max_line_bytes: 1024,
         };
         assert!(matches!(
             fleet.offer(0, follow),

@@ -1,6 +1,7 @@
 //! Container log handling, independent of transport and UI: sanitizing
 //! untrusted log bytes ([`mod@sanitize`]), a bounded time-ordered multi-host
-//! buffer ([`buffer`]) and search/filter over it ([`search`]).
+//! buffer ([`buffer`]), search/filter over it ([`search`]) and resuming a
+//! dropped follow without duplicates ([`resume`]).
 //!
 //! Typical flow: each log chunk from Docker (requested with
 //! `timestamps=true`) is split into lines, then
@@ -10,6 +11,7 @@
 //! `StyledLine::text`.
 
 pub mod buffer;
+pub mod resume;
 pub mod sanitize;
 pub mod search;
 
@@ -17,6 +19,7 @@ pub use buffer::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, LogBuffer, LogLine, Nanos, PushOutcome, Stream,
     parse_docker_line,
 };
+pub use resume::Cursor;
 pub use sanitize::{StyledLine, plain, sanitize};
 pub use search::{Search, SearchError, SearchMode, filtered_indices};
 

@@ -21,6 +21,8 @@
 //!   part of valid UTF-8) are treated like their 7-bit `ESC x` forms, so a C1
 //!   CSI/OSC/DCS swallows its whole sequence instead of leaving its parameters
 //!   behind as text. Any other invalid UTF-8 becomes U+FFFD.
+//! - Bidi controls (U+202A..=U+202E, U+2066..=U+2069, U+200E/F, U+061C) are
+//!   dropped like other controls: they would reorder text drawn after them.
 //! - Blink and hidden attributes are ignored: a log viewer should neither
 //!   flash nor hide text. Underline colour (SGR 58) is parsed but not rendered.
 //! - Each line gets a fresh parser, so an unterminated OSC/DCS can only eat the
@@ -278,7 +280,7 @@ impl Sink {
 impl Perform for Sink {
     fn print(&mut self, c: char) {
         // vte hands DEL to print; `is_control` also guards C0/C1 defensively.
-        if c.is_control() {
+        if c.is_control() || is_bidi_control(c) {
             return;
         }
         self.begin_content();
@@ -312,6 +314,16 @@ impl Perform for Sink {
         }
     }
     // OSC, DCS (hook/put/unhook) and ESC dispatches keep the default no-ops.
+}
+
+/// Bidirectional formatting controls: invisible, yet they reorder whatever the
+/// terminal draws after them (host column, later text), so a log line could
+/// disguise itself. Ordinary RTL letters are untouched.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn apply_sgr(mut style: Style, params: &Params) -> Style {
@@ -434,6 +446,16 @@ mod tests {
             !s.chars().any(char::is_control),
             "control char left in {s:?}"
         );
+    }
+
+    #[test]
+    fn strips_bidi_controls() {
+        // "Trojan source": U+202E would flip the rest of the terminal line.
+        let raw = "ok \u{202E}txt.exe\u{202C} \u{2066}a\u{2069}\u{200E}\u{200F}\u{061C}\u{202A}\u{202B}\u{202D}\u{2067}\u{2068}!";
+        assert_eq!(plain(raw.as_bytes()), "ok txt.exe a!");
+        assert_eq!(sanitize(raw.as_bytes()).text, "ok txt.exe a!");
+        // Ordinary right-to-left text stays.
+        assert_eq!(plain("שלום".as_bytes()), "שלום");
     }
 
     #[test]

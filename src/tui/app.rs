@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::action::{Action, Keymap};
 use super::deploy::{DeployRequest, DeployState, Pause, Phase, PlanSummary};
 use super::filter::Filter;
-use super::logview::{LogSource, LogsState};
+use super::logview::{LogSource, LogsState, Resume};
 use super::table::{ContainersState, GroupBy, RowKey, container};
 use crate::config::ServiceSpec;
 use crate::fleet::{
@@ -165,6 +165,7 @@ pub struct Settings {
     pub log_lines: usize,
     pub log_bytes: usize,
     pub log_tail: u32,
+    pub log_max_line_bytes: usize,
 }
 
 impl Default for Settings {
@@ -174,6 +175,7 @@ impl Default for Settings {
             log_lines: crate::logs::DEFAULT_MAX_LINES,
             log_bytes: crate::logs::DEFAULT_MAX_BYTES,
             log_tail: 500,
+            log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -367,14 +369,11 @@ impl App {
                 container_id,
                 reason,
             } => {
+                let running = container_running(&self.fleet, host, container_id);
                 if let Some(logs) = &mut self.logs
-                    && let Some(src) = logs
-                        .sources
-                        .iter()
-                        .find(|s| s.host == host && &s.container_id == container_id)
+                    && let Some((h, cmd)) = logs.ended(host, container_id, reason, running)
                 {
-                    let note = format!("{} on {}: {reason}", src.name, src.host_name);
-                    logs.notices.push(note);
+                    return vec![AppEffect::Host(h, cmd)];
                 }
                 return Vec::new();
             }
@@ -429,13 +428,32 @@ impl App {
             }
             HostEvent::Disconnected { reason, .. } => {
                 self.fail(format!("{host_name}: {reason}"));
+                if let Some(logs) = &mut self.logs {
+                    logs.lost(host);
+                }
             }
             _ => {}
         }
-        update(&mut self.fleet, ev)
+        let resume = match &ev.kind {
+            HostEvent::Connected { .. } => Some(Resume::Reconnect),
+            HostEvent::Containers { .. } => Some(Resume::Restart),
+            _ => None,
+        };
+        let mut effects: Vec<AppEffect> = update(&mut self.fleet, ev)
             .into_iter()
             .map(|crate::fleet::Effect::Host(h, cmd)| AppEffect::Host(h, cmd))
-            .collect()
+            .collect();
+        // Log streams die with the session or the container's run: follow again.
+        if let (Some(why), Some(logs)) = (resume, &mut self.logs) {
+            let fleet = &self.fleet;
+            let running = |id: &str| container_running(fleet, host, id);
+            effects.extend(
+                logs.resume(host, why, running)
+                    .into_iter()
+                    .map(|(h, cmd)| AppEffect::Host(h, cmd)),
+            );
+        }
+        effects
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<AppEffect> {
@@ -1216,6 +1234,7 @@ impl App {
                     tail,
                     since,
                     follow: true,
+                    max_line_bytes: self.settings.log_max_line_bytes,
                 },
             )
         }));
@@ -1224,12 +1243,15 @@ impl App {
         } else {
             format!("since {arg}")
         };
-        self.logs = Some(LogsState::new(
+        let mut logs = LogsState::new(
             format!("{title} [{suffix}]"),
             sources,
             self.settings.log_lines,
             self.settings.log_bytes,
-        ));
+        );
+        (logs.tail, logs.since) = (tail, since);
+        logs.max_line_bytes = self.settings.log_max_line_bytes;
+        self.logs = Some(logs);
         self.view = View::Logs;
         effects
     }
@@ -1245,15 +1267,19 @@ impl App {
                     tail,
                     since: None,
                     follow: true,
+                    max_line_bytes: self.settings.log_max_line_bytes,
                 },
             )
         }));
-        self.logs = Some(LogsState::new(
+        let mut logs = LogsState::new(
             title,
             sources,
             self.settings.log_lines,
             self.settings.log_bytes,
-        ));
+        );
+        logs.tail = tail;
+        logs.max_line_bytes = self.settings.log_max_line_bytes;
+        self.logs = Some(logs);
         self.view = View::Logs;
         effects
     }
@@ -1356,6 +1382,15 @@ impl App {
         }
         self.overlay = Overlay::Confirm { action, targets };
     }
+}
+
+/// Whether the fleet state shows this container running on this host.
+fn container_running(fleet: &FleetState, host: HostId, id: &str) -> bool {
+    fleet
+        .hosts
+        .get(host)
+        .and_then(|h| h.containers.iter().find(|c| c.id == id))
+        .is_some_and(|c| c.is_running())
 }
 
 #[cfg(test)]
@@ -1514,6 +1549,47 @@ mod tests {
         assert_eq!(app.table.filter.text(), "sick");
         app.update(code(KeyCode::Esc));
         assert!(app.table.filter.is_empty());
+    }
+
+    #[test]
+    fn log_follow_is_reissued_when_the_host_is_back() {
+        let mut app = app();
+        app.update(code(KeyCode::Enter));
+        let id = app.logs.as_ref().map(|l| l.sources[0].container_id.clone());
+        let id = id.expect("log view");
+        let lines = vec![crate::fleet::RawLogLine {
+            stream: crate::fleet::LogStream::Stdout,
+            bytes: b"2026-01-01T00:00:07.5Z x".to_vec(),
+        }];
+        let fleet = |kind| AppEvent::Fleet(FleetEvent { host: 0, kind });
+        app.update(fleet(HostEvent::Logs {
+            container_id: id.clone(),
+            lines,
+        }));
+        app.update(fleet(HostEvent::Disconnected {
+            reason: "SSH session closed".into(),
+            retry_in: Some(std::time::Duration::from_secs(1)),
+        }));
+        let info = crate::fleet::HostInfo {
+            docker_version: "27".into(),
+            api_version: "1.47".into(),
+            tunnel: "direct-streamlocal".into(),
+        };
+        let effects = app.update(fleet(HostEvent::Connected {
+            info,
+            rtt: std::time::Duration::from_millis(1),
+        }));
+        let resumed = effects.iter().any(|e| {
+            matches!(e, AppEffect::Host(0, HostCommand::FollowLogs { container_id, since: Some(s), .. })
+                if *container_id == id && *s == 1_767_225_607)
+        });
+        assert!(resumed, "{effects:?}");
+        let notice = app.logs.as_ref().and_then(|l| l.notices.last().cloned());
+        assert!(
+            notice.is_some_and(|n| n.ends_with("stream resumed after reconnect")),
+            "{:?}",
+            app.logs.as_ref().map(|l| &l.notices)
+        );
     }
 
     #[test]

@@ -1,7 +1,35 @@
 //! State of the logs view: one container, or one service merged across hosts.
 
-use crate::fleet::{HostId, LogStream, RawLogLine};
-use crate::logs::{LogBuffer, Search, Stream, filtered_indices};
+use std::time::{Duration, Instant};
+
+use crate::fleet::{HostCommand, HostId, LogStream, RawLogLine};
+use crate::logs::{
+    Cursor, LogBuffer, Search, Stream, filtered_indices, parse_docker_line, sanitize,
+};
+
+/// A stream that ends again this soon after being re-issued waits for the
+/// container list to show the container running, instead of retrying at once.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Why a stream is re-issued, for the notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// The host's session dropped and is back.
+    Reconnect,
+    /// The stream ended while the container is (again) running.
+    Restart,
+}
+
+/// Follow state of one source's stream.
+#[derive(Debug, Clone, Default)]
+struct SourceStream {
+    cursor: Cursor,
+    /// The stream ended (container stopped, restarted, error).
+    ended: bool,
+    /// The host's session dropped; the actor dropped the stream with it.
+    lost: bool,
+    issued: Option<Instant>,
+}
 
 /// One container whose logs feed the view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +58,29 @@ pub struct LogsState {
     pub current: Option<usize>,
     /// Why streams ended, newest last.
     pub notices: Vec<String>,
+    /// What was asked for first (used until a line gives a resume point).
+    pub tail: u32,
+    pub since: Option<i64>,
+    pub max_line_bytes: usize,
+    /// Per source, in `sources` order.
+    streams: Vec<SourceStream>,
 }
 
 impl LogsState {
     pub fn new(title: String, sources: Vec<LogSource>, max_lines: usize, max_bytes: usize) -> Self {
+        let now = Instant::now();
+        let streams = sources
+            .iter()
+            .map(|_| SourceStream {
+                issued: Some(now),
+                ..SourceStream::default()
+            })
+            .collect();
         LogsState {
+            tail: 500,
+            since: None,
+            max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
+            streams,
             title,
             sources,
             buffer: LogBuffer::new(max_lines, max_bytes),
@@ -53,24 +99,138 @@ impl LogsState {
         self.sources.len() > 1
     }
 
-    /// Feeds a batch from one host; unknown containers are ignored.
-    pub fn push(&mut self, host: HostId, container_id: &str, lines: Vec<RawLogLine>) {
-        let Some(src) = self
-            .sources
+    /// The command that (re)starts source `i`'s stream where it got to.
+    fn command(&mut self, i: usize) -> Option<(HostId, HostCommand)> {
+        let src = self.sources.get(i)?;
+        let st = self.streams.get_mut(i)?;
+        st.cursor.resume();
+        st.issued = Some(Instant::now());
+        st.ended = false;
+        st.lost = false;
+        let (tail, since) = match st.cursor.since() {
+            // Everything since the last line's second; the cursor drops the replay.
+            Some(s) => (u32::MAX, Some(s)),
+            None => (self.tail, self.since),
+        };
+        let cmd = HostCommand::FollowLogs {
+            container_id: src.container_id.clone(),
+            tail,
+            since,
+            follow: true,
+            max_line_bytes: self.max_line_bytes,
+        };
+        Some((src.host, cmd))
+    }
+
+    fn index_of(&self, host: HostId, container_id: &str) -> Option<usize> {
+        self.sources
             .iter()
-            .find(|s| s.host == host && s.container_id == container_id)
-        else {
+            .position(|s| s.host == host && s.container_id == container_id)
+    }
+
+    /// A stream ended. Returns the command that resumes it at once when the
+    /// container is running and the stream had been up a while; otherwise it
+    /// waits for [`LogsState::resume`].
+    pub fn ended(
+        &mut self,
+        host: HostId,
+        container_id: &str,
+        reason: &str,
+        running: bool,
+    ) -> Option<(HostId, HostCommand)> {
+        let i = self.index_of(host, container_id)?;
+        let src = &self.sources[i];
+        let st = &mut self.streams[i];
+        let was_ended = st.ended;
+        st.ended = true;
+        let note = format!("{} on {}: {reason}", src.name, src.host_name);
+        if !was_ended && self.notices.last() != Some(&note) {
+            self.notices.push(note);
+        }
+        let settled = st.issued.is_none_or(|at| at.elapsed() >= RETRY_AFTER);
+        if running && !st.lost && settled {
+            let cmd = self.command(i);
+            self.note_resumed(i, Resume::Restart);
+            return cmd;
+        }
+        None
+    }
+
+    /// The host's session dropped: its streams are gone until it is back.
+    pub fn lost(&mut self, host: HostId) {
+        for i in 0..self.sources.len() {
+            if self.sources[i].host == host && !self.streams[i].lost {
+                self.streams[i].lost = true;
+                let src = &self.sources[i];
+                self.notices.push(format!(
+                    "{} on {}: connection lost; resuming when it is back",
+                    src.name, src.host_name
+                ));
+            }
+        }
+    }
+
+    /// Commands that resume this host's stopped streams: all of them after a
+    /// reconnect, the ended ones of running containers after a container list.
+    pub fn resume(
+        &mut self,
+        host: HostId,
+        why: Resume,
+        running: impl Fn(&str) -> bool,
+    ) -> Vec<(HostId, HostCommand)> {
+        let mut out = Vec::new();
+        for i in 0..self.sources.len() {
+            let (src, st) = (&self.sources[i], &self.streams[i]);
+            let due = match why {
+                Resume::Reconnect => st.lost || (st.ended && running(&src.container_id)),
+                Resume::Restart => st.ended && !st.lost && running(&src.container_id),
+            };
+            if src.host == host
+                && due
+                && let Some(cmd) = self.command(i)
+            {
+                self.note_resumed(i, why);
+                out.push(cmd);
+            }
+        }
+        out
+    }
+
+    fn note_resumed(&mut self, i: usize, why: Resume) {
+        if let Some(src) = self.sources.get(i) {
+            let how = match why {
+                Resume::Reconnect => "stream resumed after reconnect",
+                Resume::Restart => "stream resumed (container running)",
+            };
+            self.notices
+                .push(format!("{} on {}: {how}", src.name, src.host_name));
+        }
+    }
+
+    /// Feeds a batch from one host; unknown containers are ignored, and lines
+    /// a resumed stream replays are dropped.
+    pub fn push(&mut self, host: HostId, container_id: &str, lines: Vec<RawLogLine>) {
+        let Some(i) = self.index_of(host, container_id) else {
             return;
         };
+        let src = &self.sources[i];
         let (host_name, name) = (src.host_name.clone(), src.name.clone());
         for l in lines {
             let stream = match l.stream {
                 LogStream::Stdout => Stream::Stdout,
                 LogStream::Stderr => Stream::Stderr,
             };
-            let out = self
-                .buffer
-                .push_raw(host_name.as_str(), name.as_str(), stream, &l.bytes);
+            let (ts, rest) = parse_docker_line(&l.bytes);
+            if !self.streams[i].cursor.admit(ts) {
+                continue;
+            }
+            let out = self.buffer.push(
+                host_name.as_str(),
+                name.as_str(),
+                stream,
+                ts,
+                sanitize(rest),
+            );
             if out.evicted > 0 {
                 self.top = self.top.saturating_sub(out.evicted);
                 self.current = self.current.and_then(|c| c.checked_sub(out.evicted));
@@ -195,6 +355,14 @@ pub fn format_ts(nanos: i128) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 with Docker's full nanoseconds, UTC: machine-readable output must
+/// keep lines of the same millisecond apart and in order.
+pub fn format_ts_nanos(nanos: i128) -> String {
+    jiff::Timestamp::from_nanosecond(nanos)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +411,97 @@ mod tests {
                 .starts_with("fleet-1 2026-01-01T00:00:01.000Z a1\n"),
             "{}",
             s.export()
+        );
+    }
+
+    fn texts(s: &LogsState) -> Vec<&str> {
+        s.buffer.iter().map(|l| l.line.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_reconnect_resumes_from_the_last_second_without_duplicates() {
+        let mut s = merged();
+        s.push(
+            0,
+            "id0",
+            vec![
+                raw("2026-01-01T00:00:01.5Z", "a"),
+                raw("2026-01-01T00:00:02.25Z", "b"),
+                raw("2026-01-01T00:00:02.25Z", "c"),
+            ],
+        );
+        s.lost(0);
+        assert!(
+            s.notices
+                .last()
+                .is_some_and(|n| n.contains("connection lost"))
+        );
+        assert!(
+            s.resume(1, Resume::Reconnect, |_| true).is_empty(),
+            "other host"
+        );
+        let cmds = s.resume(0, Resume::Reconnect, |_| true);
+        let since = "2026-01-01T00:00:02Z"
+            .parse::<jiff::Timestamp>()
+            .expect("ts")
+            .as_second();
+        assert_eq!(
+            cmds,
+            [(
+                0,
+                HostCommand::FollowLogs {
+                    container_id: "id0".into(),
+                    tail: u32::MAX,
+                    since: Some(since),
+                    follow: true,
+                    max_line_bytes: s.max_line_bytes,
+                }
+            )]
+        );
+        assert_eq!(
+            s.notices.last().map(String::as_str),
+            Some("shop-web-1 on fleet-1: stream resumed after reconnect")
+        );
+        // Docker replays second 2 on; a third line shares c's timestamp.
+        s.push(
+            0,
+            "id0",
+            vec![
+                raw("2026-01-01T00:00:02.25Z", "b"),
+                raw("2026-01-01T00:00:02.25Z", "c"),
+                raw("2026-01-01T00:00:02.25Z", "c2"),
+                raw("2026-01-01T00:00:03Z", "d"),
+            ],
+        );
+        assert_eq!(texts(&s), ["a", "b", "c", "c2", "d"]);
+        assert!(s.resume(0, Resume::Reconnect, |_| true).is_empty(), "once");
+    }
+
+    #[test]
+    fn an_ended_stream_resumes_when_its_container_runs_again() {
+        let mut s = merged();
+        s.push(0, "id0", vec![raw("2026-01-01T00:00:01Z", "a")]);
+        // Just issued: don't hammer a container that is still stopping.
+        assert_eq!(s.ended(0, "id0", "log stream ended", true), None);
+        assert!(
+            s.notices
+                .last()
+                .is_some_and(|n| n.ends_with("log stream ended"))
+        );
+        assert!(
+            s.resume(0, Resume::Restart, |_| false).is_empty(),
+            "stopped"
+        );
+        let cmds = s.resume(0, Resume::Restart, |id| id == "id0");
+        assert_eq!(cmds.len(), 1);
+        assert!(
+            s.notices
+                .last()
+                .is_some_and(|n| n.ends_with("stream resumed (container running)"))
+        );
+        assert!(
+            s.resume(0, Resume::Restart, |_| true).is_empty(),
+            "live again"
         );
     }
 

@@ -66,9 +66,19 @@ impl Tmux {
             .is_ok_and(|o| o.status.success())
     }
 
-    /// Waits (bounded) until the screen satisfies `check`; returns it.
+    /// Waits (20 s at most) until the screen satisfies `check`; returns it.
     pub fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(what, Duration::from_secs(20), check)
+    }
+
+    /// Waits up to `timeout` until the screen satisfies `check`; returns it.
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
         loop {
             let screen = self.screen();
             if check(&screen) {
