@@ -45,19 +45,6 @@ pub struct LogsArgs {
     pub reconnect_timeout: String,
 }
 
-/// "10m" → now − 10 minutes; RFC 3339 → that instant; as unix seconds.
-pub fn parse_since(text: &str, now: jiff::Timestamp) -> Result<i64, String> {
-    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_second());
-    }
-    let d = humantime::parse_duration(text).map_err(|e| {
-        format!("--since {text:?}: {e} (use e.g. 10m, 2h, or 2026-01-02T03:04:05Z)")
-    })?;
-    let secs =
-        i64::try_from(d.as_secs()).map_err(|_| format!("--since {text:?} is too far back"))?;
-    Ok(now.as_second() - secs)
-}
-
 fn grep(pattern: &str) -> Result<Search, CliError> {
     let (query, mode) = match pattern.strip_prefix("re:") {
         Some(q) => (q, SearchMode::Regex),
@@ -82,7 +69,7 @@ impl Printer {
             return Ok(());
         }
         if self.json {
-            let time = l.ts.map(crate::tui::logview::format_ts_nanos);
+            let time = l.ts.map(crate::logs::format_ts_nanos);
             let stream = match l.stream {
                 Stream::Stdout => "stdout",
                 Stream::Stderr => "stderr",
@@ -101,7 +88,7 @@ impl Printer {
             }
         }
         if self.timestamps {
-            let time = l.ts.map(crate::tui::logview::format_ts);
+            let time = l.ts.map(crate::logs::format_ts);
             write!(out, "{} ", time.unwrap_or_default())?;
         }
         writeln!(out, "{}", l.line.text)
@@ -112,7 +99,7 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
     let since = args
         .since
         .as_deref()
-        .map(|s| parse_since(s, jiff::Timestamp::now()))
+        .map(|s| crate::logs::parse_since(s, jiff::Timestamp::now()))
         .transpose()
         .map_err(CliError::usage)?;
     let grep = args.grep.as_deref().map(grep).transpose()?;
@@ -389,22 +376,6 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn since_accepts_durations_and_timestamps() {
-        let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().expect("ts");
-        assert_eq!(parse_since("10m", now), Ok(now.as_second() - 600));
-        assert_eq!(parse_since("2h", now), Ok(now.as_second() - 7200));
-        assert_eq!(
-            parse_since("2026-11-25T11:00:00Z", now),
-            Ok(now.as_second() - 3600)
-        );
-        assert!(
-            parse_since("yesterday-ish", now)
-                .expect_err("bad")
-                .contains("--since")
-        );
-    }
 
     #[test]
     fn json_time_keeps_nanoseconds_and_order_within_a_millisecond() {

@@ -34,7 +34,7 @@ const SCAN_TAIL: u32 = 1000;
 
 pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     let since =
-        super::logs::parse_since(&args.window, jiff::Timestamp::now()).map_err(CliError::usage)?;
+        crate::logs::parse_since(&args.window, jiff::Timestamp::now()).map_err(CliError::usage)?;
     let inventory = select(&load_inventory(cli)?, &args.select)?;
     let mut state = FleetState::new(&inventory);
     let mut cfg = actor_config(cli);

@@ -14,6 +14,7 @@ pub mod buffer;
 pub mod resume;
 pub mod sanitize;
 pub mod search;
+pub mod time;
 
 pub use buffer::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, LogBuffer, LogLine, Nanos, PushOutcome, Stream,
@@ -22,6 +23,7 @@ pub use buffer::{
 pub use resume::Cursor;
 pub use sanitize::{StyledLine, plain, sanitize};
 pub use search::{Search, SearchError, SearchMode, filtered_indices};
+pub use time::{format_ts, format_ts_nanos, parse_since};
 
 #[cfg(test)]
 mod tests {

@@ -1215,7 +1215,7 @@ impl App {
         } else {
             // Everything in the window, up to the buffer's size.
             let all = u32::try_from(self.settings.log_lines).unwrap_or(u32::MAX);
-            crate::cli::logs::parse_since(arg, jiff::Timestamp::now()).map(|s| (all, Some(s)))
+            crate::logs::parse_since(arg, jiff::Timestamp::now()).map(|s| (all, Some(s)))
         };
         let (tail, since) = match window {
             Ok(w) => w,

@@ -337,7 +337,7 @@ impl LogsState {
                     out.push(' ');
                 }
                 if let Some(ts) = l.ts {
-                    out.push_str(&format_ts(ts));
+                    out.push_str(&crate::logs::format_ts(ts));
                     out.push(' ');
                 }
                 out.push_str(&l.line.text);
@@ -346,21 +346,6 @@ impl LogsState {
         }
         out
     }
-}
-
-/// RFC 3339 with milliseconds, UTC.
-pub fn format_ts(nanos: i128) -> String {
-    jiff::Timestamp::from_nanosecond(nanos)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
-}
-
-/// RFC 3339 with Docker's full nanoseconds, UTC: machine-readable output must
-/// keep lines of the same millisecond apart and in order.
-pub fn format_ts_nanos(nanos: i128) -> String {
-    jiff::Timestamp::from_nanosecond(nanos)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
