@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
 use crate::fleet::{
-    ActorConfig, ContainerInfo, Fleet, FleetState, HostCommand, HostEvent, HostId, Link, update,
+    ActorConfig, ContainerInfo, Fleet, FleetState, HostEvent, HostId, Link, update,
 };
-use crate::ops::{AuditLog, AuditRecord, ContainerAction};
+use crate::ops::act;
+use crate::ops::{AuditLog, ContainerAction};
 
 #[derive(Debug, Args)]
 pub struct ActArgs {
@@ -180,18 +181,23 @@ pub async fn run(
         unreachable,
         ..
     } = connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
-    let locked: Vec<&Resolved> = targets
+    let act_targets: Vec<act::Target> = targets
         .iter()
-        .filter(|r| read_only || state.hosts[r.host].spec.read_only)
+        .map(|r| act::Target {
+            host: r.host,
+            host_name: state.hosts[r.host].spec.name.clone(),
+            id: r.container.id.clone(),
+            name: r.container.name.clone(),
+        })
         .collect();
-    if let Some(first) = locked.first() {
+    // Targets were found on hosts that answered; the actors answer for any
+    // that dropped since.
+    let policy = act::Policy { read_only };
+    if let Err(refusal) = policy.authorize(&state, action, &act_targets, false) {
         fleet.shutdown().await;
         return Err(CliError {
             exit: Exit::Refused,
-            message: format!(
-                "read-only: refusing to {action} {} on {}",
-                first.container.name, state.hosts[first.host].spec.name
-            ),
+            message: refusal.to_string(),
         });
     }
     if !args.yes && !confirm(action, &targets, &state)? {
@@ -202,12 +208,8 @@ pub async fn run(
         });
     }
 
-    for r in &targets {
-        let cmd = HostCommand::Act {
-            container: r.container.id.clone(),
-            action,
-        };
-        fleet.send(r.host, cmd).await;
+    for (host, cmd) in act::commands(action, &act_targets) {
+        fleet.send(host, cmd).await;
     }
     let audit = AuditLog::from_env();
     let mut results = Vec::new();
@@ -226,11 +228,9 @@ pub async fn run(
             .iter()
             .find(|r| r.host == event.host && r.container.id == container)
             .map_or(container, |r| r.container.name.clone());
-        if let Err(e) = audit.append(&AuditRecord::new(&host, &name, action.verb(), &result)) {
-            eprintln!(
-                "flotilla: warning: cannot write audit log {}: {e}",
-                audit.path().display()
-            );
+        let (record, _) = act::outcome(&host, &name, action, &result);
+        if let Err(e) = act::audit(&audit, &record) {
+            eprintln!("flotilla: warning: {e}");
         }
         results.push(ActResult {
             host,

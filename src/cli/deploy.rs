@@ -206,7 +206,6 @@ struct Connected {
     state: FleetState,
     /// Reachable hosts, inventory order.
     hosts: Vec<HostHandle>,
-    read_only: Vec<String>,
 }
 
 async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
@@ -247,18 +246,11 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
             })
         })
         .collect();
-    let read_only = inventory
-        .hosts
-        .iter()
-        .filter(|h| h.read_only || cli.read_only)
-        .map(|h| h.name.clone())
-        .collect();
     Ok(Connected {
         service,
         fleet,
         state,
         hosts,
-        read_only,
     })
 }
 
@@ -335,7 +327,7 @@ async fn run(cli: &Cli, req: Request) -> Result<Exit, CliError> {
     result
 }
 
-async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
+async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
     let service = &conn.service;
     let prepared = prepare::prepare(
         service,
@@ -418,16 +410,13 @@ async fn run_connected(_cli: &Cli, req: &Request, conn: &Connected) -> Result<Ex
         printer.note(&format!("{}: nothing to change", service.name));
         return Ok(Exit::Ok);
     }
-    if let Some(host) = the_plan.hosts().find(|h| conn.read_only.contains(&h.host)) {
-        return Err(err(
-            Exit::Refused,
-            format!(
-                "read-only: refusing to {} {} on {}",
-                mode.kind(),
-                service.name,
-                host.host
-            ),
-        ));
+    let policy = crate::ops::act::Policy {
+        read_only: cli.read_only,
+    };
+    let specs = conn.state.hosts.iter().map(|h| &h.spec);
+    let hosts = the_plan.hosts().map(|h| h.host.as_str());
+    if let Err(refusal) = policy.authorize_deploy(specs, mode.kind(), &service.name, hosts) {
+        return Err(err(Exit::Refused, refusal.to_string()));
     }
     if !req.yes {
         confirm(mode, &service.name, &the_plan)?;

@@ -1,6 +1,7 @@
 //! Operations on containers: the action vocabulary, the audit trail, and
 //! rolling deploys.
 
+pub mod act;
 pub mod audit;
 pub mod deploy;
 pub mod triage;

@@ -13,6 +13,7 @@ use crate::fleet::{
     ContainerDetails, FleetEvent, FleetState, HostCommand, HostEvent, HostId, update,
 };
 use crate::logs::{Search, SearchMode};
+use crate::ops::act::{self, Policy};
 use crate::ops::deploy::{Control, DeployEvent};
 use crate::ops::{AuditRecord, ContainerAction};
 
@@ -65,13 +66,7 @@ pub enum InputKind {
 }
 
 /// A container an action will touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionTarget {
-    pub host: HostId,
-    pub host_name: String,
-    pub id: String,
-    pub name: String,
-}
+pub use crate::ops::act::Target as ActionTarget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
@@ -418,11 +413,12 @@ impl App {
                     .get(host)
                     .and_then(|h| h.containers.iter().find(|c| &c.id == container))
                     .map_or_else(|| container.clone(), |c| c.name.clone());
-                match result {
-                    Ok(()) => self.say(format!("{action} {name} on {host_name}: ok")),
-                    Err(e) => self.fail(format!("{action} {name} on {host_name} FAILED: {e}")),
+                let (record, text) = act::outcome(&host_name, &name, *action, result);
+                if result.is_ok() {
+                    self.say(text);
+                } else {
+                    self.fail(text);
                 }
-                let record = AuditRecord::new(&host_name, &name, action.verb(), result);
                 self.audit.push(record.clone());
                 return vec![AppEffect::Audit(record)];
             }
@@ -977,20 +973,14 @@ impl App {
             self.fail(format!("{}: nothing to change", summary.service));
             return Vec::new();
         }
-        let read_only = |name: &str| {
-            self.settings.read_only
-                || self
-                    .fleet
-                    .hosts
-                    .iter()
-                    .any(|h| h.spec.name == name && h.spec.read_only)
+        let policy = Policy {
+            read_only: self.settings.read_only,
         };
-        if let Some(h) = summary.plan.hosts().find(|h| read_only(&h.host)) {
-            let text = format!(
-                "read-only: refusing to {} {} on {}",
-                summary.kind, summary.service, h.host
-            );
-            self.fail(text);
+        let specs = self.fleet.hosts.iter().map(|h| &h.spec);
+        let hosts = summary.plan.hosts().map(|h| h.host.as_str());
+        if let Err(refusal) = policy.authorize_deploy(specs, &summary.kind, &summary.service, hosts)
+        {
+            self.fail(refusal.to_string());
             return Vec::new();
         }
         if let Some(d) = &mut self.deploy {
@@ -1359,25 +1349,11 @@ impl App {
                 })
             })
             .collect();
-        if targets.is_empty() {
-            self.fail("nothing selected");
-            return;
-        }
-        if let Some(t) = targets
-            .iter()
-            .find(|t| self.settings.read_only || self.fleet.hosts[t.host].spec.read_only)
-        {
-            self.fail(format!(
-                "read-only: {action} refused for {} on {}",
-                t.name, t.host_name
-            ));
-            return;
-        }
-        if let Some(t) = targets.iter().find(|t| !self.fleet.hosts[t.host].is_up()) {
-            self.fail(format!(
-                "{} is unreachable; cannot {action} {}",
-                t.host_name, t.name
-            ));
+        let policy = Policy {
+            read_only: self.settings.read_only,
+        };
+        if let Err(refusal) = policy.authorize(&self.fleet, action, &targets, true) {
+            self.fail(refusal.to_string());
             return;
         }
         self.overlay = Overlay::Confirm { action, targets };

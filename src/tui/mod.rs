@@ -313,8 +313,7 @@ fn carry_out(
             }
         }
         AppEffect::Audit(record) => {
-            if let Err(e) = audit.append(&record) {
-                let text = format!("cannot write audit log {}: {e}", audit.path().display());
+            if let Err(text) = ops::act::audit(audit, &record) {
                 app.update(AppEvent::Notice { text, error: true });
             }
         }
