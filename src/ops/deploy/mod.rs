@@ -8,6 +8,7 @@
 //! the new one from the old one's configuration with only the image changed,
 //! wait for health, then remove the old one — or put it back.
 
+pub mod engine;
 pub mod event;
 pub mod exec;
 pub mod health;
@@ -18,8 +19,9 @@ pub mod prepare;
 pub mod probe;
 pub mod spec;
 
+pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};
 pub use event::{DeployEvent, HostOutcome, RunOutcome, Timings};
-pub use exec::{Control, Deployment, HostHandle, Summary, execute};
+pub use exec::{Control, Deployment, Summary, execute};
 pub use image::{Delivery, SourceRef};
 pub use plan::{Intent, Job, Plan, PlannedHost};
 pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo};
