@@ -11,6 +11,8 @@
 pub mod engine;
 pub mod event;
 pub mod exec;
+#[cfg(test)]
+pub mod fake;
 pub mod health;
 pub mod image;
 pub mod lock;

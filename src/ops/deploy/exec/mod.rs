@@ -5,6 +5,8 @@
 //! steps are in [`host`].
 
 mod host;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
