@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hyper::body::Bytes;
 
+use super::image::TRANSFER_LIMIT;
 use super::{DeployError, DockerContext, absent_ok, spec};
 
 pub type EngineError = bollard::errors::Error;
@@ -107,9 +108,6 @@ impl DockerEngine {
         Arc::new(DockerEngine(docker))
     }
 }
-
-/// Docker answers only once a pull or load gets going; the default 30 s may be too short.
-const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 impl Engine for DockerEngine {
     fn inspect<'a>(
@@ -248,6 +246,7 @@ impl Engine for DockerEngine {
             from_image: Some(image.to_owned()),
             ..Default::default()
         };
+        // Docker answers only once it starts pulling; the default 30 s may be too short.
         let patient = self.0.clone().with_timeout(TRANSFER_LIMIT);
         patient
             .create_image(Some(opts), None, None)

@@ -1,6 +1,8 @@
 //! Rolling deploys: a pure planner ([`plan`]), host probes and locks, and an
 //! async, cancellable executor ([`exec`]) that reports owned [`DeployEvent`]s
-//! which the headless printer (and the TUI) render.
+//! which the headless printer (and the TUI) render. Docker is reached through
+//! the narrow [`engine::Engine`] trait: bollard in production, an in-memory
+//! fake fleet (`fake`) in the executor's tests.
 //!
 //! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
 //! make sure the image is there (registry pull, or streamed from another

@@ -2,7 +2,7 @@
 //! [`DeployEvent`]s. Cancellable through a [`Control`] watch channel: `Pause`
 //! holds before the next batch, `Abort` rolls back the hosts in flight and
 //! stops. Engines (Docker clients) are injected, one per host; the per-host
-//! steps are in [`host`].
+//! steps are in `host.rs`.
 
 mod host;
 #[cfg(test)]
