@@ -240,10 +240,9 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         .iter()
         .enumerate()
         .filter_map(|(id, h)| {
-            fleet.docker(id).map(|docker| HostHandle {
-                name: h.name.clone(),
-                docker,
-            })
+            fleet
+                .docker(id)
+                .map(|docker| HostHandle::docker(h.name.clone(), docker))
         })
         .collect();
     Ok(Connected {
@@ -271,7 +270,7 @@ impl Connected {
         let all = futures::future::join_all(
             self.hosts
                 .iter()
-                .map(|h| probe::probe_host(&h.name, &h.docker, &self.service, target)),
+                .map(|h| probe::probe_host(&h.name, h.engine.as_ref(), &self.service, target)),
         )
         .await;
         all.into_iter()
@@ -382,7 +381,7 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
         if let Some(image) = &image
             && let Delivery::Stream { from } = &req.delivery
         {
-            let candidates: Vec<(String, bollard::Docker)> = conn
+            let candidates: Vec<(String, crate::ops::deploy::EngineRef)> = conn
                 .hosts
                 .iter()
                 .filter(|h| match from {
@@ -390,7 +389,7 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
                     Some(SourceRef::Local) => false,
                     None => true,
                 })
-                .map(|h| (h.name.clone(), h.docker.clone()))
+                .map(|h| (h.name.clone(), h.engine.clone()))
                 .collect();
             match image::find_source(image, &candidates).await {
                 Ok(Some(source)) => printer.event(&DeployEvent::ImageSource {
@@ -429,7 +428,7 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
         Delivery::Stream { .. } | Delivery::Registry => None,
     };
 
-    deployment.local = local;
+    deployment.local = local.map(crate::ops::deploy::DockerEngine::shared);
     let (tx, mut rx) = mpsc::channel(EVENT_CAPACITY);
     let (control, control_rx) = watch::channel(Control::Run);
     let mut task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));

@@ -190,10 +190,7 @@ fn prepare_deploy(
             .find(|(_, h)| h.spec.name == *name);
         match found {
             Some((id, h)) if h.is_up() => match fleet.docker(id) {
-                Some(docker) => hosts.push(HostHandle {
-                    name: name.clone(),
-                    docker,
-                }),
+                Some(docker) => hosts.push(HostHandle::docker(name.clone(), docker)),
                 None => unreachable.push((name.clone(), "not connected".to_owned())),
             },
             Some((_, h)) => unreachable.push((

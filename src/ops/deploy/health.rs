@@ -4,12 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::exec::StartExecResults;
-use bollard::models::{ContainerInspectResponse, ExecConfig, HealthStatusEnum};
-use futures::StreamExt;
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 use tokio::sync::mpsc;
 
+use super::engine::{Engine, inspect_some};
 use super::event::DeployEvent;
 use super::{DeployError, DockerContext};
 
@@ -62,7 +60,7 @@ pub fn mode_of(
 
 /// One health wait on one host.
 pub struct Wait<'a> {
-    pub docker: &'a Docker,
+    pub engine: &'a dyn Engine,
     pub host: &'a str,
     pub container: &'a str,
     pub mode: HealthMode,
@@ -159,10 +157,13 @@ impl Wait<'_> {
     }
 
     async fn inspect(&self) -> Result<ContainerInspectResponse, DeployError> {
-        self.docker
-            .inspect_container(self.container, None)
-            .await
-            .ctx(self.host, "inspect new container")
+        inspect_some(
+            self.engine,
+            self.host,
+            self.container,
+            "inspect new container",
+        )
+        .await
     }
 
     /// Exited or restarted containers are failures, whatever the check says.
@@ -182,41 +183,12 @@ impl Wait<'_> {
 
     /// Runs `sh -c cmd` in the container: (exit code, output tail).
     async fn exec(&self, cmd: &str, limit: Duration) -> Result<(i64, String), DeployError> {
+        let cmd = vec!["sh".into(), "-c".into(), cmd.into()];
         let run = async {
-            let config = ExecConfig {
-                cmd: Some(vec!["sh".into(), "-c".into(), cmd.into()]),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            };
-            let exec = self
-                .docker
-                .create_exec(self.container, config)
+            self.engine
+                .exec(self.container, cmd, OUTPUT_LIMIT)
                 .await
-                .ctx(self.host, "create health_cmd exec")?;
-            let mut output = String::new();
-            if let StartExecResults::Attached {
-                output: mut stream, ..
-            } = self
-                .docker
-                .start_exec(&exec.id, None)
-                .await
-                .ctx(self.host, "start health_cmd")?
-            {
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.ctx(self.host, "read health_cmd output")?;
-                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                    if output.len() > 4 * OUTPUT_LIMIT {
-                        output.drain(..output.len() - OUTPUT_LIMIT);
-                    }
-                }
-            }
-            let done = self
-                .docker
-                .inspect_exec(&exec.id)
-                .await
-                .ctx(self.host, "inspect health_cmd")?;
-            Ok((done.exit_code.unwrap_or(-1), output))
+                .ctx(self.host, "health_cmd")
         };
         tokio::time::timeout(limit, run)
             .await

@@ -7,18 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::query_parameters::{CreateImageOptions, ImportImageOptions, TagImageOptions};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use super::engine::{Engine, EngineRef, image_id};
 use super::event::{DeployEvent, Step};
-use super::{DeployError, DockerContext, absent_ok};
+use super::{DeployError, DockerContext};
 
 /// No byte for this long from a pull or transfer means it is stuck.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Upper bound for one pull or transfer.
-const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
+pub(crate) const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Progress events at most this often per host.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -45,7 +44,7 @@ pub enum Delivery {
 #[derive(Clone)]
 pub struct Source {
     pub name: String,
-    pub docker: Docker,
+    pub engine: EngineRef,
     pub image_id: String,
 }
 
@@ -77,23 +76,17 @@ pub fn normalize(image: &str) -> String {
     }
 }
 
-async fn image_id(docker: &Docker, host: &str, image: &str) -> Result<Option<String>, DeployError> {
-    Ok(absent_ok(docker.inspect_image(image).await)
-        .ctx(host, format!("inspect image {image}"))?
-        .and_then(|i| i.id))
-}
-
 /// Finds a daemon to stream `image` from: `from` if given, else the first of
 /// `candidates` (name, client) that has it.
 pub async fn find_source(
     image: &str,
-    candidates: &[(String, Docker)],
+    candidates: &[(String, EngineRef)],
 ) -> Result<Option<Source>, DeployError> {
-    for (name, docker) in candidates {
-        if let Some(id) = image_id(docker, name, image).await? {
+    for (name, engine) in candidates {
+        if let Some(id) = image_id(engine.as_ref(), name, image).await? {
             return Ok(Some(Source {
                 name: name.clone(),
-                docker: docker.clone(),
+                engine: engine.clone(),
                 image_id: id,
             }));
         }
@@ -104,7 +97,7 @@ pub async fn find_source(
 /// Makes sure `image` is on the host. `source` is `None` for registry pulls.
 /// Returns the image id there.
 pub async fn ensure(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     image: &str,
     source: Option<&Source>,
@@ -119,17 +112,17 @@ pub async fn ensure(
     };
     let Some(source) = source else {
         step(Step::Pulling, image.to_owned());
-        bounded(host, "pull", pull(docker, host, image, events)).await?;
-        return image_id(docker, host, image)
+        bounded(host, "pull", pull(engine, host, image, events)).await?;
+        return image_id(engine, host, image)
             .await?
             .ok_or_else(|| DeployError::host(host, format!("{image} missing after the pull")));
     };
-    if image_id(docker, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
+    if image_id(engine, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
         step(Step::ImagePresent, short(&source.image_id));
         return Ok(source.image_id.clone());
     }
     let (repo, tag) = split_ref(image);
-    if image_id(docker, host, &source.image_id).await?.is_some() {
+    if image_id(engine, host, &source.image_id).await?.is_some() {
         // Same image under another name: a tag is enough.
         step(
             Step::Tagging,
@@ -140,20 +133,16 @@ pub async fn ensure(
         bounded(
             host,
             "image transfer",
-            transfer(docker, host, source, image, events),
+            transfer(engine, host, source, image, events),
         )
         .await?;
     }
     // Tag explicitly: `load` tags only with the names it was saved under.
-    let opts = TagImageOptions {
-        repo: Some(repo.to_owned()),
-        tag: Some(tag.to_owned()),
-    };
-    docker
-        .tag_image(&source.image_id, Some(opts))
+    engine
+        .tag(&source.image_id, repo, tag)
         .await
         .ctx(host, format!("tag {image}"))?;
-    match image_id(docker, host, image).await? {
+    match image_id(engine, host, image).await? {
         Some(id) if id == source.image_id => Ok(id),
         other => Err(DeployError::host(
             host,
@@ -200,27 +189,21 @@ async fn next_or_idle<S: Stream + Unpin>(
 }
 
 async fn pull(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     image: &str,
     events: &mpsc::Sender<DeployEvent>,
 ) -> Result<(), DeployError> {
-    let opts = CreateImageOptions {
-        from_image: Some(image.to_owned()),
-        ..Default::default()
-    };
-    // Docker answers only once it starts pulling; the default 30 s may be too short.
-    let patient = docker.clone().with_timeout(TRANSFER_LIMIT);
-    let mut stream = patient.create_image(Some(opts), None, None);
+    let mut stream = engine.pull(image);
     // Per layer: (current, total) bytes.
     let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
     let mut last = Instant::now();
     while let Some(item) = next_or_idle(&mut stream, host, "pull").await? {
         let info = item.ctx(host, format!("pull {image}"))?;
-        if let (Some(id), Some(detail)) = (info.id, info.progress_detail) {
+        if let Some(id) = info.layer {
             let entry = layers.entry(id).or_default();
-            entry.0 = detail.current.map_or(entry.0, |c| c.max(0) as u64);
-            entry.1 = detail.total.map_or(entry.1, |t| t.max(0) as u64);
+            entry.0 = info.current.unwrap_or(entry.0);
+            entry.1 = info.total.unwrap_or(entry.1);
         }
         if last.elapsed() >= PROGRESS_EVERY {
             last = Instant::now();
@@ -239,7 +222,7 @@ async fn pull(
 
 /// Streams `image` from the source daemon into this host's, reporting bytes sent.
 async fn transfer(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     source: &Source,
     image: &str,
@@ -249,7 +232,7 @@ async fn transfer(
     let sent = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&sent);
     let mut last = Instant::now();
-    let counted = source.docker.export_image(image).map(move |chunk| {
+    let counted = source.engine.export(image).map(move |chunk| {
         if let Ok(bytes) = &chunk {
             let total =
                 counter.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
@@ -265,10 +248,7 @@ async fn transfer(
         chunk
     });
     // Not quiet: Docker reports each layer as it loads, so a slow load is not idle.
-    let opts = ImportImageOptions::default();
-    // `load` answers only after the whole upload: no 30 s response deadline.
-    let patient = docker.clone().with_timeout(TRANSFER_LIMIT);
-    let mut stream = patient.import_image_stream(opts, counted, None);
+    let mut stream = engine.load(counted.boxed());
     // Idle means neither bytes going up nor messages coming back.
     let (mut seen, mut moved) = (0, Instant::now());
     loop {

@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 
+use super::engine::{Engine, inspect_opt, remove_container};
 use super::probe::{Liveness, LockInfo};
-use super::{DeployError, DockerContext, absent_ok, status_of};
+use super::{DeployError, DockerContext, status_of};
 
 /// Present on every lock container (value: the service).
 pub const LABEL: &str = "flotilla.lock";
@@ -111,13 +110,12 @@ pub fn from_labels(
 
 /// The service's lock on this host, if any.
 pub async fn read(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     service: &str,
 ) -> Result<Option<LockInfo>, DeployError> {
     let name = lock_name(service);
-    let found = absent_ok(docker.inspect_container(&name, None).await)
-        .ctx(host, format!("inspect {name}"))?;
+    let found = inspect_opt(engine, host, &name).await?;
     let Some(c) = found else {
         return Ok(None);
     };
@@ -149,7 +147,7 @@ pub enum Acquire {
 /// `may_replace` says so (a dead deploy being resumed, or `--break-lock`).
 /// `image` must exist on the host (the service's current image id).
 pub async fn acquire(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     req: &LockRequest,
     image: &str,
@@ -169,25 +167,21 @@ pub async fn acquire(
             }),
             ..Default::default()
         };
-        let opts = CreateContainerOptions {
-            name: Some(name.clone()),
-            ..Default::default()
-        };
-        match docker.create_container(Some(opts), body).await {
+        match engine.create(&name, body).await {
             Ok(_) => return Ok(Acquire::Taken),
             Err(e) if status_of(&e) == Some(409) => {
-                let Some(held) = read(docker, host, &req.service).await? else {
+                let Some(held) = read(engine, host, &req.service).await? else {
                     continue; // released meanwhile: try again
                 };
                 if !may_replace(&held) {
                     return Ok(Acquire::Held(held));
                 }
-                remove(docker, host, &name).await?;
+                remove_container(engine, host, &name).await?;
             }
             Err(e) => return Err(e).ctx(host, format!("create lock {name}")),
         }
     }
-    match read(docker, host, &req.service).await? {
+    match read(engine, host, &req.service).await? {
         Some(held) => Ok(Acquire::Held(held)),
         None => Err(DeployError::host(
             host,
@@ -198,32 +192,22 @@ pub async fn acquire(
 
 /// Removes the lock if `deploy_id` holds it; someone else's stays.
 pub async fn release(
-    docker: &Docker,
+    engine: &dyn Engine,
     host: &str,
     service: &str,
     deploy_id: &str,
 ) -> Result<(), DeployError> {
-    match read(docker, host, service).await? {
+    match read(engine, host, service).await? {
         Some(held) if held.deploy_id == deploy_id => {
-            remove(docker, host, &lock_name(service)).await
+            remove_container(engine, host, &lock_name(service)).await
         }
         _ => Ok(()),
     }
 }
 
 /// Removes the lock whoever holds it (`--break-lock`).
-pub async fn break_lock(docker: &Docker, host: &str, service: &str) -> Result<(), DeployError> {
-    remove(docker, host, &lock_name(service)).await
-}
-
-async fn remove(docker: &Docker, host: &str, name: &str) -> Result<(), DeployError> {
-    let opts = RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    absent_ok(docker.remove_container(name, Some(opts)).await)
-        .ctx(host, format!("remove {name}"))
-        .map(|_| ())
+pub async fn break_lock(engine: &dyn Engine, host: &str, service: &str) -> Result<(), DeployError> {
+    remove_container(engine, host, &lock_name(service)).await
 }
 
 #[cfg(test)]

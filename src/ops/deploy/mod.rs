@@ -1,6 +1,8 @@
 //! Rolling deploys: a pure planner ([`plan`]), host probes and locks, and an
 //! async, cancellable executor ([`exec`]) that reports owned [`DeployEvent`]s
-//! which the headless printer (and the TUI) render.
+//! which the headless printer (and the TUI) render. Docker is reached through
+//! the narrow [`engine::Engine`] trait: bollard in production, an in-memory
+//! fake fleet (`fake`) in the executor's tests.
 //!
 //! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
 //! make sure the image is there (registry pull, or streamed from another
@@ -8,8 +10,11 @@
 //! the new one from the old one's configuration with only the image changed,
 //! wait for health, then remove the old one — or put it back.
 
+pub mod engine;
 pub mod event;
 pub mod exec;
+#[cfg(test)]
+pub mod fake;
 pub mod health;
 pub mod image;
 pub mod lock;
@@ -18,8 +23,9 @@ pub mod prepare;
 pub mod probe;
 pub mod spec;
 
+pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};
 pub use event::{DeployEvent, HostOutcome, RunOutcome, Timings};
-pub use exec::{Control, Deployment, HostHandle, Summary, execute};
+pub use exec::{Control, Deployment, Summary, execute};
 pub use image::{Delivery, SourceRef};
 pub use plan::{Intent, Job, Plan, PlannedHost};
 pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo};

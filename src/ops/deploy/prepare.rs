@@ -125,7 +125,7 @@ pub async fn prepare(
     let probes = futures::future::join_all(
         hosts
             .iter()
-            .map(|h| probe::probe_host(&h.name, &h.docker, service, req.image.as_deref())),
+            .map(|h| probe::probe_host(&h.name, h.engine.as_ref(), service, req.image.as_deref())),
     )
     .await
     .into_iter()

@@ -2,16 +2,13 @@
 //! container, the deploy lock. Plain data for the planner, read with a few
 //! inspect calls.
 
-use std::collections::HashMap;
-
-use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
-use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
+use super::engine::{Engine, image_id, inspect_opt};
 use super::{
     DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_ONEOFF, LABEL_PREVIOUS_IMAGE, OLD_SUFFIX,
-    absent_ok, lock, old_name,
+    lock, old_name,
 };
 use crate::config::{ContainerSelector, ServiceSpec};
 
@@ -110,30 +107,28 @@ pub struct HostProbe {
 /// Reads one host's state; `target` is the image about to be deployed.
 pub async fn probe_host(
     host: &str,
-    docker: &Docker,
+    engine: &dyn Engine,
     service: &ServiceSpec,
     target: Option<&str>,
 ) -> Result<HostProbe, DeployError> {
     let container = match &service.container {
         ContainerSelector::Name(name) => Some(name.clone()),
         ContainerSelector::Label { key, value } => {
-            find_by_label(host, docker, key, value.as_deref()).await?
+            find_by_label(host, engine, key, value.as_deref()).await?
         }
     };
     let inspect = |name: String| async move {
-        absent_ok(docker.inspect_container(&name, None).await)
-            .ctx(host, format!("inspect {name}"))
+        inspect_opt(engine, host, &name)
+            .await
             .map(|c| c.map(|c| ContainerSnap::from_inspect(&c)))
     };
     let (current, old) = match &container {
         Some(name) => (inspect(name.clone()).await?, inspect(old_name(name)).await?),
         None => (None, None),
     };
-    let lock = lock::read(docker, host, &service.name).await?;
+    let lock = lock::read(engine, host, &service.name).await?;
     let target_id = match target {
-        Some(image) => absent_ok(docker.inspect_image(image).await)
-            .ctx(host, format!("inspect image {image}"))?
-            .and_then(|i| i.id),
+        Some(image) => image_id(engine, host, image).await?,
         None => None,
     };
     Ok(HostProbe {
@@ -150,7 +145,7 @@ pub async fn probe_host(
 /// all that is left); more than one is ambiguous.
 async fn find_by_label(
     host: &str,
-    docker: &Docker,
+    engine: &dyn Engine,
     key: &str,
     value: Option<&str>,
 ) -> Result<Option<String>, DeployError> {
@@ -158,13 +153,8 @@ async fn find_by_label(
         Some(v) => format!("{key}={v}"),
         None => key.to_owned(),
     };
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([("label".to_owned(), vec![filter.clone()])])),
-        ..Default::default()
-    };
-    let list = docker
-        .list_containers(Some(opts))
+    let list = engine
+        .list(&filter)
         .await
         .ctx(host, format!("list containers with label {filter}"))?;
     let mut names: Vec<String> = list

@@ -1,0 +1,555 @@
+//! The executor: runs a [`Plan`] batch by batch, host by host, reporting
+//! [`DeployEvent`]s. Cancellable through a [`Control`] watch channel: `Pause`
+//! holds before the next batch, `Abort` rolls back the hosts in flight and
+//! stops. Engines (Docker clients) are injected, one per host; the per-host
+//! steps are in `host.rs`.
+
+mod host;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::engine::{
+    Engine, EngineRef, HostHandle, create, image_config, inspect_opt, inspect_some, logs_tail,
+    remove_container,
+};
+use super::event::{DeployEvent, HostOutcome, RunOutcome, Step};
+use super::image::{self, Delivery, Source, SourceRef};
+use super::lock::{self, Acquire, LockRequest};
+use super::plan::{Job, Plan, PlannedHost};
+use super::probe::{Liveness, LockInfo};
+use super::{DeployError, DockerContext, old_name, spec};
+use crate::config::ServiceSpec;
+use crate::ops::{AuditLog, AuditRecord};
+
+/// Upper bound for the pre_deploy one-off container.
+const PRE_DEPLOY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What the front end wants the running deploy to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    /// Finish the current batch, then wait for `Run` (or `Abort`).
+    Pause,
+    /// Roll back the hosts in flight and stop.
+    Abort,
+}
+
+/// Everything a run needs; owned, so it can be spawned.
+pub struct Deployment {
+    pub id: String,
+    /// What the audit and messages call it: deploy, rollback, resume, recover.
+    pub kind: String,
+    pub service: ServiceSpec,
+    pub plan: Plan,
+    /// The service's hosts; also stream sources.
+    pub hosts: Vec<HostHandle>,
+    /// The local daemon, streamed from when `--from local` (or as a last resort).
+    pub local: Option<EngineRef>,
+    pub delivery: Delivery,
+    /// Locks of these (dead) deploys may be replaced.
+    pub takeover: BTreeSet<String>,
+    /// Replace any lock (`--break-lock`).
+    pub break_lock: bool,
+    /// Run the service's `pre_deploy` before the first host.
+    pub pre_deploy: bool,
+    pub audit: Option<AuditLog>,
+}
+
+/// Why a run changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStarted {
+    LockHeld { host: String, lock: LockInfo },
+    ImageMissing(String),
+    PreDeployFailed(String),
+    Error(String),
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotStarted::LockHeld { host, lock } => write!(
+                f,
+                "{host}: {} is being deployed by {} (pid {}, deploy {}, since {})",
+                lock.service, lock.holder, lock.pid, lock.deploy_id, lock.since
+            ),
+            NotStarted::ImageMissing(m) | NotStarted::PreDeployFailed(m) | NotStarted::Error(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub outcome: RunOutcome,
+    pub hosts: Vec<(String, HostOutcome)>,
+    pub not_started: Option<NotStarted>,
+    pub elapsed: Duration,
+}
+
+struct Run<'a> {
+    d: &'a Deployment,
+    events: &'a mpsc::Sender<DeployEvent>,
+    /// Stream source per image (empty for registry pulls).
+    sources: HashMap<String, Source>,
+    /// (host, image) → id, for images already made sure of (by pre_deploy).
+    ready: HashMap<(String, String), String>,
+    control: watch::Receiver<Control>,
+}
+
+/// Runs the deployment to the end; every outcome is in the events and the summary.
+pub async fn execute(
+    d: Deployment,
+    events: mpsc::Sender<DeployEvent>,
+    control: watch::Receiver<Control>,
+) -> Summary {
+    let started = Instant::now();
+    let mut run = Run {
+        d: &d,
+        events: &events,
+        sources: HashMap::new(),
+        ready: HashMap::new(),
+        control,
+    };
+    run.emit(DeployEvent::Plan {
+        deploy_id: d.id.clone(),
+        service: d.service.name.clone(),
+        plan: d.plan.clone(),
+    })
+    .await;
+    let (outcome, hosts, not_started) = match run.prepare().await {
+        Err(why) => (RunOutcome::NotStarted, Vec::new(), Some(why)),
+        Ok(locked) => {
+            let result = match run.pre_deploy().await {
+                Err(why) => (RunOutcome::NotStarted, Vec::new(), Some(why)),
+                Ok(()) => {
+                    let (outcome, hosts) = run.batches().await;
+                    (outcome, hosts, None)
+                }
+            };
+            // A host left in an unknown state keeps its lock: the next run
+            // sees it as interrupted instead of silently carrying on.
+            let unsure: Vec<&str> = result
+                .1
+                .iter()
+                .filter(|(_, o)| *o == HostOutcome::Failed)
+                .map(|(h, _)| h.as_str())
+                .collect();
+            let release: Vec<&str> = locked
+                .iter()
+                .map(String::as_str)
+                .filter(|h| !unsure.contains(h))
+                .collect();
+            run.release(&release).await;
+            result
+        }
+    };
+    let count = |f: fn(HostOutcome) -> bool| hosts.iter().filter(|(_, o)| f(*o)).count();
+    let (deployed, failed, skipped) = (
+        count(|o| matches!(o, HostOutcome::Deployed | HostOutcome::Restored)),
+        count(HostOutcome::is_failure),
+        count(|o| o == HostOutcome::Skipped),
+    );
+    let elapsed = started.elapsed();
+    run.emit(DeployEvent::Finished {
+        outcome,
+        deployed,
+        failed,
+        skipped,
+        elapsed_ms: millis(elapsed),
+        reason: not_started.as_ref().map(|n| n.to_string()),
+    })
+    .await;
+    Summary {
+        outcome,
+        hosts,
+        not_started,
+        elapsed,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl<'a> Run<'a> {
+    async fn emit(&self, event: DeployEvent) {
+        // The front end may be gone (TUI closed); the deploy still finishes safely.
+        let _ = self.events.send(event).await;
+    }
+
+    fn step(&self, host: &str, step: Step, detail: impl Into<String>) {
+        let _ = self.events.try_send(DeployEvent::Step {
+            host: host.to_owned(),
+            step,
+            detail: detail.into(),
+        });
+    }
+
+    fn engine(&self, host: &str) -> Option<&'a dyn Engine> {
+        let d: &'a Deployment = self.d;
+        d.hosts
+            .iter()
+            .find(|h| h.name == host)
+            .map(|h| h.engine.as_ref())
+    }
+
+    fn aborted(&self) -> bool {
+        *self.control.borrow() == Control::Abort
+    }
+
+    fn audit(&self, host: &str, container: &str, action: String, result: &Result<(), String>) {
+        let Some(log) = &self.d.audit else {
+            return;
+        };
+        let record = AuditRecord::new(host, container, &action, result);
+        if let Err(e) = log.append(&record) {
+            tracing::warn!("cannot write audit log {}: {e}", log.path().display());
+        }
+    }
+
+    fn audit_step(&self, ph: &PlannedHost, step: &str, result: &Result<(), String>) {
+        let action = format!(
+            "{}:{step} {} -> {} [{}]",
+            self.d.kind, ph.from, ph.to, self.d.id
+        );
+        self.audit(&ph.host, &ph.container, action, result);
+    }
+
+    /// Image sources, then every lock; on any refusal nothing has changed.
+    async fn prepare(&mut self) -> Result<Vec<String>, NotStarted> {
+        if let Delivery::Stream { from } = &self.d.delivery {
+            let images: BTreeSet<&str> = self
+                .d
+                .plan
+                .hosts()
+                .filter(|h| matches!(h.job, Job::Deploy | Job::Finish))
+                .map(|h| h.to.as_str())
+                .collect();
+            let mut candidates: Vec<(String, EngineRef)> = Vec::new();
+            match from {
+                Some(SourceRef::Host(name)) => {
+                    match self.d.hosts.iter().find(|h| h.name == *name) {
+                        Some(h) => candidates.push((name.clone(), h.engine.clone())),
+                        None => {
+                            return Err(NotStarted::Error(format!("no connected host {name:?}")));
+                        }
+                    }
+                }
+                Some(SourceRef::Local) => match &self.d.local {
+                    Some(local) => candidates.push(("local".into(), local.clone())),
+                    None => return Err(NotStarted::Error("no local Docker daemon".into())),
+                },
+                None => {
+                    for h in &self.d.hosts {
+                        candidates.push((h.name.clone(), h.engine.clone()));
+                    }
+                    if let Some(local) = &self.d.local {
+                        candidates.push(("local".into(), local.clone()));
+                    }
+                }
+            }
+            for image in images {
+                let found = image::find_source(image, &candidates)
+                    .await
+                    .map_err(|e| NotStarted::Error(e.to_string()))?;
+                let Some(source) = found else {
+                    let names: Vec<&str> = candidates.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(NotStarted::ImageMissing(format!(
+                        "image {image} is not on {}: pass --registry to pull it, or --from HOST",
+                        names.join(", ")
+                    )));
+                };
+                self.emit(DeployEvent::ImageSource {
+                    image: image.to_owned(),
+                    source: source.name.clone(),
+                })
+                .await;
+                self.sources.insert(image.to_owned(), source);
+            }
+        }
+
+        let mut locked: Vec<String> = Vec::new();
+        // Unchanged hosts too: the deploy owns the whole service, and a dead
+        // deploy's locks there are cleared with ours.
+        let mut hosts: Vec<&PlannedHost> = self
+            .d
+            .plan
+            .hosts()
+            .chain(self.d.plan.unchanged.iter())
+            .collect();
+        // Inventory order, so two deploys racing for the same hosts meet on the first one.
+        let order = |h: &&PlannedHost| self.d.hosts.iter().position(|x| x.name == h.host);
+        hosts.sort_by_key(order);
+        for ph in hosts {
+            let Some(engine) = self.engine(&ph.host) else {
+                self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
+                    .await;
+                return Err(NotStarted::Error(format!("{}: not connected", ph.host)));
+            };
+            match self.lock(engine, ph).await {
+                Ok(Acquire::Taken) => {
+                    locked.push(ph.host.clone());
+                    self.audit_step(ph, "lock", &Ok(()));
+                    self.emit(DeployEvent::Locked {
+                        host: ph.host.clone(),
+                    })
+                    .await;
+                }
+                Ok(Acquire::Held(lock)) => {
+                    self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
+                        .await;
+                    self.emit(DeployEvent::LockHeld {
+                        host: ph.host.clone(),
+                        lock: lock.clone(),
+                    })
+                    .await;
+                    return Err(NotStarted::LockHeld {
+                        host: ph.host.clone(),
+                        lock,
+                    });
+                }
+                Err(e) => {
+                    self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
+                        .await;
+                    return Err(NotStarted::Error(e.to_string()));
+                }
+            }
+        }
+        Ok(locked)
+    }
+
+    async fn lock(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<Acquire, DeployError> {
+        // The lock container needs an image that surely exists: the service's own.
+        let mut image = None;
+        for name in [ph.container.clone(), old_name(&ph.container)] {
+            if let Some(c) = inspect_opt(engine, &ph.host, &name).await? {
+                image = c.image;
+                break;
+            }
+        }
+        let image = image.unwrap_or_else(|| ph.to.clone());
+        let req = LockRequest::here(&self.d.service.name, &self.d.id, &ph.to);
+        let takeover = &self.d.takeover;
+        let break_lock = self.d.break_lock;
+        lock::acquire(engine, &ph.host, &req, &image, |held| {
+            break_lock || (held.liveness == Liveness::Dead && takeover.contains(&held.deploy_id))
+        })
+        .await
+    }
+
+    async fn release(&self, hosts: &[&str]) {
+        for host in hosts {
+            let Some(engine) = self.engine(host) else {
+                continue;
+            };
+            let result = lock::release(engine, host, &self.d.service.name, &self.d.id).await;
+            if let Err(e) = &result {
+                self.emit(DeployEvent::Warning {
+                    message: format!("could not release the lock: {e}"),
+                })
+                .await;
+            }
+            let mut all = self.d.plan.hosts().chain(self.d.plan.unchanged.iter());
+            if let Some(ph) = all.find(|h| h.host == *host) {
+                self.audit_step(ph, "unlock", &result.map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    /// Runs `pre_deploy` once, on the first host, in a one-off container of the new image.
+    async fn pre_deploy(&mut self) -> Result<(), NotStarted> {
+        let d: &'a Deployment = self.d;
+        let (true, Some(command)) = (d.pre_deploy, d.service.pre_deploy.as_deref()) else {
+            return Ok(());
+        };
+        let Some(ph) = d
+            .plan
+            .hosts()
+            .find(|h| matches!(h.job, Job::Deploy | Job::Finish))
+        else {
+            return Ok(());
+        };
+        let Some(engine) = self.engine(&ph.host) else {
+            return Err(NotStarted::Error(format!("{}: not connected", ph.host)));
+        };
+        self.emit(DeployEvent::Warning {
+            message: "pre_deploy: database schema changes it makes are not undone by a rollback"
+                .into(),
+        })
+        .await;
+        self.emit(DeployEvent::PreDeploy {
+            host: ph.host.clone(),
+            command: command.to_owned(),
+        })
+        .await;
+        let result = self.run_oneoff(engine, ph, command).await;
+        let (code, output) = match &result {
+            Ok((code, output)) => (*code, output.clone()),
+            Err(e) => (-1, e.to_string()),
+        };
+        self.emit(DeployEvent::PreDeployDone {
+            host: ph.host.clone(),
+            exit_code: code,
+            output: output.clone(),
+        })
+        .await;
+        let outcome = if code == 0 {
+            Ok(())
+        } else {
+            Err(format!("exit code {code}"))
+        };
+        self.audit_step(ph, "pre-deploy", &outcome);
+        outcome.map_err(|e| {
+            NotStarted::PreDeployFailed(format!(
+                "pre_deploy failed on {} ({e}); no host was changed: {output}",
+                ph.host
+            ))
+        })
+    }
+
+    async fn run_oneoff(
+        &mut self,
+        engine: &dyn Engine,
+        ph: &PlannedHost,
+        command: &str,
+    ) -> Result<(i64, String), DeployError> {
+        let host = ph.host.as_str();
+        let id = image::ensure(engine, host, &ph.to, self.sources.get(&ph.to), self.events).await?;
+        self.ready.insert((host.to_owned(), ph.to.clone()), id);
+        let model = match inspect_opt(engine, host, &ph.container).await? {
+            Some(c) => c,
+            None => inspect_opt(engine, host, &old_name(&ph.container))
+                .await?
+                .ok_or_else(|| DeployError::host(host, format!("no container {}", ph.container)))?,
+        };
+        let old_image = image_config(engine, host, &model).await?;
+        let r = spec::oneoff(
+            &model,
+            old_image.as_ref(),
+            &ph.to,
+            command,
+            &self.d.service.name,
+        );
+        let name = format!("flotilla-predeploy-{}", self.d.service.name);
+        remove_container(engine, host, &name).await?;
+        create(engine, host, &name, r).await?;
+        let outcome = async {
+            engine.start(&name).await.ctx(host, "start pre_deploy")?;
+            let started = Instant::now();
+            loop {
+                let c = inspect_some(engine, host, &name, "inspect pre_deploy").await?;
+                let state = c.state.unwrap_or_default();
+                if !state.running.unwrap_or(false) {
+                    let output = logs_tail(engine, host, &name).await;
+                    return Ok((state.exit_code.unwrap_or(-1), output));
+                }
+                if started.elapsed() > PRE_DEPLOY_TIMEOUT {
+                    return Err(DeployError::Timeout {
+                        host: host.to_owned(),
+                        what: "pre_deploy".into(),
+                        after: PRE_DEPLOY_TIMEOUT,
+                    });
+                }
+                if self.aborted() {
+                    return Err(DeployError::Cancelled);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        .await;
+        remove_container(engine, host, &name).await?;
+        outcome
+    }
+
+    async fn batches(&mut self) -> (RunOutcome, Vec<(String, HostOutcome)>) {
+        let mut results: Vec<(String, HostOutcome)> = Vec::new();
+        let mut failures = 0;
+        let batches = self.d.plan.batches.clone();
+        for (index, batch) in batches.iter().enumerate() {
+            let mut stop = self.wait_if_paused().await;
+            if stop.is_none() && self.d.plan.exceeded(failures) {
+                stop = Some(format!(
+                    "{failures} host(s) failed, more than max_fail {}",
+                    self.d.plan.max_fail
+                ));
+            }
+            if let Some(reason) = stop {
+                let untouched: Vec<String> = batches[index..]
+                    .iter()
+                    .flatten()
+                    .map(|h| h.host.clone())
+                    .collect();
+                results.extend(untouched.iter().map(|h| (h.clone(), HostOutcome::Skipped)));
+                self.emit(DeployEvent::Stopped { reason, untouched }).await;
+                let outcome = if failures > 0 {
+                    RunOutcome::Failed
+                } else {
+                    RunOutcome::Aborted
+                };
+                return (outcome, results);
+            }
+            self.emit(DeployEvent::BatchStarted {
+                index,
+                hosts: batch.iter().map(|h| h.host.clone()).collect(),
+            })
+            .await;
+            let reports = futures::future::join_all(batch.iter().map(|ph| self.host(ph))).await;
+            for r in reports {
+                if r.outcome.is_failure() {
+                    failures += 1;
+                }
+                results.push((r.host.clone(), r.outcome));
+                self.emit(DeployEvent::HostDone {
+                    host: r.host,
+                    container: r.container,
+                    outcome: r.outcome,
+                    image: r.image,
+                    error: r.error,
+                    timings: r.timings,
+                })
+                .await;
+            }
+        }
+        let outcome = if failures > 0 {
+            RunOutcome::Failed
+        } else if self.aborted() {
+            RunOutcome::Aborted
+        } else {
+            RunOutcome::Succeeded
+        };
+        (outcome, results)
+    }
+
+    /// Holds while paused; `Some(reason)` when the run must stop.
+    async fn wait_if_paused(&mut self) -> Option<String> {
+        let mut paused = false;
+        loop {
+            let now = *self.control.borrow_and_update();
+            match now {
+                Control::Abort => return Some("aborted".into()),
+                Control::Run => {
+                    if paused {
+                        self.emit(DeployEvent::Resumed).await;
+                    }
+                    return None;
+                }
+                Control::Pause => {
+                    if !paused {
+                        paused = true;
+                        self.emit(DeployEvent::Paused).await;
+                    }
+                    if self.control.changed().await.is_err() {
+                        // Nobody can resume us any more: stop safely.
+                        return Some("paused and the controller went away".into());
+                    }
+                }
+            }
+        }
+    }
+}

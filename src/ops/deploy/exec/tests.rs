@@ -1,0 +1,626 @@
+//! The executor against the in-memory fake fleet: no Docker, a few seconds.
+
+use std::time::Duration;
+
+use bollard::models::HealthStatusEnum;
+use tokio::sync::{mpsc, watch};
+
+use super::{Control, Deployment, Summary, execute};
+use crate::config::{Amount, ContainerSelector, ServiceSpec};
+use crate::ops::deploy::event::{DeployEvent, HostOutcome, RunOutcome, Step};
+use crate::ops::deploy::fake::{Fake, Fault, HEALTHY, Op, STARTING, State, UNHEALTHY};
+use crate::ops::deploy::lock::lock_name;
+use crate::ops::deploy::plan::Job;
+use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
+use crate::ops::deploy::{Delivery, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, old_name};
+
+const V1: &str = "app:v1";
+const V2: &str = "app:v2";
+const ID1: &str = "sha256:1111";
+const ID2: &str = "sha256:2222";
+const OK: &[HealthStatusEnum] = &[STARTING, HEALTHY];
+const SICK: &[HealthStatusEnum] = &[STARTING, UNHEALTHY];
+/// Bounds every test: a hang is a failure, not a stuck CI job.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn service(hosts: &[&str], serial: usize) -> ServiceSpec {
+    ServiceSpec {
+        name: "web".into(),
+        hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        container: ContainerSelector::Name("web".into()),
+        health_timeout: Duration::from_secs(20),
+        serial: vec![Amount::Count(serial)],
+        max_fail: Amount::Count(0),
+        pre_deploy: None,
+        health_cmd: None,
+        stable_for: Duration::from_secs(1),
+    }
+}
+
+/// Each host runs a healthy `web` on app:v1; app:v2 is on every host
+/// (with `v2_health`), or only in the registry when `v2_health` is `None`.
+fn fleet(hosts: &[&str], v2_health: Option<&[HealthStatusEnum]>) -> Fake {
+    let fake = Fake::new(hosts);
+    fake.registry(V2, ID2, OK);
+    for h in hosts {
+        fake.image(h, V1, ID1, OK);
+        fake.container(h, "web", V1);
+        if let Some(health) = v2_health {
+            fake.image(h, V2, ID2, health);
+        }
+    }
+    fake
+}
+
+fn request(mode: Mode, image: Option<&str>) -> Request {
+    Request {
+        mode,
+        image: image.map(str::to_owned),
+        serial: None,
+        max_fail: None,
+        delivery: Delivery::Stream { from: None },
+        break_lock: false,
+    }
+}
+
+/// Probes and plans through the same path as the front ends.
+async fn deployment(fake: &Fake, service: &ServiceSpec, req: &Request) -> Deployment {
+    match prepare::prepare(service, fake.handles(), &[], req).await {
+        Ok(Prepared::Ready(ready)) => {
+            assert!(ready.refusal.is_none(), "refused: {:?}", ready.refusal);
+            let mut d = ready.deployment;
+            d.audit = None;
+            d
+        }
+        Ok(Prepared::NothingToDo(m)) => panic!("nothing to do: {m}"),
+        Err(e) => panic!("prepare: {e}"),
+    }
+}
+
+struct Ran {
+    summary: Summary,
+    events: Vec<DeployEvent>,
+}
+
+impl Ran {
+    fn outcome(&self, host: &str) -> HostOutcome {
+        self.summary
+            .hosts
+            .iter()
+            .find(|(h, _)| h == host)
+            .map(|(_, o)| *o)
+            .unwrap_or_else(|| panic!("no outcome for {host}: {:?}", self.summary))
+    }
+
+    /// The error of the host's `HostDone`, "" without one.
+    fn error(&self, host: &str) -> String {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                DeployEvent::HostDone { host: h, error, .. } if h == host => {
+                    Some(error.clone().unwrap_or_default())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no HostDone for {host}"))
+    }
+
+    fn position(&self, f: impl Fn(&DeployEvent) -> bool) -> Option<usize> {
+        self.events.iter().position(f)
+    }
+}
+
+fn host_done(host: &str) -> impl Fn(&DeployEvent) -> bool + '_ {
+    move |e| matches!(e, DeployEvent::HostDone { host: h, .. } if h == host)
+}
+
+fn batch_started(index: usize) -> impl Fn(&DeployEvent) -> bool {
+    move |e| matches!(e, DeployEvent::BatchStarted { index: i, .. } if *i == index)
+}
+
+/// Runs to the end with `Control::Run`, collecting every event.
+async fn run(d: Deployment) -> Ran {
+    let (tx, mut rx) = mpsc::channel(10_000);
+    let (_control, control_rx) = watch::channel(Control::Run);
+    let summary = tokio::time::timeout(LIMIT, execute(d, tx, control_rx))
+        .await
+        .expect("the run finishes");
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    Ran { summary, events }
+}
+
+/// Runs while `react` watches each event and may steer the run.
+async fn run_steered(
+    d: Deployment,
+    mut react: impl FnMut(&DeployEvent, &watch::Sender<Control>),
+) -> Ran {
+    let (tx, mut rx) = mpsc::channel(10_000);
+    let (control, control_rx) = watch::channel(Control::Run);
+    let task = tokio::spawn(execute(d, tx, control_rx));
+    let mut events = Vec::new();
+    let collect = async {
+        while let Some(e) = rx.recv().await {
+            react(&e, &control);
+            events.push(e);
+        }
+    };
+    tokio::time::timeout(LIMIT, collect)
+        .await
+        .expect("the run finishes");
+    let summary = task.await.expect("the run does not panic");
+    Ran { summary, events }
+}
+
+/// The host is back to one healthy `web` container running `image`, with
+/// no container aside and no lock.
+fn settled(fake: &Fake, host: &str, image: &str) -> String {
+    assert_eq!(fake.names(host), ["web"], "{host}: {:?}", fake.log());
+    let web = fake.get(host, "web").expect("web");
+    assert_eq!(web.image, image, "{host}");
+    assert_eq!(web.state, State::Running, "{host}");
+    assert_eq!(web.health.back(), Some(&HEALTHY), "{host}");
+    web.id
+}
+
+fn original_ids(fake: &Fake, hosts: &[&str]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| fake.get(h, "web").expect("web").id)
+        .collect()
+}
+
+#[tokio::test]
+async fn clean_deploy_in_serial_batches() {
+    let hosts = ["a", "b", "c"];
+    // v2 only in the registry: every host pulls it.
+    let fake = fleet(&hosts, None);
+    let svc = service(&hosts, 1);
+    let mut req = request(Mode::Deploy, Some(V2));
+    req.delivery = Delivery::Registry;
+    let d = deployment(&fake, &svc, &req).await;
+    let id = d.id.clone();
+    let ran = run(d).await;
+
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert!(ran.summary.not_started.is_none());
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(ran.outcome(h), HostOutcome::Deployed);
+        settled(&fake, h, V2);
+        let web = fake.get(h, "web").expect("web");
+        assert_eq!(web.image_id, ID2);
+        assert_eq!(
+            web.labels.get(LABEL_PREVIOUS_IMAGE).map(String::as_str),
+            Some(V1)
+        );
+        assert_eq!(web.labels.get(LABEL_DEPLOY_ID), Some(&id));
+        assert_eq!(fake.calls(h, Op::Pull), 1, "{h}");
+        // One host per batch, and a batch starts only once the previous host is done.
+        let started = ran.position(batch_started(i)).expect("batch");
+        assert!(matches!(&ran.events[started],
+            DeployEvent::BatchStarted { hosts, .. } if hosts == &[h.to_string()]));
+        let done = ran.position(host_done(h)).expect("done");
+        assert!(started < done);
+        if let Some(next) = ran.position(batch_started(i + 1)) {
+            assert!(done < next, "{h} done after the next batch started");
+        }
+    }
+    assert!(ran.position(batch_started(3)).is_none());
+    assert!(matches!(
+        ran.events.last(),
+        Some(DeployEvent::Finished {
+            outcome: RunOutcome::Succeeded,
+            deployed: 3,
+            failed: 0,
+            skipped: 0,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn image_streamed_from_the_host_that_has_it() {
+    let hosts = ["a", "b"];
+    let fake = fleet(&hosts, None);
+    fake.image("a", V2, ID2, OK);
+    let svc = service(&hosts, 2);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Deploy, Some(V2))).await).await;
+
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::ImageSource { image, source } if image == V2 && source == "a")));
+    assert_eq!(
+        (fake.calls("a", Op::Load), fake.calls("b", Op::Load)),
+        (0, 1)
+    );
+    assert_eq!(fake.calls("b", Op::Tag), 1);
+    assert_eq!(fake.calls("a", Op::Export), 1);
+    for h in hosts {
+        settled(&fake, h, V2);
+        assert_eq!(fake.get(h, "web").expect("web").image_id, ID2);
+    }
+}
+
+#[tokio::test]
+async fn health_failure_rolls_back_and_stops_the_run() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, Some(OK));
+    // Only b's copy of v2 never becomes healthy.
+    fake.image("b", V2, ID2, SICK);
+    let before = original_ids(&fake, &hosts);
+    let svc = service(&hosts, 1);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Deploy, Some(V2))).await).await;
+
+    assert_eq!(ran.summary.outcome, RunOutcome::Failed);
+    assert_eq!(ran.outcome("a"), HostOutcome::Deployed);
+    assert_eq!(ran.outcome("b"), HostOutcome::RolledBack);
+    assert_eq!(ran.outcome("c"), HostOutcome::Skipped);
+    assert!(ran.error("b").contains("unhealthy"), "{}", ran.error("b"));
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::Stopped { untouched, .. } if untouched == &["c".to_owned()])));
+    // Every host keeps a healthy container, old or new.
+    settled(&fake, "a", V2);
+    assert_eq!(
+        settled(&fake, "b", V1),
+        before[1],
+        "b's old container is back"
+    );
+    assert_eq!(settled(&fake, "c", V1), before[2]);
+    assert_eq!(fake.calls("c", Op::Stop), 0, "c was never touched");
+}
+
+/// Deploys v2 to a and b until `op` number `nth` on a, where the process
+/// "dies"; its locks then belong to a dead process. Returns the deploy id.
+async fn crash_at(fake: &Fake, op: Op, nth: usize) -> String {
+    fake.fail("a", op, nth, Fault::Crash);
+    let d = deployment(
+        fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await;
+    let id = d.id.clone();
+    let (tx, _rx) = mpsc::channel(10_000);
+    let (_control, control_rx) = watch::channel(Control::Run);
+    let task = tokio::spawn(execute(d, tx, control_rx));
+    tokio::time::timeout(LIMIT, fake.crashed())
+        .await
+        .expect("the crash happens");
+    task.abort();
+    let _ = task.await;
+    fake.restart();
+    for h in ["a", "b"] {
+        assert!(fake.get(h, &lock_name("web")).is_some(), "{h} stays locked");
+        fake.edit(h, &lock_name("web"), |c| {
+            c.labels.insert("flotilla.lock.pid".into(), "0".into());
+        });
+    }
+    id
+}
+
+/// After a crash, `--resume` finishes the deploy under the same id.
+async fn resume(fake: &Fake, id: &str) -> Ran {
+    let d = deployment(fake, &service(&["a", "b"], 1), &request(Mode::Resume, None)).await;
+    assert_eq!(d.id, id, "a resume keeps the deploy id");
+    let ran = run(d).await;
+    assert_eq!(
+        ran.summary.outcome,
+        RunOutcome::Succeeded,
+        "{:?}",
+        ran.summary
+    );
+    for h in ["a", "b"] {
+        assert_eq!(ran.outcome(h), HostOutcome::Deployed, "{h}");
+        settled(fake, h, V2);
+        let web = fake.get(h, "web").expect("web");
+        assert_eq!(
+            web.labels.get(LABEL_DEPLOY_ID).map(String::as_str),
+            Some(id)
+        );
+    }
+    ran
+}
+
+#[tokio::test]
+async fn crash_before_stop_then_resume_takes_the_current_container() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let id = crash_at(&fake, Op::Stop, 1).await;
+    assert_eq!(fake.names("a"), [lock_name("web"), "web".to_owned()]);
+    assert!(fake.get("a", "web").expect("web").running());
+    let stops = fake.calls("a", Op::Stop);
+    resume(&fake, &id).await;
+    assert_eq!(fake.calls("a", Op::Stop), stops + 1, "the resume stops it");
+}
+
+#[tokio::test]
+async fn crash_after_rename_then_resume_starts_from_the_old_aside() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    // Create 1 is the lock, 2 the new container.
+    let id = crash_at(&fake, Op::Create, 2).await;
+    let aside = old_name("web");
+    assert_eq!(fake.names("a"), [lock_name("web"), aside.clone()]);
+    let d = deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Resume, None),
+    )
+    .await;
+    let job = |h: &str| d.plan.hosts().find(|p| p.host == h).map(|p| p.job);
+    assert_eq!((job("a"), job("b")), (Some(Job::Finish), Some(Job::Deploy)));
+    let stops = fake.calls("a", Op::Stop);
+    resume(&fake, &id).await;
+    assert_eq!(fake.calls("a", Op::Stop), stops, "nothing left to stop");
+}
+
+#[tokio::test]
+async fn crash_before_start_then_resume_replaces_the_unstarted_container() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let id = crash_at(&fake, Op::Start, 1).await;
+    let unstarted = fake.get("a", "web").expect("new web");
+    assert_eq!(
+        (unstarted.image.as_str(), unstarted.state),
+        (V2, State::Created)
+    );
+    assert!(fake.get("a", &old_name("web")).is_some());
+    resume(&fake, &id).await;
+    assert_ne!(fake.get("a", "web").expect("web").id, unstarted.id);
+}
+
+#[tokio::test]
+async fn crash_before_removing_the_old_then_resume_reuses_the_healthy_new() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let id = crash_at(&fake, Op::Remove, 1).await;
+    let new = fake.get("a", "web").expect("new web");
+    assert!(new.running() && new.image == V2);
+    let seen = fake.log().len();
+    resume(&fake, &id).await;
+    assert_eq!(fake.get("a", "web").expect("web").id, new.id, "kept");
+    // Only the lock was created again.
+    let log = fake.log();
+    assert!(
+        !log[seen..].iter().any(|l| l.starts_with("a Create web ")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn crash_after_rename_then_recover_restores_the_old() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let before = original_ids(&fake, &["a", "b"]);
+    crash_at(&fake, Op::Create, 2).await;
+    let d = deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Recover, None),
+    )
+    .await;
+    let ran = run(d).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    // b was never touched: unchanged, outside the plan's batches.
+    assert_eq!(ran.summary.hosts, [("a".to_owned(), HostOutcome::Restored)]);
+    assert_eq!(settled(&fake, "a", V1), before[0]);
+    assert_eq!(settled(&fake, "b", V1), before[1]);
+}
+
+#[tokio::test]
+async fn neither_container_fails_the_host_and_keeps_its_lock() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let d = deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await;
+    // Removed behind our back between the plan and the run.
+    fake.edit("a", "web", |c| c.name = "gone".into());
+    let ran = run(d).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Failed);
+    assert_eq!(ran.outcome("a"), HostOutcome::Failed);
+    assert_eq!(ran.outcome("b"), HostOutcome::Skipped);
+    assert!(
+        ran.error("a").contains("no container web"),
+        "{}",
+        ran.error("a")
+    );
+    // An unsure host keeps its lock for the next run to see.
+    assert_eq!(fake.names("a"), [lock_name("web"), "gone".to_owned()]);
+    settled(&fake, "b", V1);
+}
+
+#[tokio::test]
+async fn stop_answered_304_means_already_stopped() {
+    let fake = fleet(&["a"], Some(OK));
+    // The app died by itself: Docker answers the stop with 304.
+    fake.edit("a", "web", |c| c.state = State::Exited);
+    let ran =
+        run(deployment(&fake, &service(&["a"], 1), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(
+        ran.outcome("a"),
+        HostOutcome::Deployed,
+        "{}",
+        ran.error("a")
+    );
+    assert!(
+        fake.log()
+            .iter()
+            .any(|l| l.starts_with("a Stop") && l.ends_with("-> 304"))
+    );
+    settled(&fake, "a", V2);
+}
+
+#[tokio::test]
+async fn conflict_on_rename_rolls_the_host_back() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let before = original_ids(&fake, &["a", "b"]);
+    fake.fail("a", Op::Rename, 1, Fault::Status(409));
+    let ran = run(deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await)
+    .await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Failed);
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert!(ran.error("a").contains("409"), "{}", ran.error("a"));
+    assert_eq!(ran.outcome("b"), HostOutcome::Skipped);
+    // Stopped, then started again in place.
+    assert_eq!(settled(&fake, "a", V1), before[0]);
+    assert_eq!(fake.calls("a", Op::Start), 1);
+    assert_eq!(settled(&fake, "b", V1), before[1]);
+}
+
+#[tokio::test]
+async fn conflict_removing_the_old_is_only_a_warning() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    fake.fail("a", Op::Remove, 1, Fault::Status(409));
+    let ran = run(deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await)
+    .await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert_eq!(ran.outcome("a"), HostOutcome::Deployed);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::Warning { message } if message.contains("409") && message.contains("healthy"))));
+    // The old container stays aside, stopped; the new one serves.
+    assert_eq!(fake.names("a"), ["web".to_owned(), old_name("web")]);
+    assert_eq!(
+        fake.get("a", &old_name("web")).expect("old").state,
+        State::Exited
+    );
+    assert!(fake.get("a", "web").expect("web").running());
+    settled(&fake, "b", V2);
+}
+
+#[tokio::test]
+async fn auto_remove_container_is_refused_before_being_stopped() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    fake.edit("a", "web", |c| c.auto_remove = true);
+    let before = original_ids(&fake, &["a"]);
+    let ran = run(deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await)
+    .await;
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert!(ran.error("a").contains("--rm"), "{}", ran.error("a"));
+    assert_eq!(fake.calls("a", Op::Stop), 0);
+    assert_eq!(settled(&fake, "a", V1), before[0]);
+    assert_eq!(ran.outcome("b"), HostOutcome::Skipped);
+}
+
+#[tokio::test]
+async fn abort_mid_batch_rolls_back_the_hosts_in_flight() {
+    let hosts = ["a", "b", "c"];
+    // v2 takes far longer than the test to become healthy.
+    let mut slow = vec![STARTING; 400];
+    slow.push(HEALTHY);
+    let fake = fleet(&hosts, Some(&slow));
+    let before = original_ids(&fake, &hosts);
+    let d = deployment(&fake, &service(&hosts, 2), &request(Mode::Deploy, Some(V2))).await;
+    let mut waiting = Vec::new();
+    let ran = run_steered(d, |e, control| {
+        if let DeployEvent::Step {
+            host,
+            step: Step::WaitingForHealth,
+            ..
+        } = e
+        {
+            waiting.push(host.clone());
+            if waiting.len() == 2 {
+                let _ = control.send(Control::Abort);
+            }
+        }
+    })
+    .await;
+
+    for (i, h) in ["a", "b"].iter().enumerate() {
+        assert_eq!(ran.outcome(h), HostOutcome::RolledBack, "{h}");
+        assert_eq!(ran.error(h), "cancelled");
+        assert_eq!(settled(&fake, h, V1), before[i], "{h}");
+    }
+    assert_eq!(ran.outcome("c"), HostOutcome::Skipped);
+    assert_eq!(settled(&fake, "c", V1), before[2]);
+    assert_eq!(fake.calls("c", Op::Stop), 0);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::Stopped { reason, untouched } if reason == "aborted" && untouched == &["c".to_owned()])));
+    // Rolled-back hosts count as failures, so the run reports failed.
+    assert_eq!(ran.summary.outcome, RunOutcome::Failed);
+}
+
+async fn next_event(rx: &mut mpsc::Receiver<DeployEvent>) -> DeployEvent {
+    tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .expect("an event")
+        .expect("the run goes on")
+}
+
+#[tokio::test]
+async fn pause_holds_after_the_current_batch_until_run() {
+    let hosts = ["a", "b", "c"];
+    // A few health polls (the sequence advances per inspect): the run waits a
+    // moment, so the pause lands mid-batch.
+    let fake = fleet(
+        &hosts,
+        Some(&[STARTING, STARTING, STARTING, STARTING, HEALTHY]),
+    );
+    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
+    let (tx, mut rx) = mpsc::channel(10_000);
+    let (control, control_rx) = watch::channel(Control::Run);
+    let task = tokio::spawn(execute(d, tx, control_rx));
+    let mut events = Vec::new();
+    loop {
+        let e = next_event(&mut rx).await;
+        let first_batch = matches!(e, DeployEvent::BatchStarted { index: 0, .. });
+        events.push(e);
+        if first_batch {
+            let _ = control.send(Control::Pause);
+            break;
+        }
+    }
+    loop {
+        let e = next_event(&mut rx).await;
+        let paused = e == DeployEvent::Paused;
+        events.push(e);
+        if paused {
+            break;
+        }
+    }
+    // The batch in flight finished; nothing more happens while paused.
+    assert!(events.iter().any(host_done("a")));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    while let Ok(e) = rx.try_recv() {
+        assert!(
+            matches!(e, DeployEvent::Step { .. } | DeployEvent::HealthWait { .. }),
+            "while paused: {e:?}"
+        );
+    }
+    assert_eq!(fake.get("a", "web").expect("web").image, V2);
+    assert_eq!(fake.get("b", "web").expect("web").image, V1);
+    assert_eq!(fake.calls("b", Op::Stop), 0);
+
+    let _ = control.send(Control::Run);
+    let rest = async {
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+    };
+    tokio::time::timeout(LIMIT, rest)
+        .await
+        .expect("the run ends");
+    let summary = task.await.expect("the run does not panic");
+    assert_eq!(summary.outcome, RunOutcome::Succeeded);
+    let resumed = events.iter().position(|e| *e == DeployEvent::Resumed);
+    let second = events.iter().position(batch_started(1));
+    assert!(resumed.is_some() && resumed < second, "{events:?}");
+    for h in hosts {
+        settled(&fake, h, V2);
+    }
+}
