@@ -208,8 +208,8 @@ impl<'a> Run<'a> {
             return;
         };
         let record = AuditRecord::new(host, container, &action, result);
-        if let Err(e) = log.append(&record) {
-            tracing::warn!("cannot write audit log {}: {e}", log.path().display());
+        if let Err(e) = crate::ops::act::audit(log, &record) {
+            tracing::warn!("{e}");
         }
     }
 
