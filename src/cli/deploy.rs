@@ -18,8 +18,8 @@ use crate::ops::deploy::prepare::{
     self, Failure, Mode, PrepareError, Prepared, Ready, interrupted_message,
 };
 use crate::ops::deploy::{
-    Control, Delivery, DeployEvent, HostHandle, HostOutcome, HostProbe, Job, Liveness, Plan,
-    RunOutcome, SourceRef, image, probe,
+    Control, Delivery, DeployEvent, HostHandle, HostProbe, Job, Liveness, Plan, RunOutcome,
+    SourceRef, image, probe,
 };
 
 /// Events buffered between the executor and the printer.
@@ -622,112 +622,18 @@ impl Printer {
             }
             return;
         }
-        match e {
-            DeployEvent::Plan { .. } | DeployEvent::Locked { .. } => {}
-            DeployEvent::ImageSource { image, source } => {
-                self.line(&format!(
-                    "image {image}: streamed from {source} where missing"
-                ));
-            }
-            DeployEvent::LockHeld { host, lock } => self.line(&format!(
-                "{host}: locked by {} (pid {}, deploy {})",
-                lock.holder, lock.pid, lock.deploy_id
-            )),
-            DeployEvent::Warning { message } => self.line(&format!("warning: {message}")),
-            DeployEvent::PreDeploy { host, command } => {
-                self.line(&format!("{host}: pre_deploy `{command}`…"));
-            }
-            DeployEvent::PreDeployDone {
-                host,
-                exit_code,
-                output,
-            } => {
-                self.line(&format!("{host}: pre_deploy exited {exit_code}"));
-                for l in output.lines().filter(|l| !l.trim().is_empty()) {
-                    self.line(&format!("    {l}"));
-                }
-            }
-            DeployEvent::BatchStarted { index, hosts } => {
-                self.line(&format!("batch {}: {}", index + 1, hosts.join(", ")));
-            }
-            DeployEvent::Step { host, step, detail } => {
-                let text = if detail.is_empty() {
-                    format!("{host}: {}", step.label())
-                } else {
-                    format!("{host}: {} {detail}", step.label())
-                };
-                self.line(&text);
-            }
-            DeployEvent::Progress { host, bytes, total } => {
-                let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-                let text = match total {
-                    Some(t) => format!("{host}: {:.1} / {:.1} MiB", mib(*bytes), mib(*t)),
-                    None => format!("{host}: {:.1} MiB", mib(*bytes)),
-                };
-                self.transient(&text);
-            }
-            DeployEvent::HealthWait {
-                host,
-                status,
-                remaining_s,
-            } => self.transient(&format!("{host}: {status}, {remaining_s}s left")),
-            DeployEvent::HostDone {
-                host,
-                container,
-                outcome,
-                image,
-                error,
-                timings,
-            } => {
-                let secs = |ms: u64| ms as f64 / 1000.0;
-                let what = match outcome {
-                    HostOutcome::Deployed => format!("deployed {image}"),
-                    HostOutcome::UpToDate => format!("already on {image}"),
-                    HostOutcome::Unchanged => format!("FAILED before any change, still {image}"),
-                    HostOutcome::RolledBack => format!("FAILED, rolled back to {image} (healthy)"),
-                    HostOutcome::Restored => format!("restored {image} (healthy)"),
-                    HostOutcome::Failed => "FAILED, state unknown".to_owned(),
-                    HostOutcome::Skipped => "skipped".to_owned(),
-                };
-                self.line(&format!(
-                    "{host}: {container}: {what} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s)",
-                    secs(timings.total_ms),
-                    secs(timings.image_ms),
-                    secs(timings.start_ms),
-                    secs(timings.health_ms)
-                ));
-                if let Some(error) = error {
-                    self.line(&format!("    {error}"));
-                }
-            }
-            DeployEvent::Stopped { reason, untouched } => self.line(&format!(
-                "stopped: {reason}; untouched: {}",
-                untouched.join(", ")
-            )),
-            DeployEvent::Paused => self.line("paused after the batch"),
-            DeployEvent::Resumed => self.line("resumed"),
-            DeployEvent::Finished {
-                outcome,
-                deployed,
-                failed,
-                skipped,
-                elapsed_ms,
-                reason,
-            } => {
-                let word = match outcome {
-                    RunOutcome::Succeeded => "done",
-                    RunOutcome::Failed => "FAILED",
-                    RunOutcome::Aborted => "aborted",
-                    RunOutcome::NotStarted => "not started",
-                };
-                let mut text = format!(
-                    "{word}: {deployed} changed, {failed} failed, {skipped} skipped in {:.1}s",
-                    *elapsed_ms as f64 / 1000.0
-                );
-                if let Some(r) = reason {
-                    text.push_str(&format!(" ({r})"));
-                }
-                self.line(&text);
+        let Some(text) = e.describe() else {
+            return;
+        };
+        // Progress overwrites itself on a terminal; everything else is a line.
+        if matches!(
+            e,
+            DeployEvent::Progress { .. } | DeployEvent::HealthWait { .. }
+        ) {
+            self.transient(&text);
+        } else {
+            for line in text.lines() {
+                self.line(line);
             }
         }
     }

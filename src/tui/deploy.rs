@@ -152,24 +152,30 @@ impl DeployState {
 
     /// Folds one executor event into the rows.
     pub fn apply(&mut self, ev: DeployEvent) {
+        // Events without rows of their own become notes, worded as the CLI words them.
+        if matches!(
+            ev,
+            DeployEvent::ImageSource { .. }
+                | DeployEvent::LockHeld { .. }
+                | DeployEvent::Warning { .. }
+                | DeployEvent::PreDeploy { .. }
+                | DeployEvent::PreDeployDone { .. }
+                | DeployEvent::Stopped { .. }
+        ) && let Some(text) = ev.describe()
+        {
+            for line in text.lines() {
+                self.note(line.to_owned());
+            }
+        }
         match ev {
-            DeployEvent::Plan { .. } | DeployEvent::Locked { .. } => {}
-            DeployEvent::ImageSource { image, source } => {
-                self.note(format!(
-                    "image {image}: streamed from {source} where missing"
-                ));
-            }
-            DeployEvent::LockHeld { host, lock } => self.note(format!(
-                "{host}: locked by {} (deploy {}, since {})",
-                lock.holder, lock.deploy_id, lock.since
-            )),
-            DeployEvent::Warning { message } => self.note(format!("warning: {message}")),
-            DeployEvent::PreDeploy { host, command } => {
-                self.note(format!("pre_deploy on {host}: {command}"));
-            }
-            DeployEvent::PreDeployDone {
-                host, exit_code, ..
-            } => self.note(format!("pre_deploy on {host} exited {exit_code}")),
+            DeployEvent::Plan { .. }
+            | DeployEvent::Locked { .. }
+            | DeployEvent::ImageSource { .. }
+            | DeployEvent::LockHeld { .. }
+            | DeployEvent::Warning { .. }
+            | DeployEvent::PreDeploy { .. }
+            | DeployEvent::PreDeployDone { .. }
+            | DeployEvent::Stopped { .. } => {}
             DeployEvent::BatchStarted { index, .. } => self.batch = Some(index + 1),
             DeployEvent::Step { host, step, detail } => {
                 if let Some(r) = self.row(&host) {
@@ -209,16 +215,6 @@ impl DeployState {
                     r.bytes = None;
                     r.detail = image;
                 }
-            }
-            DeployEvent::Stopped { reason, untouched } => {
-                self.note(format!(
-                    "stopped: {reason}; untouched: {}",
-                    if untouched.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        untouched.join(", ")
-                    }
-                ));
             }
             DeployEvent::Paused => self.pause = Pause::Paused,
             DeployEvent::Resumed => self.pause = Pause::No,

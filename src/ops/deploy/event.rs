@@ -40,6 +40,32 @@ pub enum HostOutcome {
 }
 
 impl HostOutcome {
+    /// Short form for a status column.
+    pub fn label(self) -> &'static str {
+        match self {
+            HostOutcome::Deployed => "done",
+            HostOutcome::UpToDate => "already up to date",
+            HostOutcome::Unchanged => "failed before any change",
+            HostOutcome::RolledBack => "rolled back (old container healthy)",
+            HostOutcome::Restored => "restored",
+            HostOutcome::Failed => "FAILED",
+            HostOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// What the host runs now, in words.
+    pub fn describe(self, image: &str) -> String {
+        match self {
+            HostOutcome::Deployed => format!("deployed {image}"),
+            HostOutcome::UpToDate => format!("already on {image}"),
+            HostOutcome::Unchanged => format!("FAILED before any change, still {image}"),
+            HostOutcome::RolledBack => format!("FAILED, rolled back to {image} (healthy)"),
+            HostOutcome::Restored => format!("restored {image} (healthy)"),
+            HostOutcome::Failed => "FAILED, state unknown".to_owned(),
+            HostOutcome::Skipped => "skipped".to_owned(),
+        }
+    }
+
     /// Counts against `max_fail`.
     pub fn is_failure(self) -> bool {
         matches!(
@@ -61,6 +87,28 @@ pub enum RunOutcome {
     Aborted,
     /// Nothing was changed: a lock was held, the image was missing, pre_deploy failed…
     NotStarted,
+}
+
+impl RunOutcome {
+    /// One word for a summary line.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "done",
+            RunOutcome::Failed => "FAILED",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::NotStarted => "not started",
+        }
+    }
+
+    /// Longer form for a status line.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "FAILED",
+            RunOutcome::Aborted => "aborted (in-flight hosts rolled back)",
+            RunOutcome::NotStarted => "not started, nothing changed",
+        }
+    }
 }
 
 /// A step on one host, for progress displays.
@@ -186,4 +234,156 @@ pub enum DeployEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+}
+
+impl DeployEvent {
+    /// The one wording of this event that every front end shows, one line
+    /// per entry (`None` for events shown only as state: the plan, a lock
+    /// taken). Progress and health waits are meant to be overwritten.
+    pub fn describe(&self) -> Option<String> {
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        Some(match self {
+            DeployEvent::Plan { .. } | DeployEvent::Locked { .. } => return None,
+            DeployEvent::ImageSource { image, source } => {
+                format!("image {image}: streamed from {source} where missing")
+            }
+            DeployEvent::LockHeld { host, lock } => format!(
+                "{host}: locked by {} (pid {}, deploy {}, since {})",
+                lock.holder, lock.pid, lock.deploy_id, lock.since
+            ),
+            DeployEvent::Warning { message } => format!("warning: {message}"),
+            DeployEvent::PreDeploy { host, command } => format!("{host}: pre_deploy `{command}`…"),
+            DeployEvent::PreDeployDone {
+                host,
+                exit_code,
+                output,
+            } => {
+                let mut text = format!("{host}: pre_deploy exited {exit_code}");
+                for l in output.lines().filter(|l| !l.trim().is_empty()) {
+                    text.push_str(&format!("\n    {l}"));
+                }
+                text
+            }
+            DeployEvent::BatchStarted { index, hosts } => {
+                format!("batch {}: {}", index + 1, hosts.join(", "))
+            }
+            DeployEvent::Step { host, step, detail } if detail.is_empty() => {
+                format!("{host}: {}", step.label())
+            }
+            DeployEvent::Step { host, step, detail } => {
+                format!("{host}: {} {detail}", step.label())
+            }
+            DeployEvent::Progress { host, bytes, total } => {
+                let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+                match total {
+                    Some(t) => format!("{host}: {:.1} / {:.1} MiB", mib(*bytes), mib(*t)),
+                    None => format!("{host}: {:.1} MiB", mib(*bytes)),
+                }
+            }
+            DeployEvent::HealthWait {
+                host,
+                status,
+                remaining_s,
+            } => format!("{host}: {status}, {remaining_s}s left"),
+            DeployEvent::HostDone {
+                host,
+                container,
+                outcome,
+                image,
+                error,
+                timings,
+            } => {
+                let mut text = format!(
+                    "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s)",
+                    outcome.describe(image),
+                    secs(timings.total_ms),
+                    secs(timings.image_ms),
+                    secs(timings.start_ms),
+                    secs(timings.health_ms)
+                );
+                if let Some(error) = error {
+                    text.push_str(&format!("\n    {error}"));
+                }
+                text
+            }
+            DeployEvent::Stopped { reason, untouched } => format!(
+                "stopped: {reason}; untouched: {}",
+                if untouched.is_empty() {
+                    "none".to_owned()
+                } else {
+                    untouched.join(", ")
+                }
+            ),
+            DeployEvent::Paused => "paused after the batch".to_owned(),
+            DeployEvent::Resumed => "resumed".to_owned(),
+            DeployEvent::Finished {
+                outcome,
+                deployed,
+                failed,
+                skipped,
+                elapsed_ms,
+                reason,
+            } => {
+                let mut text = format!(
+                    "{}: {deployed} changed, {failed} failed, {skipped} skipped in {:.1}s",
+                    outcome.word(),
+                    secs(*elapsed_ms)
+                );
+                if let Some(r) = reason {
+                    text.push_str(&format!(" ({r})"));
+                }
+                text
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn every_front_end_gets_the_same_words() {
+        let done = DeployEvent::HostDone {
+            host: "fleet-2".into(),
+            container: "shop-web-1".into(),
+            outcome: HostOutcome::RolledBack,
+            image: "app:v1".into(),
+            error: Some("unhealthy after 60s".into()),
+            timings: Timings {
+                image_ms: 1200,
+                start_ms: 800,
+                health_ms: 60_000,
+                total_ms: 62_100,
+            },
+        };
+        assert_eq!(
+            done.describe().as_deref(),
+            Some(
+                "fleet-2: shop-web-1: FAILED, rolled back to app:v1 (healthy) in 62.1s \
+                 (image 1.2s, start 0.8s, health 60.0s)\n    unhealthy after 60s"
+            )
+        );
+        let stopped = DeployEvent::Stopped {
+            reason: "max_fail reached".into(),
+            untouched: vec![],
+        };
+        assert_eq!(
+            stopped.describe().as_deref(),
+            Some("stopped: max_fail reached; untouched: none")
+        );
+        let finished = DeployEvent::Finished {
+            outcome: RunOutcome::NotStarted,
+            deployed: 0,
+            failed: 0,
+            skipped: 3,
+            elapsed_ms: 450,
+            reason: Some("lock held".into()),
+        };
+        assert_eq!(
+            finished.describe().as_deref(),
+            Some("not started: 0 changed, 0 failed, 3 skipped in 0.5s (lock held)")
+        );
+        assert_eq!(DeployEvent::Locked { host: "h".into() }.describe(), None);
+    }
 }

@@ -189,7 +189,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
                 Span::styled(
                     format!(
                         "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   {} roll back   {} close",
-                        outcome_label(f.outcome),
+                        RunOutcome::label(f.outcome),
                         f.deployed,
                         f.failed,
                         f.skipped,
@@ -262,8 +262,8 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
             _ => theme.error,
         };
         let text = match (&r.error, o) {
-            (Some(e), _) => format!("{}: {e}", host_outcome_label(o)),
-            (None, _) => host_outcome_label(o).to_owned(),
+            (Some(e), _) => format!("{}: {e}", HostOutcome::label(o)),
+            (None, _) => HostOutcome::label(o).to_owned(),
         };
         return (text, style);
     }
@@ -305,27 +305,6 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         },
         style,
     )
-}
-
-fn host_outcome_label(o: HostOutcome) -> &'static str {
-    match o {
-        HostOutcome::Deployed => "done",
-        HostOutcome::UpToDate => "already up to date",
-        HostOutcome::Unchanged => "failed before any change",
-        HostOutcome::RolledBack => "rolled back (old container healthy)",
-        HostOutcome::Restored => "restored",
-        HostOutcome::Failed => "FAILED",
-        HostOutcome::Skipped => "skipped",
-    }
-}
-
-fn outcome_label(o: RunOutcome) -> &'static str {
-    match o {
-        RunOutcome::Succeeded => "succeeded",
-        RunOutcome::Failed => "FAILED",
-        RunOutcome::Aborted => "aborted (in-flight hosts rolled back)",
-        RunOutcome::NotStarted => "not started, nothing changed",
-    }
 }
 
 fn capitalize(s: &str) -> String {
