@@ -7,9 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
-use crate::fleet::{
-    ActorConfig, ContainerInfo, Fleet, FleetState, HostEvent, HostId, Link, update,
-};
+use crate::fleet::{ActorConfig, Fleet, FleetState, HostEvent, Link, Resolved, update};
 use crate::ops::act;
 use crate::ops::{AuditLog, ContainerAction};
 
@@ -26,45 +24,6 @@ pub struct ActArgs {
     /// Print JSON results instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One container a target resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub host: HostId,
-    pub container: ContainerInfo,
-}
-
-/// Matches targets against every known container: exact name, Compose
-/// service, or an id prefix of at least 4 characters. Returns the matches
-/// and the targets that matched nothing.
-pub fn resolve(state: &FleetState, targets: &[String]) -> (Vec<Resolved>, Vec<String>) {
-    let mut found: Vec<Resolved> = Vec::new();
-    let mut missing = Vec::new();
-    for target in targets {
-        let before = found.len();
-        for (host, h) in state.hosts.iter().enumerate() {
-            for c in &h.containers {
-                let hit = c.name == *target
-                    || c.labels.get("com.docker.compose.service") == Some(target)
-                    || (target.len() >= 4 && c.id.starts_with(target.as_str()));
-                if hit
-                    && !found
-                        .iter()
-                        .any(|r| r.container.id == c.id && r.host == host)
-                {
-                    found.push(Resolved {
-                        host,
-                        container: c.clone(),
-                    });
-                }
-            }
-        }
-        if found.len() == before {
-            missing.push(target.clone());
-        }
-    }
-    (found, missing)
 }
 
 /// The fleet, connected, with the targets found on it.
@@ -119,7 +78,7 @@ pub async fn connect_to_targets_with(
         fleet.settle(&mut state).await;
     }
     let unreachable = super::report_unreachable(&state, json);
-    let (targets, missing) = resolve(&state, names);
+    let (targets, missing) = state.resolve(names);
     if !missing.is_empty() {
         fleet.shutdown().await;
         return Err(missing_targets(&state, &missing));
@@ -294,7 +253,7 @@ fn confirm(
 mod tests {
     use super::*;
     use crate::config::{HostSpec, Inventory, Target};
-    use crate::fleet::HostState;
+    use crate::fleet::{ContainerInfo, HostId, HostState};
 
     fn container(host: &str, name: &str, service: &str, id: &str) -> ContainerInfo {
         ContainerInfo {
@@ -368,7 +327,7 @@ mod tests {
 
     #[test]
     fn service_name_resolves_on_every_host() {
-        let (found, missing) = resolve(&state(), &["web".to_owned()]);
+        let (found, missing) = state().resolve(&["web".to_owned()]);
         assert!(missing.is_empty());
         let hosts: Vec<HostId> = found.iter().map(|r| r.host).collect();
         assert_eq!(hosts, [0, 1]);
@@ -376,15 +335,12 @@ mod tests {
 
     #[test]
     fn names_ids_and_missing_targets() {
-        let (found, missing) = resolve(
-            &state(),
-            &[
-                "db".to_owned(),
-                "cccc".to_owned(),
-                "nope".to_owned(),
-                "shop-web-1".to_owned(),
-            ],
-        );
+        let (found, missing) = state().resolve(&[
+            "db".to_owned(),
+            "cccc".to_owned(),
+            "nope".to_owned(),
+            "shop-web-1".to_owned(),
+        ]);
         let ids: Vec<&str> = found.iter().map(|r| r.container.id.as_str()).collect();
         assert_eq!(ids, ["bbbb2222", "cccc3333", "aaaa1111"], "no duplicates");
         assert_eq!(missing, ["nope"]);
@@ -392,7 +348,7 @@ mod tests {
 
     #[test]
     fn short_id_prefixes_do_not_match() {
-        let (found, missing) = resolve(&state(), &["aaa".to_owned()]);
+        let (found, missing) = state().resolve(&["aaa".to_owned()]);
         assert!(found.is_empty());
         assert_eq!(missing, ["aaa"]);
     }

@@ -235,16 +235,9 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
     let mut state = FleetState::new(&inventory);
     let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
     fleet.settle(&mut state).await;
-    let hosts = inventory
-        .hosts
-        .iter()
-        .enumerate()
-        .filter_map(|(id, h)| {
-            fleet
-                .docker(id)
-                .map(|docker| HostHandle::docker(h.name.clone(), docker))
-        })
-        .collect();
+    // Unreachable hosts are reported from the state (`Connected::unreachable`).
+    let names: Vec<String> = inventory.hosts.iter().map(|h| h.name.clone()).collect();
+    let hosts = crate::ops::deploy::reach::handles(&state, &fleet, &names).hosts;
     Ok(Connected {
         service,
         fleet,

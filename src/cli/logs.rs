@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::act::Resolved;
 use super::{Cli, CliError, Exit, Selection};
+use crate::fleet::Resolved;
 use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, HostId, LogStream};
 use crate::logs::{Cursor, LogBuffer, LogLine, Search, SearchMode, Stream, parse_docker_line};
 

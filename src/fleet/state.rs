@@ -108,10 +108,49 @@ impl FleetState {
         self.hosts.iter().filter(|h| !h.is_up())
     }
 
+    /// Matches targets against every known container: exact name, Compose
+    /// service, or an id prefix of at least 4 characters. Returns the matches
+    /// and the targets that matched nothing.
+    pub fn resolve(&self, targets: &[String]) -> (Vec<Resolved>, Vec<String>) {
+        let mut found: Vec<Resolved> = Vec::new();
+        let mut missing = Vec::new();
+        for target in targets {
+            let before = found.len();
+            for (host, h) in self.hosts.iter().enumerate() {
+                for c in &h.containers {
+                    let hit = c.name == *target
+                        || c.labels.get("com.docker.compose.service") == Some(target)
+                        || (target.len() >= 4 && c.id.starts_with(target.as_str()));
+                    if hit
+                        && !found
+                            .iter()
+                            .any(|r| r.container.id == c.id && r.host == host)
+                    {
+                        found.push(Resolved {
+                            host,
+                            container: c.clone(),
+                        });
+                    }
+                }
+            }
+            if found.len() == before {
+                missing.push(target.clone());
+            }
+        }
+        (found, missing)
+    }
+
     /// Every known container, host order then name order.
     pub fn containers(&self) -> impl Iterator<Item = &ContainerInfo> {
         self.hosts.iter().flat_map(|h| h.containers.iter())
     }
+}
+
+/// One container a target resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub host: HostId,
+    pub container: ContainerInfo,
 }
 
 /// Applies one event; returns the commands it implies.

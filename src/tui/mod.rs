@@ -24,7 +24,7 @@ use crate::fleet::{ActorConfig, Fleet, FleetEvent, FleetState};
 use crate::ops;
 use crate::ops::AuditLog;
 use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
-use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment, HostHandle};
+use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment};
 use app::{App, AppEffect, AppEvent, Settings};
 use deploy::{DeployRequest, PlanSummary};
 
@@ -179,27 +179,8 @@ fn prepare_deploy(
     fleet: &Fleet,
     deploy: &DeployRuntime,
 ) {
-    let mut hosts = Vec::new();
-    let mut unreachable = Vec::new();
-    for name in &spec.hosts {
-        let found = app
-            .fleet
-            .hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| h.spec.name == *name);
-        match found {
-            Some((id, h)) if h.is_up() => match fleet.docker(id) {
-                Some(docker) => hosts.push(HostHandle::docker(name.clone(), docker)),
-                None => unreachable.push((name.clone(), "not connected".to_owned())),
-            },
-            Some((_, h)) => unreachable.push((
-                name.clone(),
-                h.last_error.clone().unwrap_or_else(|| "no answer".into()),
-            )),
-            None => unreachable.push((name.clone(), "not in the inventory".to_owned())),
-        }
-    }
+    let ops::deploy::reach::Reach { hosts, unreachable } =
+        ops::deploy::reach::handles(&app.fleet, fleet, &spec.hosts);
     let (mode, image) = match request {
         DeployRequest::Deploy { image } => (Mode::Deploy, Some(image)),
         DeployRequest::Rollback => (Mode::Rollback, None),

@@ -21,6 +21,7 @@ pub mod lock;
 pub mod plan;
 pub mod prepare;
 pub mod probe;
+pub mod reach;
 pub mod spec;
 
 pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};

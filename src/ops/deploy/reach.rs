@@ -1,0 +1,42 @@
+//! Which of a service's hosts a deploy can use right now: the same answer
+//! for the TUI and the headless verbs.
+
+use crate::fleet::{Fleet, FleetState};
+
+use super::HostHandle;
+
+/// A service's hosts split into those with an open session (inventory order)
+/// and those without, each with the reason.
+#[derive(Default)]
+pub struct Reach {
+    pub hosts: Vec<HostHandle>,
+    pub unreachable: Vec<(String, String)>,
+}
+
+/// Handles for `names` over the fleet's open sessions (no new connections).
+pub fn handles(state: &FleetState, fleet: &Fleet, names: &[String]) -> Reach {
+    let mut reach = Reach::default();
+    for name in names {
+        let found = state
+            .hosts
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.spec.name == *name);
+        match found {
+            Some((id, h)) if h.is_up() => match fleet.docker(id) {
+                Some(docker) => reach.hosts.push(HostHandle::docker(name.clone(), docker)),
+                None => reach
+                    .unreachable
+                    .push((name.clone(), "not connected".to_owned())),
+            },
+            Some((_, h)) => reach.unreachable.push((
+                name.clone(),
+                h.last_error.clone().unwrap_or_else(|| "no answer".into()),
+            )),
+            None => reach
+                .unreachable
+                .push((name.clone(), "not in the inventory".to_owned())),
+        }
+    }
+    reach
+}
