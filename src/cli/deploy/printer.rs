@@ -1,0 +1,192 @@
+//! Confirmation and the event printer of deploys: text (a live countdown on a
+//! terminal) or JSON lines.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde::Serialize;
+
+use super::err;
+use crate::cli::{CliError, Exit};
+use crate::config::ServiceSpec;
+use crate::ops::deploy::prepare::Mode;
+use crate::ops::deploy::{DeployEvent, Job, Plan};
+
+/// Asks on the terminal; refuses when there is none.
+pub(super) fn confirm(mode: Mode, service: &str, plan: &Plan) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(err(
+            Exit::Refused,
+            format!(
+                "refusing to {} {service} without confirmation: pass --yes",
+                mode.kind()
+            ),
+        ));
+    }
+    let mut out = std::io::stderr().lock();
+    let _ = write!(
+        out,
+        "{} {service} on {} host(s)? [y/N] ",
+        mode.kind(),
+        plan.hosts().count()
+    );
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| err(Exit::Internal, format!("reading the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(err(Exit::Refused, "cancelled; nothing was changed"))
+    }
+}
+
+/// Renders deploy events: text (with a live countdown on a terminal) or JSON lines.
+pub(super) struct Printer {
+    json: bool,
+    tty: bool,
+    /// A countdown line is showing and must be cleared before the next line.
+    dangling: bool,
+}
+
+impl Printer {
+    pub(super) fn new(json: bool) -> Self {
+        Printer {
+            json,
+            tty: std::io::stdout().is_terminal(),
+            dangling: false,
+        }
+    }
+
+    pub(super) fn line(&mut self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        if self.dangling {
+            let _ = write!(out, "\r\x1b[K");
+            self.dangling = false;
+        }
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    /// A line that the next one replaces (terminals only).
+    pub(super) fn transient(&mut self, text: &str) {
+        if !self.tty {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[K{text}");
+        let _ = out.flush();
+        self.dangling = true;
+    }
+
+    fn json_line<T: Serialize>(&mut self, value: &T) {
+        match serde_json::to_string(value) {
+            Ok(text) => self.line(&text),
+            Err(e) => eprintln!("flotilla: JSON encoding failed: {e}"),
+        }
+    }
+
+    pub(super) fn warning(&mut self, message: &str) {
+        self.event(&DeployEvent::Warning {
+            message: message.to_owned(),
+        });
+    }
+
+    pub(super) fn note(&mut self, message: &str) {
+        if self.json {
+            self.json_line(&serde_json::json!({"event": "nothing_to_do", "message": message}));
+        } else {
+            self.line(message);
+        }
+    }
+
+    pub(super) fn plan(
+        &mut self,
+        id: &str,
+        mode: Mode,
+        service: &ServiceSpec,
+        plan: &Plan,
+        pre_deploy: bool,
+    ) {
+        if self.json {
+            self.json_line(&DeployEvent::Plan {
+                deploy_id: id.to_owned(),
+                service: service.name.clone(),
+                plan: plan.clone(),
+            });
+        } else {
+            let count = plan.hosts().count();
+            self.line(&format!(
+                "{} {} [{id}]: {count} host(s) in {} batch(es); stops after more than {} failure(s); \
+                 health timeout {}s",
+                mode.kind(),
+                service.name,
+                plan.batches.len(),
+                plan.max_fail,
+                service.health_timeout.as_secs()
+            ));
+            for (i, batch) in plan.batches.iter().enumerate() {
+                for (j, h) in batch.iter().enumerate() {
+                    let head = if j == 0 {
+                        format!("  batch {}:", i + 1)
+                    } else {
+                        String::new()
+                    };
+                    let job = match h.job {
+                        Job::Deploy => String::new(),
+                        Job::Finish => " (finish the interrupted deploy)".into(),
+                        Job::Restore => " (restore the old container)".into(),
+                        Job::Keep => String::new(),
+                    };
+                    self.line(&format!(
+                        "{head:<11} {}  {}  {} → {}{job}",
+                        h.host, h.container, h.from, h.to
+                    ));
+                }
+            }
+            for h in &plan.unchanged {
+                self.line(&format!(
+                    "  unchanged: {}  {}  {}{}",
+                    h.host,
+                    h.container,
+                    h.from,
+                    h.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        if pre_deploy && let Some(cmd) = &service.pre_deploy {
+            self.warning(&format!(
+                "pre_deploy `{cmd}` runs once before the first host; database schema changes \
+                 it makes are not undone by a rollback"
+            ));
+        }
+    }
+
+    pub(super) fn event(&mut self, e: &DeployEvent) {
+        if self.json {
+            // The plan was printed before confirmation.
+            if !matches!(e, DeployEvent::Plan { .. }) {
+                self.json_line(e);
+            }
+            return;
+        }
+        let Some(text) = e.describe() else {
+            return;
+        };
+        // Progress overwrites itself on a terminal; everything else is a line.
+        if matches!(
+            e,
+            DeployEvent::Progress { .. } | DeployEvent::HealthWait { .. }
+        ) {
+            self.transient(&text);
+        } else {
+            for line in text.lines() {
+                self.line(line);
+            }
+        }
+    }
+}
