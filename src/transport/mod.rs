@@ -34,12 +34,27 @@ pub enum TransportError {
         file: PathBuf,
     },
     #[error(
-        "HOST KEY FOR {host} HAS CHANGED (now {fingerprint}); this may be a man-in-the-middle attack. \
-         Refusing to connect. If the change is legitimate, remove the old key at {}:{line} \
-         (ssh-keygen -R)",
+        "HOST KEY FOR {host} HAS CHANGED: the server presents {key_type} {fingerprint}, but \
+         {}:{line} records a different {recorded_type} key for it; this may be a \
+         man-in-the-middle attack. Refusing to connect (--accept-new never replaces a \
+         recorded key). If the change is legitimate, remove the old key \
+         (ssh-keygen -R '{host}' -f {}) and verify the new one",
+        file.display(),
         file.display()
     )]
     HostKeyChanged {
+        host: String,
+        key_type: String,
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+        recorded_type: String,
+    },
+    #[error(
+        "host key for {host} ({fingerprint}) is marked @revoked at {}:{line}; refusing to connect",
+        file.display()
+    )]
+    HostKeyRevoked {
         host: String,
         fingerprint: String,
         file: PathBuf,

@@ -202,7 +202,8 @@ fn client_config(ep: &SshEndpoint) -> client::Config {
         ..Default::default()
     };
     // Prefer the key types we already know for this host, as OpenSSH does.
-    let known = known_hosts::known_algorithms(&ep.hostname, ep.port, &ep.known_hosts_files);
+    let name = known_hosts::host_pattern(&ep.hostname, ep.port);
+    let known = known_hosts::known_algorithms(&name, &ep.known_hosts_files);
     if !known.is_empty() {
         let (mut first, rest): (Vec<_>, Vec<_>) = config
             .preferred
@@ -342,14 +343,26 @@ impl client::Handler for ClientHandler {
             )));
         };
         let ep = &self.endpoint;
-        let host = ep.hostname.as_str();
-        let pattern = known_hosts::host_pattern(host, ep.port);
-        match known_hosts::verify(host, ep.port, key, &ep.known_hosts_files) {
+        let name = known_hosts::host_pattern(&ep.hostname, ep.port);
+        let fingerprint = known_hosts::fingerprint(key);
+        match known_hosts::verify(&name, key, &ep.known_hosts_files) {
             Verdict::Known => Ok(true),
-            Verdict::Changed { file, line } => {
-                Err(HandlerError::HostKey(TransportError::HostKeyChanged {
-                    host: pattern,
-                    fingerprint: known_hosts::fingerprint(key),
+            Verdict::Changed {
+                file,
+                line,
+                recorded_type,
+            } => Err(HandlerError::HostKey(TransportError::HostKeyChanged {
+                host: name,
+                key_type: key.algorithm().to_string(),
+                fingerprint,
+                file,
+                line,
+                recorded_type,
+            })),
+            Verdict::Revoked { file, line } => {
+                Err(HandlerError::HostKey(TransportError::HostKeyRevoked {
+                    host: name,
+                    fingerprint,
                     file,
                     line,
                 }))
@@ -362,21 +375,20 @@ impl client::Handler for ClientHandler {
                     .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
                 if !self.accept_new {
                     return Err(HandlerError::HostKey(TransportError::HostKeyUnknown {
-                        host: pattern,
+                        host: name,
                         key_type: key.algorithm().to_string(),
-                        fingerprint: known_hosts::fingerprint(key),
+                        fingerprint,
                         file,
                     }));
                 }
-                known_hosts::record(host, ep.port, key, &file).map_err(|e| {
+                known_hosts::record(&name, key, &file).map_err(|e| {
                     HandlerError::HostKey(TransportError::Protocol(format!(
                         "could not record host key in {}: {e}",
                         file.display()
                     )))
                 })?;
                 tracing::info!(
-                    "recorded new host key for {pattern} ({}) in {}",
-                    known_hosts::fingerprint(key),
+                    "recorded new host key for {name} ({fingerprint}) in {}",
                     file.display()
                 );
                 Ok(true)
@@ -400,5 +412,48 @@ impl client::Handler for ClientHandler {
             client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
             client::DisconnectReason::Error(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::Algorithm;
+    use russh::keys::ssh_key::HashAlg;
+
+    #[test]
+    fn recorded_key_types_are_negotiated_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(
+            &known,
+            "[10.0.0.9]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ\n",
+        )
+        .expect("write");
+        let ep = SshEndpoint {
+            alias: "h".into(),
+            hostname: "10.0.0.9".into(),
+            port: 2222,
+            user: "u".into(),
+            identity_files: Vec::new(),
+            known_hosts_files: vec![known],
+            strict_host_key_checking: StrictHostKeyChecking::Yes,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let prefs = client_config(&ep).preferred.key;
+        assert_eq!(
+            prefs[..3],
+            [
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512)
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256)
+                },
+                Algorithm::Rsa { hash: None },
+            ]
+        );
+        // Nothing is dropped: the server may have none of the recorded types.
+        assert!(prefs.contains(&Algorithm::Ed25519));
     }
 }
