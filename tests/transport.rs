@@ -3,9 +3,13 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
+use common::proxy::TcpProxy;
 use common::{Testbed, Via, flotilla, json, run, write};
 
 /// The name OpenSSH records a host's key under.
@@ -69,4 +73,90 @@ fn recorded_key_of_another_type_is_a_changed_key_even_with_accept_new() {
             "{extra:?}: known_hosts must not change"
         );
     }
+}
+
+/// Names of fleet-1's containers (running or not: some crash-loop), straight
+/// from its daemon.
+fn containers_on_fleet_1(tb: &Testbed) -> BTreeSet<String> {
+    tb.docker("fleet-1", &["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `flotilla ps --all --json` (args first) and checks it lists fleet-1's
+/// containers under `host`. Other tests start and remove scratch containers
+/// meanwhile, so only those running before and after must be listed.
+fn assert_ps_lists_fleet_1(tb: &Testbed, host: &str, args: &[&OsStr]) {
+    let before = containers_on_fleet_1(tb);
+    let mut cmd = flotilla();
+    cmd.args(args).args(["ps", "--all", "--json"]);
+    let out = run(cmd);
+    let after = containers_on_fleet_1(tb);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed = json(&out.stdout);
+    let listed = listed.as_array().expect("ps --json is an array");
+    let names: BTreeSet<String> = listed
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert!(listed.iter().all(|c| c["host"] == host), "{listed:?}");
+    let stable: BTreeSet<String> = before.intersection(&after).cloned().collect();
+    assert!(stable.contains("shop-web-1"), "{stable:?}");
+    assert!(stable.is_subset(&names), "{stable:?} not all in {names:?}");
+}
+
+#[test]
+fn connect_timeout_bounds_tcp_and_banner_not_the_whole_handshake() {
+    let tb = Testbed::get();
+    let (addr, port) = tb.address("fleet-1");
+    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
+    // 2 s round trips: the handshake and auth take several, far over 5 s.
+    let proxy = TcpProxy::start(upstream, Duration::from_millis(1000));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        port: Some(proxy.port()),
+        ssh_lines: &["ConnectTimeout 5"],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "slow", "fleet-1", &via);
+
+    assert_ps_lists_fleet_1(&tb, "slow", &["--config".as_ref(), config.as_ref()]);
+
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["hosts", "--json"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let hosts = json(&out.stdout);
+    let rtt = hosts[0]["rtt_ms"].as_f64().expect("rtt_ms");
+    // One request is one round trip (2 s), not two.
+    assert!((1900.0..3000.0).contains(&rtt), "rtt {rtt} ms");
+}
+
+#[test]
+fn black_holed_host_times_out_after_connect_timeout() {
+    let tb = Testbed::get();
+    let (addr, port) = tb.address("fleet-1");
+    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
+    let proxy = TcpProxy::start(upstream, Duration::ZERO);
+    proxy.set_blackhole(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        port: Some(proxy.port()),
+        ssh_lines: &["ConnectTimeout 2"],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "dark", "fleet-1", &via);
+
+    let started = Instant::now();
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["ps", "--json"]);
+    let out = run(cmd);
+    let took = started.elapsed();
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("timed out after 2s"), "{}", out.stderr);
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(4)).contains(&took),
+        "took {took:?}"
+    );
 }

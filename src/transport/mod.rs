@@ -19,8 +19,16 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("timed out after {}s connecting to {addr}", after.as_secs())]
+    #[error(
+        "timed out after {}s connecting to {addr} (ConnectTimeout: TCP connect and SSH banner)",
+        after.as_secs()
+    )]
     Timeout { addr: String, after: Duration },
+    #[error(
+        "SSH handshake and authentication with {addr} did not finish within {}s",
+        after.as_secs()
+    )]
+    HandshakeTimeout { addr: String, after: Duration },
     #[error(
         "host key for {host} is not known ({key_type} {fingerprint}); refusing to connect. \
          Verify the fingerprint, then trust it with `flotilla --accept-new …` \

@@ -2,14 +2,17 @@
 //! verify the host key, authenticate, keep alive, and open channels on demand.
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, ChannelStream};
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{oneshot, watch};
 
 use super::TransportError;
 use super::known_hosts::{self, Verdict};
@@ -133,6 +136,15 @@ fn append_bounded(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
     buf.extend_from_slice(&data[..data.len().min(room)]);
 }
 
+/// The bound on one hop's whole connection (TCP, handshake, authentication):
+/// ConnectTimeout only covers reaching the server and its banner, like
+/// OpenSSH, so a slow but live link gets several round trips more.
+pub fn handshake_bound(connect_timeout: Duration) -> Duration {
+    HANDSHAKE_MIN.max(connect_timeout.saturating_mul(4))
+}
+
+const HANDSHAKE_MIN: Duration = Duration::from_secs(30);
+
 async fn connect_one(
     ep: &SshEndpoint,
     via: Option<Arc<SshSession>>,
@@ -147,51 +159,132 @@ async fn connect_one(
         closed: closed_tx,
     };
     let config = Arc::new(client_config(ep));
-    let timeout = ep.connect_timeout;
+    // Like OpenSSH: ConnectTimeout covers the TCP connect (or channel open
+    // through a jump host) and the server's banner, not what follows.
+    let banner_deadline = tokio::time::Instant::now() + ep.connect_timeout;
+    let too_slow = || TransportError::Timeout {
+        addr: addr.clone(),
+        after: ep.connect_timeout,
+    };
 
-    let connecting = async {
-        match &via {
+    let establish = async {
+        let handshake = match &via {
             None => {
-                let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| {
-                    TransportError::Connect {
-                        addr: addr.clone(),
-                        source: e,
-                    }
-                })?;
+                let tcp =
+                    tokio::time::timeout_at(banner_deadline, tokio::net::TcpStream::connect(&addr))
+                        .await
+                        .map_err(|_| too_slow())?
+                        .map_err(|e| TransportError::Connect {
+                            addr: addr.clone(),
+                            source: e,
+                        })?;
                 tcp.set_nodelay(true).ok();
-                client::connect_stream(config, tcp, handler).await
+                handshake(config, tcp, handler, banner_deadline).await
             }
             Some(jump) => {
-                let stream = jump.open_tcp(&ep.hostname, ep.port).await.map_err(|e| {
-                    TransportError::Connect {
-                        addr: addr.clone(),
-                        source: std::io::Error::other(format!("through jump host: {e}")),
-                    }
-                })?;
-                client::connect_stream(config, stream, handler).await
+                let stream =
+                    tokio::time::timeout_at(banner_deadline, jump.open_tcp(&ep.hostname, ep.port))
+                        .await
+                        .map_err(|_| too_slow())?
+                        .map_err(|e| TransportError::Connect {
+                            addr: addr.clone(),
+                            source: std::io::Error::other(format!("through jump host: {e}")),
+                        })?;
+                handshake(config, stream, handler, banner_deadline).await
             }
-        }
-        .map_err(|e| e.into_transport(&addr))
+        };
+        let mut handle = handshake
+            .ok_or_else(too_slow)?
+            .map_err(|e| e.into_transport(&addr))?;
+        authenticate(&mut handle, ep).await?;
+        Ok::<_, TransportError>(handle)
     };
-    let mut handle = tokio::time::timeout(timeout, connecting)
-        .await
-        .map_err(|_| TransportError::Timeout {
+    let bound = handshake_bound(ep.connect_timeout);
+    let handle = tokio::time::timeout(bound, establish).await.map_err(|_| {
+        TransportError::HandshakeTimeout {
             addr: addr.clone(),
-            after: timeout,
-        })??;
-
-    tokio::time::timeout(timeout, authenticate(&mut handle, ep))
-        .await
-        .map_err(|_| TransportError::Timeout {
-            addr: addr.clone(),
-            after: timeout,
-        })??;
+            after: bound,
+        }
+    })??;
 
     Ok(SshSession {
         handle,
         closed: closed_rx,
         _jump: via,
     })
+}
+
+/// russh's handshake over `stream`; `None` if the server's banner has not
+/// arrived by `banner_deadline` (afterwards only the caller's bound applies).
+async fn handshake<S>(
+    config: Arc<client::Config>,
+    stream: S,
+    handler: ClientHandler,
+    banner_deadline: tokio::time::Instant,
+) -> Option<Result<Handle<ClientHandler>, HandlerError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (seen_tx, seen_rx) = oneshot::channel();
+    let stream = BannerWatch {
+        inner: stream,
+        seen: Some(seen_tx),
+    };
+    let connecting = client::connect_stream(config, stream, handler);
+    tokio::pin!(connecting);
+    tokio::select! {
+        done = &mut connecting => return Some(done),
+        // Err(RecvError) means the stream is gone: `connecting` ends with the reason.
+        banner = tokio::time::timeout_at(banner_deadline, seen_rx) => {
+            if banner.is_err() {
+                return None;
+            }
+        }
+    }
+    Some(connecting.await)
+}
+
+/// Passes a stream through, signalling once the first line (the server's
+/// identification string) has been read.
+struct BannerWatch<S> {
+    inner: S,
+    seen: Option<oneshot::Sender<()>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for BannerWatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.seen.is_some()
+            && buf.filled()[before..].contains(&b'\n')
+            && let Some(seen) = self.seen.take()
+        {
+            let _ = seen.send(());
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for BannerWatch<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn client_config(ep: &SshEndpoint) -> client::Config {
