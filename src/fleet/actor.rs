@@ -142,17 +142,21 @@ async fn connect(
     let link = connect_docker(&spec.target, cfg.connect)
         .await
         .map_err(|e| e.to_string())?;
+    let started = Instant::now();
     let version = tokio::time::timeout(cfg.call_timeout, link.docker.version())
         .await
         .map_err(|_| "Docker API did not answer /version in time".to_owned())?
         .map_err(|e| format!("Docker API: {e}"))?;
-    // Warm round trip: the connection is pooled now.
+    let version_rtt = started.elapsed();
     let started = Instant::now();
     tokio::time::timeout(cfg.call_timeout, link.docker.ping())
         .await
         .map_err(|_| "Docker API did not answer /_ping in time".to_owned())?
         .map_err(|e| format!("Docker API: {e}"))?;
-    let rtt = started.elapsed();
+    // One request each; a request that had to open a new SSH channel (the
+    // pooled connection not back yet) takes two round trips, so keep the
+    // faster one: at least one reused the already-open connection.
+    let rtt = started.elapsed().min(version_rtt);
     let info = HostInfo {
         docker_version: version.version.unwrap_or_default(),
         api_version: link.docker.client_version().to_string(),
