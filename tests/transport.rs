@@ -160,3 +160,104 @@ fn black_holed_host_times_out_after_connect_timeout() {
         "took {took:?}"
     );
 }
+
+#[test]
+fn proxy_command_reaches_the_host_and_config_check_names_it() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // fleet-1's own address, reached through fleet-2 by a real `ssh -W`.
+    let proxy = format!(
+        "ProxyCommand ssh -F {} -W %h:%p fleet-2",
+        tb.ssh_config().display()
+    );
+    let via = Via {
+        ssh_lines: &[&proxy],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "proxied", "fleet-1", &via);
+    let (addr, port) = tb.address("fleet-1");
+
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["config", "check"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expanded = format!(
+        "ProxyCommand: ssh -F {} -W {addr}:{port} fleet-2",
+        tb.ssh_config().display()
+    );
+    assert!(out.stdout.contains(&expanded), "{}", out.stdout);
+
+    assert_ps_lists_fleet_1(&tb, "proxied", &["--config".as_ref(), config.as_ref()]);
+}
+
+#[test]
+fn proxy_command_that_exits_at_once_reports_its_stderr() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        ssh_lines: &[r#"ProxyCommand sh -c "echo bastion.example: no route to host >&2; exit 7""#],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "broken", "fleet-1", &via);
+    let started = Instant::now();
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["ps", "--json"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(4), "fails fast");
+    let err = &out.stderr;
+    assert!(err.contains("ProxyCommand `sh -c"), "{err}");
+    assert!(err.contains("exit status: 7"), "{err}");
+    assert!(err.contains("bastion.example: no route to host"), "{err}");
+}
+
+#[test]
+fn ssh_config_options_flotilla_does_not_honour_are_refused() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        ssh_lines: &["PermitLocalCommand yes", "LocalCommand touch /tmp/pwned"],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "local-cmd", "fleet-1", &via);
+    for verb in [&["config", "check"][..], &["ps"][..]] {
+        let mut cmd = flotilla();
+        cmd.arg("--config").arg(&config).args(verb);
+        let out = run(cmd);
+        assert_eq!(out.code, 2, "{verb:?}: {}", out.stderr);
+        let err = &out.stderr;
+        assert!(err.contains("LocalCommand"), "{err}");
+        assert!(err.contains("`Host local-cmd`"), "names the block: {err}");
+        // inventory_via writes 8 lines before the extra ones.
+        let ssh_config = dir.path().join("ssh_config");
+        assert!(
+            err.contains(&format!("{}:10", ssh_config.display())),
+            "names file:line: {err}"
+        );
+    }
+}
+
+#[test]
+fn host_key_alias_is_the_known_hosts_name() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        ssh_lines: &["HostKeyAlias fleet-one.example"],
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "aliased", "fleet-1", &via);
+    // Recorded under the alias only, as `ssh -o HostKeyAlias=…` would look it up.
+    let key = std::fs::read_to_string(tb.dir.join("hosts/fleet-1/ssh_host_ed25519_key.pub"))
+        .expect("host key");
+    let key: Vec<&str> = key.split_whitespace().take(2).collect();
+    write(
+        dir.path(),
+        "known_hosts",
+        &format!("fleet-one.example {}\n", key.join(" ")),
+    );
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(&config).args(["hosts", "--json"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(json(&out.stdout)[0]["reachable"], true);
+}

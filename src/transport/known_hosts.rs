@@ -35,15 +35,6 @@ pub enum Verdict {
     },
 }
 
-/// The name OpenSSH records: `host` on port 22, `[host]:port` otherwise.
-pub fn host_pattern(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_owned()
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
 /// `SHA256:…` as `ssh-keygen -l` prints it.
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
@@ -69,7 +60,7 @@ struct Entry {
     key: Option<PublicKey>,
 }
 
-/// Every entry for `name` (see [`host_pattern`]) in `files`, in order.
+/// Every entry for `name` (see `SshEndpoint::known_hosts_name`) in `files`, in order.
 /// Unreadable or missing files count as empty, like OpenSSH.
 fn entries(name: &str, files: &[PathBuf]) -> Vec<Entry> {
     let mut out = Vec::new();
@@ -178,7 +169,7 @@ fn same_key(a: &PublicKey, b: &PublicKey) -> bool {
     a.key_data() == b.key_data()
 }
 
-/// Checks `key` for the host recorded as `name` (see [`host_pattern`])
+/// Checks `key` for the host recorded as `name` (see `SshEndpoint::known_hosts_name`)
 /// against every file, the way OpenSSH does.
 pub fn verify(name: &str, key: &PublicKey, files: &[PathBuf]) -> Verdict {
     let entries = entries(name, files);
@@ -291,12 +282,6 @@ mod tests {
             line,
             recorded_type: recorded_type.to_owned(),
         }
-    }
-
-    #[test]
-    fn pattern_uses_brackets_for_non_default_ports() {
-        assert_eq!(host_pattern("10.0.0.1", 22), "10.0.0.1");
-        assert_eq!(host_pattern("10.0.0.1", 2222), "[10.0.0.1]:2222");
     }
 
     #[test]

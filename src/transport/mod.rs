@@ -42,7 +42,7 @@ pub enum TransportError {
         file: PathBuf,
     },
     #[error(
-        "HOST KEY FOR {host} HAS CHANGED: the server presents {key_type} {fingerprint}, but \
+        "HOST KEY FOR {host} HAS CHANGED: the server presents {presented}, but \
          {}:{line} records a different {recorded_type} key for it; this may be a \
          man-in-the-middle attack. Refusing to connect (--accept-new never replaces a \
          recorded key). If the change is legitimate, remove the old key \
@@ -52,8 +52,8 @@ pub enum TransportError {
     )]
     HostKeyChanged {
         host: String,
-        key_type: String,
-        fingerprint: String,
+        /// Key type and fingerprint, as in `ssh-ed25519 SHA256:…`.
+        presented: String,
         file: PathBuf,
         line: usize,
         recorded_type: String,
@@ -75,6 +75,8 @@ pub enum TransportError {
         tried: Vec<String>,
         encrypted: Vec<PathBuf>,
     },
+    #[error("ProxyCommand `{command}` {message}")]
+    ProxyCommand { command: String, message: String },
     #[error("SSH: {0}")]
     Protocol(String),
     #[error("Docker API: {0}")]

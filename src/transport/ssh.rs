@@ -1,9 +1,11 @@
-//! One russh session per host: connect (directly or through ProxyJump hops),
-//! verify the host key, authenticate, keep alive, and open channels on demand.
+//! One russh session per host: connect (directly, through ProxyJump hops, or
+//! over a ProxyCommand's stdin/stdout), verify the host key, authenticate,
+//! keep alive, and open channels on demand.
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use russh::client::{self, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, ChannelStream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{oneshot, watch};
 
 use super::TransportError;
@@ -35,6 +37,8 @@ pub struct SshSession {
     closed: watch::Receiver<Option<String>>,
     /// Jump sessions must outlive the tunnelled one.
     _jump: Option<Arc<SshSession>>,
+    /// The ProxyCommand carrying this session, killed when the session is dropped.
+    _proxy: Option<ProxyProcess>,
 }
 
 /// Result of running a command over an exec channel.
@@ -167,9 +171,15 @@ async fn connect_one(
         after: ep.connect_timeout,
     };
 
+    let mut proxy: Option<ProxyProcess> = None;
     let establish = async {
-        let handshake = match &via {
-            None => {
+        let handshake = match (&via, &ep.proxy_command) {
+            (None, Some(command)) => {
+                let (process, stream) = spawn_proxy(command)?;
+                proxy = Some(process);
+                handshake(config, stream, handler, banner_deadline).await
+            }
+            (None, None) => {
                 let tcp =
                     tokio::time::timeout_at(banner_deadline, tokio::net::TcpStream::connect(&addr))
                         .await
@@ -181,7 +191,7 @@ async fn connect_one(
                 tcp.set_nodelay(true).ok();
                 handshake(config, tcp, handler, banner_deadline).await
             }
-            Some(jump) => {
+            (Some(jump), _) => {
                 let stream =
                     tokio::time::timeout_at(banner_deadline, jump.open_tcp(&ep.hostname, ep.port))
                         .await
@@ -200,18 +210,168 @@ async fn connect_one(
         Ok::<_, TransportError>(handle)
     };
     let bound = handshake_bound(ep.connect_timeout);
-    let handle = tokio::time::timeout(bound, establish).await.map_err(|_| {
-        TransportError::HandshakeTimeout {
-            addr: addr.clone(),
-            after: bound,
+    let established = tokio::time::timeout(bound, establish)
+        .await
+        .unwrap_or_else(|_| {
+            Err(TransportError::HandshakeTimeout {
+                addr: addr.clone(),
+                after: bound,
+            })
+        });
+    let handle = match established {
+        Ok(handle) => handle,
+        Err(e) => {
+            return Err(match proxy {
+                Some(process) => process.failure(e).await,
+                None => e,
+            });
         }
-    })??;
+    };
 
     Ok(SshSession {
         handle,
         closed: closed_rx,
         _jump: via,
+        _proxy: proxy,
     })
+}
+
+/// How much of a ProxyCommand's stderr is kept for error messages.
+const PROXY_STDERR_KEEP: usize = 4096;
+
+/// A running ProxyCommand; killed when dropped.
+struct ProxyProcess {
+    child: tokio::process::Child,
+    command: String,
+    /// The tail of its stderr (every line is also logged).
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: tokio::task::JoinHandle<()>,
+}
+
+/// Starts `command` with `sh -c` as OpenSSH does (with `exec`, so the shell
+/// is replaced and killing it ends the command); SSH runs over its stdin/stdout.
+fn spawn_proxy(command: &str) -> Result<(ProxyProcess, ProxyStream), TransportError> {
+    let failed = |message: String| TransportError::ProxyCommand {
+        command: command.to_owned(),
+        message,
+    };
+    let script = if command.trim_start().starts_with("exec ") {
+        command.to_owned()
+    } else {
+        format!("exec {command}")
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("could not be started with sh -c: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(failed("started without its stdio pipes".to_owned()));
+    };
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&kept);
+    let logged_as = command.to_owned();
+    let stderr_reader = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(proxy_command = %logged_as, "stderr: {line}");
+            if let Ok(mut buf) = sink.lock() {
+                buf.extend_from_slice(line.as_bytes());
+                buf.push(b'\n');
+                let excess = buf.len().saturating_sub(PROXY_STDERR_KEEP);
+                buf.drain(..excess);
+            }
+        }
+    });
+    let process = ProxyProcess {
+        child,
+        command: command.to_owned(),
+        stderr: kept,
+        stderr_reader,
+    };
+    Ok((process, ProxyStream { stdin, stdout }))
+}
+
+impl ProxyProcess {
+    /// `cause` explained by the command's exit status and stderr; host key
+    /// and authentication failures are about the host, so they stay as they are.
+    async fn failure(mut self, cause: TransportError) -> TransportError {
+        if matches!(
+            cause,
+            TransportError::HostKeyUnknown { .. }
+                | TransportError::HostKeyChanged { .. }
+                | TransportError::HostKeyRevoked { .. }
+                | TransportError::AuthFailed { .. }
+                | TransportError::ProxyCommand { .. }
+        ) {
+            return cause;
+        }
+        // A command that is exiting gets a moment to be reaped and drain stderr.
+        let grace = Duration::from_millis(500);
+        let status = tokio::time::timeout(grace, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let _ = tokio::time::timeout(grace, &mut self.stderr_reader).await;
+        let stderr = self
+            .stderr
+            .lock()
+            .map(|buf| String::from_utf8_lossy(&buf).trim().to_owned())
+            .unwrap_or_default();
+        let mut message = match status {
+            Some(status) => format!("ended ({status}) before the SSH connection was up ({cause})"),
+            None => format!("is running, but SSH over it failed: {cause}"),
+        };
+        if stderr.is_empty() {
+            message.push_str("; it wrote nothing to stderr");
+        } else {
+            message.push_str(&format!("; its stderr: {stderr}"));
+        }
+        TransportError::ProxyCommand {
+            command: std::mem::take(&mut self.command),
+            message,
+        }
+    }
+}
+
+/// The ProxyCommand's stdout (from the server) and stdin (to it) as one stream.
+struct ProxyStream {
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+impl AsyncRead for ProxyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProxyStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stdin).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_shutdown(cx)
+    }
 }
 
 /// russh's handshake over `stream`; `None` if the server's banner has not
@@ -295,8 +455,7 @@ fn client_config(ep: &SshEndpoint) -> client::Config {
         ..Default::default()
     };
     // Prefer the key types we already know for this host, as OpenSSH does.
-    let name = known_hosts::host_pattern(&ep.hostname, ep.port);
-    let known = known_hosts::known_algorithms(&name, &ep.known_hosts_files);
+    let known = known_hosts::known_algorithms(&ep.known_hosts_name(), &ep.known_hosts_files);
     if !known.is_empty() {
         let (mut first, rest): (Vec<_>, Vec<_>) = config
             .preferred
@@ -436,7 +595,7 @@ impl client::Handler for ClientHandler {
             )));
         };
         let ep = &self.endpoint;
-        let name = known_hosts::host_pattern(&ep.hostname, ep.port);
+        let name = ep.known_hosts_name();
         let fingerprint = known_hosts::fingerprint(key);
         match known_hosts::verify(&name, key, &ep.known_hosts_files) {
             Verdict::Known => Ok(true),
@@ -446,8 +605,7 @@ impl client::Handler for ClientHandler {
                 recorded_type,
             } => Err(HandlerError::HostKey(TransportError::HostKeyChanged {
                 host: name,
-                key_type: key.algorithm().to_string(),
-                fingerprint,
+                presented: format!("{} {fingerprint}", key.algorithm()),
                 file,
                 line,
                 recorded_type,
@@ -532,6 +690,8 @@ mod tests {
             known_hosts_files: vec![known],
             strict_host_key_checking: StrictHostKeyChecking::Yes,
             connect_timeout: Duration::from_secs(5),
+            proxy_command: None,
+            host_key_alias: None,
         };
         let prefs = client_config(&ep).preferred.key;
         assert_eq!(
