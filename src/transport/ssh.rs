@@ -248,7 +248,7 @@ struct ProxyProcess {
     stderr_reader: tokio::task::JoinHandle<()>,
 }
 
-/// Starts `command` with `sh -c` as OpenSSH does (with `exec`, so the shell
+/// Starts `command` with `/bin/sh -c` as OpenSSH does (with `exec`, so the shell
 /// is replaced and killing it ends the command); SSH runs over its stdin/stdout.
 fn spawn_proxy(command: &str) -> Result<(ProxyProcess, ProxyStream), TransportError> {
     let failed = |message: String| TransportError::ProxyCommand {
@@ -260,7 +260,7 @@ fn spawn_proxy(command: &str) -> Result<(ProxyProcess, ProxyStream), TransportEr
     } else {
         format!("exec {command}")
     };
-    let mut child = tokio::process::Command::new("sh")
+    let mut child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::piped())
@@ -268,7 +268,7 @@ fn spawn_proxy(command: &str) -> Result<(ProxyProcess, ProxyStream), TransportEr
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| failed(format!("could not be started with sh -c: {e}")))?;
+        .map_err(|e| failed(format!("could not be started with /bin/sh -c: {e}")))?;
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
