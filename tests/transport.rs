@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::TcpProxy;
 use common::{Testbed, Via, flotilla, json, run, write};
+use flotilla::fleet::{ActorConfig, Fleet, HostEvent};
 
 /// The name OpenSSH records a host's key under.
 fn known_hosts_name(addr: &str, port: u16) -> String {
@@ -260,4 +261,48 @@ fn host_key_alias_is_the_known_hosts_name() {
     let out = run(cmd);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(json(&out.stdout)[0]["reachable"], true);
+}
+
+#[test]
+fn rtt_is_one_round_trip_also_while_the_event_stream_holds_a_connection() {
+    let tb = Testbed::get();
+    let (addr, port) = tb.address("fleet-1");
+    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
+    // 600 ms round trips: clearly apart from the 1.2 s of a request that
+    // first has to open another SSH channel.
+    let proxy = TcpProxy::start(upstream, Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let via = Via {
+        port: Some(proxy.port()),
+        ..Via::default()
+    };
+    let config = tb.inventory_via(dir.path(), "rtt", "fleet-1", &via);
+    let inventory = flotilla::config::load(Some(&config)).expect("inventory");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // The TUI's actor settings: the Docker event stream takes a pooled
+    // connection before the first list.
+    let rtts = runtime.block_on(async {
+        let mut fleet = Fleet::spawn(&inventory, ActorConfig::default());
+        let mut rtts = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while rtts.len() < 2 {
+            match tokio::time::timeout_at(deadline, fleet.events.recv()).await {
+                Ok(Some(event)) => match event.kind {
+                    HostEvent::Connected { rtt, .. } => rtts.push(("connected", rtt)),
+                    HostEvent::Containers { rtt, .. } => rtts.push(("first list", rtt)),
+                    HostEvent::Disconnected { reason, .. } => panic!("disconnected: {reason}"),
+                    _ => {}
+                },
+                other => panic!("no events: {other:?}"),
+            }
+        }
+        fleet.shutdown().await;
+        rtts
+    });
+    for (what, rtt) in rtts {
+        assert!(
+            (Duration::from_millis(550)..Duration::from_millis(1000)).contains(&rtt),
+            "{what}: rtt {rtt:?}"
+        );
+    }
 }
