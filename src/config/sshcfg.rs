@@ -30,64 +30,64 @@ const LOCAL_COMMAND: &str = "localcommand";
 const PERMIT_LOCAL_COMMAND: &str = "permitlocalcommand";
 
 /// A directive flotilla does not honour although it changes where or how
-/// `ssh` connects: refused when `active` says its value does something.
+/// `ssh` connects: refused unless its value is one of `off`.
 struct Unhonoured {
-    /// Key in `unsupported_fields` (lowercase).
+    /// Lowercase name (see [`directive`]).
     key: &'static str,
     /// As written in ssh_config, for messages.
     name: &'static str,
-    active: fn(&str) -> bool,
+    /// Values that leave it inactive (case-insensitive).
+    off: &'static [&'static str],
     why: &'static str,
-}
-
-fn is_not(off: &'static [&'static str]) -> impl Fn(&str) -> bool {
-    move |v| !off.iter().any(|o| v.eq_ignore_ascii_case(o))
 }
 
 const UNHONOURED: &[Unhonoured] = &[
     Unhonoured {
         key: "remotecommand",
         name: "RemoteCommand",
-        active: |v| is_not(&["none"])(v),
+        off: &["none"],
         why: "flotilla opens its own channels and would not run it",
     },
     Unhonoured {
         key: "proxyusefdpass",
         name: "ProxyUseFdpass",
-        active: |v| is_not(&["no", "false"])(v),
+        off: &["no", "false"],
         why: "flotilla speaks SSH over the ProxyCommand's stdin/stdout and cannot take a passed socket",
     },
     Unhonoured {
         key: "canonicalizehostname",
         name: "CanonicalizeHostname",
-        active: |v| is_not(&["no", "false", "none"])(v),
+        off: &["no", "false", "none"],
         why: "flotilla does not canonicalize host names, so it could reach a different host than ssh",
     },
     Unhonoured {
         key: "tunnel",
         name: "Tunnel",
-        active: |v| is_not(&["no", "false"])(v),
+        off: &["no", "false"],
         why: "flotilla does not set up tun devices",
     },
     Unhonoured {
         key: "addressfamily",
         name: "AddressFamily",
-        active: |v| is_not(&["any"])(v),
+        off: &["any"],
         why: "flotilla would use whichever address family resolves",
     },
     Unhonoured {
         key: "knownhostscommand",
         name: "KnownHostsCommand",
-        active: |v| is_not(&["none"])(v),
+        off: &["none"],
         why: "flotilla would not run it, so host keys would be checked against other keys than ssh uses",
     },
     Unhonoured {
         key: "revokedhostkeys",
         name: "RevokedHostKeys",
-        active: |v| is_not(&["none"])(v),
+        off: &["none"],
         why: "flotilla would not consult it and could accept a revoked host key",
     },
 ];
+
+/// Whether a block's params set a directive ssh2-config models.
+type IsSet = fn(&HostParams) -> bool;
 
 /// How a host is reached: by the first of ProxyJump / ProxyCommand set, as in OpenSSH.
 enum Proxy {
@@ -299,7 +299,7 @@ impl SshResolver {
         };
         for u in UNHONOURED {
             if let Some(value) = directive(params, u.key).and_then(<[_]>::first)
-                && (u.active)(value)
+                && !u.off.iter().any(|off| value.eq_ignore_ascii_case(off))
             {
                 return refuse(u.name, &format!("{} {value}", u.name), u.key, u.why);
             }
@@ -315,16 +315,15 @@ impl SshResolver {
                 "flotilla would not run it",
             );
         }
-        for (name, set) in [
-            ("BindAddress", params.bind_address.is_some()),
-            ("BindInterface", params.bind_interface.is_some()),
-        ] {
-            if set {
+        // Modelled by ssh2-config, so read from its fields.
+        let binds: [(&str, IsSet); 2] = [
+            ("BindAddress", |p| p.bind_address.is_some()),
+            ("BindInterface", |p| p.bind_interface.is_some()),
+        ];
+        for (name, set) in binds {
+            if set(params) {
                 let place = self
-                    .first_setting(alias, |p| match name {
-                        "BindAddress" => p.bind_address.is_some(),
-                        _ => p.bind_interface.is_some(),
-                    })
+                    .first_setting(alias, set)
                     .map(|h| self.place(h, name))
                     .unwrap_or_default();
                 return Err(format!(
