@@ -354,14 +354,24 @@ fn describe_host(h: &HostSpec) -> Vec<String> {
                 "ssh://{}@{}:{}",
                 endpoint.user, endpoint.hostname, endpoint.port
             ),
-            if jumps.is_empty() {
-                "-".to_owned()
-            } else {
-                jumps
+            {
+                // Only the outermost endpoint can have a ProxyCommand.
+                let outermost = jumps.first().unwrap_or(endpoint);
+                let hops: Vec<String> = outermost
+                    .proxy_command
                     .iter()
-                    .map(|j| format!("{}@{}:{}", j.user, j.hostname, j.port))
-                    .collect::<Vec<_>>()
-                    .join(" > ")
+                    .map(|c| format!("ProxyCommand: {c}"))
+                    .chain(
+                        jumps
+                            .iter()
+                            .map(|j| format!("{}@{}:{}", j.user, j.hostname, j.port)),
+                    )
+                    .collect();
+                if hops.is_empty() {
+                    "-".to_owned()
+                } else {
+                    hops.join(" > ")
+                }
             },
             docker_socket.clone(),
         ),

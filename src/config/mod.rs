@@ -457,6 +457,8 @@ pub(crate) mod tests {
                 ],
                 strict_host_key_checking: StrictHostKeyChecking::Yes,
                 connect_timeout: Duration::from_secs(10),
+                proxy_command: None,
+                host_key_alias: None,
             },
             jumps: Vec::new(),
             docker_socket: "/var/run/docker.sock".to_string(),

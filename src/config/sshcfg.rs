@@ -1,14 +1,16 @@
 //! Resolves a host the way `ssh` would, from the OpenSSH client config as
 //! parsed by `ssh2-config`. Directives ssh2-config parses but does not model
-//! (StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile) are read
-//! from its `unsupported_fields` map.
+//! (StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile,
+//! ProxyCommand, HostKeyAlias) are read from its `unsupported_fields` map.
+//! Directives that would change where or how `ssh` connects but that flotilla
+//! does not honour are refused rather than silently ignored.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssh2_config::{HostParams, ParseRule, SshConfig};
+use ssh2_config::{Host, HostParams, ParseRule, SshConfig};
 
 use super::{ConfigError, Env, SshEndpoint, StrictHostKeyChecking};
 
@@ -22,6 +24,78 @@ const MAX_JUMP_DEPTH: usize = 16;
 const STRICT_HOST_KEY_CHECKING: &str = "stricthostkeychecking";
 const USER_KNOWN_HOSTS_FILE: &str = "userknownhostsfile";
 const GLOBAL_KNOWN_HOSTS_FILE: &str = "globalknownhostsfile";
+const PROXY_COMMAND: &str = "proxycommand";
+const HOST_KEY_ALIAS: &str = "hostkeyalias";
+const LOCAL_COMMAND: &str = "localcommand";
+const PERMIT_LOCAL_COMMAND: &str = "permitlocalcommand";
+
+/// A directive flotilla does not honour although it changes where or how
+/// `ssh` connects: refused unless its value is one of `off`.
+struct Unhonoured {
+    /// Lowercase name (see [`directive`]).
+    key: &'static str,
+    /// As written in ssh_config, for messages.
+    name: &'static str,
+    /// Values that leave it inactive (case-insensitive).
+    off: &'static [&'static str],
+    why: &'static str,
+}
+
+const UNHONOURED: &[Unhonoured] = &[
+    Unhonoured {
+        key: "remotecommand",
+        name: "RemoteCommand",
+        off: &["none"],
+        why: "flotilla opens its own channels and would not run it",
+    },
+    Unhonoured {
+        key: "proxyusefdpass",
+        name: "ProxyUseFdpass",
+        off: &["no", "false"],
+        why: "flotilla speaks SSH over the ProxyCommand's stdin/stdout and cannot take a passed socket",
+    },
+    Unhonoured {
+        key: "canonicalizehostname",
+        name: "CanonicalizeHostname",
+        off: &["no", "false", "none"],
+        why: "flotilla does not canonicalize host names, so it could reach a different host than ssh",
+    },
+    Unhonoured {
+        key: "tunnel",
+        name: "Tunnel",
+        off: &["no", "false"],
+        why: "flotilla does not set up tun devices",
+    },
+    Unhonoured {
+        key: "addressfamily",
+        name: "AddressFamily",
+        off: &["any"],
+        why: "flotilla would use whichever address family resolves",
+    },
+    Unhonoured {
+        key: "knownhostscommand",
+        name: "KnownHostsCommand",
+        off: &["none"],
+        why: "flotilla would not run it, so host keys would be checked against other keys than ssh uses",
+    },
+    Unhonoured {
+        key: "revokedhostkeys",
+        name: "RevokedHostKeys",
+        off: &["none"],
+        why: "flotilla would not consult it and could accept a revoked host key",
+    },
+];
+
+/// Whether a block's params set a directive ssh2-config models.
+type IsSet = fn(&HostParams) -> bool;
+
+/// How a host is reached: by the first of ProxyJump / ProxyCommand set, as in OpenSSH.
+enum Proxy {
+    Direct,
+    Jump(Vec<String>),
+    /// Unexpanded.
+    Command(String),
+}
 
 /// A parsed ssh_config (possibly none) that hosts are resolved against.
 #[derive(Debug)]
@@ -110,7 +184,8 @@ impl SshResolver {
     }
 
     /// One endpoint from ssh_config, plus its raw ProxyJump (resolved by the caller,
-    /// since only some hops' own ProxyJump applies).
+    /// since only some hops' own ProxyJump applies). A ProxyCommand is expanded
+    /// into the endpoint.
     fn endpoint(
         &self,
         alias: &str,
@@ -119,6 +194,7 @@ impl SshResolver {
         env: &Env,
     ) -> Result<(SshEndpoint, Option<Vec<String>>), String> {
         let params = self.config.query(alias);
+        self.refuse_unhonoured(alias, &params)?;
         let hostname = match &params.host_name {
             Some(h) => expand_hostname(h, alias)?,
             None => alias.to_string(),
@@ -128,11 +204,15 @@ impl SshResolver {
             .or_else(|| params.user.clone())
             .unwrap_or_else(|| env.local_user().to_string());
         let port = port.or(params.port).unwrap_or(DEFAULT_PORT);
+        let host_key_alias = unsupported(&params, HOST_KEY_ALIAS)
+            .and_then(<[_]>::first)
+            .cloned();
         let tokens = Tokens {
             alias,
             hostname: &hostname,
             port,
             remote_user: &user,
+            host_key_alias: host_key_alias.as_deref(),
             env,
         };
 
@@ -153,6 +233,11 @@ impl SshResolver {
             .connect_timeout
             .filter(|d| !d.is_zero())
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let (jump, proxy_command) = match self.proxy(alias)? {
+            Proxy::Direct => (None, None),
+            Proxy::Jump(spec) => (Some(spec), None),
+            Proxy::Command(raw) => (None, Some(tokens.expand_command(&raw)?)),
+        };
 
         let endpoint = SshEndpoint {
             alias: alias.to_string(),
@@ -163,8 +248,122 @@ impl SshResolver {
             known_hosts_files,
             strict_host_key_checking,
             connect_timeout,
+            proxy_command,
+            host_key_alias,
         };
-        Ok((endpoint, params.proxy_jump.clone()))
+        Ok((endpoint, jump))
+    }
+
+    /// ProxyJump or ProxyCommand, whichever a matching block sets first
+    /// (OpenSSH ignores the other one); `none` means a direct connection.
+    fn proxy(&self, alias: &str) -> Result<Proxy, String> {
+        for host in self.config.intersecting_hosts(alias) {
+            let command = host.params.unsupported_fields.get(PROXY_COMMAND);
+            match (&host.params.proxy_jump, command) {
+                (None, None) => continue,
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "ProxyJump and ProxyCommand are both set {}; ssh uses whichever line \
+                         comes first, which flotilla cannot tell: keep only one",
+                        self.place(host, "ProxyCommand")
+                    ));
+                }
+                (Some(jump), None) => return Ok(Proxy::Jump(jump.clone())),
+                (None, Some(words)) => {
+                    // ssh2-config splits the command into words (quotes kept).
+                    let command = words.join(" ");
+                    return Ok(if command.trim().eq_ignore_ascii_case("none") {
+                        Proxy::Direct
+                    } else {
+                        Proxy::Command(command)
+                    });
+                }
+            }
+        }
+        Ok(Proxy::Direct)
+    }
+
+    /// Refuses directives that would make `ssh` connect elsewhere or otherwise
+    /// than flotilla will (see [`UNHONOURED`]).
+    fn refuse_unhonoured(&self, alias: &str, params: &HostParams) -> Result<(), String> {
+        // `shown` is the option as the message quotes it, `name` as written.
+        let refuse = |name: &str, shown: &str, key: &str, why: &str| {
+            let place = self
+                .first_setting(alias, |p| directive(p, key).is_some())
+                .map(|h| self.place(h, name))
+                .unwrap_or_default();
+            Err(format!(
+                "ssh_config option `{shown}` {place} is not supported: {why}; remove it for this \
+                 host (or point `ssh_config` in the flotilla config at a file without it)"
+            ))
+        };
+        for u in UNHONOURED {
+            if let Some(value) = directive(params, u.key).and_then(<[_]>::first)
+                && !u.off.iter().any(|off| value.eq_ignore_ascii_case(off))
+            {
+                return refuse(u.name, &format!("{} {value}", u.name), u.key, u.why);
+            }
+        }
+        let permit_local = unsupported(params, PERMIT_LOCAL_COMMAND)
+            .and_then(<[_]>::first)
+            .is_some_and(|v| v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("true"));
+        if permit_local && unsupported(params, LOCAL_COMMAND).is_some() {
+            return refuse(
+                "LocalCommand",
+                "LocalCommand` with `PermitLocalCommand yes",
+                LOCAL_COMMAND,
+                "flotilla would not run it",
+            );
+        }
+        // Modelled by ssh2-config, so read from its fields.
+        let binds: [(&str, IsSet); 2] = [
+            ("BindAddress", |p| p.bind_address.is_some()),
+            ("BindInterface", |p| p.bind_interface.is_some()),
+        ];
+        for (name, set) in binds {
+            if set(params) {
+                let place = self
+                    .first_setting(alias, set)
+                    .map(|h| self.place(h, name))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "ssh_config option `{name}` {place} is not supported: flotilla does not bind \
+                     the local end of its connections; remove it for this host"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first block matching `alias` whose params satisfy `sets` (where a
+    /// first-obtained value came from).
+    fn first_setting(&self, alias: &str, sets: impl Fn(&HostParams) -> bool) -> Option<&Host> {
+        self.config
+            .intersecting_hosts(alias)
+            .find(|h| sets(&h.params))
+    }
+
+    /// "under `Host a b` (file:line)" for messages; the line only when the
+    /// option is found in that block of the main file (not in an Include).
+    fn place(&self, host: &Host, option: &str) -> String {
+        let patterns: Vec<String> = host
+            .pattern
+            .iter()
+            .map(|c| {
+                if c.negated {
+                    format!("!{}", c.pattern)
+                } else {
+                    c.pattern.clone()
+                }
+            })
+            .collect();
+        let mut text = format!("under `Host {}`", patterns.join(" "));
+        if let Some(file) = &self.file
+            && let Some(line) = locate(file, &patterns, option)
+        {
+            text.push_str(&format!(" ({}:{line})", file.display()));
+        }
+        text
     }
 
     /// Jump hosts for a ProxyJump value, outermost first. Like `ssh -J a,b`,
@@ -205,8 +404,12 @@ impl SshResolver {
                     hop.host
                 ));
             }
-            let (endpoint, own_jump) =
+            let (mut endpoint, own_jump) =
                 self.endpoint(&hop.host, hop.user.as_deref(), hop.port, env)?;
+            if i > 0 {
+                // Reached through the earlier hops, like `ssh -J`.
+                endpoint.proxy_command = None;
+            }
             if i == 0 {
                 chain.push(hop.host.clone());
                 let outer = self.jumps(own_jump, chain, env);
@@ -297,6 +500,7 @@ struct Tokens<'a> {
     hostname: &'a str,
     port: u16,
     remote_user: &'a str,
+    host_key_alias: Option<&'a str>,
     env: &'a Env,
 }
 
@@ -323,8 +527,8 @@ impl Tokens<'_> {
                 Some('r') => out.push_str(self.remote_user),
                 Some('d') => out.push_str(&self.env.home.to_string_lossy()),
                 Some('u') => out.push_str(self.env.local_user()),
-                // %n is the name as given; %k is it too since HostKeyAlias is not modelled.
-                Some('n' | 'k') => out.push_str(self.alias),
+                Some('n') => out.push_str(self.alias),
+                Some('k') => out.push_str(self.host_key_alias.unwrap_or(self.alias)),
                 Some(other) => {
                     return Err(format!(
                         "unsupported token `%{other}` in {directive} {value:?}"
@@ -336,6 +540,35 @@ impl Tokens<'_> {
         Ok(PathBuf::from(out))
     }
 
+    /// Expands ProxyCommand's `%h %p %r %n %%`. The result runs under `sh -c`,
+    /// so substituted names must mean the same to the shell in any position
+    /// (bare, in single or double quotes): see [`shell_word`].
+    fn expand_command(&self, value: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(value.len());
+        let mut chars = value.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('%') => out.push('%'),
+                Some('h') => out.push_str(shell_word(self.hostname, "host name (%h)")?),
+                Some('p') => out.push_str(&self.port.to_string()),
+                Some('r') => out.push_str(shell_word(self.remote_user, "user (%r)")?),
+                Some('n') => out.push_str(shell_word(self.alias, "host (%n)")?),
+                Some(other) => {
+                    return Err(format!(
+                        "unsupported token `%{other}` in ProxyCommand {value:?} \
+                         (flotilla expands %h, %p, %r, %n and %%)"
+                    ));
+                }
+                None => return Err(format!("trailing `%` in ProxyCommand {value:?}")),
+            }
+        }
+        Ok(out)
+    }
+
     fn expand_path(&self, path: &Path, directive: &str) -> Result<PathBuf, String> {
         match path.to_str() {
             Some(text) => self.expand(text, directive),
@@ -344,9 +577,64 @@ impl Tokens<'_> {
     }
 }
 
+/// `value` if it needs no shell quoting anywhere: letters, digits and
+/// `. _ - @ % + :`, not starting with `-`. Quoting instead would break
+/// commands that already quote the token (`"%h"`, `'%h'`), and a name with
+/// anything else (`;`, `$`, spaces, quotes…) is refused, never interpolated.
+fn shell_word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+    let safe = !value.is_empty()
+        && !value.starts_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@%+:".contains(c));
+    if safe {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} {value:?} has characters that are not safe to substitute into ProxyCommand \
+             (allowed: letters, digits and . _ - @ % + :, not a leading -)"
+        ))
+    }
+}
+
+/// The 1-based line of `option` inside the `Host <patterns>` block of `file`.
+fn locate(file: &Path, patterns: &[String], option: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    // Lines before any Host line form ssh2-config's implicit `Host *` block.
+    let mut in_block = patterns == ["*"];
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let (key, rest) = line
+            .split_once(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or((line, ""));
+        if key.eq_ignore_ascii_case("host") {
+            in_block = rest
+                .split_whitespace()
+                .eq(patterns.iter().map(String::as_str));
+        } else if key.eq_ignore_ascii_case("match") {
+            in_block = false;
+        } else if in_block && key.eq_ignore_ascii_case(option) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// The first value of an unsupported (unmodelled) directive, if set.
 fn unsupported<'a>(params: &'a HostParams, key: &str) -> Option<&'a [String]> {
     params.unsupported_fields.get(key).map(Vec::as_slice)
+}
+
+/// Like [`unsupported`], but also finds directives ssh2-config does not know
+/// at all (RemoteCommand, Tunnel), which it keeps under their spelling as written.
+fn directive<'a>(params: &'a HostParams, key: &str) -> Option<&'a [String]> {
+    unsupported(params, key).or_else(|| {
+        params
+            .ignored_fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_slice())
+    })
 }
 
 /// User known_hosts files (first one records new keys), then the global ones.
@@ -513,6 +801,8 @@ Host *
                 ],
                 strict_host_key_checking: StrictHostKeyChecking::AcceptNew,
                 connect_timeout: Duration::from_secs(3),
+                proxy_command: None,
+                host_key_alias: None,
             }
         );
         assert!(jumps.is_empty());
@@ -824,6 +1114,183 @@ Host *
         )?;
         let (ep, _) = fx.resolve("web")?;
         assert_eq!(ep.hostname, "203.0.113.7");
+        Ok(())
+    }
+
+    #[test]
+    fn proxy_command_tokens_are_expanded() -> TestResult {
+        let fx = Fixture::new(
+            "Host web\n  HostName 10.0.0.5\n  User ops\n  Port 2200\n  \
+             ProxyCommand ssh -W \"%h:%p\" -l %r jump # for %n, 100%%\n",
+        )?;
+        let (ep, jumps) = fx.resolve("web")?;
+        assert!(jumps.is_empty());
+        assert_eq!(
+            ep.proxy_command.as_deref(),
+            Some("ssh -W \"10.0.0.5:2200\" -l ops jump")
+        );
+        let fx = Fixture::new("Host web\n  ProxyCommand nc %h %p %n%% %r\n")?;
+        let (ep, _) = fx.resolve("web")?;
+        assert_eq!(ep.proxy_command.as_deref(), Some("nc web 22 web% alice"));
+        let fx = Fixture::new("Host web\n  ProxyCommand nc %h %C\n")?;
+        let err = fx.resolve_err("web")?.to_string();
+        assert!(
+            err.contains("unsupported token `%C` in ProxyCommand"),
+            "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn names_unsafe_for_the_shell_are_refused_in_proxy_command() -> TestResult {
+        let fx = Fixture::new(
+            "Host evil\n  HostName -oProxyCommand=x\nHost *\n  ProxyCommand nc %h %p\n",
+        )?;
+        let err = fx.resolve_err("evil")?.to_string();
+        assert!(err.contains("not safe to substitute"), "{err}");
+        for user in ["o'neil", "x;id", "a b", "$(id)", "`id`", "x\\\"y"] {
+            let fx = Fixture::new("Host *\n  ProxyCommand ssh -l %r -W %h:%p jump\n")?;
+            let toml = format!(
+                "[[host]]\nname = \"h\"\naddress = \"web\"\nuser = {}\n",
+                toml_string(user)
+            );
+            let err = match fx.parse(&toml) {
+                Ok(inv) => return Err(format!("{user}: accepted: {inv:?}").into()),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("user (%r)"), "{user}: {err}");
+        }
+        // Without a ProxyCommand such a user is only a login name.
+        let fx = Fixture::new("")?;
+        fx.parse("[[host]]\nname = \"h\"\naddress = \"web\"\nuser = \"o'neil\"\n")?;
+        Ok(())
+    }
+
+    fn toml_string(s: &str) -> String {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    #[test]
+    fn first_of_proxy_jump_or_proxy_command_wins_and_none_disables() -> TestResult {
+        let fx = Fixture::new(
+            "\
+Host cmd-first
+    ProxyCommand nc %h %p
+Host jump-first
+    ProxyJump bastion
+Host none-first
+    ProxyCommand none
+Host bastion
+    ProxyJump none
+Host *
+    ProxyJump bastion
+    ProxyCommand never-used %h
+",
+        )?;
+        let (ep, jumps) = fx.resolve("cmd-first")?;
+        assert_eq!(ep.proxy_command.as_deref(), Some("nc cmd-first 22"));
+        assert!(jumps.is_empty());
+        let (ep, jumps) = fx.resolve("jump-first")?;
+        assert_eq!(ep.proxy_command, None);
+        assert_eq!(hops(&jumps), vec![triple("alice", "bastion", 22)]);
+        let (ep, jumps) = fx.resolve("none-first")?;
+        assert_eq!((ep.proxy_command, jumps.len()), (None, 0));
+        // Both in one block: which line came first is lost, so refuse.
+        let err = fx.resolve_err("other")?.to_string();
+        assert!(
+            err.contains("ProxyJump and ProxyCommand are both set"),
+            "{err}"
+        );
+        assert!(err.contains("`Host *`"), "{err}");
+        assert!(err.contains("config:11)"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_first_hops_proxy_command_applies() -> TestResult {
+        let fx = Fixture::new(
+            "\
+Host web
+    ProxyJump a,b
+Host a
+    ProxyCommand nc %h %p
+Host b
+    ProxyCommand never-used
+",
+        )?;
+        let (ep, jumps) = fx.resolve("web")?;
+        assert_eq!(ep.proxy_command, None);
+        let commands: Vec<Option<&str>> =
+            jumps.iter().map(|j| j.proxy_command.as_deref()).collect();
+        assert_eq!(commands, vec![Some("nc a 22"), None]);
+        Ok(())
+    }
+
+    #[test]
+    fn options_that_change_the_connection_are_refused() -> TestResult {
+        for (line, named) in [
+            ("RemoteCommand uptime", "RemoteCommand uptime"),
+            ("ProxyUseFdpass yes", "ProxyUseFdpass"),
+            ("CanonicalizeHostname yes", "CanonicalizeHostname"),
+            ("Tunnel yes", "Tunnel"),
+            ("AddressFamily inet6", "AddressFamily inet6"),
+            ("KnownHostsCommand /bin/keys %H", "KnownHostsCommand"),
+            ("RevokedHostKeys /etc/ssh/revoked", "RevokedHostKeys"),
+            ("BindAddress 10.0.0.1", "BindAddress"),
+            ("BindInterface eth1", "BindInterface"),
+        ] {
+            let fx = Fixture::new(&format!("# fleet\nHost web\n  User ops\n  {line}\n"))?;
+            let err = fx.resolve_err("web")?.to_string();
+            assert!(err.contains(&format!("`{named}")), "{line}: {err}");
+            assert!(err.contains("`Host web`"), "{line}: {err}");
+            assert!(err.contains("config:4)"), "{line}: {err}");
+            assert!(err.contains("not supported"), "{line}: {err}");
+        }
+        let fx = Fixture::new("Host web\n  PermitLocalCommand yes\n  LocalCommand id\n")?;
+        let err = fx.resolve_err("web")?.to_string();
+        assert!(
+            err.contains("LocalCommand` with `PermitLocalCommand yes"),
+            "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn options_that_do_not_change_the_connection_are_accepted() -> TestResult {
+        let fx = Fixture::new(
+            "\
+Host web
+    LocalCommand id
+    ControlMaster auto
+    ControlPath ~/.ssh/cm-%r@%h:%p
+    ControlPersist 10m
+    IPQoS lowdelay
+    CanonicalizeHostname no
+    AddressFamily any
+    RemoteCommand none
+    Tunnel no
+",
+        )?;
+        let (ep, _) = fx.resolve("web")?;
+        assert_eq!(ep.hostname, "web");
+        Ok(())
+    }
+
+    #[test]
+    fn host_key_alias_is_kept_and_expands_percent_k() -> TestResult {
+        let fx = Fixture::new(
+            "Host web\n  HostName 10.0.0.5\n  Port 2200\n  HostKeyAlias web.prod\n  \
+             UserKnownHostsFile ~/.ssh/known_%k\n",
+        )?;
+        let (ep, _) = fx.resolve("web")?;
+        assert_eq!(ep.host_key_alias.as_deref(), Some("web.prod"));
+        assert_eq!(ep.known_hosts_name(), "web.prod");
+        assert_eq!(
+            ep.known_hosts_files[0],
+            fx.home().join(".ssh/known_web.prod")
+        );
+        let (other, _) = fx.resolve("db")?;
+        assert_eq!(other.known_hosts_name(), "db");
         Ok(())
     }
 

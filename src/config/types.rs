@@ -28,12 +28,32 @@ pub struct SshEndpoint {
     /// known_hosts files to consult, in order; the first one is where new keys are recorded.
     pub known_hosts_files: Vec<PathBuf>,
     pub strict_host_key_checking: StrictHostKeyChecking,
+    /// Bounds the TCP connect and the server's banner (OpenSSH's ConnectTimeout).
     pub connect_timeout: Duration,
+    /// ssh_config ProxyCommand with its `%` tokens expanded, run with `sh -c`;
+    /// only ever set on the first endpoint of a chain.
+    pub proxy_command: Option<String>,
+    /// ssh_config HostKeyAlias: the name host keys are looked up and recorded under.
+    pub host_key_alias: Option<String>,
+}
+
+impl SshEndpoint {
+    /// The name this host's keys are recorded under in known_hosts, as OpenSSH
+    /// does: HostKeyAlias verbatim, else `hostname`, or `[hostname]:port` off port 22.
+    pub fn known_hosts_name(&self) -> String {
+        match &self.host_key_alias {
+            Some(alias) => alias.clone(),
+            None if self.port == 22 => self.hostname.clone(),
+            None => format!("[{}]:{}", self.hostname, self.port),
+        }
+    }
 }
 
 /// How flotilla reaches a host's Docker daemon.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Built once per host at load time; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     /// Over SSH: jump hosts first (outermost first), then the host itself.
     Ssh {

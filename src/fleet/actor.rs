@@ -158,17 +158,29 @@ async fn connect(
     let link = connect_docker(&spec.target, cfg.connect)
         .await
         .map_err(|e| e.to_string())?;
-    let version = tokio::time::timeout(cfg.call_timeout, link.docker.version())
-        .await
+    // /version and /_ping at once: one rides the open pooled connection, the
+    // other opens a second SSH channel (two round trips), which the event
+    // stream and the first list then find ready. The faster one is a single
+    // request on an open connection: the RTT.
+    let started = Instant::now();
+    let (version, ping) = tokio::join!(
+        async {
+            let answer = tokio::time::timeout(cfg.call_timeout, link.docker.version()).await;
+            (answer, started.elapsed())
+        },
+        async {
+            let answer = tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await;
+            (answer, started.elapsed())
+        },
+    );
+    let rtt = version.1.min(ping.1);
+    let version = version
+        .0
         .map_err(|_| "Docker API did not answer /version in time".to_owned())?
         .map_err(|e| format!("Docker API: {e}"))?;
-    // Warm round trip: the connection is pooled now.
-    let started = Instant::now();
-    tokio::time::timeout(cfg.call_timeout, link.docker.ping())
-        .await
+    ping.0
         .map_err(|_| "Docker API did not answer /_ping in time".to_owned())?
         .map_err(|e| format!("Docker API: {e}"))?;
-    let rtt = started.elapsed();
     let info = HostInfo {
         docker_version: version.version.unwrap_or_default(),
         api_version: link.docker.client_version().to_string(),

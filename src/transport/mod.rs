@@ -19,8 +19,16 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("timed out after {}s connecting to {addr}", after.as_secs())]
+    #[error(
+        "timed out after {}s connecting to {addr} (ConnectTimeout: TCP connect and SSH banner)",
+        after.as_secs()
+    )]
     Timeout { addr: String, after: Duration },
+    #[error(
+        "SSH handshake and authentication with {addr} did not finish within {}s",
+        after.as_secs()
+    )]
+    HandshakeTimeout { addr: String, after: Duration },
     #[error(
         "host key for {host} is not known ({key_type} {fingerprint}); refusing to connect. \
          Verify the fingerprint, then trust it with `flotilla --accept-new …` \
@@ -34,12 +42,27 @@ pub enum TransportError {
         file: PathBuf,
     },
     #[error(
-        "HOST KEY FOR {host} HAS CHANGED (now {fingerprint}); this may be a man-in-the-middle attack. \
-         Refusing to connect. If the change is legitimate, remove the old key at {}:{line} \
-         (ssh-keygen -R)",
+        "HOST KEY FOR {host} HAS CHANGED: the server presents {presented}, but \
+         {}:{line} records a different {recorded_type} key for it; this may be a \
+         man-in-the-middle attack. Refusing to connect (--accept-new never replaces a \
+         recorded key). If the change is legitimate, remove the old key \
+         (ssh-keygen -R '{host}' -f {}) and verify the new one",
+        file.display(),
         file.display()
     )]
     HostKeyChanged {
+        host: String,
+        /// Key type and fingerprint, as in `ssh-ed25519 SHA256:…`.
+        presented: String,
+        file: PathBuf,
+        line: usize,
+        recorded_type: String,
+    },
+    #[error(
+        "host key for {host} ({fingerprint}) is marked @revoked at {}:{line}; refusing to connect",
+        file.display()
+    )]
+    HostKeyRevoked {
         host: String,
         fingerprint: String,
         file: PathBuf,
@@ -52,6 +75,8 @@ pub enum TransportError {
         tried: Vec<String>,
         encrypted: Vec<PathBuf>,
     },
+    #[error("ProxyCommand `{command}` {message}")]
+    ProxyCommand { command: String, message: String },
     #[error("SSH: {0}")]
     Protocol(String),
     #[error("Docker API: {0}")]

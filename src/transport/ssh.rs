@@ -1,15 +1,20 @@
-//! One russh session per host: connect (directly or through ProxyJump hops),
-//! verify the host key, authenticate, keep alive, and open channels on demand.
+//! One russh session per host: connect (directly, through ProxyJump hops, or
+//! over a ProxyCommand's stdin/stdout), verify the host key, authenticate,
+//! keep alive, and open channels on demand.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, ChannelStream};
-use tokio::sync::watch;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{oneshot, watch};
 
 use super::TransportError;
 use super::known_hosts::{self, Verdict};
@@ -32,6 +37,8 @@ pub struct SshSession {
     closed: watch::Receiver<Option<String>>,
     /// Jump sessions must outlive the tunnelled one.
     _jump: Option<Arc<SshSession>>,
+    /// The ProxyCommand carrying this session, killed when the session is dropped.
+    _proxy: Option<ProxyProcess>,
 }
 
 /// Result of running a command over an exec channel.
@@ -133,6 +140,15 @@ fn append_bounded(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
     buf.extend_from_slice(&data[..data.len().min(room)]);
 }
 
+/// The bound on one hop's whole connection (TCP, handshake, authentication):
+/// ConnectTimeout only covers reaching the server and its banner, like
+/// OpenSSH, so a slow but live link gets several round trips more.
+pub fn handshake_bound(connect_timeout: Duration) -> Duration {
+    HANDSHAKE_MIN.max(connect_timeout.saturating_mul(4))
+}
+
+const HANDSHAKE_MIN: Duration = Duration::from_secs(30);
+
 async fn connect_one(
     ep: &SshEndpoint,
     via: Option<Arc<SshSession>>,
@@ -147,51 +163,288 @@ async fn connect_one(
         closed: closed_tx,
     };
     let config = Arc::new(client_config(ep));
-    let timeout = ep.connect_timeout;
-
-    let connecting = async {
-        match &via {
-            None => {
-                let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| {
-                    TransportError::Connect {
-                        addr: addr.clone(),
-                        source: e,
-                    }
-                })?;
-                tcp.set_nodelay(true).ok();
-                client::connect_stream(config, tcp, handler).await
-            }
-            Some(jump) => {
-                let stream = jump.open_tcp(&ep.hostname, ep.port).await.map_err(|e| {
-                    TransportError::Connect {
-                        addr: addr.clone(),
-                        source: std::io::Error::other(format!("through jump host: {e}")),
-                    }
-                })?;
-                client::connect_stream(config, stream, handler).await
-            }
-        }
-        .map_err(|e| e.into_transport(&addr))
+    // Like OpenSSH: ConnectTimeout covers the TCP connect (or channel open
+    // through a jump host) and the server's banner, not what follows.
+    let banner_deadline = tokio::time::Instant::now() + ep.connect_timeout;
+    let too_slow = || TransportError::Timeout {
+        addr: addr.clone(),
+        after: ep.connect_timeout,
     };
-    let mut handle = tokio::time::timeout(timeout, connecting)
-        .await
-        .map_err(|_| TransportError::Timeout {
-            addr: addr.clone(),
-            after: timeout,
-        })??;
 
-    tokio::time::timeout(timeout, authenticate(&mut handle, ep))
+    let mut proxy: Option<ProxyProcess> = None;
+    let establish = async {
+        let handshake = match (&via, &ep.proxy_command) {
+            (None, Some(command)) => {
+                let (process, stream) = spawn_proxy(command)?;
+                proxy = Some(process);
+                handshake(config, stream, handler, banner_deadline).await
+            }
+            (None, None) => {
+                let tcp =
+                    tokio::time::timeout_at(banner_deadline, tokio::net::TcpStream::connect(&addr))
+                        .await
+                        .map_err(|_| too_slow())?
+                        .map_err(|e| TransportError::Connect {
+                            addr: addr.clone(),
+                            source: e,
+                        })?;
+                tcp.set_nodelay(true).ok();
+                handshake(config, tcp, handler, banner_deadline).await
+            }
+            (Some(jump), _) => {
+                let stream =
+                    tokio::time::timeout_at(banner_deadline, jump.open_tcp(&ep.hostname, ep.port))
+                        .await
+                        .map_err(|_| too_slow())?
+                        .map_err(|e| TransportError::Connect {
+                            addr: addr.clone(),
+                            source: std::io::Error::other(format!("through jump host: {e}")),
+                        })?;
+                handshake(config, stream, handler, banner_deadline).await
+            }
+        };
+        let mut handle = handshake
+            .ok_or_else(too_slow)?
+            .map_err(|e| e.into_transport(&addr))?;
+        authenticate(&mut handle, ep).await?;
+        Ok::<_, TransportError>(handle)
+    };
+    let bound = handshake_bound(ep.connect_timeout);
+    let established = tokio::time::timeout(bound, establish)
         .await
-        .map_err(|_| TransportError::Timeout {
-            addr: addr.clone(),
-            after: timeout,
-        })??;
+        .unwrap_or_else(|_| {
+            Err(TransportError::HandshakeTimeout {
+                addr: addr.clone(),
+                after: bound,
+            })
+        });
+    let handle = match established {
+        Ok(handle) => handle,
+        Err(e) => {
+            return Err(match proxy {
+                Some(process) => process.failure(e).await,
+                None => e,
+            });
+        }
+    };
 
     Ok(SshSession {
         handle,
         closed: closed_rx,
         _jump: via,
+        _proxy: proxy,
     })
+}
+
+/// How much of a ProxyCommand's stderr is kept for error messages.
+const PROXY_STDERR_KEEP: usize = 4096;
+
+/// A running ProxyCommand; killed when dropped.
+struct ProxyProcess {
+    child: tokio::process::Child,
+    command: String,
+    /// The tail of its stderr (every line is also logged).
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: tokio::task::JoinHandle<()>,
+}
+
+/// Starts `command` with `/bin/sh -c` as OpenSSH does (with `exec`, so the shell
+/// is replaced and killing it ends the command); SSH runs over its stdin/stdout.
+fn spawn_proxy(command: &str) -> Result<(ProxyProcess, ProxyStream), TransportError> {
+    let failed = |message: String| TransportError::ProxyCommand {
+        command: command.to_owned(),
+        message,
+    };
+    let script = if command.trim_start().starts_with("exec ") {
+        command.to_owned()
+    } else {
+        format!("exec {command}")
+    };
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("could not be started with /bin/sh -c: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(failed("started without its stdio pipes".to_owned()));
+    };
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&kept);
+    let logged_as = command.to_owned();
+    let stderr_reader = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(proxy_command = %logged_as, "stderr: {line}");
+            if let Ok(mut buf) = sink.lock() {
+                buf.extend_from_slice(line.as_bytes());
+                buf.push(b'\n');
+                let excess = buf.len().saturating_sub(PROXY_STDERR_KEEP);
+                buf.drain(..excess);
+            }
+        }
+    });
+    let process = ProxyProcess {
+        child,
+        command: command.to_owned(),
+        stderr: kept,
+        stderr_reader,
+    };
+    Ok((process, ProxyStream { stdin, stdout }))
+}
+
+impl ProxyProcess {
+    /// `cause` explained by the command's exit status and stderr; host key
+    /// and authentication failures are about the host, so they stay as they are.
+    async fn failure(mut self, cause: TransportError) -> TransportError {
+        if matches!(
+            cause,
+            TransportError::HostKeyUnknown { .. }
+                | TransportError::HostKeyChanged { .. }
+                | TransportError::HostKeyRevoked { .. }
+                | TransportError::AuthFailed { .. }
+                | TransportError::ProxyCommand { .. }
+        ) {
+            return cause;
+        }
+        // A command that is exiting gets a moment to be reaped and drain stderr.
+        let grace = Duration::from_millis(500);
+        let status = tokio::time::timeout(grace, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let _ = tokio::time::timeout(grace, &mut self.stderr_reader).await;
+        let stderr = self
+            .stderr
+            .lock()
+            .map(|buf| String::from_utf8_lossy(&buf).trim().to_owned())
+            .unwrap_or_default();
+        let mut message = match status {
+            Some(status) => format!("ended ({status}) before the SSH connection was up ({cause})"),
+            None => format!("is running, but SSH over it failed: {cause}"),
+        };
+        if stderr.is_empty() {
+            message.push_str("; it wrote nothing to stderr");
+        } else {
+            message.push_str(&format!("; its stderr: {stderr}"));
+        }
+        TransportError::ProxyCommand {
+            command: std::mem::take(&mut self.command),
+            message,
+        }
+    }
+}
+
+/// The ProxyCommand's stdout (from the server) and stdin (to it) as one stream.
+struct ProxyStream {
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+impl AsyncRead for ProxyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProxyStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stdin).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_shutdown(cx)
+    }
+}
+
+/// russh's handshake over `stream`; `None` if the server's banner has not
+/// arrived by `banner_deadline` (afterwards only the caller's bound applies).
+async fn handshake<S>(
+    config: Arc<client::Config>,
+    stream: S,
+    handler: ClientHandler,
+    banner_deadline: tokio::time::Instant,
+) -> Option<Result<Handle<ClientHandler>, HandlerError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (seen_tx, seen_rx) = oneshot::channel();
+    let stream = BannerWatch {
+        inner: stream,
+        seen: Some(seen_tx),
+    };
+    let connecting = client::connect_stream(config, stream, handler);
+    tokio::pin!(connecting);
+    tokio::select! {
+        done = &mut connecting => return Some(done),
+        // Err(RecvError) means the stream is gone: `connecting` ends with the reason.
+        banner = tokio::time::timeout_at(banner_deadline, seen_rx) => {
+            if banner.is_err() {
+                return None;
+            }
+        }
+    }
+    Some(connecting.await)
+}
+
+/// Passes a stream through, signalling once the first line (the server's
+/// identification string) has been read.
+struct BannerWatch<S> {
+    inner: S,
+    seen: Option<oneshot::Sender<()>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for BannerWatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.seen.is_some()
+            && buf.filled()[before..].contains(&b'\n')
+            && let Some(seen) = self.seen.take()
+        {
+            let _ = seen.send(());
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for BannerWatch<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn client_config(ep: &SshEndpoint) -> client::Config {
@@ -202,7 +455,7 @@ fn client_config(ep: &SshEndpoint) -> client::Config {
         ..Default::default()
     };
     // Prefer the key types we already know for this host, as OpenSSH does.
-    let known = known_hosts::known_algorithms(&ep.hostname, ep.port, &ep.known_hosts_files);
+    let known = known_hosts::known_algorithms(&ep.known_hosts_name(), &ep.known_hosts_files);
     if !known.is_empty() {
         let (mut first, rest): (Vec<_>, Vec<_>) = config
             .preferred
@@ -342,14 +595,25 @@ impl client::Handler for ClientHandler {
             )));
         };
         let ep = &self.endpoint;
-        let host = ep.hostname.as_str();
-        let pattern = known_hosts::host_pattern(host, ep.port);
-        match known_hosts::verify(host, ep.port, key, &ep.known_hosts_files) {
+        let name = ep.known_hosts_name();
+        let fingerprint = known_hosts::fingerprint(key);
+        match known_hosts::verify(&name, key, &ep.known_hosts_files) {
             Verdict::Known => Ok(true),
-            Verdict::Changed { file, line } => {
-                Err(HandlerError::HostKey(TransportError::HostKeyChanged {
-                    host: pattern,
-                    fingerprint: known_hosts::fingerprint(key),
+            Verdict::Changed {
+                file,
+                line,
+                recorded_type,
+            } => Err(HandlerError::HostKey(TransportError::HostKeyChanged {
+                host: name,
+                presented: format!("{} {fingerprint}", key.algorithm()),
+                file,
+                line,
+                recorded_type,
+            })),
+            Verdict::Revoked { file, line } => {
+                Err(HandlerError::HostKey(TransportError::HostKeyRevoked {
+                    host: name,
+                    fingerprint,
                     file,
                     line,
                 }))
@@ -362,21 +626,20 @@ impl client::Handler for ClientHandler {
                     .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
                 if !self.accept_new {
                     return Err(HandlerError::HostKey(TransportError::HostKeyUnknown {
-                        host: pattern,
+                        host: name,
                         key_type: key.algorithm().to_string(),
-                        fingerprint: known_hosts::fingerprint(key),
+                        fingerprint,
                         file,
                     }));
                 }
-                known_hosts::record(host, ep.port, key, &file).map_err(|e| {
+                known_hosts::record(&name, key, &file).map_err(|e| {
                     HandlerError::HostKey(TransportError::Protocol(format!(
                         "could not record host key in {}: {e}",
                         file.display()
                     )))
                 })?;
                 tracing::info!(
-                    "recorded new host key for {pattern} ({}) in {}",
-                    known_hosts::fingerprint(key),
+                    "recorded new host key for {name} ({fingerprint}) in {}",
                     file.display()
                 );
                 Ok(true)
@@ -400,5 +663,50 @@ impl client::Handler for ClientHandler {
             client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
             client::DisconnectReason::Error(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::Algorithm;
+    use russh::keys::ssh_key::HashAlg;
+
+    #[test]
+    fn recorded_key_types_are_negotiated_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(
+            &known,
+            "[10.0.0.9]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ\n",
+        )
+        .expect("write");
+        let ep = SshEndpoint {
+            alias: "h".into(),
+            hostname: "10.0.0.9".into(),
+            port: 2222,
+            user: "u".into(),
+            identity_files: Vec::new(),
+            known_hosts_files: vec![known],
+            strict_host_key_checking: StrictHostKeyChecking::Yes,
+            connect_timeout: Duration::from_secs(5),
+            proxy_command: None,
+            host_key_alias: None,
+        };
+        let prefs = client_config(&ep).preferred.key;
+        assert_eq!(
+            prefs[..3],
+            [
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512)
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256)
+                },
+                Algorithm::Rsa { hash: None },
+            ]
+        );
+        // Nothing is dropped: the server may have none of the recorded types.
+        assert!(prefs.contains(&Algorithm::Ed25519));
     }
 }
