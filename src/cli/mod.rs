@@ -5,6 +5,7 @@ pub mod act;
 pub mod deploy;
 pub mod exit;
 pub mod logs;
+pub mod shell;
 pub mod table;
 pub mod triage;
 
@@ -12,6 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
 use crate::config::{self, HostSpec, Inventory, Target};
 use crate::fleet::{ActorConfig, ContainerInfo, Fleet, FleetState, HostSummary};
@@ -68,6 +70,15 @@ pub enum Command {
     /// Inspect the inventory.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (host, group, service and container
+    /// names complete dynamically), e.g. `source <(flotilla completions bash)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print the man page (roff), e.g. `flotilla man > ~/.local/share/man/man1/flotilla.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,10 +94,10 @@ pub enum ConfigCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
     /// Only this host (repeatable).
-    #[arg(long = "host", value_name = "NAME")]
+    #[arg(long = "host", value_name = "NAME", add = ArgValueCandidates::new(shell::host_names))]
     pub hosts: Vec<String>,
     /// Only hosts in this group (repeatable).
-    #[arg(long = "group", value_name = "GROUP")]
+    #[arg(long = "group", value_name = "GROUP", add = ArgValueCandidates::new(shell::group_names))]
     pub groups: Vec<String>,
 }
 
@@ -461,6 +472,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Stop(a)) => act::run(&cli, ContainerAction::Stop, a, cli.read_only).await,
         Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
         Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
+        Some(Command::Completions { shell }) => shell::completions(shell),
+        Some(Command::Man) => shell::man(),
         None => tui(&cli).await,
     }
 }

@@ -575,7 +575,7 @@ async fn list(
         .into_iter()
         .map(|s| ContainerInfo::from_summary(&spec.name, s))
         .collect();
-    containers.sort_by(|a, b| a.name.cmp(&b.name));
+    containers.sort_by(|a, b| super::model::natural_cmp(&a.name, &b.name));
     Ok((containers, rtt))
 }
 

@@ -15,7 +15,7 @@ pub use action::ContainerAction;
 pub use actor::ActorConfig;
 pub use details::ContainerDetails;
 pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
-pub use model::{ContainerInfo, ContainerState, Health, HostInfo};
+pub use model::{ContainerInfo, ContainerState, Health, HostInfo, natural_cmp};
 pub use state::{Effect, FleetState, HostState, HostSummary, Link, Resolved, update};
 
 use crate::config::Inventory;

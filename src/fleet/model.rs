@@ -224,6 +224,11 @@ impl ContainerInfo {
     }
 }
 
+/// Names as people read them: `h2` before `h10`, `web-9` before `web-10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    alphanumeric_sort::compare_str(a, b)
+}
+
 /// Older APIs (before 1.52) only put health in the status text.
 pub fn health_from_status(status: &str) -> Option<&'static str> {
     if status.contains("(healthy)") {
@@ -255,6 +260,13 @@ pub struct HostInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_naturally() {
+        let mut names = vec!["h10", "h2", "h1", "web-10", "web-9", "db"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["db", "h1", "h2", "h10", "web-9", "web-10"]);
+    }
 
     #[test]
     fn health_parsed_from_status_text() {
