@@ -456,8 +456,8 @@ impl App {
         match self.overlay.clone() {
             Overlay::Input { kind, text } => return self.on_input_key(kind, text, key),
             Overlay::Confirm { action, targets } => {
-                return match key.code {
-                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                return match self.keymap.dialog_action(&key) {
+                    Some(Action::Confirm) => {
                         self.overlay = Overlay::None;
                         self.pending_actions += targets.len();
                         self.say(format!("{action}: {} container(s)…", targets.len()));
@@ -475,7 +475,7 @@ impl App {
                             })
                             .collect()
                     }
-                    KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                    Some(Action::Cancel) => {
                         self.overlay = Overlay::None;
                         self.say(format!("{action} cancelled"));
                         Vec::new()
@@ -502,8 +502,8 @@ impl App {
             }
             Overlay::ConfirmAbort => {
                 self.overlay = Overlay::None;
-                return match key.code {
-                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                return match self.keymap.dialog_action(&key) {
+                    Some(Action::Confirm)
                         if self.deploy.as_ref().is_some_and(DeployState::is_running) =>
                     {
                         self.say("aborting: rolling back the hosts in flight…");
@@ -706,6 +706,8 @@ impl App {
             | Action::DeployContinue
             | Action::DeployAbort
             | Action::DeployRollback => {}
+            // Dialog keys come from the dialog layer, never here.
+            Action::Confirm | Action::Cancel => {}
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Command => {
                 self.overlay = Overlay::Input {

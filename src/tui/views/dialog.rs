@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::ops::ContainerAction;
+use crate::tui::action::{Action, Keymap};
 use crate::tui::app::{ActionTarget, App};
 use crate::tui::theme::Theme;
 
@@ -15,6 +16,7 @@ const MAX_LISTED: usize = 10;
 pub fn confirm(
     frame: &mut Frame,
     theme: &Theme,
+    keymap: &Keymap,
     action: ContainerAction,
     targets: &[ActionTarget],
 ) {
@@ -47,10 +49,10 @@ pub fn confirm(
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
-        Span::styled("y", theme.key),
-        Span::raw("/enter confirm   "),
-        Span::styled("n", theme.key),
-        Span::raw("/esc cancel"),
+        Span::styled(keymap.dialog_hint(Action::Confirm), theme.key),
+        Span::raw(" confirm   "),
+        Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
+        Span::raw(" cancel"),
     ]));
     let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
         Block::default()
@@ -100,8 +102,8 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
         Line::from("The hosts in flight are rolled back; the rest stay untouched."),
         Line::default(),
         Line::from(vec![
-            Span::styled("y", theme.key),
-            Span::raw("/enter abort   "),
+            Span::styled(app.keymap.dialog_hint(Action::Confirm), theme.key),
+            Span::raw(" abort   "),
             Span::styled("any other key", theme.key),
             Span::raw(" keep going"),
         ]),

@@ -21,7 +21,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
         "Keys (override in config: [keys] action = [\"key\", …])",
         theme.dim,
     ))];
-    for action in Action::ALL {
+    for action in Action::all() {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{:<16}", app.keymap.keys_for(action).join(" ")),
@@ -62,9 +62,9 @@ mod tests {
             KeyCode::Char('?'),
             KeyModifiers::NONE,
         )));
-        let screen = snapshot::render(&mut app, 100, 56);
-        for a in Action::ALL {
-            assert!(screen.contains(&a.name()), "{a:?} missing from help");
+        let screen = snapshot::render(&mut app, 100, 58);
+        for a in Action::all() {
+            assert!(screen.contains(a.name()), "{a:?} missing from help");
         }
         insta::assert_snapshot!(screen);
     }
