@@ -16,7 +16,7 @@ pub use actor::ActorConfig;
 pub use details::ContainerDetails;
 pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
 pub use model::{ContainerInfo, ContainerState, Health, HostInfo};
-pub use state::{Effect, FleetState, HostState, HostSummary, Link, update};
+pub use state::{Effect, FleetState, HostState, HostSummary, Link, majority_image, update};
 
 use crate::config::Inventory;
 

@@ -880,7 +880,7 @@ impl App {
             ));
             return Vec::new();
         };
-        let image = self.majority_image(spec).unwrap_or_default();
+        let image = self.fleet.service_image(spec).unwrap_or_default();
         self.deploy_target = Some(name);
         self.overlay = Overlay::Input {
             kind: InputKind::DeployImage,
@@ -895,19 +895,6 @@ impl App {
         }
         self.view = View::Deploy;
         Vec::new()
-    }
-
-    /// The image most of the service's containers run now, as the matrix shows it.
-    fn majority_image(&self, spec: &ServiceSpec) -> Option<String> {
-        let selector = spec.container.to_string();
-        super::views::services::majority_image(
-            self.fleet
-                .hosts
-                .iter()
-                .filter(|h| spec.hosts.contains(&h.spec.name))
-                .flat_map(|h| h.containers.iter())
-                .filter(|c| c.name == selector || c.service() == spec.name),
-        )
     }
 
     fn begin_deploy(&mut self, service: &str, request: DeployRequest) -> Vec<AppEffect> {
@@ -1023,7 +1010,7 @@ impl App {
             }
             View::Containers => self.table.move_by(&self.fleet, delta),
             View::Services => {
-                let n = super::views::services::service_names(&self.fleet).len();
+                let n = self.fleet.service_names().len();
                 self.matrix.0 = self
                     .matrix
                     .0
@@ -1136,9 +1123,7 @@ impl App {
     /// The service under the cursor: matrix row, or the selected container's service.
     fn selected_service(&self) -> Option<String> {
         match self.view {
-            View::Services => super::views::services::service_names(&self.fleet)
-                .get(self.matrix.0)
-                .cloned(),
+            View::Services => self.fleet.service_names().get(self.matrix.0).cloned(),
             _ => {
                 let key = self.selected_key()?;
                 container(&self.fleet, &key).map(|c| c.service().to_owned())

@@ -303,7 +303,7 @@ pub(crate) mod tests {
         let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
         app.services = vec![web_service()];
         ch(&mut app, '3');
-        let names = crate::tui::views::services::service_names(&app.fleet);
+        let names = app.fleet.service_names();
         app.matrix.0 = names.iter().position(|n| n == "web").unwrap_or(0);
         app
     }

@@ -8,30 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::state_style;
-use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health};
+use crate::fleet::{ContainerInfo, ContainerState, Health, majority_image};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-
-/// Every service name in the fleet, sorted.
-pub fn service_names(fleet: &FleetState) -> Vec<String> {
-    let mut names: Vec<String> = fleet.containers().map(|c| c.service().to_owned()).collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// The image most hosts run for a service; others are drift.
-pub fn majority_image<'a>(cells: impl Iterator<Item = &'a ContainerInfo>) -> Option<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in cells {
-        *counts.entry(c.image.as_str()).or_default() += 1;
-    }
-    let max = counts.values().copied().max()?;
-    counts
-        .into_iter()
-        .find(|(_, n)| *n == max)
-        .map(|(img, _)| img.to_owned())
-}
 
 /// `repo:tag` → `tag`; untagged → the last path segment.
 fn short_image(image: &str) -> &str {
@@ -52,7 +31,7 @@ fn symbol(c: &ContainerInfo) -> &'static str {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let services = service_names(&app.fleet);
+    let services = app.fleet.service_names();
     let mut header = vec![Cell::from("SERVICE")];
     header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
         let style = if i == app.matrix.1 {
