@@ -4,10 +4,10 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Keymap};
-use super::deploy::{DeployRequest, DeployState, Pause, Phase, PlanSummary};
-use super::filter::Filter;
-use super::logview::{LogSource, LogsState, Resume};
-use super::table::{ContainersState, GroupBy, RowKey, container};
+use super::state::containers::{ContainersState, GroupBy, RowKey, container};
+use super::state::deploy::{DeployRequest, DeployState, Pause, Phase, PlanSummary};
+use super::state::filter::Filter;
+use super::state::logs::{LogSource, LogsState, Resume};
 use crate::config::ServiceSpec;
 use crate::fleet::{
     ContainerDetails, FleetEvent, FleetState, HostCommand, HostEvent, HostId, update,

@@ -3,10 +3,7 @@
 
 pub mod action;
 pub mod app;
-pub mod deploy;
-pub mod filter;
-pub mod logview;
-pub mod table;
+pub mod state;
 pub mod theme;
 pub mod views;
 
@@ -26,7 +23,7 @@ use crate::ops::AuditLog;
 use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
 use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment, HostHandle};
 use app::{App, AppEffect, AppEvent, Settings};
-use deploy::{DeployRequest, PlanSummary};
+use state::deploy::{DeployRequest, PlanSummary};
 
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;

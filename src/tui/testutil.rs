@@ -163,7 +163,7 @@ pub fn web_service() -> crate::config::ServiceSpec {
 }
 
 /// What the loop would prepare for web → app:v2 (fleet-2 already runs it).
-pub fn web_plan() -> crate::tui::deploy::PlanSummary {
+pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
     use crate::ops::deploy::{Job, Plan, PlannedHost};
     let host = |name: &str, from: &str, job: Job| PlannedHost {
         host: name.into(),
@@ -173,7 +173,7 @@ pub fn web_plan() -> crate::tui::deploy::PlanSummary {
         job,
         note: (job == Job::Keep).then(|| "already on the image".to_owned()),
     };
-    crate::tui::deploy::PlanSummary {
+    crate::tui::state::deploy::PlanSummary {
         deploy_id: "20261125T210000Z-4242".into(),
         service: "web".into(),
         kind: "deploy".into(),

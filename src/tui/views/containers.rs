@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::{ellipsize, state_style};
 use crate::tui::app::App;
-use crate::tui::table::{ContainersState, GroupBy, SortKey};
+use crate::tui::state::containers::{ContainersState, GroupBy, SortKey};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {

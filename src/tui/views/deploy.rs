@@ -11,7 +11,7 @@ use super::ellipsize;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
 use crate::tui::action::{Action, Keymap};
 use crate::tui::app::App;
-use crate::tui::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
+use crate::tui::state::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
 use crate::tui::theme::Theme;
 
 /// Notes shown under the table, newest last.
@@ -319,7 +319,7 @@ mod tests {
     use crate::ops::deploy::HostOutcome;
     use crate::ops::deploy::event::{Step, Timings};
     use crate::tui::app::AppEvent;
-    use crate::tui::deploy::tests::{planned, step};
+    use crate::tui::state::deploy::tests::{planned, step};
     use crate::tui::views::snapshot;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 

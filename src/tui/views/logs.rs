@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::logs::Stream;
 use crate::logs::format_ts;
 use crate::tui::app::App;
-use crate::tui::logview::LogsState;
+use crate::tui::state::logs::LogsState;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
