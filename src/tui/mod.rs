@@ -70,7 +70,7 @@ async fn next_deploy_event(
 pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()> {
     let mut fleet = Fleet::spawn(inventory, opts.actor);
     let mut app = App::new(FleetState::new(inventory), opts.keymap, opts.settings);
-    app.services = opts.services.clone();
+    app.state.deploy.services = opts.services.clone();
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let mut deploy = DeployRuntime {
         services: opts.services,
@@ -271,7 +271,9 @@ fn carry_out(
             // Only the plan the user saw and confirmed may run.
             Some(deployment)
                 if app
+                    .state
                     .deploy
+                    .current
                     .as_ref()
                     .and_then(|d| d.summary.as_ref())
                     .is_some_and(|s| {

@@ -1,8 +1,14 @@
 //! Deploy view state: the plan the loop prepared, then per-host progress
 //! folded from the executor's `DeployEvent`s. Pure: no I/O, no channels.
 
+use super::{Ctx, Msg};
+use crate::config::ServiceSpec;
+use crate::fleet::FleetState;
+use crate::ops::act::Policy;
 use crate::ops::deploy::event::Step;
-use crate::ops::deploy::{DeployEvent, HostOutcome, Job, Plan, RunOutcome};
+use crate::ops::deploy::{Control, DeployEvent, HostOutcome, Job, Plan, RunOutcome};
+use crate::tui::action::Action;
+use crate::tui::app::{AppEffect, InputKind, Overlay};
 
 /// What the Deploy view asks the loop to prepare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,249 +281,180 @@ fn rows_of(plan: &Plan) -> Vec<HostRow> {
     rows
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+/// The Deploy view's side of the App: what can be deployed, the image
+/// prompt's service, and the deploy shown.
+#[derive(Debug, Clone, Default)]
+pub struct Deploys {
+    /// `[service.NAME]` tables of the config: what `D` can deploy.
+    pub services: Vec<ServiceSpec>,
+    /// The service the image prompt is for.
+    pub target: Option<String>,
+    /// Prepared, running or finished.
+    pub current: Option<DeployState>,
+}
 
-    use super::*;
-    use crate::ops::deploy::Control;
-    use crate::ops::deploy::event::Timings;
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEffect, AppEvent, InputKind, Overlay, Settings, View};
-    use crate::tui::testutil::{sample_fleet, web_plan, web_service};
+impl Deploys {
+    pub fn is_running(&self) -> bool {
+        self.current.as_ref().is_some_and(DeployState::is_running)
+    }
 
-    fn press(app: &mut App, code: KeyCode) -> Vec<AppEffect> {
-        let modifiers = match code {
-            KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
-            _ => KeyModifiers::NONE,
+    /// `D`: the running deploy if any, else an image prompt for `service`
+    /// prefilled with what most of its containers run.
+    pub fn open(&mut self, service: Option<String>, fleet: &FleetState) -> Vec<Msg> {
+        if self.is_running() {
+            return vec![Msg::Deploy];
+        }
+        let Some(name) = service else {
+            return vec![Msg::Fail(
+                "select a service (services matrix) or one of its containers".into(),
+            )];
         };
-        app.update(AppEvent::Key(KeyEvent::new(code, modifiers)))
+        let Some(spec) = self.services.iter().find(|s| s.name == name) else {
+            return vec![Msg::Fail(format!(
+                "{name} is not a configured service: add a [service.{name}] table"
+            ))];
+        };
+        let image = fleet.service_image(spec).unwrap_or_default();
+        self.target = Some(name);
+        vec![Msg::Overlay(Overlay::Input {
+            kind: InputKind::DeployImage,
+            text: image,
+        })]
     }
 
-    fn ch(app: &mut App, c: char) -> Vec<AppEffect> {
-        press(app, KeyCode::Char(c))
-    }
-
-    /// The services matrix with `web` selected.
-    pub(crate) fn app_on_web() -> App {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.services = vec![web_service()];
-        ch(&mut app, '3');
-        let names = app.fleet.service_names();
-        app.matrix.0 = names.iter().position(|n| n == "web").unwrap_or(0);
-        app
-    }
-
-    /// Prompt, image typed, plan prepared.
-    /// D, then the image prompt answered with app:v2.
-    fn ask_v2(app: &mut App) {
-        ch(app, 'D');
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('u'),
-            KeyModifiers::CONTROL,
-        )));
-        for c in "flotilla-test/app:v2".chars() {
-            ch(app, c);
+    /// The image prompt answered.
+    pub fn submit_image(&mut self, text: &str) -> Vec<Msg> {
+        let Some(service) = self.target.take() else {
+            return Vec::new();
+        };
+        if text.is_empty() {
+            return vec![Msg::Fail("deploy cancelled: no image".into())];
         }
-        press(app, KeyCode::Enter);
+        let image = crate::ops::deploy::image::normalize(text);
+        self.begin(&service, DeployRequest::Deploy { image })
     }
 
-    pub(crate) fn planned() -> App {
-        let mut app = app_on_web();
-        ask_v2(&mut app);
-        app.update(AppEvent::DeployPrepared(Ok(web_plan())));
-        app
+    fn begin(&mut self, service: &str, request: DeployRequest) -> Vec<Msg> {
+        self.current = Some(DeployState::preparing(service, request.clone()));
+        vec![
+            Msg::Deploy,
+            Msg::Effect(AppEffect::PrepareDeploy {
+                service: service.to_owned(),
+                request,
+            }),
+            Msg::Effect(AppEffect::LoadAudit),
+        ]
     }
 
-    pub(crate) fn step(host: &str, step: Step) -> AppEvent {
-        AppEvent::Deploy(DeployEvent::Step {
-            host: host.into(),
-            step,
-            detail: String::new(),
-        })
+    /// The loop's answer to `PrepareDeploy`.
+    pub fn prepared(&mut self, result: Result<PlanSummary, String>) {
+        // A late answer to a request cancelled since must not show.
+        if let Some(d) = &mut self.current
+            && d.phase == Phase::Preparing
+            && result.as_ref().map_or(true, |s| d.answers(s))
+        {
+            d.prepared(result);
+        }
     }
 
-    #[test]
-    fn d_prompts_with_the_majority_image_and_enter_prepares() {
-        let mut app = app_on_web();
-        assert!(ch(&mut app, 'D').is_empty());
-        assert_eq!(
-            app.overlay,
-            Overlay::Input {
-                kind: InputKind::DeployImage,
-                text: "flotilla-test/app:v1".into()
+    /// Progress of the running deploy.
+    pub fn apply(&mut self, ev: DeployEvent) -> Vec<AppEffect> {
+        let finished = matches!(ev, DeployEvent::Finished { .. });
+        if let Some(d) = &mut self.current {
+            d.apply(ev);
+        }
+        // The view lists the service's last deploys from the audit log.
+        if finished {
+            vec![AppEffect::LoadAudit]
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn ended(&mut self) {
+        if let Some(d) = &mut self.current {
+            d.ended();
+        }
+    }
+
+    /// Keys of the Deploy view; `None` leaves the action to the App.
+    pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Option<Vec<Msg>> {
+        let d = self.current.as_mut()?;
+        match (d.phase, action) {
+            (Phase::Planned, Action::DeployStart) => Some(self.start(ctx)),
+            (Phase::Planned | Phase::Preparing | Phase::Failed, Action::Back) => {
+                self.current = None;
+                Some(vec![
+                    Msg::Back,
+                    Msg::Say("deploy cancelled; nothing was changed".into()),
+                    Msg::Effect(AppEffect::DiscardDeploy),
+                ])
             }
-        );
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('u'),
-            KeyModifiers::CONTROL,
-        )));
-        for c in "flotilla-test/app:v2".chars() {
-            ch(&mut app, c);
+            (Phase::Running, Action::DeployPause) => {
+                if d.pause == Pause::No {
+                    d.pause = Pause::Requested;
+                }
+                Some(vec![
+                    Msg::Say("pausing after the current batch…".into()),
+                    Msg::Effect(AppEffect::DeployControl(Control::Pause)),
+                ])
+            }
+            (Phase::Running, Action::DeployContinue) => {
+                d.pause = Pause::No;
+                Some(vec![
+                    Msg::Say("continuing".into()),
+                    Msg::Effect(AppEffect::DeployControl(Control::Run)),
+                ])
+            }
+            (Phase::Running, Action::DeployAbort) => {
+                Some(vec![Msg::Overlay(Overlay::ConfirmAbort)])
+            }
+            (Phase::Finished, Action::DeployRollback) => {
+                let service = d.service.clone();
+                Some(self.begin(&service, DeployRequest::Rollback))
+            }
+            // The deploy goes on (or stays shown) in the background; D returns.
+            (Phase::Running | Phase::Finished, Action::Back) => Some(vec![Msg::Back]),
+            _ => None,
         }
-        let effects = press(&mut app, KeyCode::Enter);
-        assert_eq!(
-            effects,
-            vec![
-                AppEffect::PrepareDeploy {
-                    service: "web".into(),
-                    request: DeployRequest::Deploy {
-                        image: "flotilla-test/app:v2".into()
-                    },
-                },
-                AppEffect::LoadAudit
-            ]
-        );
-        assert_eq!(app.view, View::Deploy);
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
     }
 
-    #[test]
-    fn an_unconfigured_service_is_refused() {
-        let mut app = app_on_web();
-        app.services.clear();
-        assert!(ch(&mut app, 'D').is_empty());
-        assert_eq!(app.overlay, Overlay::None);
-        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
-        assert!(status.contains("[service.web]"), "{status}");
+    /// The abort dialog answered yes.
+    pub fn abort(&self) -> Vec<Msg> {
+        if !self.is_running() {
+            return vec![Msg::Say("abort cancelled; the deploy goes on".into())];
+        }
+        vec![
+            Msg::Say("aborting: rolling back the hosts in flight…".into()),
+            Msg::Effect(AppEffect::DeployControl(Control::Abort)),
+        ]
     }
 
-    #[test]
-    fn plan_confirm_events_finish() {
-        let mut app = planned();
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Planned));
-        assert_eq!(ch(&mut app, 'y'), vec![AppEffect::StartDeploy]);
-        app.update(AppEvent::Deploy(DeployEvent::BatchStarted {
-            index: 0,
-            hosts: vec!["fleet-1".into()],
-        }));
-        app.update(step("fleet-1", Step::Transferring));
-        app.update(AppEvent::Deploy(DeployEvent::Progress {
-            host: "fleet-1".into(),
-            bytes: 1024,
-            total: Some(4096),
-        }));
-        let d = app.deploy.clone().unwrap_or_else(|| unreachable!());
-        assert_eq!(d.batch, Some(1));
-        assert_eq!(d.rows[0].step, Some(Step::Transferring));
-        assert_eq!(d.rows[0].bytes, Some((1024, Some(4096))));
-        app.update(AppEvent::Deploy(DeployEvent::HealthWait {
-            host: "fleet-1".into(),
-            status: "starting".into(),
-            remaining_s: 42,
-        }));
-        app.update(AppEvent::Deploy(DeployEvent::HostDone {
-            host: "fleet-1".into(),
-            container: "shop-web-1".into(),
-            outcome: HostOutcome::Deployed,
-            image: "flotilla-test/app:v2".into(),
-            error: None,
-            timings: Timings::default(),
-        }));
-        let d = app.deploy.clone().unwrap_or_else(|| unreachable!());
-        assert_eq!(d.rows[0].outcome, Some(HostOutcome::Deployed));
-        assert_eq!(d.rows[0].wait, None);
-        // Quitting mid-deploy would leave a host half done.
-        assert!(ch(&mut app, 'q').is_empty());
-        let effects = app.update(AppEvent::Deploy(DeployEvent::Finished {
-            outcome: RunOutcome::Succeeded,
-            deployed: 2,
-            failed: 0,
-            skipped: 0,
-            elapsed_ms: 12_300,
-            reason: None,
-        }));
-        assert_eq!(effects, vec![AppEffect::LoadAudit]);
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Finished));
-        // One key rolls back: prepared and planned the same way.
-        assert_eq!(
-            ch(&mut app, 'R'),
-            vec![
-                AppEffect::PrepareDeploy {
-                    service: "web".into(),
-                    request: DeployRequest::Rollback,
-                },
-                AppEffect::LoadAudit
-            ]
-        );
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
-    }
-
-    #[test]
-    fn pause_continue_and_confirmed_abort_send_controls() {
-        let mut app = planned();
-        ch(&mut app, 'y');
-        assert_eq!(
-            ch(&mut app, 'p'),
-            vec![AppEffect::DeployControl(Control::Pause)]
-        );
-        assert_eq!(app.deploy.as_ref().map(|d| d.pause), Some(Pause::Requested));
-        app.update(AppEvent::Deploy(DeployEvent::Paused));
-        assert_eq!(app.deploy.as_ref().map(|d| d.pause), Some(Pause::Paused));
-        assert_eq!(
-            ch(&mut app, 'c'),
-            vec![AppEffect::DeployControl(Control::Run)]
-        );
-        assert!(ch(&mut app, 'A').is_empty());
-        assert_eq!(app.overlay, Overlay::ConfirmAbort);
-        // Any other key keeps it going.
-        assert!(ch(&mut app, 'n').is_empty());
-        assert_eq!(app.overlay, Overlay::None);
-        ch(&mut app, 'A');
-        assert_eq!(
-            ch(&mut app, 'y'),
-            vec![AppEffect::DeployControl(Control::Abort)]
-        );
-    }
-
-    #[test]
-    fn read_only_and_refusals_do_not_start() {
-        let mut app = planned();
-        app.settings.read_only = true;
-        assert!(ch(&mut app, 'y').is_empty());
-        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
-        assert!(status.contains("read-only"), "{status}");
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Planned));
-
-        let mut app = app_on_web();
-        ask_v2(&mut app);
-        let mut plan = web_plan();
-        plan.refusal = Some("web is locked on fleet-1".into());
-        app.update(AppEvent::DeployPrepared(Ok(plan)));
-        assert!(ch(&mut app, 'y').is_empty());
-        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
-        assert!(status.contains("locked on fleet-1"), "{status}");
-    }
-
-    #[test]
-    fn esc_on_the_plan_discards_it() {
-        let mut app = planned();
-        assert_eq!(
-            press(&mut app, KeyCode::Esc),
-            vec![AppEffect::DiscardDeploy]
-        );
-        assert_eq!(app.view, View::Services);
-        assert!(app.deploy.is_none());
-    }
-
-    #[test]
-    fn a_late_plan_for_another_request_is_ignored() {
-        let mut app = app_on_web();
-        ch(&mut app, 'D');
-        // Prefilled v1, while the plan that arrives is for v2.
-        press(&mut app, KeyCode::Enter);
-        app.update(AppEvent::DeployPrepared(Ok(web_plan())));
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Preparing));
-    }
-
-    #[test]
-    fn a_failed_prepare_is_shown() {
-        let mut app = app_on_web();
-        ch(&mut app, 'D');
-        press(&mut app, KeyCode::Enter);
-        app.update(AppEvent::DeployPrepared(Err(
-            "cannot deploy web: unreachable".into(),
-        )));
-        assert_eq!(app.deploy.as_ref().map(|d| d.phase), Some(Phase::Failed));
+    fn start(&mut self, ctx: &Ctx) -> Vec<Msg> {
+        let Some(summary) = self.current.as_ref().and_then(|d| d.summary.clone()) else {
+            return Vec::new();
+        };
+        if let Some(refusal) = &summary.refusal {
+            return vec![Msg::Fail(format!("refused: {refusal}"))];
+        }
+        if summary.plan.is_empty() {
+            return vec![Msg::Fail(format!("{}: nothing to change", summary.service))];
+        }
+        let policy = Policy {
+            read_only: ctx.settings.read_only,
+        };
+        let specs = ctx.fleet.hosts.iter().map(|h| &h.spec);
+        let hosts = summary.plan.hosts().map(|h| h.host.as_str());
+        if let Err(refusal) = policy.authorize_deploy(specs, &summary.kind, &summary.service, hosts)
+        {
+            return vec![Msg::Fail(refusal.to_string())];
+        }
+        if let Some(d) = &mut self.current {
+            d.phase = Phase::Running;
+        }
+        vec![
+            Msg::Say(format!("{} {} started", summary.kind, summary.service)),
+            Msg::Effect(AppEffect::StartDeploy),
+        ]
     }
 }

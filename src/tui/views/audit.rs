@@ -12,7 +12,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let header =
         Row::new(["TIME", "USER", "HOST", "CONTAINER", "ACTION", "RESULT"]).style(theme.header);
     let rows: Vec<Row> = app
+        .state
         .audit
+        .records
         .iter()
         .map(|r| {
             let ok = r.result == "ok";
@@ -37,11 +39,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Fill(2),
     ];
-    let empty = app.audit.is_empty();
+    let empty = app.state.audit.records.is_empty();
     let title = if empty {
         " Audit (no actions recorded yet) ".to_owned()
     } else {
-        format!(" Audit ({}) ", app.audit.len())
+        format!(" Audit ({}) ", app.state.audit.records.len())
     };
     let table = Table::new(rows, widths)
         .header(header)
@@ -53,7 +55,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .border_style(theme.border)
                 .title(Span::styled(title, theme.title)),
         );
-    let mut state = TableState::default().with_selected((!empty).then_some(app.audit_selected));
+    let mut state =
+        TableState::default().with_selected((!empty).then_some(app.state.audit.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 

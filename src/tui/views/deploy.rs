@@ -20,7 +20,7 @@ const NOTES_SHOWN: usize = 4;
 const LAST_DEPLOYS: usize = 3;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(d) = &app.deploy else {
+    let Some(d) = &app.state.deploy.current else {
         let text = Paragraph::new("no deploy: select a service and press D");
         frame.render_widget(text, area);
         return;
@@ -80,7 +80,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 /// is loaded on entering the view and when a run ends).
 fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditRecord> {
     let mut found: Vec<&crate::ops::AuditRecord> = app
+        .state
         .audit
+        .records
         .iter()
         .rev()
         .filter(|r| {
@@ -319,7 +321,7 @@ mod tests {
     use crate::ops::deploy::HostOutcome;
     use crate::ops::deploy::event::{Step, Timings};
     use crate::tui::app::AppEvent;
-    use crate::tui::state::deploy::tests::{planned, step};
+    use crate::tui::testutil::{planned, step};
     use crate::tui::views::snapshot;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 

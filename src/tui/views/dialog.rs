@@ -86,7 +86,12 @@ pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, text: &
 
 /// Abort the running deploy? Names the service and what happens.
 pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
-    let service = app.deploy.as_ref().map_or("", |d| d.service.as_str());
+    let service = app
+        .state
+        .deploy
+        .current
+        .as_ref()
+        .map_or("", |d| d.service.as_str());
     let [area] = Layout::horizontal([Constraint::Max(64)])
         .flex(Flex::Center)
         .areas(frame.area());

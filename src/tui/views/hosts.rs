@@ -96,7 +96,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     theme.title,
                 )),
         );
-    let mut state = TableState::default().with_selected(Some(app.hosts_selected));
+    let mut state = TableState::default().with_selected(Some(app.state.hosts.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 

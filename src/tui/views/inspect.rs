@@ -11,7 +11,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(ins) = &app.inspect else {
+    let Some(ins) = &app.state.inspect else {
         return;
     };
     let title = Span::styled(format!(" {} @ {} ", ins.name, ins.host_name), theme.title);

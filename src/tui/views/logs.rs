@@ -14,7 +14,7 @@ use crate::tui::state::logs::LogsState;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(logs) = &app.logs else {
+    let Some(logs) = &app.state.logs else {
         return;
     };
     let block = Block::default()

@@ -62,7 +62,7 @@ fn prompt(app: &App, kind: super::app::InputKind) -> String {
         InputKind::SavePath => "save logs to> ".into(),
         InputKind::DeployImage => format!(
             "deploy {} image> ",
-            app.deploy_target.as_deref().unwrap_or("?")
+            app.state.deploy.target.as_deref().unwrap_or("?")
         ),
     }
 }

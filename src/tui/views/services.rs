@@ -34,7 +34,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let services = app.fleet.service_names();
     let mut header = vec![Cell::from("SERVICE")];
     header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
-        let style = if i == app.matrix.1 {
+        let style = if i == app.state.services.col {
             theme.tab_active
         } else if h.is_up() {
             theme.header
@@ -53,7 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     let height = usize::from(area.height.saturating_sub(2)).max(1);
-    let selected = app.matrix.0.min(services.len().saturating_sub(1));
+    let selected = app.state.services.row.min(services.len().saturating_sub(1));
     let offset = (selected + 1).saturating_sub(height);
     let rows: Vec<Row> = services
         .iter()

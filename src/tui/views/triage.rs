@@ -10,7 +10,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let findings = app.findings();
+    let findings = crate::tui::state::triage::findings(&app.fleet);
     let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.header);
     let rows: Vec<Row> = findings
         .iter()
@@ -52,7 +52,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .border_style(theme.border)
             .title(Span::styled(title, theme.title)),
     );
-    let selected = (!findings.is_empty()).then_some(app.triage_selected.min(findings.len() - 1));
+    let selected =
+        (!findings.is_empty()).then_some(app.state.triage.selected.min(findings.len() - 1));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }
