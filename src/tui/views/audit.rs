@@ -63,19 +63,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use crate::ops::AuditRecord;
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn audit_view_lists_records() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('4'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '4');
         let rec = |c: &str, a: &str, r: &str| AuditRecord {
             time: "2026-11-25T20:01:02.123Z".into(),
             user: "ops".into(),

@@ -186,15 +186,10 @@ mod tests {
         assert_eq!(super::human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
     }
 
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press_code, type_text};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn app() -> App {
-        App::new(sample_fleet(), Keymap::default(), Settings::default())
-    }
+    use crossterm::event::KeyCode;
 
     #[test]
     fn containers_80x24() {
@@ -204,16 +199,8 @@ mod tests {
     #[test]
     fn containers_wide_with_marks_and_filter() {
         let mut app = app();
-        for c in [' ', ' ', '/', 'w', 'e', 'b'] {
-            app.update(AppEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            )));
-        }
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        )));
+        type_text(&mut app, "  /web");
+        press_code(&mut app, KeyCode::Enter);
         insta::assert_snapshot!(snapshot::render(&mut app, 160, 20));
     }
 
@@ -270,12 +257,7 @@ mod tests {
     #[test]
     fn containers_grouped_by_service_sorted_by_health() {
         let mut app = app();
-        for c in ['b', 'o', 'o', 'o', 'o', 'o'] {
-            app.update(AppEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            )));
-        }
+        type_text(&mut app, "booooo");
         insta::assert_snapshot!(snapshot::render(&mut app, 130, 22));
     }
 }

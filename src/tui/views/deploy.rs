@@ -321,9 +321,8 @@ mod tests {
     use crate::ops::deploy::HostOutcome;
     use crate::ops::deploy::event::{Step, Timings};
     use crate::tui::app::AppEvent;
-    use crate::tui::testutil::{planned, step};
+    use crate::tui::testutil::{planned, press, step};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn deploy_plan_screen() {
@@ -366,10 +365,7 @@ mod tests {
     #[test]
     fn deploy_mid_run_screen() {
         let mut app = planned();
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('y'),
-            KeyModifiers::NONE,
-        )));
+        press(&mut app, 'y');
         for ev in [
             DeployEvent::BatchStarted {
                 index: 0,

@@ -125,25 +125,13 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, type_text};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn press(app: &mut App, c: char) {
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )));
-    }
 
     #[test]
     fn confirm_dialog_names_containers_and_hosts() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        for c in ['j', ' ', 'j', 'j', ' ', 'r'] {
-            press(&mut app, c);
-        }
+        let mut app = app();
+        type_text(&mut app, "j jj r");
         let screen = snapshot::render(&mut app, 80, 24);
         assert!(screen.contains("shop-crashloop-1 on fleet-1"), "{screen}");
         insta::assert_snapshot!(screen);
@@ -151,10 +139,8 @@ mod tests {
 
     #[test]
     fn command_palette_prompt() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        for c in [':', 'l', 'o', 'g', 's'] {
-            press(&mut app, c);
-        }
+        let mut app = app();
+        type_text(&mut app, ":logs");
         insta::assert_snapshot!(snapshot::render(&mut app, 60, 6));
     }
 }

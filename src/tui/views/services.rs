@@ -140,11 +140,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, press, sample_fleet};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn drift_is_detected_against_the_majority() {
@@ -163,11 +160,8 @@ mod tests {
 
     #[test]
     fn services_matrix() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('3'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
     }

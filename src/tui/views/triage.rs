@@ -60,19 +60,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn triage_view_ranks_findings() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('5'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '5');
         insta::assert_snapshot!(snapshot::render(&mut app, 120, 12));
         insta::assert_snapshot!("triage_80x24", snapshot::render(&mut app, 80, 24));
     }
