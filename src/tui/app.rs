@@ -422,10 +422,11 @@ impl App {
                 View::Deploy => Vec::new(),
             },
         };
-        let mut msgs = msgs;
-        if msgs.is_empty() {
-            msgs = self.fallback(action);
-        }
+        let msgs = if msgs.is_empty() {
+            self.fallback(action)
+        } else {
+            msgs
+        };
         self.apply(msgs)
     }
 

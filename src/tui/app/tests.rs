@@ -331,3 +331,41 @@ fn disconnect_is_shown_and_containers_kept() {
     assert!(app.fleet.hosts[0].stale);
     assert!(!app.fleet.hosts[0].containers.is_empty());
 }
+
+#[test]
+fn dialog_answers_follow_the_keys_config() {
+    let overrides = std::collections::BTreeMap::from([
+        ("confirm".to_owned(), vec!["o".to_owned()]),
+        ("cancel".to_owned(), vec!["x".to_owned()]),
+    ]);
+    let keymap = Keymap::with_overrides(&overrides).expect("valid");
+    let mut app = App::new(sample_fleet(), keymap, Settings::default());
+    app.update(key('r'));
+    assert!(app.update(key('y')).is_empty(), "y no longer confirms");
+    assert!(matches!(app.overlay, Overlay::Confirm { .. }));
+    assert_eq!(app.update(key('o')).len(), 1);
+    assert_eq!(app.overlay, Overlay::None);
+    app.update(key('r'));
+    assert!(app.update(key('x')).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn esc_in_another_tab_still_clears_the_container_filter() {
+    let mut app = app();
+    type_text(&mut app, "/web");
+    app.update(code(KeyCode::Enter));
+    app.update(key('1'));
+    app.update(code(KeyCode::Esc));
+    assert!(app.state.containers.filter.is_empty());
+}
+
+#[test]
+fn hosts_enter_shows_that_hosts_containers() {
+    let mut app = app();
+    app.update(key('1'));
+    app.update(key('j'));
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view, View::Containers);
+    assert_eq!(app.state.containers.filter.text(), "host:fleet-2");
+}

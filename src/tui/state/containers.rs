@@ -1,5 +1,6 @@
-//! Rows of the containers view: filter, sort, group, selection and marks.
-//! Pure functions of the fleet state, so they can be unit-tested.
+//! The containers view: filter, sort, group, selection, marks and the CPU /
+//! memory readings of the rows shown. Rows are pure functions of the fleet
+//! state, so they can be unit-tested.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -31,3 +31,30 @@ impl HostsState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::app::Settings;
+    use crate::tui::testutil::sample_fleet;
+
+    #[test]
+    fn the_cursor_stays_on_the_inventory_without_an_app() {
+        let fleet = sample_fleet();
+        let settings = Settings::default();
+        let ctx = Ctx {
+            fleet: &fleet,
+            settings: &settings,
+            page: 10,
+        };
+        let mut hosts = HostsState::default();
+        assert!(hosts.handle(Action::PageDown, &ctx).is_empty());
+        assert_eq!(hosts.selected, 2);
+        hosts.handle(Action::Up, &ctx);
+        let msgs = hosts.handle(Action::Open, &ctx);
+        let [Msg::Containers(filter)] = msgs.as_slice() else {
+            panic!("containers filter expected: {msgs:?}");
+        };
+        assert_eq!(filter.text(), "host:fleet-2");
+    }
+}
