@@ -3,10 +3,7 @@
 
 pub mod action;
 pub mod app;
-pub mod deploy;
-pub mod filter;
-pub mod logview;
-pub mod table;
+pub mod state;
 pub mod theme;
 pub mod views;
 
@@ -26,7 +23,7 @@ use crate::ops::AuditLog;
 use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
 use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment};
 use app::{App, AppEffect, AppEvent, Settings};
-use deploy::{DeployRequest, PlanSummary};
+use state::deploy::{DeployRequest, PlanSummary};
 
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
@@ -73,7 +70,7 @@ async fn next_deploy_event(
 pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()> {
     let mut fleet = Fleet::spawn(inventory, opts.actor);
     let mut app = App::new(FleetState::new(inventory), opts.keymap, opts.settings);
-    app.services = opts.services.clone();
+    app.state.deploy.services = opts.services.clone();
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let mut deploy = DeployRuntime {
         services: opts.services,
@@ -255,7 +252,9 @@ fn carry_out(
             // Only the plan the user saw and confirmed may run.
             Some(deployment)
                 if app
+                    .state
                     .deploy
+                    .current
                     .as_ref()
                     .and_then(|d| d.summary.as_ref())
                     .is_some_and(|s| {

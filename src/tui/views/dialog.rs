@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::ops::ContainerAction;
+use crate::tui::action::{Action, Keymap};
 use crate::tui::app::{ActionTarget, App};
 use crate::tui::theme::Theme;
 
@@ -15,6 +16,7 @@ const MAX_LISTED: usize = 10;
 pub fn confirm(
     frame: &mut Frame,
     theme: &Theme,
+    keymap: &Keymap,
     action: ContainerAction,
     targets: &[ActionTarget],
 ) {
@@ -47,10 +49,10 @@ pub fn confirm(
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
-        Span::styled("y", theme.key),
-        Span::raw("/enter confirm   "),
-        Span::styled("n", theme.key),
-        Span::raw("/esc cancel"),
+        Span::styled(keymap.dialog_hint(Action::Confirm), theme.key),
+        Span::raw(" confirm   "),
+        Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
+        Span::raw(" cancel"),
     ]));
     let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
         Block::default()
@@ -84,7 +86,12 @@ pub fn input(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, text: &
 
 /// Abort the running deploy? Names the service and what happens.
 pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
-    let service = app.deploy.as_ref().map_or("", |d| d.service.as_str());
+    let service = app
+        .state
+        .deploy
+        .current
+        .as_ref()
+        .map_or("", |d| d.service.as_str());
     let [area] = Layout::horizontal([Constraint::Max(64)])
         .flex(Flex::Center)
         .areas(frame.area());
@@ -100,8 +107,8 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
         Line::from("The hosts in flight are rolled back; the rest stay untouched."),
         Line::default(),
         Line::from(vec![
-            Span::styled("y", theme.key),
-            Span::raw("/enter abort   "),
+            Span::styled(app.keymap.dialog_hint(Action::Confirm), theme.key),
+            Span::raw(" abort   "),
             Span::styled("any other key", theme.key),
             Span::raw(" keep going"),
         ]),
@@ -118,25 +125,13 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, type_text};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn press(app: &mut App, c: char) {
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )));
-    }
 
     #[test]
     fn confirm_dialog_names_containers_and_hosts() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        for c in ['j', ' ', 'j', 'j', ' ', 'r'] {
-            press(&mut app, c);
-        }
+        let mut app = app();
+        type_text(&mut app, "j jj r");
         let screen = snapshot::render(&mut app, 80, 24);
         assert!(screen.contains("shop-crashloop-1 on fleet-1"), "{screen}");
         insta::assert_snapshot!(screen);
@@ -144,10 +139,8 @@ mod tests {
 
     #[test]
     fn command_palette_prompt() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        for c in [':', 'l', 'o', 'g', 's'] {
-            press(&mut app, c);
-        }
+        let mut app = app();
+        type_text(&mut app, ":logs");
         insta::assert_snapshot!(snapshot::render(&mut app, 60, 6));
     }
 }

@@ -11,7 +11,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(ins) = &app.inspect else {
+    let Some(ins) = &app.state.inspect else {
         return;
     };
     let title = Span::styled(format!(" {} @ {} ", ins.name, ins.host_name), theme.title);
@@ -120,19 +120,14 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
 mod tests {
     use crate::fleet::details::HealthProbe;
     use crate::fleet::{ContainerDetails, FleetEvent, HostEvent};
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn inspect_shows_config_with_secrets_masked() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('i'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, 'i');
         insta::assert_snapshot!("inspect_loading", snapshot::render(&mut app, 80, 10));
         let details = ContainerDetails {
             id: "batch10123456789abcdef".into(),
