@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             e.exit
         }
     };
+    // A read of stdin still pending (`exec -i` after the command ended) is a
+    // blocking task the runtime would otherwise wait for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     ExitCode::from(exit.code() as u8)
 }
 

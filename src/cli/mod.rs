@@ -3,6 +3,7 @@
 
 pub mod act;
 pub mod deploy;
+pub mod exec;
 pub mod exit;
 pub mod logs;
 pub mod shell;
@@ -61,6 +62,9 @@ pub enum Command {
     Start(act::ActArgs),
     /// Kill containers (SIGKILL).
     Kill(act::ActArgs),
+    /// Run a command in a container (exit code = the command's), e.g.
+    /// `flotilla exec web --host fleet-1 -it -- sh`.
+    Exec(exec::ExecArgs),
     /// Roll a new image out to a service's hosts, batch by batch, health-gated.
     Deploy(deploy::DeployArgs),
     /// Return a service's hosts to the image they ran before the last deploy.
@@ -441,6 +445,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             log_lines: inventory.ui.log_lines,
             log_tail: inventory.ui.log_tail,
             log_max_line_bytes: inventory.ui.log_max_line_bytes,
+            shell: inventory.ui.shell.clone(),
             ..Default::default()
         },
         keymap: keymap(&inventory)?,
@@ -472,6 +477,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Stop(a)) => act::run(&cli, ContainerAction::Stop, a, cli.read_only).await,
         Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
         Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
+        Some(Command::Exec(a)) => exec::run(&cli, a).await,
         Some(Command::Completions { shell }) => shell::completions(shell),
         Some(Command::Man) => shell::man(),
         None => tui(&cli).await,

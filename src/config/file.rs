@@ -55,6 +55,7 @@ struct RawMatch {
 struct RawUi {
     log_lines: Option<Spanned<usize>>,
     log_tail: Option<u32>,
+    shell: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +299,15 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         }
         if let Some(tail) = raw_ui.log_tail {
             ui.log_tail = tail;
+        }
+        if let Some(shell) = raw_ui.shell {
+            if shell.get_ref().is_empty() || shell.get_ref().iter().any(|s| s.trim().is_empty()) {
+                return Err(err(
+                    shell.span(),
+                    "ui.shell must list at least one program, like [\"bash\", \"sh\"]".to_string(),
+                ));
+            }
+            ui.shell = shell.into_inner();
         }
     }
     if let Some(max) = raw.logs.and_then(|l| l.max_line_bytes) {

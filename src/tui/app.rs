@@ -121,6 +121,13 @@ pub enum AppEffect {
     DiscardDeploy,
     /// Pause / continue / abort the running deploy.
     DeployControl(Control),
+    /// Suspend the screen and run an interactive shell in a container.
+    Shell {
+        host: HostId,
+        host_name: String,
+        container_id: String,
+        name: String,
+    },
     Quit,
 }
 
@@ -131,6 +138,8 @@ pub struct Settings {
     pub log_bytes: usize,
     pub log_tail: u32,
     pub log_max_line_bytes: usize,
+    /// Programs `e` tries in a container, the first that exists.
+    pub shell: Vec<String>,
 }
 
 impl Default for Settings {
@@ -141,6 +150,7 @@ impl Default for Settings {
             log_bytes: crate::logs::DEFAULT_MAX_BYTES,
             log_tail: 500,
             log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
+            shell: vec!["bash".to_owned(), "sh".to_owned()],
         }
     }
 }
@@ -450,6 +460,31 @@ impl App {
         }
     }
 
+    /// A shell in a container: refused like any mutation in read-only mode,
+    /// and on a host that is down.
+    fn shell(&mut self, src: LogSource) -> Option<AppEffect> {
+        let policy = Policy {
+            read_only: self.settings.read_only,
+        };
+        let target = act::Target {
+            host: src.host,
+            host_name: src.host_name.clone(),
+            id: src.container_id.clone(),
+            name: src.name.clone(),
+        };
+        if let Err(refusal) = policy.authorize_verb(&self.fleet, "open a shell in", &[target], true)
+        {
+            self.fail(refusal.to_string());
+            return None;
+        }
+        Some(AppEffect::Shell {
+            host: src.host,
+            host_name: src.host_name,
+            container_id: src.container_id,
+            name: src.name,
+        })
+    }
+
     /// Carries out what a view asked for; returns the effects for the loop.
     fn apply(&mut self, msgs: Vec<Msg>) -> Vec<AppEffect> {
         let mut effects = Vec::new();
@@ -471,6 +506,7 @@ impl App {
                     self.view = View::Inspect;
                     effects.push(ask);
                 }
+                Msg::Shell(src) => effects.extend(self.shell(src)),
                 Msg::Containers(filter) => {
                     self.state.containers.filter = filter;
                     effects.extend(self.switch(View::Containers));

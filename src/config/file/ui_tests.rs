@@ -36,3 +36,19 @@ fn bad_ui_values_are_positioned() {
         .to_string();
     assert!(e.starts_with("/c.toml:5:13:"), "{e}");
 }
+
+#[test]
+fn ui_shell_lists_programs_and_rejects_an_empty_list() {
+    let base = "[[host]]\nname = \"a\"\naddress = \"a\"\n";
+    let doc = parse(base, Path::new("/c.toml")).expect("valid");
+    assert_eq!(doc.ui.shell, ["bash", "sh"], "default");
+    let text = format!("{base}[ui]\nshell = [\"zsh\", \"sh\"]\n");
+    let doc = parse(&text, Path::new("/c.toml")).expect("valid");
+    assert_eq!(doc.ui.shell, ["zsh", "sh"]);
+    let text = format!("{base}[ui]\nshell = []\n");
+    let e = parse(&text, Path::new("/c.toml"))
+        .expect_err("empty")
+        .to_string();
+    assert!(e.starts_with("/c.toml:5:9:"), "{e}");
+    assert!(e.contains("ui.shell"), "{e}");
+}

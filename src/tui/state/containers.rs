@@ -301,6 +301,13 @@ impl ContainersState {
                     .into_iter()
                     .collect();
             }
+            Action::Shell => {
+                return self
+                    .selected_source(fleet)
+                    .map(Msg::Shell)
+                    .into_iter()
+                    .collect();
+            }
             Action::Find => {
                 return vec![Msg::Overlay(Overlay::Input {
                     kind: InputKind::Filter,

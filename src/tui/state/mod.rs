@@ -44,6 +44,8 @@ pub enum Msg {
     },
     /// Open the inspect view of this container.
     Inspect(LogSource),
+    /// Open a shell in this container (the App checks the policy).
+    Shell(LogSource),
     /// Show the containers view narrowed by this filter.
     Containers(Filter),
     Switch(View),
