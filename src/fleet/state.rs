@@ -221,7 +221,9 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
         | HostEvent::Logs { .. }
         | HostEvent::LogsEnded { .. }
         | HostEvent::Inspected { .. }
-        | HostEvent::Stats { .. } => Vec::new(),
+        | HostEvent::Stats { .. }
+        | HostEvent::HostKey(_)
+        | HostEvent::KeyTrusted { .. } => Vec::new(),
     }
 }
 

@@ -183,6 +183,20 @@ pub struct App {
     pub pending_actions: usize,
     pub size: (u16, u16),
     pub state: ViewStates,
+    /// Host keys the user declined (or was warned about): not asked again.
+    pub declined_keys: std::collections::BTreeSet<String>,
+}
+
+/// What identifies a refused key: host and fingerprint.
+pub(crate) fn key_id(problem: &crate::fleet::HostKeyProblem) -> String {
+    match problem {
+        crate::fleet::HostKeyProblem::Unknown {
+            name, fingerprint, ..
+        } => format!("{name} {fingerprint}"),
+        crate::fleet::HostKeyProblem::Changed {
+            name, presented, ..
+        } => format!("{name} {presented}"),
+    }
 }
 
 impl App {
@@ -198,6 +212,7 @@ impl App {
             pending_actions: 0,
             size: (80, 24),
             state: ViewStates::default(),
+            declined_keys: std::collections::BTreeSet::new(),
         }
     }
 
@@ -313,6 +328,31 @@ impl App {
                 }
                 self.state.audit.records.push(record.clone());
                 return vec![AppEffect::Audit(record)];
+            }
+            HostEvent::HostKey(problem) => {
+                // Asked once per key, and never over another dialog.
+                if !self.declined_keys.contains(&key_id(problem)) && self.overlay == Overlay::None {
+                    let address = self
+                        .fleet
+                        .hosts
+                        .get(host)
+                        .map(|h| h.spec.address.clone())
+                        .unwrap_or_default();
+                    self.overlay = Overlay::HostKey {
+                        host,
+                        host_name: host_name.clone(),
+                        address,
+                        problem: problem.clone(),
+                    };
+                }
+                return Vec::new();
+            }
+            HostEvent::KeyTrusted { result } => {
+                match result {
+                    Ok(()) => self.say(format!("{host_name}: host key recorded; connecting")),
+                    Err(e) => self.fail(format!("{host_name}: {e}")),
+                }
+                return Vec::new();
             }
             HostEvent::Disconnected { reason, .. } => {
                 self.fail(format!("{host_name}: {reason}"));

@@ -37,6 +37,13 @@ pub enum Overlay {
     },
     /// Abort the running deploy (rolls back the hosts in flight)?
     ConfirmAbort,
+    /// A host presented a key flotilla refused: trust it (unknown only)?
+    HostKey {
+        host: crate::fleet::HostId,
+        host_name: String,
+        address: String,
+        problem: crate::fleet::HostKeyProblem,
+    },
 }
 
 impl App {
@@ -73,6 +80,43 @@ impl App {
                 };
                 Vec::new()
             }
+            Overlay::HostKey {
+                host,
+                host_name,
+                address,
+                problem,
+            } => match (self.keymap.dialog_action(&key), &problem) {
+                (
+                    Some(Action::Confirm),
+                    crate::fleet::HostKeyProblem::Unknown {
+                        name, key, file, ..
+                    },
+                ) => {
+                    self.say(format!("trusting {host_name}'s key; connecting…"));
+                    let cmd = crate::fleet::HostCommand::TrustKey {
+                        name: name.clone(),
+                        key: key.clone(),
+                        file: file.clone(),
+                    };
+                    vec![AppEffect::Host(host, cmd)]
+                }
+                (Some(Action::Cancel | Action::Confirm), _) => {
+                    self.declined_keys.insert(super::key_id(&problem));
+                    self.fail(format!(
+                        "{host_name}: host key not trusted; the host stays refused"
+                    ));
+                    Vec::new()
+                }
+                _ => {
+                    self.overlay = Overlay::HostKey {
+                        host,
+                        host_name,
+                        address,
+                        problem,
+                    };
+                    Vec::new()
+                }
+            },
             // Only a yes aborts; any other key keeps the deploy going.
             Overlay::ConfirmAbort => {
                 let msgs = match self.keymap.dialog_action(&key) {

@@ -50,6 +50,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             dialog::input(frame, foot, theme, &prompt(app, *kind), text)
         }
         Overlay::ConfirmAbort => dialog::confirm_abort(frame, theme, app),
+        Overlay::HostKey {
+            host_name,
+            address,
+            problem,
+            ..
+        } => dialog::host_key(frame, theme, &app.keymap, host_name, address, problem),
     }
 }
 
