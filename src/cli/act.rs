@@ -270,6 +270,7 @@ mod tests {
             labels: [("com.docker.compose.service".to_owned(), service.to_owned())]
                 .into_iter()
                 .collect(),
+            ports: Vec::new(),
             restart_count: None,
             started_at: None,
         }

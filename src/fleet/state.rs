@@ -294,6 +294,7 @@ mod tests {
             status: String::new(),
             created: String::new(),
             labels: Default::default(),
+            ports: Vec::new(),
             restart_count: None,
             started_at: None,
         }

@@ -247,6 +247,22 @@ impl App {
                 let page = self.page();
                 self.state.containers.stats_requests(&self.fleet, page)
             }
+            // The inspected container's CPU and memory history keeps growing.
+            AppEvent::StatsTick if self.view == View::Inspect => {
+                let keys = self
+                    .state
+                    .inspect
+                    .as_ref()
+                    .map(|i| i.keys(&self.fleet))
+                    .unwrap_or_default();
+                keys.into_iter()
+                    .filter(|k| {
+                        crate::tui::state::containers::container(&self.fleet, k)
+                            .is_some_and(|c| c.is_running())
+                    })
+                    .map(|k| AppEffect::Host(k.host, HostCommand::Stats { ids: vec![k.id] }))
+                    .collect()
+            }
             AppEvent::StatsTick => Vec::new(),
             AppEvent::Notice { text, error } => {
                 self.status = Some(Status { text, error });

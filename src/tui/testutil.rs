@@ -45,6 +45,11 @@ pub fn container(
         ]
         .into_iter()
         .collect(),
+        ports: if service == "web" {
+            vec![format!("0.0.0.0:808{n}→80/tcp")]
+        } else {
+            Vec::new()
+        },
         restart_count: Some(if service == "crashloop" { 7 } else { 0 }),
         started_at: None,
     }

@@ -83,11 +83,26 @@ pub struct ContainersState {
     pub stats: HashMap<RowKey, ContainerStats>,
 }
 
-/// Resource use derived from two one-shot stats readings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Resource use derived from two one-shot stats readings, with a short
+/// history for sparklines.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerStats {
     pub last: StatsSample,
     pub cpu_percent: Option<f64>,
+    /// CPU % × 10, oldest first, at most `HISTORY` readings.
+    pub cpu_history: std::collections::VecDeque<u64>,
+    /// Memory in use (bytes), oldest first, at most `HISTORY` readings.
+    pub mem_history: std::collections::VecDeque<u64>,
+}
+
+/// Readings kept per container (5 minutes at one per 5 s tick).
+pub const HISTORY: usize = 60;
+
+fn push_bounded(q: &mut std::collections::VecDeque<u64>, v: u64) {
+    if q.len() == HISTORY {
+        q.pop_front();
+    }
+    q.push_back(v);
 }
 
 /// Rows whose stats are read per tick, at most: only what a screen can show.
@@ -363,17 +378,20 @@ impl ContainersState {
                 host,
                 id: id.clone(),
             };
-            let cpu_percent = self
-                .stats
-                .get(&key)
-                .and_then(|prev| StatsSample::cpu_percent(&prev.last, sample));
-            self.stats.insert(
-                key,
-                ContainerStats {
-                    last: *sample,
-                    cpu_percent,
-                },
-            );
+            let entry = self.stats.entry(key).or_insert_with(|| ContainerStats {
+                last: *sample,
+                cpu_percent: None,
+                cpu_history: std::collections::VecDeque::new(),
+                mem_history: std::collections::VecDeque::new(),
+            });
+            let cpu_percent = StatsSample::cpu_percent(&entry.last, sample);
+            entry.last = *sample;
+            entry.cpu_percent = cpu_percent;
+            if let Some(p) = cpu_percent {
+                // Tenths of a percent: sparklines take integers.
+                push_bounded(&mut entry.cpu_history, (p * 10.0).round().max(0.0) as u64);
+            }
+            push_bounded(&mut entry.mem_history, sample.mem_used);
         }
     }
 }

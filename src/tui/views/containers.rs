@@ -17,7 +17,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let header_cells: Vec<&str> = if wide {
         vec![
             "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "RST", "CPU%", "MEM",
-            "STATUS",
+            "PORTS", "STATUS",
         ]
     } else {
         vec!["", "HOST", "NAME", "IMAGE", "STATE", "HEALTH"]
@@ -95,6 +95,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 cells.push(Cell::from(
                     stats.map_or("-".to_owned(), |s| human_bytes(s.last.mem_used)),
                 ));
+                // host:port→container port; the first, and how many more.
+                let ports = match c.ports.as_slice() {
+                    [] => "-".to_owned(),
+                    [one] => one.clone(),
+                    [first, rest @ ..] => format!("{first} +{}", rest.len()),
+                };
+                cells.push(Cell::from(Span::styled(ports, theme.dim)));
                 cells.push(Cell::from(c.status.clone()));
             }
             let row = Row::new(cells);
@@ -114,6 +121,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(4),
             Constraint::Length(5),
             Constraint::Length(7),
+            Constraint::Max(22),
             Constraint::Fill(2),
         ]
     } else {
