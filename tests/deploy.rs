@@ -453,6 +453,14 @@ fn never_healthy_image_rolls_back_the_first_host_and_stops() {
         out.stdout, out.stderr
     );
     assert!(out.stdout.contains("rolled back"), "{}", out.stdout);
+    // Where the rollout stood: the first of three hosts.
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("[1/3] fleet-1: ") && l.contains("rolled back")),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("untouched: fleet-2, fleet-3"),
         "{}",

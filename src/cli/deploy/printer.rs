@@ -48,6 +48,9 @@ pub(super) struct Printer {
     tty: bool,
     /// A countdown line is showing and must be cleared before the next line.
     dangling: bool,
+    /// Hosts planned to change, and how many have finished (for `[i/N]`).
+    total: usize,
+    done: usize,
 }
 
 impl Printer {
@@ -56,6 +59,8 @@ impl Printer {
             json,
             tty: std::io::stdout().is_terminal(),
             dangling: false,
+            total: 0,
+            done: 0,
         }
     }
 
@@ -117,6 +122,7 @@ impl Printer {
             });
         } else {
             let count = plan.hosts().count();
+            self.total = count;
             self.line(&format!(
                 "{} {} [{id}]: {count} host(s) in {} batch(es); stops after more than {} failure(s); \
                  health timeout {}s",
@@ -177,12 +183,28 @@ impl Printer {
         let Some(text) = e.describe() else {
             return;
         };
+        // Where the rollout is: hosts finished of those planned.
+        if matches!(e, DeployEvent::HostDone { .. }) {
+            self.done += 1;
+        }
+        let at = match self.total {
+            0 => String::new(),
+            n => format!("[{}/{n}] ", self.done.min(n)),
+        };
         // Progress overwrites itself on a terminal; everything else is a line.
         if matches!(
             e,
             DeployEvent::Progress { .. } | DeployEvent::HealthWait { .. }
         ) {
-            self.transient(&text);
+            self.transient(&format!("{at}{text}"));
+        } else if matches!(e, DeployEvent::HostDone { .. }) {
+            let mut lines = text.lines();
+            if let Some(first) = lines.next() {
+                self.line(&format!("{at}{first}"));
+            }
+            for line in lines {
+                self.line(line);
+            }
         } else {
             for line in text.lines() {
                 self.line(line);
