@@ -14,11 +14,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rows = app.state.containers.rows(&app.fleet);
     let selected = app.state.containers.selected_index(&app.fleet, &rows);
     let wide = area.width >= 120;
+    // A PORTS column only when something publishes a port: names keep the room.
+    let ports_col = wide
+        && rows.iter().any(|r| {
+            app.fleet.hosts[r.host]
+                .containers
+                .get(r.index)
+                .is_some_and(|c| !c.ports.is_empty())
+        });
     let header_cells: Vec<&str> = if wide {
-        vec![
+        let mut h = vec![
             "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "RST", "CPU%", "MEM",
-            "PORTS", "STATUS",
-        ]
+        ];
+        if ports_col {
+            h.push("PORTS");
+        }
+        h.push("STATUS");
+        h
     } else {
         vec!["", "HOST", "NAME", "IMAGE", "STATE", "HEALTH"]
     };
@@ -101,7 +113,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     [one] => one.clone(),
                     [first, rest @ ..] => format!("{first} +{}", rest.len()),
                 };
-                cells.push(Cell::from(Span::styled(ports, theme.dim)));
+                if ports_col {
+                    cells.push(Cell::from(Span::styled(ports, theme.dim)));
+                }
                 cells.push(Cell::from(c.status.clone()));
             }
             let row = Row::new(cells);
@@ -121,9 +135,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(4),
             Constraint::Length(5),
             Constraint::Length(7),
-            Constraint::Max(22),
-            Constraint::Fill(2),
         ]
+        .into_iter()
+        .chain(ports_col.then_some(Constraint::Max(22)))
+        .chain([Constraint::Fill(2)])
+        .collect()
     } else {
         vec![
             Constraint::Length(1),
