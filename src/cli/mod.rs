@@ -3,6 +3,7 @@
 
 pub mod act;
 pub mod deploy;
+pub mod events;
 pub mod exit;
 pub mod logs;
 pub mod table;
@@ -49,6 +50,8 @@ pub enum Command {
     Ps(PsArgs),
     /// What is broken across the fleet right now, ranked by severity.
     Triage(triage::TriageArgs),
+    /// Docker events of every host and flotilla's audit records, in time order.
+    Events(events::EventsArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -452,6 +455,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
         Some(Command::Logs(a)) => logs::run(&cli, a).await,
         Some(Command::Triage(a)) => triage::run(&cli, a).await,
+        Some(Command::Events(a)) => events::run(&cli, a).await,
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,

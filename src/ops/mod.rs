@@ -4,6 +4,7 @@
 pub mod act;
 pub mod audit;
 pub mod deploy;
+pub mod timeline;
 pub mod triage;
 
 // Actors carry actions out; ops decides who may run them.
