@@ -1,8 +1,18 @@
-//! Fleet-wide triage: what is broken right now, ranked by severity. Pure
-//! functions of the fleet state (plus optional log error counts).
+//! Fleet-wide triage: what is broken right now, ranked by severity. The rules
+//! here are pure functions of the fleet state (plus log error counts and host
+//! vitals); `group` folds them by (kind, service) with their evidence,
+//! `collect` gathers that evidence over the open host connections.
+
+pub mod collect;
+pub mod evidence;
+pub mod group;
+pub mod markdown;
+
+pub use evidence::{ContainerEvidence, Evidence};
+pub use group::{ContainerRef, Group, GroupOptions, group};
+pub use markdown::{Snapshot, markdown, snapshot};
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use regex::Regex;
 use serde::Serialize;
@@ -33,12 +43,26 @@ impl Severity {
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     HostDown,
+    DiskPressure,
+    MemoryPressure,
     CrashLoop,
     Dead,
     Unhealthy,
     ErrorBurst,
     ExitedNonZero,
+    HighLoad,
+    ImageDrift,
     HealthStarting,
+}
+
+impl Kind {
+    /// Host-level findings have no container.
+    pub fn is_host(self) -> bool {
+        matches!(
+            self,
+            Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +71,9 @@ pub struct Finding {
     pub kind: Kind,
     pub host: String,
     pub container: Option<String>,
+    /// The container's full id (None for host findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub service: Option<String>,
     pub summary: String,
 }
@@ -61,6 +88,31 @@ pub const ERROR_BURST_LINES: usize = 10;
 pub struct ErrorCount {
     pub lines: usize,
     pub sample: String,
+    /// The newest matching lines, oldest first (at most `RECENT_ERRORS`).
+    pub recent: Vec<String>,
+    /// Unix nanoseconds of the first matching line, when Docker stamped it.
+    pub first: Option<i128>,
+}
+
+/// Matching lines kept as evidence of an error burst.
+pub const RECENT_ERRORS: usize = 5;
+
+impl ErrorCount {
+    /// Counts one line (with its Docker timestamp, if any).
+    pub fn add(&mut self, pattern: &Regex, line: &str, ts: Option<i128>) {
+        if !pattern.is_match(line) {
+            return;
+        }
+        self.lines += 1;
+        line.trim().clone_into(&mut self.sample);
+        if self.recent.len() == RECENT_ERRORS {
+            self.recent.remove(0);
+        }
+        self.recent.push(self.sample.clone());
+        if let Some(ts) = ts {
+            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+        }
+    }
 }
 
 /// Matches the words that mark an error line in most logs.
@@ -72,10 +124,7 @@ pub fn error_pattern() -> Option<Regex> {
 pub fn count_errors<'a>(pattern: &Regex, lines: impl IntoIterator<Item = &'a str>) -> ErrorCount {
     let mut count = ErrorCount::default();
     for line in lines {
-        if pattern.is_match(line) {
-            count.lines += 1;
-            line.trim().clone_into(&mut count.sample);
-        }
+        count.add(pattern, line, None);
     }
     count
 }
@@ -92,6 +141,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                 kind: Kind::HostDown,
                 host: host.clone(),
                 container: None,
+                id: None,
                 service: None,
                 summary: format!("unreachable: {reason}"),
             });
@@ -104,6 +154,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                     kind,
                     host: host.clone(),
                     container: Some(c.name.clone()),
+                    id: Some(c.id.clone()),
                     service: Some(c.service().to_owned()),
                     summary,
                 })
@@ -148,7 +199,13 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
             }
         }
     }
-    out.sort_by(|a, b| {
+    rank(&mut out);
+    out
+}
+
+/// Most severe first, then by kind, host and container.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         (a.severity, a.kind, &a.host, &a.container).cmp(&(
             b.severity,
             b.kind,
@@ -156,6 +213,91 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
             &b.container,
         ))
     });
+}
+
+/// Running containers of one service on reachable hosts that do not all run
+/// the same image: one finding per container, grouped later. Apart from
+/// `assess`, whose per-container list the TUI shows as is.
+pub fn image_drift(fleet: &FleetState) -> Vec<Finding> {
+    let mut by_service: BTreeMap<&str, Vec<(&str, &crate::fleet::ContainerInfo)>> = BTreeMap::new();
+    for h in fleet.hosts.iter().filter(|h| h.is_up()) {
+        for c in h.containers.iter().filter(|c| c.is_running()) {
+            by_service
+                .entry(c.service())
+                .or_default()
+                .push((h.spec.name.as_str(), c));
+        }
+    }
+    let mut out = Vec::new();
+    for (service, members) in by_service {
+        let images: std::collections::BTreeSet<&str> =
+            members.iter().map(|(_, c)| c.image.as_str()).collect();
+        let hosts: std::collections::BTreeSet<&str> = members.iter().map(|(h, _)| *h).collect();
+        // Drift is between hosts; two images on one host is a different story.
+        if images.len() < 2 || hosts.len() < 2 {
+            continue;
+        }
+        for (host, c) in members {
+            out.push(Finding {
+                severity: Severity::Low,
+                kind: Kind::ImageDrift,
+                host: host.to_owned(),
+                container: Some(c.name.clone()),
+                id: Some(c.id.clone()),
+                service: Some(service.to_owned()),
+                summary: format!("runs {} ({} images across hosts)", c.image, images.len()),
+            });
+        }
+    }
+    out
+}
+
+/// Thresholds of the host findings.
+pub const DISK_FREE_MIN_RATIO: f64 = 0.10;
+pub const DISK_FREE_MIN_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const MEM_AVAILABLE_MIN_RATIO: f64 = 0.05;
+pub const LOAD_PER_CPU_MAX: f64 = 2.0;
+
+/// Disk, memory and load findings from each reachable host's vitals.
+pub fn assess_vitals(vitals: &BTreeMap<String, crate::fleet::vitals::Vitals>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (host, v) in vitals {
+        let mut add = |severity, kind, summary: String| {
+            out.push(Finding {
+                severity,
+                kind,
+                host: host.clone(),
+                container: None,
+                id: None,
+                service: None,
+                summary,
+            })
+        };
+        if v.disk_total_bytes > 0
+            && (v.disk_free_ratio() < DISK_FREE_MIN_RATIO
+                || v.disk_free_bytes < DISK_FREE_MIN_BYTES)
+        {
+            add(
+                Severity::Critical,
+                Kind::DiskPressure,
+                format!("disk pressure: {}", v.disk_phrase()),
+            );
+        }
+        if v.mem_total_bytes > 0 && v.mem_available_ratio() < MEM_AVAILABLE_MIN_RATIO {
+            add(
+                Severity::High,
+                Kind::MemoryPressure,
+                format!("memory pressure: {}", v.mem_phrase()),
+            );
+        }
+        if v.cpus > 0 && v.load1 > LOAD_PER_CPU_MAX * f64::from(v.cpus) {
+            add(
+                Severity::Medium,
+                Kind::HighLoad,
+                format!("high load: {}", v.load_phrase()),
+            );
+        }
+    }
     out
 }
 
@@ -165,57 +307,6 @@ fn restart_note(restarts: i64) -> String {
     } else {
         String::new()
     }
-}
-
-/// A Markdown incident snapshot to paste into the incident channel.
-pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
-    let up = fleet.hosts.iter().filter(|h| h.is_up()).count();
-    let running = fleet
-        .hosts
-        .iter()
-        .filter(|h| h.is_up())
-        .flat_map(|h| h.containers.iter())
-        .filter(|c| c.is_running())
-        .count();
-    let mut md = String::new();
-    let _ = writeln!(md, "## Incident snapshot — {now}\n");
-    let _ = writeln!(md, "- hosts up: {up}/{}", fleet.hosts.len());
-    let _ = writeln!(md, "- containers running: {running}");
-    let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
-    for f in findings {
-        *by_sev.entry(f.severity).or_default() += 1;
-    }
-    let counts: Vec<String> = by_sev
-        .iter()
-        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
-        .collect();
-    let _ = writeln!(
-        md,
-        "- findings: {}\n",
-        if counts.is_empty() {
-            "none".to_owned()
-        } else {
-            counts.join(", ")
-        }
-    );
-    if findings.is_empty() {
-        let _ = writeln!(md, "Nothing broken.");
-        return md;
-    }
-    let _ = writeln!(md, "| severity | host | container | service | what |");
-    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
-    for f in findings {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            f.severity.label(),
-            f.host,
-            f.container.as_deref().unwrap_or("—"),
-            f.service.as_deref().unwrap_or("—"),
-            f.summary.replace('|', "\\|")
-        );
-    }
-    md
 }
 
 #[cfg(test)]
