@@ -248,14 +248,35 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
-    let state = snapshot(cli, &args.select).await?;
-    let rows: Vec<HostSummary> = state.hosts.iter().map(HostSummary::from).collect();
+    let inventory = select(&load_inventory(cli)?, &args.select)?;
+    let mut state = FleetState::new(&inventory);
+    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    fleet.settle(&mut state).await;
+    let mut vitals =
+        crate::ops::triage::collect::vitals(&fleet, &state, std::time::Duration::from_secs(10))
+            .await;
+    fleet.shutdown().await;
+    let rows: Vec<HostSummary> = state
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut row = HostSummary::from(h);
+            match vitals.remove(&h.spec.name) {
+                Some(Ok(v)) => row.vitals = Some(v),
+                Some(Err(e)) => row.vitals_error = Some(e),
+                None => row.vitals_error = Some("host unreachable".to_owned()),
+            }
+            row
+        })
+        .collect();
     if args.json {
         print_json(&rows)?;
     } else {
+        use crate::fleet::vitals::bytes;
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|h| {
+                let v = h.vitals.as_ref();
                 vec![
                     h.name.clone(),
                     h.address.clone(),
@@ -267,6 +288,17 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
                     } else {
                         "-".into()
                     },
+                    v.map_or("-".into(), |v| format!("{:.2}/{}", v.load1, v.cpus)),
+                    v.map_or("-".into(), |v| {
+                        format!("{:.0}%", v.mem_available_ratio() * 100.0)
+                    }),
+                    v.map_or("-".into(), |v| {
+                        format!(
+                            "{} ({:.0}%)",
+                            bytes(v.disk_free_bytes),
+                            v.disk_free_ratio() * 100.0
+                        )
+                    }),
                     h.error.clone().unwrap_or_default(),
                 ]
             })
@@ -275,7 +307,16 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
             "{}",
             table::render(
                 &[
-                    "HOST", "ADDRESS", "STATE", "DOCKER", "RTT", "RUNNING", "ERROR"
+                    "HOST",
+                    "ADDRESS",
+                    "STATE",
+                    "DOCKER",
+                    "RTT",
+                    "RUNNING",
+                    "LOAD/CPUS",
+                    "MEM AVAIL",
+                    "DOCKER DISK FREE",
+                    "ERROR"
                 ],
                 &table
             )
