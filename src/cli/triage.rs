@@ -38,7 +38,9 @@ pub struct TriageArgs {
 }
 
 /// Lines scanned per container for the error burst check.
-const SCAN_TAIL: u32 = 1000;
+const SCAN_TAIL: u32 = 3000;
+/// The baseline an error burst is compared with: this many windows before it.
+const BASELINE_WINDOWS: i64 = 5;
 /// Bound on gathering evidence and vitals per host.
 const EVIDENCE_WITHIN: Duration = Duration::from_secs(10);
 /// Audit records a snapshot shows.
@@ -58,7 +60,7 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
         ..Evidence::default()
     };
     if !args.no_logs {
-        evidence.errors = scan_logs(&mut fleet, &state, since).await;
+        evidence.errors = scan_logs(&mut fleet, &state, since, now.as_second()).await;
     }
     let mut findings = triage::assess(&state, &evidence.errors);
     findings.extend(triage::image_drift(&state));
@@ -152,7 +154,10 @@ async fn scan_logs(
     fleet: &mut Fleet,
     state: &FleetState,
     since: i64,
+    now: i64,
 ) -> BTreeMap<(usize, String), ErrorCount> {
+    let scan_start = since - BASELINE_WINDOWS * (now - since).max(0);
+    let window_start = i128::from(since) * 1_000_000_000;
     let Some(pattern) = triage::error_pattern() else {
         return BTreeMap::new();
     };
@@ -162,7 +167,7 @@ async fn scan_logs(
             let cmd = HostCommand::FollowLogs {
                 container_id: c.id.clone(),
                 tail: SCAN_TAIL,
-                since: Some(since),
+                since: Some(scan_start),
                 follow: false,
                 max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
             };
@@ -184,12 +189,15 @@ async fn scan_logs(
                 let entry = counts.entry((event.host, container_id)).or_default();
                 for l in &lines {
                     let (ts, body) = crate::logs::parse_docker_line(&l.bytes);
-                    entry.add(&pattern, &plain(body), ts);
+                    entry.add_scanned(&pattern, &plain(body), ts, window_start);
                 }
             }
             HostEvent::LogsEnded { .. } => open -= 1,
             _ => {}
         }
+    }
+    for c in counts.values_mut() {
+        c.finish(scan_start, since, now, SCAN_TAIL as usize);
     }
     counts
 }

@@ -178,8 +178,12 @@ pub fn container_lines(
         }
         Kind::ErrorBurst => {
             if let Some(e) = errors {
+                let rate = e
+                    .rate_phrase()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
                 out.push(format!(
-                    "{who}: {} error lines in the last {window}, the last:",
+                    "{who}: {} error lines in the last {window}{rate}, the last:",
                     e.lines
                 ));
                 let skip = e.recent.len().saturating_sub(n);

@@ -92,6 +92,15 @@ pub struct ErrorCount {
     pub recent: Vec<String>,
     /// Unix nanoseconds of the first matching line, when Docker stamped it.
     pub first: Option<i128>,
+    /// Error lines before the window (the container's own baseline), and
+    /// the seconds the baseline and the window span.
+    pub baseline: usize,
+    pub baseline_secs: i64,
+    pub window_secs: i64,
+    /// Lines scanned and the earliest one's time: a scan that hit its tail
+    /// limit only reaches back that far.
+    pub scanned: usize,
+    pub earliest: Option<i128>,
 }
 
 /// Matching lines kept as evidence of an error burst.
@@ -118,6 +127,72 @@ impl ErrorCount {
 /// Matches the words that mark an error line in most logs.
 pub fn error_pattern() -> Option<Regex> {
     Regex::new(r"(?i)\b(error|err|fatal|panic|exception|critical|traceback)\b").ok()
+}
+
+impl ErrorCount {
+    /// Counts one scanned line: before `window_start` (unix ns) into the
+    /// baseline, else into the window.
+    pub fn add_scanned(
+        &mut self,
+        pattern: &Regex,
+        line: &str,
+        ts: Option<i128>,
+        window_start: i128,
+    ) {
+        self.scanned += 1;
+        if let Some(t) = ts {
+            self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        }
+        match ts {
+            Some(t) if t < window_start => {
+                if pattern.is_match(line) {
+                    self.baseline += 1;
+                }
+            }
+            _ => self.add(pattern, line, ts),
+        }
+    }
+
+    /// Settles the spans once scanned: the baseline runs from `scan_start`
+    /// (or the earliest line, if the scan hit `tail`) to the window start.
+    pub fn finish(&mut self, scan_start: i64, window_start: i64, now: i64, tail: usize) {
+        let reached = if self.scanned >= tail {
+            self.earliest
+                .map_or(window_start, |e| (e / 1_000_000_000) as i64)
+                .max(scan_start)
+        } else {
+            scan_start
+        };
+        self.baseline_secs = (window_start - reached).max(0);
+        self.window_secs = (now - window_start).max(0);
+    }
+
+    /// "3.0/min; 0.4/min in the 25m before", when there is a baseline.
+    pub fn rate_phrase(&self) -> Option<String> {
+        let per_min = |n: usize, secs: i64| n as f64 * 60.0 / secs as f64;
+        if self.window_secs <= 0 {
+            return None;
+        }
+        let now = per_min(self.lines, self.window_secs);
+        if self.baseline_secs < 60 {
+            return Some(format!("{now:.1}/min"));
+        }
+        Some(format!(
+            "{now:.1}/min; {:.1}/min in the {} before",
+            per_min(self.baseline, self.baseline_secs),
+            span(self.baseline_secs)
+        ))
+    }
+}
+
+/// "25m", "2h", "1h30m".
+fn span(secs: i64) -> String {
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
+    match (h, m) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
 }
 
 /// Counts error lines; keeps the newest as a sample.
@@ -377,6 +452,35 @@ mod tests {
         assert_eq!(bursts.len(), 1);
         assert_eq!(bursts[0].host, "fleet-2");
         assert!(bursts[0].summary.starts_with("12 error lines"));
+    }
+
+    #[test]
+    fn a_burst_is_measured_against_the_containers_own_baseline() {
+        let re = error_pattern().expect("regex");
+        let s = 1_000_000_000i128;
+        let mut c = ErrorCount::default();
+        // Window [1500, 1800); baseline scanned from 0.
+        for t in (0..1500).step_by(300) {
+            c.add_scanned(&re, "ERROR old", Some(t * s), 1500 * s);
+        }
+        for t in 1500..1515 {
+            c.add_scanned(&re, "ERROR new", Some(t * s), 1500 * s);
+        }
+        c.add_scanned(&re, "fine", Some(1600 * s), 1500 * s);
+        c.finish(0, 1500, 1800, 3000);
+        assert_eq!((c.lines, c.baseline), (15, 5));
+        assert_eq!(c.first, Some(1500 * s));
+        assert_eq!(
+            c.rate_phrase().as_deref(),
+            Some("3.0/min; 0.2/min in the 25m before")
+        );
+        // A scan that hit its tail limit only reaches back to its first line.
+        c.finish(0, 1500, 1800, 10);
+        assert_eq!(c.baseline_secs, 1500);
+        let mut short = ErrorCount::default();
+        short.add_scanned(&re, "x", Some(1400 * s), 1500 * s);
+        short.finish(0, 1500, 1800, 1);
+        assert_eq!(short.baseline_secs, 100);
     }
 
     #[test]
