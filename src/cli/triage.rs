@@ -41,8 +41,8 @@ pub struct TriageArgs {
 const SCAN_TAIL: u32 = 3000;
 /// The baseline an error burst is compared with: this many windows before it.
 const BASELINE_WINDOWS: i64 = 5;
-/// Bound on gathering evidence and vitals per host.
-const EVIDENCE_WITHIN: Duration = Duration::from_secs(10);
+/// Bound on each API call gathering evidence, and on reading a host's vitals.
+const EVIDENCE_WITHIN: Duration = Duration::from_secs(4);
 /// Audit records a snapshot shows.
 const SNAPSHOT_AUDIT: usize = 15;
 
@@ -64,7 +64,11 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     }
     let mut findings = triage::assess(&state, &evidence.errors);
     findings.extend(triage::image_drift(&state));
-    evidence.vitals = collect::vitals(&fleet, &state, EVIDENCE_WITHIN).await;
+    // Vitals and container evidence at once: a slow host delays both by one bound.
+    (evidence.vitals, evidence.containers) = tokio::join!(
+        collect::vitals(&fleet, &state, EVIDENCE_WITHIN),
+        collect::containers(&fleet, &state, &findings, EVIDENCE_WITHIN),
+    );
     let readable: BTreeMap<String, Vitals> = evidence
         .vitals
         .iter()
@@ -72,7 +76,6 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
         .collect();
     findings.extend(triage::assess_vitals(&readable));
     triage::rank(&mut findings);
-    evidence.containers = collect::containers(&fleet, &state, &findings, EVIDENCE_WITHIN).await;
     let opts = GroupOptions {
         per_container: args.per_container,
         lines: args.lines,

@@ -32,7 +32,9 @@ fn wants_container(kind: Kind) -> bool {
     )
 }
 
-/// Evidence of every flagged container, by (host name, id).
+/// Evidence of every flagged container, by (host name, id). Each API call is
+/// bounded by `within` and each host by twice that: a hung daemon costs a
+/// few seconds and the evidence gathered so far, never the verb.
 pub async fn containers(
     fleet: &Fleet,
     state: &FleetState,
@@ -60,16 +62,11 @@ pub async fn containers(
             let Some(docker) = docker else {
                 return Vec::new();
             };
-            match tokio::time::timeout(within, host_evidence(&docker, wanted)).await {
-                Ok(found) => found
-                    .into_iter()
-                    .map(|(id, e)| ((name.clone(), id), e))
-                    .collect(),
-                Err(_) => {
-                    tracing::debug!(host = %name, "evidence not gathered within {within:?}");
-                    Vec::new()
-                }
-            }
+            host_evidence(&docker, wanted, within)
+                .await
+                .into_iter()
+                .map(|(id, e)| ((name.clone(), id), e))
+                .collect::<Vec<_>>()
         }
     });
     futures::future::join_all(work)
@@ -82,12 +79,17 @@ pub async fn containers(
 async fn host_evidence(
     docker: &bollard::Docker,
     wanted: Vec<(Kind, String)>,
+    within: Duration,
 ) -> Vec<(String, ContainerEvidence)> {
+    let deadline = tokio::time::Instant::now() + within * 2;
     let mut ids: Vec<String> = wanted.iter().map(|(_, id)| id.clone()).collect();
     ids.sort();
     ids.dedup();
-    let events = container_events(docker, &ids).await;
-    futures::stream::iter(ids)
+    // Without events "since" falls back to the state timestamps.
+    let events = tokio::time::timeout(within, container_events(docker, &ids))
+        .await
+        .unwrap_or_default();
+    let mut found = futures::stream::iter(ids)
         .map(|id| {
             let needs_logs = wanted.iter().any(|(k, i)| {
                 i == &id && matches!(k, Kind::CrashLoop | Kind::Dead | Kind::ExitedNonZero)
@@ -95,7 +97,10 @@ async fn host_evidence(
             let events = events.get(&id).cloned().unwrap_or_default();
             async move {
                 let mut ev = ContainerEvidence::default();
-                match docker.inspect_container(&id, None).await {
+                let inspected = tokio::time::timeout(within, docker.inspect_container(&id, None))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(within)));
+                match inspected {
                     Ok(r) => {
                         ev.failing_streak = r
                             .state
@@ -115,7 +120,10 @@ async fn host_evidence(
                     Err(e) => ev.error = Some(format!("inspect: {e}")),
                 }
                 if needs_logs {
-                    match logs(docker, &id).await {
+                    let got = tokio::time::timeout(within, logs(docker, &id))
+                        .await
+                        .unwrap_or_else(|_| Err(format!("no answer within {}s", within.as_secs())));
+                    match got {
                         Ok(lines) => ev.logs = lines,
                         Err(e) => ev.error = Some(format!("logs: {e}")),
                     }
@@ -143,9 +151,31 @@ async fn host_evidence(
                 (id, ev)
             }
         })
-        .buffer_unordered(PER_HOST)
-        .collect()
-        .await
+        .buffer_unordered(PER_HOST);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            next = found.next() => match next {
+                Some(got) => out.push(got),
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!("evidence still pending after {:?}", within * 2);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A bollard error for a call that did not answer in time.
+fn timed_out(within: Duration) -> bollard::errors::Error {
+    bollard::errors::Error::IOError {
+        err: std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {}s", within.as_secs()),
+        ),
+    }
 }
 
 /// The daemon's buffered die and health events of these containers, oldest
