@@ -215,6 +215,17 @@ pub async fn read(
             .exec(&script(&root), 256 * 1024)
             .await
             .map_err(|e| format!("exec refused: {e}"))?;
+        // A server that refuses exec answers with a failure and closes the
+        // channel: no output and no exit status.
+        if out.stdout.is_empty() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(match out.exit_status {
+                None => format!("exec refused by the server {}", stderr.trim())
+                    .trim_end()
+                    .to_owned(),
+                Some(code) => format!("vitals script exited {code}: {}", stderr.trim()),
+            });
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut vitals = parse(&text, &root).map_err(|e| {
             let stderr = String::from_utf8_lossy(&out.stderr);
