@@ -104,12 +104,15 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     if args.json {
         print_json(&groups)?;
     } else if args.markdown {
-        let (audit, _bad) = AuditLog::from_env()
-            .tail(SNAPSHOT_AUDIT)
+        let (mut audit, _bad) = AuditLog::from_env()
+            .tail(SNAPSHOT_AUDIT * 100)
             .unwrap_or_else(|e| {
                 tracing::warn!("audit log: {e}");
                 (Vec::new(), 0)
             });
+        // The selected hosts' records only (a wider scan, then the newest).
+        audit.retain(|r| state.hosts.iter().any(|h| h.spec.name == r.host));
+        let audit = audit.split_off(audit.len().saturating_sub(SNAPSHOT_AUDIT));
         let stamp = now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
         print!(
             "{}",

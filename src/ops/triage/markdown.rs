@@ -62,6 +62,9 @@ pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
     md
 }
 
+/// Timeline entries a snapshot shows (the newest).
+const TIMELINE_LINES: usize = 60;
+
 /// What the full snapshot shows besides the groups.
 pub struct Snapshot<'a> {
     pub now: &'a str,
@@ -119,7 +122,16 @@ pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
     if s.timeline.is_empty() {
         let _ = writeln!(md, "No events of the affected services.\n");
     } else {
-        let lines: Vec<String> = s.timeline.iter().map(timeline::line).collect();
+        // The newest; a crash loop alone fills pages.
+        let skip = s.timeline.len().saturating_sub(TIMELINE_LINES);
+        let mut lines: Vec<String> = Vec::new();
+        if skip > 0 {
+            lines.push(format!(
+                "… {skip} earlier events (flotilla events SERVICE --since {})",
+                s.window
+            ));
+        }
+        lines.extend(s.timeline.iter().skip(skip).map(timeline::line));
         let _ = writeln!(md, "{}", fenced(&lines.join("\n")));
     }
     let _ = writeln!(md, "### Recent flotilla actions\n");
@@ -296,5 +308,39 @@ mod tests {
             md.contains("| fleet-3 | — | — | — | — | down: cannot connect"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_long_timeline_keeps_the_newest() {
+        let fleet = sample_fleet();
+        let entries: Vec<Entry> = (0..70)
+            .filter_map(|i| {
+                let r = AuditRecord {
+                    time: format!("2026-11-25T{:02}:{:02}:00Z", 10 + i / 60, i % 60),
+                    user: "ana".into(),
+                    host: "fleet-1".into(),
+                    container: format!("c{i}"),
+                    action: "restart".into(),
+                    result: "ok".into(),
+                };
+                timeline::from_audit(&r, None)
+            })
+            .collect();
+        let md = snapshot(
+            &fleet,
+            &Snapshot {
+                now: "now",
+                window: "1h",
+                groups: &[],
+                timeline: &entries,
+                audit: &[],
+                vitals: &BTreeMap::new(),
+            },
+        );
+        assert!(
+            md.contains("… 10 earlier events (flotilla events SERVICE --since 1h)"),
+            "{md}"
+        );
+        assert!(!md.contains(" c9 ") && md.contains(" c10 ") && md.contains(" c69 "));
     }
 }
