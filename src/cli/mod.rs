@@ -8,6 +8,7 @@ pub mod exit;
 pub mod logs;
 pub mod table;
 pub mod triage;
+pub mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Docker events of every host and flotilla's audit records, in time order.
     Events(events::EventsArgs),
+    /// Print findings as they appear and resolve; optionally autoheal.
+    Watch(watch::WatchArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -497,6 +500,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Logs(a)) => logs::run(&cli, a).await,
         Some(Command::Triage(a)) => triage::run(&cli, a).await,
         Some(Command::Events(a)) => events::run(&cli, a).await,
+        Some(Command::Watch(a)) => watch::run(&cli, a).await,
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,

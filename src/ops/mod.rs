@@ -6,6 +6,7 @@ pub mod audit;
 pub mod deploy;
 pub mod timeline;
 pub mod triage;
+pub mod watch;
 
 // Actors carry actions out; ops decides who may run them.
 pub use crate::fleet::ContainerAction;
