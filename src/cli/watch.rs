@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{Cli, CliError, Exit, Selection, load_inventory, select};
+use super::{Cli, CliError, Exit, Selection, select};
 use crate::fleet::{ActorConfig, ContainerAction, Fleet, FleetState, HostCommand, HostEvent};
 use crate::ops::triage::{self, Finding, Kind};
 use crate::ops::watch::{self, Autoheal, Verdict};
@@ -25,7 +25,8 @@ pub struct WatchArgs {
     /// Run CMD (with `sh -c`) for each notification, its JSON on stdin.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
-    /// Restart unhealthy containers labelled autoheal=true (at most once per
+    /// Restart unhealthy containers labelled autoheal=true or of a
+    /// `[service.NAME]` with `autoheal = true` (at most once per
     /// cooldown and 3 times an hour; never while a deploy holds the lock or
     /// in a read-only group); every restart is audited as `autoheal`.
     #[arg(long)]
@@ -47,7 +48,8 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
             args.autoheal_cooldown
         ))
     })?;
-    let inventory = select(&load_inventory(cli)?, &args.select)?;
+    let (inventory, services) = crate::config::load_fleet(cli.config.as_deref())?;
+    let inventory = select(&inventory, &args.select)?;
     let mut state = FleetState::new(&inventory);
     // Event-driven like the TUI: actors follow Docker events and reconnect.
     let cfg = ActorConfig {
@@ -110,7 +112,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                     report(args, "resolved", f, false)?;
                 }
                 if args.autoheal {
-                    autoheal(cli, &fleet, &state, &findings, &mut heal, args)?;
+                    autoheal(cli, &fleet, &state, &findings, &services, &mut heal, args)?;
                 }
             }
             _ = tokio::signal::ctrl_c() => break,
@@ -126,6 +128,7 @@ fn autoheal(
     fleet: &Fleet,
     state: &FleetState,
     findings: &[Finding],
+    services: &[crate::config::ServiceSpec],
     heal: &mut Autoheal,
     args: &WatchArgs,
 ) -> Result<(), CliError> {
@@ -142,7 +145,8 @@ fn autoheal(
         let Some(c) = h.containers.iter().find(|c| Some(&c.id) == f.id.as_ref()) else {
             continue;
         };
-        match heal.decide(now, h, c, cli.read_only || h.spec.read_only) {
+        let opted_in = watch::opted_in(&h.spec.name, c, services);
+        match heal.decide(now, h, c, opted_in, cli.read_only || h.spec.read_only) {
             Verdict::Restart => {
                 // By name, so the audit record names it as people do.
                 let cmd = HostCommand::Act {

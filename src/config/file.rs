@@ -42,6 +42,7 @@ struct RawService {
     pre_deploy: Option<Spanned<String>>,
     health_cmd: Option<Spanned<String>>,
     stable_for: Option<Spanned<String>>,
+    autoheal: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -532,6 +533,7 @@ fn service(
         serial,
         max_fail,
         stable_for,
+        autoheal: raw.autoheal.as_ref().is_some_and(|a| *a.get_ref()),
     })
 }
 
@@ -824,7 +826,7 @@ groups = [\"web\"]
         let services = parse_services(
             "[service.web]\nhosts = [\"c\"]\ngroups = [\"web\"]\ncontainer = \"shop-web-1\"\n\
              health_timeout = \"1m30s\"\nserial = [1, 2, \"50%\"]\nmax_fail = \"10%\"\n\
-             pre_deploy = \"migrate\"\nhealth_cmd = \"curl -f localhost\"\nstable_for = \"5s\"\n",
+             pre_deploy = \"migrate\"\nhealth_cmd = \"curl -f localhost\"\nstable_for = \"5s\"\nautoheal = true\n",
         )
         .expect("valid");
         assert_eq!(services.len(), 1);
@@ -841,6 +843,7 @@ groups = [\"web\"]
         assert_eq!(web.pre_deploy.as_deref(), Some("migrate"));
         assert_eq!(web.health_cmd.as_deref(), Some("curl -f localhost"));
         assert_eq!(web.stable_for, Duration::from_secs(5));
+        assert!(web.autoheal);
     }
 
     #[test]

@@ -42,6 +42,13 @@ pub fn deploy_in_progress(host: &HostState) -> bool {
 /// docker-autoheal's opt-in label.
 pub const AUTOHEAL_LABEL: &str = "autoheal";
 
+/// Opted in: labelled `autoheal=true`, or owned by a `[service.NAME]` with
+/// `autoheal = true`.
+pub fn opted_in(host: &str, c: &ContainerInfo, services: &[crate::config::ServiceSpec]) -> bool {
+    c.labels.get(AUTOHEAL_LABEL).map(String::as_str) == Some("true")
+        || services.iter().any(|s| s.autoheal && s.owns(host, c))
+}
+
 /// What autoheal does about one unhealthy container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -85,9 +92,9 @@ impl Autoheal {
         now: Instant,
         host: &HostState,
         c: &ContainerInfo,
+        opted_in: bool,
         read_only: bool,
     ) -> Verdict {
-        let opted_in = c.labels.get(AUTOHEAL_LABEL).map(String::as_str) == Some("true");
         if !opted_in || c.state != ContainerState::Running || c.health != Some(Health::Unhealthy) {
             return Verdict::NotOptedIn;
         }
@@ -145,6 +152,23 @@ mod tests {
         assert_eq!(gone[0].kind, Kind::Unhealthy);
     }
 
+    fn opted(host: &HostState, c: &ContainerInfo) -> bool {
+        opted_in(&host.spec.name, c, &[])
+    }
+
+    #[test]
+    fn a_service_table_opts_its_containers_in() {
+        let (host, c) = sick(false);
+        let mut svc = crate::tui::testutil::web_service();
+        svc.name = "sick".into();
+        svc.container = crate::config::ContainerSelector::Name("shop-sick-1".into());
+        assert!(!opted_in("fleet-1", &c, std::slice::from_ref(&svc)));
+        svc.autoheal = true;
+        assert!(opted_in("fleet-1", &c, std::slice::from_ref(&svc)));
+        assert!(!opted_in("fleet-9", &c, &[svc]), "not one of its hosts");
+        let _ = host;
+    }
+
     fn sick(labelled: bool) -> (HostState, ContainerInfo) {
         let fleet = sample_fleet();
         let host = fleet.hosts[0].clone();
@@ -166,29 +190,47 @@ mod tests {
         let mut heal = Autoheal::new(Duration::from_secs(300), 3);
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        assert_eq!(heal.decide(at(0), &host, &c, false), Verdict::Restart);
-        assert_eq!(heal.decide(at(10), &host, &c, false), Verdict::Cooling);
-        assert_eq!(heal.decide(at(300), &host, &c, false), Verdict::Restart);
-        assert_eq!(heal.decide(at(600), &host, &c, false), Verdict::Restart);
         assert_eq!(
-            heal.decide(at(900), &host, &c, false),
+            heal.decide(at(0), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(10), &host, &c, opted(&host, &c), false),
+            Verdict::Cooling
+        );
+        assert_eq!(
+            heal.decide(at(300), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(600), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(900), &host, &c, opted(&host, &c), false),
             Verdict::GaveUp { first: true }
         );
         assert_eq!(
-            heal.decide(at(1200), &host, &c, false),
+            heal.decide(at(1200), &host, &c, opted(&host, &c), false),
             Verdict::GaveUp { first: false }
         );
         // An hour after the first restart the budget has room again.
-        assert_eq!(heal.decide(at(3601), &host, &c, false), Verdict::Restart);
+        assert_eq!(
+            heal.decide(at(3601), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
 
         let (host, plain) = sick(false);
         assert_eq!(
-            heal.decide(at(0), &host, &plain, false),
+            heal.decide(at(0), &host, &plain, opted(&host, &plain), false),
             Verdict::NotOptedIn
         );
         let (host, c) = sick(true);
         let mut heal = Autoheal::new(Duration::from_secs(300), 3);
-        assert_eq!(heal.decide(at(0), &host, &c, true), Verdict::ReadOnly);
+        assert_eq!(
+            heal.decide(at(0), &host, &c, opted(&host, &c), true),
+            Verdict::ReadOnly
+        );
     }
 
     #[test]
@@ -202,7 +244,7 @@ mod tests {
         assert!(deploy_in_progress(&host));
         let mut heal = Autoheal::new(Duration::from_secs(300), 3);
         assert_eq!(
-            heal.decide(Instant::now(), &host, &c, false),
+            heal.decide(Instant::now(), &host, &c, opted(&host, &c), false),
             Verdict::DeployLocked
         );
     }
