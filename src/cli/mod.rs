@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Each host's reachability, Docker version and round-trip time.
+    /// Each host's reachability, Docker version, round-trip time and vitals.
     Hosts(HostsArgs),
     /// Containers on every host (running only, unless --all).
     Ps(PsArgs),
