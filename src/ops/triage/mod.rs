@@ -90,7 +90,9 @@ pub struct ErrorCount {
     pub sample: String,
     /// The newest matching lines, oldest first (at most `RECENT_ERRORS`).
     pub recent: Vec<String>,
-    /// Unix nanoseconds of the first matching line, when Docker stamped it.
+    /// Unix nanoseconds of the first matching line scanned (baseline
+    /// included: errors that began before the window began then), when
+    /// Docker stamped it.
     pub first: Option<i128>,
     /// Error lines before the window (the container's own baseline), and
     /// the seconds the baseline and the window span.
@@ -147,6 +149,7 @@ impl ErrorCount {
             Some(t) if t < window_start => {
                 if pattern.is_match(line) {
                     self.baseline += 1;
+                    self.first = Some(self.first.map_or(t, |f| f.min(t)));
                 }
             }
             _ => self.add(pattern, line, ts),
@@ -469,7 +472,7 @@ mod tests {
         c.add_scanned(&re, "fine", Some(1600 * s), 1500 * s);
         c.finish(0, 1500, 1800, 3000);
         assert_eq!((c.lines, c.baseline), (15, 5));
-        assert_eq!(c.first, Some(1500 * s));
+        assert_eq!(c.first, Some(0), "errors go back to the baseline");
         assert_eq!(
             c.rate_phrase().as_deref(),
             Some("3.0/min; 0.2/min in the 25m before")
