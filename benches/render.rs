@@ -76,6 +76,7 @@ fn fleet() -> FleetState {
                 )]
                 .into_iter()
                 .collect(),
+                ports: vec![format!("0.0.0.0:{}→80/tcp", 8000 + c)],
                 restart_count: Some((c % 5) as i64),
                 started_at: None,
             })

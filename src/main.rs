@@ -4,6 +4,8 @@ use clap::Parser;
 use flotilla::cli::{self, Cli, Exit};
 
 fn main() -> ExitCode {
+    // A shell asking for completions gets them and nothing else.
+    cli::shell::answer_completion_requests();
     if let Err(e) = color_eyre::install() {
         eprintln!("flotilla: {e}");
     }
@@ -28,6 +30,9 @@ fn main() -> ExitCode {
             e.exit
         }
     };
+    // A read of stdin still pending (`exec -i` after the command ended) is a
+    // blocking task the runtime would otherwise wait for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     ExitCode::from(exit.code() as u8)
 }
 

@@ -4,13 +4,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::ToSocketAddrs;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::proxy::TcpProxy;
-use common::{Testbed, Via, flotilla, json, run, write};
+use common::{Testbed, flotilla, json, run, write};
 
 #[test]
 fn escape_sequences_never_reach_the_output() {
@@ -271,19 +270,7 @@ const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done
 
 /// A proxy in front of fleet-1's sshd and a one-host inventory through it.
 fn via_proxy(tb: &Testbed, dir: &std::path::Path) -> (TcpProxy, std::path::PathBuf) {
-    let (addr, port) = tb.address("fleet-1");
-    let upstream = (addr.as_str(), port)
-        .to_socket_addrs()
-        .expect("resolve fleet-1")
-        .next()
-        .expect("fleet-1 address");
-    let proxy = TcpProxy::start(upstream, Duration::ZERO);
-    let via = Via {
-        port: Some(proxy.port()),
-        ..Via::default()
-    };
-    let config = tb.inventory_via(dir, "edge", "fleet-1", &via);
-    (proxy, config)
+    tb.through_proxy(dir, "edge", "fleet-1", Duration::ZERO, &[])
 }
 
 fn follow(config: &std::path::Path, extra: &[&str], name: &str) -> (Child, Lines, Lines) {

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
 use common::tmux::Tmux;
-use common::{Scratch, Testbed, Via};
+use common::{Scratch, Testbed};
 
 /// Prints n1, n2, … every 100 ms; the count survives a container restart.
 const COUNTER: &str = "i=$(cat /tmp/count 2>/dev/null || echo 0); \
@@ -42,18 +41,7 @@ fn assert_matches_docker(shown: &[u64], c: &Scratch) {
 /// A proxy in front of fleet-1's sshd and a one-host inventory through it
 /// (host "edge"), with a short initial tail so the whole run fits on screen.
 fn via_proxy(tb: &Testbed, dir: &Path) -> (TcpProxy, PathBuf) {
-    let (addr, port) = tb.address("fleet-1");
-    let upstream = (addr.as_str(), port)
-        .to_socket_addrs()
-        .expect("resolve fleet-1")
-        .next()
-        .expect("fleet-1 address");
-    let proxy = TcpProxy::start(upstream, Duration::ZERO);
-    let via = Via {
-        port: Some(proxy.port()),
-        ..Via::default()
-    };
-    let config = tb.inventory_via(dir, "edge", "fleet-1", &via);
+    let (proxy, config) = tb.through_proxy(dir, "edge", "fleet-1", Duration::ZERO, &[]);
     let mut text = std::fs::read_to_string(&config).expect("inventory");
     text.push_str("\n[ui]\nlog_tail = 5\n");
     std::fs::write(&config, text).expect("write inventory");

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::proxy::TcpProxy;
 use common::{Testbed, Via, flotilla, json, run, write};
 use flotilla::fleet::{ActorConfig, Fleet, HostEvent};
 
@@ -110,17 +109,11 @@ fn assert_ps_lists_fleet_1(tb: &Testbed, host: &str, args: &[&OsStr]) {
 #[test]
 fn connect_timeout_bounds_tcp_and_banner_not_the_whole_handshake() {
     let tb = Testbed::get();
-    let (addr, port) = tb.address("fleet-1");
-    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
-    // 2 s round trips: the handshake and auth take several, far over 5 s.
-    let proxy = TcpProxy::start(upstream, Duration::from_millis(1000));
     let dir = tempfile::tempdir().expect("tempdir");
-    let via = Via {
-        port: Some(proxy.port()),
-        ssh_lines: &["ConnectTimeout 5"],
-        ..Via::default()
-    };
-    let config = tb.inventory_via(dir.path(), "slow", "fleet-1", &via);
+    // 2 s round trips: the handshake and auth take several, far over 5 s.
+    let delay = Duration::from_millis(1000);
+    let (_proxy, config) =
+        tb.through_proxy(dir.path(), "slow", "fleet-1", delay, &["ConnectTimeout 5"]);
 
     assert_ps_lists_fleet_1(&tb, "slow", &["--config".as_ref(), config.as_ref()]);
 
@@ -137,17 +130,15 @@ fn connect_timeout_bounds_tcp_and_banner_not_the_whole_handshake() {
 #[test]
 fn black_holed_host_times_out_after_connect_timeout() {
     let tb = Testbed::get();
-    let (addr, port) = tb.address("fleet-1");
-    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
-    let proxy = TcpProxy::start(upstream, Duration::ZERO);
-    proxy.set_blackhole(true);
     let dir = tempfile::tempdir().expect("tempdir");
-    let via = Via {
-        port: Some(proxy.port()),
-        ssh_lines: &["ConnectTimeout 2"],
-        ..Via::default()
-    };
-    let config = tb.inventory_via(dir.path(), "dark", "fleet-1", &via);
+    let (proxy, config) = tb.through_proxy(
+        dir.path(),
+        "dark",
+        "fleet-1",
+        Duration::ZERO,
+        &["ConnectTimeout 2"],
+    );
+    proxy.set_blackhole(true);
 
     let started = Instant::now();
     let mut cmd = flotilla();
@@ -266,17 +257,11 @@ fn host_key_alias_is_the_known_hosts_name() {
 #[test]
 fn rtt_is_one_round_trip_also_while_the_event_stream_holds_a_connection() {
     let tb = Testbed::get();
-    let (addr, port) = tb.address("fleet-1");
-    let upstream = format!("{addr}:{port}").parse().expect("fleet-1 address");
+    let dir = tempfile::tempdir().expect("tempdir");
     // 600 ms round trips: clearly apart from the 1.2 s of a request that
     // first has to open another SSH channel.
-    let proxy = TcpProxy::start(upstream, Duration::from_millis(300));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let via = Via {
-        port: Some(proxy.port()),
-        ..Via::default()
-    };
-    let config = tb.inventory_via(dir.path(), "rtt", "fleet-1", &via);
+    let delay = Duration::from_millis(300);
+    let (_proxy, config) = tb.through_proxy(dir.path(), "rtt", "fleet-1", delay, &[]);
     let inventory = flotilla::config::load(Some(&config)).expect("inventory");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     // The TUI's actor settings: the Docker event stream takes a pooled

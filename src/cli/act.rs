@@ -4,6 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 use serde::Serialize;
 
 use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
@@ -14,7 +15,7 @@ use crate::ops::{AuditLog, ContainerAction};
 #[derive(Debug, Args)]
 pub struct ActArgs {
     /// Container names, service names (Compose service label) or id prefixes.
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::shell::target_names))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub select: Selection,
@@ -269,6 +270,7 @@ mod tests {
             labels: [("com.docker.compose.service".to_owned(), service.to_owned())]
                 .into_iter()
                 .collect(),
+            ports: Vec::new(),
             restart_count: None,
             started_at: None,
         }

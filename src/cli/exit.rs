@@ -4,26 +4,38 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything asked for was done and every host answered.
-    Ok = 0,
+    Ok,
     /// Unexpected internal error.
-    Internal = 1,
+    Internal,
     /// Bad command line or bad config; nothing was contacted.
-    Usage = 2,
+    Usage,
     /// Some hosts were unreachable; the others' results were still printed.
-    Unreachable = 3,
+    Unreachable,
     /// A named target (container, service, host) does not exist.
-    NotFound = 4,
+    NotFound,
     /// An action ran and failed on at least one host (deploy: stopped and rolled back).
-    Failed = 5,
+    Failed,
     /// Refused before starting (read-only, lock held, confirmation declined).
-    Refused = 6,
+    Refused,
     /// `triage` found problems.
-    Problems = 7,
+    Problems,
+    /// `exec`: the command's own exit status, passed through.
+    Command(u8),
 }
 
 impl Exit {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Ok => 0,
+            Exit::Internal => 1,
+            Exit::Usage => 2,
+            Exit::Unreachable => 3,
+            Exit::NotFound => 4,
+            Exit::Failed => 5,
+            Exit::Refused => 6,
+            Exit::Problems => 7,
+            Exit::Command(code) => i32::from(code),
+        }
     }
 
     /// When several outcomes apply, the most serious wins.
@@ -31,7 +43,7 @@ impl Exit {
         fn rank(e: Exit) -> u8 {
             match e {
                 Exit::Ok => 0,
-                Exit::Problems => 1,
+                Exit::Problems | Exit::Command(_) => 1,
                 Exit::Unreachable => 1,
                 Exit::NotFound => 2,
                 Exit::Failed => 3,

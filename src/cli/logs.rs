@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Cli, CliError, Exit, Selection};
 use crate::fleet::Resolved;
@@ -17,7 +18,7 @@ const MAX_BUFFERED_LINES: usize = 1_000_000;
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Container names, Compose service names or id prefixes.
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::shell::target_names))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub select: Selection,

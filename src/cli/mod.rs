@@ -4,8 +4,10 @@
 pub mod act;
 pub mod deploy;
 pub mod events;
+pub mod exec;
 pub mod exit;
 pub mod logs;
+pub mod shell;
 pub mod table;
 pub mod triage;
 pub mod watch;
@@ -14,6 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
 use crate::config::{self, HostSpec, Inventory, Target};
 use crate::fleet::{ActorConfig, ContainerInfo, Fleet, FleetState, HostSummary};
@@ -65,6 +68,9 @@ pub enum Command {
     Start(act::ActArgs),
     /// Kill containers (SIGKILL).
     Kill(act::ActArgs),
+    /// Run a command in a container (exit code = the command's), e.g.
+    /// `flotilla exec web --host fleet-1 -it -- sh`.
+    Exec(exec::ExecArgs),
     /// Roll a new image out to a service's hosts, batch by batch, health-gated.
     Deploy(deploy::DeployArgs),
     /// Return a service's hosts to the image they ran before the last deploy.
@@ -74,6 +80,15 @@ pub enum Command {
     /// Inspect the inventory.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (host, group, service and container
+    /// names complete dynamically), e.g. `source <(flotilla completions bash)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print the man page (roff), e.g. `flotilla man > ~/.local/share/man/man1/flotilla.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,10 +104,10 @@ pub enum ConfigCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
     /// Only this host (repeatable).
-    #[arg(long = "host", value_name = "NAME")]
+    #[arg(long = "host", value_name = "NAME", add = ArgValueCandidates::new(shell::host_names))]
     pub hosts: Vec<String>,
     /// Only hosts in this group (repeatable).
-    #[arg(long = "group", value_name = "GROUP")]
+    #[arg(long = "group", value_name = "GROUP", add = ArgValueCandidates::new(shell::group_names))]
     pub groups: Vec<String>,
 }
 
@@ -477,6 +492,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             log_lines: inventory.ui.log_lines,
             log_tail: inventory.ui.log_tail,
             log_max_line_bytes: inventory.ui.log_max_line_bytes,
+            shell: inventory.ui.shell.clone(),
             ..Default::default()
         },
         keymap: keymap(&inventory)?,
@@ -510,6 +526,9 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Stop(a)) => act::run(&cli, ContainerAction::Stop, a, cli.read_only).await,
         Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
         Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
+        Some(Command::Exec(a)) => exec::run(&cli, a).await,
+        Some(Command::Completions { shell }) => shell::completions(shell),
+        Some(Command::Man) => shell::man(),
         None => tui(&cli).await,
     }
 }

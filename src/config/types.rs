@@ -97,6 +97,8 @@ pub struct UiSettings {
     /// `[logs] max_line_bytes`: longer log lines are cut with a marker (TUI
     /// and headless `logs`).
     pub log_max_line_bytes: usize,
+    /// `[ui] shell`: what `e` runs in a container, the first that exists.
+    pub shell: Vec<String>,
     pub keys: Vec<KeyOverride>,
 }
 
@@ -106,6 +108,7 @@ impl Default for UiSettings {
             log_lines: 10_000,
             log_tail: 500,
             log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
+            shell: vec!["bash".to_owned(), "sh".to_owned()],
             keys: Vec::new(),
         }
     }

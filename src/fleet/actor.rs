@@ -84,7 +84,7 @@ pub async fn run(
             tokio::select! {
                 res = &mut connecting => break res,
                 cmd = commands.recv() => {
-                    if !answer_while_down(&spec, cmd, &send, "is still connecting").await {
+                    if answer_while_down(&spec, cmd, &send, "is still connecting").await == Next::End {
                         return;
                     }
                 }
@@ -106,7 +106,15 @@ pub async fn run(
                     Ended::Lost(reason) => reason,
                 }
             }
-            Err(reason) => reason,
+            Err(Failure { reason, key }) => {
+                // The front end may offer to trust an unknown key.
+                if let Some(problem) = key
+                    && !send(HostEvent::HostKey(problem)).await
+                {
+                    return;
+                }
+                reason
+            }
         };
         docker_out.send_replace(None);
         let retry_in = cfg.reconnect.then(|| backoff(attempt));
@@ -124,44 +132,115 @@ pub async fn run(
         loop {
             tokio::select! {
                 () = &mut deadline => break,
-                cmd = commands.recv() => {
-                    if !answer_while_down(&spec, cmd, &send, "is unreachable").await {
-                        return;
+                cmd = commands.recv() => match answer_while_down(&spec, cmd, &send, "is unreachable").await {
+                    Next::End => return,
+                    // A key was just trusted: connect now, not after the backoff.
+                    Next::Reconnect => {
+                        attempt = 0;
+                        break;
                     }
-                }
+                    Next::Stay => {}
+                },
             }
         }
     }
 }
 
+/// What an actor without a session does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Stay,
+    Reconnect,
+    End,
+}
+
 /// Answers a command at once while the host has no session, so nobody waits
-/// on it; false when the actor should end (Shutdown, or nobody listens).
+/// on it; a trusted key is recorded (then connect again at once).
 async fn answer_while_down<F, Fut>(
     spec: &HostSpec,
     cmd: Option<HostCommand>,
     send: &F,
     why: &str,
-) -> bool
+) -> Next
 where
     F: Fn(HostEvent) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    let alive = |ok: bool| if ok { Next::Stay } else { Next::End };
     match cmd {
-        None | Some(HostCommand::Shutdown) => false,
+        None | Some(HostCommand::Shutdown) => Next::End,
+        Some(HostCommand::TrustKey { name, key, file }) => {
+            let result = crate::transport::trust_host_key(&name, &key, &file);
+            let trusted = result.is_ok();
+            if !send(HostEvent::KeyTrusted { result }).await {
+                return Next::End;
+            }
+            if trusted { Next::Reconnect } else { Next::Stay }
+        }
         Some(cmd) => match cmd.unanswered(&format!("{} {why}", spec.name)) {
-            Some(event) => send(event).await,
-            None => true,
+            Some(event) => alive(send(event).await),
+            None => Next::Stay,
         },
+    }
+}
+
+/// Why a connection failed, and the host key behind it if that was the cause.
+struct Failure {
+    reason: String,
+    key: Option<super::event::HostKeyProblem>,
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure { reason, key: None }
+    }
+}
+
+/// The front end's view of a refused host key.
+fn key_problem(e: &crate::transport::TransportError) -> Option<super::event::HostKeyProblem> {
+    use super::event::HostKeyProblem;
+    use crate::transport::TransportError as T;
+    match e {
+        T::HostKeyUnknown {
+            host,
+            key_type,
+            fingerprint,
+            file,
+            key,
+        } => Some(HostKeyProblem::Unknown {
+            name: host.clone(),
+            key_type: key_type.clone(),
+            fingerprint: fingerprint.clone(),
+            file: file.clone(),
+            key: key.clone(),
+        }),
+        T::HostKeyChanged {
+            host,
+            presented,
+            file,
+            line,
+            recorded,
+        } => Some(HostKeyProblem::Changed {
+            recorded: recorded.clone(),
+            name: host.clone(),
+            presented: presented.clone(),
+            file: file.clone(),
+            line: *line,
+        }),
+        _ => None,
     }
 }
 
 async fn connect(
     spec: &HostSpec,
     cfg: &ActorConfig,
-) -> Result<(DockerLink, HostInfo, Duration), String> {
+) -> Result<(DockerLink, HostInfo, Duration), Failure> {
     let link = connect_docker(&spec.target, cfg.connect)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure {
+            reason: e.to_string(),
+            key: key_problem(&e),
+        })?;
     // /version and /_ping at once: one rides the open pooled connection, the
     // other opens a second SSH channel (two round trips), which the event
     // stream and the first list then find ready. The faster one is a single
@@ -262,6 +341,14 @@ where
             cmd = commands.recv() => match cmd {
                 None | Some(HostCommand::Shutdown) => break Ended::Shutdown,
                 Some(HostCommand::Refresh) => refresh = true,
+                Some(cmd @ HostCommand::TrustKey { .. }) => {
+                    let why = format!("{} is connected: its key is already trusted", spec.name);
+                    if let Some(kind) = cmd.unanswered(&why)
+                        && !send(kind).await
+                    {
+                        break Ended::Shutdown;
+                    }
+                }
                 Some(HostCommand::Act { container, action }) => {
                     let docker = link.docker.clone();
                     let events = events.clone();
@@ -579,7 +666,7 @@ async fn list(
         .into_iter()
         .map(|s| ContainerInfo::from_summary(&spec.name, s))
         .collect();
-    containers.sort_by(|a, b| a.name.cmp(&b.name));
+    containers.sort_by(|a, b| super::model::natural_cmp(&a.name, &b.name));
     Ok((containers, rtt))
 }
 

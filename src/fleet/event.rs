@@ -65,10 +65,40 @@ pub enum HostEvent {
     },
     /// One-shot resource readings, answer to `HostCommand::Stats`.
     Stats { samples: Vec<(String, StatsSample)> },
+    /// The host presented a key flotilla refused (sent before `Disconnected`).
+    HostKey(HostKeyProblem),
+    /// Answer to `HostCommand::TrustKey`.
+    KeyTrusted { result: Result<(), String> },
     /// A log stream ended (container gone, connection lost, …).
     LogsEnded {
         container_id: String,
         reason: String,
+    },
+}
+
+/// A host key flotilla will not accept on its own, for a front end to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyProblem {
+    /// Never seen: the user may trust it after checking the fingerprint.
+    Unknown {
+        /// The name known_hosts records it under (`host` or `[host]:port`).
+        name: String,
+        key_type: String,
+        fingerprint: String,
+        /// Where trusting it writes.
+        file: std::path::PathBuf,
+        /// The key, OpenSSH format.
+        key: String,
+    },
+    /// Differs from the recorded one: never accepted from flotilla.
+    Changed {
+        name: String,
+        /// Key type and fingerprint the server presents.
+        presented: String,
+        file: std::path::PathBuf,
+        line: usize,
+        /// The recorded key's type and, when readable, `SHA256:…`.
+        recorded: String,
     },
 }
 
@@ -98,6 +128,12 @@ pub enum HostCommand {
     Stats { ids: Vec<String> },
     /// Stop every log stream of this host.
     StopLogs,
+    /// The user trusts this unknown host key: record it and connect now.
+    TrustKey {
+        name: String,
+        key: String,
+        file: std::path::PathBuf,
+    },
     /// Close the session and end the actor.
     Shutdown,
 }
@@ -119,6 +155,9 @@ impl HostCommand {
             HostCommand::FollowLogs { container_id, .. } => Some(HostEvent::LogsEnded {
                 container_id,
                 reason: reason.to_owned(),
+            }),
+            HostCommand::TrustKey { .. } => Some(HostEvent::KeyTrusted {
+                result: Err(reason.to_owned()),
             }),
             HostCommand::Refresh
             | HostCommand::Stats { .. }

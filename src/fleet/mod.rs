@@ -15,9 +15,13 @@ use tokio::task::JoinSet;
 pub use action::ContainerAction;
 pub use actor::ActorConfig;
 pub use details::ContainerDetails;
-pub use event::{FleetEvent, HostCommand, HostEvent, HostId, LogStream, RawLogLine};
-pub use model::{ContainerInfo, ContainerState, Health, HostInfo};
-pub use state::{Effect, FleetState, HostState, HostSummary, Link, Resolved, update};
+pub use event::{
+    FleetEvent, HostCommand, HostEvent, HostId, HostKeyProblem, LogStream, RawLogLine,
+};
+pub use model::{ContainerInfo, ContainerState, Health, HostInfo, natural_cmp};
+pub use state::{
+    Effect, FleetState, HostState, HostSummary, Link, Resolved, majority_image, update,
+};
 
 use crate::config::Inventory;
 

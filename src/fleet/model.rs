@@ -22,6 +22,8 @@ pub struct ContainerInfo {
     /// RFC 3339.
     pub created: String,
     pub labels: BTreeMap<String, String>,
+    /// Published ports, `host_ip:host_port→container_port/proto`, sorted.
+    pub ports: Vec<String>,
     /// From inspect (TUI only; headless `ps` stays at one API call per host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_count: Option<i64>,
@@ -218,10 +220,40 @@ impl ContainerInfo {
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
             labels: summary.labels.unwrap_or_default().into_iter().collect(),
+            ports: published_ports(summary.ports.unwrap_or_default()),
             restart_count: None,
             started_at: None,
         }
     }
+}
+
+/// `0.0.0.0:8080→80/tcp` for each published port (Docker lists IPv4 and
+/// IPv6 bindings separately; both are kept), sorted and deduplicated.
+fn published_ports(ports: Vec<bollard::models::PortSummary>) -> Vec<String> {
+    let mut out: Vec<String> = ports
+        .into_iter()
+        .filter_map(|p| {
+            let public = p.public_port?;
+            let proto = p.typ.map_or_else(|| "tcp".to_owned(), |t| t.to_string());
+            let ip =
+                p.ip.filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into());
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip
+            };
+            Some(format!("{ip}:{public}→{}/{proto}", p.private_port))
+        })
+        .collect();
+    out.sort_by(|a, b| natural_cmp(a, b));
+    out.dedup();
+    out
+}
+
+/// Names as people read them: `h2` before `h10`, `web-9` before `web-10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    alphanumeric_sort::compare_str(a, b)
 }
 
 /// Older APIs (before 1.52) only put health in the status text.
@@ -255,6 +287,13 @@ pub struct HostInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_naturally() {
+        let mut names = vec!["h10", "h2", "h1", "web-10", "web-9", "db"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["db", "h1", "h2", "h10", "web-9", "web-10"]);
+    }
 
     #[test]
     fn health_parsed_from_status_text() {

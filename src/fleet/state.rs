@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
 use super::model::{ContainerInfo, HostInfo};
-use crate::config::{HostSpec, Inventory};
+use crate::config::{HostSpec, Inventory, ServiceSpec};
 
 /// Where a host's connection stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +147,39 @@ impl FleetState {
     pub fn containers(&self) -> impl Iterator<Item = &ContainerInfo> {
         self.hosts.iter().flat_map(|h| h.containers.iter())
     }
+
+    /// Every service name in the fleet, sorted.
+    pub fn service_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.containers().map(|c| c.service().to_owned()).collect();
+        names.sort_by(|a, b| super::model::natural_cmp(a, b));
+        names.dedup();
+        names
+    }
+
+    /// The image most of a configured service's containers run now.
+    pub fn service_image(&self, spec: &ServiceSpec) -> Option<String> {
+        let selector = spec.container.to_string();
+        majority_image(
+            self.hosts
+                .iter()
+                .filter(|h| spec.hosts.contains(&h.spec.name))
+                .flat_map(|h| h.containers.iter())
+                .filter(|c| c.name == selector || c.service() == spec.name),
+        )
+    }
+}
+
+/// The image most of `cells` run (ties: the first by name); others are drift.
+pub fn majority_image<'a>(cells: impl Iterator<Item = &'a ContainerInfo>) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in cells {
+        *counts.entry(c.image.as_str()).or_default() += 1;
+    }
+    let max = counts.values().copied().max()?;
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == max)
+        .map(|(img, _)| img.to_owned())
 }
 
 /// One container a target resolved to.
@@ -193,7 +226,9 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
         | HostEvent::Logs { .. }
         | HostEvent::LogsEnded { .. }
         | HostEvent::Inspected { .. }
-        | HostEvent::Stats { .. } => Vec::new(),
+        | HostEvent::Stats { .. }
+        | HostEvent::HostKey(_)
+        | HostEvent::KeyTrusted { .. } => Vec::new(),
     }
 }
 
@@ -270,6 +305,7 @@ mod tests {
             status: String::new(),
             created: String::new(),
             labels: Default::default(),
+            ports: Vec::new(),
             restart_count: None,
             started_at: None,
         }

@@ -75,6 +75,17 @@ impl Policy {
         targets: &[Target],
         need_up: bool,
     ) -> Result<(), Refusal> {
+        self.authorize_verb(state, action.verb(), targets, need_up)
+    }
+
+    /// Any mutating verb on containers (`exec` counts: it can change anything).
+    pub fn authorize_verb(
+        &self,
+        state: &FleetState,
+        verb: &str,
+        targets: &[Target],
+        need_up: bool,
+    ) -> Result<(), Refusal> {
         if targets.is_empty() {
             return Err(Refusal::Nothing);
         }
@@ -84,14 +95,14 @@ impl Policy {
             .find(|t| host(t).is_some_and(|h| self.read_only(&h.spec)))
         {
             return Err(Refusal::ReadOnly {
-                what: action.verb().to_owned(),
+                what: verb.to_owned(),
                 subject: t.name.clone(),
                 host: t.host_name.clone(),
             });
         }
         if need_up && let Some(t) = targets.iter().find(|t| !host(t).is_some_and(|h| h.is_up())) {
             return Err(Refusal::Unreachable {
-                what: action.verb().to_owned(),
+                what: verb.to_owned(),
                 subject: t.name.clone(),
                 host: t.host_name.clone(),
             });

@@ -4,6 +4,7 @@
 pub mod act;
 pub mod audit;
 pub mod deploy;
+pub mod exec;
 pub mod timeline;
 pub mod triage;
 pub mod watch;

@@ -60,6 +60,16 @@ struct Entry {
     key: Option<PublicKey>,
 }
 
+/// The fingerprint of the key recorded for `name` at `file:line` (to show
+/// old and new side by side when a key changed); `None` if it cannot be read.
+pub fn recorded_fingerprint(name: &str, file: &Path, line: usize) -> Option<String> {
+    entries(name, &[file.to_path_buf()])
+        .into_iter()
+        .find(|e| e.line == line)
+        .and_then(|e| e.key)
+        .map(|k| fingerprint(&k))
+}
+
 /// Every entry for `name` (see `SshEndpoint::known_hosts_name`) in `files`, in order.
 /// Unreadable or missing files count as empty, like OpenSSH.
 fn entries(name: &str, files: &[PathBuf]) -> Vec<Entry> {

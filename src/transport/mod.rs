@@ -11,6 +11,15 @@ use std::time::Duration;
 pub use docker::{DockerLink, connect_docker};
 pub use ssh::{ConnectOptions, SshSession};
 
+/// Records `key` (OpenSSH format, as in `TransportError::HostKeyUnknown`)
+/// for `name` in `file`: the explicit trust a user gave after seeing it.
+pub fn trust_host_key(name: &str, key: &str, file: &std::path::Path) -> Result<(), String> {
+    let parsed =
+        russh::keys::PublicKey::from_openssh(key).map_err(|e| format!("not a public key ({e})"))?;
+    known_hosts::record(name, &parsed, file)
+        .map_err(|e| format!("could not record the host key in {}: {e}", file.display()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("cannot connect to {addr}: {source}")]
@@ -40,10 +49,13 @@ pub enum TransportError {
         key_type: String,
         fingerprint: String,
         file: PathBuf,
+        /// The key itself (OpenSSH format), so a front end can record exactly
+        /// the key it showed.
+        key: String,
     },
     #[error(
         "HOST KEY FOR {host} HAS CHANGED: the server presents {presented}, but \
-         {}:{line} records a different {recorded_type} key for it; this may be a \
+         {}:{line} records a different key for it ({recorded}); this may be a \
          man-in-the-middle attack. Refusing to connect (--accept-new never replaces a \
          recorded key). If the change is legitimate, remove the old key \
          (ssh-keygen -R '{host}' -f {}) and verify the new one",
@@ -56,7 +68,8 @@ pub enum TransportError {
         presented: String,
         file: PathBuf,
         line: usize,
-        recorded_type: String,
+        /// The recorded key: its type and, when it can be read, `SHA256:…`.
+        recorded: String,
     },
     #[error(
         "host key for {host} ({fingerprint}) is marked @revoked at {}:{line}; refusing to connect",

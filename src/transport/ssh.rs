@@ -604,11 +604,14 @@ impl client::Handler for ClientHandler {
                 line,
                 recorded_type,
             } => Err(HandlerError::HostKey(TransportError::HostKeyChanged {
+                recorded: match known_hosts::recorded_fingerprint(&name, &file, line) {
+                    Some(fp) => format!("{recorded_type} {fp}"),
+                    None => recorded_type,
+                },
                 host: name,
                 presented: format!("{} {fingerprint}", key.algorithm()),
                 file,
                 line,
-                recorded_type,
             })),
             Verdict::Revoked { file, line } => {
                 Err(HandlerError::HostKey(TransportError::HostKeyRevoked {
@@ -625,11 +628,15 @@ impl client::Handler for ClientHandler {
                     .cloned()
                     .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
                 if !self.accept_new {
+                    let openssh = key.to_openssh().map_err(|e| {
+                        HandlerError::HostKey(TransportError::Protocol(format!("host key: {e}")))
+                    })?;
                     return Err(HandlerError::HostKey(TransportError::HostKeyUnknown {
                         host: name,
                         key_type: key.algorithm().to_string(),
                         fingerprint,
                         file,
+                        key: openssh,
                     }));
                 }
                 known_hosts::record(&name, key, &file).map_err(|e| {

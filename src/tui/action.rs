@@ -4,13 +4,28 @@
 use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Quit,
     Back,
+    /// Dialogs: yes.
+    Confirm,
+    /// Dialogs: no.
+    Cancel,
     NextView,
     PrevView,
     ViewHosts,
@@ -37,6 +52,7 @@ pub enum Action {
     Open,
     ServiceLogs,
     Inspect,
+    Shell,
     Restart,
     Stop,
     Start,
@@ -57,70 +73,32 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 45] = [
-        Action::Quit,
-        Action::Back,
-        Action::NextView,
-        Action::PrevView,
-        Action::ViewHosts,
-        Action::ViewContainers,
-        Action::ViewServices,
-        Action::ViewAudit,
-        Action::ViewTriage,
-        Action::Snapshot,
-        Action::Deploy,
-        Action::DeployStart,
-        Action::DeployPause,
-        Action::DeployContinue,
-        Action::DeployAbort,
-        Action::DeployRollback,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::Left,
-        Action::Right,
-        Action::Mark,
-        Action::Open,
-        Action::ServiceLogs,
-        Action::Inspect,
-        Action::Restart,
-        Action::Stop,
-        Action::Start,
-        Action::Kill,
-        Action::Find,
-        Action::NextMatch,
-        Action::PrevMatch,
-        Action::SortNext,
-        Action::SortReverse,
-        Action::GroupBy,
-        Action::Follow,
-        Action::Timestamps,
-        Action::Wrap,
-        Action::FilterMode,
-        Action::SaveLogs,
-        Action::Command,
-        Action::Help,
-    ];
+    /// Every action, in help order.
+    pub fn all() -> impl Iterator<Item = Action> {
+        <Action as strum::IntoEnumIterator>::iter()
+    }
 
     /// The config / help name (`restart`, `next_view`, …).
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 
     pub fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
+        name.parse().ok()
+    }
+
+    /// Confirm and Cancel answer dialogs, so their keys may also mean
+    /// something else outside one.
+    pub fn is_dialog(self) -> bool {
+        matches!(self, Action::Confirm | Action::Cancel)
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             Action::Quit => "quit flotilla",
             Action::Back => "close dialog / leave view / clear filter",
+            Action::Confirm => "dialogs: yes, do it",
+            Action::Cancel => "dialogs: no, leave it",
             Action::NextView => "next view",
             Action::PrevView => "previous view",
             Action::ViewHosts => "hosts view",
@@ -147,6 +125,7 @@ impl Action {
             Action::Open => "open logs of the selection",
             Action::ServiceLogs => "merged logs of the selection's service, all hosts",
             Action::Inspect => "inspect container",
+            Action::Shell => "open a shell in the container (exit returns here)",
             Action::Restart => "restart selected container(s)",
             Action::Stop => "stop selected container(s)",
             Action::Start => "start selected container(s)",
@@ -305,15 +284,19 @@ impl Key {
     }
 }
 
-/// Key → action, with the defaults overridable per action.
+/// Key → action, with the defaults overridable per action. Dialogs have a
+/// layer of their own: `y` confirms there and starts a deploy elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keymap {
     bindings: BTreeMap<Key, Action>,
+    dialog: BTreeMap<Key, Action>,
 }
 
 const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Quit, &["q", "ctrl-c"]),
     (Action::Back, &["esc"]),
+    (Action::Confirm, &["y", "Y", "enter"]),
+    (Action::Cancel, &["n", "N", "esc", "q"]),
     (Action::NextView, &["tab"]),
     (Action::PrevView, &["backtab"]),
     (Action::ViewHosts, &["1"]),
@@ -340,6 +323,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Open, &["enter"]),
     (Action::ServiceLogs, &["L"]),
     (Action::Inspect, &["i"]),
+    (Action::Shell, &["e"]),
     (Action::Restart, &["r"]),
     (Action::Stop, &["s"]),
     (Action::Start, &["u"]),
@@ -361,15 +345,18 @@ const DEFAULTS: &[(Action, &[&str])] = &[
 
 impl Default for Keymap {
     fn default() -> Self {
-        let mut bindings = BTreeMap::new();
+        let mut map = Keymap {
+            bindings: BTreeMap::new(),
+            dialog: BTreeMap::new(),
+        };
         for (action, keys) in DEFAULTS {
             for k in *keys {
                 if let Ok(key) = Key::parse(k) {
-                    bindings.insert(key, *action);
+                    map.layer_mut(*action).insert(key, *action);
                 }
             }
         }
-        Keymap { bindings }
+        map
     }
 }
 
@@ -379,17 +366,33 @@ impl Keymap {
         Keymap::default().merged(overrides)
     }
 
+    fn layer(&self, action: Action) -> &BTreeMap<Key, Action> {
+        if action.is_dialog() {
+            &self.dialog
+        } else {
+            &self.bindings
+        }
+    }
+
+    fn layer_mut(&mut self, action: Action) -> &mut BTreeMap<Key, Action> {
+        if action.is_dialog() {
+            &mut self.dialog
+        } else {
+            &mut self.bindings
+        }
+    }
+
     /// This keymap with `overrides` applied.
     pub fn merged(mut self, overrides: &BTreeMap<String, Vec<String>>) -> Result<Keymap, String> {
-        let map = &mut self;
         for (name, keys) in overrides {
             let action = Action::from_name(name).ok_or_else(|| {
                 format!("[keys]: unknown action {name:?}; see `?` in the TUI for the list")
             })?;
-            map.bindings.retain(|_, a| *a != action);
+            let layer = self.layer_mut(action);
+            layer.retain(|_, a| *a != action);
             for spec in keys {
                 let key = Key::parse(spec).map_err(|e| format!("[keys] {name}: {e}"))?;
-                map.bindings.insert(key, action);
+                layer.insert(key, action);
             }
         }
         Ok(self)
@@ -401,22 +404,43 @@ impl Keymap {
         self.bindings.get(&key).copied()
     }
 
+    /// The key's meaning while a dialog asks yes or no.
+    pub fn dialog_action(&self, ev: &KeyEvent) -> Option<Action> {
+        let key = Key::from_event(ev)?;
+        self.dialog.get(&key).copied()
+    }
+
     /// Keys bound to `action`, for help and hints.
     pub fn keys_for(&self, action: Action) -> Vec<String> {
         let mut keys: Vec<&Key> = self
-            .bindings
+            .layer(action)
             .iter()
             .filter(|(_, a)| **a == action)
             .map(|(k, _)| k)
             .collect();
-        // Plain keys first: they are what hints should show.
-        keys.sort_by_key(|k| (k.ctrl || k.alt, k.label().len()));
+        // Plain keys first: they are what hints should show; `y` before `Y`.
+        keys.sort_by_key(|k| {
+            let upper = matches!(k.code, KeyCodeOrd::Char(c) if c.is_uppercase());
+            (k.ctrl || k.alt, k.label().len(), upper)
+        });
         keys.into_iter().map(Key::label).collect()
     }
 
     /// The first key for `action`, for compact hints.
     pub fn hint(&self, action: Action) -> String {
         self.keys_for(action).into_iter().next().unwrap_or_default()
+    }
+
+    /// A dialog's hint: the first letter and the first named key (`y/enter`).
+    pub fn dialog_hint(&self, action: Action) -> String {
+        let keys = self.keys_for(action);
+        let letter = keys.iter().find(|k| k.chars().count() == 1);
+        let named = keys.iter().find(|k| k.chars().count() > 1);
+        match (letter, named) {
+            (Some(l), Some(n)) => format!("{l}/{n}"),
+            (Some(k), None) | (None, Some(k)) => k.clone(),
+            (None, None) => String::new(),
+        }
     }
 }
 
@@ -431,8 +455,8 @@ mod tests {
     #[test]
     fn every_action_has_a_name_a_description_and_a_default_key() {
         let map = Keymap::default();
-        for a in Action::ALL {
-            assert_eq!(Action::from_name(&a.name()), Some(a));
+        for a in Action::all() {
+            assert_eq!(Action::from_name(a.name()), Some(a));
             assert!(!a.describe().is_empty());
             assert!(!map.keys_for(a).is_empty(), "{a:?} unbound");
         }
@@ -496,5 +520,46 @@ mod tests {
                 .expect_err("must fail")
                 .contains("unknown key")
         );
+    }
+
+    #[test]
+    fn dialog_keys_are_a_layer_of_their_own() {
+        let map = Keymap::default();
+        let y = ev(KeyCode::Char('y'), KeyModifiers::NONE);
+        assert_eq!(map.action(&y), Some(Action::DeployStart));
+        assert_eq!(map.dialog_action(&y), Some(Action::Confirm));
+        assert_eq!(map.dialog_hint(Action::Confirm), "y/enter");
+        assert_eq!(map.dialog_hint(Action::Cancel), "n/esc");
+        let overrides = BTreeMap::from([("confirm".to_owned(), vec!["o".to_owned()])]);
+        let map = Keymap::with_overrides(&overrides).expect("valid");
+        assert_eq!(map.dialog_action(&y), None);
+        assert_eq!(
+            map.dialog_action(&ev(KeyCode::Char('o'), KeyModifiers::NONE)),
+            Some(Action::Confirm)
+        );
+        assert_eq!(
+            map.action(&ev(KeyCode::Char('o'), KeyModifiers::NONE)),
+            Some(Action::SortNext)
+        );
+    }
+
+    #[test]
+    fn existing_config_names_still_parse() {
+        for name in [
+            "quit",
+            "next_view",
+            "view_hosts",
+            "deploy_start",
+            "page_up",
+            "service_logs",
+            "sort_reverse",
+            "group_by",
+            "filter_mode",
+            "save_logs",
+        ] {
+            assert!(Action::from_name(name).is_some(), "{name}");
+        }
+        assert_eq!(Action::PageDown.name(), "page_down");
+        assert_eq!(Action::from_name("PageDown"), None);
     }
 }

@@ -3,18 +3,16 @@
 
 pub mod action;
 pub mod app;
-pub mod deploy;
-pub mod filter;
-pub mod logview;
-pub mod table;
+pub mod input;
+pub mod shell;
+pub mod state;
 pub mod theme;
 pub mod views;
 
 #[cfg(test)]
 pub mod testutil;
 
-use crossterm::event::{Event, EventStream, KeyEventKind};
-use futures::StreamExt;
+use crossterm::event::{Event, KeyEventKind};
 use tokio::signal::unix::{SignalKind, signal};
 
 use tokio::sync::{mpsc, watch};
@@ -26,7 +24,7 @@ use crate::ops::AuditLog;
 use crate::ops::deploy::prepare::{self, Mode, Prepared, Request};
 use crate::ops::deploy::{Control, Delivery, DeployEvent, Deployment};
 use app::{App, AppEffect, AppEvent, Settings};
-use deploy::{DeployRequest, PlanSummary};
+use state::deploy::{DeployRequest, PlanSummary};
 
 /// Most queued events folded into one frame.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
@@ -73,7 +71,7 @@ async fn next_deploy_event(
 pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()> {
     let mut fleet = Fleet::spawn(inventory, opts.actor);
     let mut app = App::new(FleetState::new(inventory), opts.keymap, opts.settings);
-    app.services = opts.services.clone();
+    app.state.deploy.services = opts.services.clone();
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let mut deploy = DeployRuntime {
         services: opts.services,
@@ -92,7 +90,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
         height: size.height,
     });
 
-    let mut keys = EventStream::new();
+    let mut keys = input::Input::start();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // CPU/memory of visible rows: one-shot reads, only while that view is open.
@@ -155,14 +153,64 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             }
         }
         let mut quit = false;
+        let mut shell_in: Option<shell::ShellTarget> = None;
         let mut pending: std::collections::VecDeque<AppEvent> = pending.into();
         while let Some(ev) = pending.pop_front() {
             for effect in app.update(ev) {
+                if let AppEffect::Shell {
+                    host,
+                    host_name,
+                    container_id,
+                    name,
+                } = effect
+                {
+                    shell_in = Some(shell::ShellTarget {
+                        host,
+                        host_name,
+                        container_id,
+                        name,
+                    });
+                    continue;
+                }
                 quit |= carry_out(effect, &mut app, &fleet, &audit, &mut deploy, &mut pending);
             }
         }
         if quit {
             break Ok(());
+        }
+        if let Some(target) = shell_in {
+            // The terminal belongs to the shell until it ends.
+            keys.pause().await;
+            ratatui::restore();
+            let outcome = match fleet.docker(target.host) {
+                Some(docker) => shell::run(&docker, &target, &app.settings.shell).await,
+                None => Err(format!("{} is not connected", target.host_name)),
+            };
+            terminal = ratatui::init();
+            terminal.clear()?;
+            keys.resume();
+            let (action, result) = match &outcome {
+                Ok((program, code)) => (format!("shell {program} (exit {code})"), Ok(*code)),
+                Err(e) => ("shell".to_owned(), Err(e.clone())),
+            };
+            let record = crate::ops::AuditRecord::new(
+                &target.host_name,
+                &target.name,
+                &action,
+                &result.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            if let Err(text) = ops::act::audit(&audit, &record) {
+                app.update(AppEvent::Notice { text, error: true });
+            }
+            let (text, error) = match result {
+                Ok(_) => (
+                    format!("{action} in {} on {}", target.name, target.host_name),
+                    false,
+                ),
+                Err(e) => (format!("shell in {}: {e}", target.name), true),
+            };
+            app.update(AppEvent::Notice { text, error });
+            redraw = true;
         }
     };
     ratatui::restore();
@@ -255,7 +303,9 @@ fn carry_out(
             // Only the plan the user saw and confirmed may run.
             Some(deployment)
                 if app
+                    .state
                     .deploy
+                    .current
                     .as_ref()
                     .and_then(|d| d.summary.as_ref())
                     .is_some_and(|s| {
@@ -285,6 +335,8 @@ fn carry_out(
             }
         }
         AppEffect::Quit => return true,
+        // Taken by the loop before it gets here (it needs the terminal).
+        AppEffect::Shell { .. } => {}
         AppEffect::Host(host, cmd) => {
             if let Some(kind) = fleet.offer(host, cmd) {
                 follow_up.push_back(AppEvent::Fleet(FleetEvent { host, kind }));

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
 use crate::config::{HostSpec, Inventory, Target};
 use crate::fleet::{ContainerInfo, FleetEvent, FleetState, Health, HostEvent, HostInfo, update};
+use crate::tui::app::{App, AppEffect, AppEvent};
 
 fn spec(name: &str, groups: &[&str]) -> HostSpec {
     HostSpec {
@@ -42,6 +45,11 @@ pub fn container(
         ]
         .into_iter()
         .collect(),
+        ports: if service == "web" {
+            vec![format!("0.0.0.0:808{n}→80/tcp")]
+        } else {
+            Vec::new()
+        },
         restart_count: Some(if service == "crashloop" { 7 } else { 0 }),
         started_at: None,
     }
@@ -164,7 +172,7 @@ pub fn web_service() -> crate::config::ServiceSpec {
 }
 
 /// What the loop would prepare for web → app:v2 (fleet-2 already runs it).
-pub fn web_plan() -> crate::tui::deploy::PlanSummary {
+pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
     use crate::ops::deploy::{Job, Plan, PlannedHost};
     let host = |name: &str, from: &str, job: Job| PlannedHost {
         host: name.into(),
@@ -174,7 +182,7 @@ pub fn web_plan() -> crate::tui::deploy::PlanSummary {
         job,
         note: (job == Job::Keep).then(|| "already on the image".to_owned()),
     };
-    crate::tui::deploy::PlanSummary {
+    crate::tui::state::deploy::PlanSummary {
         deploy_id: "20261125T210000Z-4242".into(),
         service: "web".into(),
         kind: "deploy".into(),
@@ -190,4 +198,77 @@ pub fn web_plan() -> crate::tui::deploy::PlanSummary {
         pre_deploy: Some("./migrate".into()),
         refusal: None,
     }
+}
+
+/// An `App` over the sample fleet with the default keys and settings.
+pub fn app() -> crate::tui::app::App {
+    use crate::tui::action::Keymap;
+    use crate::tui::app::{App, Settings};
+    App::new(sample_fleet(), Keymap::default(), Settings::default())
+}
+
+/// A key press event; upper case comes with SHIFT, as terminals send it.
+pub fn code(code: KeyCode) -> AppEvent {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    AppEvent::Key(KeyEvent::new(code, modifiers))
+}
+
+pub fn key(c: char) -> AppEvent {
+    code(KeyCode::Char(c))
+}
+
+pub fn ctrl(c: char) -> AppEvent {
+    AppEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+pub fn press(app: &mut App, c: char) -> Vec<AppEffect> {
+    app.update(key(c))
+}
+
+pub fn press_code(app: &mut App, c: KeyCode) -> Vec<AppEffect> {
+    app.update(code(c))
+}
+
+pub fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(key(c));
+    }
+}
+
+/// The services matrix with `web` selected, `[service.web]` configured.
+pub fn app_on_web() -> App {
+    let mut app = app();
+    app.state.deploy.services = vec![web_service()];
+    press(&mut app, '3');
+    let names = app.fleet.service_names();
+    app.state.services.row = names.iter().position(|n| n == "web").unwrap_or(0);
+    app
+}
+
+/// D, then the image prompt answered with app:v2.
+pub fn ask_v2(app: &mut App) {
+    press(app, 'D');
+    app.update(ctrl('u'));
+    type_text(app, "flotilla-test/app:v2");
+    press_code(app, KeyCode::Enter);
+}
+
+/// The web deploy to app:v2, planned and shown.
+pub fn planned() -> App {
+    let mut app = app_on_web();
+    ask_v2(&mut app);
+    app.update(AppEvent::DeployPrepared(Ok(web_plan())));
+    app
+}
+
+/// A deploy step event for `host`.
+pub fn step(host: &str, step: crate::ops::deploy::event::Step) -> AppEvent {
+    AppEvent::Deploy(crate::ops::deploy::DeployEvent::Step {
+        host: host.into(),
+        step,
+        detail: String::new(),
+    })
 }

@@ -303,3 +303,33 @@ impl Testbed {
         )
     }
 }
+
+impl Testbed {
+    /// A TCP proxy (one-way `delay`) in front of fleet host `host`'s sshd,
+    /// and a one-host inventory in `dir` whose host `name` goes through it
+    /// (`ssh_lines` added under its ssh_config block).
+    pub fn through_proxy(
+        &self,
+        dir: &Path,
+        name: &str,
+        host: &str,
+        delay: std::time::Duration,
+        ssh_lines: &[&str],
+    ) -> (proxy::TcpProxy, PathBuf) {
+        use std::net::ToSocketAddrs;
+        let (addr, port) = self.address(host);
+        let upstream = (addr.as_str(), port)
+            .to_socket_addrs()
+            .expect("resolve the host's sshd")
+            .next()
+            .expect("an sshd address");
+        let proxy = proxy::TcpProxy::start(upstream, delay);
+        let via = Via {
+            port: Some(proxy.port()),
+            ssh_lines,
+            ..Via::default()
+        };
+        let config = self.inventory_via(dir, name, host, &via);
+        (proxy, config)
+    }
+}

@@ -4,6 +4,7 @@
 //! events, `status` answers `flotilla status`.
 
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 use tokio::sync::{mpsc, watch};
 
 use super::{Cli, CliError, Exit, Selection, actor_config, select};
@@ -21,6 +22,7 @@ const EVENT_CAPACITY: usize = 256;
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The service: a [service.NAME] table of the config.
+    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
     pub service: String,
     /// The image to roll out (IMAGE[:TAG]; no tag means latest).
     #[arg(long, value_name = "IMAGE[:TAG]")]
@@ -62,6 +64,7 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The service: a [service.NAME] table of the config.
+    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
     pub service: String,
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -80,6 +83,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The service: a [service.NAME] table of the config.
+    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
     pub service: String,
     /// Print one JSON object instead of text.
     #[arg(long)]

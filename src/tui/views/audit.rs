@@ -12,7 +12,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let header =
         Row::new(["TIME", "USER", "HOST", "CONTAINER", "ACTION", "RESULT"]).style(theme.header);
     let rows: Vec<Row> = app
+        .state
         .audit
+        .records
         .iter()
         .map(|r| {
             let ok = r.result == "ok";
@@ -37,11 +39,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Fill(2),
     ];
-    let empty = app.audit.is_empty();
+    let empty = app.state.audit.records.is_empty();
     let title = if empty {
         " Audit (no actions recorded yet) ".to_owned()
     } else {
-        format!(" Audit ({}) ", app.audit.len())
+        format!(" Audit ({}) ", app.state.audit.records.len())
     };
     let table = Table::new(rows, widths)
         .header(header)
@@ -53,26 +55,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .border_style(theme.border)
                 .title(Span::styled(title, theme.title)),
         );
-    let mut state = TableState::default().with_selected((!empty).then_some(app.audit_selected));
+    let mut state =
+        TableState::default().with_selected((!empty).then_some(app.state.audit.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
 #[cfg(test)]
 mod tests {
     use crate::ops::AuditRecord;
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn audit_view_lists_records() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('4'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '4');
         let rec = |c: &str, a: &str, r: &str| AuditRecord {
             time: "2026-11-25T20:01:02.123Z".into(),
             user: "ops".into(),

@@ -7,22 +7,22 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::{ellipsize, state_style};
 use crate::tui::app::App;
-use crate::tui::table::{ContainersState, GroupBy, SortKey};
+use crate::tui::state::containers::{ContainersState, GroupBy, SortKey};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let rows = app.table.rows(&app.fleet);
-    let selected = app.table.selected_index(&app.fleet, &rows);
+    let rows = app.state.containers.rows(&app.fleet);
+    let selected = app.state.containers.selected_index(&app.fleet, &rows);
     let wide = area.width >= 120;
     let header_cells: Vec<&str> = if wide {
         vec![
             "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "RST", "CPU%", "MEM",
-            "STATUS",
+            "PORTS", "STATUS",
         ]
     } else {
         vec!["", "HOST", "NAME", "IMAGE", "STATE", "HEALTH"]
     };
-    let sort_col = match app.table.sort {
+    let sort_col = match app.state.containers.sort {
         SortKey::Host => "HOST",
         SortKey::Name => "NAME",
         SortKey::Service => "SERVICE",
@@ -30,7 +30,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         SortKey::State => "STATE",
         SortKey::Health => "HEALTH",
     };
-    let arrow = if app.table.reverse { "▼" } else { "▲" };
+    let arrow = if app.state.containers.reverse {
+        "▼"
+    } else {
+        "▲"
+    };
     let header = Row::new(header_cells.iter().map(|h| {
         if *h == sort_col {
             Cell::from(format!("{h}{arrow}"))
@@ -51,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let host = app.fleet.hosts.get(r.host)?;
             let c = host.containers.get(r.index)?;
             let key = ContainersState::key_of(&app.fleet, *r)?;
-            let mark = if app.table.marked.contains(&key) {
+            let mark = if app.state.containers.marked.contains(&key) {
                 "●"
             } else {
                 " "
@@ -75,7 +79,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             cells.push(Cell::from(Span::styled(state, state_style(theme, c))));
             cells.push(Cell::from(Span::styled(health, state_style(theme, c))));
             if wide {
-                let stats = app.stats.get(&key);
+                let stats = app.state.containers.stats.get(&key);
                 let restarts = c.restart_count.map_or("-".to_owned(), |n| n.to_string());
                 let restart_style = if c.restart_count.unwrap_or(0) > 0 {
                     theme.restarting
@@ -91,6 +95,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 cells.push(Cell::from(
                     stats.map_or("-".to_owned(), |s| human_bytes(s.last.mem_used)),
                 ));
+                // host:port→container port; the first, and how many more.
+                let ports = match c.ports.as_slice() {
+                    [] => "-".to_owned(),
+                    [one] => one.clone(),
+                    [first, rest @ ..] => format!("{first} +{}", rest.len()),
+                };
+                cells.push(Cell::from(Span::styled(ports, theme.dim)));
                 cells.push(Cell::from(c.status.clone()));
             }
             let row = Row::new(cells);
@@ -110,6 +121,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(4),
             Constraint::Length(5),
             Constraint::Length(7),
+            Constraint::Max(22),
             Constraint::Fill(2),
         ]
     } else {
@@ -122,7 +134,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(9),
         ]
     };
-    let group = match app.table.group {
+    let group = match app.state.containers.group {
         GroupBy::Host => "by host",
         GroupBy::Service => "by service",
     };
@@ -130,15 +142,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Span::styled(format!(" Containers ({}) ", rows.len()), theme.title),
         Span::styled(format!("{group} "), theme.dim),
     ];
-    if !app.table.filter.is_empty() {
+    if !app.state.containers.filter.is_empty() {
         title.push(Span::styled(
-            format!("filter: {} ", app.table.filter.text()),
+            format!("filter: {} ", app.state.containers.filter.text()),
             theme.search_match,
         ));
     }
-    if !app.table.marked.is_empty() {
+    if !app.state.containers.marked.is_empty() {
         title.push(Span::styled(
-            format!(" {} marked ", app.table.marked.len()),
+            format!(" {} marked ", app.state.containers.marked.len()),
             theme.marked,
         ));
     }
@@ -182,15 +194,10 @@ mod tests {
         assert_eq!(super::human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
     }
 
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press_code, type_text};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn app() -> App {
-        App::new(sample_fleet(), Keymap::default(), Settings::default())
-    }
+    use crossterm::event::KeyCode;
 
     #[test]
     fn containers_80x24() {
@@ -200,16 +207,8 @@ mod tests {
     #[test]
     fn containers_wide_with_marks_and_filter() {
         let mut app = app();
-        for c in [' ', ' ', '/', 'w', 'e', 'b'] {
-            app.update(AppEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            )));
-        }
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        )));
+        type_text(&mut app, "  /web");
+        press_code(&mut app, KeyCode::Enter);
         insta::assert_snapshot!(snapshot::render(&mut app, 160, 20));
     }
 
@@ -266,12 +265,7 @@ mod tests {
     #[test]
     fn containers_grouped_by_service_sorted_by_health() {
         let mut app = app();
-        for c in ['b', 'o', 'o', 'o', 'o', 'o'] {
-            app.update(AppEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            )));
-        }
+        type_text(&mut app, "booooo");
         insta::assert_snapshot!(snapshot::render(&mut app, 130, 22));
     }
 }

@@ -11,7 +11,7 @@ use super::ellipsize;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
 use crate::tui::action::{Action, Keymap};
 use crate::tui::app::App;
-use crate::tui::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
+use crate::tui::state::deploy::{DeployRequest, DeployState, HostRow, Pause, Phase};
 use crate::tui::theme::Theme;
 
 /// Notes shown under the table, newest last.
@@ -20,7 +20,7 @@ const NOTES_SHOWN: usize = 4;
 const LAST_DEPLOYS: usize = 3;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(d) = &app.deploy else {
+    let Some(d) = &app.state.deploy.current else {
         let text = Paragraph::new("no deploy: select a service and press D");
         frame.render_widget(text, area);
         return;
@@ -80,7 +80,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 /// is loaded on entering the view and when a run ends).
 fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditRecord> {
     let mut found: Vec<&crate::ops::AuditRecord> = app
+        .state
         .audit
+        .records
         .iter()
         .rev()
         .filter(|r| {
@@ -319,9 +321,8 @@ mod tests {
     use crate::ops::deploy::HostOutcome;
     use crate::ops::deploy::event::{Step, Timings};
     use crate::tui::app::AppEvent;
-    use crate::tui::deploy::tests::{planned, step};
+    use crate::tui::testutil::{planned, press, step};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn deploy_plan_screen() {
@@ -364,10 +365,7 @@ mod tests {
     #[test]
     fn deploy_mid_run_screen() {
         let mut app = planned();
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('y'),
-            KeyModifiers::NONE,
-        )));
+        press(&mut app, 'y');
         for ev in [
             DeployEvent::BatchStarted {
                 index: 0,

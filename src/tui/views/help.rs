@@ -21,7 +21,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
         "Keys (override in config: [keys] action = [\"key\", …])",
         theme.dim,
     ))];
-    for action in Action::ALL {
+    for action in Action::all() {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{:<16}", app.keymap.keys_for(action).join(" ")),
@@ -49,22 +49,17 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::{Action, Keymap};
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::action::Action;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn help_lists_every_action_from_the_keymap() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('?'),
-            KeyModifiers::NONE,
-        )));
-        let screen = snapshot::render(&mut app, 100, 56);
-        for a in Action::ALL {
-            assert!(screen.contains(&a.name()), "{a:?} missing from help");
+        let mut app = app();
+        press(&mut app, '?');
+        let screen = snapshot::render(&mut app, 100, 58);
+        for a in Action::all() {
+            assert!(screen.contains(a.name()), "{a:?} missing from help");
         }
         insta::assert_snapshot!(screen);
     }

@@ -96,25 +96,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     theme.title,
                 )),
         );
-    let mut state = TableState::default().with_selected(Some(app.hosts_selected));
+    let mut state = TableState::default().with_selected(Some(app.state.hosts.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn hosts_view_shows_up_and_down_hosts() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(crate::tui::app::AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('1'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '1');
         insta::assert_snapshot!(snapshot::render(&mut app, 150, 12));
         insta::assert_snapshot!("hosts_80x24", snapshot::render(&mut app, 80, 24));
     }

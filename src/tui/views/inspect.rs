@@ -2,16 +2,16 @@
 //! ports, labels, restart policy and count, health log.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use crate::fleet::ContainerDetails;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(ins) = &app.inspect else {
+    let Some(ins) = &app.state.inspect else {
         return;
     };
     let title = Span::styled(format!(" {} @ {} ", ins.name, ins.host_name), theme.title);
@@ -22,6 +22,58 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.error,
         ))],
         Some(Ok(d)) => detail_lines(d, theme),
+    };
+    // CPU and memory history above the details, once there are readings.
+    let history = ins
+        .keys(&app.fleet)
+        .into_iter()
+        .find_map(|k| app.state.containers.stats.get(&k))
+        .filter(|s| !s.mem_history.is_empty());
+    let area = match history {
+        Some(stats) if area.height > 8 => {
+            let [graphs, rest] =
+                Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(area);
+            let [cpu, mem] =
+                Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(graphs);
+            let cpu_now = stats
+                .cpu_percent
+                .map_or("-".to_owned(), |p| format!("{p:.1}%"));
+            let cpu_data: Vec<u64> = stats.cpu_history.iter().copied().collect();
+            let mem_data: Vec<u64> = stats.mem_history.iter().copied().collect();
+            let graph = |title: String, data: &[u64], style| {
+                Sparkline::default()
+                    .block(
+                        Block::default()
+                            .borders(Borders::TOP)
+                            .border_style(theme.border)
+                            .title(Span::styled(title, theme.key)),
+                    )
+                    .data(data.to_vec())
+                    .style(style)
+            };
+            let samples = stats.mem_history.len();
+            frame.render_widget(
+                graph(
+                    format!(" CPU {cpu_now} (last {samples} readings) "),
+                    &cpu_data,
+                    theme.running,
+                ),
+                cpu,
+            );
+            frame.render_widget(
+                graph(
+                    format!(
+                        " MEM {} ",
+                        super::containers::human_bytes(stats.last.mem_used)
+                    ),
+                    &mem_data,
+                    theme.starting,
+                ),
+                mem,
+            );
+            rest
+        }
+        _ => area,
     };
     let para = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
@@ -120,19 +172,14 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
 mod tests {
     use crate::fleet::details::HealthProbe;
     use crate::fleet::{ContainerDetails, FleetEvent, HostEvent};
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::AppEvent;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn inspect_shows_config_with_secrets_masked() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('i'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, 'i');
         insta::assert_snapshot!("inspect_loading", snapshot::render(&mut app, 80, 10));
         let details = ContainerDetails {
             id: "batch10123456789abcdef".into(),
@@ -174,5 +221,31 @@ mod tests {
         let screen = snapshot::render(&mut app, 80, 28);
         assert!(!screen.contains("hunter2"));
         insta::assert_snapshot!("inspect_loaded", screen);
+    }
+
+    #[test]
+    fn cpu_and_memory_history_as_sparklines() {
+        use crate::fleet::model::StatsSample;
+        let mut app = app();
+        press(&mut app, 'i');
+        for i in 0..8u64 {
+            let sample = StatsSample {
+                cpu_total: i * i * 1_000_000,
+                system_total: i * 100_000_000,
+                online_cpus: 2,
+                mem_used: (16 + i * 4) * 1024 * 1024,
+                mem_limit: 1 << 30,
+            };
+            app.update(AppEvent::Fleet(FleetEvent {
+                host: 0,
+                kind: HostEvent::Stats {
+                    samples: vec![("batch10123456789abcdef".into(), sample)],
+                },
+            }));
+        }
+        let screen = snapshot::render(&mut app, 80, 14);
+        assert!(screen.contains("CPU 26.0% (last 8 readings)"), "{screen}");
+        assert!(screen.contains("MEM 44.0M"), "{screen}");
+        insta::assert_snapshot!(screen);
     }
 }

@@ -10,11 +10,11 @@ use unicode_width::UnicodeWidthStr;
 use crate::logs::Stream;
 use crate::logs::format_ts;
 use crate::tui::app::App;
-use crate::tui::logview::LogsState;
+use crate::tui::state::logs::LogsState;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(logs) = &app.logs else {
+    let Some(logs) = &app.state.logs else {
         return;
     };
     let block = Block::default()
@@ -184,15 +184,10 @@ fn render_line(logs: &LogsState, index: usize, theme: &Theme, host_col: usize) -
 #[cfg(test)]
 mod tests {
     use crate::fleet::{FleetEvent, HostEvent, LogStream, RawLogLine};
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::app::{App, AppEvent};
+    use crate::tui::testutil::{app, press, press_code, type_text};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    fn press(app: &mut App, code: KeyCode) {
-        app.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-    }
+    use crossterm::event::KeyCode;
 
     fn feed(app: &mut App, host: usize, name: &str, lines: &[(&str, &str, LogStream)]) {
         let id = app.fleet.hosts[host]
@@ -218,12 +213,9 @@ mod tests {
     }
 
     fn merged_web() -> App {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        press(&mut app, KeyCode::Char(':'));
-        for c in "logs web".chars() {
-            press(&mut app, KeyCode::Char(c));
-        }
-        press(&mut app, KeyCode::Enter);
+        let mut app = app();
+        type_text(&mut app, ":logs web");
+        press_code(&mut app, KeyCode::Enter);
         feed(
             &mut app,
             0,
@@ -280,14 +272,11 @@ mod tests {
     #[test]
     fn search_highlights_and_filter_mode_hides() {
         let mut app = merged_web();
-        press(&mut app, KeyCode::Char('/'));
-        for c in "error".chars() {
-            press(&mut app, KeyCode::Char(c));
-        }
-        press(&mut app, KeyCode::Enter);
-        press(&mut app, KeyCode::Char('t'));
+        type_text(&mut app, "/error");
+        press_code(&mut app, KeyCode::Enter);
+        press(&mut app, 't');
         insta::assert_snapshot!("search_highlight", snapshot::render(&mut app, 120, 12));
-        press(&mut app, KeyCode::Char('F'));
+        press(&mut app, 'F');
         insta::assert_snapshot!("search_filter_mode", snapshot::render(&mut app, 80, 24));
     }
 }

@@ -43,11 +43,19 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help { scroll } => help::render(frame, app, theme, *scroll),
-        Overlay::Confirm { action, targets } => dialog::confirm(frame, theme, *action, targets),
+        Overlay::Confirm { action, targets } => {
+            dialog::confirm(frame, theme, &app.keymap, *action, targets)
+        }
         Overlay::Input { kind, text } => {
             dialog::input(frame, foot, theme, &prompt(app, *kind), text)
         }
         Overlay::ConfirmAbort => dialog::confirm_abort(frame, theme, app),
+        Overlay::HostKey {
+            host_name,
+            address,
+            problem,
+            ..
+        } => dialog::host_key(frame, theme, &app.keymap, host_name, address, problem),
     }
 }
 
@@ -60,7 +68,7 @@ fn prompt(app: &App, kind: super::app::InputKind) -> String {
         InputKind::SavePath => "save logs to> ".into(),
         InputKind::DeployImage => format!(
             "deploy {} image> ",
-            app.deploy_target.as_deref().unwrap_or("?")
+            app.state.deploy.target.as_deref().unwrap_or("?")
         ),
     }
 }

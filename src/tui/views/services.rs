@@ -8,30 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::state_style;
-use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health};
+use crate::fleet::{ContainerInfo, ContainerState, Health, majority_image};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-
-/// Every service name in the fleet, sorted.
-pub fn service_names(fleet: &FleetState) -> Vec<String> {
-    let mut names: Vec<String> = fleet.containers().map(|c| c.service().to_owned()).collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// The image most hosts run for a service; others are drift.
-pub fn majority_image<'a>(cells: impl Iterator<Item = &'a ContainerInfo>) -> Option<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in cells {
-        *counts.entry(c.image.as_str()).or_default() += 1;
-    }
-    let max = counts.values().copied().max()?;
-    counts
-        .into_iter()
-        .find(|(_, n)| *n == max)
-        .map(|(img, _)| img.to_owned())
-}
 
 /// `repo:tag` → `tag`; untagged → the last path segment.
 fn short_image(image: &str) -> &str {
@@ -52,10 +31,10 @@ fn symbol(c: &ContainerInfo) -> &'static str {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let services = service_names(&app.fleet);
+    let services = app.fleet.service_names();
     let mut header = vec![Cell::from("SERVICE")];
     header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
-        let style = if i == app.matrix.1 {
+        let style = if i == app.state.services.col {
             theme.tab_active
         } else if h.is_up() {
             theme.header
@@ -74,7 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     let height = usize::from(area.height.saturating_sub(2)).max(1);
-    let selected = app.matrix.0.min(services.len().saturating_sub(1));
+    let selected = app.state.services.row.min(services.len().saturating_sub(1));
     let offset = (selected + 1).saturating_sub(height);
     let rows: Vec<Row> = services
         .iter()
@@ -161,11 +140,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, press, sample_fleet};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn drift_is_detected_against_the_majority() {
@@ -184,11 +160,8 @@ mod tests {
 
     #[test]
     fn services_matrix() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('3'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
     }

@@ -10,7 +10,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let findings = app.findings();
+    let findings = crate::tui::state::triage::findings(&app.fleet);
     let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.header);
     let rows: Vec<Row> = findings
         .iter()
@@ -52,26 +52,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .border_style(theme.border)
             .title(Span::styled(title, theme.title)),
     );
-    let selected = (!findings.is_empty()).then_some(app.triage_selected.min(findings.len() - 1));
+    let selected =
+        (!findings.is_empty()).then_some(app.state.triage.selected.min(findings.len() - 1));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::tui::action::Keymap;
-    use crate::tui::app::{App, AppEvent, Settings};
-    use crate::tui::testutil::sample_fleet;
+    use crate::tui::testutil::{app, press};
     use crate::tui::views::snapshot;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     #[test]
     fn triage_view_ranks_findings() {
-        let mut app = App::new(sample_fleet(), Keymap::default(), Settings::default());
-        app.update(AppEvent::Key(KeyEvent::new(
-            KeyCode::Char('5'),
-            KeyModifiers::NONE,
-        )));
+        let mut app = app();
+        press(&mut app, '5');
         insta::assert_snapshot!(snapshot::render(&mut app, 120, 12));
         insta::assert_snapshot!("triage_80x24", snapshot::render(&mut app, 80, 24));
     }

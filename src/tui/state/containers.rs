@@ -1,11 +1,18 @@
-//! Rows of the containers view: filter, sort, group, selection and marks.
-//! Pure functions of the fleet state, so they can be unit-tested.
+//! The containers view: filter, sort, group, selection, marks and the CPU /
+//! memory readings of the rows shown. Rows are pure functions of the fleet
+//! state, so they can be unit-tested.
 
-use std::collections::BTreeSet;
-
-use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health, HostId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::filter::Filter;
+use super::logs::LogSource;
+use super::{Ctx, Msg, container_action, delta};
+use crate::fleet::model::StatsSample;
+use crate::fleet::{
+    ContainerInfo, ContainerState, FleetState, Health, HostCommand, HostId, natural_cmp,
+};
+use crate::tui::action::Action;
+use crate::tui::app::{AppEffect, InputKind, Overlay};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -72,7 +79,34 @@ pub struct ContainersState {
     pub group: GroupBy,
     pub selected: Option<RowKey>,
     pub marked: BTreeSet<RowKey>,
+    /// CPU/memory of containers recently shown.
+    pub stats: HashMap<RowKey, ContainerStats>,
 }
+
+/// Resource use derived from two one-shot stats readings, with a short
+/// history for sparklines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStats {
+    pub last: StatsSample,
+    pub cpu_percent: Option<f64>,
+    /// CPU % × 10, oldest first, at most `HISTORY` readings.
+    pub cpu_history: std::collections::VecDeque<u64>,
+    /// Memory in use (bytes), oldest first, at most `HISTORY` readings.
+    pub mem_history: std::collections::VecDeque<u64>,
+}
+
+/// Readings kept per container (5 minutes at one per 5 s tick).
+pub const HISTORY: usize = 60;
+
+fn push_bounded(q: &mut std::collections::VecDeque<u64>, v: u64) {
+    if q.len() == HISTORY {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+/// Rows whose stats are read per tick, at most: only what a screen can show.
+const STATS_ROWS: usize = 100;
 
 impl Default for ContainersState {
     fn default() -> Self {
@@ -83,6 +117,7 @@ impl Default for ContainersState {
             group: GroupBy::Host,
             selected: None,
             marked: BTreeSet::new(),
+            stats: HashMap::new(),
         }
     }
 }
@@ -123,16 +158,18 @@ impl ContainersState {
             .collect();
         let group = self.group;
         let sort = self.sort;
+        // Names in natural order (h2 before h10), as people read them.
+        let nat = |x: &str, y: &str| natural_cmp(x, y);
         rows.sort_by(|(ra, a), (rb, b)| {
             let grouped = match group {
-                GroupBy::Host => ra.host.cmp(&rb.host),
-                GroupBy::Service => a.service().cmp(b.service()),
+                GroupBy::Host => nat(&a.host, &b.host),
+                GroupBy::Service => nat(a.service(), b.service()),
             };
             let by_key = match sort {
-                SortKey::Host => ra.host.cmp(&rb.host),
-                SortKey::Name => a.name.cmp(&b.name),
-                SortKey::Service => a.service().cmp(b.service()),
-                SortKey::Image => a.image.cmp(&b.image),
+                SortKey::Host => nat(&a.host, &b.host),
+                SortKey::Name => nat(&a.name, &b.name),
+                SortKey::Service => nat(a.service(), b.service()),
+                SortKey::Image => nat(&a.image, &b.image),
                 SortKey::State => state_rank(a).cmp(&state_rank(b)),
                 SortKey::Health => health_rank(a).cmp(&health_rank(b)),
             };
@@ -143,7 +180,7 @@ impl ContainersState {
             };
             grouped
                 .then(by_key)
-                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| nat(&a.name, &b.name))
                 .then_with(|| ra.host.cmp(&rb.host))
         });
         rows.into_iter().map(|(r, _)| r).collect()
@@ -208,6 +245,157 @@ impl ContainersState {
     }
 }
 
+impl ContainersState {
+    /// The selected container's key.
+    pub fn selected_key(&self, fleet: &FleetState) -> Option<RowKey> {
+        let rows = self.rows(fleet);
+        let i = self.selected_index(fleet, &rows)?;
+        Self::key_of(fleet, rows[i])
+    }
+
+    /// The selected container's service.
+    pub fn selected_service(&self, fleet: &FleetState) -> Option<String> {
+        let key = self.selected_key(fleet)?;
+        container(fleet, &key).map(|c| c.service().to_owned())
+    }
+
+    /// The selected container as a log / inspect source.
+    fn selected_source(&self, fleet: &FleetState) -> Option<LogSource> {
+        let key = self.selected_key(fleet)?;
+        let c = container(fleet, &key)?;
+        Some(LogSource {
+            host: key.host,
+            host_name: fleet.hosts.get(key.host)?.spec.name.clone(),
+            container_id: c.id.clone(),
+            name: c.name.clone(),
+        })
+    }
+
+    /// Esc: drop the marks, else the filter.
+    pub fn back(&mut self) {
+        if !self.marked.is_empty() {
+            self.marked.clear();
+        } else if !self.filter.is_empty() {
+            self.filter = Filter::default();
+        }
+    }
+
+    pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {
+        let fleet = ctx.fleet;
+        if let Some(act) = container_action(action) {
+            return vec![Msg::Confirm(act, self.targets(fleet))];
+        }
+        match action {
+            Action::Top | Action::Bottom => self.select_edge(fleet, action == Action::Bottom),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                if let Some(d) = delta(action, ctx.page) {
+                    self.move_by(fleet, d);
+                }
+            }
+            Action::Mark => {
+                if let Some(key) = self.selected_key(fleet)
+                    && !self.marked.remove(&key)
+                {
+                    self.marked.insert(key);
+                }
+                self.move_by(fleet, 1);
+            }
+            Action::Open => {
+                if let Some(src) = self.selected_source(fleet) {
+                    let title = format!("{} @ {}", src.name, src.host_name);
+                    return vec![Msg::Logs {
+                        title,
+                        sources: vec![src],
+                    }];
+                }
+            }
+            Action::Inspect => {
+                return self
+                    .selected_source(fleet)
+                    .map(Msg::Inspect)
+                    .into_iter()
+                    .collect();
+            }
+            Action::Shell => {
+                return self
+                    .selected_source(fleet)
+                    .map(Msg::Shell)
+                    .into_iter()
+                    .collect();
+            }
+            Action::Find => {
+                return vec![Msg::Overlay(Overlay::Input {
+                    kind: InputKind::Filter,
+                    text: self.filter.text().to_owned(),
+                })];
+            }
+            Action::SortNext => self.sort = self.sort.next(),
+            Action::SortReverse => self.reverse = !self.reverse,
+            Action::GroupBy => {
+                self.group = match self.group {
+                    GroupBy::Host => GroupBy::Service,
+                    GroupBy::Service => GroupBy::Host,
+                }
+            }
+            Action::Back => self.back(),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Stats commands for the running containers on screen.
+    pub fn stats_requests(&mut self, fleet: &FleetState, page: usize) -> Vec<AppEffect> {
+        let rows = self.rows(fleet);
+        // Only the rows on screen (the view keeps the selection in its window).
+        let page = page.min(STATS_ROWS);
+        let selected = self.selected_index(fleet, &rows).unwrap_or(0);
+        let offset = (selected + 1).saturating_sub(page);
+        let mut per_host: BTreeMap<HostId, Vec<String>> = BTreeMap::new();
+        for r in rows.iter().skip(offset).take(page) {
+            let Some(h) = fleet.hosts.get(r.host) else {
+                continue;
+            };
+            if let Some(c) = h
+                .containers
+                .get(r.index)
+                .filter(|c| h.is_up() && c.is_running())
+            {
+                per_host.entry(r.host).or_default().push(c.id.clone());
+            }
+        }
+        // Forget containers that are gone, so the map stays bounded.
+        self.stats.retain(|k, _| container(fleet, k).is_some());
+        per_host
+            .into_iter()
+            .map(|(h, ids)| AppEffect::Host(h, HostCommand::Stats { ids }))
+            .collect()
+    }
+
+    /// A host's stats readings: CPU from the change since the last one.
+    pub fn sampled(&mut self, host: HostId, samples: &[(String, StatsSample)]) {
+        for (id, sample) in samples {
+            let key = RowKey {
+                host,
+                id: id.clone(),
+            };
+            let entry = self.stats.entry(key).or_insert_with(|| ContainerStats {
+                last: *sample,
+                cpu_percent: None,
+                cpu_history: std::collections::VecDeque::new(),
+                mem_history: std::collections::VecDeque::new(),
+            });
+            let cpu_percent = StatsSample::cpu_percent(&entry.last, sample);
+            entry.last = *sample;
+            entry.cpu_percent = cpu_percent;
+            if let Some(p) = cpu_percent {
+                // Tenths of a percent: sparklines take integers.
+                push_bounded(&mut entry.cpu_history, (p * 10.0).round().max(0.0) as u64);
+            }
+            push_bounded(&mut entry.mem_history, sample.mem_used);
+        }
+    }
+}
+
 /// Looks a row key up in the fleet.
 pub fn container<'a>(fleet: &'a FleetState, key: &RowKey) -> Option<&'a ContainerInfo> {
     fleet
@@ -243,6 +431,28 @@ mod tests {
             rows.iter().position(|r| r.starts_with("fleet-2"))
                 > rows.iter().position(|r| r.starts_with("fleet-1"))
         );
+    }
+
+    #[test]
+    fn names_sort_naturally() {
+        let mut fleet = sample_fleet();
+        // Rename containers on fleet-1 so text order and natural order differ.
+        for (i, c) in fleet.hosts[0].containers.iter_mut().enumerate() {
+            c.name = format!("job-{}", [10, 2, 1, 30, 3][i % 5]);
+        }
+        let state = ContainersState {
+            sort: SortKey::Name,
+            ..Default::default()
+        };
+        let rows: Vec<String> = names(&state, &fleet)
+            .into_iter()
+            .filter(|r| r.starts_with("fleet-1/"))
+            .collect();
+        let mut expected = rows.clone();
+        expected.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(rows, expected);
+        assert!(rows.len() >= 3, "{rows:?}");
+        assert_eq!(rows[0], "fleet-1/job-1");
     }
 
     #[test]

@@ -120,6 +120,7 @@ mod tests {
             labels: [("com.docker.compose.service".to_owned(), "web".to_owned())]
                 .into_iter()
                 .collect(),
+            ports: Vec::new(),
             restart_count: None,
             started_at: None,
         }

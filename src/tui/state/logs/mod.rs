@@ -2,10 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::fleet::{HostCommand, HostId, LogStream, RawLogLine};
+use super::containers::RowKey;
+use super::{Ctx, Msg, container_action, delta};
+use crate::fleet::{FleetState, HostCommand, HostId, LogStream, RawLogLine};
 use crate::logs::{
-    Cursor, LogBuffer, Search, Stream, filtered_indices, parse_docker_line, sanitize,
+    Cursor, LogBuffer, Search, SearchMode, Stream, filtered_indices, parse_docker_line, sanitize,
 };
+use crate::tui::action::Action;
+use crate::tui::app::{AppEffect, InputKind, Overlay, Settings};
 
 /// A stream that ends again this soon after being re-issued waits for the
 /// container list to show the container running, instead of retrying at once.
@@ -348,216 +352,198 @@ impl LogsState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::logs::SearchMode;
+/// Every container on a reachable host that `pick(host name, container)` accepts.
+pub fn log_sources(
+    fleet: &FleetState,
+    pick: impl Fn(&str, &crate::fleet::ContainerInfo) -> bool,
+) -> Vec<LogSource> {
+    let mut out = Vec::new();
+    for (i, h) in fleet.hosts.iter().enumerate().filter(|(_, h)| h.is_up()) {
+        for c in h.containers.iter().filter(|c| pick(&h.spec.name, c)) {
+            out.push(LogSource {
+                host: i,
+                host_name: h.spec.name.clone(),
+                container_id: c.id.clone(),
+                name: c.name.clone(),
+            });
+        }
+    }
+    out
+}
 
-    fn raw(ts: &str, text: &str) -> RawLogLine {
-        RawLogLine {
-            stream: LogStream::Stdout,
-            bytes: format!("{ts} {text}").into_bytes(),
+/// Logs of every container whose name or service is `name`, merged.
+pub fn logs_by_name(fleet: &FleetState, name: &str) -> Msg {
+    let sources = log_sources(fleet, |_, c| c.name == name || c.service() == name);
+    if sources.is_empty() {
+        return Msg::Fail(format!(
+            "no container or service named {name:?} on a reachable host"
+        ));
+    }
+    let title = if sources.len() == 1 {
+        format!("{} @ {}", sources[0].name, sources[0].host_name)
+    } else {
+        format!("{name} (merged, {} hosts)", sources.len())
+    };
+    Msg::Logs { title, sources }
+}
+
+/// Follows every source with `tail` lines (since `since`); returns the view
+/// and the commands.
+pub fn open(
+    title: String,
+    sources: Vec<LogSource>,
+    (tail, since): (u32, Option<i64>),
+    settings: &Settings,
+) -> (LogsState, Vec<AppEffect>) {
+    let effects = sources
+        .iter()
+        .map(|s| {
+            AppEffect::Host(
+                s.host,
+                HostCommand::FollowLogs {
+                    container_id: s.container_id.clone(),
+                    tail,
+                    since,
+                    follow: true,
+                    max_line_bytes: settings.log_max_line_bytes,
+                },
+            )
+        })
+        .collect();
+    let mut logs = LogsState::new(title, sources, settings.log_lines, settings.log_bytes);
+    (logs.tail, logs.since) = (tail, since);
+    logs.max_line_bytes = settings.log_max_line_bytes;
+    (logs, effects)
+}
+
+impl LogsState {
+    /// Stops this view's streams, one command per host.
+    pub fn stop(&self) -> Vec<AppEffect> {
+        let mut hosts: Vec<HostId> = self.sources.iter().map(|s| s.host).collect();
+        hosts.dedup();
+        hosts
+            .into_iter()
+            .map(|h| AppEffect::Host(h, HostCommand::StopLogs))
+            .collect()
+    }
+
+    /// `:since 10m` / `:tail 2000`: the window to refetch, and the title's suffix.
+    pub fn window(
+        cmd: &str,
+        arg: &str,
+        settings: &Settings,
+    ) -> Result<((u32, Option<i64>), String), String> {
+        if cmd == "tail" {
+            let tail = arg
+                .parse::<u32>()
+                .map_err(|_| format!(":tail needs a number of lines, not {arg:?}"))?;
+            Ok(((tail, None), format!("tail {tail}")))
+        } else {
+            // Everything in the window, up to the buffer's size.
+            let all = u32::try_from(settings.log_lines).unwrap_or(u32::MAX);
+            let since = crate::logs::parse_since(arg, jiff::Timestamp::now())?;
+            Ok(((all, Some(since)), format!("since {arg}")))
         }
     }
 
-    fn merged() -> LogsState {
-        let src = |host: usize, name: &str| LogSource {
-            host,
-            host_name: format!("fleet-{}", host + 1),
-            container_id: format!("id{host}"),
-            name: name.into(),
+    /// `/` submitted: search (plain, or `re:PATTERN`), or clear with nothing.
+    pub fn submit_search(&mut self, text: &str, page: usize) -> Vec<Msg> {
+        if text.is_empty() {
+            self.set_search(None, page);
+            return Vec::new();
+        }
+        let (query, mode) = match text.strip_prefix("re:") {
+            Some(q) => (q, SearchMode::Regex),
+            None => (text, SearchMode::Plain),
         };
-        LogsState::new(
-            "web".into(),
-            vec![src(0, "shop-web-1"), src(1, "shop-web-1")],
-            100,
-            1 << 20,
-        )
+        match Search::new(query, mode) {
+            Ok(s) => {
+                self.set_search(Some(s), page);
+                let n = self.match_count();
+                vec![Msg::Say(format!("{n} match(es) for {query:?}"))]
+            }
+            Err(e) => vec![Msg::Fail(e.to_string())],
+        }
     }
 
-    #[test]
-    fn merged_lines_are_time_ordered_across_hosts() {
-        let mut s = merged();
-        s.push(
-            0,
-            "id0",
-            vec![
-                raw("2026-01-01T00:00:01Z", "a1"),
-                raw("2026-01-01T00:00:03Z", "a3"),
-            ],
-        );
-        s.push(1, "id1", vec![raw("2026-01-01T00:00:02Z", "b2")]);
-        s.push(7, "id9", vec![raw("2026-01-01T00:00:00Z", "ignored")]);
-        let texts: Vec<&str> = s.buffer.iter().map(|l| l.line.text.as_str()).collect();
-        assert_eq!(texts, ["a1", "b2", "a3"]);
-        assert_eq!(s.buffer.get(1).map(|l| l.host.as_str()), Some("fleet-2"));
-        assert!(
-            s.export()
-                .starts_with("fleet-1 2026-01-01T00:00:01.000Z a1\n"),
-            "{}",
-            s.export()
-        );
-    }
-
-    fn texts(s: &LogsState) -> Vec<&str> {
-        s.buffer.iter().map(|l| l.line.text.as_str()).collect()
-    }
-
-    #[test]
-    fn a_reconnect_resumes_from_the_last_second_without_duplicates() {
-        let mut s = merged();
-        s.push(
-            0,
-            "id0",
-            vec![
-                raw("2026-01-01T00:00:01.5Z", "a"),
-                raw("2026-01-01T00:00:02.25Z", "b"),
-                raw("2026-01-01T00:00:02.25Z", "c"),
-            ],
-        );
-        s.lost(0);
-        assert!(
-            s.notices
-                .last()
-                .is_some_and(|n| n.contains("connection lost"))
-        );
-        assert!(
-            s.resume(1, Resume::Reconnect, |_| true).is_empty(),
-            "other host"
-        );
-        let cmds = s.resume(0, Resume::Reconnect, |_| true);
-        let since = "2026-01-01T00:00:02Z"
-            .parse::<jiff::Timestamp>()
-            .expect("ts")
-            .as_second();
-        assert_eq!(
-            cmds,
-            [(
-                0,
-                HostCommand::FollowLogs {
-                    container_id: "id0".into(),
-                    tail: u32::MAX,
-                    since: Some(since),
-                    follow: true,
-                    max_line_bytes: s.max_line_bytes,
+    /// A file name for `ctrl-s`, from the title and the time.
+    fn save_name(&self) -> String {
+        let name: String = self
+            .title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
                 }
-            )]
-        );
-        assert_eq!(
-            s.notices.last().map(String::as_str),
-            Some("shop-web-1 on fleet-1: stream resumed after reconnect")
-        );
-        // Docker replays second 2 on; a third line shares c's timestamp.
-        s.push(
-            0,
-            "id0",
-            vec![
-                raw("2026-01-01T00:00:02.25Z", "b"),
-                raw("2026-01-01T00:00:02.25Z", "c"),
-                raw("2026-01-01T00:00:02.25Z", "c2"),
-                raw("2026-01-01T00:00:03Z", "d"),
-            ],
-        );
-        assert_eq!(texts(&s), ["a", "b", "c", "c2", "d"]);
-        assert!(s.resume(0, Resume::Reconnect, |_| true).is_empty(), "once");
-    }
-
-    #[test]
-    fn an_ended_stream_resumes_when_its_container_runs_again() {
-        let mut s = merged();
-        s.push(0, "id0", vec![raw("2026-01-01T00:00:01Z", "a")]);
-        // Just issued: don't hammer a container that is still stopping.
-        assert_eq!(s.ended(0, "id0", "log stream ended", true), None);
-        assert!(
-            s.notices
-                .last()
-                .is_some_and(|n| n.ends_with("log stream ended"))
-        );
-        assert!(
-            s.resume(0, Resume::Restart, |_| false).is_empty(),
-            "stopped"
-        );
-        let cmds = s.resume(0, Resume::Restart, |id| id == "id0");
-        assert_eq!(cmds.len(), 1);
-        assert!(
-            s.notices
-                .last()
-                .is_some_and(|n| n.ends_with("stream resumed (container running)"))
-        );
-        assert!(
-            s.resume(0, Resume::Restart, |_| true).is_empty(),
-            "live again"
-        );
-    }
-
-    #[test]
-    fn search_highlights_without_hiding_and_filter_mode_hides() {
-        let mut s = merged();
-        let lines = (0..20)
-            .map(|i| {
-                raw(
-                    &format!("2026-01-01T00:00:{i:02}Z"),
-                    if i % 5 == 0 { "ERROR x" } else { "ok" },
-                )
             })
             .collect();
-        s.push(0, "id0", lines);
-        s.set_search(
-            Some(Search::new("error", SearchMode::Plain).expect("search")),
-            6,
-        );
-        assert_eq!(s.visible().len(), 20, "context stays visible");
-        assert_eq!(s.current, Some(15), "newest match first");
-        assert!(!s.follow);
-        assert!(s.jump(true, 6));
-        assert_eq!(s.current, Some(0), "wraps around");
-        assert!(s.jump(false, 6));
-        assert_eq!(s.current, Some(15));
-        assert_eq!(s.match_count(), 4);
-        s.filter_mode = true;
-        assert_eq!(s.visible(), [0, 5, 10, 15]);
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S");
+        format!("flotilla-{name}-{stamp}.log")
     }
 
-    #[test]
-    fn scrolling_leaves_follow_and_bottom_returns_to_it() {
-        let mut s = merged();
-        s.push(
-            0,
-            "id0",
-            (0..50)
-                .map(|i| raw(&format!("2026-01-01T00:00:{i:02}Z"), "x"))
-                .collect(),
-        );
-        assert_eq!(s.first_row(50, 10), 40);
-        s.scroll(-5, 10);
-        assert!(!s.follow);
-        assert_eq!(s.first_row(50, 10), 35);
-        s.scroll(100, 10);
-        assert!(s.follow, "scrolling to the end follows again");
-        s.to_top();
-        assert_eq!(s.first_row(50, 10), 0);
-    }
-
-    #[test]
-    fn eviction_keeps_the_viewport_on_the_same_lines() {
-        let mut s = merged();
-        s.push(
-            0,
-            "id0",
-            (0..100)
-                .map(|i| raw(&format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60), "x"))
-                .collect(),
-        );
-        s.follow = false;
-        s.top = 50;
-        s.push(
-            0,
-            "id0",
-            (0..10)
-                .map(|i| raw(&format!("2026-01-01T01:00:{i:02}Z"), "y"))
-                .collect(),
-        );
-        assert_eq!(s.buffer.len(), 100);
-        assert_eq!(s.top, 40);
+    pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {
+        let page = ctx.page;
+        if let Some(act) = container_action(action) {
+            let keys = self
+                .sources
+                .iter()
+                .map(|s| RowKey {
+                    host: s.host,
+                    id: s.container_id.clone(),
+                })
+                .collect();
+            return vec![Msg::Confirm(act, keys)];
+        }
+        match action {
+            Action::Top => self.to_top(),
+            Action::Bottom => self.to_bottom(),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                if let Some(d) = delta(action, page) {
+                    self.scroll(d, page);
+                }
+            }
+            Action::Back => return vec![Msg::Back],
+            Action::Find => {
+                let text = self
+                    .search
+                    .as_ref()
+                    .map(|s| s.query().to_owned())
+                    .unwrap_or_default();
+                return vec![Msg::Overlay(Overlay::Input {
+                    kind: InputKind::Search,
+                    text,
+                })];
+            }
+            Action::NextMatch | Action::PrevMatch
+                if !self.jump(action == Action::NextMatch, page) =>
+            {
+                return vec![Msg::Fail("no match".into())];
+            }
+            Action::Follow => self.toggle_follow(page),
+            Action::Timestamps => self.timestamps = !self.timestamps,
+            Action::Wrap => self.wrap = !self.wrap,
+            Action::FilterMode => {
+                if self.search.is_none() {
+                    return vec![Msg::Fail(
+                        "search first (/), then F shows only matching lines".into(),
+                    )];
+                }
+                self.filter_mode = !self.filter_mode;
+                self.follow = true;
+            }
+            Action::SaveLogs => {
+                return vec![Msg::Overlay(Overlay::Input {
+                    kind: InputKind::SavePath,
+                    text: self.save_name(),
+                })];
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests;
