@@ -1,11 +1,36 @@
-//! End-to-end: `flotilla triage` ranks what is broken across the real fleet.
+//! End-to-end: `flotilla triage` groups what is broken across the real fleet,
+//! with the evidence that explains it.
 
 mod common;
 
-use common::{Testbed, flotilla, json, run, write};
+use common::{Scratch, Testbed, flotilla, json, run, write};
+
+fn groups(out: &str) -> Vec<serde_json::Value> {
+    json(out).as_array().cloned().expect("an array of findings")
+}
+
+fn find<'a>(groups: &'a [serde_json::Value], kind: &str, service: &str) -> &'a serde_json::Value {
+    groups
+        .iter()
+        .find(|g| g["kind"] == kind && g["service"] == service)
+        .unwrap_or_else(|| panic!("no {kind} group for {service}: {groups:#?}"))
+}
+
+fn evidence(g: &serde_json::Value) -> String {
+    g["evidence"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
 
 #[test]
-fn triage_ranks_real_problems_and_exits_7() {
+fn triage_groups_real_problems_with_evidence_and_exits_7() {
     let tb = Testbed::get();
     let dir = tempfile::tempdir().expect("tempdir");
     // The fleet plus a host whose sshd is not there.
@@ -25,37 +50,100 @@ fn triage_ranks_real_problems_and_exits_7() {
         .args(["triage", "--json", "--window", "2m"]);
     let out = run(cmd);
     assert_eq!(out.code, 7, "{}", out.stderr);
-    let findings = json(&out.stdout);
-    let findings = findings.as_array().expect("array");
-    let first = &findings[0];
+    let all = groups(&out.stdout);
+    assert_eq!(all[0]["severity"], "critical", "{all:#?}");
+
+    let down = all
+        .iter()
+        .find(|g| g["kind"] == "host_down")
+        .expect("host_down group");
+    assert_eq!(down["severity"], "critical");
+    assert_eq!(down["hosts"], serde_json::json!(["gone"]));
+    assert!(evidence(down).starts_with("gone: "), "{down:#}");
+    assert!(down["since"].is_string(), "{down:#}");
+
+    // The crash loop: one group for every host running it, its FATAL line cited.
+    let crash = find(&all, "crash_loop", "crashloop");
+    assert_eq!(crash["severity"], "high");
+    let hosts: Vec<&str> = crash["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h.as_str())
+        .collect();
+    assert!(hosts.contains(&"fleet-1"), "{crash:#}");
     assert_eq!(
-        (
-            first["severity"].as_str(),
-            first["kind"].as_str(),
-            first["host"].as_str()
-        ),
-        (Some("critical"), Some("host_down"), Some("gone"))
+        crash["containers"].as_array().map(Vec::len),
+        Some(hosts.len())
     );
-    let has = |kind: &str, host: &str, name: &str| {
-        findings
-            .iter()
-            .any(|f| f["kind"] == kind && f["host"] == host && f["container"] == name)
-    };
+    assert_eq!(crash["containers"][0]["name"], "shop-crashloop-1");
+    let text = evidence(crash);
     assert!(
-        has("crash_loop", "fleet-1", "shop-crashloop-1"),
-        "{findings:?}"
-    );
-    assert!(has("unhealthy", "fleet-1", "shop-sick-1"), "{findings:?}");
-    assert!(
-        has("exited_non_zero", "fleet-2", "shop-batch-1"),
-        "{findings:?}"
+        text.contains("shop-crashloop-1: exit code 1, OOMKilled no"),
+        "{text}"
     );
     assert!(
-        !findings
-            .iter()
-            .any(|f| f["container"] == "shop-web-1" && f["kind"] != "error_burst"),
-        "healthy web is not a problem"
+        text.contains("] FATAL crasher: cannot open /etc/crasher.conf"),
+        "{text}"
     );
+    assert!(text.contains("[stderr "), "{text}");
+    assert!(crash["since"].is_string());
+    assert!(
+        crash["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("crashloop crash-looping on ")),
+        "{crash:#}"
+    );
+    assert!(
+        crash["suggestion"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("flotilla logs crashloop")),
+        "{crash:#}"
+    );
+
+    // Unhealthy: the health check's own output and exit code.
+    let sick = find(&all, "unhealthy", "sick");
+    assert_eq!(sick["hosts"], serde_json::json!(["fleet-1"]));
+    let text = evidence(sick);
+    assert!(
+        text.contains("exit 1: GET /health 503: database unreachable"),
+        "{text}"
+    );
+    assert!(sick["since"].is_string());
+
+    // Exited non-zero: one group across hosts, stderr cited.
+    let batch = find(&all, "exited_non_zero", "batch");
+    assert_eq!(
+        batch["hosts"].as_array().map(Vec::len),
+        Some(tb.host_names().len())
+    );
+    assert!(
+        evidence(batch).contains("] batch: ERROR migration 0042 failed"),
+        "{batch:#}"
+    );
+    assert!(
+        batch["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("(exit 3)")),
+        "{batch:#}"
+    );
+
+    // Healthy web is only ever an error burst or its known image drift.
+    assert!(
+        all.iter().all(|g| g["service"] != "web"
+            || g["kind"] == "error_burst"
+            || g["kind"] == "image_drift"),
+        "{all:#?}"
+    );
+    // Each (kind, service) once.
+    let mut keys: Vec<String> = all
+        .iter()
+        .map(|g| format!("{}/{}", g["kind"], g["service"]))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "grouped: {all:#?}");
     // Sorted by severity.
     let order = |s: &str| {
         ["critical", "high", "medium", "low"]
@@ -63,26 +151,209 @@ fn triage_ranks_real_problems_and_exits_7() {
             .position(|x| *x == s)
             .unwrap_or(9)
     };
-    let sev: Vec<usize> = findings
+    let sev: Vec<usize> = all
         .iter()
         .map(|f| order(f["severity"].as_str().unwrap_or("")))
         .collect();
     assert!(sev.windows(2).all(|w| w[0] <= w[1]), "{sev:?}");
+}
+
+#[test]
+fn a_fatal_exit_and_a_crash_loop_show_up_grouped_with_their_last_lines() {
+    let tb = Testbed::get();
+    let id = std::process::id();
+    let fatal = format!("fatal{id}");
+    let looping = format!("loop{id}");
+    let script = "echo 'starting worker'; echo 'FATAL: config /etc/app.toml missing' >&2; exit 4";
+    let a = tb.run_sh("fleet-1", "tri-fatal", &fatal, script);
+    let b = tb.run_sh("fleet-2", "tri-fatal", &fatal, script);
+    let crash = Scratch::start(
+        &tb,
+        "fleet-2",
+        "tri-loop",
+        &looping,
+        &[
+            "--restart",
+            "always",
+            "flotilla-test/base:latest",
+            "sh",
+            "-c",
+            "echo 'FATAL: cannot bind :8080' >&2; exit 2",
+        ],
+    );
+    for c in [&a, &b] {
+        c.wait_for("exited", |c| c.inspect("{{.State.Status}}") == "exited");
+    }
+    crash.wait_for("3 restarts", |c| {
+        c.inspect("{{.RestartCount}}")
+            .parse::<u32>()
+            .is_ok_and(|n| n >= 3)
+    });
 
     let mut cmd = flotilla();
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["triage", "--markdown", "--no-logs"]);
+    cmd.arg("--config").arg(tb.config()).args([
+        "triage",
+        "--json",
+        "--no-logs",
+        "--host",
+        "fleet-1",
+        "--host",
+        "fleet-2",
+    ]);
     let out = run(cmd);
-    assert_eq!(out.code, 7);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    let all = groups(&out.stdout);
+
+    let g = find(&all, "exited_non_zero", &fatal);
+    assert_eq!(g["hosts"], serde_json::json!(["fleet-1", "fleet-2"]));
+    let names: Vec<&str> = g["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&a.name.as_str()) && names.contains(&b.name.as_str()));
     assert!(
-        out.stdout.starts_with("## Incident snapshot"),
+        g["containers"][0]["id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 64)
+    );
+    let text = evidence(g);
+    assert!(
+        text.contains(&format!(
+            "fleet-1 {}: exit code 4, OOMKilled no, 0 restarts",
+            a.name
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("] FATAL: config /etc/app.toml missing"),
+        "{text}"
+    );
+    assert!(text.contains("[stderr "), "stderr first: {text}");
+    assert!(text.contains("] starting worker"), "stdout tops up: {text}");
+    let since: jiff::Timestamp = g["since"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("since");
+    let finished: jiff::Timestamp = a
+        .inspect("{{.State.FinishedAt}}")
+        .parse()
+        .expect("FinishedAt");
+    assert!(since <= finished, "{since} > {finished}");
+    assert!(
+        g["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!(
+                "{fatal} exited non-zero on 2/2 hosts (fleet-1 fleet-2) (exit 4) since "
+            ))),
+        "{g:#}"
+    );
+    assert_eq!(g["suggestion"], format!("flotilla logs {fatal} -n 50 -t"));
+
+    let l = find(&all, "crash_loop", &looping);
+    assert_eq!(l["hosts"], serde_json::json!(["fleet-2"]));
+    let text = evidence(l);
+    assert!(text.contains("exit code 2"), "{text}");
+    assert!(text.contains("] FATAL: cannot bind :8080"), "{text}");
+
+    // --per-container: one finding per container, each named.
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args([
+        "triage",
+        "--json",
+        "--no-logs",
+        "--per-container",
+        "--lines",
+        "1",
+        "--host",
+        "fleet-1",
+        "--host",
+        "fleet-2",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    let each: Vec<serde_json::Value> = groups(&out.stdout)
+        .into_iter()
+        .filter(|g| g["kind"] == "exited_non_zero" && g["service"] == fatal.as_str())
+        .collect();
+    assert_eq!(each.len(), 2, "{each:#?}");
+    for g in &each {
+        let text = evidence(g);
+        assert_eq!(text.lines().count(), 2, "facts and one line: {text}");
+        assert!(text.contains("FATAL: config"), "{text}");
+    }
+
+    // The text form shows the same, indented under each finding.
+    let mut cmd = flotilla();
+    cmd.arg("--config").arg(tb.config()).args([
+        "triage",
+        "--no-logs",
+        "--host",
+        "fleet-1",
+        "--host",
+        "fleet-2",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "MEDIUM    {fatal} exited non-zero on 2/2 hosts (fleet-1 fleet-2) (exit 4)"
+        )),
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains(&format!(
+    assert!(
+        out.stdout
+            .contains(&format!("→ flotilla logs {fatal} -n 50 -t")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_markdown_snapshot_carries_evidence_timeline_audit_and_vitals() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let mut cmd = flotilla();
+    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
+        .arg("--config")
+        .arg(tb.config())
+        .args(["triage", "--markdown", "--no-logs", "--window", "30m"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    let md = &out.stdout;
+    assert!(md.starts_with("## Incident snapshot"), "{md}");
+    assert!(md.contains(&format!(
         "- hosts up: {}/{}",
         tb.host_names().len(),
-        tb.host_names().len() + 1
+        tb.host_names().len()
     )));
+    assert!(md.contains("### HIGH crashloop crash-looping on "), "{md}");
+    assert!(
+        md.contains("] FATAL crasher: cannot open /etc/crasher.conf"),
+        "{md}"
+    );
+    assert!(md.contains("```text\n"), "{md}");
+    assert!(md.contains("Next: `flotilla logs crashloop"), "{md}");
+    assert!(md.contains("exit 1: GET /health 503: database unreachable"));
+    assert!(md.contains("### Timeline (last 30m)"));
+    assert!(
+        md.contains(" docker container die shop-crashloop-1"),
+        "{md}"
+    );
+    assert!(
+        md.contains("### Recent flotilla actions\n\nNone recorded."),
+        "{md}"
+    );
+    assert!(md.contains("### Host vitals"));
+    for h in tb.host_names() {
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with(&format!("| {h} | ")) && l.contains("/data |")),
+            "a vitals row for {h}: {md}"
+        );
+    }
 }

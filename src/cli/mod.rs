@@ -3,12 +3,14 @@
 
 pub mod act;
 pub mod deploy;
+pub mod events;
 pub mod exec;
 pub mod exit;
 pub mod logs;
 pub mod shell;
 pub mod table;
 pub mod triage;
+pub mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,12 +48,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Each host's reachability, Docker version and round-trip time.
+    /// Each host's reachability, Docker version, round-trip time and vitals.
     Hosts(HostsArgs),
     /// Containers on every host (running only, unless --all).
     Ps(PsArgs),
     /// What is broken across the fleet right now, ranked by severity.
     Triage(triage::TriageArgs),
+    /// Docker events of every host and flotilla's audit records, in time order.
+    Events(events::EventsArgs),
+    /// Print findings as they appear and resolve; optionally autoheal.
+    Watch(watch::WatchArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -260,14 +266,35 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
-    let state = snapshot(cli, &args.select).await?;
-    let rows: Vec<HostSummary> = state.hosts.iter().map(HostSummary::from).collect();
+    let inventory = select(&load_inventory(cli)?, &args.select)?;
+    let mut state = FleetState::new(&inventory);
+    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    fleet.settle(&mut state).await;
+    let mut vitals =
+        crate::ops::triage::collect::vitals(&fleet, &state, std::time::Duration::from_secs(10))
+            .await;
+    fleet.shutdown().await;
+    let rows: Vec<HostSummary> = state
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut row = HostSummary::from(h);
+            match vitals.remove(&h.spec.name) {
+                Some(Ok(v)) => row.vitals = Some(v),
+                Some(Err(e)) => row.vitals_error = Some(e),
+                None => row.vitals_error = Some("host unreachable".to_owned()),
+            }
+            row
+        })
+        .collect();
     if args.json {
         print_json(&rows)?;
     } else {
+        use crate::fleet::vitals::bytes;
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|h| {
+                let v = h.vitals.as_ref();
                 vec![
                     h.name.clone(),
                     h.address.clone(),
@@ -279,6 +306,17 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
                     } else {
                         "-".into()
                     },
+                    v.map_or("-".into(), |v| format!("{:.2}/{}", v.load1, v.cpus)),
+                    v.map_or("-".into(), |v| {
+                        format!("{:.0}%", v.mem_available_ratio() * 100.0)
+                    }),
+                    v.map_or("-".into(), |v| {
+                        format!(
+                            "{} ({:.0}%)",
+                            bytes(v.disk_free_bytes),
+                            v.disk_free_ratio() * 100.0
+                        )
+                    }),
                     h.error.clone().unwrap_or_default(),
                 ]
             })
@@ -287,7 +325,16 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
             "{}",
             table::render(
                 &[
-                    "HOST", "ADDRESS", "STATE", "DOCKER", "RTT", "RUNNING", "ERROR"
+                    "HOST",
+                    "ADDRESS",
+                    "STATE",
+                    "DOCKER",
+                    "RTT",
+                    "RUNNING",
+                    "LOAD/CPUS",
+                    "MEM AVAIL",
+                    "DOCKER DISK FREE",
+                    "ERROR"
                 ],
                 &table
             )
@@ -468,6 +515,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
         Some(Command::Logs(a)) => logs::run(&cli, a).await,
         Some(Command::Triage(a)) => triage::run(&cli, a).await,
+        Some(Command::Events(a)) => events::run(&cli, a).await,
+        Some(Command::Watch(a)) => watch::run(&cli, a).await,
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,

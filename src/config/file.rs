@@ -42,6 +42,7 @@ struct RawService {
     pre_deploy: Option<Spanned<String>>,
     health_cmd: Option<Spanned<String>>,
     stable_for: Option<Spanned<String>>,
+    autoheal: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,6 +543,7 @@ fn service(
         serial,
         max_fail,
         stable_for,
+        autoheal: raw.autoheal.as_ref().is_some_and(|a| *a.get_ref()),
     })
 }
 

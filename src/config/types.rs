@@ -226,9 +226,23 @@ pub struct ServiceSpec {
     pub health_cmd: Option<String>,
     /// Without any health check: running this long without a restart counts as healthy.
     pub stable_for: Duration,
+    /// `flotilla watch --autoheal` may restart its unhealthy containers.
+    pub autoheal: bool,
 }
 
 impl ServiceSpec {
+    /// Whether a container on `host` is this service's.
+    pub fn owns(&self, host: &str, c: &crate::fleet::ContainerInfo) -> bool {
+        self.hosts.iter().any(|h| h == host)
+            && match &self.container {
+                ContainerSelector::Name(n) => &c.name == n,
+                ContainerSelector::Label { key, value } => c
+                    .labels
+                    .get(key)
+                    .is_some_and(|v| value.as_ref().is_none_or(|want| v == want)),
+            }
+    }
+
     pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DEFAULT_STABLE_FOR: Duration = Duration::from_secs(10);
 }

@@ -66,7 +66,7 @@ pub async fn run(
     cfg: ActorConfig,
     events: mpsc::Sender<FleetEvent>,
     mut commands: mpsc::Receiver<HostCommand>,
-    docker_out: tokio::sync::watch::Sender<Option<bollard::Docker>>,
+    docker_out: tokio::sync::watch::Sender<Option<super::Handles>>,
 ) {
     let send = |kind: HostEvent| {
         let events = events.clone();
@@ -93,7 +93,11 @@ pub async fn run(
         let reason = match connected {
             Ok((link, info, rtt)) => {
                 attempt = 0;
-                docker_out.send_replace(Some(link.docker.clone()));
+                // Shared with the front end (deploys, triage evidence, vitals).
+                docker_out.send_replace(Some(super::Handles {
+                    docker: link.docker.clone(),
+                    session: link.session.clone(),
+                }));
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;
                 }

@@ -7,6 +7,7 @@ pub mod event;
 pub mod logs;
 pub mod model;
 pub mod state;
+pub mod vitals;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -30,12 +31,20 @@ const COMMAND_CAPACITY: usize = 16;
 /// Actors read commands promptly, so they are gone well within this.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What a connected actor shares: its Docker client and the SSH session
+/// under it (None for a local daemon), for work beside the actor's own.
+#[derive(Clone)]
+pub struct Handles {
+    pub docker: bollard::Docker,
+    pub session: Option<std::sync::Arc<crate::transport::SshSession>>,
+}
+
 /// Running host actors: one command sender each, one shared event stream.
 pub struct Fleet {
     commands: Vec<mpsc::Sender<HostCommand>>,
     /// Each actor publishes its Docker client while connected, so operations
     /// (deploys) ride the same SSH session instead of opening another.
-    dockers: Vec<tokio::sync::watch::Receiver<Option<bollard::Docker>>>,
+    dockers: Vec<tokio::sync::watch::Receiver<Option<Handles>>>,
     pub events: mpsc::Receiver<FleetEvent>,
     tasks: JoinSet<()>,
 }
@@ -103,6 +112,11 @@ impl Fleet {
 
     /// The host's Docker client while it is connected.
     pub fn docker(&self, host: HostId) -> Option<bollard::Docker> {
+        self.handles(host).map(|h| h.docker)
+    }
+
+    /// The host's Docker client and SSH session while it is connected.
+    pub fn handles(&self, host: HostId) -> Option<Handles> {
         self.dockers.get(host).and_then(|rx| rx.borrow().clone())
     }
 

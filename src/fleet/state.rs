@@ -37,6 +37,8 @@ pub struct HostState {
     pub info: Option<HostInfo>,
     pub rtt: Option<Duration>,
     pub last_error: Option<String>,
+    /// When the current run of failed connections began.
+    pub down_since: Option<jiff::Timestamp>,
 }
 
 impl HostState {
@@ -50,6 +52,7 @@ impl HostState {
             info: None,
             rtt: None,
             last_error: None,
+            down_since: None,
         }
     }
 
@@ -201,6 +204,7 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
             host.rtt = Some(rtt);
             host.link = Link::Up { info, rtt };
             host.last_error = None;
+            host.down_since = None;
             vec![Effect::Host(event.host, HostCommand::Refresh)]
         }
         HostEvent::Containers { containers, rtt } => {
@@ -212,6 +216,7 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
         }
         HostEvent::Disconnected { reason, retry_in } => {
             host.last_error = Some(reason.clone());
+            host.down_since.get_or_insert_with(jiff::Timestamp::now);
             host.stale = host.listed;
             host.link = Link::Down { reason, retry_in };
             Vec::new()
@@ -241,6 +246,10 @@ pub struct HostSummary {
     pub containers: usize,
     pub running: usize,
     pub error: Option<String>,
+    /// Read by `flotilla hosts` over the host's session; null with a reason
+    /// in `vitals_error` where it could not be (local host, exec refused).
+    pub vitals: Option<super::vitals::Vitals>,
+    pub vitals_error: Option<String>,
 }
 
 impl From<&HostState> for HostSummary {
@@ -261,6 +270,8 @@ impl From<&HostState> for HostSummary {
             containers: h.containers.len(),
             running: h.containers.iter().filter(|c| c.is_running()).count(),
             error: h.last_error.clone(),
+            vitals: None,
+            vitals_error: None,
         }
     }
 }

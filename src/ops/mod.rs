@@ -5,7 +5,9 @@ pub mod act;
 pub mod audit;
 pub mod deploy;
 pub mod exec;
+pub mod timeline;
 pub mod triage;
+pub mod watch;
 
 // Actors carry actions out; ops decides who may run them.
 pub use crate::fleet::ContainerAction;

@@ -167,6 +167,7 @@ pub fn web_service() -> crate::config::ServiceSpec {
         pre_deploy: Some("./migrate".into()),
         health_cmd: None,
         stable_for: Duration::from_secs(10),
+        autoheal: false,
     }
 }
 

@@ -32,7 +32,7 @@ fn full_service_is_parsed_in_inventory_order() {
     let services = parse_services(
         "[service.web]\nhosts = [\"c\"]\ngroups = [\"web\"]\ncontainer = \"shop-web-1\"\n\
          health_timeout = \"1m30s\"\nserial = [1, 2, \"50%\"]\nmax_fail = \"10%\"\n\
-         pre_deploy = \"migrate\"\nhealth_cmd = \"curl -f localhost\"\nstable_for = \"5s\"\n",
+         pre_deploy = \"migrate\"\nhealth_cmd = \"curl -f localhost\"\nstable_for = \"5s\"\nautoheal = true\n",
     )
     .expect("valid");
     assert_eq!(services.len(), 1);
@@ -49,6 +49,7 @@ fn full_service_is_parsed_in_inventory_order() {
     assert_eq!(web.pre_deploy.as_deref(), Some("migrate"));
     assert_eq!(web.health_cmd.as_deref(), Some("curl -f localhost"));
     assert_eq!(web.stable_for, Duration::from_secs(5));
+    assert!(web.autoheal);
 }
 
 #[test]

@@ -34,6 +34,7 @@ fn service(hosts: &[&str], serial: usize) -> ServiceSpec {
         pre_deploy: None,
         health_cmd: None,
         stable_for: Duration::from_secs(1),
+        autoheal: false,
     }
 }
 

@@ -1,8 +1,18 @@
-//! Fleet-wide triage: what is broken right now, ranked by severity. Pure
-//! functions of the fleet state (plus optional log error counts).
+//! Fleet-wide triage: what is broken right now, ranked by severity. The rules
+//! here are pure functions of the fleet state (plus log error counts and host
+//! vitals); `group` folds them by (kind, service) with their evidence,
+//! `collect` gathers that evidence over the open host connections.
+
+pub mod collect;
+pub mod evidence;
+pub mod group;
+pub mod markdown;
+
+pub use evidence::{ContainerEvidence, Evidence};
+pub use group::{ContainerRef, Group, GroupOptions, group};
+pub use markdown::{Snapshot, markdown, snapshot};
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use regex::Regex;
 use serde::Serialize;
@@ -33,12 +43,26 @@ impl Severity {
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     HostDown,
+    DiskPressure,
+    MemoryPressure,
     CrashLoop,
     Dead,
     Unhealthy,
     ErrorBurst,
     ExitedNonZero,
+    HighLoad,
+    ImageDrift,
     HealthStarting,
+}
+
+impl Kind {
+    /// Host-level findings have no container.
+    pub fn is_host(self) -> bool {
+        matches!(
+            self,
+            Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +71,9 @@ pub struct Finding {
     pub kind: Kind,
     pub host: String,
     pub container: Option<String>,
+    /// The container's full id (None for host findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub service: Option<String>,
     pub summary: String,
 }
@@ -61,6 +88,42 @@ pub const ERROR_BURST_LINES: usize = 10;
 pub struct ErrorCount {
     pub lines: usize,
     pub sample: String,
+    /// The newest matching lines, oldest first (at most `RECENT_ERRORS`).
+    pub recent: Vec<String>,
+    /// Unix nanoseconds of the first matching line scanned (baseline
+    /// included: errors that began before the window began then), when
+    /// Docker stamped it.
+    pub first: Option<i128>,
+    /// Error lines before the window (the container's own baseline), and
+    /// the seconds the baseline and the window span.
+    pub baseline: usize,
+    pub baseline_secs: i64,
+    pub window_secs: i64,
+    /// Lines scanned and the earliest one's time: a scan that hit its tail
+    /// limit only reaches back that far.
+    pub scanned: usize,
+    pub earliest: Option<i128>,
+}
+
+/// Matching lines kept as evidence of an error burst.
+pub const RECENT_ERRORS: usize = 5;
+
+impl ErrorCount {
+    /// Counts one line (with its Docker timestamp, if any).
+    pub fn add(&mut self, pattern: &Regex, line: &str, ts: Option<i128>) {
+        if !pattern.is_match(line) {
+            return;
+        }
+        self.lines += 1;
+        line.trim().clone_into(&mut self.sample);
+        if self.recent.len() == RECENT_ERRORS {
+            self.recent.remove(0);
+        }
+        self.recent.push(self.sample.clone());
+        if let Some(ts) = ts {
+            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+        }
+    }
 }
 
 /// Matches the words that mark an error line in most logs.
@@ -68,14 +131,78 @@ pub fn error_pattern() -> Option<Regex> {
     Regex::new(r"(?i)\b(error|err|fatal|panic|exception|critical|traceback)\b").ok()
 }
 
+impl ErrorCount {
+    /// Counts one scanned line: before `window_start` (unix ns) into the
+    /// baseline, else into the window.
+    pub fn add_scanned(
+        &mut self,
+        pattern: &Regex,
+        line: &str,
+        ts: Option<i128>,
+        window_start: i128,
+    ) {
+        self.scanned += 1;
+        if let Some(t) = ts {
+            self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        }
+        match ts {
+            Some(t) if t < window_start => {
+                if pattern.is_match(line) {
+                    self.baseline += 1;
+                    self.first = Some(self.first.map_or(t, |f| f.min(t)));
+                }
+            }
+            _ => self.add(pattern, line, ts),
+        }
+    }
+
+    /// Settles the spans once scanned: the baseline runs from `scan_start`
+    /// (or the earliest line, if the scan hit `tail`) to the window start.
+    pub fn finish(&mut self, scan_start: i64, window_start: i64, now: i64, tail: usize) {
+        let reached = if self.scanned >= tail {
+            self.earliest
+                .map_or(window_start, |e| (e / 1_000_000_000) as i64)
+                .max(scan_start)
+        } else {
+            scan_start
+        };
+        self.baseline_secs = (window_start - reached).max(0);
+        self.window_secs = (now - window_start).max(0);
+    }
+
+    /// "3.0/min; 0.4/min in the 25m before", when there is a baseline.
+    pub fn rate_phrase(&self) -> Option<String> {
+        let per_min = |n: usize, secs: i64| n as f64 * 60.0 / secs as f64;
+        if self.window_secs <= 0 {
+            return None;
+        }
+        let now = per_min(self.lines, self.window_secs);
+        if self.baseline_secs < 60 {
+            return Some(format!("{now:.1}/min"));
+        }
+        Some(format!(
+            "{now:.1}/min; {:.1}/min in the {} before",
+            per_min(self.baseline, self.baseline_secs),
+            span(self.baseline_secs)
+        ))
+    }
+}
+
+/// "25m", "2h", "1h30m".
+fn span(secs: i64) -> String {
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
+    match (h, m) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
 /// Counts error lines; keeps the newest as a sample.
 pub fn count_errors<'a>(pattern: &Regex, lines: impl IntoIterator<Item = &'a str>) -> ErrorCount {
     let mut count = ErrorCount::default();
     for line in lines {
-        if pattern.is_match(line) {
-            count.lines += 1;
-            line.trim().clone_into(&mut count.sample);
-        }
+        count.add(pattern, line, None);
     }
     count
 }
@@ -92,6 +219,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                 kind: Kind::HostDown,
                 host: host.clone(),
                 container: None,
+                id: None,
                 service: None,
                 summary: format!("unreachable: {reason}"),
             });
@@ -104,6 +232,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                     kind,
                     host: host.clone(),
                     container: Some(c.name.clone()),
+                    id: Some(c.id.clone()),
                     service: Some(c.service().to_owned()),
                     summary,
                 })
@@ -148,7 +277,13 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
             }
         }
     }
-    out.sort_by(|a, b| {
+    rank(&mut out);
+    out
+}
+
+/// Most severe first, then by kind, host and container.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         (a.severity, a.kind, &a.host, &a.container).cmp(&(
             b.severity,
             b.kind,
@@ -156,6 +291,91 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
             &b.container,
         ))
     });
+}
+
+/// Running containers of one service on reachable hosts that do not all run
+/// the same image: one finding per container, grouped later. Apart from
+/// `assess`, whose per-container list the TUI shows as is.
+pub fn image_drift(fleet: &FleetState) -> Vec<Finding> {
+    let mut by_service: BTreeMap<&str, Vec<(&str, &crate::fleet::ContainerInfo)>> = BTreeMap::new();
+    for h in fleet.hosts.iter().filter(|h| h.is_up()) {
+        for c in h.containers.iter().filter(|c| c.is_running()) {
+            by_service
+                .entry(c.service())
+                .or_default()
+                .push((h.spec.name.as_str(), c));
+        }
+    }
+    let mut out = Vec::new();
+    for (service, members) in by_service {
+        let images: std::collections::BTreeSet<&str> =
+            members.iter().map(|(_, c)| c.image.as_str()).collect();
+        let hosts: std::collections::BTreeSet<&str> = members.iter().map(|(h, _)| *h).collect();
+        // Drift is between hosts; two images on one host is a different story.
+        if images.len() < 2 || hosts.len() < 2 {
+            continue;
+        }
+        for (host, c) in members {
+            out.push(Finding {
+                severity: Severity::Low,
+                kind: Kind::ImageDrift,
+                host: host.to_owned(),
+                container: Some(c.name.clone()),
+                id: Some(c.id.clone()),
+                service: Some(service.to_owned()),
+                summary: format!("runs {} ({} images across hosts)", c.image, images.len()),
+            });
+        }
+    }
+    out
+}
+
+/// Thresholds of the host findings.
+pub const DISK_FREE_MIN_RATIO: f64 = 0.10;
+pub const DISK_FREE_MIN_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const MEM_AVAILABLE_MIN_RATIO: f64 = 0.05;
+pub const LOAD_PER_CPU_MAX: f64 = 2.0;
+
+/// Disk, memory and load findings from each reachable host's vitals.
+pub fn assess_vitals(vitals: &BTreeMap<String, crate::fleet::vitals::Vitals>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (host, v) in vitals {
+        let mut add = |severity, kind, summary: String| {
+            out.push(Finding {
+                severity,
+                kind,
+                host: host.clone(),
+                container: None,
+                id: None,
+                service: None,
+                summary,
+            })
+        };
+        if v.disk_total_bytes > 0
+            && (v.disk_free_ratio() < DISK_FREE_MIN_RATIO
+                || v.disk_free_bytes < DISK_FREE_MIN_BYTES)
+        {
+            add(
+                Severity::Critical,
+                Kind::DiskPressure,
+                format!("disk pressure: {}", v.disk_phrase()),
+            );
+        }
+        if v.mem_total_bytes > 0 && v.mem_available_ratio() < MEM_AVAILABLE_MIN_RATIO {
+            add(
+                Severity::High,
+                Kind::MemoryPressure,
+                format!("memory pressure: {}", v.mem_phrase()),
+            );
+        }
+        if v.cpus > 0 && v.load1 > LOAD_PER_CPU_MAX * f64::from(v.cpus) {
+            add(
+                Severity::Medium,
+                Kind::HighLoad,
+                format!("high load: {}", v.load_phrase()),
+            );
+        }
+    }
     out
 }
 
@@ -165,57 +385,6 @@ fn restart_note(restarts: i64) -> String {
     } else {
         String::new()
     }
-}
-
-/// A Markdown incident snapshot to paste into the incident channel.
-pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
-    let up = fleet.hosts.iter().filter(|h| h.is_up()).count();
-    let running = fleet
-        .hosts
-        .iter()
-        .filter(|h| h.is_up())
-        .flat_map(|h| h.containers.iter())
-        .filter(|c| c.is_running())
-        .count();
-    let mut md = String::new();
-    let _ = writeln!(md, "## Incident snapshot — {now}\n");
-    let _ = writeln!(md, "- hosts up: {up}/{}", fleet.hosts.len());
-    let _ = writeln!(md, "- containers running: {running}");
-    let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
-    for f in findings {
-        *by_sev.entry(f.severity).or_default() += 1;
-    }
-    let counts: Vec<String> = by_sev
-        .iter()
-        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
-        .collect();
-    let _ = writeln!(
-        md,
-        "- findings: {}\n",
-        if counts.is_empty() {
-            "none".to_owned()
-        } else {
-            counts.join(", ")
-        }
-    );
-    if findings.is_empty() {
-        let _ = writeln!(md, "Nothing broken.");
-        return md;
-    }
-    let _ = writeln!(md, "| severity | host | container | service | what |");
-    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
-    for f in findings {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            f.severity.label(),
-            f.host,
-            f.container.as_deref().unwrap_or("—"),
-            f.service.as_deref().unwrap_or("—"),
-            f.summary.replace('|', "\\|")
-        );
-    }
-    md
 }
 
 #[cfg(test)]
@@ -286,6 +455,35 @@ mod tests {
         assert_eq!(bursts.len(), 1);
         assert_eq!(bursts[0].host, "fleet-2");
         assert!(bursts[0].summary.starts_with("12 error lines"));
+    }
+
+    #[test]
+    fn a_burst_is_measured_against_the_containers_own_baseline() {
+        let re = error_pattern().expect("regex");
+        let s = 1_000_000_000i128;
+        let mut c = ErrorCount::default();
+        // Window [1500, 1800); baseline scanned from 0.
+        for t in (0..1500).step_by(300) {
+            c.add_scanned(&re, "ERROR old", Some(t * s), 1500 * s);
+        }
+        for t in 1500..1515 {
+            c.add_scanned(&re, "ERROR new", Some(t * s), 1500 * s);
+        }
+        c.add_scanned(&re, "fine", Some(1600 * s), 1500 * s);
+        c.finish(0, 1500, 1800, 3000);
+        assert_eq!((c.lines, c.baseline), (15, 5));
+        assert_eq!(c.first, Some(0), "errors go back to the baseline");
+        assert_eq!(
+            c.rate_phrase().as_deref(),
+            Some("3.0/min; 0.2/min in the 25m before")
+        );
+        // A scan that hit its tail limit only reaches back to its first line.
+        c.finish(0, 1500, 1800, 10);
+        assert_eq!(c.baseline_secs, 1500);
+        let mut short = ErrorCount::default();
+        short.add_scanned(&re, "x", Some(1400 * s), 1500 * s);
+        short.finish(0, 1500, 1800, 1);
+        assert_eq!(short.baseline_secs, 100);
     }
 
     #[test]

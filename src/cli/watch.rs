@@ -1,0 +1,259 @@
+//! `flotilla watch`: long-running, driven by each host's Docker event stream;
+//! prints a line when a finding appears or resolves, optionally runs a
+//! command with it, and (`--autoheal`) restarts opted-in unhealthy containers.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::{Cli, CliError, Exit, Selection, select};
+use crate::fleet::{ActorConfig, ContainerAction, Fleet, FleetState, HostCommand, HostEvent};
+use crate::ops::triage::{self, Finding, Kind};
+use crate::ops::watch::{self, Autoheal, Verdict};
+use crate::ops::{AuditLog, AuditRecord};
+use crate::transport::ConnectOptions;
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: Selection,
+    /// One JSON object per line: {"event": "new"|"resolved"|"autoheal", "finding": …}.
+    #[arg(long)]
+    pub json: bool,
+    /// Run CMD (with `sh -c`) for each notification, its JSON on stdin.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Restart unhealthy containers labelled autoheal=true or of a
+    /// `[service.NAME]` with `autoheal = true` (at most once per
+    /// cooldown and 3 times an hour; never while a deploy holds the lock or
+    /// in a read-only group); every restart is audited as `autoheal`.
+    #[arg(long)]
+    pub autoheal: bool,
+    /// Least time between two autoheal restarts of one container.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub autoheal_cooldown: String,
+}
+
+/// Autoheal restarts of one container per hour before it gives up.
+const AUTOHEAL_PER_HOUR: usize = 3;
+/// Findings are recomputed at most this often (events come in bursts).
+const SETTLE: Duration = Duration::from_millis(500);
+
+pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
+    let cooldown = humantime::parse_duration(&args.autoheal_cooldown).map_err(|e| {
+        CliError::usage(format!(
+            "--autoheal-cooldown {:?}: {e}",
+            args.autoheal_cooldown
+        ))
+    })?;
+    let (inventory, services) = crate::config::load_fleet(cli.config.as_deref())?;
+    let inventory = select(&inventory, &args.select)?;
+    let mut state = FleetState::new(&inventory);
+    // Event-driven like the TUI: actors follow Docker events and reconnect.
+    let cfg = ActorConfig {
+        connect: ConnectOptions {
+            accept_new: cli.accept_new,
+        },
+        ..ActorConfig::default()
+    };
+    let mut fleet = Fleet::spawn(&inventory, cfg);
+    let audit = AuditLog::from_env();
+    let mut heal = Autoheal::new(cooldown, AUTOHEAL_PER_HOUR);
+    let mut seen: BTreeMap<watch::Key, Finding> = BTreeMap::new();
+    let mut dirty = false;
+    let mut started = false;
+    let mut tick = tokio::time::interval(SETTLE);
+    loop {
+        tokio::select! {
+            event = fleet.events.recv() => {
+                let Some(event) = event else { break };
+                let host = event.host;
+                match &event.kind {
+                    HostEvent::ActionDone { container, action, result } => {
+                        let name = state.hosts.get(host).map(|h| h.spec.name.clone()).unwrap_or_default();
+                        let mut record = AuditRecord::new(&name, container, action.verb(), result);
+                        record.user = "autoheal".to_owned();
+                        if let Err(e) = crate::ops::act::audit(&audit, &record) {
+                            eprintln!("flotilla: {e}");
+                        }
+                        let text = match result {
+                            Ok(()) => format!("autoheal restarted {container} on {name}"),
+                            Err(e) => format!("autoheal could not restart {container} on {name}: {e}"),
+                        };
+                        notify(args, "autoheal", &serde_json::json!({
+                            "host": name, "container": container, "result": record.result,
+                        }), &text)?;
+                    }
+                    HostEvent::Containers { .. } | HostEvent::Disconnected { .. } | HostEvent::Connected { .. } => dirty = true,
+                    _ => {}
+                }
+                for effect in crate::fleet::update(&mut state, event) {
+                    fleet.apply(effect);
+                }
+            }
+            _ = tick.tick() => {
+                // The first look waits until every host answered once.
+                if !started && !state.all_settled() {
+                    continue;
+                }
+                started = true;
+                if !std::mem::take(&mut dirty) {
+                    continue;
+                }
+                let findings = triage::assess(&state, &BTreeMap::new());
+                let (appeared, resolved) = watch::diff(&mut seen, &findings);
+                for f in &appeared {
+                    let deploying = state.hosts.iter().find(|h| h.spec.name == f.host).is_some_and(watch::deploy_in_progress);
+                    report(args, "new", f, deploying)?;
+                }
+                for f in &resolved {
+                    report(args, "resolved", f, false)?;
+                }
+                if args.autoheal {
+                    autoheal(cli, &fleet, &state, &findings, &services, &mut heal, args)?;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    fleet.shutdown().await;
+    Ok(Exit::Ok)
+}
+
+/// Restarts what opted in and may be restarted now; reports giving up once.
+fn autoheal(
+    cli: &Cli,
+    fleet: &Fleet,
+    state: &FleetState,
+    findings: &[Finding],
+    services: &[crate::config::ServiceSpec],
+    heal: &mut Autoheal,
+    args: &WatchArgs,
+) -> Result<(), CliError> {
+    let now = Instant::now();
+    for f in findings.iter().filter(|f| f.kind == Kind::Unhealthy) {
+        let Some((hi, h)) = state
+            .hosts
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.spec.name == f.host)
+        else {
+            continue;
+        };
+        let Some(c) = h.containers.iter().find(|c| Some(&c.id) == f.id.as_ref()) else {
+            continue;
+        };
+        let opted_in = watch::opted_in(&h.spec.name, c, services);
+        match heal.decide(now, h, c, opted_in, cli.read_only || h.spec.read_only) {
+            Verdict::Restart => {
+                // By name, so the audit record names it as people do.
+                let cmd = HostCommand::Act {
+                    container: c.name.clone(),
+                    action: ContainerAction::Restart,
+                };
+                // Answered (even when refused) by an ActionDone, audited there.
+                if let Some(HostEvent::ActionDone { result: Err(e), .. }) = fleet.offer(hi, cmd) {
+                    eprintln!("flotilla: autoheal {} on {}: {e}", c.name, h.spec.name);
+                }
+            }
+            Verdict::GaveUp { first: true } => {
+                let text = format!(
+                    "autoheal gave up on {} on {}: restarted {AUTOHEAL_PER_HOUR} times in the last hour",
+                    c.name, h.spec.name
+                );
+                notify(
+                    args,
+                    "autoheal",
+                    &serde_json::json!({"host": h.spec.name, "container": c.name, "result": "gave up"}),
+                    &text,
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn report(args: &WatchArgs, event: &str, f: &Finding, deploying: bool) -> Result<(), CliError> {
+    let mut finding = serde_json::to_value(f).unwrap_or(serde_json::Value::Null);
+    if deploying && let Some(obj) = finding.as_object_mut() {
+        obj.insert("deploy_in_progress".into(), true.into());
+    }
+    let text = format!(
+        "{:<8} {:<8} {} {}: {}{}",
+        event.to_uppercase(),
+        f.severity.label(),
+        f.host,
+        f.container.as_deref().unwrap_or("-"),
+        f.summary,
+        if deploying {
+            " (deploy in progress)"
+        } else {
+            ""
+        }
+    );
+    // A deploy's own churn is shown, never sent on.
+    if deploying {
+        return print(args, event, &finding, &text, false);
+    }
+    notify(args, event, &finding, &text)
+}
+
+fn notify(
+    args: &WatchArgs,
+    event: &str,
+    finding: &serde_json::Value,
+    text: &str,
+) -> Result<(), CliError> {
+    print(args, event, finding, text, true)
+}
+
+fn print(
+    args: &WatchArgs,
+    event: &str,
+    finding: &serde_json::Value,
+    text: &str,
+    send: bool,
+) -> Result<(), CliError> {
+    let json = serde_json::json!({"event": event, "finding": finding, "text": text}).to_string();
+    let mut out = std::io::stdout().lock();
+    let line = if args.json { &json } else { text };
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::output(&e))?;
+    if send && let Some(cmd) = &args.exec {
+        run_exec(cmd, json);
+    }
+    Ok(())
+}
+
+/// Runs the user's command with the notification on stdin (never in its
+/// command line); failures are reported, never fatal.
+fn run_exec(cmd: &str, json: String) {
+    let cmd = cmd.to_owned();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let child = tokio::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("flotilla: --exec {cmd:?}: {e}");
+                return;
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(json.as_bytes()).await;
+            let _ = stdin.write_all(b"\n").await;
+        }
+        match child.wait().await {
+            Ok(s) if s.success() => {}
+            Ok(s) => eprintln!("flotilla: --exec {cmd:?} exited {s}"),
+            Err(e) => eprintln!("flotilla: --exec {cmd:?}: {e}"),
+        }
+    });
+}

@@ -1,0 +1,314 @@
+//! Host vitals read over the host's own SSH session (no agent): load, CPUs,
+//! memory, uptime and the filesystem holding Docker's data root, plus
+//! Docker's own disk usage where the daemon reports it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::transport::SshSession;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vitals {
+    pub load1: f64,
+    pub load5: f64,
+    pub cpus: u32,
+    pub mem_total_bytes: u64,
+    pub mem_available_bytes: u64,
+    pub disk_total_bytes: u64,
+    /// Available to unprivileged writers, as `df` reports it.
+    pub disk_free_bytes: u64,
+    pub docker_root: String,
+    pub uptime_s: u64,
+    /// `/system/df`; None where the daemon's answer lacks the totals (API < 1.52).
+    pub docker_disk: Option<DockerDisk>,
+}
+
+/// What Docker itself holds on the data root, and what it could free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DockerDisk {
+    pub images_bytes: u64,
+    pub containers_bytes: u64,
+    pub volumes_bytes: u64,
+    pub build_cache_bytes: u64,
+    pub reclaimable_bytes: u64,
+}
+
+impl Vitals {
+    pub fn disk_free_ratio(&self) -> f64 {
+        ratio(self.disk_free_bytes, self.disk_total_bytes)
+    }
+
+    pub fn mem_available_ratio(&self) -> f64 {
+        ratio(self.mem_available_bytes, self.mem_total_bytes)
+    }
+
+    /// "/var/lib/docker: 3.2 GiB free of 50.0 GiB (6.4 %)".
+    pub fn disk_phrase(&self) -> String {
+        format!(
+            "{}: {} free of {} ({:.1} %)",
+            self.docker_root,
+            bytes(self.disk_free_bytes),
+            bytes(self.disk_total_bytes),
+            self.disk_free_ratio() * 100.0
+        )
+    }
+
+    pub fn mem_phrase(&self) -> String {
+        format!(
+            "{} available of {} ({:.1} %)",
+            bytes(self.mem_available_bytes),
+            bytes(self.mem_total_bytes),
+            self.mem_available_ratio() * 100.0
+        )
+    }
+
+    pub fn load_phrase(&self) -> String {
+        format!(
+            "load {:.2} / {:.2} on {} CPUs",
+            self.load1, self.load5, self.cpus
+        )
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 1.0;
+    }
+    part as f64 / whole as f64
+}
+
+/// Human size in binary units: "512 B", "3.2 GiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Single-quotes a path for `sh` (the data root comes from the daemon).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// One exec, sections marked so a missing tool leaves the others readable.
+/// `df -P -k` is POSIX (GNU and busybox alike); `nproc` falls back to getconf.
+pub fn script(docker_root: &str) -> String {
+    format!(
+        "echo @@loadavg; cat /proc/loadavg; echo @@nproc; \
+         (nproc 2>/dev/null || getconf _NPROCESSORS_ONLN); echo @@meminfo; cat /proc/meminfo; \
+         echo @@uptime; cat /proc/uptime; echo @@df; df -P -k {}",
+        sh_quote(docker_root)
+    )
+}
+
+/// Parses the script's output.
+pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
+    let mut section = "";
+    let (mut loadavg, mut nproc, mut meminfo, mut uptime, mut df) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix("@@") {
+            section = match name.trim() {
+                "loadavg" => "loadavg",
+                "nproc" => "nproc",
+                "meminfo" => "meminfo",
+                "uptime" => "uptime",
+                "df" => "df",
+                _ => "",
+            };
+            continue;
+        }
+        let buf = match section {
+            "loadavg" => &mut loadavg,
+            "nproc" => &mut nproc,
+            "meminfo" => &mut meminfo,
+            "uptime" => &mut uptime,
+            "df" => &mut df,
+            _ => continue,
+        };
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    let mut load = loadavg.split_whitespace().map(str::parse::<f64>);
+    let (load1, load5) = match (load.next(), load.next()) {
+        (Some(Ok(a)), Some(Ok(b))) => (a, b),
+        _ => return Err(format!("unreadable /proc/loadavg: {:?}", loadavg.trim())),
+    };
+    let cpus: u32 = nproc
+        .trim()
+        .parse()
+        .map_err(|_| format!("unreadable CPU count: {:?}", nproc.trim()))?;
+    let mem = |key: &str| -> Result<u64, String> {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| format!("/proc/meminfo has no {key}"))
+    };
+    let uptime_s = uptime
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse::<f64>().ok())
+        .ok_or_else(|| format!("unreadable /proc/uptime: {:?}", uptime.trim()))?;
+    // POSIX df -P: a header, then one line; a long device name never wraps.
+    let fields: Vec<&str> = df
+        .lines()
+        .nth(1)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    let kib = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i)
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|k| k * 1024)
+            .ok_or_else(|| format!("unreadable df output for {docker_root}: {:?}", df.trim()))
+    };
+    Ok(Vitals {
+        load1,
+        load5,
+        cpus,
+        mem_total_bytes: mem("MemTotal")?,
+        mem_available_bytes: mem("MemAvailable")?,
+        disk_total_bytes: kib(1)?,
+        disk_free_bytes: kib(3)?,
+        docker_root: docker_root.to_owned(),
+        uptime_s: uptime_s as u64,
+        docker_disk: None,
+    })
+}
+
+/// Reads a host's vitals: Docker's data root from /info, then one exec over
+/// the session. Local hosts have no session: that is the reason given.
+pub async fn read(
+    docker: &bollard::Docker,
+    session: Option<&SshSession>,
+    within: Duration,
+) -> Result<Vitals, String> {
+    let Some(session) = session else {
+        return Err("local Docker daemon: vitals are read over SSH only".to_owned());
+    };
+    let work = async {
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| format!("Docker API /info: {e}"))?;
+        let root = info
+            .docker_root_dir
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "/var/lib/docker".to_owned());
+        let out = session
+            .exec(&script(&root), 256 * 1024)
+            .await
+            .map_err(|e| format!("exec refused: {e}"))?;
+        // A server that refuses exec answers with a failure and closes the
+        // channel: no output and no exit status.
+        if out.stdout.is_empty() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(match out.exit_status {
+                None => format!("exec refused by the server {}", stderr.trim())
+                    .trim_end()
+                    .to_owned(),
+                Some(code) => format!("vitals script exited {code}: {}", stderr.trim()),
+            });
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut vitals = parse(&text, &root).map_err(|e| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.trim().is_empty() {
+                e
+            } else {
+                format!("{e} ({})", stderr.trim())
+            }
+        })?;
+        vitals.docker_disk = docker_disk(docker).await;
+        Ok(vitals)
+    };
+    tokio::time::timeout(within, work)
+        .await
+        .map_err(|_| format!("vitals not read within {}s", within.as_secs()))?
+}
+
+/// Docker's `/system/df` totals; None when the daemon does not report them.
+async fn docker_disk(docker: &bollard::Docker) -> Option<DockerDisk> {
+    let df = docker.df(None).await.ok()?;
+    let size = |total: Option<i64>| total.and_then(|t| u64::try_from(t).ok());
+    let images = df.image_usage?;
+    let containers = df.container_usage?;
+    let volumes = df.volume_usage?;
+    let cache = df.build_cache_usage?;
+    let reclaimable = [
+        images.reclaimable,
+        containers.reclaimable,
+        volumes.reclaimable,
+        cache.reclaimable,
+    ]
+    .into_iter()
+    .filter_map(size)
+    .sum();
+    Some(DockerDisk {
+        images_bytes: size(images.total_size)?,
+        containers_bytes: size(containers.total_size)?,
+        volumes_bytes: size(volumes.total_size)?,
+        build_cache_bytes: size(cache.total_size)?,
+        reclaimable_bytes: reclaimable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUT: &str = "@@loadavg\n0.52 0.48 0.40 2/345 12345\n@@nproc\n2\n@@meminfo\n\
+MemTotal:        8000000 kB\nMemFree:          100000 kB\nMemAvailable:    4000000 kB\n\
+@@uptime\n12345.67 20000.00\n@@df\n\
+Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
+/dev/sda1         51475068 40000000   8839780      82% /\n";
+
+    #[test]
+    fn parses_proc_and_df() {
+        let v = parse(OUT, "/var/lib/docker").expect("parse");
+        assert_eq!((v.load1, v.load5, v.cpus), (0.52, 0.48, 2));
+        assert_eq!(v.mem_total_bytes, 8_000_000 * 1024);
+        assert_eq!(v.mem_available_bytes, 4_000_000 * 1024);
+        assert_eq!(v.uptime_s, 12345);
+        assert_eq!(v.disk_total_bytes, 51_475_068 * 1024);
+        assert_eq!(v.disk_free_bytes, 8_839_780 * 1024);
+        assert_eq!(v.docker_root, "/var/lib/docker");
+        assert!((v.mem_available_ratio() - 0.5).abs() < 1e-9);
+        assert_eq!(
+            v.disk_phrase(),
+            "/var/lib/docker: 8.4 GiB free of 49.1 GiB (17.2 %)"
+        );
+    }
+
+    #[test]
+    fn a_missing_section_names_itself() {
+        let no_df = OUT.split("@@df").next().unwrap_or_default();
+        let e = parse(no_df, "/data").expect_err("no df");
+        assert!(e.contains("df output for /data"), "{e}");
+        let e = parse("@@loadavg\nnope\n", "/").expect_err("bad load");
+        assert!(e.contains("/proc/loadavg"), "{e}");
+    }
+
+    #[test]
+    fn the_root_is_quoted_for_the_shell() {
+        assert!(script("/data/it's here").ends_with(r"df -P -k '/data/it'\''s here'"));
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

@@ -1,0 +1,251 @@
+//! `flotilla watch`: which findings are new or resolved between two looks,
+//! and the autoheal guard rails. Pure; the verb drives it from Docker events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::triage::{Finding, Kind};
+use crate::fleet::{ContainerInfo, ContainerState, Health, HostState};
+
+/// A finding's identity across looks (its wording changes as time passes).
+pub type Key = (Kind, String, Option<String>);
+
+pub fn key(f: &Finding) -> Key {
+    (f.kind, f.host.clone(), f.container.clone())
+}
+
+/// Findings that appeared and those that went away since `before`; `before`
+/// becomes `now`.
+pub fn diff(before: &mut BTreeMap<Key, Finding>, now: &[Finding]) -> (Vec<Finding>, Vec<Finding>) {
+    let mut next: BTreeMap<Key, Finding> = now.iter().map(|f| (key(f), f.clone())).collect();
+    let appeared = now
+        .iter()
+        .filter(|f| !before.contains_key(&key(f)))
+        .cloned()
+        .collect();
+    let resolved = before
+        .iter()
+        .filter(|(k, _)| !next.contains_key(k))
+        .map(|(_, f)| f.clone())
+        .collect();
+    std::mem::swap(before, &mut next);
+    (appeared, resolved)
+}
+
+/// A deploy holds the host's lock: a `flotilla.lock` container exists.
+pub fn deploy_in_progress(host: &HostState) -> bool {
+    host.containers
+        .iter()
+        .any(|c| c.labels.contains_key(super::deploy::lock::LABEL))
+}
+
+/// docker-autoheal's opt-in label.
+pub const AUTOHEAL_LABEL: &str = "autoheal";
+
+/// Opted in: labelled `autoheal=true`, or owned by a `[service.NAME]` with
+/// `autoheal = true`.
+pub fn opted_in(host: &str, c: &ContainerInfo, services: &[crate::config::ServiceSpec]) -> bool {
+    c.labels.get(AUTOHEAL_LABEL).map(String::as_str) == Some("true")
+        || services.iter().any(|s| s.autoheal && s.owns(host, c))
+}
+
+/// What autoheal does about one unhealthy container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Restart,
+    /// Not labelled `autoheal=true`, or not unhealthy.
+    NotOptedIn,
+    ReadOnly,
+    DeployLocked,
+    /// Restarted less than the cooldown ago.
+    Cooling,
+    /// The hourly budget is spent; reported once (`first`), then quiet.
+    GaveUp {
+        first: bool,
+    },
+}
+
+/// Restarts done per container, bounded per cooldown and per hour.
+#[derive(Debug)]
+pub struct Autoheal {
+    pub cooldown: Duration,
+    pub per_hour: usize,
+    done: HashMap<(String, String), Vec<Instant>>,
+    gave_up: HashMap<(String, String), Instant>,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl Autoheal {
+    pub fn new(cooldown: Duration, per_hour: usize) -> Self {
+        Autoheal {
+            cooldown,
+            per_hour,
+            done: HashMap::new(),
+            gave_up: HashMap::new(),
+        }
+    }
+
+    /// Decides, and records a restart when the answer is `Restart`.
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        host: &HostState,
+        c: &ContainerInfo,
+        opted_in: bool,
+        read_only: bool,
+    ) -> Verdict {
+        if !opted_in || c.state != ContainerState::Running || c.health != Some(Health::Unhealthy) {
+            return Verdict::NotOptedIn;
+        }
+        if read_only {
+            return Verdict::ReadOnly;
+        }
+        if deploy_in_progress(host) {
+            return Verdict::DeployLocked;
+        }
+        // By name: a restart keeps the id, a re-created container is the same service slot.
+        let k = (host.spec.name.clone(), c.name.clone());
+        let past = self.done.entry(k.clone()).or_default();
+        past.retain(|t| now.saturating_duration_since(*t) < HOUR);
+        if past.len() >= self.per_hour {
+            let first = !self.gave_up.contains_key(&k);
+            self.gave_up.insert(k, now);
+            return Verdict::GaveUp { first };
+        }
+        if past
+            .last()
+            .is_some_and(|t| now.saturating_duration_since(*t) < self.cooldown)
+        {
+            return Verdict::Cooling;
+        }
+        past.push(now);
+        self.gave_up.remove(&k);
+        Verdict::Restart
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::triage::assess;
+    use crate::tui::testutil::sample_fleet;
+
+    #[test]
+    fn diff_reports_new_then_resolved_once() {
+        let mut fleet = sample_fleet();
+        let mut seen = BTreeMap::new();
+        let first = assess(&fleet, &BTreeMap::new());
+        let (new, gone) = diff(&mut seen, &first);
+        assert_eq!((new.len(), gone.len()), (first.len(), 0));
+        let (new, gone) = diff(&mut seen, &first);
+        assert_eq!((new.len(), gone.len()), (0, 0), "nothing changed");
+        // The sick container turns healthy.
+        for c in &mut fleet.hosts[0].containers {
+            if c.name == "shop-sick-1" {
+                c.health = Some(Health::Healthy);
+            }
+        }
+        let (new, gone) = diff(&mut seen, &assess(&fleet, &BTreeMap::new()));
+        assert!(new.is_empty());
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].kind, Kind::Unhealthy);
+    }
+
+    fn opted(host: &HostState, c: &ContainerInfo) -> bool {
+        opted_in(&host.spec.name, c, &[])
+    }
+
+    #[test]
+    fn a_service_table_opts_its_containers_in() {
+        let (host, c) = sick(false);
+        let mut svc = crate::tui::testutil::web_service();
+        svc.name = "sick".into();
+        svc.container = crate::config::ContainerSelector::Name("shop-sick-1".into());
+        assert!(!opted_in("fleet-1", &c, std::slice::from_ref(&svc)));
+        svc.autoheal = true;
+        assert!(opted_in("fleet-1", &c, std::slice::from_ref(&svc)));
+        assert!(!opted_in("fleet-9", &c, &[svc]), "not one of its hosts");
+        let _ = host;
+    }
+
+    fn sick(labelled: bool) -> (HostState, ContainerInfo) {
+        let fleet = sample_fleet();
+        let host = fleet.hosts[0].clone();
+        let mut c = host
+            .containers
+            .iter()
+            .find(|c| c.name == "shop-sick-1")
+            .cloned()
+            .expect("sick");
+        if labelled {
+            c.labels.insert(AUTOHEAL_LABEL.into(), "true".into());
+        }
+        (host, c)
+    }
+
+    #[test]
+    fn autoheal_only_opted_in_once_per_cooldown_three_an_hour() {
+        let (host, c) = sick(true);
+        let mut heal = Autoheal::new(Duration::from_secs(300), 3);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(
+            heal.decide(at(0), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(10), &host, &c, opted(&host, &c), false),
+            Verdict::Cooling
+        );
+        assert_eq!(
+            heal.decide(at(300), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(600), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+        assert_eq!(
+            heal.decide(at(900), &host, &c, opted(&host, &c), false),
+            Verdict::GaveUp { first: true }
+        );
+        assert_eq!(
+            heal.decide(at(1200), &host, &c, opted(&host, &c), false),
+            Verdict::GaveUp { first: false }
+        );
+        // An hour after the first restart the budget has room again.
+        assert_eq!(
+            heal.decide(at(3601), &host, &c, opted(&host, &c), false),
+            Verdict::Restart
+        );
+
+        let (host, plain) = sick(false);
+        assert_eq!(
+            heal.decide(at(0), &host, &plain, opted(&host, &plain), false),
+            Verdict::NotOptedIn
+        );
+        let (host, c) = sick(true);
+        let mut heal = Autoheal::new(Duration::from_secs(300), 3);
+        assert_eq!(
+            heal.decide(at(0), &host, &c, opted(&host, &c), true),
+            Verdict::ReadOnly
+        );
+    }
+
+    #[test]
+    fn never_while_a_deploy_holds_the_lock() {
+        let (mut host, c) = sick(true);
+        let mut lock = host.containers[0].clone();
+        lock.name = "flotilla-lock-sick".into();
+        lock.labels
+            .insert(crate::ops::deploy::lock::LABEL.into(), "sick".into());
+        host.containers.push(lock);
+        assert!(deploy_in_progress(&host));
+        let mut heal = Autoheal::new(Duration::from_secs(300), 3);
+        assert_eq!(
+            heal.decide(Instant::now(), &host, &c, opted(&host, &c), false),
+            Verdict::DeployLocked
+        );
+    }
+}
