@@ -151,6 +151,8 @@ pub fn sample_fleet() -> FleetState {
             },
         },
     );
+    // A fixed "down since" so screens do not depend on when tests run.
+    state.hosts[2].down_since = "2026-11-25T19:50:00Z".parse().ok();
     state
 }
 

@@ -1,20 +1,50 @@
-//! The triage view: live findings, most severe first, and a cursor.
+//! The triage view: live findings grouped by (kind, service) across hosts,
+//! most severe first; a group expands to its containers.
+
+use std::collections::BTreeSet;
 
 use super::logs::log_sources;
 use super::{Ctx, Msg, delta, moved};
 use crate::fleet::FleetState;
-use crate::ops::triage::Finding;
+use crate::ops::triage::{Evidence, Finding, Group, GroupOptions};
 use crate::tui::action::Action;
 use crate::tui::app::{AppEffect, View};
 
 #[derive(Debug, Clone, Default)]
 pub struct TriageState {
     pub selected: usize,
+    /// Groups shown with their containers, by `group_key`.
+    pub expanded: BTreeSet<String>,
+}
+
+/// One line of the view: a group, or one of an expanded group's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Group(usize),
+    Member(usize, usize),
 }
 
 /// Live findings (no log scan in the TUI: that is `flotilla triage`).
 pub fn findings(fleet: &FleetState) -> Vec<Finding> {
     crate::ops::triage::assess(fleet, &std::collections::BTreeMap::new())
+}
+
+/// Live findings grouped as `flotilla triage` groups them (without the
+/// evidence that needs I/O).
+pub fn groups(fleet: &FleetState) -> Vec<Group> {
+    let findings = findings(fleet);
+    crate::ops::triage::group(
+        fleet,
+        &findings,
+        &Evidence::default(),
+        &GroupOptions::default(),
+        jiff::Timestamp::now(),
+    )
+}
+
+/// Identifies a group across refreshes.
+pub fn group_key(g: &Group) -> String {
+    format!("{:?}/{}", g.kind, g.service.as_deref().unwrap_or("-"))
 }
 
 /// The incident snapshot of the fleet now, as Markdown and JSON.
@@ -30,32 +60,61 @@ pub fn snapshot(fleet: &FleetState) -> AppEffect {
 }
 
 impl TriageState {
+    /// The lines on screen, groups with their members where expanded.
+    pub fn lines(&self, groups: &[Group]) -> Vec<Line> {
+        let mut out = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            out.push(Line::Group(i));
+            if self.expanded.contains(&group_key(g)) {
+                out.extend((0..g.containers.len()).map(|j| Line::Member(i, j)));
+            }
+        }
+        out
+    }
+
     pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {
+        let groups = groups(ctx.fleet);
+        let lines = self.lines(&groups);
         if let Some(d) = delta(action, ctx.page) {
-            self.selected = moved(self.selected, d, findings(ctx.fleet).len());
+            self.selected = moved(self.selected, d, lines.len());
             return Vec::new();
         }
         if action != Action::Open {
             return Vec::new();
         }
-        // A container's finding opens its logs; a host's, the hosts view.
-        match findings(ctx.fleet).into_iter().nth(self.selected) {
-            Some(Finding {
-                container: Some(name),
-                host,
-                ..
-            }) => {
-                let sources = log_sources(ctx.fleet, |h, c| h == host && c.name == name);
-                if sources.is_empty() {
-                    return Vec::new();
+        match lines.get(self.selected.min(lines.len().saturating_sub(1))) {
+            // A group of several containers opens and closes; one with a
+            // single container opens its logs; a host's opens the hosts view.
+            Some(Line::Group(i)) => {
+                let g = &groups[*i];
+                match g.containers.as_slice() {
+                    [] => vec![Msg::Switch(View::Hosts)],
+                    [one] => open_logs(ctx.fleet, &one.host, &one.name),
+                    _ => {
+                        let key = group_key(g);
+                        if !self.expanded.remove(&key) {
+                            self.expanded.insert(key);
+                        }
+                        Vec::new()
+                    }
                 }
-                vec![Msg::Logs {
-                    title: format!("{name} @ {host}"),
-                    sources,
-                }]
             }
-            Some(_) => vec![Msg::Switch(View::Hosts)],
+            Some(Line::Member(i, j)) => {
+                let c = &groups[*i].containers[*j];
+                open_logs(ctx.fleet, &c.host, &c.name)
+            }
             None => Vec::new(),
         }
     }
+}
+
+fn open_logs(fleet: &FleetState, host: &str, name: &str) -> Vec<Msg> {
+    let sources = log_sources(fleet, |h, c| h == host && c.name == name);
+    if sources.is_empty() {
+        return Vec::new();
+    }
+    vec![Msg::Logs {
+        title: format!("{name} @ {host}"),
+        sources,
+    }]
 }

@@ -1,4 +1,5 @@
-//! Triage: what is broken across the fleet, most severe first, live.
+//! Triage: what is broken across the fleet, grouped by (kind, service) across
+//! hosts, most severe first, live. Enter expands a group to its containers.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -7,39 +8,67 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use crate::ops::triage::Severity;
 use crate::tui::app::App;
+use crate::tui::state::triage::{Line, group_key, groups};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let findings = crate::tui::state::triage::findings(&app.fleet);
-    let header = Row::new(["SEVERITY", "HOST", "CONTAINER", "WHAT"]).style(theme.header);
-    let rows: Vec<Row> = findings
+    let groups = groups(&app.fleet);
+    let lines = app.state.triage.lines(&groups);
+    let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]).style(theme.header);
+    let total = app.fleet.hosts.len();
+    let rows: Vec<Row> = lines
         .iter()
-        .map(|f| {
-            let style = match f.severity {
-                Severity::Critical => theme.down,
-                Severity::High => theme.unhealthy,
-                Severity::Medium => theme.restarting,
-                Severity::Low => theme.dim,
-            };
-            Row::new(vec![
-                Cell::from(Span::styled(f.severity.label(), style)),
-                Cell::from(f.host.clone()),
-                Cell::from(f.container.clone().unwrap_or_else(|| "-".into())),
-                Cell::from(f.summary.clone()),
-            ])
+        .map(|line| match *line {
+            Line::Group(i) => {
+                let g = &groups[i];
+                let style = match g.severity {
+                    Severity::Critical => theme.down,
+                    Severity::High => theme.unhealthy,
+                    Severity::Medium => theme.restarting,
+                    Severity::Low => theme.dim,
+                };
+                let open = if g.containers.len() > 1 {
+                    if app.state.triage.expanded.contains(&group_key(g)) {
+                        "▾ "
+                    } else {
+                        "▸ "
+                    }
+                } else {
+                    "  "
+                };
+                let place = match g.hosts.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("{}/{total} hosts", many.len()),
+                };
+                Row::new(vec![
+                    Cell::from(Span::styled(g.severity.label(), style)),
+                    Cell::from(place),
+                    Cell::from(g.service.clone().unwrap_or_else(|| "-".into())),
+                    Cell::from(format!("{open}{}", g.summary)),
+                ])
+            }
+            Line::Member(i, j) => {
+                let c = &groups[i].containers[j];
+                Row::new(vec![
+                    Cell::from(""),
+                    Cell::from(Span::styled(format!("  {}", c.host), theme.dim)),
+                    Cell::from(""),
+                    Cell::from(Span::styled(format!("    {}", c.name), theme.dim)),
+                ])
+            }
         })
         .collect();
-    let title = if findings.is_empty() {
+    let title = if groups.is_empty() {
         " Triage: nothing broken ".to_owned()
     } else {
-        format!(" Triage ({} findings) ", findings.len())
+        format!(" Triage ({} problems) ", groups.len())
     };
     let table = Table::new(
         rows,
         [
             Constraint::Length(9),
             Constraint::Max(14),
-            Constraint::Max(28),
+            Constraint::Max(16),
             Constraint::Fill(1),
         ],
     )
@@ -52,8 +81,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .border_style(theme.border)
             .title(Span::styled(title, theme.title)),
     );
-    let selected =
-        (!findings.is_empty()).then_some(app.state.triage.selected.min(findings.len() - 1));
+    let selected = (!lines.is_empty()).then_some(app.state.triage.selected.min(lines.len() - 1));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }
@@ -69,5 +97,36 @@ mod tests {
         press(&mut app, '5');
         insta::assert_snapshot!(snapshot::render(&mut app, 120, 12));
         insta::assert_snapshot!("triage_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    #[test]
+    fn a_group_on_several_hosts_expands_to_its_containers() {
+        let mut app = app();
+        press(&mut app, '5');
+        let screen = snapshot::render(&mut app, 120, 12);
+        assert!(
+            screen.contains("▸ batch exited non-zero on 2/3 hosts"),
+            "{screen}"
+        );
+        for _ in 0..3 {
+            press(&mut app, 'j');
+        }
+        assert!(
+            app.update(crate::tui::testutil::code(crossterm::event::KeyCode::Enter))
+                .is_empty()
+        );
+        let screen = snapshot::render(&mut app, 120, 14);
+        assert!(screen.contains("▾ batch exited non-zero"), "{screen}");
+        let members: Vec<&str> = screen
+            .lines()
+            .filter(|l| l.contains("shop-batch-1"))
+            .collect();
+        assert_eq!(members.len(), 2, "{screen}");
+        insta::assert_snapshot!(screen);
+        // Enter on a member opens its logs.
+        press(&mut app, 'j');
+        let effects = app.update(crate::tui::testutil::code(crossterm::event::KeyCode::Enter));
+        assert!(!effects.is_empty(), "logs requested");
+        assert_eq!(app.view, crate::tui::app::View::Logs);
     }
 }
