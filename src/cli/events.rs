@@ -1,7 +1,6 @@
 //! `flotilla events [TARGET...]`: Docker events of every host merged with
 //! flotilla's audit records, in time order; `-f` keeps following.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -34,8 +33,6 @@ pub struct EventsArgs {
     pub json: bool,
 }
 
-/// Records read from the audit log to find those in the window.
-const AUDIT_SCAN: usize = 100_000;
 /// How often `-f` looks for new audit records.
 const AUDIT_POLL: Duration = Duration::from_secs(1);
 
@@ -59,14 +56,15 @@ pub async fn run(cli: &Cli, args: &EventsArgs) -> Result<Exit, CliError> {
     fleet.settle(&mut state).await;
     let mut exit = super::report_unreachable(&state, args.json);
 
-    let (mut entries, failed) = fetch(&fleet, &state, since, until).await;
+    let (mut entries, failed) =
+        timeline::fetch(timeline::handles(&fleet, &state), since, until).await;
     for (host, e) in &failed {
         exit = Exit::Unreachable;
         eprintln!("flotilla: {host}: events: {e}");
     }
     let audit = AuditLog::from_env();
     let mut audit_seen = i128::from(since) * 1_000_000_000 - 1;
-    entries.extend(audit_entries(
+    entries.extend(timeline::audit_entries(
         &audit,
         &state,
         audit_seen,
@@ -104,91 +102,6 @@ pub async fn run(cli: &Cli, args: &EventsArgs) -> Result<Exit, CliError> {
     let result = follow(&fleet, &state, args, &printer, &audit, until, audit_seen).await;
     fleet.shutdown().await;
     result.map(|()| Exit::Unreachable)
-}
-
-/// Every reachable host's events in [since, until], and the hosts that failed.
-pub async fn fetch(
-    fleet: &Fleet,
-    state: &FleetState,
-    since: i64,
-    until: jiff::Timestamp,
-) -> (Vec<Entry>, Vec<(String, String)>) {
-    let work = state
-        .hosts
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.is_up())
-        .map(|(hi, h)| {
-            let name = h.spec.name.clone();
-            let docker = fleet.docker(hi);
-            async move {
-                let Some(docker) = docker else {
-                    return (name, Err("the host's connection is gone".to_owned()));
-                };
-                let mut stream = docker.events(Some(options(since, Some(until))));
-                let mut got = Vec::new();
-                while let Some(ev) = stream.next().await {
-                    match ev {
-                        Ok(ev) => got.extend(timeline::from_docker(&name, &ev)),
-                        Err(e) => return (name, Err(e.to_string())),
-                    }
-                }
-                (name, Ok(got))
-            }
-        });
-    let mut entries = Vec::new();
-    let mut failed = Vec::new();
-    for (host, got) in futures::future::join_all(work).await {
-        match got {
-            Ok(mut e) => entries.append(&mut e),
-            Err(e) => failed.push((host, e)),
-        }
-    }
-    (entries, failed)
-}
-
-/// `until` to the nanosecond (Docker takes "seconds.nanoseconds"): whole
-/// seconds would drop what happened in the current one.
-fn options(since: i64, until: Option<jiff::Timestamp>) -> bollard::query_parameters::EventsOptions {
-    let filters = HashMap::from([(
-        "type".to_owned(),
-        vec!["container".to_owned(), "image".to_owned()],
-    )]);
-    let mut b = bollard::query_parameters::EventsOptionsBuilder::default()
-        .since(&since.to_string())
-        .filters(&filters);
-    if let Some(until) = until {
-        b = b.until(&format!(
-            "{}.{:09}",
-            until.as_second(),
-            until.subsec_nanosecond()
-        ));
-    }
-    b.build()
-}
-
-/// Audit records of the selected hosts newer than `after` (unix ns), up to `until`.
-pub fn audit_entries(audit: &AuditLog, state: &FleetState, after: i128, until: i128) -> Vec<Entry> {
-    let records = match audit.tail(AUDIT_SCAN) {
-        Ok((records, _bad)) => records,
-        Err(e) => {
-            tracing::warn!("audit log {}: {e}", audit.path().display());
-            return Vec::new();
-        }
-    };
-    records
-        .iter()
-        .filter_map(|r| {
-            let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
-            let service = h
-                .containers
-                .iter()
-                .find(|c| c.name == r.container)
-                .map(|c| c.service().to_owned());
-            timeline::from_audit(r, service)
-        })
-        .filter(|e| e.nanos > after && e.nanos <= until)
-        .collect()
 }
 
 struct Printer {
@@ -240,7 +153,7 @@ async fn follow(
             let name = h.spec.name.clone();
             Some(
                 docker
-                    .events(Some(options(from.as_second(), None)))
+                    .events(Some(timeline::options(from.as_second(), None)))
                     .map(move |ev| (name.clone(), ev))
                     .boxed(),
             )
@@ -262,7 +175,7 @@ async fn follow(
                 None => return Ok(()),
             },
             _ = poll.tick() => {
-                let mut fresh = audit_entries(audit, state, audit_seen, i128::MAX);
+                let mut fresh = timeline::audit_entries(audit, state, audit_seen, i128::MAX);
                 fresh.retain(|e| timeline::matches(e, &args.targets));
                 timeline::sort(&mut fresh);
                 let mut out = std::io::stdout().lock();

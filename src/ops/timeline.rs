@@ -3,7 +3,13 @@
 
 use serde::Serialize;
 
-use super::audit::AuditRecord;
+use futures::StreamExt;
+
+use super::audit::{AuditLog, AuditRecord};
+use crate::fleet::{Fleet, FleetState};
+
+/// Records read from the audit log to find those in a window.
+const AUDIT_SCAN: usize = 100_000;
 
 /// Container actions worth a line (health checks' exec_* noise is not).
 pub const CONTAINER_ACTIONS: [&str; 9] = [
@@ -160,6 +166,109 @@ pub fn text(e: &Entry) -> String {
         line.push_str(&e.detail);
     }
     line
+}
+
+/// The connected hosts' Docker clients, by name (what `fetch` reads).
+pub fn handles(fleet: &Fleet, state: &FleetState) -> Vec<(String, Option<bollard::Docker>)> {
+    state
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.is_up())
+        .map(|(hi, h)| (h.spec.name.clone(), fleet.docker(hi)))
+        .collect()
+}
+
+/// Longest one host may take to answer a window of events: a sick daemon
+/// costs its own entries, not the whole timeline.
+const FETCH_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every given host's events in [since, until], and the hosts that failed.
+pub async fn fetch(
+    hosts: Vec<(String, Option<bollard::Docker>)>,
+    since: i64,
+    until: jiff::Timestamp,
+) -> (Vec<Entry>, Vec<(String, String)>) {
+    let work = hosts.into_iter().map(|(name, docker)| async move {
+        let Some(docker) = docker else {
+            return (name, Err("the host's connection is gone".to_owned()));
+        };
+        let read = async {
+            let mut stream = docker.events(Some(options(since, Some(until))));
+            let mut got = Vec::new();
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(ev) => got.extend(from_docker(&name, &ev)),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(got)
+        };
+        let got = match tokio::time::timeout(FETCH_BOUND, read).await {
+            Ok(got) => got,
+            Err(_) => Err(format!(
+                "Docker did not answer the events query within {}s",
+                FETCH_BOUND.as_secs()
+            )),
+        };
+        (name, got)
+    });
+    let mut entries = Vec::new();
+    let mut failed = Vec::new();
+    for (host, got) in futures::future::join_all(work).await {
+        match got {
+            Ok(mut e) => entries.append(&mut e),
+            Err(e) => failed.push((host, e)),
+        }
+    }
+    (entries, failed)
+}
+
+/// `until` to the nanosecond (Docker takes "seconds.nanoseconds"): whole
+/// seconds would drop what happened in the current one.
+pub fn options(
+    since: i64,
+    until: Option<jiff::Timestamp>,
+) -> bollard::query_parameters::EventsOptions {
+    let filters = std::collections::HashMap::from([(
+        "type".to_owned(),
+        vec!["container".to_owned(), "image".to_owned()],
+    )]);
+    let mut b = bollard::query_parameters::EventsOptionsBuilder::default()
+        .since(&since.to_string())
+        .filters(&filters);
+    if let Some(until) = until {
+        b = b.until(&format!(
+            "{}.{:09}",
+            until.as_second(),
+            until.subsec_nanosecond()
+        ));
+    }
+    b.build()
+}
+
+/// Audit records of the selected hosts newer than `after` (unix ns), up to `until`.
+pub fn audit_entries(audit: &AuditLog, state: &FleetState, after: i128, until: i128) -> Vec<Entry> {
+    let records = match audit.tail(AUDIT_SCAN) {
+        Ok((records, _bad)) => records,
+        Err(e) => {
+            tracing::warn!("audit log {}: {e}", audit.path().display());
+            return Vec::new();
+        }
+    };
+    records
+        .iter()
+        .filter_map(|r| {
+            let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
+            let service = h
+                .containers
+                .iter()
+                .find(|c| c.name == r.container)
+                .map(|c| c.service().to_owned());
+            from_audit(r, service)
+        })
+        .filter(|e| e.nanos > after && e.nanos <= until)
+        .collect()
 }
 
 #[cfg(test)]
