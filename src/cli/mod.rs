@@ -201,17 +201,20 @@ fn actor_config(cli: &Cli) -> ActorConfig {
         watch_events: false,
         inspect: false,
         refresh_every: None,
+        probe: false,
         ..ActorConfig::default()
     }
 }
 
 /// Connects to every selected host once and waits for each to answer or fail.
-async fn snapshot(cli: &Cli, sel: &Selection) -> Result<FleetState, CliError> {
+async fn snapshot(cli: &Cli, sel: &Selection, probe: bool) -> Result<FleetState, CliError> {
     let inventory = select(&load_inventory(cli)?, sel)?;
     let mut state = FleetState::new(&inventory);
-    Fleet::spawn(&inventory, actor_config(cli))
-        .collect(&mut state)
-        .await;
+    let cfg = ActorConfig {
+        probe,
+        ..actor_config(cli)
+    };
+    Fleet::spawn(&inventory, cfg).collect(&mut state).await;
     Ok(state)
 }
 
@@ -245,7 +248,8 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
-    let state = snapshot(cli, &args.select).await?;
+    // Docker version and RTT are what this verb shows.
+    let state = snapshot(cli, &args.select, true).await?;
     let rows: Vec<HostSummary> = state.hosts.iter().map(HostSummary::from).collect();
     if args.json {
         print_json(&rows)?;
@@ -287,7 +291,7 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
 }
 
 pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
-    let state = snapshot(cli, &args.select).await?;
+    let state = snapshot(cli, &args.select, false).await?;
     let containers: Vec<&ContainerInfo> = state
         .hosts
         .iter()

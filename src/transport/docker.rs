@@ -2,7 +2,7 @@
 //! connection is a direct-streamlocal channel to the remote socket, or, where
 //! the server forbids stream-local forwarding, `docker system dial-stdio` over
 //! an exec channel. hyper's pool keeps connections open, so a warm request costs
-//! one round trip and no new channel.
+//! one round trip and no new channel. Connecting sends no request of its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use bollard::{BollardRequest, ClientVersion, Docker};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
@@ -35,11 +35,16 @@ pub enum Tunnel {
     DialStdio,
 }
 
+/// Builds a client for the same transport at another API version.
+type Rebuild = Arc<dyn Fn(&ClientVersion) -> Result<Docker, bollard::errors::Error> + Send + Sync>;
+
 /// A connected Docker client plus the session that carries it.
+#[derive(Clone)]
 pub struct DockerLink {
     pub docker: Docker,
     pub session: Option<Arc<SshSession>>,
     tunnel_mode: Option<Arc<AtomicBool>>,
+    rebuild: Rebuild,
 }
 
 impl DockerLink {
@@ -60,23 +65,32 @@ impl DockerLink {
     pub fn closed_reason(&self) -> Option<String> {
         self.session.as_ref().and_then(|s| s.closed_reason())
     }
+
+    /// A client at `version` over the same connections (bollard can only
+    /// lower a client's version in place).
+    pub fn with_version(&self, version: &ClientVersion) -> Result<Docker, TransportError> {
+        Ok((self.rebuild)(version)?)
+    }
 }
 
-/// Connects to a host's Docker daemon and negotiates the API version.
+/// Connects to a host's Docker daemon without any request: the caller says
+/// which API version to speak (remembered, or negotiated on the link later).
 pub async fn connect_docker(
     target: &Target,
     opts: ConnectOptions,
+    version: &ClientVersion,
 ) -> Result<DockerLink, TransportError> {
     match target {
         Target::Local { socket } => {
-            let path = socket.to_string_lossy();
-            let docker =
-                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?;
-            let docker = docker.negotiate_version().await?;
+            let path = socket.to_string_lossy().into_owned();
+            let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
+                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, v)
+            });
             Ok(DockerLink {
-                docker,
+                docker: rebuild(version)?,
                 session: None,
                 tunnel_mode: None,
+                rebuild,
             })
         }
         Target::Ssh {
@@ -95,33 +109,30 @@ pub async fn connect_docker(
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(8)
                 .build(connector);
-            let transport = move |req: BollardRequest| {
+            // Every client built here shares `client`, so its pooled connections.
+            let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
                 let client = client.clone();
-                async move {
-                    client
-                        .request(req)
-                        .await
-                        .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
-                }
-            };
-            let docker = Docker::connect_with_custom_transport(
-                transport,
-                Some("http://docker"),
-                REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )?;
-            let docker =
-                docker
-                    .negotiate_version()
-                    .await
-                    .map_err(|e| TransportError::DockerTunnel {
-                        socket: docker_socket.clone(),
-                        message: e.to_string(),
-                    })?;
+                let transport = move |req: BollardRequest| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .request(req)
+                            .await
+                            .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
+                    }
+                };
+                Docker::connect_with_custom_transport(
+                    transport,
+                    Some("http://docker"),
+                    REQUEST_TIMEOUT_SECS,
+                    v,
+                )
+            });
             Ok(DockerLink {
-                docker,
+                docker: rebuild(version)?,
                 session: Some(session),
                 tunnel_mode: Some(dial_stdio),
+                rebuild,
             })
         }
     }
