@@ -585,9 +585,33 @@ async fn read_stats(docker: &bollard::Docker, ids: Vec<String>) -> Vec<(String, 
         .await
 }
 
+/// Container events that change what a list shows. Health-check execs
+/// (`exec_create/exec_start/exec_die`, three per check) and attach/resize/top
+/// would only wake the actor to re-list the same rows.
 fn container_events_filter() -> bollard::query_parameters::EventsOptions {
-    let filters =
-        std::collections::HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
+    const USED: [&str; 13] = [
+        "create",
+        "start",
+        "restart",
+        "stop",
+        "kill",
+        "die",
+        "oom",
+        "destroy",
+        "pause",
+        "unpause",
+        "rename",
+        "update",
+        // Matches `health_status: healthy` etc. (Docker matches this one by prefix).
+        "health_status",
+    ];
+    let filters = std::collections::HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        (
+            "event".to_owned(),
+            USED.iter().map(|e| (*e).to_owned()).collect(),
+        ),
+    ]);
     bollard::query_parameters::EventsOptionsBuilder::default()
         .filters(&filters)
         .build()
