@@ -186,10 +186,13 @@ async fn connect(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let tunnel = serde_json::to_value(link.tunnel())
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    // Known once a first channel is open (stream-local may be refused).
+    let tunnel = |link: &DockerLink| {
+        serde_json::to_value(link.tunnel())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
     if !cfg.probe {
         // No request before the list. A host not seen before learns its API
         // version beside the first list (a second channel, opened in parallel).
@@ -205,7 +208,7 @@ async fn connect(
         let info = HostInfo {
             docker_version: String::new(),
             api_version: remembered.map(|v| v.to_string()).unwrap_or_default(),
-            tunnel,
+            tunnel: String::new(),
         };
         return Ok((link, info, Duration::ZERO, learning));
     }
@@ -231,7 +234,7 @@ async fn connect(
     let info = HostInfo {
         docker_version: version.version.unwrap_or_default(),
         api_version: link.docker.client_version().to_string(),
-        tunnel,
+        tunnel: tunnel(&link),
     };
     Ok((link, info, rtt, None))
 }
