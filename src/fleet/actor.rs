@@ -212,17 +212,27 @@ async fn connect(
         };
         return Ok((link, info, Duration::ZERO, learning));
     }
-    // /version opens the first channel; /_ping then rides that open
-    // connection, so its time is one request's round trip: the RTT.
-    let version = tokio::time::timeout(cfg.call_timeout, link.docker.version())
-        .await
-        .map_err(|_| "Docker API did not answer /version in time".to_owned())?
-        .map_err(|e| format!("Docker API: {e}"))?;
+    let version = if cfg.watch_events {
+        // Two channels at once: the event stream will hold one, and the
+        // first list then finds the other open.
+        let (version, ping) = tokio::join!(
+            tokio::time::timeout(cfg.call_timeout, link.docker.version()),
+            tokio::time::timeout(cfg.call_timeout, link.docker.ping()),
+        );
+        answered("/_ping", ping)?;
+        answered("/version", version)?
+    } else {
+        answered(
+            "/version",
+            tokio::time::timeout(cfg.call_timeout, link.docker.version()).await,
+        )?
+    };
+    // On an open connection, one request's time is the round trip.
     let started = Instant::now();
-    tokio::time::timeout(cfg.call_timeout, link.docker.ping())
-        .await
-        .map_err(|_| "Docker API did not answer /_ping in time".to_owned())?
-        .map_err(|e| format!("Docker API: {e}"))?;
+    answered(
+        "/_ping",
+        tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await,
+    )?;
     let rtt = started.elapsed();
     let negotiated = remember(&versions, &key, version.api_version.as_deref());
     let mut link = link;
@@ -241,6 +251,16 @@ async fn connect(
 
 /// How long a finished headless verb waits for a first `/version` answer.
 const LEARN_GRACE: Duration = Duration::from_millis(500);
+
+/// A bounded Docker call's answer, or why there is none.
+fn answered<T>(
+    what: &str,
+    answer: Result<Result<T, bollard::errors::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, String> {
+    answer
+        .map_err(|_| format!("Docker API did not answer {what} in time"))?
+        .map_err(|e| format!("Docker API: {e}"))
+}
 
 /// The version to speak with a server whose newest is `server` (bollard's
 /// own, if older), recorded for the next run.
