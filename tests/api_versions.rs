@@ -78,3 +78,42 @@ fn ps_works_with_stale_api_versions() {
         "{text}"
     );
 }
+
+#[test]
+fn a_host_that_refused_stream_local_is_reached_by_dial_stdio_directly_next_time() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("api-versions");
+    let ps3 = || {
+        let mut cmd = flotilla();
+        cmd.env("FLOTILLA_API_VERSIONS", &file)
+            .env("FLOTILLA_LOG", "flotilla=info")
+            .arg("--config")
+            .arg(tb.config())
+            .args(["ps", "--host", "fleet-3"]);
+        run(cmd)
+    };
+    let first = ps3();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("shop-web-1"), "{}", first.stdout);
+    assert!(
+        first.stderr.contains("stream-local forwarding refused"),
+        "{}",
+        first.stderr
+    );
+    let (addr, port) = tb.address("fleet-3");
+    let remembered = std::fs::read_to_string(dir.path().join("api-versions.dial-stdio"))
+        .expect("dial-stdio hosts file");
+    assert_eq!(
+        remembered.trim(),
+        format!("ssh://root@{addr}:{port}/var/run/docker.sock")
+    );
+    let second = ps3();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stdout.contains("shop-web-1"), "{}", second.stdout);
+    assert!(
+        !second.stderr.contains("stream-local forwarding refused"),
+        "asked again: {}",
+        second.stderr
+    );
+}

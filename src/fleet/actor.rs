@@ -183,6 +183,7 @@ async fn connect(
         &spec.target,
         cfg.connect,
         remembered.as_ref().unwrap_or(API_DEFAULT_VERSION),
+        Some(&versions),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -512,7 +513,16 @@ async fn list_and_inspect(
             let _ = versions.set(&key, Some(&fresh.client_version()));
             list(spec, cfg, &fresh, session).await?
         }
-        other => other?,
+        Err(e) => {
+            // A remembered dial-stdio fallback may be what broke (no docker
+            // CLI on the host any more): the next run tries stream-local again.
+            if link.tunnel() == crate::transport::docker::Tunnel::DialStdio {
+                let versions = ApiVersions::from_env();
+                let _ = versions.set_dial_stdio(&api_versions::target_key(&spec.target), false);
+            }
+            return Err(e);
+        }
+        Ok(listed) => listed,
     };
     let mut fetched = Vec::new();
     if cfg.inspect {

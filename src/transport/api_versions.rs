@@ -76,6 +76,44 @@ impl ApiVersions {
     }
 }
 
+impl ApiVersions {
+    /// Beside the versions: hosts that refused stream-local forwarding, whose
+    /// first channel then goes straight to `docker system dial-stdio`.
+    fn dial_stdio_file(&self) -> Option<PathBuf> {
+        let mut name = self.path.as_ref()?.clone().into_os_string();
+        name.push(".dial-stdio");
+        Some(PathBuf::from(name))
+    }
+
+    pub fn dial_stdio(&self, key: &str) -> bool {
+        self.dial_stdio_file()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .is_some_and(|t| t.lines().any(|l| l == key))
+    }
+
+    pub fn set_dial_stdio(&self, key: &str, on: bool) -> std::io::Result<()> {
+        let Some(path) = self.dial_stdio_file() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut keys: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        if keys.contains(&key) == on {
+            return Ok(());
+        }
+        keys.retain(|k| *k != key);
+        if on {
+            keys.push(key);
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
 /// What identifies a Docker daemon: where the SSH hop lands and the socket.
 pub fn target_key(target: &Target) -> String {
     match target {
@@ -181,6 +219,20 @@ mod tests {
         assert_eq!(cache.get("k"), Some(v(1, 43)));
         cache.set("k", None).expect("forget");
         assert!(cache.get("k").is_none());
+    }
+
+    #[test]
+    fn dial_stdio_hosts_are_remembered_and_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ApiVersions::at(dir.path().join("api-versions"));
+        assert!(!cache.dial_stdio("a"));
+        cache.set_dial_stdio("a", true).expect("set");
+        cache.set_dial_stdio("b", true).expect("set");
+        cache.set_dial_stdio("a", true).expect("again");
+        assert!(cache.dial_stdio("a") && cache.dial_stdio("b"));
+        cache.set_dial_stdio("a", false).expect("forget");
+        assert!(!cache.dial_stdio("a") && cache.dial_stdio("b"));
+        assert!(cache.get("a").is_none(), "versions untouched");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use russh::ChannelStream;
 use russh::client::Msg;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::api_versions::{self, ApiVersions};
 use super::{ConnectOptions, SshSession, TransportError};
 use crate::config::Target;
 
@@ -75,10 +76,13 @@ impl DockerLink {
 
 /// Connects to a host's Docker daemon without any request: the caller says
 /// which API version to speak (remembered, or negotiated on the link later).
+/// `memory`, if given, says whether the host refused stream-local forwarding
+/// before (then the first channel skips that attempt) and learns it if so.
 pub async fn connect_docker(
     target: &Target,
     opts: ConnectOptions,
     version: &ClientVersion,
+    memory: Option<&ApiVersions>,
 ) -> Result<DockerLink, TransportError> {
     match target {
         Target::Local { socket } => {
@@ -99,11 +103,14 @@ pub async fn connect_docker(
             docker_socket,
         } => {
             let session = SshSession::connect(endpoint, jumps, opts).await?;
-            let dial_stdio = Arc::new(AtomicBool::new(false));
+            let memory = memory.map(|m| (m.clone(), api_versions::target_key(target)));
+            let known = memory.as_ref().is_some_and(|(m, key)| m.dial_stdio(key));
+            let dial_stdio = Arc::new(AtomicBool::new(known));
             let connector = SshConnector {
                 session: Arc::clone(&session),
                 socket: docker_socket.clone(),
                 dial_stdio: Arc::clone(&dial_stdio),
+                memory: memory.map(Arc::new),
             };
             let client = Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
@@ -145,6 +152,8 @@ struct SshConnector {
     socket: String,
     /// Set once the server has refused stream-local forwarding.
     dial_stdio: Arc<AtomicBool>,
+    /// Where a refusal is remembered for the next run.
+    memory: Option<Arc<(ApiVersions, String)>>,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<TokioIo<SshIo>, std::io::Error>> + Send>>;
@@ -169,6 +178,12 @@ impl tower_service::Service<Uri> for SshConnector {
                             "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
                         );
                         this.dial_stdio.store(true, Ordering::Relaxed);
+                        if let Some(m) = &this.memory {
+                            let (versions, key) = m.as_ref();
+                            if let Err(e) = versions.set_dial_stdio(key, true) {
+                                tracing::debug!("could not remember dial-stdio for {key}: {e}");
+                            }
+                        }
                     }
                     Err(e) => return Err(std::io::Error::other(e)),
                 }
