@@ -10,6 +10,9 @@ use bollard::ClientVersion;
 
 use crate::config::Target;
 
+/// One writer at a time in this process (other processes: last writer wins).
+static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Set FLOTILLA_API_VERSIONS to use another file (tests), or to "off".
 const ENV_OVERRIDE: &str = "FLOTILLA_API_VERSIONS";
 
@@ -57,6 +60,10 @@ impl ApiVersions {
         let Some(path) = &self.path else {
             return Ok(());
         };
+        // Hosts learn at once: their read-modify-writes must not interleave.
+        let _one_at_a_time = WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut all = std::fs::read_to_string(path)
             .map(|t| parse(&t))
             .unwrap_or_default();
@@ -70,9 +77,7 @@ impl ApiVersions {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&tmp, render(&all))?;
-        std::fs::rename(&tmp, path)
+        replace_file(path, render(&all).as_bytes())
     }
 }
 
@@ -95,6 +100,9 @@ impl ApiVersions {
         let Some(path) = self.dial_stdio_file() else {
             return Ok(());
         };
+        let _one_at_a_time = WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut keys: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         if keys.contains(&key) == on {
@@ -107,11 +115,23 @@ impl ApiVersions {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, path)
+        replace_file(&path, body.as_bytes())
     }
+}
+
+/// Writes `path` whole through a temporary file of its own (unique per process
+/// and write, so concurrent writers never share one) and a rename.
+fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}.{n}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, body)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// What identifies a Docker daemon: where the SSH hop lands and the socket.
