@@ -10,10 +10,28 @@ use clap_complete::engine::ArgValueCandidates;
 use super::{Cli, CliError, Exit, Selection};
 use crate::fleet::Resolved;
 use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, HostId, LogStream};
-use crate::logs::{Cursor, LogBuffer, LogLine, Search, SearchMode, Stream, parse_docker_line};
+use crate::logs::{
+    Cursor, KMerge, LogLine, Search, SearchMode, Stream, parse_docker_line, sanitize,
+};
 
-/// Lines held before printing a non-followed, merged result.
-const MAX_BUFFERED_LINES: usize = 1_000_000;
+/// Look-ahead of the time-ordered merge of several containers, per container:
+/// memory stays bounded whatever the size of the logs.
+const MERGE_LINES: usize = 8192;
+const MERGE_BYTES: usize = 8 * 1024 * 1024;
+/// Output buffer (flushed after each batch, so `--follow` stays live).
+const OUT_BUFFER: usize = 64 * 1024;
+
+/// `-n`: a line count, or `all` (Docker's `--tail all`).
+fn parse_tail(s: &str) -> Result<u32, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(ALL_LINES);
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a line count or \"all\""))
+}
+
+/// `-n all`, sent to Docker as `tail=all`.
+pub const ALL_LINES: u32 = u32::MAX;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -25,8 +43,8 @@ pub struct LogsArgs {
     /// Keep streaming new lines.
     #[arg(short, long)]
     pub follow: bool,
-    /// Lines from the end of each container's log.
-    #[arg(short = 'n', long, default_value_t = 100)]
+    /// Lines from the end of each container's log, or `all`.
+    #[arg(short = 'n', long, default_value = "100", value_parser = parse_tail, value_name = "N|all")]
     pub tail: u32,
     /// Only lines newer than this: a duration ("10m", "2h") or an RFC 3339 time.
     #[arg(long, value_name = "WHEN")]
@@ -222,7 +240,10 @@ async fn stream(
     printer: &Printer,
     request: &Request,
 ) -> std::io::Result<bool> {
-    let mut buffer = LogBuffer::new(MAX_BUFFERED_LINES, usize::MAX);
+    // Without --follow: merged by time as lines arrive, printed as they are
+    // released. With it: printed as they come.
+    let mut merge: KMerge<LogLine> = KMerge::new(targets.len(), MERGE_LINES, MERGE_BYTES);
+    let mut seq = 0u64;
     let stdout = std::io::stdout();
     let mut up: Vec<bool> = state.hosts.iter().map(|h| h.is_up()).collect();
     let mut gave_up = false;
@@ -285,23 +306,35 @@ async fn stream(
                     continue;
                 };
                 let name = targets[i].container.name.as_str();
+                let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
                 for raw in lines {
                     let stream = match raw.stream {
                         LogStream::Stdout => Stream::Stdout,
                         LogStream::Stderr => Stream::Stderr,
                     };
-                    if followed[i].cursor.admit(parse_docker_line(&raw.bytes).0) {
-                        buffer.push_raw(host_name(host), name, stream, &raw.bytes);
+                    let (ts, rest) = parse_docker_line(&raw.bytes);
+                    if !followed[i].cursor.admit(ts) {
+                        continue;
+                    }
+                    let line = LogLine {
+                        seq,
+                        host: host_name(host).to_owned(),
+                        container: name.to_owned(),
+                        stream,
+                        ts,
+                        line: sanitize(rest),
+                    };
+                    seq += 1;
+                    if request.follow {
+                        printer.print(&mut out, &line)?;
+                    } else {
+                        merge.push(i, ts, raw.bytes.len(), line);
+                        while let Some(l) = merge.pop() {
+                            printer.print(&mut out, &l)?;
+                        }
                     }
                 }
-                if request.follow {
-                    let mut out = stdout.lock();
-                    for l in buffer.iter() {
-                        printer.print(&mut out, l)?;
-                    }
-                    out.flush()?;
-                    buffer.clear();
-                }
+                out.flush()?;
             }
             HostEvent::LogsEnded {
                 container_id,
@@ -365,10 +398,26 @@ async fn stream(
             }
             _ => {}
         }
+        // A finished stream no longer holds the merge back.
+        if !request.follow {
+            let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
+            for (i, f) in followed.iter().enumerate() {
+                if f.phase == Phase::Done {
+                    merge.close(i);
+                }
+            }
+            while let Some(l) = merge.pop() {
+                printer.print(&mut out, &l)?;
+            }
+            out.flush()?;
+        }
     }
-    let mut out = stdout.lock();
-    for l in buffer.iter() {
-        printer.print(&mut out, l)?;
+    let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
+    for i in 0..targets.len() {
+        merge.close(i);
+    }
+    while let Some(l) = merge.pop() {
+        printer.print(&mut out, &l)?;
     }
     out.flush()?;
     Ok(gave_up)
@@ -377,6 +426,7 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::LogBuffer;
 
     #[test]
     fn json_time_keeps_nanoseconds_and_order_within_a_millisecond() {
@@ -424,6 +474,15 @@ mod tests {
                 "2026-01-01T00:00:00.000000200Z second"
             ]
         );
+    }
+
+    #[test]
+    fn tail_takes_a_count_or_all() {
+        assert_eq!(parse_tail("all"), Ok(ALL_LINES));
+        assert_eq!(parse_tail("ALL"), Ok(ALL_LINES));
+        assert_eq!(parse_tail("25"), Ok(25));
+        assert!(parse_tail("-1").is_err());
+        assert!(parse_tail("lots").is_err());
     }
 
     #[test]

@@ -222,17 +222,20 @@ fn actor_config(cli: &Cli) -> ActorConfig {
         watch_events: false,
         inspect: false,
         refresh_every: None,
+        probe: false,
         ..ActorConfig::default()
     }
 }
 
 /// Connects to every selected host once and waits for each to answer or fail.
-async fn snapshot(cli: &Cli, sel: &Selection) -> Result<FleetState, CliError> {
+async fn snapshot(cli: &Cli, sel: &Selection, probe: bool) -> Result<FleetState, CliError> {
     let inventory = select(&load_inventory(cli)?, sel)?;
     let mut state = FleetState::new(&inventory);
-    Fleet::spawn(&inventory, actor_config(cli))
-        .collect(&mut state)
-        .await;
+    let cfg = ActorConfig {
+        probe,
+        ..actor_config(cli)
+    };
+    Fleet::spawn(&inventory, cfg).collect(&mut state).await;
     Ok(state)
 }
 
@@ -268,7 +271,12 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     let inventory = select(&load_inventory(cli)?, &args.select)?;
     let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    // Docker version and RTT are what this verb shows: probe them.
+    let cfg = ActorConfig {
+        probe: true,
+        ..actor_config(cli)
+    };
+    let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
     let mut vitals =
         crate::ops::triage::collect::vitals(&fleet, &state, std::time::Duration::from_secs(10))
@@ -349,7 +357,7 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
 }
 
 pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
-    let state = snapshot(cli, &args.select).await?;
+    let state = snapshot(cli, &args.select, false).await?;
     let containers: Vec<&ContainerInfo> = state
         .hosts
         .iter()

@@ -13,7 +13,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::model::{ContainerInfo, HostInfo, StatsSample};
 use crate::config::HostSpec;
+use crate::transport::api_versions::{self, ApiVersions};
 use crate::transport::{ConnectOptions, DockerLink, connect_docker};
+use bollard::{API_DEFAULT_VERSION, ClientVersion};
 
 /// How an actor behaves after losing its host.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,9 @@ pub struct ActorConfig {
     pub inspect: bool,
     /// Re-list this often even without events (keeps "Up 5 minutes" fresh).
     pub refresh_every: Option<Duration>,
+    /// On connect, ask `/version` (Docker version) and time one `/_ping` on
+    /// the open connection (RTT): TUI and `hosts`. Plain listing skips both.
+    pub probe: bool,
 }
 
 impl Default for ActorConfig {
@@ -41,6 +46,7 @@ impl Default for ActorConfig {
             watch_events: true,
             inspect: true,
             refresh_every: Some(Duration::from_secs(15)),
+            probe: true,
         }
     }
 }
@@ -91,7 +97,7 @@ pub async fn run(
             }
         };
         let reason = match connected {
-            Ok((link, info, rtt)) => {
+            Ok((link, info, rtt, learning)) => {
                 attempt = 0;
                 // Shared with the front end (deploys, triage evidence, vitals).
                 docker_out.send_replace(Some(super::Handles {
@@ -102,7 +108,14 @@ pub async fn run(
                     return;
                 }
                 match serve(id, &spec, &cfg, &link, &send, &events, &mut commands).await {
-                    Ended::Shutdown => return,
+                    Ended::Shutdown => {
+                        // A version asked beside the list is worth keeping,
+                        // but not worth waiting long for.
+                        if let Some(task) = learning {
+                            let _ = tokio::time::timeout(LEARN_GRACE, task).await;
+                        }
+                        return;
+                    }
                     Ended::Lost(reason) => reason,
                 }
             }
@@ -234,45 +247,121 @@ fn key_problem(e: &crate::transport::TransportError) -> Option<super::event::Hos
 async fn connect(
     spec: &HostSpec,
     cfg: &ActorConfig,
-) -> Result<(DockerLink, HostInfo, Duration), Failure> {
-    let link = connect_docker(&spec.target, cfg.connect)
-        .await
-        .map_err(|e| Failure {
-            reason: e.to_string(),
-            key: key_problem(&e),
-        })?;
-    // /version and /_ping at once: one rides the open pooled connection, the
-    // other opens a second SSH channel (two round trips), which the event
-    // stream and the first list then find ready. The faster one is a single
-    // request on an open connection: the RTT.
+) -> Result<
+    (
+        DockerLink,
+        HostInfo,
+        Duration,
+        Option<tokio::task::JoinHandle<()>>,
+    ),
+    Failure,
+> {
+    let versions = ApiVersions::from_env();
+    let key = api_versions::target_key(&spec.target);
+    let remembered = versions.get(&key);
+    let link = connect_docker(
+        &spec.target,
+        cfg.connect,
+        remembered.as_ref().unwrap_or(API_DEFAULT_VERSION),
+        Some(&versions),
+    )
+    .await
+    .map_err(|e| Failure {
+        reason: e.to_string(),
+        key: key_problem(&e),
+    })?;
+    // Known once a first channel is open (stream-local may be refused).
+    let tunnel = |link: &DockerLink| {
+        serde_json::to_value(link.tunnel())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    if !cfg.probe {
+        // No request before the list. A host not seen before learns its API
+        // version beside the first list (a second channel, opened in parallel).
+        let learning = remembered.is_none().then(|| {
+            let docker = link.docker.clone();
+            let within = cfg.call_timeout;
+            tokio::spawn(async move {
+                if let Ok(Ok(v)) = tokio::time::timeout(within, docker.version()).await {
+                    remember(&versions, &key, v.api_version.as_deref());
+                }
+            })
+        });
+        let info = HostInfo {
+            docker_version: String::new(),
+            api_version: remembered.map(|v| v.to_string()).unwrap_or_default(),
+            tunnel: String::new(),
+        };
+        return Ok((link, info, Duration::ZERO, learning));
+    }
+    let version = if cfg.watch_events {
+        // Two channels at once: the event stream will hold one, and the
+        // first list then finds the other open.
+        let (version, ping) = tokio::join!(
+            tokio::time::timeout(cfg.call_timeout, link.docker.version()),
+            tokio::time::timeout(cfg.call_timeout, link.docker.ping()),
+        );
+        answered("/_ping", ping)?;
+        answered("/version", version)?
+    } else {
+        answered(
+            "/version",
+            tokio::time::timeout(cfg.call_timeout, link.docker.version()).await,
+        )?
+    };
+    // On an open connection, one request's time is the round trip.
     let started = Instant::now();
-    let (version, ping) = tokio::join!(
-        async {
-            let answer = tokio::time::timeout(cfg.call_timeout, link.docker.version()).await;
-            (answer, started.elapsed())
-        },
-        async {
-            let answer = tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await;
-            (answer, started.elapsed())
-        },
-    );
-    let rtt = version.1.min(ping.1);
-    let version = version
-        .0
-        .map_err(|_| "Docker API did not answer /version in time".to_owned())?
-        .map_err(|e| format!("Docker API: {e}"))?;
-    ping.0
-        .map_err(|_| "Docker API did not answer /_ping in time".to_owned())?
-        .map_err(|e| format!("Docker API: {e}"))?;
+    answered(
+        "/_ping",
+        tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await,
+    )?;
+    let rtt = started.elapsed();
+    let negotiated = remember(&versions, &key, version.api_version.as_deref());
+    let mut link = link;
+    if let Some(v) = negotiated
+        && v != link.docker.client_version()
+    {
+        link.docker = link.with_version(&v).map_err(|e| e.to_string())?;
+    }
     let info = HostInfo {
         docker_version: version.version.unwrap_or_default(),
         api_version: link.docker.client_version().to_string(),
-        tunnel: serde_json::to_value(link.tunnel())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        tunnel: tunnel(&link),
     };
-    Ok((link, info, rtt))
+    Ok((link, info, rtt, None))
+}
+
+/// How long a finished headless verb waits for a first `/version` answer.
+const LEARN_GRACE: Duration = Duration::from_millis(500);
+
+/// A bounded Docker call's answer, or why there is none.
+fn answered<T>(
+    what: &str,
+    answer: Result<Result<T, bollard::errors::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, String> {
+    answer
+        .map_err(|_| format!("Docker API did not answer {what} in time"))?
+        .map_err(|e| format!("Docker API: {e}"))
+}
+
+/// The version to speak with a server whose newest is `server` (bollard's
+/// own, if older), recorded for the next run.
+fn remember(versions: &ApiVersions, key: &str, server: Option<&str>) -> Option<ClientVersion> {
+    let server = api_versions::parse_version(server?)?;
+    let v = if server < *API_DEFAULT_VERSION {
+        server
+    } else {
+        *API_DEFAULT_VERSION
+    };
+    if let Err(e) = versions.set(key, Some(&v)) {
+        tracing::debug!(
+            "could not remember the API version in {:?}: {e}",
+            versions.path()
+        );
+    }
+    Some(v)
 }
 
 async fn serve<F, Fut>(
@@ -449,9 +538,9 @@ where
                     HashSet::new()
                 };
                 let (spec, cfg, docker) = (spec.clone(), *cfg, link.docker.clone());
-                let session = link.session.clone();
+                let link = link.clone();
                 listing = Some(tokio::spawn(async move {
-                    list_and_inspect(&spec, &cfg, &docker, session, known).await
+                    list_and_inspect(&spec, &cfg, &docker, &link, known).await
                 }));
             }
         }
@@ -495,10 +584,37 @@ async fn list_and_inspect(
     spec: &HostSpec,
     cfg: &ActorConfig,
     docker: &bollard::Docker,
-    session: Option<std::sync::Arc<crate::transport::SshSession>>,
+    link: &DockerLink,
     known: HashSet<String>,
 ) -> Result<Listed, String> {
-    let (containers, rtt) = list(spec, cfg, docker, session.as_deref()).await?;
+    let session = link.session.as_deref();
+    let (containers, rtt) = match list(spec, cfg, docker, session).await {
+        Err(e) if api_versions::is_version_mismatch(&e) => {
+            // A remembered version the daemon no longer takes: ask it afresh.
+            tracing::info!(host = %spec.name, "{e}; negotiating the API version again");
+            let versions = ApiVersions::from_env();
+            let key = api_versions::target_key(&spec.target);
+            let _ = versions.set(&key, None);
+            let fresh = link
+                .with_version(API_DEFAULT_VERSION)
+                .map_err(|e| e.to_string())?
+                .negotiate_version()
+                .await
+                .map_err(|e| format!("Docker API: {e}"))?;
+            let _ = versions.set(&key, Some(&fresh.client_version()));
+            list(spec, cfg, &fresh, session).await?
+        }
+        Err(e) => {
+            // A remembered dial-stdio fallback may be what broke (no docker
+            // CLI on the host any more): the next run tries stream-local again.
+            if link.tunnel() == crate::transport::docker::Tunnel::DialStdio {
+                let versions = ApiVersions::from_env();
+                let _ = versions.set_dial_stdio(&api_versions::target_key(&spec.target), false);
+            }
+            return Err(e);
+        }
+        Ok(listed) => listed,
+    };
     let mut fetched = Vec::new();
     if cfg.inspect {
         let missing: Vec<String> = containers
@@ -593,9 +709,33 @@ async fn read_stats(docker: &bollard::Docker, ids: Vec<String>) -> Vec<(String, 
         .await
 }
 
+/// Container events that change what a list shows. Health-check execs
+/// (`exec_create/exec_start/exec_die`, three per check) and attach/resize/top
+/// would only wake the actor to re-list the same rows.
 fn container_events_filter() -> bollard::query_parameters::EventsOptions {
-    let filters =
-        std::collections::HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
+    const USED: [&str; 13] = [
+        "create",
+        "start",
+        "restart",
+        "stop",
+        "kill",
+        "die",
+        "oom",
+        "destroy",
+        "pause",
+        "unpause",
+        "rename",
+        "update",
+        // Matches `health_status: healthy` etc. (Docker matches this one by prefix).
+        "health_status",
+    ];
+    let filters = std::collections::HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        (
+            "event".to_owned(),
+            USED.iter().map(|e| (*e).to_owned()).collect(),
+        ),
+    ]);
     bollard::query_parameters::EventsOptionsBuilder::default()
         .filters(&filters)
         .build()

@@ -140,6 +140,15 @@ pub struct LogRequest {
     pub max_line_bytes: usize,
 }
 
+/// Docker's `tail`: `all` for the largest count (`-n all`, a resume).
+fn tail_param(tail: u32) -> String {
+    if tail == u32::MAX {
+        "all".to_owned()
+    } else {
+        tail.to_string()
+    }
+}
+
 pub async fn follow(
     host: HostId,
     docker: Docker,
@@ -152,7 +161,7 @@ pub async fn follow(
         .stdout(true)
         .stderr(true)
         .timestamps(true)
-        .tail(&request.tail.to_string());
+        .tail(&tail_param(request.tail));
     if let Some(since) = request.since {
         opts = opts.since(i32::try_from(since).unwrap_or(i32::MAX));
     }

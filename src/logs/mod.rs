@@ -11,6 +11,7 @@
 //! `StyledLine::text`.
 
 pub mod buffer;
+pub mod merge;
 pub mod resume;
 pub mod sanitize;
 pub mod search;
@@ -20,6 +21,7 @@ pub use buffer::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, LogBuffer, LogLine, Nanos, PushOutcome, Stream,
     parse_docker_line,
 };
+pub use merge::KMerge;
 pub use resume::Cursor;
 pub use sanitize::{StyledLine, plain, sanitize};
 pub use search::{Search, SearchError, SearchMode, filtered_indices};

@@ -2,7 +2,7 @@
 //! connection is a direct-streamlocal channel to the remote socket, or, where
 //! the server forbids stream-local forwarding, `docker system dial-stdio` over
 //! an exec channel. hyper's pool keeps connections open, so a warm request costs
-//! one round trip and no new channel.
+//! one round trip and no new channel. Connecting sends no request of its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use bollard::{BollardRequest, ClientVersion, Docker};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
@@ -20,6 +20,7 @@ use russh::ChannelStream;
 use russh::client::Msg;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::api_versions::{self, ApiVersions};
 use super::{ConnectOptions, SshSession, TransportError};
 use crate::config::Target;
 
@@ -35,11 +36,16 @@ pub enum Tunnel {
     DialStdio,
 }
 
+/// Builds a client for the same transport at another API version.
+type Rebuild = Arc<dyn Fn(&ClientVersion) -> Result<Docker, bollard::errors::Error> + Send + Sync>;
+
 /// A connected Docker client plus the session that carries it.
+#[derive(Clone)]
 pub struct DockerLink {
     pub docker: Docker,
     pub session: Option<Arc<SshSession>>,
     tunnel_mode: Option<Arc<AtomicBool>>,
+    rebuild: Rebuild,
 }
 
 impl DockerLink {
@@ -60,23 +66,35 @@ impl DockerLink {
     pub fn closed_reason(&self) -> Option<String> {
         self.session.as_ref().and_then(|s| s.closed_reason())
     }
+
+    /// A client at `version` over the same connections (bollard can only
+    /// lower a client's version in place).
+    pub fn with_version(&self, version: &ClientVersion) -> Result<Docker, TransportError> {
+        Ok((self.rebuild)(version)?)
+    }
 }
 
-/// Connects to a host's Docker daemon and negotiates the API version.
+/// Connects to a host's Docker daemon without any request: the caller says
+/// which API version to speak (remembered, or negotiated on the link later).
+/// `memory`, if given, says whether the host refused stream-local forwarding
+/// before (then the first channel skips that attempt) and learns it if so.
 pub async fn connect_docker(
     target: &Target,
     opts: ConnectOptions,
+    version: &ClientVersion,
+    memory: Option<&ApiVersions>,
 ) -> Result<DockerLink, TransportError> {
     match target {
         Target::Local { socket } => {
-            let path = socket.to_string_lossy();
-            let docker =
-                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?;
-            let docker = docker.negotiate_version().await?;
+            let path = socket.to_string_lossy().into_owned();
+            let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
+                Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, v)
+            });
             Ok(DockerLink {
-                docker,
+                docker: rebuild(version)?,
                 session: None,
                 tunnel_mode: None,
+                rebuild,
             })
         }
         Target::Ssh {
@@ -85,43 +103,43 @@ pub async fn connect_docker(
             docker_socket,
         } => {
             let session = SshSession::connect(endpoint, jumps, opts).await?;
-            let dial_stdio = Arc::new(AtomicBool::new(false));
+            let memory = memory.map(|m| (m.clone(), api_versions::target_key(target)));
+            let known = memory.as_ref().is_some_and(|(m, key)| m.dial_stdio(key));
+            let dial_stdio = Arc::new(AtomicBool::new(known));
             let connector = SshConnector {
                 session: Arc::clone(&session),
                 socket: docker_socket.clone(),
                 dial_stdio: Arc::clone(&dial_stdio),
+                memory: memory.map(Arc::new),
             };
             let client = Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(8)
                 .build(connector);
-            let transport = move |req: BollardRequest| {
+            // Every client built here shares `client`, so its pooled connections.
+            let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
                 let client = client.clone();
-                async move {
-                    client
-                        .request(req)
-                        .await
-                        .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
-                }
-            };
-            let docker = Docker::connect_with_custom_transport(
-                transport,
-                Some("http://docker"),
-                REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )?;
-            let docker =
-                docker
-                    .negotiate_version()
-                    .await
-                    .map_err(|e| TransportError::DockerTunnel {
-                        socket: docker_socket.clone(),
-                        message: e.to_string(),
-                    })?;
+                let transport = move |req: BollardRequest| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .request(req)
+                            .await
+                            .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
+                    }
+                };
+                Docker::connect_with_custom_transport(
+                    transport,
+                    Some("http://docker"),
+                    REQUEST_TIMEOUT_SECS,
+                    v,
+                )
+            });
             Ok(DockerLink {
-                docker,
+                docker: rebuild(version)?,
                 session: Some(session),
                 tunnel_mode: Some(dial_stdio),
+                rebuild,
             })
         }
     }
@@ -134,6 +152,8 @@ struct SshConnector {
     socket: String,
     /// Set once the server has refused stream-local forwarding.
     dial_stdio: Arc<AtomicBool>,
+    /// Where a refusal is remembered for the next run.
+    memory: Option<Arc<(ApiVersions, String)>>,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<TokioIo<SshIo>, std::io::Error>> + Send>>;
@@ -158,6 +178,12 @@ impl tower_service::Service<Uri> for SshConnector {
                             "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
                         );
                         this.dial_stdio.store(true, Ordering::Relaxed);
+                        if let Some(m) = &this.memory {
+                            let (versions, key) = m.as_ref();
+                            if let Err(e) = versions.set_dial_stdio(key, true) {
+                                tracing::debug!("could not remember dial-stdio for {key}: {e}");
+                            }
+                        }
                     }
                     Err(e) => return Err(std::io::Error::other(e)),
                 }

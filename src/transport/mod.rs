@@ -1,6 +1,7 @@
 //! Everything that knows about SSH: sessions, host keys, and the Docker API tunnel.
 //! Nothing above this layer sees russh.
 
+pub mod api_versions;
 pub mod docker;
 pub mod known_hosts;
 pub mod ssh;
@@ -8,6 +9,7 @@ pub mod ssh;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use api_versions::ApiVersions;
 pub use docker::{DockerLink, connect_docker};
 pub use ssh::{ConnectOptions, SshSession};
 

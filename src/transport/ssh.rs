@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::agent::client::AgentClient;
+use russh::keys::ssh_key::HashAlg;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, ChannelStream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, ReadBuf};
@@ -483,12 +484,8 @@ async fn authenticate(
     ep: &SshEndpoint,
 ) -> Result<(), TransportError> {
     let mut tried = Vec::new();
-    let rsa_hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
+    // Asked only for an RSA key: it may wait up to 1 s for the server's EXT_INFO.
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
 
     // ssh-agent first, like OpenSSH.
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -501,8 +498,9 @@ async fn authenticate(
                 for id in identities {
                     let key: PublicKey = id.public_key().into_owned();
                     tried.push(format!("agent key {}", known_hosts::fingerprint(&key)));
+                    let hash = rsa_hash_for(handle, key.algorithm(), &mut rsa_hash).await;
                     match handle
-                        .authenticate_publickey_with(&ep.user, key, rsa_hash, &mut agent)
+                        .authenticate_publickey_with(&ep.user, key, hash, &mut agent)
                         .await
                     {
                         Ok(result) if result.success() => return Ok(()),
@@ -532,7 +530,8 @@ async fn authenticate(
             }
         };
         tried.push(path.display().to_string());
-        let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
+        let hash = rsa_hash_for(handle, key.algorithm(), &mut rsa_hash).await;
+        let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
         let result = handle
             .authenticate_publickey(&ep.user, key)
             .await
@@ -547,6 +546,27 @@ async fn authenticate(
         tried,
         encrypted,
     })
+}
+
+/// The RSA signature hash the server prefers, for RSA keys only; asked once.
+async fn rsa_hash_for(
+    handle: &Handle<ClientHandler>,
+    alg: russh::keys::Algorithm,
+    known: &mut Option<Option<HashAlg>>,
+) -> Option<HashAlg> {
+    if !matches!(alg, russh::keys::Algorithm::Rsa { .. }) {
+        return None;
+    }
+    if known.is_none() {
+        let best = handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        *known = Some(best);
+    }
+    known.flatten()
 }
 
 /// Errors surfaced from inside russh's handler callbacks.

@@ -230,7 +230,12 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         },
     )?;
     let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, actor_config(cli));
+    // A deploy needs a daemon that answers, not just a session: probe it.
+    let cfg = crate::fleet::ActorConfig {
+        probe: true,
+        ..actor_config(cli)
+    };
+    let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
     // Unreachable hosts are reported from the state (`Connected::unreachable`).
     let names: Vec<String> = inventory.hosts.iter().map(|h| h.name.clone()).collect();
