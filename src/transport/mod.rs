@@ -4,6 +4,7 @@
 pub mod api_versions;
 pub mod docker;
 pub mod known_hosts;
+mod proxy;
 pub mod ssh;
 
 use std::path::PathBuf;
