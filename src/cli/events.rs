@@ -56,8 +56,12 @@ pub async fn run(cli: &Cli, args: &EventsArgs) -> Result<Exit, CliError> {
     fleet.settle(&mut state).await;
     let mut exit = super::report_unreachable(&state, args.json);
 
-    let (mut entries, failed) =
-        timeline::fetch(timeline::handles(&fleet, &state), since, until).await;
+    let (mut entries, failed) = timeline::fetch(
+        timeline::connected(timeline::handles(&fleet, &state)),
+        since,
+        until,
+    )
+    .await;
     for (host, e) in &failed {
         exit = Exit::Unreachable;
         eprintln!("flotilla: {host}: events: {e}");

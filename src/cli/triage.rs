@@ -84,9 +84,12 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     let groups = triage::group(&state, &findings, &evidence, &opts, now);
     // The snapshot's timeline: what happened to the affected services.
     let timeline = if args.markdown {
-        let (mut entries, _failed) =
-            crate::ops::timeline::fetch(crate::ops::timeline::handles(&fleet, &state), since, now)
-                .await;
+        let (mut entries, _failed) = crate::ops::timeline::fetch(
+            crate::ops::timeline::connected(crate::ops::timeline::handles(&fleet, &state)),
+            since,
+            now,
+        )
+        .await;
         let audit = AuditLog::from_env();
         entries.extend(crate::ops::timeline::audit_entries(
             &audit,

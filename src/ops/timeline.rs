@@ -174,9 +174,16 @@ pub fn handles(fleet: &Fleet, state: &FleetState) -> Vec<(String, Option<bollard
         .hosts
         .iter()
         .enumerate()
-        .filter(|(_, h)| h.is_up())
-        .map(|(hi, h)| (h.spec.name.clone(), fleet.docker(hi)))
+        // A host without a session is listed too: `fetch` reports it as not read.
+        .map(|(hi, h)| (h.spec.name.clone(), fleet.docker(hi).filter(|_| h.is_up())))
         .collect()
+}
+
+/// Only the hosts with a session (headless verbs report the others already).
+pub fn connected(
+    hosts: Vec<(String, Option<bollard::Docker>)>,
+) -> Vec<(String, Option<bollard::Docker>)> {
+    hosts.into_iter().filter(|(_, d)| d.is_some()).collect()
 }
 
 /// Longest one host may take to answer a window of events: a sick daemon
@@ -191,7 +198,7 @@ pub async fn fetch(
 ) -> (Vec<Entry>, Vec<(String, String)>) {
     let work = hosts.into_iter().map(|(name, docker)| async move {
         let Some(docker) = docker else {
-            return (name, Err("the host's connection is gone".to_owned()));
+            return (name, Err("not connected".to_owned()));
         };
         let read = async {
             let mut stream = docker.events(Some(options(since, Some(until))));

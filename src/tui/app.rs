@@ -32,6 +32,7 @@ pub enum View {
     Services,
     Audit,
     Triage,
+    Timeline,
     Logs,
     Inspect,
     /// Entered from a service (D); not a tab.
@@ -39,12 +40,13 @@ pub enum View {
 }
 
 impl View {
-    pub const TABS: [View; 5] = [
+    pub const TABS: [View; 6] = [
         View::Hosts,
         View::Containers,
         View::Services,
         View::Audit,
         View::Triage,
+        View::Timeline,
     ];
 
     pub fn title(self) -> &'static str {
@@ -54,6 +56,7 @@ impl View {
             View::Services => "Services",
             View::Audit => "Audit",
             View::Triage => "Triage",
+            View::Timeline => "Timeline",
             View::Logs => "Logs",
             View::Inspect => "Inspect",
             View::Deploy => "Deploy",
@@ -93,6 +96,11 @@ pub enum AppEvent {
     Deploy(DeployEvent),
     /// The running deploy's event channel closed.
     DeployEnded,
+    /// The loop read the timeline: entries in time order, and hosts that failed.
+    TimelineLoaded {
+        entries: Vec<crate::ops::timeline::Entry>,
+        failed: Vec<(String, String)>,
+    },
 }
 
 /// What the loop must do after an update.
@@ -121,6 +129,11 @@ pub enum AppEffect {
     DiscardDeploy,
     /// Pause / continue / abort the running deploy.
     DeployControl(Control),
+    /// Read the timeline since `since` (unix seconds); answer with `TimelineLoaded`.
+    LoadTimeline {
+        targets: Vec<String>,
+        since: i64,
+    },
     /// Suspend the screen and run an interactive shell in a container.
     Shell {
         host: HostId,
@@ -163,6 +176,7 @@ pub struct ViewStates {
     pub services: ServicesState,
     pub audit: AuditState,
     pub triage: TriageState,
+    pub timeline: crate::tui::state::timeline::TimelineState,
     /// Open while the Logs view is.
     pub logs: Option<LogsState>,
     /// Open while the Inspect view is.
@@ -275,6 +289,10 @@ impl App {
             AppEvent::Deploy(ev) => self.state.deploy.apply(ev),
             AppEvent::DeployEnded => {
                 self.state.deploy.ended();
+                Vec::new()
+            }
+            AppEvent::TimelineLoaded { entries, failed } => {
+                self.state.timeline.loaded(entries, failed);
                 Vec::new()
             }
             AppEvent::AuditLoaded(records) => {
@@ -451,6 +469,13 @@ impl App {
             Action::ViewServices => vec![Msg::Switch(View::Services)],
             Action::ViewAudit => vec![Msg::Switch(View::Audit)],
             Action::ViewTriage => vec![Msg::Switch(View::Triage)],
+            Action::ViewTimeline => vec![Msg::Switch(View::Timeline)],
+            // A triage problem's events: the timeline narrowed to its containers.
+            Action::Events if self.view == View::Triage => {
+                vec![Msg::Timeline(
+                    self.state.triage.selected_targets(&self.fleet),
+                )]
+            }
             Action::Snapshot => vec![Msg::Effect(triage::snapshot(&self.fleet))],
             Action::Deploy => {
                 let service = self.selected_service();
@@ -473,6 +498,7 @@ impl App {
                 View::Services => self.state.services.handle(action, &ctx),
                 View::Audit => self.state.audit.handle(action, &ctx),
                 View::Triage => self.state.triage.handle(action, &ctx),
+                View::Timeline => self.state.timeline.handle(action, &ctx),
                 View::Logs => self
                     .state
                     .logs
@@ -563,6 +589,12 @@ impl App {
                     effects.push(ask);
                 }
                 Msg::Shell(src) => effects.extend(self.shell(src)),
+                Msg::Timeline(targets) => {
+                    effects.extend(self.leave_detail());
+                    self.view = View::Timeline;
+                    self.tab = View::Timeline;
+                    effects.push(self.state.timeline.load(targets));
+                }
                 Msg::Containers(filter) => {
                     self.state.containers.filter = filter;
                     effects.extend(self.switch(View::Containers));
@@ -587,6 +619,9 @@ impl App {
         self.tab = view;
         if view == View::Audit {
             effects.push(AppEffect::LoadAudit);
+        }
+        if view == View::Timeline {
+            effects.push(self.state.timeline.load(Vec::new()));
         }
         effects
     }

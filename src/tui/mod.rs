@@ -91,6 +91,8 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     });
 
     let mut keys = input::Input::start();
+    // Answers of background reads (the timeline) come back here.
+    let (loaded_tx, mut loaded_rx) = mpsc::channel::<AppEvent>(4);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // CPU/memory of visible rows: one-shot reads, only while that view is open.
@@ -110,6 +112,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
             _ = stats_tick.tick() => Some(AppEvent::StatsTick),
+            loaded = loaded_rx.recv() => loaded,
             prepared = deploy.prepared_rx.recv() => match prepared {
                 Some(Ok((deployment, summary))) => {
                     deploy.ready = Some(*deployment);
@@ -172,7 +175,15 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                     });
                     continue;
                 }
-                quit |= carry_out(effect, &mut app, &fleet, &audit, &mut deploy, &mut pending);
+                quit |= carry_out(
+                    effect,
+                    &mut app,
+                    &fleet,
+                    &audit,
+                    &mut deploy,
+                    &mut pending,
+                    &loaded_tx,
+                );
             }
         }
         if quit {
@@ -285,6 +296,7 @@ fn carry_out(
     audit: &AuditLog,
     deploy: &mut DeployRuntime,
     follow_up: &mut std::collections::VecDeque<AppEvent>,
+    loaded: &mpsc::Sender<AppEvent>,
 ) -> bool {
     match effect {
         AppEffect::PrepareDeploy { service, request } => {
@@ -335,6 +347,25 @@ fn carry_out(
             }
         }
         AppEffect::Quit => return true,
+        AppEffect::LoadTimeline { targets, since } => {
+            // Audit records now (a local file); Docker events in a task, each
+            // host bounded, over the actors' open sessions.
+            let until = jiff::Timestamp::now();
+            let after = i128::from(since) * 1_000_000_000 - 1;
+            let mut entries =
+                ops::timeline::audit_entries(audit, &app.fleet, after, until.as_nanosecond());
+            let handles = ops::timeline::handles(fleet, &app.fleet);
+            let loaded = loaded.clone();
+            tokio::spawn(async move {
+                let (mut docker, failed) = ops::timeline::fetch(handles, since, until).await;
+                entries.append(&mut docker);
+                entries.retain(|e| ops::timeline::matches(e, &targets));
+                ops::timeline::sort(&mut entries);
+                let _ = loaded
+                    .send(AppEvent::TimelineLoaded { entries, failed })
+                    .await;
+            });
+        }
         // Taken by the loop before it gets here (it needs the terminal).
         AppEffect::Shell { .. } => {}
         AppEffect::Host(host, cmd) => {

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod inspect;
 pub mod logs;
 pub mod services;
+pub mod timeline;
 pub mod triage;
 
 use super::action::Action;
@@ -46,6 +47,8 @@ pub enum Msg {
     Inspect(LogSource),
     /// Open a shell in this container (the App checks the policy).
     Shell(LogSource),
+    /// Show the timeline narrowed to these container or service names.
+    Timeline(Vec<String>),
     /// Show the containers view narrowed by this filter.
     Containers(Filter),
     Switch(View),

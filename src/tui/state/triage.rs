@@ -72,6 +72,26 @@ impl TriageState {
         out
     }
 
+    /// The names the selected line is about: a member's container, or all
+    /// of a group's containers (its service, if it has none listed).
+    pub fn selected_targets(&self, fleet: &FleetState) -> Vec<String> {
+        let groups = groups(fleet);
+        let lines = self.lines(&groups);
+        match lines.get(self.selected.min(lines.len().saturating_sub(1))) {
+            Some(Line::Member(i, j)) => vec![groups[*i].containers[*j].name.clone()],
+            Some(Line::Group(i)) => {
+                let g = &groups[*i];
+                let mut names: Vec<String> = g.containers.iter().map(|c| c.name.clone()).collect();
+                names.dedup();
+                if names.is_empty() {
+                    names.extend(g.service.clone());
+                }
+                names
+            }
+            None => Vec::new(),
+        }
+    }
+
     pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {
         let groups = groups(ctx.fleet);
         let lines = self.lines(&groups);

@@ -135,8 +135,14 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Help, "help"),
         ],
         View::Triage => &[
-            (Action::Open, "logs"),
+            (Action::Open, "expand / logs"),
+            (Action::Events, "events"),
             (Action::Snapshot, "incident snapshot"),
+            (Action::Help, "help"),
+        ],
+        View::Timeline => &[
+            (Action::Back, "whole fleet"),
+            (Action::NextView, "next view"),
             (Action::Help, "help"),
         ],
         View::Audit | View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],

@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod inspect;
 pub mod logs;
 pub mod services;
+pub mod timeline;
 pub mod triage;
 
 use ratatui::Frame;
@@ -35,6 +36,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         View::Services => services::render(frame, body, app, theme),
         View::Audit => audit::render(frame, body, app, theme),
         View::Triage => triage::render(frame, body, app, theme),
+        View::Timeline => timeline::render(frame, body, app, theme),
         View::Logs => logs::render(frame, body, app, theme),
         View::Inspect => inspect::render(frame, body, app, theme),
         View::Deploy => deploy::render(frame, body, app, theme),

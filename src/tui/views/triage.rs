@@ -81,7 +81,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .border_style(theme.border)
             .title(Span::styled(title, theme.title)),
     );
-    let selected = (!lines.is_empty()).then_some(app.state.triage.selected.min(lines.len() - 1));
+    let selected = (!lines.is_empty()).then(|| app.state.triage.selected.min(lines.len() - 1));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -1,0 +1,197 @@
+//! Timeline: Docker events of every host and flotilla's audit records of the
+//! last hour, in time order, host-coloured.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let tl = &app.state.timeline;
+    let host_index = |name: &str| {
+        app.fleet
+            .hosts
+            .iter()
+            .position(|h| h.spec.name == name)
+            .unwrap_or(0)
+    };
+    let header =
+        Row::new(["TIME", "HOST", "SOURCE", "ACTION", "CONTAINER", "DETAIL"]).style(theme.header);
+    let rows: Vec<Row> = tl
+        .entries
+        .iter()
+        .map(|e| {
+            let time = crate::logs::format_ts(e.nanos);
+            let time = time.get(11..23).unwrap_or(&time).to_owned();
+            let action_style = match e.action.as_str() {
+                "die" | "oom" | "kill" | "destroy" => theme.unhealthy,
+                "health_status: unhealthy" => theme.unhealthy,
+                _ if e.source == "audit" => theme.key,
+                _ => ratatui::style::Style::default(),
+            };
+            let what = match (&e.container, &e.service) {
+                (Some(c), Some(s)) if s != c => format!("{c} ({s})"),
+                (Some(c), _) => c.clone(),
+                (None, _) => "-".to_owned(),
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(time, theme.dim)),
+                Cell::from(Span::styled(
+                    e.host.clone(),
+                    theme.host(host_index(&e.host)),
+                )),
+                Cell::from(e.source),
+                Cell::from(Span::styled(e.action.clone(), action_style)),
+                Cell::from(what),
+                Cell::from(e.detail.clone()),
+            ])
+        })
+        .collect();
+    let scope = if tl.targets.is_empty() {
+        String::new()
+    } else {
+        format!(" of {}", tl.targets.join(", "))
+    };
+    let title = if tl.loading {
+        format!(" Timeline{scope}: reading the last hour… ")
+    } else {
+        let failed = if tl.failed.is_empty() {
+            String::new()
+        } else {
+            let hosts: Vec<&str> = tl.failed.iter().map(|(h, _)| h.as_str()).collect();
+            format!("; not read: {}", hosts.join(", "))
+        };
+        format!(
+            " Timeline{scope} ({} events, last hour{failed}) ",
+            tl.entries.len()
+        )
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(12),
+            Constraint::Max(12),
+            Constraint::Length(6),
+            Constraint::Max(26),
+            Constraint::Max(30),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .row_highlight_style(theme.selected)
+    .highlight_symbol("▶")
+    .block(
+        Block::default()
+            .borders(Borders::TOP)
+            .border_style(theme.border)
+            .title(Span::styled(title, theme.title)),
+    );
+    let selected = (!tl.entries.is_empty()).then(|| tl.selected.min(tl.entries.len() - 1));
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::timeline::Entry;
+    use crate::tui::app::{AppEffect, AppEvent, View};
+    use crate::tui::testutil::{app, press};
+    use crate::tui::views::snapshot;
+
+    fn entry(secs: i64, host: &str, source: &'static str, action: &str, container: &str) -> Entry {
+        let nanos = i128::from(1_764_100_000 + secs) * 1_000_000_000;
+        Entry {
+            time: String::new(),
+            host: host.into(),
+            source,
+            kind: "container".into(),
+            action: action.into(),
+            container: Some(container.into()),
+            service: Some("web".into()),
+            detail: if action == "die" {
+                "exitCode=1".into()
+            } else {
+                String::new()
+            },
+            nanos,
+            id: None,
+        }
+    }
+
+    #[test]
+    fn timeline_reads_the_last_hour_and_shows_it_in_order() {
+        let mut app = app();
+        let effects = press(&mut app, '6');
+        assert_eq!(app.view, View::Timeline);
+        assert!(
+            effects.iter().any(
+                |e| matches!(e, AppEffect::LoadTimeline { targets, .. } if targets.is_empty())
+            ),
+            "{effects:?}"
+        );
+        let entries = vec![
+            entry(0, "fleet-1", "docker", "die", "shop-web-1"),
+            entry(1, "fleet-1", "docker", "start", "shop-web-1"),
+            entry(2, "fleet-2", "audit", "restart", "shop-web-1"),
+        ];
+        app.update(AppEvent::TimelineLoaded {
+            entries,
+            failed: vec![("fleet-3".into(), "unreachable".into())],
+        });
+        let screen = snapshot::render(&mut app, 100, 10);
+        assert!(
+            screen.contains("Timeline (3 events, last hour; not read: fleet-3)"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn an_empty_timeline_and_an_empty_triage_render() {
+        let mut app = crate::tui::app::App::new(
+            crate::fleet::FleetState::new(&crate::config::Inventory {
+                source: None,
+                ui: Default::default(),
+                hosts: Vec::new(),
+            }),
+            crate::tui::action::Keymap::default(),
+            crate::tui::app::Settings::default(),
+        );
+        press(&mut app, '6');
+        let screen = snapshot::render(&mut app, 80, 8);
+        assert!(screen.contains("reading the last hour"), "{screen}");
+        app.update(AppEvent::TimelineLoaded {
+            entries: Vec::new(),
+            failed: Vec::new(),
+        });
+        assert!(snapshot::render(&mut app, 80, 8).contains("Timeline (0 events"));
+        press(&mut app, '5');
+        assert!(snapshot::render(&mut app, 80, 8).contains("nothing broken"));
+    }
+
+    #[test]
+    fn a_triage_problem_opens_its_events() {
+        let mut app = app();
+        press(&mut app, '5');
+        for _ in 0..3 {
+            press(&mut app, 'j');
+        }
+        let effects = press(&mut app, 'T');
+        assert_eq!(app.view, View::Timeline);
+        match effects.as_slice() {
+            [.., AppEffect::LoadTimeline { targets, .. }] => {
+                assert_eq!(targets, &["shop-batch-1".to_owned()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Esc widens it to the whole fleet.
+        let effects = app.update(crate::tui::testutil::code(crossterm::event::KeyCode::Esc));
+        assert!(matches!(
+            effects.as_slice(),
+            [AppEffect::LoadTimeline { targets, .. }] if targets.is_empty()
+        ));
+    }
+}
