@@ -27,12 +27,7 @@ fn restart_by_name_restarts_audits_and_reports_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
 
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["restart", &c.name, "--yes", "--json"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["restart", &c.name, "--yes", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let results = json(&out.stdout);
     assert_eq!(results[0]["host"], "fleet-2");
@@ -61,12 +56,7 @@ fn stop_then_start_by_service_across_hosts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     for verb in ["stop", "start"] {
-        let mut cmd = flotilla();
-        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-            .arg("--config")
-            .arg(tb.config())
-            .args([verb, &service, "--yes"]);
-        let out = run(cmd);
+        let out = run(tb.verb(&audit, &[verb, &service, "--yes"]));
         assert_eq!(out.code, 0, "{verb}: {}", out.stderr);
         assert!(
             out.stdout
@@ -103,22 +93,12 @@ fn refusals_change_nothing() {
     let audit = dir.path().join("audit.jsonl");
 
     // No terminal and no --yes: refused.
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["kill", &c.name]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["kill", &c.name]));
     assert_eq!(out.code, 6);
     assert!(out.stderr.contains("--yes"), "{}", out.stderr);
 
     // Read-only: refused even with --yes.
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["--read-only", "kill", &c.name, "--yes"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["--read-only", "kill", &c.name, "--yes"]));
     assert_eq!(out.code, 6);
     assert!(out.stderr.contains("read-only"), "{}", out.stderr);
 
@@ -152,12 +132,7 @@ fn failed_action_is_exit_5_and_audited_as_failure() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     // Killing a stopped container fails in Docker.
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["kill", &c.name, "--yes"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["kill", &c.name, "--yes"]));
     assert_eq!(out.code, 5, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("FAILED"), "{}", out.stdout);
     let records = audit_lines(&audit);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Scratch, Testbed, flotilla, json, run};
+use common::{Scratch, Testbed, json, run};
 
 #[test]
 fn events_of_two_hosts_and_a_restart_audit_in_time_order() {
@@ -16,20 +16,10 @@ fn events_of_two_hosts_and_a_restart_audit_in_time_order() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["restart", &b.name, "--yes"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["restart", &b.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["events", &service, "--since", "2m", "--json"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["events", &service, "--since", "2m", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let entries: Vec<serde_json::Value> = out.stdout.lines().map(json).collect();
     let times: Vec<jiff::Timestamp> = entries
@@ -83,12 +73,10 @@ fn events_of_two_hosts_and_a_restart_audit_in_time_order() {
     assert!(restarted < restart, "{entries:#?}");
 
     // Text: host-prefixed lines.
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["events", &service, "--since", "2m", "--host", "fleet-3"]);
-    let out = run(cmd);
+    let out = run(tb.verb(
+        &audit,
+        &["events", &service, "--since", "2m", "--host", "fleet-3"],
+    ));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.lines().all(|l| l.starts_with("fleet-3 ")),

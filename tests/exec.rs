@@ -98,11 +98,9 @@ fn a_target_on_several_hosts_needs_host_or_all_matching() {
         out.stderr
     );
 
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args([
+    let out = run(tb.verb(
+        &audit,
+        &[
             "--read-only",
             "exec",
             "web",
@@ -110,8 +108,8 @@ fn a_target_on_several_hosts_needs_host_or_all_matching() {
             "fleet-1",
             "--",
             "true",
-        ]);
-    let out = run(cmd);
+        ],
+    ));
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("read-only"), "{}", out.stderr);
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::tmux::Tmux;
-use common::{Testbed, flotilla, run};
+use common::{Testbed, run};
 
 #[test]
 fn the_timeline_shows_a_restart_from_docker_and_from_the_audit_log() {
@@ -12,12 +12,7 @@ fn the_timeline_shows_a_restart_from_docker_and_from_the_audit_log() {
     let c = tb.run_sh("fleet-2", "tl-e2e", "tlsvc", "sleep 300");
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["restart", &c.name, "--yes"]);
-    let out = run(cmd);
+    let out = run(tb.verb(&audit, &["restart", &c.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     let ui = Tmux::start(

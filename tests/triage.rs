@@ -317,12 +317,10 @@ fn the_markdown_snapshot_carries_evidence_timeline_audit_and_vitals() {
     let tb = Testbed::get();
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-        .arg("--config")
-        .arg(tb.config())
-        .args(["triage", "--markdown", "--no-logs", "--window", "30m"]);
-    let out = run(cmd);
+    let out = run(tb.verb(
+        &audit,
+        &["triage", "--markdown", "--no-logs", "--window", "30m"],
+    ));
     assert_eq!(out.code, 7, "{}", out.stderr);
     let md = &out.stdout;
     assert!(md.starts_with("## Incident snapshot"), "{md}");

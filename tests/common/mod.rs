@@ -333,3 +333,16 @@ impl Testbed {
         (proxy, config)
     }
 }
+
+impl Testbed {
+    /// `flotilla --config <testbed inventory> ARGS…`, writing its audit
+    /// records to `audit`; run it with `run`.
+    pub fn verb(&self, audit: &Path, args: &[&str]) -> Command {
+        let mut cmd = flotilla();
+        cmd.env("FLOTILLA_AUDIT_LOG", audit)
+            .arg("--config")
+            .arg(self.config())
+            .args(args);
+        cmd
+    }
+}

@@ -19,6 +19,35 @@ use ratatui::layout::{Constraint, Layout};
 use super::app::{App, Overlay, View};
 use super::theme::Theme;
 
+/// A titled list with a header row and a selection cursor, as the list views
+/// draw it; `selected` is clamped to the rows (none when there are none).
+pub fn render_list(
+    frame: &mut ratatui::Frame,
+    area: ratatui::layout::Rect,
+    theme: &Theme,
+    (header, rows): (ratatui::widgets::Row, Vec<ratatui::widgets::Row>),
+    widths: &[Constraint],
+    title: String,
+    selected: usize,
+) {
+    use ratatui::text::Span;
+    use ratatui::widgets::{Block, Borders, Table, TableState};
+    let count = rows.len();
+    let table = Table::new(rows, widths.to_vec())
+        .header(header.style(theme.header))
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.border)
+                .title(Span::styled(title, theme.title)),
+        );
+    let selected = (count > 0).then(|| selected.min(count - 1));
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let [head, tabs, body, foot] = Layout::vertical([

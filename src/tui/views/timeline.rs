@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -18,8 +18,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .position(|h| h.spec.name == name)
             .unwrap_or(0)
     };
-    let header =
-        Row::new(["TIME", "HOST", "SOURCE", "ACTION", "CONTAINER", "DETAIL"]).style(theme.header);
+    let header = Row::new(["TIME", "HOST", "SOURCE", "ACTION", "CONTAINER", "DETAIL"]);
     let rows: Vec<Row> = tl
         .entries
         .iter()
@@ -69,9 +68,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             tl.entries.len()
         )
     };
-    let table = Table::new(
-        rows,
-        [
+    super::render_list(
+        frame,
+        area,
+        theme,
+        (header, rows),
+        &[
             Constraint::Length(12),
             Constraint::Max(12),
             Constraint::Length(6),
@@ -79,19 +81,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Max(30),
             Constraint::Fill(1),
         ],
-    )
-    .header(header)
-    .row_highlight_style(theme.selected)
-    .highlight_symbol("▶")
-    .block(
-        Block::default()
-            .borders(Borders::TOP)
-            .border_style(theme.border)
-            .title(Span::styled(title, theme.title)),
+        title,
+        tl.selected,
     );
-    let selected = (!tl.entries.is_empty()).then(|| tl.selected.min(tl.entries.len() - 1));
-    let mut state = TableState::default().with_selected(selected);
-    frame.render_stateful_widget(table, area, &mut state);
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use crate::ops::triage::Severity;
 use crate::tui::app::App;
@@ -14,7 +14,7 @@ use crate::tui::theme::Theme;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let groups = groups(&app.fleet);
     let lines = app.state.triage.lines(&groups);
-    let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]).style(theme.header);
+    let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]);
     let total = app.fleet.hosts.len();
     let rows: Vec<Row> = lines
         .iter()
@@ -63,27 +63,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         format!(" Triage ({} problems) ", groups.len())
     };
-    let table = Table::new(
-        rows,
-        [
+    super::render_list(
+        frame,
+        area,
+        theme,
+        (header, rows),
+        &[
             Constraint::Length(9),
             Constraint::Max(14),
             Constraint::Max(16),
             Constraint::Fill(1),
         ],
-    )
-    .header(header)
-    .row_highlight_style(theme.selected)
-    .highlight_symbol("▶")
-    .block(
-        Block::default()
-            .borders(Borders::TOP)
-            .border_style(theme.border)
-            .title(Span::styled(title, theme.title)),
+        title,
+        app.state.triage.selected,
     );
-    let selected = (!lines.is_empty()).then(|| app.state.triage.selected.min(lines.len() - 1));
-    let mut state = TableState::default().with_selected(selected);
-    frame.render_stateful_widget(table, area, &mut state);
 }
 
 #[cfg(test)]
