@@ -9,10 +9,14 @@ use crate::fleet::vitals::{Vitals, bytes};
 use crate::ops::audit::AuditRecord;
 use crate::ops::timeline::{self, Entry};
 
-/// The short snapshot (per-container table, no evidence): what the TUI's `S`
-/// writes until its Triage view groups.
-/// A Markdown incident snapshot to paste into the incident channel.
-pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
+/// The heading and fleet summary both snapshots start with: hosts up,
+/// containers running, findings per severity.
+fn summary(
+    md: &mut String,
+    fleet: &FleetState,
+    now: &str,
+    severities: impl Iterator<Item = Severity>,
+) {
     let up = fleet.hosts.iter().filter(|h| h.is_up()).count();
     let running = fleet
         .hosts
@@ -21,17 +25,16 @@ pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
         .flat_map(|h| h.containers.iter())
         .filter(|c| c.is_running())
         .count();
-    let mut md = String::new();
     let _ = writeln!(md, "## Incident snapshot — {now}\n");
     let _ = writeln!(md, "- hosts up: {up}/{}", fleet.hosts.len());
     let _ = writeln!(md, "- containers running: {running}");
     let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
-    for f in findings {
-        *by_sev.entry(f.severity).or_default() += 1;
+    for sev in severities {
+        *by_sev.entry(sev).or_default() += 1;
     }
     let counts: Vec<String> = by_sev
         .iter()
-        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
+        .map(|(sev, n)| format!("{n} {}", sev.label().to_lowercase()))
         .collect();
     let _ = writeln!(
         md,
@@ -42,6 +45,14 @@ pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
             counts.join(", ")
         }
     );
+}
+
+/// The short snapshot (per-container table, no evidence): what the TUI's `S`
+/// writes until its Triage view groups.
+/// A Markdown incident snapshot to paste into the incident channel.
+pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
+    let mut md = String::new();
+    summary(&mut md, fleet, now, findings.iter().map(|f| f.severity));
     if findings.is_empty() {
         let _ = writeln!(md, "Nothing broken.");
         return md;
@@ -79,35 +90,8 @@ pub struct Snapshot<'a> {
 /// The incident snapshot of `triage --markdown`: summary, every group with
 /// its evidence and next command, the timeline, recent audit, vitals.
 pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
-    let up = fleet.hosts.iter().filter(|h| h.is_up()).count();
-    let running = fleet
-        .hosts
-        .iter()
-        .filter(|h| h.is_up())
-        .flat_map(|h| h.containers.iter())
-        .filter(|c| c.is_running())
-        .count();
     let mut md = String::new();
-    let _ = writeln!(md, "## Incident snapshot — {}\n", s.now);
-    let _ = writeln!(md, "- hosts up: {up}/{}", fleet.hosts.len());
-    let _ = writeln!(md, "- containers running: {running}");
-    let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
-    for g in s.groups {
-        *by_sev.entry(g.severity).or_default() += 1;
-    }
-    let counts: Vec<String> = by_sev
-        .iter()
-        .map(|(sev, n)| format!("{n} {}", sev.label().to_lowercase()))
-        .collect();
-    let _ = writeln!(
-        md,
-        "- findings: {}\n",
-        if counts.is_empty() {
-            "none".to_owned()
-        } else {
-            counts.join(", ")
-        }
-    );
+    summary(&mut md, fleet, s.now, s.groups.iter().map(|g| g.severity));
     if s.groups.is_empty() {
         let _ = writeln!(md, "Nothing broken.\n");
     }
