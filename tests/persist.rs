@@ -402,14 +402,23 @@ fn logs_restart_exec_and_vitals_work_through_it() {
         "really restarted"
     );
 
-    // Vitals run a command on the host itself: relayed by the daemon.
-    let out = with(&["hosts", "--json", "--host", "fleet-2"]);
+    // Vitals run a command on the host itself: relayed by the daemon. The
+    // tunnel shown is the daemon's (fleet-3 refuses stream-local forwarding).
+    let direct = p.run(&config, &["hosts", "--json"]);
+    assert_eq!(direct.code, 0, "{}", direct.stderr);
+    let out = with(&["hosts", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let host = &json(&out.stdout)[0];
-    assert!(
-        host["vitals"]["cpus"].as_u64().is_some_and(|n| n > 0),
-        "{host}"
-    );
+    let (direct, hosts) = (json(&direct.stdout), json(&out.stdout));
+    for (d, h) in direct
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .zip(hosts.as_array().expect("hosts"))
+    {
+        assert!(h["vitals"]["cpus"].as_u64().is_some_and(|n| n > 0), "{h}");
+        assert_eq!(h["tunnel"], d["tunnel"], "{h}");
+        assert_eq!(h["api_version"], d["api_version"], "{h}");
+    }
     assert_eq!(p.daemons().len(), 1, "still the one daemon");
 }
 

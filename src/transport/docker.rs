@@ -145,8 +145,8 @@ async fn connect_persistent(
     accept_new: bool,
     version: &ClientVersion,
 ) -> Result<Option<DockerLink>, TransportError> {
-    let first = match client.open(name, target, accept_new).await {
-        Ok(Some(stream)) => stream,
+    let (first, dial) = match client.open(name, target, accept_new).await {
+        Ok(Some(opened)) => opened,
         Ok(None) => return Ok(None),
         Err(persist::OpenError::Host(message)) => return Err(TransportError::Relayed(message)),
         Err(persist::OpenError::Daemon(message)) => {
@@ -154,7 +154,9 @@ async fn connect_persistent(
             return Ok(None);
         }
     };
+    let dial_stdio = Arc::new(AtomicBool::new(dial));
     let connector = PersistConnector {
+        dial_stdio: Arc::clone(&dial_stdio),
         client: Arc::clone(client),
         host: name.to_owned(),
         target: target.clone(),
@@ -169,8 +171,8 @@ async fn connect_persistent(
             host: name.to_owned(),
             accept_new,
         }),
-        // The daemon knows how it reaches the API; this side sees a stream.
-        tunnel_mode: None,
+        // As the daemon reaches the API (this side only sees a stream).
+        tunnel_mode: Some(dial_stdio),
         rebuild,
     }))
 }
@@ -277,6 +279,8 @@ struct PersistConnector {
     host: String,
     target: Target,
     accept_new: bool,
+    /// Whether the daemon's last channel was a dial-stdio one.
+    dial_stdio: Arc<AtomicBool>,
     /// The stream opened while connecting, used by the first request.
     first: Arc<std::sync::Mutex<Option<tokio::net::UnixStream>>>,
 }
@@ -306,7 +310,10 @@ impl tower_service::Service<Uri> for PersistConnector {
                     .open(&this.host, &this.target, this.accept_new)
                     .await
                 {
-                    Ok(Some(stream)) => stream,
+                    Ok(Some((stream, dial))) => {
+                        this.dial_stdio.store(dial, Ordering::Relaxed);
+                        stream
+                    }
                     Ok(None) => {
                         return Err(std::io::Error::other(
                             "the persistent-session daemon is not available",

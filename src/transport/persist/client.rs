@@ -84,14 +84,15 @@ impl Client {
         &self.socket
     }
 
-    /// A byte stream to `host`'s Docker API. `Ok(None)`: no daemon could be
-    /// had (already warned about); connect directly.
+    /// A byte stream to `host`'s Docker API, and whether the daemon reaches
+    /// it with `docker system dial-stdio`. `Ok(None)`: no daemon could be had
+    /// (already warned about); connect directly.
     pub async fn open(
         &self,
         host: &str,
         target: &Target,
         accept_new: bool,
-    ) -> Result<Option<UnixStream>, OpenError> {
+    ) -> Result<Option<(UnixStream, bool)>, OpenError> {
         if !self.ready().await {
             return Ok(None);
         }
@@ -103,7 +104,7 @@ impl Client {
             .await
             .map_err(OpenError::Daemon)?;
         match reply {
-            Reply::Ok(_) => Ok(Some(stream)),
+            Reply::Ok(how) => Ok(Some((stream, how == wire::DIAL_STDIO))),
             Reply::Err(message) => Err(OpenError::Host(message)),
         }
     }
@@ -225,6 +226,8 @@ impl Client {
             .arg(&self.socket)
             .arg("--idle")
             .arg(format!("{}ms", self.idle.as_millis()))
+            // Holds no directory of the command's busy.
+            .current_dir("/")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(stderr)

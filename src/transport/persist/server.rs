@@ -252,11 +252,17 @@ async fn open(
         Ok(h) => h.channel(accept_new).await,
         Err(e) => Err(e),
     };
-    let mut channel = match channel {
-        Ok(channel) => channel,
+    let (mut channel, dial_stdio) = match channel {
+        Ok(opened) => opened,
         Err(e) => return reply(conn, Reply::Err(e)).await,
     };
-    reply(conn, Reply::Ok(String::new())).await?;
+    // How the daemon reaches the API, for `hosts` to show.
+    let how = if dial_stdio {
+        wire::DIAL_STDIO
+    } else {
+        wire::STREAMLOCAL
+    };
+    reply(conn, Reply::Ok(how.to_owned())).await?;
     // Both ways until either side ends (the command exits, or dockerd closes).
     tokio::io::copy_bidirectional(conn, &mut channel).await?;
     Ok(())
@@ -382,7 +388,8 @@ impl Host {
     /// A channel to the Docker API: the spare if there is a fresh one (then
     /// the next spare starts opening), else a new one. A session that cannot
     /// open a channel is replaced once.
-    async fn channel(&self, accept_new: bool) -> Result<ChannelStream<Msg>, String> {
+    /// Also says whether the channel is a `docker system dial-stdio` one.
+    async fn channel(&self, accept_new: bool) -> Result<(ChannelStream<Msg>, bool), String> {
         let mut last = String::new();
         for _attempt in 0..2 {
             let (spare, session, dial_stdio) = {
@@ -395,7 +402,7 @@ impl Host {
             if let Some(spare) = spare {
                 if spare.since.elapsed() < SPARE_MAX_AGE {
                     match spare.task.await {
-                        Ok(Ok(stream)) => return Ok(stream),
+                        Ok(Ok(stream)) => return Ok((stream, dial_stdio.load(Ordering::Relaxed))),
                         Ok(Err(e)) => tracing::debug!("spare channel failed: {e}"),
                         Err(e) => tracing::debug!("spare channel task: {e}"),
                     }
@@ -412,7 +419,7 @@ impl Host {
                 Some((&versions, &key)),
             );
             match tokio::time::timeout(CHANNEL_WITHIN, opening).await {
-                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Ok(stream)) => return Ok((stream, dial_stdio.load(Ordering::Relaxed))),
                 Ok(Err(e)) => last = format!("Docker API on {}: {e}", self.socket()),
                 Err(_) => {
                     last = format!("no channel to {} within {CHANNEL_WITHIN:?}", self.socket())

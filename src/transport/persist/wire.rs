@@ -6,6 +6,10 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// What follows `OK` to an `OPEN`: how the daemon reached the Docker API.
+pub const STREAMLOCAL: &str = "streamlocal";
+pub const DIAL_STDIO: &str = "dial-stdio";
+
 /// Longest request or reply line accepted (a host name, numbers, an error).
 pub const MAX_LINE: usize = 16 * 1024;
 
