@@ -451,3 +451,41 @@ fn host_keys_are_checked_as_without_persist() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(p.daemons().len(), 1);
 }
+
+#[test]
+fn an_unsafe_or_unusable_socket_directory_means_direct_connections() {
+    let tb = Testbed::get();
+    let p = Persist::new();
+    // Somebody opened the directory up: refused, not repaired, not used.
+    std::fs::create_dir(p.dir()).expect("mkdir");
+    std::fs::set_permissions(p.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = p.run(
+        &tb.config(),
+        &["--persist", "1m", "ps", "--host", "fleet-1"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("persistent sessions unavailable") && out.stderr.contains("0700"),
+        "{}",
+        out.stderr
+    );
+    assert!(p.daemons().is_empty());
+    assert!(p.sockets().is_empty());
+
+    // A runtime directory so deep that no socket fits: said at once.
+    let deep = p.runtime.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).expect("mkdir");
+    let started = Instant::now();
+    let mut cmd = p.cmd(
+        &tb.config(),
+        &["--persist", "1m", "ps", "--host", "fleet-1"],
+    );
+    cmd.env("XDG_RUNTIME_DIR", &deep);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("too long"), "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no wait for a daemon"
+    );
+}

@@ -19,6 +19,8 @@ use crate::transport::ssh::{ExecOutput, handshake_bound};
 const HELLO_WITHIN: Duration = Duration::from_secs(1);
 /// How long a freshly started daemon may take to listen.
 const START_WITHIN: Duration = Duration::from_secs(3);
+/// Longest unix socket path (sun_path is 108 bytes, NUL included).
+const MAX_SOCKET_PATH: usize = 107;
 /// Beyond the SSH connection's own bounds, for the daemon's share of an answer.
 const ANSWER_SLACK: Duration = Duration::from_secs(5);
 
@@ -168,6 +170,13 @@ impl Client {
     /// Greets a running daemon, or starts one and waits (bounded) until it listens.
     async fn start(&self) -> Result<(), String> {
         let dir = self.socket.parent().ok_or("the socket has no directory")?;
+        // sun_path holds 108 bytes: a longer path could never be bound.
+        if self.socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "socket path {} is too long; set XDG_RUNTIME_DIR to a shorter directory",
+                self.socket.display()
+            ));
+        }
         super::ensure_private_dir(dir)?;
         let first = match hello(&self.socket).await {
             Ok(()) => return Ok(()),
@@ -177,10 +186,19 @@ impl Client {
             "no persistent-session daemon at {:?} ({first}); starting one",
             self.socket
         );
-        self.spawn()?;
+        let mut child = self.spawn()?;
         let deadline = tokio::time::Instant::now() + START_WITHIN;
         loop {
             tokio::time::sleep(Duration::from_millis(10)).await;
+            // One that failed says so at once (exit 0: another daemon won a race).
+            if let Ok(Some(status)) = child.try_wait()
+                && !status.success()
+            {
+                return Err(format!(
+                    "the daemon exited ({status}); see {}",
+                    log_path().display()
+                ));
+            }
             match hello(&self.socket).await {
                 Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
@@ -197,7 +215,7 @@ impl Client {
 
     /// Re-executes this binary as the daemon, detached: no terminal, its own
     /// session (it calls setsid), output to a log file in the state directory.
-    fn spawn(&self) -> Result<(), String> {
+    fn spawn(&self) -> Result<tokio::process::Child, String> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find the flotilla binary: {e}"))?;
         let log = log_path();
@@ -234,9 +252,9 @@ impl Client {
             .kill_on_drop(false)
             .spawn()
             .map_err(|e| format!("cannot start the daemon: {e}"))?;
-        // Not waited for: it outlives us (tokio reaps it if it ends first).
-        drop(child);
-        Ok(())
+        // Not waited for beyond its start: it outlives us (tokio reaps it if
+        // it ends first).
+        Ok(child)
     }
 }
 
