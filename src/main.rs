@@ -11,7 +11,8 @@ fn main() -> ExitCode {
     }
     quiet_on_broken_pipe();
     let cli = Cli::parse();
-    init_logging(cli.command.is_none());
+    let daemon = matches!(cli.command, Some(cli::Command::PersistDaemon(_)));
+    init_logging(cli.command.is_none(), daemon);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,8 +59,19 @@ fn quiet_on_broken_pipe() {
 /// Diagnostics never go onto the TUI's screen: the TUI logs to a file
 /// (`$XDG_STATE_HOME/flotilla/flotilla.log`); headless verbs log to stderr only
 /// when asked (FLOTILLA_LOG=debug).
-fn init_logging(tui: bool) {
+fn init_logging(tui: bool, daemon: bool) {
     let filter = std::env::var("FLOTILLA_LOG").ok();
+    // The persistent-session daemon's stderr is its log file.
+    if daemon {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                filter.as_deref().unwrap_or("info"),
+            ))
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     if tui {
         let path = flotilla::ops::AuditLog::from_env()
             .path()

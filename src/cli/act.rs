@@ -61,7 +61,7 @@ pub async fn connect_to_targets_with(
 ) -> Result<Targeted, CliError> {
     let inventory = select(&load_inventory(cli)?, sel)?;
     let mut state = FleetState::new(&inventory);
-    let mut fleet = Fleet::spawn(&inventory, cfg);
+    let mut fleet = Fleet::spawn(&inventory, cfg.clone());
     if cfg.reconnect {
         while !state
             .hosts

@@ -129,10 +129,15 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<Exit, CliError> {
         ))
     })?;
     // Following survives a dropped session: the actors keep reconnecting.
-    let cfg = crate::fleet::ActorConfig {
+    let mut cfg = crate::fleet::ActorConfig {
         reconnect: args.follow,
         ..super::actor_config(cli)
     };
+    if args.follow {
+        // Resuming needs to see the session drop, which only a session held
+        // here shows; a long follow gains nothing from a persistent one.
+        cfg.connect.persist = None;
+    }
     let super::act::Targeted {
         state,
         mut fleet,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod exec;
 pub mod exit;
 pub mod logs;
+pub mod persist;
 pub mod shell;
 pub mod table;
 pub mod triage;
@@ -42,6 +43,11 @@ pub struct Cli {
     /// Refuse every mutating action (also per group: `read_only = true`).
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Keep SSH sessions open in a background process for this long after
+    /// the last command (like ControlPersist), e.g. `10m`; `0` or `off`
+    /// connects directly this once. Default: the config's `persist`, else off.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = persist::parse_flag)]
+    pub persist: Option<persist::PersistFlag>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,6 +83,11 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// A service per host: image, health, deploy lock, half-done deploys, last deploys.
     Status(deploy::StatusArgs),
+    /// Stop the persistent-session daemon of this inventory (like `ssh -O exit`).
+    Disconnect,
+    /// The persistent-session daemon (started by flotilla itself).
+    #[command(name = "persist-daemon", hide = true)]
+    PersistDaemon(persist::DaemonArgs),
     /// Inspect the inventory.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -217,6 +228,7 @@ fn actor_config(cli: &Cli) -> ActorConfig {
     ActorConfig {
         connect: ConnectOptions {
             accept_new: cli.accept_new,
+            persist: persist::client(cli),
         },
         reconnect: false,
         watch_events: false,
@@ -490,8 +502,10 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
     let (inventory, services) = config::load_fleet(cli.config.as_deref())?;
     let opts = crate::tui::TuiOptions {
         actor: ActorConfig {
+            // The TUI holds its own sessions for as long as it runs.
             connect: ConnectOptions {
                 accept_new: cli.accept_new,
+                persist: None,
             },
             ..ActorConfig::default()
         },
@@ -537,6 +551,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Exec(a)) => exec::run(&cli, a).await,
         Some(Command::Completions { shell }) => shell::completions(shell),
         Some(Command::Man) => shell::man(),
+        Some(Command::Disconnect) => persist::disconnect(&cli).await,
+        Some(Command::PersistDaemon(a)) => persist::daemon(&cli, a).await,
         None => tui(&cli).await,
     }
 }

@@ -53,8 +53,10 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
     let mut state = FleetState::new(&inventory);
     // Event-driven like the TUI: actors follow Docker events and reconnect.
     let cfg = ActorConfig {
+        // Runs for long and follows events: it holds its own sessions.
         connect: ConnectOptions {
             accept_new: cli.accept_new,
+            persist: None,
         },
         ..ActorConfig::default()
     };

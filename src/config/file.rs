@@ -17,6 +17,7 @@ pub(crate) const LOCAL_ADDRESS: &str = "local";
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     ssh_config: Option<Spanned<String>>,
+    persist: Option<Spanned<String>>,
     #[serde(default)]
     group: BTreeMap<String, RawGroup>,
     host: Option<Spanned<Vec<Spanned<RawHost>>>>,
@@ -310,6 +311,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
             }
             ui.shell = shell.into_inner();
         }
+    }
+    if let Some(persist) = &raw.persist {
+        ui.persist = super::parse_persist(persist.get_ref())
+            .map_err(|e| err(persist.span(), format!("persist: {e}")))?;
     }
     if let Some(max) = raw.logs.and_then(|l| l.max_line_bytes) {
         if !MAX_LINE_BYTES_RANGE.contains(max.get_ref()) {

@@ -180,7 +180,7 @@ pub fn parse_fleet(
     path: &Path,
     env: &Env,
 ) -> Result<(Inventory, Vec<ServiceSpec>), ConfigError> {
-    let doc = file::parse(text, path)?;
+    let mut doc = file::parse(text, path)?;
     let ssh = match &doc.ssh_config {
         Some(named) if named.get_ref() == "none" => sshcfg::SshResolver::empty(),
         Some(named) => {
@@ -208,6 +208,7 @@ pub fn parse_fleet(
             }
         }
     };
+    doc.ui.ssh_config_file = ssh.file().map(Path::to_path_buf);
 
     let mut hosts = Vec::with_capacity(doc.hosts.len());
     for host in doc.hosts {

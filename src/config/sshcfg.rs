@@ -115,6 +115,11 @@ struct Hop {
 
 impl SshResolver {
     /// No ssh_config: every host gets the built-in defaults.
+    /// The file read (none for `ssh_config = "none"` or no default file).
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
     pub(crate) fn empty() -> Self {
         Self {
             config: SshConfig::default(),

@@ -100,6 +100,12 @@ pub struct UiSettings {
     /// `[ui] shell`: what `e` runs in a container, the first that exists.
     pub shell: Vec<String>,
     pub keys: Vec<KeyOverride>,
+    /// Top-level `persist`: how long a background process keeps the SSH
+    /// sessions of headless commands open after the last use (off: `None`).
+    pub persist: Option<Duration>,
+    /// The ssh_config file the hosts were resolved through, if any (its
+    /// content is part of a persistent session's identity).
+    pub ssh_config_file: Option<PathBuf>,
 }
 
 impl Default for UiSettings {
@@ -110,6 +116,8 @@ impl Default for UiSettings {
             log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
             shell: vec!["bash".to_owned(), "sh".to_owned()],
             keys: Vec::new(),
+            persist: None,
+            ssh_config_file: None,
         }
     }
 }
@@ -259,6 +267,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// `persist` / `--persist`: a duration like `10m`, or `0`/`off`/`no` for none.
+pub fn parse_persist(text: &str) -> Result<Option<Duration>, String> {
+    match text.trim() {
+        "off" | "no" | "false" => Ok(None),
+        t => parse_duration(t).map(|d| (!d.is_zero()).then_some(d)),
+    }
+}
+
 #[cfg(test)]
 mod service_type_tests {
     use super::*;
@@ -291,6 +307,10 @@ mod service_type_tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_persist("10m"), Ok(Some(Duration::from_secs(600))));
+        assert_eq!(parse_persist("0"), Ok(None));
+        assert_eq!(parse_persist("off"), Ok(None));
+        assert!(parse_persist("soon").is_err());
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         for bad in ["", "s", "10x", "m1", "-5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");

@@ -18,7 +18,7 @@ use connect::{Failure, LEARN_GRACE, Next, answer_while_down, connect};
 use listing::{Inspected, Listed, list_and_inspect, merge_inspected, read_stats};
 
 /// How an actor behaves after losing its host.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ActorConfig {
     pub connect: ConnectOptions,
     /// Keep retrying (TUI) or give up after the first failure (headless verbs).
@@ -102,7 +102,7 @@ pub async fn run(
                 // Shared with the front end (deploys, triage evidence, vitals).
                 docker_out.send_replace(Some(super::Handles {
                     docker: link.docker.clone(),
-                    session: link.session.clone(),
+                    remote: link.remote.clone(),
                 }));
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;
@@ -332,7 +332,7 @@ where
                 } else {
                     HashSet::new()
                 };
-                let (spec, cfg, docker) = (spec.clone(), *cfg, link.docker.clone());
+                let (spec, cfg, docker) = (spec.clone(), cfg.clone(), link.docker.clone());
                 let link = link.clone();
                 listing = Some(tokio::spawn(async move {
                     list_and_inspect(&spec, &cfg, &docker, &link, known).await

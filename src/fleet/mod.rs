@@ -36,7 +36,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500
 #[derive(Clone)]
 pub struct Handles {
     pub docker: bollard::Docker,
-    pub session: Option<std::sync::Arc<crate::transport::SshSession>>,
+    pub remote: Option<crate::transport::Remote>,
 }
 
 /// Running host actors: one command sender each, one shared event stream.
@@ -64,7 +64,7 @@ impl Fleet {
             tasks.spawn(actor::run(
                 id,
                 spec,
-                cfg,
+                cfg.clone(),
                 event_tx.clone(),
                 cmd_rx,
                 docker_tx,

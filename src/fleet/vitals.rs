@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::transport::SshSession;
+use crate::transport::Remote;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Vitals {
@@ -196,10 +196,10 @@ pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
 /// the session. Local hosts have no session: that is the reason given.
 pub async fn read(
     docker: &bollard::Docker,
-    session: Option<&SshSession>,
+    remote: Option<&Remote>,
     within: Duration,
 ) -> Result<Vitals, String> {
-    let Some(session) = session else {
+    let Some(session) = remote else {
         return Err("local Docker daemon: vitals are read over SSH only".to_owned());
     };
     let work = async {

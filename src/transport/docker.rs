@@ -14,14 +14,15 @@ use std::time::Duration;
 use bollard::{BollardRequest, ClientVersion, Docker};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::connect::{Connect, Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use russh::ChannelStream;
 use russh::client::Msg;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::api_versions::{self, ApiVersions};
-use super::{ConnectOptions, SshSession, TransportError};
+use super::persist::{self, Client as PersistClient};
+use super::{ConnectOptions, Remote, SshSession, TransportError};
 use crate::config::Target;
 
 /// Seconds bollard waits for a response head (streams run longer).
@@ -43,7 +44,9 @@ type Rebuild = Arc<dyn Fn(&ClientVersion) -> Result<Docker, bollard::errors::Err
 #[derive(Clone)]
 pub struct DockerLink {
     pub docker: Docker,
-    pub session: Option<Arc<SshSession>>,
+    /// The host's SSH session (directly or through the persistent daemon);
+    /// `None` for a local socket.
+    pub remote: Option<Remote>,
     tunnel_mode: Option<Arc<AtomicBool>>,
     rebuild: Rebuild,
 }
@@ -57,14 +60,14 @@ impl DockerLink {
         }
     }
 
-    /// Changes to `Some(reason)` when the SSH session ends; `None` for local sockets.
+    /// Changes to `Some(reason)` when a directly held SSH session ends.
     pub fn closed_watch(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
-        self.session.as_ref().map(|s| s.closed_watch())
+        self.remote.as_ref().and_then(Remote::closed_watch)
     }
 
     /// Why the underlying session is gone, if it is.
     pub fn closed_reason(&self) -> Option<String> {
-        self.session.as_ref().and_then(|s| s.closed_reason())
+        self.remote.as_ref().and_then(Remote::closed_reason)
     }
 
     /// A client at `version` over the same connections (bollard can only
@@ -74,13 +77,16 @@ impl DockerLink {
     }
 }
 
-/// Connects to a host's Docker daemon without any request: the caller says
-/// which API version to speak (remembered, or negotiated on the link later).
-/// `memory`, if given, says whether the host refused stream-local forwarding
-/// before (then the first channel skips that attempt) and learns it if so.
+/// Connects to host `name`'s Docker daemon without any request: the caller
+/// says which API version to speak (remembered, or negotiated on the link
+/// later). `memory`, if given, says whether the host refused stream-local
+/// forwarding before (then the first channel skips that attempt) and learns
+/// it if so. With `opts.persist`, SSH hosts are reached through the
+/// persistent-session daemon, or directly (with a warning) when it fails.
 pub async fn connect_docker(
+    name: &str,
     target: &Target,
-    opts: ConnectOptions,
+    opts: &ConnectOptions,
     version: &ClientVersion,
     memory: Option<&ApiVersions>,
 ) -> Result<DockerLink, TransportError> {
@@ -92,7 +98,7 @@ pub async fn connect_docker(
             });
             Ok(DockerLink {
                 docker: rebuild(version)?,
-                session: None,
+                remote: None,
                 tunnel_mode: None,
                 rebuild,
             })
@@ -102,6 +108,12 @@ pub async fn connect_docker(
             jumps,
             docker_socket,
         } => {
+            if let Some(client) = &opts.persist
+                && let Some(link) =
+                    connect_persistent(client, name, target, opts.accept_new, version).await?
+            {
+                return Ok(link);
+            }
             let session = SshSession::connect(endpoint, jumps, opts).await?;
             let memory = memory.map(|m| (m.clone(), api_versions::target_key(target)));
             let known = memory.as_ref().is_some_and(|(m, key)| m.dial_stdio(key));
@@ -112,37 +124,86 @@ pub async fn connect_docker(
                 dial_stdio: Arc::clone(&dial_stdio),
                 memory: memory.map(Arc::new),
             };
-            let client = Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(8)
-                .build(connector);
-            // Every client built here shares `client`, so its pooled connections.
-            let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
-                let client = client.clone();
-                let transport = move |req: BollardRequest| {
-                    let client = client.clone();
-                    async move {
-                        client
-                            .request(req)
-                            .await
-                            .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
-                    }
-                };
-                Docker::connect_with_custom_transport(
-                    transport,
-                    Some("http://docker"),
-                    REQUEST_TIMEOUT_SECS,
-                    v,
-                )
-            });
+            let rebuild = pooled(connector);
             Ok(DockerLink {
                 docker: rebuild(version)?,
-                session: Some(session),
+                remote: Some(Remote::Ssh(session)),
                 tunnel_mode: Some(dial_stdio),
                 rebuild,
             })
         }
     }
+}
+
+/// Through the persistent-session daemon: the first stream is opened now, so
+/// that a host the daemon cannot reach fails here with the daemon's (the
+/// direct connection's) error. `None`: the daemon is unusable, connect directly.
+async fn connect_persistent(
+    client: &Arc<PersistClient>,
+    name: &str,
+    target: &Target,
+    accept_new: bool,
+    version: &ClientVersion,
+) -> Result<Option<DockerLink>, TransportError> {
+    let (first, dial) = match client.open(name, target, accept_new).await {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(None),
+        Err(persist::OpenError::Host(message)) => return Err(TransportError::Relayed(message)),
+        Err(persist::OpenError::Daemon(message)) => {
+            persist::client::warn_fallback(&message);
+            return Ok(None);
+        }
+    };
+    let dial_stdio = Arc::new(AtomicBool::new(dial));
+    let connector = PersistConnector {
+        dial_stdio: Arc::clone(&dial_stdio),
+        client: Arc::clone(client),
+        host: name.to_owned(),
+        target: target.clone(),
+        accept_new,
+        first: Arc::new(std::sync::Mutex::new(Some(first))),
+    };
+    let rebuild = pooled(connector);
+    Ok(Some(DockerLink {
+        docker: rebuild(version)?,
+        remote: Some(Remote::Persist {
+            client: Arc::clone(client),
+            host: name.to_owned(),
+            accept_new,
+        }),
+        // As the daemon reaches the API (this side only sees a stream).
+        tunnel_mode: Some(dial_stdio),
+        rebuild,
+    }))
+}
+
+/// A rebuild function whose clients all share one hyper pool over `connector`.
+fn pooled<C>(connector: C) -> Rebuild
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(8)
+        .build(connector);
+    Arc::new(move |v: &ClientVersion| {
+        let client = client.clone();
+        let transport = move |req: BollardRequest| {
+            let client = client.clone();
+            async move {
+                client
+                    .request(req)
+                    .await
+                    .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
+            }
+        };
+        Docker::connect_with_custom_transport(
+            transport,
+            Some("http://docker"),
+            REQUEST_TIMEOUT_SECS,
+            v,
+        )
+    })
 }
 
 /// hyper connector: one SSH channel per HTTP connection.
@@ -156,12 +217,12 @@ struct SshConnector {
     memory: Option<Arc<(ApiVersions, String)>>,
 }
 
-type ConnectFuture = Pin<Box<dyn Future<Output = Result<TokioIo<SshIo>, std::io::Error>> + Send>>;
+type ConnectFuture<T> = Pin<Box<dyn Future<Output = Result<TokioIo<T>, std::io::Error>> + Send>>;
 
 impl tower_service::Service<Uri> for SshConnector {
     type Response = TokioIo<SshIo>;
     type Error = std::io::Error;
-    type Future = ConnectFuture;
+    type Future = ConnectFuture<SshIo>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -170,31 +231,98 @@ impl tower_service::Service<Uri> for SshConnector {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            if !this.dial_stdio.load(Ordering::Relaxed) {
-                match this.session.open_streamlocal(&this.socket).await {
-                    Ok(stream) => return Ok(TokioIo::new(SshIo(stream))),
-                    Err(russh::Error::ChannelOpenFailure(reason)) => {
-                        tracing::info!(
-                            "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
-                        );
-                        this.dial_stdio.store(true, Ordering::Relaxed);
-                        if let Some(m) = &this.memory {
-                            let (versions, key) = m.as_ref();
-                            if let Err(e) = versions.set_dial_stdio(key, true) {
-                                tracing::debug!("could not remember dial-stdio for {key}: {e}");
-                            }
-                        }
-                    }
-                    Err(e) => return Err(std::io::Error::other(e)),
+            let memory = this.memory.as_deref().map(|(v, k)| (v, k.as_str()));
+            let stream =
+                open_channel(&this.session, &this.socket, &this.dial_stdio, memory).await?;
+            Ok(TokioIo::new(SshIo(stream)))
+        })
+    }
+}
+
+/// One channel to the host's Docker API: stream-local to `socket`, or, once
+/// the server has refused that (remembered in `dial_stdio` and `memory`),
+/// `docker system dial-stdio` over an exec channel.
+pub(crate) async fn open_channel(
+    session: &SshSession,
+    socket: &str,
+    dial_stdio: &AtomicBool,
+    memory: Option<(&ApiVersions, &str)>,
+) -> Result<ChannelStream<Msg>, std::io::Error> {
+    if !dial_stdio.load(Ordering::Relaxed) {
+        match session.open_streamlocal(socket).await {
+            Ok(stream) => return Ok(stream),
+            Err(russh::Error::ChannelOpenFailure(reason)) => {
+                tracing::info!(
+                    "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
+                );
+                dial_stdio.store(true, Ordering::Relaxed);
+                if let Some((versions, key)) = memory
+                    && let Err(e) = versions.set_dial_stdio(key, true)
+                {
+                    tracing::debug!("could not remember dial-stdio for {key}: {e}");
                 }
             }
-            let command = dial_stdio_command(&this.socket);
-            let stream = this
-                .session
-                .exec_stream(&command)
-                .await
-                .map_err(std::io::Error::other)?;
-            Ok(TokioIo::new(SshIo(stream)))
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    session
+        .exec_stream(&dial_stdio_command(socket))
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// hyper connector through the persistent-session daemon: one control-socket
+/// connection (one daemon channel) per HTTP connection.
+#[derive(Clone)]
+struct PersistConnector {
+    client: Arc<PersistClient>,
+    host: String,
+    target: Target,
+    accept_new: bool,
+    /// Whether the daemon's last channel was a dial-stdio one.
+    dial_stdio: Arc<AtomicBool>,
+    /// The stream opened while connecting, used by the first request.
+    first: Arc<std::sync::Mutex<Option<tokio::net::UnixStream>>>,
+}
+
+impl tower_service::Service<Uri> for PersistConnector {
+    type Response = TokioIo<PersistIo>;
+    type Error = std::io::Error;
+    type Future = ConnectFuture<PersistIo>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            // A poisoned lock only means another connect panicked: the slot is still valid.
+            let first = this
+                .first
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let stream = match first {
+                Some(stream) => stream,
+                None => match this
+                    .client
+                    .open(&this.host, &this.target, this.accept_new)
+                    .await
+                {
+                    Ok(Some((stream, dial))) => {
+                        this.dial_stdio.store(dial, Ordering::Relaxed);
+                        stream
+                    }
+                    Ok(None) => {
+                        return Err(std::io::Error::other(
+                            "the persistent-session daemon is not available",
+                        ));
+                    }
+                    Err(e) => return Err(std::io::Error::other(e.to_string())),
+                },
+            };
+            Ok(TokioIo::new(PersistIo(stream)))
         })
     }
 }
@@ -232,6 +360,43 @@ impl AsyncRead for SshIo {
 }
 
 impl AsyncWrite for SshIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// A control-socket stream spliced to a channel by the daemon.
+pub struct PersistIo(tokio::net::UnixStream);
+
+impl Connection for PersistIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for PersistIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PersistIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

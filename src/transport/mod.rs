@@ -4,7 +4,9 @@
 pub mod api_versions;
 pub mod docker;
 pub mod known_hosts;
+pub mod persist;
 mod proxy;
+mod remote;
 pub mod ssh;
 
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 pub use api_versions::ApiVersions;
 pub use docker::{DockerLink, connect_docker};
+pub use remote::Remote;
 pub use ssh::{ConnectOptions, SshSession};
 
 /// Records `key` (OpenSSH format, as in `TransportError::HostKeyUnknown`)
@@ -95,6 +98,9 @@ pub enum TransportError {
     ProxyCommand { command: String, message: String },
     #[error("SSH: {0}")]
     Protocol(String),
+    /// A connection error as the persistent-session daemon met it, verbatim.
+    #[error("{0}")]
+    Relayed(String),
     #[error("Docker API: {0}")]
     Docker(#[from] bollard::errors::Error),
     #[error("Docker API on {socket}: {message}")]

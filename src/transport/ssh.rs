@@ -26,10 +26,13 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const KEEPALIVE_MAX: usize = 3;
 
 /// Options that come from the command line rather than the inventory.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// `--accept-new`: record unknown host keys (never changed ones).
     pub accept_new: bool,
+    /// Reach SSH hosts through a persistent-session daemon (headless verbs
+    /// with `persist` on); direct connections when `None` or when it fails.
+    pub persist: Option<Arc<super::persist::Client>>,
 }
 
 /// An authenticated SSH session. Cheap to share: channel opens take `&self`.
@@ -55,11 +58,11 @@ impl SshSession {
     pub async fn connect(
         endpoint: &SshEndpoint,
         jumps: &[SshEndpoint],
-        opts: ConnectOptions,
+        opts: &ConnectOptions,
     ) -> Result<Arc<SshSession>, TransportError> {
         let mut via: Option<Arc<SshSession>> = None;
         for hop in jumps.iter().chain(std::iter::once(endpoint)) {
-            let session = connect_one(hop, via.take(), opts).await?;
+            let session = connect_one(hop, via.take(), opts.accept_new).await?;
             via = Some(Arc::new(session));
         }
         via.ok_or_else(|| TransportError::Protocol("no endpoint to connect to".into()))
@@ -153,14 +156,13 @@ const HANDSHAKE_MIN: Duration = Duration::from_secs(30);
 async fn connect_one(
     ep: &SshEndpoint,
     via: Option<Arc<SshSession>>,
-    opts: ConnectOptions,
+    accept_new: bool,
 ) -> Result<SshSession, TransportError> {
     let addr = format!("{}:{}", ep.hostname, ep.port);
     let (closed_tx, closed_rx) = watch::channel(None);
     let handler = ClientHandler {
         endpoint: ep.clone(),
-        accept_new: opts.accept_new
-            || ep.strict_host_key_checking == StrictHostKeyChecking::AcceptNew,
+        accept_new: accept_new || ep.strict_host_key_checking == StrictHostKeyChecking::AcceptNew,
         closed: closed_tx,
     };
     let config = Arc::new(client_config(ep));

@@ -114,8 +114,9 @@ pub(super) async fn connect(
     let key = api_versions::target_key(&spec.target);
     let remembered = versions.get(&key);
     let link = connect_docker(
+        &spec.name,
         &spec.target,
-        cfg.connect,
+        &cfg.connect,
         remembered.as_ref().unwrap_or(API_DEFAULT_VERSION),
         Some(&versions),
     )

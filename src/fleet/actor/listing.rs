@@ -45,7 +45,7 @@ pub(super) async fn list_and_inspect(
     link: &DockerLink,
     known: HashSet<String>,
 ) -> Result<Listed, String> {
-    let session = link.session.as_deref();
+    let session = link.remote.as_ref();
     let (containers, rtt) = match list(spec, cfg, docker, session).await {
         Err(e) if api_versions::is_version_mismatch(&e) => {
             // A remembered version the daemon no longer takes: ask it afresh.
@@ -174,7 +174,7 @@ pub(super) async fn list(
     spec: &HostSpec,
     cfg: &ActorConfig,
     docker: &bollard::Docker,
-    session: Option<&crate::transport::SshSession>,
+    session: Option<&crate::transport::Remote>,
 ) -> Result<(Vec<ContainerInfo>, Duration), String> {
     let started = Instant::now();
     let options = ListContainersOptionsBuilder::default().all(true).build();

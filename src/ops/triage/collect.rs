@@ -264,7 +264,7 @@ pub async fn vitals(
             let handles = fleet.handles(hi);
             async move {
                 let got = match handles {
-                    Some(h) => vitals::read(&h.docker, h.session.as_deref(), within).await,
+                    Some(h) => vitals::read(&h.docker, h.remote.as_ref(), within).await,
                     None => Err("the host's connection is gone".to_owned()),
                 };
                 (name, got)

@@ -1,0 +1,347 @@
+//! The command's side: find (or start) the daemon for this inventory, then
+//! ask it for streams to hosts' Docker APIs and for commands run on hosts.
+//! Every wait is bounded; a daemon that cannot be used costs a warning and a
+//! direct connection, never a hang.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::OnceCell;
+
+use super::wire::{self, ExecHeader, Reply, Request};
+use crate::config::Target;
+use crate::transport::ssh::{ExecOutput, handshake_bound};
+
+/// How long a live daemon takes at most to accept and answer `HELLO`.
+const HELLO_WITHIN: Duration = Duration::from_secs(1);
+/// How long a freshly started daemon may take to listen.
+const START_WITHIN: Duration = Duration::from_secs(3);
+/// Longest unix socket path (sun_path is 108 bytes, NUL included).
+const MAX_SOCKET_PATH: usize = 107;
+/// Beyond the SSH connection's own bounds, for the daemon's share of an answer.
+const ANSWER_SLACK: Duration = Duration::from_secs(5);
+
+/// Why a stream or command could not be had through the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// The daemon tried the host and failed: the connection's own error.
+    Host(String),
+    /// The daemon itself failed (gone, stuck, refused).
+    Daemon(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Host(m) => f.write_str(m),
+            OpenError::Daemon(m) => write!(f, "persistent-session daemon: {m}"),
+        }
+    }
+}
+
+/// The daemon of one inventory, started on first use.
+pub struct Client {
+    /// The inventory file, absolute (the daemon reads it itself).
+    config: PathBuf,
+    socket: PathBuf,
+    idle: Duration,
+    /// Whether the daemon answered; asked once per process.
+    ready: OnceCell<bool>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("persist::Client")
+            .field("socket", &self.socket)
+            .field("idle", &self.idle)
+            .finish()
+    }
+}
+
+impl Client {
+    /// The daemon for the inventory in `config`, kept `idle` after last use.
+    /// `None` when the inventory has no SSH host (nothing to hold).
+    pub fn new(config: &Path, idle: Duration) -> Result<Option<Client>, String> {
+        let config = std::fs::canonicalize(config)
+            .map_err(|e| format!("cannot resolve {}: {e}", config.display()))?;
+        // Read from the absolute path, exactly as the daemon will, so both
+        // derive the same socket name.
+        let inventory = crate::config::load(Some(&config)).map_err(|e| e.to_string())?;
+        if !super::has_ssh_hosts(&inventory) {
+            return Ok(None);
+        }
+        let socket = super::socket_path(&super::socket_dir(), &inventory)?;
+        Ok(Some(Client {
+            config,
+            socket,
+            idle,
+            ready: OnceCell::new(),
+        }))
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// A byte stream to `host`'s Docker API, and whether the daemon reaches
+    /// it with `docker system dial-stdio`. `Ok(None)`: no daemon could be had
+    /// (already warned about); connect directly.
+    pub async fn open(
+        &self,
+        host: &str,
+        target: &Target,
+        accept_new: bool,
+    ) -> Result<Option<(UnixStream, bool)>, OpenError> {
+        if !self.ready().await {
+            return Ok(None);
+        }
+        let req = Request::Open {
+            host: host.to_owned(),
+            accept_new,
+        };
+        let (stream, reply) = request(&self.socket, &req, b"", answer_bound(target))
+            .await
+            .map_err(OpenError::Daemon)?;
+        match reply {
+            Reply::Ok(how) => Ok(Some((stream, how == wire::DIAL_STDIO))),
+            Reply::Err(message) => Err(OpenError::Host(message)),
+        }
+    }
+
+    /// Runs `command` on `host` over the daemon's session.
+    pub async fn exec(
+        &self,
+        host: &str,
+        accept_new: bool,
+        command: &str,
+        limit: usize,
+    ) -> Result<ExecOutput, OpenError> {
+        let req = Request::Exec {
+            host: host.to_owned(),
+            accept_new,
+            limit,
+            command_len: command.len(),
+        };
+        // Commands (vitals) carry their own bound; this one only guards the daemon.
+        let within = Duration::from_secs(120);
+        let (mut stream, reply) = request(&self.socket, &req, command.as_bytes(), within)
+            .await
+            .map_err(OpenError::Daemon)?;
+        let words = match reply {
+            Reply::Ok(words) => words,
+            Reply::Err(message) => return Err(OpenError::Host(message)),
+        };
+        let header = ExecHeader::parse(&words, limit).map_err(OpenError::Daemon)?;
+        let mut stdout = vec![0; header.stdout_len];
+        let mut stderr = vec![0; header.stderr_len];
+        let read = async {
+            stream.read_exact(&mut stdout).await?;
+            stream.read_exact(&mut stderr).await
+        };
+        tokio::time::timeout(within, read)
+            .await
+            .map_err(|_| OpenError::Daemon("no command output in time".into()))?
+            .map_err(|e| OpenError::Daemon(format!("reading command output: {e}")))?;
+        Ok(ExecOutput {
+            exit_status: header.exit_status,
+            stdout,
+            stderr,
+        })
+    }
+
+    async fn ready(&self) -> bool {
+        *self
+            .ready
+            .get_or_init(|| async {
+                match self.start().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn_fallback(&e);
+                        false
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Greets a running daemon, or starts one and waits (bounded) until it listens.
+    async fn start(&self) -> Result<(), String> {
+        let dir = self.socket.parent().ok_or("the socket has no directory")?;
+        // sun_path holds 108 bytes: a longer path could never be bound.
+        if self.socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "socket path {} is too long; set XDG_RUNTIME_DIR to a shorter directory",
+                self.socket.display()
+            ));
+        }
+        super::ensure_private_dir(dir)?;
+        let first = match hello(&self.socket).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        tracing::debug!(
+            "no persistent-session daemon at {:?} ({first}); starting one",
+            self.socket
+        );
+        let mut child = self.spawn()?;
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            // One that failed says so at once (exit 0: another daemon won a race).
+            if let Ok(Some(status)) = child.try_wait()
+                && !status.success()
+            {
+                return Err(format!(
+                    "the daemon exited ({status}); see {}",
+                    log_path().display()
+                ));
+            }
+            match hello(&self.socket).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the daemon did not start within {}s ({e}); see {}",
+                        START_WITHIN.as_secs(),
+                        log_path().display()
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Re-executes this binary as the daemon, detached: no terminal, its own
+    /// session (it calls setsid), output to a log file in the state directory.
+    fn spawn(&self) -> Result<tokio::process::Child, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find the flotilla binary: {e}"))?;
+        let log = log_path();
+        let stderr = log
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+            })
+            .map_or_else(
+                |e| {
+                    tracing::debug!("no daemon log at {}: {e}", log.display());
+                    std::process::Stdio::null()
+                },
+                std::process::Stdio::from,
+            );
+        let child = tokio::process::Command::new(exe)
+            .arg("--config")
+            .arg(&self.config)
+            .arg(super::DAEMON_SUBCOMMAND)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--idle")
+            .arg(format!("{}ms", self.idle.as_millis()))
+            // Holds no directory of the command's busy.
+            .current_dir("/")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| format!("cannot start the daemon: {e}"))?;
+        // Not waited for beyond its start: it outlives us (tokio reaps it if
+        // it ends first).
+        Ok(child)
+    }
+}
+
+/// The daemon's log: beside the audit log in the state directory.
+pub fn log_path() -> PathBuf {
+    crate::ops::AuditLog::from_env()
+        .path()
+        .with_file_name("persist.log")
+}
+
+/// Says once per process that the daemon is not used, and why.
+pub fn warn_fallback(why: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "flotilla: warning: persistent sessions unavailable ({why}); connecting directly"
+        );
+    }
+}
+
+/// How long an `OPEN` may take: the daemon may have to connect every hop.
+fn answer_bound(target: &Target) -> Duration {
+    let hops = match target {
+        Target::Ssh {
+            endpoint, jumps, ..
+        } => jumps
+            .iter()
+            .chain(std::iter::once(endpoint))
+            .map(|ep| handshake_bound(ep.connect_timeout))
+            .sum(),
+        Target::Local { .. } => Duration::ZERO,
+    };
+    hops + ANSWER_SLACK
+}
+
+/// `HELLO`, answered quickly by a live daemon.
+async fn hello(socket: &Path) -> Result<(), String> {
+    match request(socket, &Request::Hello, b"", HELLO_WITHIN).await? {
+        (_, Reply::Ok(_)) => Ok(()),
+        (_, Reply::Err(e)) => Err(e),
+    }
+}
+
+/// Sends one request (and its payload) and reads the answer line, all within `within`.
+async fn request(
+    socket: &Path,
+    req: &Request,
+    payload: &[u8],
+    within: Duration,
+) -> Result<(UnixStream, Reply), String> {
+    let exchange = async {
+        let mut stream = UnixStream::connect(socket)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+        let mut out = req.line().into_bytes();
+        out.extend_from_slice(payload);
+        stream
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("sending the request: {e}"))?;
+        let line = wire::read_line(&mut stream)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        Ok((stream, Reply::parse(&line)?))
+    };
+    tokio::time::timeout(within, exchange)
+        .await
+        .map_err(|_| format!("no answer within {}s", within.as_secs_f32()))?
+}
+
+/// `flotilla disconnect`: asks the daemon at `socket` to exit; whether one ran.
+pub async fn stop(socket: &Path) -> Result<bool, String> {
+    match request(socket, &Request::Stop, b"", HELLO_WITHIN).await {
+        Ok((mut stream, Reply::Ok(_))) => {
+            // The daemon closes the connection once it has stopped listening.
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(START_WITHIN, stream.read_to_end(&mut rest)).await;
+            Ok(true)
+        }
+        Ok((_, Reply::Err(e))) => Err(e),
+        Err(e) => {
+            if socket.exists() {
+                // Nobody listens there: a daemon that died without cleaning up.
+                std::fs::remove_file(socket)
+                    .map_err(|re| format!("{e}; cannot remove {}: {re}", socket.display()))?;
+            }
+            Ok(false)
+        }
+    }
+}
