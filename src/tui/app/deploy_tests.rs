@@ -82,6 +82,7 @@ fn plan_confirm_events_finish() {
     assert_eq!(d.rows[0].bytes, Some((1024, Some(4096))));
     app.update(AppEvent::Deploy(DeployEvent::HealthWait {
         host: "fleet-1".into(),
+        replica: None,
         status: "starting".into(),
         remaining_s: 42,
     }));

@@ -183,10 +183,20 @@ impl DeployState {
             | DeployEvent::PreDeployDone { .. }
             | DeployEvent::Stopped { .. } => {}
             DeployEvent::BatchStarted { index, .. } => self.batch = Some(index + 1),
-            DeployEvent::Step { host, step, detail } => {
+            DeployEvent::Step {
+                host,
+                replica,
+                step,
+                detail,
+            } => {
                 if let Some(r) = self.row(&host) {
                     r.step = Some(step);
-                    r.detail = detail;
+                    // A host's row follows the replica being replaced.
+                    r.detail = match replica {
+                        Some(replica) if detail.is_empty() => replica.to_string(),
+                        Some(replica) => format!("{replica}: {detail}"),
+                        None => detail,
+                    };
                     r.wait = None;
                     if !matches!(step, Step::Pulling | Step::Transferring) {
                         r.bytes = None;
@@ -202,6 +212,7 @@ impl DeployState {
                 host,
                 status,
                 remaining_s,
+                ..
             } => {
                 if let Some(r) = self.row(&host) {
                     r.wait = Some((status, remaining_s));

@@ -393,6 +393,7 @@ mod tests {
         app.update(step("fleet-3", Step::WaitingForHealth));
         app.update(AppEvent::Deploy(DeployEvent::HealthWait {
             host: "fleet-3".into(),
+            replica: None,
             status: "starting".into(),
             remaining_s: 57,
         }));
