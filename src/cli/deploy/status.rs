@@ -293,3 +293,52 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(name: &str, image: &str) -> ReplicaStatus {
+        ReplicaStatus {
+            container: name.into(),
+            image: Some(image.into()),
+            state: Some("running".into()),
+            health: Some("healthy".into()),
+            previous_image: None,
+            deploy_id: None,
+            old_container: None,
+        }
+    }
+
+    fn host(replicas: Vec<ReplicaStatus>) -> HostStatus {
+        HostStatus {
+            host: "fleet-1".into(),
+            reachable: true,
+            error: None,
+            container: None,
+            image: None,
+            state: None,
+            health: None,
+            previous_image: None,
+            deploy_id: None,
+            lock: None,
+            half_done: None,
+            old_container: None,
+            replicas,
+        }
+    }
+
+    #[test]
+    fn replicas_on_different_images_are_reported_most_common_first() {
+        let h = host(vec![
+            replica("api-1", "app:v1"),
+            replica("api-2", "app:v2"),
+            replica("api-3", "app:v2"),
+        ]);
+        assert_eq!(h.drift().as_deref(), Some("app:v2 ×2, app:v1 ×1"));
+        assert_eq!(host(vec![replica("api-1", "app:v1")]).drift(), None);
+        // Audit records name one replica, or the host's replicas together.
+        assert!(h.names("api-2") && h.names("api-1, api-2, api-3"));
+        assert!(!h.names("api-4"));
+    }
+}
