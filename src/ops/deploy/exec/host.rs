@@ -125,7 +125,7 @@ impl Run<'_> {
             }
             if r.job == Job::Restore {
                 if let Err(e) = self.restore(engine, &at).await {
-                    report.error = Some(e.to_string());
+                    report.error = Some(naming(&at, e.to_string()));
                     self.put_back(engine, ph, replaced, false, report).await;
                     return;
                 }
@@ -146,7 +146,7 @@ impl Run<'_> {
                     replaced.push(Replaced { at, old });
                 }
                 Err(failed) => {
-                    report.error = Some(failed.error);
+                    report.error = Some(naming(&at, failed.error));
                     self.put_back(engine, ph, replaced, failed.back, report)
                         .await;
                     return;
@@ -191,7 +191,11 @@ impl Run<'_> {
         }
         for done in replaced.into_iter().rev() {
             let at = done.at.reverted(&done.old);
-            self.step_at(&at, Step::RollingBack, format!("back to {}", at.r.to));
+            self.step_at(
+                &at,
+                Step::RollingBack,
+                format!("to {} (a later replica failed)", at.r.to),
+            );
             let image_id = done.old.image.clone().unwrap_or_default();
             let swap = Swap {
                 at: &at,
@@ -245,6 +249,18 @@ impl<'p> At<'p> {
             },
             tag: self.tag.clone(),
         }
+    }
+}
+
+/// `host: …` → `host replica (i/n): …`, so the host's error says which
+/// replica failed.
+fn naming(at: &At, error: String) -> String {
+    let Some(tag) = &at.tag else {
+        return error;
+    };
+    match error.strip_prefix(&format!("{}: ", at.host)) {
+        Some(rest) => format!("{} {tag}: {rest}", at.host),
+        None => format!("{tag}: {error}"),
     }
 }
 

@@ -132,7 +132,11 @@ async fn a_replica_failing_health_puts_every_replica_of_the_host_back() {
 
     assert_eq!(ran.summary.outcome, RunOutcome::Failed);
     assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
-    assert!(ran.error("a").contains("unhealthy"), "{}", ran.error("a"));
+    assert!(
+        ran.error("a").starts_with("a api-2 (2/3): unhealthy"),
+        "{}",
+        ran.error("a")
+    );
     assert_eq!(
         ran.outcome("b"),
         HostOutcome::Skipped,
@@ -273,4 +277,32 @@ async fn recover_restores_the_half_done_replica_and_reverts_the_finished_one() {
         "{:?}",
         fake.log()
     );
+}
+
+#[tokio::test]
+async fn abort_during_a_replica_puts_the_host_back_too() {
+    let fake = scaled_fleet(&["a"]);
+    // api-2 on v2 takes far longer than the test to become healthy.
+    let mut slow = vec![STARTING; 400];
+    slow.push(HEALTHY);
+    fake.health_of("a", "api-2", V2, &slow);
+    let before = ids(&fake, "a");
+    let d = deployment(
+        &fake,
+        &scaled_service(&["a"]),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await;
+    let ran = run_steered(d, |e, control| {
+        if matches!(e, DeployEvent::Step { replica: Some(r), step: Step::WaitingForHealth, .. }
+            if r.container == "api-2")
+        {
+            let _ = control.send(Control::Abort);
+        }
+    })
+    .await;
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert_eq!(ran.error("a"), "api-2 (2/3): cancelled");
+    let after = replicas_settled(&fake, "a", V1);
+    assert_eq!(after[1..], before[1..]);
 }
