@@ -151,10 +151,15 @@ impl Printer {
                         continue;
                     }
                     // Replicas are replaced one at a time, in this order.
+                    let (total, changing) = (h.replicas.len(), h.changing().count());
+                    let some = if changing < total {
+                        format!(" ({changing} to replace)")
+                    } else {
+                        String::new()
+                    };
                     self.line(&format!(
-                        "{head:<11} {}  {} replicas, one at a time",
-                        h.host,
-                        h.replicas.len()
+                        "{head:<11} {}  {total} replicas{some}, one at a time",
+                        h.host
                     ));
                     for (k, r) in h.replicas.iter().enumerate() {
                         let what = match r.job {
