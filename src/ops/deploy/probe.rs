@@ -106,7 +106,8 @@ pub struct ReplicaProbe {
 pub struct HostProbe {
     pub host: String,
     /// The service's containers here, in natural name order (Compose
-    /// replicas: shop-api-1, shop-api-2…); empty when nothing matches.
+    /// replicas: shop-api-1, shop-api-2…); empty when no label matches (a
+    /// `container = NAME` is always there, maybe with neither container).
     pub replicas: Vec<ReplicaProbe>,
     pub lock: Option<LockInfo>,
     /// The id the target image reference has on this host, if it is there.
@@ -138,14 +139,12 @@ pub async fn probe_host(
             .await
             .map(|c| c.map(|c| ContainerSnap::from_inspect(&c)))
     };
+    // A configured name stays even when it exists in neither form: the
+    // planner decides what a missing container means for each intent.
     let mut replicas = Vec::with_capacity(names.len());
     for name in names {
         let current = inspect(name.clone()).await?;
         let old = inspect(old_name(&name)).await?;
-        // A name given in the config that exists in neither form: nothing here.
-        if current.is_none() && old.is_none() {
-            continue;
-        }
         replicas.push(ReplicaProbe { name, current, old });
     }
     let lock = lock::read(engine, host, &service.name).await?;

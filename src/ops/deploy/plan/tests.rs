@@ -431,3 +431,17 @@ fn rollback_returns_each_replica_to_its_previous_image() {
         ]
     );
 }
+
+#[test]
+fn a_named_container_gone_from_a_host_is_missing_only_for_a_deploy() {
+    let mut a = probe("a", "app:v1");
+    only(&mut a).current = None;
+    let intent = Intent::Deploy {
+        image: "app:v2".into(),
+    };
+    let err = candidates(std::slice::from_ref(&a), &intent, &BTreeSet::new(), "web");
+    assert_eq!(err.expect_err("missing").to_string(), "a: no container web");
+    // Recovering leaves such a host alone.
+    let hosts = candidates(&[a], &Intent::Recover, &BTreeSet::new(), "web").expect("plan");
+    assert_eq!(hosts[0].job, Job::Keep);
+}
