@@ -11,8 +11,8 @@ use bollard::models::ContainerInspectResponse;
 
 use super::replica::{At, Swap, Swapped};
 use super::{Run, millis};
-use crate::ops::deploy::engine::Engine;
-use crate::ops::deploy::event::{HostOutcome, ReplicaRef, Step, Timings};
+use crate::ops::deploy::engine::{Engine, image_id as image_id_of};
+use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step, Timings};
 use crate::ops::deploy::image;
 use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
 use crate::ops::deploy::{
@@ -190,13 +190,28 @@ impl Run<'_> {
             problems.push("the failing container could not be confirmed healthy".into());
         }
         for done in replaced.into_iter().rev() {
-            let at = done.at.reverted(&done.old);
+            let mut at = done.at.reverted(&done.old);
+            let image_id = done.old.image.clone().unwrap_or_default();
+            // The exact image it ran, even if its tag has moved since.
+            match image_id_of(engine, at.host, &at.r.to).await {
+                Ok(Some(id)) if id == image_id => {}
+                _ if !image_id.is_empty() => {
+                    self.emit(DeployEvent::Warning {
+                        message: format!(
+                            "{} {}: {} no longer names the image it ran; going back to {image_id}",
+                            at.host, at.r.container, at.r.to
+                        ),
+                    })
+                    .await;
+                    at.r.to = image_id.clone();
+                }
+                _ => {}
+            }
             self.step_at(
                 &at,
                 Step::RollingBack,
                 format!("to {} (a later replica failed)", at.r.to),
             );
-            let image_id = done.old.image.clone().unwrap_or_default();
             let swap = Swap {
                 at: &at,
                 image_id: &image_id,

@@ -306,3 +306,27 @@ async fn abort_during_a_replica_puts_the_host_back_too() {
     let after = replicas_settled(&fake, "a", V1);
     assert_eq!(after[1..], before[1..]);
 }
+
+#[tokio::test]
+async fn a_replica_goes_back_to_the_exact_image_even_when_its_tag_moved() {
+    let fake = scaled_fleet(&["a"]);
+    fake.health_of("a", "api-2", V2, SICK);
+    // app:v1 now names another image than the one the replicas run.
+    fake.image("a", V1, "sha256:3333", OK);
+    let svc = scaled_service(&["a"]);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(
+        ran.outcome("a"),
+        HostOutcome::RolledBack,
+        "{}",
+        ran.error("a")
+    );
+    let api1 = fake.get("a", "api-1").expect("api-1");
+    assert_eq!((api1.image.as_str(), api1.image_id.as_str()), (ID1, ID1));
+    assert!(api1.running());
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::Warning { message } if message.contains("no longer names"))));
+    for name in ["api-2", "api-3"] {
+        assert_eq!(fake.get("a", name).expect("replica").image, V1, "{name}");
+    }
+}
