@@ -1,6 +1,6 @@
 //! End-to-end deploys of a scaled Compose service: three replicas per host on
 //! two fleet hosts, matched by `com.docker.compose.service`. The test creates
-//! its own `rtest-*` containers (and a volume) and removes them on drop, also
+//! its own `rt-*` containers (and a volume) and removes them on drop, also
 //! when it fails.
 
 mod common;
@@ -28,7 +28,7 @@ fn docker_raw(tb: &Testbed, host: &str, args: &[&str]) -> std::process::Output {
         .expect("run docker")
 }
 
-/// The scaled service `rtest-…`: containers NAME-1..3 on two hosts, its
+/// The scaled service `rt-…`: containers NAME-1..3 on two hosts, its
 /// config and audit log. Dropping it removes every container it left.
 struct Scaled {
     tb: Testbed,
@@ -45,7 +45,8 @@ impl Scaled {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let name = format!("rtest-{}-{nanos:x}", std::process::id());
+        // Short enough for the matrix's service column (22).
+        let name = format!("rt-{}-{nanos:x}", std::process::id());
         let hosts: Vec<String> = tb.host_names().into_iter().take(2).collect();
         assert_eq!(hosts.len(), 2, "the replica test needs 2 hosts");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -215,6 +216,32 @@ impl Scaled {
     }
 }
 
+impl Scaled {
+    /// The TUI's services matrix (in tmux) shows `cell` for the service on
+    /// every one of `hosts`.
+    fn matrix_shows(&self, hosts: &[&str], cell: &str) {
+        let cmd = format!(
+            "env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+            self.audit.display(),
+            self._dir.path().display(),
+            env!("CARGO_BIN_EXE_flotilla"),
+            self.config.display()
+        );
+        let tui = common::tmux::Tmux::start(&cmd, 200, 60);
+        tui.wait_for("hosts listed", |s| hosts.iter().all(|h| s.contains(h)));
+        tui.keys(&["3"]);
+        let ours = |l: &&str| {
+            l.trim_start_matches('▶')
+                .trim_start()
+                .starts_with(&format!("{} ", self.name))
+        };
+        let screen = tui.wait_for("the service's row", |s| s.lines().any(|l| ours(&l)));
+        let row = screen.lines().find(ours).unwrap_or_default().to_owned();
+        assert_eq!(row.matches(cell).count(), hosts.len(), "{row}\n{screen}");
+        tui.keys(&["q"]);
+    }
+}
+
 impl Drop for Scaled {
     fn drop(&mut self) {
         for host in &self.hosts {
@@ -272,6 +299,7 @@ fn scaled_service_deploys_replica_by_replica_and_fails_back_as_a_host() {
     for host in [h1, h2] {
         svc.assert_replicas(host, V2);
     }
+    svc.matrix_shows(&[h1, h2], "● v2 ×3");
     let status = svc.run(&["status", &svc.name, "--json"]);
     let status = json(&status.stdout);
     for h in status["hosts"].as_array().expect("hosts") {
