@@ -186,9 +186,6 @@ impl Run<'_> {
         report: &mut Report,
     ) {
         let mut problems: Vec<String> = Vec::new();
-        if !back {
-            problems.push("the failing container could not be confirmed healthy".into());
-        }
         for done in replaced.into_iter().rev() {
             let mut at = done.at.reverted(&done.old);
             let image_id = done.old.image.clone().unwrap_or_default();
@@ -229,15 +226,18 @@ impl Run<'_> {
                 }
             }
         }
-        let error = report.error.clone().unwrap_or_default();
-        if problems.is_empty() {
+        if back && problems.is_empty() {
             report.outcome = HostOutcome::RolledBack;
             report.image = ph.from.clone();
-        } else {
-            report.outcome = HostOutcome::Failed;
-            report.image = "unknown".into();
+            return;
+        }
+        // Some container could not be confirmed healthy: the lock stays.
+        report.outcome = HostOutcome::Failed;
+        report.image = "unknown".into();
+        if !problems.is_empty() {
+            let error = report.error.clone().unwrap_or_default();
             report.error = Some(format!(
-                "{error}; then putting the host back failed: {}",
+                "{error}; then putting the host's other replicas back failed: {}",
                 problems.join("; ")
             ));
         }

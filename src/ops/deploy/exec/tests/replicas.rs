@@ -330,3 +330,34 @@ async fn a_replica_goes_back_to_the_exact_image_even_when_its_tag_moved() {
         assert_eq!(fake.get("a", name).expect("replica").image, V1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_replica_that_cannot_go_back_fails_the_host_and_keeps_its_lock() {
+    let fake = scaled_fleet(&["a"]);
+    fake.health_of("a", "api-2", V2, SICK);
+    // api-1's way back to v1 fails too: it keeps its healthy v2 container.
+    fake.health_of("a", "api-1", V1, SICK);
+    let svc = scaled_service(&["a"]);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.outcome("a"), HostOutcome::Failed);
+    let error = ran.error("a");
+    assert!(
+        error.starts_with("a api-2 (2/3): unhealthy")
+            && error.contains("putting the host's other replicas back failed: api-1"),
+        "{error}"
+    );
+    // Never fewer containers, each running healthy; the lock says "look here".
+    assert_eq!(
+        fake.names("a"),
+        ["api-1", "api-2", "api-3", &lock_name("api")]
+    );
+    for (name, image) in [("api-1", V2), ("api-2", V1), ("api-3", V1)] {
+        let c = fake.get("a", name).expect("replica");
+        assert_eq!(
+            (c.image.as_str(), c.state),
+            (image, State::Running),
+            "{name}"
+        );
+        assert_eq!(c.health.back(), Some(&HEALTHY), "{name}");
+    }
+}
