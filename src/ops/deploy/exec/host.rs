@@ -132,6 +132,7 @@ impl Run<'_> {
                 restored = true;
                 continue;
             }
+            // Made sure of above for every replica that is swapped.
             let id = ids.get(r.to.as_str()).cloned().unwrap_or_default();
             let swap = Swap {
                 at: &at,
