@@ -198,7 +198,8 @@ impl std::fmt::Display for Amount {
 pub enum ContainerSelector {
     /// The same container name on every host.
     Name(String),
-    /// The one container carrying this label (`key=value`, or just `key`).
+    /// Every container carrying this label (`key=value`, or just `key`):
+    /// several per host for a scaled Compose service.
     Label { key: String, value: Option<String> },
 }
 

@@ -156,15 +156,13 @@ impl FleetState {
         names
     }
 
-    /// The image most of a configured service's containers run now.
+    /// The image most of a configured service's containers (every replica
+    /// its `match` finds) run now.
     pub fn service_image(&self, spec: &ServiceSpec) -> Option<String> {
-        let selector = spec.container.to_string();
         majority_image(
             self.hosts
                 .iter()
-                .filter(|h| spec.hosts.contains(&h.spec.name))
-                .flat_map(|h| h.containers.iter())
-                .filter(|c| c.name == selector || c.service() == spec.name),
+                .flat_map(|h| h.containers.iter().filter(|c| spec.owns(&h.spec.name, c))),
         )
     }
 }

@@ -175,14 +175,18 @@ pub fn web_service() -> crate::config::ServiceSpec {
 
 /// What the loop would prepare for web → app:v2 (fleet-2 already runs it).
 pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
-    use crate::ops::deploy::{Job, Plan, PlannedHost};
-    let host = |name: &str, from: &str, job: Job| PlannedHost {
-        host: name.into(),
-        container: "shop-web-1".into(),
-        from: from.into(),
-        to: "flotilla-test/app:v2".into(),
-        job,
-        note: (job == Job::Keep).then(|| "already on the image".to_owned()),
+    use crate::ops::deploy::{Job, Plan, PlannedHost, PlannedReplica};
+    let host = |name: &str, from: &str, job: Job| {
+        PlannedHost::new(
+            name,
+            vec![PlannedReplica {
+                container: "shop-web-1".into(),
+                from: from.into(),
+                to: "flotilla-test/app:v2".into(),
+                job,
+                note: (job == Job::Keep).then(|| "already on the image".to_owned()),
+            }],
+        )
     };
     crate::tui::state::deploy::PlanSummary {
         deploy_id: "20261125T210000Z-4242".into(),
@@ -270,6 +274,7 @@ pub fn planned() -> App {
 pub fn step(host: &str, step: crate::ops::deploy::event::Step) -> AppEvent {
     AppEvent::Deploy(crate::ops::deploy::DeployEvent::Step {
         host: host.into(),
+        replica: None,
         step,
         detail: String::new(),
     })

@@ -139,16 +139,48 @@ impl Printer {
                     } else {
                         String::new()
                     };
-                    let job = match h.job {
-                        Job::Deploy => String::new(),
-                        Job::Finish => " (finish the interrupted deploy)".into(),
-                        Job::Restore => " (restore the old container)".into(),
-                        Job::Keep => String::new(),
+                    if let [one] = h.replicas.as_slice() {
+                        self.line(&format!(
+                            "{head:<11} {}  {}  {} → {}{}",
+                            h.host,
+                            one.container,
+                            one.from,
+                            one.to,
+                            job_note(one.job)
+                        ));
+                        continue;
+                    }
+                    // Replicas are replaced one at a time, in this order.
+                    let (total, changing) = (h.replicas.len(), h.changing().count());
+                    let some = if changing < total {
+                        format!(" ({changing} to replace)")
+                    } else {
+                        String::new()
                     };
                     self.line(&format!(
-                        "{head:<11} {}  {}  {} → {}{job}",
-                        h.host, h.container, h.from, h.to
+                        "{head:<11} {}  {total} replicas{some}, one at a time",
+                        h.host
                     ));
+                    for (k, r) in h.replicas.iter().enumerate() {
+                        let what = match r.job {
+                            Job::Keep => format!(
+                                "{} (kept{})",
+                                r.from,
+                                r.note
+                                    .as_deref()
+                                    .map(|n| format!(": {n}"))
+                                    .unwrap_or_default()
+                            ),
+                            job => format!("{} → {}{}", r.from, r.to, job_note(job)),
+                        };
+                        self.line(&format!(
+                            "{:<13} ({}/{}) {}  {what}",
+                            "",
+                            k + 1,
+                            h.replicas.len(),
+                            r.container
+                        ));
+                    }
                 }
             }
             for h in &plan.unchanged {
@@ -210,5 +242,13 @@ impl Printer {
                 self.line(line);
             }
         }
+    }
+}
+
+fn job_note(job: Job) -> &'static str {
+    match job {
+        Job::Deploy | Job::Keep => "",
+        Job::Finish => " (finish the interrupted deploy)",
+        Job::Restore => " (restore the old container)",
     }
 }

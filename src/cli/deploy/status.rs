@@ -6,11 +6,39 @@ use serde::Serialize;
 use super::{Connected, StatusArgs, connect};
 use crate::cli::{Cli, CliError, Exit, print_json, table};
 use crate::ops::AuditLog;
-use crate::ops::deploy::Liveness;
 use crate::ops::deploy::plan::{self, Interrupted};
 use crate::ops::deploy::prepare::interrupted_message;
+use crate::ops::deploy::{Liveness, ReplicaProbe};
 
-/// One host in `flotilla status`.
+/// One container of the service on a host.
+#[derive(Debug, Serialize)]
+struct ReplicaStatus {
+    container: String,
+    image: Option<String>,
+    state: Option<String>,
+    health: Option<String>,
+    previous_image: Option<String>,
+    deploy_id: Option<String>,
+    old_container: Option<crate::ops::deploy::ContainerSnap>,
+}
+
+impl ReplicaStatus {
+    fn of(r: &ReplicaProbe) -> Self {
+        let c = r.current.as_ref();
+        ReplicaStatus {
+            container: r.name.clone(),
+            image: c.map(|c| c.image.clone()),
+            state: c.map(|c| c.state.clone()),
+            health: c.and_then(|c| c.health.clone()),
+            previous_image: c.and_then(|c| c.previous_image.clone()),
+            deploy_id: c.and_then(|c| c.deploy_id.clone()),
+            old_container: r.old.clone(),
+        }
+    }
+}
+
+/// One host in `flotilla status`: the container-level fields are the first
+/// replica's; `replicas` has every container of the service there.
 #[derive(Debug, Serialize)]
 struct HostStatus {
     host: String,
@@ -27,6 +55,7 @@ struct HostStatus {
     /// Why this host is half done by an interrupted deploy.
     half_done: Option<String>,
     old_container: Option<crate::ops::deploy::ContainerSnap>,
+    replicas: Vec<ReplicaStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,23 +99,26 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
                 lock: None,
                 half_done: None,
                 old_container: None,
+                replicas: Vec::new(),
             });
             continue;
         };
-        let c = p.current.as_ref();
+        let replicas: Vec<ReplicaStatus> = p.replicas.iter().map(ReplicaStatus::of).collect();
+        let first = replicas.first();
         hosts.push(HostStatus {
             host: p.host.clone(),
             reachable: true,
             error: None,
-            container: p.container.clone(),
-            image: c.map(|c| c.image.clone()),
-            state: c.map(|c| c.state.clone()),
-            health: c.and_then(|c| c.health.clone()),
-            previous_image: c.and_then(|c| c.previous_image.clone()),
-            deploy_id: c.and_then(|c| c.deploy_id.clone()),
+            container: first.map(|r| r.container.clone()),
+            image: first.and_then(|r| r.image.clone()),
+            state: first.and_then(|r| r.state.clone()),
+            health: first.and_then(|r| r.health.clone()),
+            previous_image: first.and_then(|r| r.previous_image.clone()),
+            deploy_id: first.and_then(|r| r.deploy_id.clone()),
             lock: p.lock.clone(),
             half_done: plan::half_done(p),
-            old_container: p.old.clone(),
+            old_container: first.and_then(|r| r.old_container.clone()),
+            replicas,
         });
     }
     let audit = AuditLog::from_env();
@@ -95,9 +127,9 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
         .into_iter()
         .filter(|r| {
             crate::ops::deploy::is_final_record(&r.action)
-                && hosts.iter().any(|h| {
-                    h.host == r.host && h.container.as_deref() == Some(r.container.as_str())
-                })
+                && hosts
+                    .iter()
+                    .any(|h| h.host == r.host && h.names(&r.container))
         })
         .collect();
     let keep_from = last.len().saturating_sub(10);
@@ -121,15 +153,44 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
     })
 }
 
+impl HostStatus {
+    /// Whether an audit record's container is this host's: one of its
+    /// replicas, or all of them as a deploy records a host.
+    fn names(&self, container: &str) -> bool {
+        let all: Vec<&str> = self.replicas.iter().map(|r| r.container.as_str()).collect();
+        all.contains(&container) || (!all.is_empty() && all.join(", ") == container)
+    }
+
+    /// "app:v2 ×2, app:v1 ×1" when the host's replicas run different images.
+    fn drift(&self) -> Option<String> {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for r in &self.replicas {
+            let image = r.image.as_deref().unwrap_or("-");
+            match counts.iter_mut().find(|(i, _)| *i == image) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((image, 1)),
+            }
+        }
+        counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        (counts.len() > 1).then(|| {
+            counts
+                .iter()
+                .map(|(i, n)| format!("{i} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
 fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
     println!("service {} ({})", s.service, s.selector);
     let dash = || "-".to_owned();
     let rows: Vec<Vec<String>> = s
         .hosts
         .iter()
-        .map(|h| {
+        .flat_map(|h| {
             if !h.reachable {
-                return vec![
+                return vec![vec![
                     h.host.clone(),
                     "UNREACHABLE".into(),
                     h.error.clone().unwrap_or_default(),
@@ -137,29 +198,53 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
                     dash(),
                     dash(),
                     dash(),
-                ];
+                ]];
             }
-            vec![
-                h.host.clone(),
-                h.container.clone().unwrap_or_else(|| "(none)".into()),
-                h.image.clone().unwrap_or_else(dash),
-                h.state.clone().unwrap_or_else(dash),
-                h.health.clone().unwrap_or_else(dash),
-                h.previous_image.clone().unwrap_or_else(dash),
-                match &h.lock {
-                    None => dash(),
-                    Some(l) => format!(
-                        "{} pid {}{}",
-                        l.holder,
-                        l.pid,
-                        match l.liveness {
-                            Liveness::Alive => "",
-                            Liveness::Dead => " (STALE: process gone)",
-                            Liveness::Unknown => " (other machine)",
-                        }
-                    ),
-                },
-            ]
+            let lock = match &h.lock {
+                None => dash(),
+                Some(l) => format!(
+                    "{} pid {}{}",
+                    l.holder,
+                    l.pid,
+                    match l.liveness {
+                        Liveness::Alive => "",
+                        Liveness::Dead => " (STALE: process gone)",
+                        Liveness::Unknown => " (other machine)",
+                    }
+                ),
+            };
+            if h.replicas.is_empty() {
+                let none = "(none)".to_owned();
+                return vec![vec![
+                    h.host.clone(),
+                    none,
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    lock,
+                ]];
+            }
+            // One row per replica; the host is named on its first.
+            h.replicas
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    vec![
+                        if i == 0 {
+                            h.host.clone()
+                        } else {
+                            String::new()
+                        },
+                        r.container.clone(),
+                        r.image.clone().unwrap_or_else(dash),
+                        r.state.clone().unwrap_or_else(dash),
+                        r.health.clone().unwrap_or_else(dash),
+                        r.previous_image.clone().unwrap_or_else(dash),
+                        if i == 0 { lock.clone() } else { String::new() },
+                    ]
+                })
+                .collect()
         })
         .collect();
     print!(
@@ -177,6 +262,11 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
             &rows
         )
     );
+    for h in &s.hosts {
+        if let Some(drift) = h.drift() {
+            println!("{}: replicas run different images: {drift}", h.host);
+        }
+    }
     if !interrupted.is_empty() {
         println!();
         println!("{}", interrupted_message(&s.service, interrupted));
@@ -201,5 +291,54 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
                 r.time, r.user, r.host, r.action, r.result
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(name: &str, image: &str) -> ReplicaStatus {
+        ReplicaStatus {
+            container: name.into(),
+            image: Some(image.into()),
+            state: Some("running".into()),
+            health: Some("healthy".into()),
+            previous_image: None,
+            deploy_id: None,
+            old_container: None,
+        }
+    }
+
+    fn host(replicas: Vec<ReplicaStatus>) -> HostStatus {
+        HostStatus {
+            host: "fleet-1".into(),
+            reachable: true,
+            error: None,
+            container: None,
+            image: None,
+            state: None,
+            health: None,
+            previous_image: None,
+            deploy_id: None,
+            lock: None,
+            half_done: None,
+            old_container: None,
+            replicas,
+        }
+    }
+
+    #[test]
+    fn replicas_on_different_images_are_reported_most_common_first() {
+        let h = host(vec![
+            replica("api-1", "app:v1"),
+            replica("api-2", "app:v2"),
+            replica("api-3", "app:v2"),
+        ]);
+        assert_eq!(h.drift().as_deref(), Some("app:v2 ×2, app:v1 ×1"));
+        assert_eq!(host(vec![replica("api-1", "app:v1")]).drift(), None);
+        // Audit records name one replica, or the host's replicas together.
+        assert!(h.names("api-2") && h.names("api-1, api-2, api-3"));
+        assert!(!h.names("api-4"));
     }
 }

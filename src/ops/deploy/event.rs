@@ -150,6 +150,29 @@ impl Step {
     }
 }
 
+/// Which replica a step is about, on a host that runs several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaRef {
+    pub container: String,
+    /// From 1, in the order the host handles its replicas.
+    pub index: usize,
+    pub total: usize,
+}
+
+impl std::fmt::Display for ReplicaRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}/{})", self.container, self.index, self.total)
+    }
+}
+
+/// `host` or `host replica (i/n)`: where a step happens.
+fn at(host: &str, replica: &Option<ReplicaRef>) -> String {
+    match replica {
+        Some(r) => format!("{host} {r}"),
+        None => host.to_owned(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DeployEvent {
@@ -191,6 +214,8 @@ pub enum DeployEvent {
     },
     Step {
         host: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replica: Option<ReplicaRef>,
         step: Step,
         #[serde(skip_serializing_if = "String::is_empty")]
         detail: String,
@@ -204,6 +229,8 @@ pub enum DeployEvent {
     /// Once a second while waiting for health.
     HealthWait {
         host: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replica: Option<ReplicaRef>,
         status: String,
         remaining_s: u64,
     },
@@ -267,11 +294,21 @@ impl DeployEvent {
             DeployEvent::BatchStarted { index, hosts } => {
                 format!("batch {}: {}", index + 1, hosts.join(", "))
             }
-            DeployEvent::Step { host, step, detail } if detail.is_empty() => {
-                format!("{host}: {}", step.label())
+            DeployEvent::Step {
+                host,
+                replica,
+                step,
+                detail,
+            } if detail.is_empty() => {
+                format!("{}: {}", at(host, replica), step.label())
             }
-            DeployEvent::Step { host, step, detail } => {
-                format!("{host}: {} {detail}", step.label())
+            DeployEvent::Step {
+                host,
+                replica,
+                step,
+                detail,
+            } => {
+                format!("{}: {} {detail}", at(host, replica), step.label())
             }
             DeployEvent::Progress { host, bytes, total } => {
                 let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -282,9 +319,10 @@ impl DeployEvent {
             }
             DeployEvent::HealthWait {
                 host,
+                replica,
                 status,
                 remaining_s,
-            } => format!("{host}: {status}, {remaining_s}s left"),
+            } => format!("{}: {status}, {remaining_s}s left", at(host, replica)),
             DeployEvent::HostDone {
                 host,
                 container,
@@ -385,5 +423,32 @@ mod describe_tests {
             Some("not started: 0 changed, 0 failed, 3 skipped in 0.5s (lock held)")
         );
         assert_eq!(DeployEvent::Locked { host: "h".into() }.describe(), None);
+        let replica = Some(ReplicaRef {
+            container: "shop-api-2".into(),
+            index: 2,
+            total: 3,
+        });
+        let step = DeployEvent::Step {
+            host: "fleet-1".into(),
+            replica: replica.clone(),
+            step: Step::WaitingForHealth,
+            detail: "HEALTHCHECK".into(),
+        };
+        assert_eq!(
+            step.describe().as_deref(),
+            Some("fleet-1 shop-api-2 (2/3): waiting for health HEALTHCHECK")
+        );
+        let json = serde_json::to_value(&step).expect("json");
+        assert_eq!(json["replica"]["container"], "shop-api-2");
+        let wait = DeployEvent::HealthWait {
+            host: "fleet-1".into(),
+            replica,
+            status: "starting".into(),
+            remaining_s: 9,
+        };
+        assert_eq!(
+            wait.describe().as_deref(),
+            Some("fleet-1 shop-api-2 (2/3): starting, 9s left")
+        );
     }
 }

@@ -163,6 +163,8 @@ struct World {
     /// Every image ever defined, by id (what a `load` brings).
     catalog: HashMap<String, Image>,
     faults: Vec<(String, Op, usize, Fault)>,
+    /// (host, container name, image reference) → health, instead of the image's.
+    health: HashMap<(String, String, String), Vec<HealthStatusEnum>>,
     calls: HashMap<(String, Op), usize>,
     log: Vec<String>,
     next_id: u64,
@@ -291,6 +293,15 @@ impl Fake {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// A container `name` started on `image` reports `health` (one replica
+    /// of a scaled service failing where its siblings are fine).
+    pub fn health_of(&self, host: &str, name: &str, image: &str, health: &[HealthStatusEnum]) {
+        self.world().health.insert(
+            (host.to_owned(), name.to_owned(), image.to_owned()),
+            health.to_vec(),
+        );
     }
 
     /// The `nth` (from 1) call of `op` on `host` fails so.
@@ -523,10 +534,17 @@ impl Engine for FakeEngine {
             if h.containers[i].running() {
                 return Err(status(304, "already started"));
             }
-            let health = h
-                .image(&h.containers[i].image_id.clone())
-                .map(|img| img.health.iter().copied().collect())
-                .unwrap_or_default();
+            let (name, image) = (h.containers[i].name.clone(), h.containers[i].image.clone());
+            let health = match w.health.get(&(host.to_owned(), name, image)) {
+                Some(health) => health.iter().copied().collect(),
+                None => {
+                    let h = host_mut(w, host);
+                    h.image(&h.containers[i].image_id.clone())
+                        .map(|img| img.health.iter().copied().collect())
+                        .unwrap_or_default()
+                }
+            };
+            let h = host_mut(w, host);
             let c = &mut h.containers[i];
             c.state = State::Running;
             c.health = health;

@@ -8,7 +8,7 @@ use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 use tokio::sync::mpsc;
 
 use super::engine::{Engine, inspect_some};
-use super::event::DeployEvent;
+use super::event::{DeployEvent, ReplicaRef};
 use super::{DeployError, DockerContext};
 
 /// How often Docker health is polled (each poll is one warm API round trip).
@@ -66,6 +66,8 @@ pub struct Wait<'a> {
     pub mode: HealthMode,
     pub timeout: Duration,
     pub events: &'a mpsc::Sender<DeployEvent>,
+    /// Named in the countdown when the host runs several replicas.
+    pub replica: Option<ReplicaRef>,
 }
 
 fn cut(text: &str) -> String {
@@ -139,6 +141,7 @@ impl Wait<'_> {
             if Instant::now() >= next_report {
                 let _ = self.events.try_send(DeployEvent::HealthWait {
                     host: self.host.to_owned(),
+                    replica: self.replica.clone(),
                     status: last_status.clone(),
                     remaining_s: self.timeout.saturating_sub(elapsed).as_secs(),
                 });

@@ -106,6 +106,7 @@ pub async fn ensure(
     let step = |step: Step, detail: String| {
         let _ = events.try_send(DeployEvent::Step {
             host: host.to_owned(),
+            replica: None,
             step,
             detail,
         });

@@ -6,9 +6,12 @@
 //!
 //! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
 //! make sure the image is there (registry pull, or streamed from another
-//! daemon), stop the old container and keep it as `NAME-flotilla-old`, create
-//! the new one from the old one's configuration with only the image changed,
-//! wait for health, then remove the old one — or put it back.
+//! daemon), then for each of the service's containers there in turn (one, or
+//! a scaled Compose service's replicas): stop it and keep it as
+//! `NAME-flotilla-old`, create the new one from its configuration with only
+//! the image changed, wait for health, then remove the old one — or put it
+//! back, and return the replicas already replaced on that host to their old
+//! image, so a failed host ends as it began.
 
 pub mod engine;
 pub mod event;
@@ -25,11 +28,11 @@ pub mod reach;
 pub mod spec;
 
 pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};
-pub use event::{DeployEvent, HostOutcome, RunOutcome, Timings};
+pub use event::{DeployEvent, HostOutcome, ReplicaRef, RunOutcome, Timings};
 pub use exec::{Control, Deployment, Summary, execute};
 pub use image::{Delivery, SourceRef};
-pub use plan::{Intent, Job, Plan, PlannedHost};
-pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo};
+pub use plan::{Intent, Job, Plan, PlannedHost, PlannedReplica};
+pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo, ReplicaProbe};
 
 /// Suffix of the old container while its replacement proves itself.
 pub const OLD_SUFFIX: &str = "-flotilla-old";

@@ -1,5 +1,5 @@
-//! What a host looks like for one service: its container, a leftover old
-//! container, the deploy lock. Plain data for the planner, read with a few
+//! What a host looks like for one service: its containers (several for a
+//! scaled Compose service), leftover old containers, the deploy lock. Plain data for the planner, read with a few
 //! inspect calls.
 
 use bollard::models::ContainerInspectResponse;
@@ -11,6 +11,7 @@ use super::{
     lock, old_name,
 };
 use crate::config::{ContainerSelector, ServiceSpec};
+use crate::fleet::natural_cmp;
 
 /// One container as the planner needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,18 +91,34 @@ pub struct LockInfo {
     pub liveness: Liveness,
 }
 
+/// One replica of the service on a host: its container and a leftover old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaProbe {
+    /// The container's name (also the name it keeps across deploys).
+    pub name: String,
+    pub current: Option<ContainerSnap>,
+    /// `NAME-flotilla-old`: left by a deploy that did not finish.
+    pub old: Option<ContainerSnap>,
+}
+
 /// One host's state for one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostProbe {
     pub host: String,
-    /// The service's container name here; `None` when nothing matches.
-    pub container: Option<String>,
-    pub current: Option<ContainerSnap>,
-    /// `NAME-flotilla-old`: left by a deploy that did not finish.
-    pub old: Option<ContainerSnap>,
+    /// The service's containers here, in natural name order (Compose
+    /// replicas: shop-api-1, shop-api-2…); empty when no label matches (a
+    /// `container = NAME` is always there, maybe with neither container).
+    pub replicas: Vec<ReplicaProbe>,
     pub lock: Option<LockInfo>,
     /// The id the target image reference has on this host, if it is there.
     pub target_id: Option<String>,
+}
+
+impl HostProbe {
+    /// Replicas left half replaced by an interrupted deploy.
+    pub fn half_replaced(&self) -> impl Iterator<Item = &ReplicaProbe> {
+        self.replicas.iter().filter(|r| r.old.is_some())
+    }
 }
 
 /// Reads one host's state; `target` is the image about to be deployed.
@@ -111,8 +128,8 @@ pub async fn probe_host(
     service: &ServiceSpec,
     target: Option<&str>,
 ) -> Result<HostProbe, DeployError> {
-    let container = match &service.container {
-        ContainerSelector::Name(name) => Some(name.clone()),
+    let names = match &service.container {
+        ContainerSelector::Name(name) => vec![name.clone()],
         ContainerSelector::Label { key, value } => {
             find_by_label(host, engine, key, value.as_deref()).await?
         }
@@ -122,10 +139,14 @@ pub async fn probe_host(
             .await
             .map(|c| c.map(|c| ContainerSnap::from_inspect(&c)))
     };
-    let (current, old) = match &container {
-        Some(name) => (inspect(name.clone()).await?, inspect(old_name(name)).await?),
-        None => (None, None),
-    };
+    // A configured name stays even when it exists in neither form: the
+    // planner decides what a missing container means for each intent.
+    let mut replicas = Vec::with_capacity(names.len());
+    for name in names {
+        let current = inspect(name.clone()).await?;
+        let old = inspect(old_name(&name)).await?;
+        replicas.push(ReplicaProbe { name, current, old });
+    }
     let lock = lock::read(engine, host, &service.name).await?;
     let target_id = match target {
         Some(image) => image_id(engine, host, image).await?,
@@ -133,22 +154,20 @@ pub async fn probe_host(
     };
     Ok(HostProbe {
         host: host.to_owned(),
-        container,
-        current,
-        old,
+        replicas,
         lock,
         target_id,
     })
 }
 
-/// The one container with the label (an `-flotilla-old` one counts when it is
-/// all that is left); more than one is ambiguous.
+/// Every container with the label, by the name it has outside a deploy (an
+/// `-flotilla-old` one stands for its replica when it is all that is left).
 async fn find_by_label(
     host: &str,
     engine: &dyn Engine,
     key: &str,
     value: Option<&str>,
-) -> Result<Option<String>, DeployError> {
+) -> Result<Vec<String>, DeployError> {
     let filter = match value {
         Some(v) => format!("{key}={v}"),
         None => key.to_owned(),
@@ -164,24 +183,12 @@ async fn find_by_label(
             !labels.is_some_and(|l| l.contains_key(LABEL_ONEOFF) || l.contains_key(lock::LABEL))
         })
         .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
-        .map(|n| n.trim_start_matches('/').to_owned())
+        .map(|n| {
+            let n = n.trim_start_matches('/');
+            n.strip_suffix(OLD_SUFFIX).unwrap_or(n).to_owned()
+        })
         .collect();
-    names.sort();
-    let (old, live): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| n.ends_with(OLD_SUFFIX));
-    match live.as_slice() {
-        [one] => Ok(Some(one.clone())),
-        [] => Ok(old
-            .first()
-            .and_then(|o| o.strip_suffix(OLD_SUFFIX))
-            .map(str::to_owned)),
-        many => Err(DeployError::host(
-            host,
-            format!(
-                "label {filter} matches {} containers ({}): a service needs exactly one per host",
-                many.len(),
-                many.join(", ")
-            ),
-        )),
-    }
+    names.sort_by(|a, b| natural_cmp(a, b));
+    names.dedup();
+    Ok(names)
 }

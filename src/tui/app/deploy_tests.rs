@@ -44,6 +44,28 @@ fn d_prompts_with_the_majority_image_and_enter_prepares() {
 }
 
 #[test]
+fn d_finds_a_match_service_named_otherwise_than_its_compose_service() {
+    let mut app = app_on_web();
+    for s in &mut app.state.deploy.services {
+        s.name = "storefront".into();
+        s.container = crate::config::ContainerSelector::Label {
+            key: "com.docker.compose.service".into(),
+            value: Some("web".into()),
+        };
+    }
+    assert!(press(&mut app, 'D').is_empty());
+    // Every replica the match owns counts: v1 on two of the three hosts.
+    assert_eq!(
+        app.overlay,
+        Overlay::Input {
+            kind: InputKind::DeployImage,
+            text: "flotilla-test/app:v1".into()
+        }
+    );
+    assert_eq!(app.state.deploy.target.as_deref(), Some("storefront"));
+}
+
+#[test]
 fn an_unconfigured_service_is_refused() {
     let mut app = app_on_web();
     app.state.deploy.services.clear();
@@ -82,6 +104,7 @@ fn plan_confirm_events_finish() {
     assert_eq!(d.rows[0].bytes, Some((1024, Some(4096))));
     app.update(AppEvent::Deploy(DeployEvent::HealthWait {
         host: "fleet-1".into(),
+        replica: None,
         status: "starting".into(),
         remaining_s: 42,
     }));
@@ -223,5 +246,42 @@ fn a_failed_prepare_is_shown() {
     assert_eq!(
         app.state.deploy.current.as_ref().map(|d| d.phase),
         Some(Phase::Failed)
+    );
+}
+
+#[test]
+fn a_host_row_follows_the_replica_being_replaced() {
+    use crate::ops::deploy::ReplicaRef;
+    let mut app = planned();
+    press(&mut app, 'y');
+    let replica = Some(ReplicaRef {
+        container: "shop-api-2".into(),
+        index: 2,
+        total: 3,
+    });
+    app.update(AppEvent::Deploy(DeployEvent::Step {
+        host: "fleet-1".into(),
+        replica: replica.clone(),
+        step: Step::WaitingForHealth,
+        detail: "HEALTHCHECK".into(),
+    }));
+    let row = |app: &crate::tui::app::App| {
+        app.state
+            .deploy
+            .current
+            .as_ref()
+            .map(|d| d.rows[0].clone())
+            .unwrap_or_else(|| unreachable!())
+    };
+    assert_eq!(row(&app).detail, "shop-api-2 (2/3): HEALTHCHECK");
+    app.update(AppEvent::Deploy(DeployEvent::HealthWait {
+        host: "fleet-1".into(),
+        replica,
+        status: "starting".into(),
+        remaining_s: 9,
+    }));
+    assert_eq!(
+        row(&app).wait,
+        Some(("shop-api-2 (2/3) starting".to_owned(), 9))
     );
 }

@@ -183,10 +183,20 @@ impl DeployState {
             | DeployEvent::PreDeployDone { .. }
             | DeployEvent::Stopped { .. } => {}
             DeployEvent::BatchStarted { index, .. } => self.batch = Some(index + 1),
-            DeployEvent::Step { host, step, detail } => {
+            DeployEvent::Step {
+                host,
+                replica,
+                step,
+                detail,
+            } => {
                 if let Some(r) = self.row(&host) {
                     r.step = Some(step);
-                    r.detail = detail;
+                    // A host's row follows the replica being replaced.
+                    r.detail = match replica {
+                        Some(replica) if detail.is_empty() => replica.to_string(),
+                        Some(replica) => format!("{replica}: {detail}"),
+                        None => detail,
+                    };
                     r.wait = None;
                     if !matches!(step, Step::Pulling | Step::Transferring) {
                         r.bytes = None;
@@ -200,10 +210,15 @@ impl DeployState {
             }
             DeployEvent::HealthWait {
                 host,
+                replica,
                 status,
                 remaining_s,
             } => {
                 if let Some(r) = self.row(&host) {
+                    let status = match replica {
+                        Some(replica) => format!("{replica} {status}"),
+                        None => status,
+                    };
                     r.wait = Some((status, remaining_s));
                 }
             }
@@ -258,7 +273,11 @@ impl DeployState {
 fn rows_of(plan: &Plan) -> Vec<HostRow> {
     let row = |h: &crate::ops::deploy::PlannedHost, batch: usize| HostRow {
         host: h.host.clone(),
-        container: h.container.clone(),
+        // A narrow column: the replica count first, then the first name.
+        container: match h.replicas.as_slice() {
+            [first, _, ..] => format!("×{} {}", h.replicas.len(), first.container),
+            _ => h.container.clone(),
+        },
         from: h.from.clone(),
         to: h.to.clone(),
         job: h.job,
@@ -309,13 +328,24 @@ impl Deploys {
                 "select a service (services matrix) or one of its containers".into(),
             )];
         };
-        let Some(spec) = self.services.iter().find(|s| s.name == name) else {
+        // By name, else the service whose `match` owns that Compose service's
+        // containers (a [service.api] matching com.docker.compose.service=shop-api).
+        let spec = self.services.iter().find(|s| s.name == name).or_else(|| {
+            self.services.iter().find(|s| {
+                fleet.hosts.iter().any(|h| {
+                    h.containers
+                        .iter()
+                        .any(|c| c.service() == name && s.owns(&h.spec.name, c))
+                })
+            })
+        });
+        let Some(spec) = spec else {
             return vec![Msg::Fail(format!(
                 "{name} is not a configured service: add a [service.{name}] table"
             ))];
         };
         let image = fleet.service_image(spec).unwrap_or_default();
-        self.target = Some(name);
+        self.target = Some(spec.name.clone());
         vec![Msg::Overlay(Overlay::Input {
             kind: InputKind::DeployImage,
             text: image,

@@ -393,10 +393,48 @@ mod tests {
         app.update(step("fleet-3", Step::WaitingForHealth));
         app.update(AppEvent::Deploy(DeployEvent::HealthWait {
             host: "fleet-3".into(),
+            replica: None,
             status: "starting".into(),
             remaining_s: 57,
         }));
         insta::assert_snapshot!("deploy_running_80x24", snapshot::render(&mut app, 80, 24));
         insta::assert_snapshot!("deploy_running_140x16", snapshot::render(&mut app, 140, 16));
+    }
+
+    #[test]
+    fn a_scaled_service_shows_its_replica_count_and_the_replica_in_flight() {
+        use crate::ops::deploy::{Job, PlannedHost, PlannedReplica, ReplicaRef};
+        let mut app = crate::tui::testutil::app_on_web();
+        crate::tui::testutil::ask_v2(&mut app);
+        let mut plan = crate::tui::testutil::web_plan();
+        let replicas = (1..=3)
+            .map(|i| PlannedReplica {
+                container: format!("shop-api-{i}"),
+                from: "flotilla-test/app:v1".into(),
+                to: "flotilla-test/app:v2".into(),
+                job: Job::Deploy,
+                note: None,
+            })
+            .collect();
+        plan.plan.batches[0] = vec![PlannedHost::new("fleet-1", replicas)];
+        app.update(AppEvent::DeployPrepared(Ok(plan)));
+        press(&mut app, 'y');
+        app.update(AppEvent::Deploy(DeployEvent::HealthWait {
+            host: "fleet-1".into(),
+            replica: Some(ReplicaRef {
+                container: "shop-api-2".into(),
+                index: 2,
+                total: 3,
+            }),
+            status: "starting".into(),
+            remaining_s: 41,
+        }));
+        let screen = snapshot::render(&mut app, 100, 16);
+        assert!(screen.contains("×3 shop-api"), "{screen}");
+        assert!(
+            screen.contains("health: shop-api-2 (2/3) starting, 41s left"),
+            "{screen}"
+        );
+        insta::assert_snapshot!("deploy_replicas_100x16", screen);
     }
 }

@@ -163,14 +163,19 @@ pub mod snapshot {
     use super::super::app::App;
     use super::super::theme::Theme;
 
-    pub fn render(app: &mut App, width: u16, height: u16) -> String {
+    /// The screen with its styles, for what text alone cannot show.
+    pub fn buffer(app: &mut App, width: u16, height: u16) -> ratatui::buffer::Buffer {
         app.update(super::super::app::AppEvent::Resize { width, height });
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
         let theme = Theme::builtin(false);
         terminal
             .draw(|f| super::draw(f, app, &theme))
             .expect("draw");
-        let buffer = terminal.backend().buffer();
+        terminal.backend().buffer().clone()
+    }
+
+    pub fn render(app: &mut App, width: u16, height: u16) -> String {
+        let buffer = buffer(app, width, height);
         let mut out = String::new();
         for y in 0..height {
             let mut line = String::new();

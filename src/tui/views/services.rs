@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
@@ -30,6 +31,36 @@ fn symbol(c: &ContainerInfo) -> &'static str {
     }
 }
 
+/// Containers of one cell that look alike: same image, same symbol.
+struct Group<'a> {
+    first: &'a ContainerInfo,
+    count: usize,
+}
+
+/// A cell's containers (a scaled service's replicas) grouped by image, most
+/// common first, then by state; `true` when they run different images.
+fn cell_groups<'a>(list: &[&'a ContainerInfo]) -> (bool, Vec<Group<'a>>) {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for c in list {
+        match groups
+            .iter_mut()
+            .find(|g| g.first.image == c.image && symbol(g.first) == symbol(c))
+        {
+            Some(g) => g.count += 1,
+            None => groups.push(Group { first: c, count: 1 }),
+        }
+    }
+    let per_image = |image: &str| list.iter().filter(|c| c.image == image).count();
+    groups.sort_by(|a, b| {
+        per_image(&b.first.image)
+            .cmp(&per_image(&a.first.image))
+            .then_with(|| a.first.image.cmp(&b.first.image))
+            .then_with(|| b.count.cmp(&a.count))
+    });
+    let mixed = list.iter().any(|c| c.image != list[0].image);
+    (mixed, groups)
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let services = app.fleet.service_names();
     let mut header = vec![Cell::from("SERVICE")];
@@ -52,6 +83,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .push(c);
         }
     }
+    // The replica legend only where some cell has several containers.
+    let scaled = grid.values().flatten().any(|cell| cell.len() > 1);
     let height = usize::from(area.height.saturating_sub(2)).max(1);
     let selected = app.state.services.row.min(services.len().saturating_sub(1));
     let offset = (selected + 1).saturating_sub(height);
@@ -70,7 +103,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let name_style = if drift {
                 theme.drift
             } else {
-                theme.dim.patch(ratatui::style::Style::default())
+                theme.dim.patch(Style::default())
             };
             let mut cells = vec![Cell::from(Line::from(vec![
                 Span::raw(svc.clone()),
@@ -85,18 +118,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 let cell = match here {
                     [] => Line::from(Span::styled("·", theme.dim)),
                     list => {
+                        let (mixed, groups) = cell_groups(list);
                         let mut spans = Vec::new();
-                        for c in list {
-                            let tag_style = if Some(&c.image) != majority.as_ref() {
+                        if mixed {
+                            // Replicas on this one host disagree: loud, before anything else.
+                            spans.push(Span::styled("≠", theme.drift.add_modifier(Modifier::BOLD)));
+                            spans.push(Span::raw(" "));
+                        }
+                        for g in groups {
+                            let tag_style = if Some(&g.first.image) != majority.as_ref() {
                                 theme.drift
                             } else {
-                                ratatui::style::Style::default()
+                                Style::default()
                             };
                             spans.push(Span::styled(
-                                format!("{} ", symbol(c)),
-                                state_style(theme, c),
+                                format!("{} ", symbol(g.first)),
+                                state_style(theme, g.first),
                             ));
-                            spans.push(Span::styled(short_image(&c.image).to_owned(), tag_style));
+                            spans.push(Span::styled(
+                                short_image(&g.first.image).to_owned(),
+                                tag_style,
+                            ));
+                            if g.count > 1 || mixed {
+                                spans.push(Span::styled(format!(" ×{}", g.count), tag_style));
+                            }
                             spans.push(Span::raw(" "));
                         }
                         Line::from(spans)
@@ -113,7 +158,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let mut widths = vec![Constraint::Max(22)];
-    widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(18)));
+    let cell_width = if scaled { 24 } else { 18 };
+    widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(cell_width)));
     let table = Table::new(rows, widths)
         .header(Row::new(header))
         .row_highlight_style(theme.selected)
@@ -131,6 +177,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         "● up  ✗ unhealthy  ↻ restarting  ■ stopped  · absent ",
                         theme.dim,
                     ),
+                    Span::styled(
+                        if scaled {
+                            "×n replicas  ≠ replicas differ "
+                        } else {
+                            ""
+                        },
+                        theme.dim,
+                    ),
                 ])),
         );
     let mut state = TableState::default().with_selected(Some(selected - offset));
@@ -140,7 +194,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::testutil::{app, press, sample_fleet};
+    use crate::tui::testutil::{app, container, press, sample_fleet};
     use crate::tui::views::snapshot;
 
     #[test]
@@ -164,5 +218,82 @@ mod tests {
         press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    /// Image tag, state and health of one replica.
+    type Replica = (&'static str, &'static str, Option<&'static str>);
+
+    /// `api` scaled to 3 per host: all alike on fleet-1, replicas on two
+    /// images on fleet-2, one unhealthy replica on fleet-3.
+    fn scaled_app() -> App {
+        let mut app = app();
+        let cells: [(&str, [Replica; 3]); 3] = [
+            ("fleet-1", [("v2", "running", Some("healthy")); 3]),
+            (
+                "fleet-2",
+                [
+                    ("v2", "running", Some("healthy")),
+                    ("v1", "running", Some("healthy")),
+                    ("v2", "running", Some("healthy")),
+                ],
+            ),
+            (
+                "fleet-3",
+                [
+                    ("v2", "running", Some("healthy")),
+                    ("v2", "running", Some("unhealthy")),
+                    ("v2", "running", Some("healthy")),
+                ],
+            ),
+        ];
+        for (host, replicas) in cells {
+            let Some(h) = app.fleet.hosts.iter_mut().find(|h| h.spec.name == host) else {
+                panic!("no {host}");
+            };
+            for (i, (tag, state, health)) in replicas.into_iter().enumerate() {
+                let mut c = container(
+                    host,
+                    "api",
+                    &format!("flotilla-test/app:{tag}"),
+                    state,
+                    health,
+                    "Up 2 hours",
+                );
+                c.name = format!("shop-api-{}", i + 1);
+                c.id = format!("{}{i}", c.id);
+                h.containers.push(c);
+            }
+        }
+        app
+    }
+
+    #[test]
+    fn replicas_are_counted_and_disagreeing_replicas_marked() {
+        let mut app = scaled_app();
+        press(&mut app, '3');
+        let text = snapshot::render(&mut app, 120, 14);
+        let api = text
+            .lines()
+            .find(|l| l.trim_start_matches('▶').trim_start().starts_with("api"))
+            .unwrap_or_else(|| panic!("no api row:\n{text}"));
+        assert!(api.contains("● v2 ×3"), "{api}");
+        assert!(api.contains("≠ ● v2 ×2 ● v1 ×1"), "{api}");
+        assert!(api.contains("● v2 ×2 ✗ v2"), "{api}");
+        assert!(api.contains("api drift"), "{api}");
+        insta::assert_snapshot!("services_replicas_120x14", text);
+        // The mark is in the drift colours (reversed without colours) and bold.
+        let buffer = snapshot::buffer(&mut app, 120, 14);
+        let row = text.lines().position(|l| l == api).expect("api row");
+        let mark = (0..120u16)
+            .map(|x| &buffer[(x, row as u16)])
+            .find(|c| c.symbol() == "≠")
+            .expect("a ≠ mark");
+        let theme = Theme::builtin(false);
+        assert_eq!(mark.bg, theme.drift.bg.unwrap_or_default());
+        assert!(mark.modifier.contains(Modifier::BOLD));
+        insta::assert_snapshot!(
+            "services_replicas_80x24",
+            snapshot::render(&mut app, 80, 24)
+        );
     }
 }

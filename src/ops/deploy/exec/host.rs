@@ -1,26 +1,23 @@
-//! One host's part of a run: make sure of the image, take the old
-//! container aside, start and prove the new one, or put the old one back.
+//! One host's part of a run: make sure of the images, then its containers
+//! one at a time (a scaled service's replicas), each proven healthy before
+//! the next. A replica that fails puts the whole host back: its own old
+//! container, and every replica already replaced in this run returns to the
+//! image it ran before.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use bollard::models::ContainerInspectResponse;
 
-use super::{Control, Run, millis};
-use crate::ops::deploy::engine::{
-    Engine, create, image_config, inspect_opt, inspect_some, remove_container, rename,
-};
-use crate::ops::deploy::event::{DeployEvent, HostOutcome, Step, Timings};
-use crate::ops::deploy::health::{self, Wait};
+use super::replica::{At, Swap, Swapped};
+use super::{Run, millis};
+use crate::ops::deploy::engine::{Engine, image_id as image_id_of};
+use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step, Timings};
 use crate::ops::deploy::image;
-use crate::ops::deploy::plan::{Job, PlannedHost};
-use crate::ops::deploy::probe::ContainerSnap;
+use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
 use crate::ops::deploy::{
-    DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
-    old_name, spec, status_of,
+    DeployError, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
 };
-
-/// Seconds Docker waits for the old container to stop before SIGKILL, at most.
-const MAX_STOP_SECS: i64 = 300;
 
 pub(super) struct Report {
     pub(super) host: String,
@@ -31,9 +28,15 @@ pub(super) struct Report {
     pub(super) timings: Timings,
 }
 
+/// A replica replaced in this run, with the container it replaced (gone now).
+struct Replaced<'p> {
+    at: At<'p>,
+    old: Box<ContainerInspectResponse>,
+}
+
 impl Run<'_> {
-    /// One host, start to finish; never returns with neither container running
-    /// unless Docker itself stopped answering.
+    /// One host, start to finish; never returns with a replica's container
+    /// missing unless Docker itself stopped answering.
     pub(super) async fn host(&self, ph: &PlannedHost) -> Report {
         let started = Instant::now();
         let mut report = Report {
@@ -54,11 +57,7 @@ impl Run<'_> {
         }
         match ph.job {
             Job::Keep => report.outcome = HostOutcome::UpToDate,
-            Job::Restore => match self.restore(engine, ph).await {
-                Ok(()) => report.outcome = HostOutcome::Restored,
-                Err(e) => report.error = Some(e.to_string()),
-            },
-            Job::Deploy | Job::Finish => self.replace(engine, ph, &mut report).await,
+            _ => self.replicas(engine, ph, &mut report).await,
         }
         report.timings.total_ms = millis(started.elapsed());
         let result = match &report.error {
@@ -73,300 +72,223 @@ impl Run<'_> {
         report
     }
 
-    /// Image, then old → new; any failure after the old container stopped puts it back.
-    async fn replace(&self, engine: &dyn Engine, ph: &PlannedHost, report: &mut Report) {
-        let host = ph.host.as_str();
+    /// The images first (nothing changes if one cannot be had), then each
+    /// replica in turn.
+    async fn replicas(&self, engine: &dyn Engine, ph: &PlannedHost, report: &mut Report) {
         let t = Instant::now();
-        let ensured = match self.ready.get(&(ph.host.clone(), ph.to.clone())) {
-            Some(id) => Ok(id.clone()),
-            None => {
-                image::ensure(engine, host, &ph.to, self.sources.get(&ph.to), self.events).await
+        let mut ids: HashMap<&str, String> = HashMap::new();
+        for r in ph.changing().filter(|r| r.job != Job::Restore) {
+            if ids.contains_key(r.to.as_str()) {
+                continue;
             }
-        };
-        let image_id = match ensured {
-            Ok(id) => id,
-            Err(e) => {
-                report.outcome = HostOutcome::Unchanged;
-                report.error = Some(e.to_string());
-                self.audit_step(ph, "image", &Err(e.to_string()));
-                return;
+            match self.image_on(engine, &ph.host, &r.to).await {
+                Ok(id) => {
+                    ids.insert(&r.to, id);
+                }
+                Err(e) => {
+                    report.outcome = HostOutcome::Unchanged;
+                    report.error = Some(e.to_string());
+                    self.audit_step(ph, "image", &Err(e.to_string()));
+                    return;
+                }
             }
-        };
+        }
         report.timings.image_ms = millis(t.elapsed());
-        self.audit_step(ph, "image", &Ok(()));
-        if self.aborted() {
-            report.outcome = HostOutcome::Skipped;
-            return;
+        if !ids.is_empty() {
+            self.audit_step(ph, "image", &Ok(()));
         }
 
-        let t = Instant::now();
-        let prepared = self.take_old(engine, ph, &image_id).await;
-        let (old, reuse) = match prepared {
-            Ok(Taken::UpToDate) => {
-                report.outcome = HostOutcome::UpToDate;
-                report.image = ph.to.clone();
+        let total = ph.replicas.len();
+        let mut replaced: Vec<Replaced> = Vec::new();
+        let (mut deployed, mut restored) = (false, false);
+        for (i, r) in ph.replicas.iter().enumerate() {
+            if r.job == Job::Keep {
+                continue;
+            }
+            let at = At {
+                host: &ph.host,
+                r: r.clone(),
+                tag: (total > 1).then(|| ReplicaRef {
+                    container: r.container.clone(),
+                    index: i + 1,
+                    total,
+                }),
+            };
+            if self.aborted() {
+                if replaced.is_empty() && !restored {
+                    report.outcome = HostOutcome::Skipped;
+                    return;
+                }
+                report.error = Some(DeployError::Cancelled.to_string());
+                self.put_back(engine, ph, replaced, true, report).await;
                 return;
             }
-            Ok(Taken::Old { old, reuse }) => (old, reuse),
-            Err(e) => {
-                report.error = Some(e.to_string());
-                self.audit_step(ph, "replace", &Err(e.to_string()));
-                self.roll_back(engine, ph, report).await;
-                return;
+            if r.job == Job::Restore {
+                if let Err(e) = self.restore(engine, &at).await {
+                    report.error = Some(naming(&at, e.to_string()));
+                    self.put_back(engine, ph, replaced, false, report).await;
+                    return;
+                }
+                restored = true;
+                continue;
             }
+            // Made sure of above for every replica that is swapped.
+            let id = ids.get(r.to.as_str()).cloned().unwrap_or_default();
+            let swap = Swap {
+                at: &at,
+                image_id: &id,
+                model: None,
+                cancellable: true,
+            };
+            match self.swap(engine, &swap, &mut report.timings).await {
+                Ok(Swapped::UpToDate) => {}
+                Ok(Swapped::Replaced(old)) => {
+                    deployed = true;
+                    replaced.push(Replaced { at, old });
+                }
+                Err(failed) => {
+                    report.error = Some(naming(&at, failed.error));
+                    self.put_back(engine, ph, replaced, failed.back, report)
+                        .await;
+                    return;
+                }
+            }
+        }
+        report.image = ph.to.clone();
+        report.outcome = match (deployed, restored) {
+            (true, _) => HostOutcome::Deployed,
+            (false, true) => HostOutcome::Restored,
+            (false, false) => HostOutcome::UpToDate,
         };
-        let result = self
-            .start_new(engine, ph, &old, reuse, &image_id, &mut report.timings, t)
-            .await;
-        match result {
-            Ok(()) => {
-                self.step(host, Step::RemovingOld, old_name(&ph.container));
-                if let Err(e) = remove_container(engine, host, &old_name(&ph.container)).await {
+    }
+
+    /// The image's id on the host, brought there first if needed.
+    async fn image_on(
+        &self,
+        engine: &dyn Engine,
+        host: &str,
+        image: &str,
+    ) -> Result<String, DeployError> {
+        match self.ready.get(&(host.to_owned(), image.to_owned())) {
+            Some(id) => Ok(id.clone()),
+            None => image::ensure(engine, host, image, self.sources.get(image), self.events).await,
+        }
+    }
+
+    /// After a replica failed (`back`: its own old container runs again,
+    /// healthy): the replicas replaced before it return to what they ran,
+    /// last first, so the host ends on the old version everywhere.
+    async fn put_back(
+        &self,
+        engine: &dyn Engine,
+        ph: &PlannedHost,
+        replaced: Vec<Replaced<'_>>,
+        back: bool,
+        report: &mut Report,
+    ) {
+        let mut problems: Vec<String> = Vec::new();
+        for done in replaced.into_iter().rev() {
+            let mut at = done.at.reverted(&done.old);
+            let image_id = done.old.image.clone().unwrap_or_default();
+            // The exact image it ran, even if its tag has moved since.
+            match image_id_of(engine, at.host, &at.r.to).await {
+                Ok(Some(id)) if id == image_id => {}
+                _ if !image_id.is_empty() => {
                     self.emit(DeployEvent::Warning {
-                        message: format!("{e} (the new container is healthy)"),
+                        message: format!(
+                            "{} {}: {} no longer names the image it ran; going back to {image_id}",
+                            at.host, at.r.container, at.r.to
+                        ),
                     })
                     .await;
+                    at.r.to = image_id.clone();
                 }
-                report.outcome = HostOutcome::Deployed;
-                report.image = ph.to.clone();
+                _ => {}
             }
-            Err(e) => {
-                report.error = Some(e.to_string());
-                self.roll_back(engine, ph, report).await;
-            }
-        }
-    }
-
-    /// Stops the old container and moves it aside (or finds it aside already).
-    async fn take_old(
-        &self,
-        engine: &dyn Engine,
-        ph: &PlannedHost,
-        image_id: &str,
-    ) -> Result<Taken, DeployError> {
-        let host = ph.host.as_str();
-        let aside = old_name(&ph.container);
-        let current = inspect_opt(engine, host, &ph.container).await?;
-        let old = inspect_opt(engine, host, &aside).await?;
-        match (old, current) {
-            (None, None) => Err(DeployError::host(
-                host,
-                format!("no container {}", ph.container),
-            )),
-            (None, Some(c)) => {
-                let snap = ContainerSnap::from_inspect(&c);
-                if snap.running && snap.image == ph.to && snap.image_id == image_id {
-                    return Ok(Taken::UpToDate);
+            self.step_at(
+                &at,
+                Step::RollingBack,
+                format!("to {} (a later replica failed)", at.r.to),
+            );
+            let swap = Swap {
+                at: &at,
+                image_id: &image_id,
+                model: Some(&done.old),
+                // Going back must finish even when the run is aborted.
+                cancellable: false,
+            };
+            let mut timings = Timings::default();
+            match self.swap(engine, &swap, &mut timings).await {
+                Ok(_) => self.audit_replica(&at, "rollback", &Ok(())),
+                Err(failed) => {
+                    let message = format!("{}: {}", at.r.container, failed.error);
+                    self.audit_replica(&at, "rollback", &Err(message.clone()));
+                    problems.push(message);
                 }
-                // Stopping an auto-remove container deletes it: nothing to go back to.
-                if c.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
-                    return Err(DeployError::host(
-                        host,
-                        format!(
-                            "{} was started with --rm: stopping it would delete it, so it \
-                             cannot be replaced safely",
-                            ph.container
-                        ),
-                    ));
-                }
-                self.step(host, Step::Stopping, &ph.container);
-                let secs = c
-                    .config
-                    .as_ref()
-                    .and_then(|cfg| cfg.stop_timeout)
-                    .unwrap_or(10)
-                    .clamp(0, MAX_STOP_SECS);
-                match engine.stop(&snap.id, secs).await {
-                    Ok(()) => {}
-                    Err(e) if status_of(&e) == Some(304) => {}
-                    Err(e) => return Err(e).ctx(host, format!("stop {}", ph.container)),
-                }
-                self.step(host, Step::Renaming, &aside);
-                rename(engine, host, &snap.id, &aside).await?;
-                Ok(Taken::Old {
-                    old: Box::new(c),
-                    reuse: None,
-                })
-            }
-            (Some(o), Some(c)) => {
-                // Half done: a replacement from an earlier run may already be good.
-                let snap = ContainerSnap::from_inspect(&c);
-                if snap.running && snap.image == ph.to && snap.image_id == image_id {
-                    return Ok(Taken::Old {
-                        old: Box::new(o),
-                        reuse: Some(snap.id),
-                    });
-                }
-                remove_container(engine, host, &snap.id).await?;
-                Ok(Taken::Old {
-                    old: Box::new(o),
-                    reuse: None,
-                })
-            }
-            (Some(o), None) => Ok(Taken::Old {
-                old: Box::new(o),
-                reuse: None,
-            }),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn start_new(
-        &self,
-        engine: &dyn Engine,
-        ph: &PlannedHost,
-        old: &ContainerInspectResponse,
-        reuse: Option<String>,
-        image_id: &str,
-        timings: &mut Timings,
-        t: Instant,
-    ) -> Result<(), DeployError> {
-        let host = ph.host.as_str();
-        let id = match reuse {
-            Some(id) => id,
-            None => {
-                let old_image = image_config(engine, host, old).await?;
-                let old_ref = old
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
-                let labels = [
-                    (LABEL_PREVIOUS_IMAGE, old_ref),
-                    (
-                        LABEL_PREVIOUS_IMAGE_ID,
-                        old.image.clone().unwrap_or_default(),
-                    ),
-                    (LABEL_DEPLOY_ID, self.d.id.clone()),
-                ];
-                let r = spec::recreate(old, old_image.as_ref(), &ph.to, &labels);
-                self.step(host, Step::Creating, &ph.to);
-                let id = create(engine, host, &ph.container, r).await?;
-                self.step(host, Step::Starting, short(image_id));
-                engine
-                    .start(&id)
-                    .await
-                    .ctx(host, format!("start {}", ph.container))?;
-                id
-            }
-        };
-        self.audit_step(ph, "start", &Ok(()));
-        timings.start_ms = millis(t.elapsed());
-        let t = Instant::now();
-        let new = inspect_some(engine, host, &id, "inspect new container").await?;
-        let mode = health::mode_of(
-            &new,
-            self.d.service.health_cmd.as_deref(),
-            self.d.service.stable_for,
-        );
-        self.step(host, Step::WaitingForHealth, mode.describe());
-        let control = self.control.clone();
-        let waited = Wait {
-            engine,
-            host,
-            container: &id,
-            mode,
-            timeout: self.d.service.health_timeout,
-            events: self.events,
-        }
-        .run(&move || *control.borrow() == Control::Abort)
-        .await;
-        timings.health_ms = millis(t.elapsed());
-        self.audit_step(
-            ph,
-            "health",
-            &waited.as_ref().map(|_| ()).map_err(|e| e.to_string()),
-        );
-        waited?;
-        self.step(
-            host,
-            Step::Healthy,
-            format!("after {:.1}s", t.elapsed().as_secs_f64()),
-        );
-        Ok(())
-    }
-
-    /// After a failure mid-host: the old container back, confirmed healthy.
-    async fn roll_back(&self, engine: &dyn Engine, ph: &PlannedHost, report: &mut Report) {
-        let why = report.error.clone().unwrap_or_default();
-        let why = why.strip_prefix(&format!("{}: ", ph.host)).unwrap_or(&why);
-        self.step(&ph.host, Step::RollingBack, why);
-        match self.restore(engine, ph).await {
-            Ok(()) => {
-                report.outcome = HostOutcome::RolledBack;
-                report.image = ph.from.clone();
-                self.audit_step(ph, "rollback", &Ok(()));
-            }
-            Err(e) => {
-                report.outcome = HostOutcome::Failed;
-                report.image = "unknown".into();
-                let message = format!(
-                    "{}; then restoring the old container failed: {e}",
-                    report.error.clone().unwrap_or_default()
-                );
-                self.audit_step(ph, "rollback", &Err(message.clone()));
-                report.error = Some(message);
             }
         }
-    }
-
-    /// Puts the old container back under its name, starts it and waits for
-    /// its health. Works from any half-done state.
-    async fn restore(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<(), DeployError> {
-        let host = ph.host.as_str();
-        let aside = old_name(&ph.container);
-        self.step(host, Step::Restoring, &ph.container);
-        if inspect_opt(engine, host, &aside).await?.is_some() {
-            remove_container(engine, host, &ph.container).await?;
-            rename(engine, host, &aside, &ph.container).await?;
+        if back && problems.is_empty() {
+            report.outcome = HostOutcome::RolledBack;
+            report.image = ph.from.clone();
+            return;
         }
-        match engine.start(&ph.container).await {
-            Ok(()) => {}
-            Err(e) if status_of(&e) == Some(304) => {}
-            Err(e) => return Err(e).ctx(host, format!("start {}", ph.container)),
+        // Some container could not be confirmed healthy: the lock stays.
+        report.outcome = HostOutcome::Failed;
+        report.image = "unknown".into();
+        if !problems.is_empty() {
+            let error = report.error.clone().unwrap_or_default();
+            report.error = Some(format!(
+                "{error}; then putting the host's other replicas back failed: {}",
+                problems.join("; ")
+            ));
         }
-        let c = inspect_some(
-            engine,
-            host,
-            &ph.container,
-            &format!("inspect {}", ph.container),
-        )
-        .await?;
-        let mode = health::mode_of(
-            &c,
-            self.d.service.health_cmd.as_deref(),
-            self.d.service.stable_for,
-        );
-        self.step(
-            host,
-            Step::WaitingForHealth,
-            format!("old container: {}", mode.describe()),
-        );
-        // Never cancelled: an abort must not leave the host without a healthy container.
-        Wait {
-            engine,
-            host,
-            container: &ph.container,
-            mode,
-            timeout: self.d.service.health_timeout,
-            events: self.events,
-        }
-        .run(&|| false)
-        .await?;
-        self.step(host, Step::Healthy, "old container");
-        Ok(())
     }
 }
 
-enum Taken {
-    UpToDate,
-    Old {
-        old: Box<ContainerInspectResponse>,
-        /// A healthy-looking replacement left by an interrupted run.
-        reuse: Option<String>,
-    },
+impl<'p> At<'p> {
+    /// The way back for a replica replaced in this run: to the image (and
+    /// flotilla labels) of the container it replaced.
+    fn reverted(&self, old: &ContainerInspectResponse) -> At<'p> {
+        let image = old
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_else(|| self.r.from.clone());
+        At {
+            host: self.host,
+            r: PlannedReplica {
+                container: self.r.container.clone(),
+                from: self.r.to.clone(),
+                to: image,
+                job: Job::Deploy,
+                note: None,
+            },
+            tag: self.tag.clone(),
+        }
+    }
 }
 
-fn short(id: &str) -> String {
-    id.trim_start_matches("sha256:").chars().take(12).collect()
+/// `host: …` → `host replica (i/n): …`, so the host's error says which
+/// replica failed.
+fn naming(at: &At, error: String) -> String {
+    let Some(tag) = &at.tag else {
+        return error;
+    };
+    match error.strip_prefix(&format!("{}: ", at.host)) {
+        Some(rest) => format!("{} {tag}: {rest}", at.host),
+        None => format!("{tag}: {error}"),
+    }
+}
+
+/// The flotilla labels a container carried, to give them back on a revert.
+pub(super) fn flotilla_labels(c: &ContainerInspectResponse) -> Vec<(&'static str, String)> {
+    let labels = c.config.as_ref().and_then(|cfg| cfg.labels.as_ref());
+    [
+        LABEL_PREVIOUS_IMAGE,
+        LABEL_PREVIOUS_IMAGE_ID,
+        LABEL_DEPLOY_ID,
+    ]
+    .into_iter()
+    .filter_map(|k| labels.and_then(|l| l.get(k)).map(|v| (k, v.clone())))
+    .collect()
 }

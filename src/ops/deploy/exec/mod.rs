@@ -5,6 +5,7 @@
 //! steps are in `host.rs`.
 
 mod host;
+mod replica;
 #[cfg(test)]
 mod tests;
 
@@ -17,10 +18,10 @@ use super::engine::{
     Engine, EngineRef, HostHandle, create, image_config, inspect_opt, inspect_some, logs_tail,
     remove_container,
 };
-use super::event::{DeployEvent, HostOutcome, RunOutcome, Step};
+use super::event::{DeployEvent, HostOutcome, RunOutcome};
 use super::image::{self, Delivery, Source, SourceRef};
 use super::lock::{self, Acquire, LockRequest};
-use super::plan::{Job, Plan, PlannedHost};
+use super::plan::{Job, Plan, PlannedHost, PlannedReplica};
 use super::probe::{Liveness, LockInfo};
 use super::{DeployError, DockerContext, old_name, spec};
 use crate::config::ServiceSpec;
@@ -183,14 +184,6 @@ impl<'a> Run<'a> {
         let _ = self.events.send(event).await;
     }
 
-    fn step(&self, host: &str, step: Step, detail: impl Into<String>) {
-        let _ = self.events.try_send(DeployEvent::Step {
-            host: host.to_owned(),
-            step,
-            detail: detail.into(),
-        });
-    }
-
     fn engine(&self, host: &str) -> Option<&'a dyn Engine> {
         let d: &'a Deployment = self.d;
         d.hosts
@@ -221,6 +214,15 @@ impl<'a> Run<'a> {
         self.audit(&ph.host, &ph.container, action, result);
     }
 
+    /// A step on one container, with that container's own from → to.
+    fn audit_replica(&self, at: &replica::At, step: &str, result: &Result<(), String>) {
+        let action = format!(
+            "{}:{step} {} -> {} [{}]",
+            self.d.kind, at.r.from, at.r.to, self.d.id
+        );
+        self.audit(at.host, &at.r.container, action, result);
+    }
+
     /// Image sources, then every lock; on any refusal nothing has changed.
     async fn prepare(&mut self) -> Result<Vec<String>, NotStarted> {
         if let Delivery::Stream { from } = &self.d.delivery {
@@ -228,8 +230,9 @@ impl<'a> Run<'a> {
                 .d
                 .plan
                 .hosts()
-                .filter(|h| matches!(h.job, Job::Deploy | Job::Finish))
-                .map(|h| h.to.as_str())
+                .flat_map(|h| &h.replicas)
+                .filter(|r| matches!(r.job, Job::Deploy | Job::Finish))
+                .map(|r| r.to.as_str())
                 .collect();
             let mut candidates: Vec<(String, EngineRef)> = Vec::new();
             match from {
@@ -327,10 +330,12 @@ impl<'a> Run<'a> {
     async fn lock(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<Acquire, DeployError> {
         // The lock container needs an image that surely exists: the service's own.
         let mut image = None;
-        for name in [ph.container.clone(), old_name(&ph.container)] {
-            if let Some(c) = inspect_opt(engine, &ph.host, &name).await? {
-                image = c.image;
-                break;
+        if let Some(r) = ph.replicas.first() {
+            for name in [r.container.clone(), old_name(&r.container)] {
+                if let Some(c) = inspect_opt(engine, &ph.host, &name).await? {
+                    image = c.image;
+                    break;
+                }
             }
         }
         let image = image.unwrap_or_else(|| ph.to.clone());
@@ -368,11 +373,12 @@ impl<'a> Run<'a> {
         let (true, Some(command)) = (d.pre_deploy, d.service.pre_deploy.as_deref()) else {
             return Ok(());
         };
-        let Some(ph) = d
-            .plan
-            .hosts()
-            .find(|h| matches!(h.job, Job::Deploy | Job::Finish))
-        else {
+        let Some((ph, r)) = d.plan.hosts().find_map(|h| {
+            h.replicas
+                .iter()
+                .find(|r| matches!(r.job, Job::Deploy | Job::Finish))
+                .map(|r| (h, r))
+        }) else {
             return Ok(());
         };
         let Some(engine) = self.engine(&ph.host) else {
@@ -388,7 +394,7 @@ impl<'a> Run<'a> {
             command: command.to_owned(),
         })
         .await;
-        let result = self.run_oneoff(engine, ph, command).await;
+        let result = self.run_oneoff(engine, &ph.host, r, command).await;
         let (code, output) = match &result {
             Ok((code, output)) => (*code, output.clone()),
             Err(e) => (-1, e.to_string()),
@@ -413,26 +419,27 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// In a one-off container of `r.to` modelled on `r`'s container.
     async fn run_oneoff(
         &mut self,
         engine: &dyn Engine,
-        ph: &PlannedHost,
+        host: &str,
+        r: &PlannedReplica,
         command: &str,
     ) -> Result<(i64, String), DeployError> {
-        let host = ph.host.as_str();
-        let id = image::ensure(engine, host, &ph.to, self.sources.get(&ph.to), self.events).await?;
-        self.ready.insert((host.to_owned(), ph.to.clone()), id);
-        let model = match inspect_opt(engine, host, &ph.container).await? {
+        let id = image::ensure(engine, host, &r.to, self.sources.get(&r.to), self.events).await?;
+        self.ready.insert((host.to_owned(), r.to.clone()), id);
+        let model = match inspect_opt(engine, host, &r.container).await? {
             Some(c) => c,
-            None => inspect_opt(engine, host, &old_name(&ph.container))
+            None => inspect_opt(engine, host, &old_name(&r.container))
                 .await?
-                .ok_or_else(|| DeployError::host(host, format!("no container {}", ph.container)))?,
+                .ok_or_else(|| DeployError::host(host, format!("no container {}", r.container)))?,
         };
         let old_image = image_config(engine, host, &model).await?;
         let r = spec::oneoff(
             &model,
             old_image.as_ref(),
-            &ph.to,
+            &r.to,
             command,
             &self.d.service.name,
         );

@@ -625,3 +625,5 @@ async fn pause_holds_after_the_current_batch_until_run() {
         settled(&fake, h, V2);
     }
 }
+
+mod replicas;

@@ -1,0 +1,337 @@
+//! One container swapped: take the old one aside, start and prove the new
+//! one, or put the old one back.
+
+use std::time::Instant;
+
+use bollard::models::ContainerInspectResponse;
+
+use super::host::flotilla_labels;
+use super::{Control, Run, millis};
+use crate::ops::deploy::engine::{
+    Engine, create, image_config, inspect_opt, inspect_some, remove_container, rename,
+};
+use crate::ops::deploy::event::{DeployEvent, ReplicaRef, Step, Timings};
+use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::plan::PlannedReplica;
+use crate::ops::deploy::probe::ContainerSnap;
+use crate::ops::deploy::{
+    DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
+    old_name, spec, status_of,
+};
+
+/// Seconds Docker waits for the old container to stop before SIGKILL, at most.
+const MAX_STOP_SECS: i64 = 300;
+
+/// Where a step happens: the host, the container (`r.from` → `r.to`), and
+/// which replica it is when the host runs several.
+pub(super) struct At<'p> {
+    pub(super) host: &'p str,
+    pub(super) r: PlannedReplica,
+    pub(super) tag: Option<ReplicaRef>,
+}
+
+impl At<'_> {
+    fn name(&self) -> &str {
+        &self.r.container
+    }
+}
+
+/// One container to put on `at.r.to` (id `image_id`).
+pub(super) struct Swap<'a> {
+    pub(super) at: &'a At<'a>,
+    pub(super) image_id: &'a str,
+    /// Create from this configuration (a revert: the container as it was
+    /// before this run) instead of the one taken aside.
+    pub(super) model: Option<&'a ContainerInspectResponse>,
+    /// Whether an abort cancels the health wait.
+    pub(super) cancellable: bool,
+}
+
+pub(super) enum Swapped {
+    UpToDate,
+    /// Healthy on the new image; the container it replaced, now removed.
+    Replaced(Box<ContainerInspectResponse>),
+}
+
+pub(super) struct SwapFailed {
+    pub(super) error: String,
+    /// The old container runs again under its name, healthy.
+    pub(super) back: bool,
+}
+
+enum Taken {
+    UpToDate,
+    Old {
+        old: Box<ContainerInspectResponse>,
+        /// A healthy-looking replacement left by an interrupted run.
+        reuse: Option<String>,
+    },
+}
+
+impl Run<'_> {
+    pub(super) fn step_at(&self, at: &At, step: Step, detail: impl Into<String>) {
+        let _ = self.events.try_send(DeployEvent::Step {
+            host: at.host.to_owned(),
+            replica: at.tag.clone(),
+            step,
+            detail: detail.into(),
+        });
+    }
+
+    /// Old → new; any failure after the old container stopped puts it back.
+    pub(super) async fn swap(
+        &self,
+        engine: &dyn Engine,
+        s: &Swap<'_>,
+        timings: &mut Timings,
+    ) -> Result<Swapped, SwapFailed> {
+        let (at, host) = (s.at, s.at.host);
+        let t = Instant::now();
+        let (old, reuse) = match self.take_old(engine, at, s.image_id).await {
+            Ok(Taken::UpToDate) => return Ok(Swapped::UpToDate),
+            Ok(Taken::Old { old, reuse }) => (old, reuse),
+            Err(e) => {
+                self.audit_replica(at, "replace", &Err(e.to_string()));
+                return Err(self.roll_back(engine, at, e).await);
+            }
+        };
+        let model = s.model.unwrap_or(&old);
+        match self.start_new(engine, s, model, reuse, timings, t).await {
+            Ok(()) => {
+                let aside = old_name(at.name());
+                self.step_at(at, Step::RemovingOld, &aside);
+                if let Err(e) = remove_container(engine, host, &aside).await {
+                    self.emit(DeployEvent::Warning {
+                        message: format!("{e} (the new container is healthy)"),
+                    })
+                    .await;
+                }
+                Ok(Swapped::Replaced(old))
+            }
+            Err(e) => Err(self.roll_back(engine, at, e).await),
+        }
+    }
+
+    /// Stops the old container and moves it aside (or finds it aside already).
+    async fn take_old(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        image_id: &str,
+    ) -> Result<Taken, DeployError> {
+        let (host, name) = (at.host, at.name());
+        let aside = old_name(name);
+        let current = inspect_opt(engine, host, name).await?;
+        let old = inspect_opt(engine, host, &aside).await?;
+        let up_to_date = |s: &ContainerSnap| {
+            s.running && s.image == at.r.to && (image_id.is_empty() || s.image_id == image_id)
+        };
+        match (old, current) {
+            (None, None) => Err(DeployError::host(host, format!("no container {name}"))),
+            (None, Some(c)) => {
+                let snap = ContainerSnap::from_inspect(&c);
+                if up_to_date(&snap) {
+                    return Ok(Taken::UpToDate);
+                }
+                // Stopping an auto-remove container deletes it: nothing to go back to.
+                if c.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
+                    return Err(DeployError::host(
+                        host,
+                        format!(
+                            "{name} was started with --rm: stopping it would delete it, so it \
+                             cannot be replaced safely"
+                        ),
+                    ));
+                }
+                self.step_at(at, Step::Stopping, name);
+                let secs = c
+                    .config
+                    .as_ref()
+                    .and_then(|cfg| cfg.stop_timeout)
+                    .unwrap_or(10)
+                    .clamp(0, MAX_STOP_SECS);
+                match engine.stop(&snap.id, secs).await {
+                    Ok(()) => {}
+                    Err(e) if status_of(&e) == Some(304) => {}
+                    Err(e) => return Err(e).ctx(host, format!("stop {name}")),
+                }
+                self.step_at(at, Step::Renaming, &aside);
+                rename(engine, host, &snap.id, &aside).await?;
+                Ok(Taken::Old {
+                    old: Box::new(c),
+                    reuse: None,
+                })
+            }
+            (Some(o), Some(c)) => {
+                // Half done: a replacement from an earlier run may already be good.
+                let snap = ContainerSnap::from_inspect(&c);
+                if up_to_date(&snap) {
+                    return Ok(Taken::Old {
+                        old: Box::new(o),
+                        reuse: Some(snap.id),
+                    });
+                }
+                remove_container(engine, host, &snap.id).await?;
+                Ok(Taken::Old {
+                    old: Box::new(o),
+                    reuse: None,
+                })
+            }
+            (Some(o), None) => Ok(Taken::Old {
+                old: Box::new(o),
+                reuse: None,
+            }),
+        }
+    }
+
+    /// Creates and starts the new container from `model` (or reuses one),
+    /// then waits for its health.
+    async fn start_new(
+        &self,
+        engine: &dyn Engine,
+        s: &Swap<'_>,
+        model: &ContainerInspectResponse,
+        reuse: Option<String>,
+        timings: &mut Timings,
+        t: Instant,
+    ) -> Result<(), DeployError> {
+        let (at, host, name) = (s.at, s.at.host, s.at.name());
+        let id = match reuse {
+            Some(id) => id,
+            None => {
+                let model_image = image_config(engine, host, model).await?;
+                let labels = match s.model {
+                    // A revert: the container as it was, labels and all.
+                    Some(original) => flotilla_labels(original),
+                    None => vec![
+                        (
+                            LABEL_PREVIOUS_IMAGE,
+                            model
+                                .config
+                                .as_ref()
+                                .and_then(|c| c.image.clone())
+                                .unwrap_or_default(),
+                        ),
+                        (
+                            LABEL_PREVIOUS_IMAGE_ID,
+                            model.image.clone().unwrap_or_default(),
+                        ),
+                        (LABEL_DEPLOY_ID, self.d.id.clone()),
+                    ],
+                };
+                let r = spec::recreate(model, model_image.as_ref(), &at.r.to, &labels);
+                self.step_at(at, Step::Creating, &at.r.to);
+                let id = create(engine, host, name, r).await?;
+                self.step_at(at, Step::Starting, short(s.image_id));
+                engine.start(&id).await.ctx(host, format!("start {name}"))?;
+                id
+            }
+        };
+        self.audit_replica(at, "start", &Ok(()));
+        timings.start_ms += millis(t.elapsed());
+        let t = Instant::now();
+        let new = inspect_some(engine, host, &id, "inspect new container").await?;
+        let mode = health::mode_of(
+            &new,
+            self.d.service.health_cmd.as_deref(),
+            self.d.service.stable_for,
+        );
+        self.step_at(at, Step::WaitingForHealth, mode.describe());
+        let control = self.control.clone();
+        let cancellable = s.cancellable;
+        let waited = Wait {
+            engine,
+            host,
+            container: &id,
+            mode,
+            timeout: self.d.service.health_timeout,
+            events: self.events,
+            replica: at.tag.clone(),
+        }
+        .run(&move || cancellable && *control.borrow() == Control::Abort)
+        .await;
+        timings.health_ms += millis(t.elapsed());
+        self.audit_replica(
+            at,
+            "health",
+            &waited.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        waited?;
+        self.step_at(
+            at,
+            Step::Healthy,
+            format!("after {:.1}s", t.elapsed().as_secs_f64()),
+        );
+        Ok(())
+    }
+
+    /// After a failure mid-swap: the old container back, confirmed healthy.
+    async fn roll_back(&self, engine: &dyn Engine, at: &At<'_>, e: DeployError) -> SwapFailed {
+        let error = e.to_string();
+        let why = error
+            .strip_prefix(&format!("{}: ", at.host))
+            .unwrap_or(&error);
+        self.step_at(at, Step::RollingBack, why);
+        match self.restore(engine, at).await {
+            Ok(()) => {
+                self.audit_replica(at, "rollback", &Ok(()));
+                SwapFailed { error, back: true }
+            }
+            Err(e) => {
+                let error = format!("{error}; then restoring the old container failed: {e}");
+                self.audit_replica(at, "rollback", &Err(error.clone()));
+                SwapFailed { error, back: false }
+            }
+        }
+    }
+
+    /// Puts the old container back under its name, starts it and waits for
+    /// its health. Works from any half-done state.
+    pub(super) async fn restore(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+    ) -> Result<(), DeployError> {
+        let (host, name) = (at.host, at.name());
+        let aside = old_name(name);
+        self.step_at(at, Step::Restoring, name);
+        if inspect_opt(engine, host, &aside).await?.is_some() {
+            remove_container(engine, host, name).await?;
+            rename(engine, host, &aside, name).await?;
+        }
+        match engine.start(name).await {
+            Ok(()) => {}
+            Err(e) if status_of(&e) == Some(304) => {}
+            Err(e) => return Err(e).ctx(host, format!("start {name}")),
+        }
+        let c = inspect_some(engine, host, name, &format!("inspect {name}")).await?;
+        let mode = health::mode_of(
+            &c,
+            self.d.service.health_cmd.as_deref(),
+            self.d.service.stable_for,
+        );
+        self.step_at(
+            at,
+            Step::WaitingForHealth,
+            format!("old container: {}", mode.describe()),
+        );
+        // Never cancelled: an abort must not leave the host without a healthy container.
+        Wait {
+            engine,
+            host,
+            container: name,
+            mode,
+            timeout: self.d.service.health_timeout,
+            events: self.events,
+            replica: at.tag.clone(),
+        }
+        .run(&|| false)
+        .await?;
+        self.step_at(at, Step::Healthy, "old container");
+        Ok(())
+    }
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
