@@ -11,6 +11,7 @@ pub mod shell;
 pub mod table;
 pub mod triage;
 pub mod watch;
+pub mod webhook;
 
 use std::io::Write;
 use std::path::PathBuf;
