@@ -279,9 +279,12 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
-    let mut vitals =
-        crate::ops::triage::collect::vitals(&fleet, &state, std::time::Duration::from_secs(10))
-            .await;
+    let mut vitals = crate::ops::triage::collect::vitals(
+        &crate::ops::triage::collect::handles(&fleet, &state),
+        &state,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     fleet.shutdown().await;
     let rows: Vec<HostSummary> = state
         .hosts

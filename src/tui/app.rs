@@ -17,7 +17,7 @@ use super::state::hosts::HostsState;
 use super::state::inspect::InspectState;
 use super::state::logs::{self as logview, LogSource, LogsState, Resume};
 use super::state::services::ServicesState;
-use super::state::triage::{self, TriageState};
+use super::state::triage::TriageState;
 use super::state::{Ctx, Msg};
 use crate::fleet::{FleetEvent, FleetState, HostCommand, HostEvent, HostId, update};
 use crate::ops::act::{self, Policy};
@@ -96,6 +96,9 @@ pub enum AppEvent {
     Deploy(DeployEvent),
     /// The running deploy's event channel closed.
     DeployEnded,
+    /// The background gathering of an incident snapshot ended: its Markdown
+    /// and JSON, or why not.
+    SnapshotGathered(Result<(String, String), String>),
     /// The loop read the timeline: entries in time order, and hosts that failed.
     TimelineLoaded {
         entries: Vec<crate::ops::timeline::Entry>,
@@ -113,6 +116,9 @@ pub enum AppEffect {
         path: String,
         text: String,
     },
+    /// Gather the grouped incident snapshot over the open connections in a
+    /// task; answer with `SnapshotGathered`.
+    GatherSnapshot,
     /// Write an incident snapshot next to the audit log.
     Snapshot {
         markdown: String,
@@ -290,6 +296,10 @@ impl App {
             AppEvent::DeployEnded => {
                 self.state.deploy.ended();
                 Vec::new()
+            }
+            AppEvent::SnapshotGathered(result) => {
+                let msgs = self.state.triage.gathered(result);
+                self.apply(msgs)
             }
             AppEvent::TimelineLoaded { entries, failed } => {
                 self.state.timeline.loaded(entries, failed);
@@ -476,7 +486,7 @@ impl App {
                     self.state.triage.selected_targets(&self.fleet),
                 )]
             }
-            Action::Snapshot => vec![Msg::Effect(triage::snapshot(&self.fleet))],
+            Action::Snapshot => self.state.triage.snapshot(),
             Action::Deploy => {
                 let service = self.selected_service();
                 self.state.deploy.open(service, &self.fleet)

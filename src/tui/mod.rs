@@ -278,6 +278,43 @@ fn prepare_deploy(
     });
 }
 
+/// What the TUI's snapshot covers: the last hour, like the Timeline view.
+const SNAPSHOT_WINDOW: &str = "1h";
+
+/// The grouped incident snapshot `flotilla triage --markdown` prints (without
+/// its error-burst log scan, which the Triage view does not do either),
+/// gathered in a task over the actors' open sessions, each host bounded; the
+/// answer comes back as `SnapshotGathered`.
+fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Sender<AppEvent>) {
+    let now = jiff::Timestamp::now();
+    let since = match crate::logs::parse_since(SNAPSHOT_WINDOW, now) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = loaded.try_send(AppEvent::SnapshotGathered(Err(e)));
+            return;
+        }
+    };
+    let req = ops::triage::incident::Request {
+        window: SNAPSHOT_WINDOW.to_owned(),
+        since,
+        now,
+        opts: ops::triage::GroupOptions::default(),
+    };
+    let state = app.fleet.clone();
+    let handles = ops::triage::collect::handles(fleet, &state);
+    let audit = audit.clone();
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let errors = std::collections::BTreeMap::new();
+        let (markdown, groups) =
+            ops::triage::incident::markdown(&handles, &state, errors, &audit, &req).await;
+        let result = serde_json::to_string_pretty(&groups)
+            .map(|json| (markdown, json))
+            .map_err(|e| format!("JSON encoding failed: {e}"));
+        let _ = loaded.send(AppEvent::SnapshotGathered(result)).await;
+    });
+}
+
 fn terminal_event(ev: Event) -> Option<AppEvent> {
     match ev {
         // Key releases (kitty protocol) would double every press.
@@ -391,6 +428,7 @@ fn carry_out(
                 app.update(AppEvent::Notice { text, error: true });
             }
         },
+        AppEffect::GatherSnapshot => gather_snapshot(app, fleet, audit, loaded),
         AppEffect::Snapshot { markdown, json } => {
             let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
             let base = audit.path().with_file_name(format!("incident-{stamp}"));

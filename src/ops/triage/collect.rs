@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::evidence::{ContainerEvidence, EvidenceLine};
 use super::{Finding, Kind};
 use crate::fleet::vitals::{self, Vitals};
-use crate::fleet::{ContainerDetails, Fleet, FleetState, HostId, LogStream};
+use crate::fleet::{ContainerDetails, Fleet, FleetState, Handles, HostId, LogStream};
 
 /// Log lines fetched per container to find its newest stderr lines.
 const LOG_TAIL: &str = "200";
@@ -32,11 +32,22 @@ fn wants_container(kind: Kind) -> bool {
     )
 }
 
+/// Each host's Docker client and session while connected, by host index:
+/// what the collectors read over (owned, so a background task can).
+pub fn handles(fleet: &Fleet, state: &FleetState) -> Vec<Option<Handles>> {
+    state
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| fleet.handles(hi).filter(|_| h.is_up()))
+        .collect()
+}
+
 /// Evidence of every flagged container, by (host name, id). Each API call is
 /// bounded by `within` and each host by twice that: a hung daemon costs a
 /// few seconds and the evidence gathered so far, never the verb.
 pub async fn containers(
-    fleet: &Fleet,
+    handles: &[Option<Handles>],
     state: &FleetState,
     findings: &[Finding],
     within: Duration,
@@ -57,7 +68,7 @@ pub async fn containers(
             .get(hi)
             .map(|h| h.spec.name.clone())
             .unwrap_or_default();
-        let docker = fleet.docker(hi);
+        let docker = handles.get(hi).cloned().flatten().map(|h| h.docker);
         async move {
             let Some(docker) = docker else {
                 return Vec::new();
@@ -250,7 +261,7 @@ async fn logs(docker: &bollard::Docker, id: &str) -> Result<Vec<EvidenceLine>, S
 
 /// Each reachable host's vitals (or why not), by host name.
 pub async fn vitals(
-    fleet: &Fleet,
+    handles: &[Option<Handles>],
     state: &FleetState,
     within: Duration,
 ) -> std::collections::BTreeMap<String, Result<Vitals, String>> {
@@ -261,7 +272,7 @@ pub async fn vitals(
         .filter(|(_, h)| h.is_up())
         .map(|(hi, h)| {
             let name = h.spec.name.clone();
-            let handles = fleet.handles(hi);
+            let handles = handles.get(hi).cloned().flatten();
             async move {
                 let got = match handles {
                     Some(h) => vitals::read(&h.docker, h.session.as_deref(), within).await,
