@@ -16,6 +16,9 @@ pub struct AuditRecord {
     pub action: String,
     /// "ok" or the error text.
     pub result: String,
+    /// A file holding the last log lines of a container a deploy removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 impl AuditRecord {
@@ -30,6 +33,7 @@ impl AuditRecord {
                 Ok(()) => "ok".to_owned(),
                 Err(e) => e.clone(),
             },
+            logs: None,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct Entry {
     /// Container id (Docker events only), for target matching.
     #[serde(skip)]
     pub id: Option<String>,
+    /// The kept log lines of a container a deploy removed (audit only).
+    #[serde(skip)]
+    pub kept: Option<String>,
 }
 
 /// One Docker event as an entry; None for actions not followed.
@@ -108,6 +111,7 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Ent
         detail: detail.join(" "),
         nanos,
         id,
+        kept: None,
     })
 }
 
@@ -123,9 +127,13 @@ pub fn from_audit(r: &AuditRecord, service: Option<String>) -> Option<Entry> {
         action: r.action.clone(),
         container: (!r.container.is_empty()).then(|| r.container.clone()),
         service,
-        detail: format!("by {}: {}", r.user, r.result),
+        detail: match &r.logs {
+            Some(path) => format!("by {}: {}; logs kept in {path}", r.user, r.result),
+            None => format!("by {}: {}", r.user, r.result),
+        },
         nanos,
         id: None,
+        kept: r.logs.clone(),
     })
 }
 
@@ -364,9 +372,20 @@ mod tests {
             container: "shop-web-1".into(),
             action: "restart".into(),
             result: "ok".into(),
+            logs: None,
         };
         let a = from_audit(&record, Some("web".into())).expect("audit");
         assert_eq!(a.detail, "by ana: ok");
+        let kept = AuditRecord {
+            logs: Some("/state/kept-logs/d-1-fleet-2-web.log".into()),
+            ..record.clone()
+        };
+        let k = from_audit(&kept, None).expect("kept");
+        assert_eq!(
+            k.detail,
+            "by ana: ok; logs kept in /state/kept-logs/d-1-fleet-2-web.log"
+        );
+        assert_eq!(k.kept, kept.logs);
         let later = event(
             EventMessageTypeEnum::CONTAINER,
             "start",

@@ -3,6 +3,7 @@
 //! current view's state (`super::state`); the run loop owns one `App`, and
 //! views only read it.
 
+mod kept;
 mod overlay;
 
 use crossterm::event::KeyEvent;
@@ -99,6 +100,12 @@ pub enum AppEvent {
     /// The background gathering of an incident snapshot ended: its Markdown
     /// and JSON, or why not.
     SnapshotGathered(Result<(String, String), String>),
+    /// The loop read a kept-logs file: its text, or why not.
+    KeptRead {
+        title: String,
+        path: String,
+        text: Result<String, String>,
+    },
     /// The loop read the timeline: entries in time order, and hosts that failed.
     TimelineLoaded {
         entries: Vec<crate::ops::timeline::Entry>,
@@ -135,6 +142,11 @@ pub enum AppEffect {
     DiscardDeploy,
     /// Pause / continue / abort the running deploy.
     DeployControl(Control),
+    /// Read a kept-logs file (small, bounded); answer with `KeptRead`.
+    ReadKept {
+        title: String,
+        path: String,
+    },
     /// Read the timeline since `since` (unix seconds); answer with `TimelineLoaded`.
     LoadTimeline {
         targets: Vec<String>,
@@ -301,6 +313,7 @@ impl App {
                 let msgs = self.state.triage.gathered(result);
                 self.apply(msgs)
             }
+            AppEvent::KeptRead { title, path, text } => self.kept_read(title, &path, text),
             AppEvent::TimelineLoaded { entries, failed } => {
                 self.state.timeline.loaded(entries, failed);
                 Vec::new()

@@ -428,6 +428,11 @@ fn carry_out(
                 app.update(AppEvent::Notice { text, error: true });
             }
         },
+        AppEffect::ReadKept { title, path } => {
+            // A local file of at most ~400 KB (kept::LINE_CHARS × KEEP_LINES).
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            follow_up.push_back(AppEvent::KeptRead { title, path, text });
+        }
         AppEffect::GatherSnapshot => gather_snapshot(app, fleet, audit, loaded),
         AppEffect::Snapshot { markdown, json } => {
             let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");

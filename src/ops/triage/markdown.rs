@@ -205,6 +205,7 @@ mod tests {
             container: "shop-sick-1".into(),
             action: "restart".into(),
             result: "ok".into(),
+            logs: None,
         }];
         let vitals = BTreeMap::from([
             (
@@ -280,6 +281,7 @@ mod tests {
                     container: format!("c{i}"),
                     action: "restart".into(),
                     result: "ok".into(),
+                    logs: None,
                 };
                 timeline::from_audit(&r, None)
             })

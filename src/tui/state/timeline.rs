@@ -50,6 +50,14 @@ impl TimelineState {
             Action::Back if !self.targets.is_empty() => {
                 vec![Msg::Effect(self.load(Vec::new()))]
             }
+            Action::Open => match self.entries.get(self.selected) {
+                Some(e) if e.source == "audit" => super::audit::kept_logs(
+                    &e.host,
+                    e.container.as_deref().unwrap_or("-"),
+                    e.kept.as_deref(),
+                ),
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }

@@ -110,6 +110,7 @@ mod tests {
             },
             nanos,
             id: None,
+            kept: None,
         }
     }
 
@@ -185,5 +186,28 @@ mod tests {
             effects.as_slice(),
             [AppEffect::LoadTimeline { targets, .. }] if targets.is_empty()
         ));
+    }
+
+    #[test]
+    fn enter_on_an_audit_entry_with_kept_logs_reads_them() {
+        let mut app = app();
+        press(&mut app, '6');
+        let mut kept = entry(2, "fleet-2", "audit", "deploy:kept-logs", "shop-web-1");
+        kept.kept = Some("/state/kept-logs/d1-fleet-2-shop-web-1.log".into());
+        app.update(AppEvent::TimelineLoaded {
+            entries: vec![entry(0, "fleet-1", "docker", "die", "shop-web-1"), kept],
+            failed: Vec::new(),
+        });
+        let enter = crate::tui::testutil::code(crossterm::event::KeyCode::Enter);
+        assert_eq!(
+            app.update(enter.clone()),
+            [AppEffect::ReadKept {
+                title: "kept logs: shop-web-1 @ fleet-2".into(),
+                path: "/state/kept-logs/d1-fleet-2-shop-web-1.log".into()
+            }]
+        );
+        // A Docker event has no kept logs: nothing happens.
+        press(&mut app, 'k');
+        assert!(app.update(enter).is_empty());
     }
 }

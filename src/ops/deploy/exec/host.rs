@@ -12,6 +12,7 @@ use crate::ops::deploy::engine::{
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, Step, Timings};
 use crate::ops::deploy::health::{self, Wait};
 use crate::ops::deploy::image;
+use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::plan::{Job, PlannedHost};
 use crate::ops::deploy::probe::ContainerSnap;
 use crate::ops::deploy::{
@@ -121,6 +122,15 @@ impl Run<'_> {
         match result {
             Ok(()) => {
                 self.step(host, Step::RemovingOld, old_name(&ph.container));
+                kept::before_remove(
+                    engine,
+                    self.d,
+                    host,
+                    &old_name(&ph.container),
+                    &ph.container,
+                    Why::Replaced,
+                )
+                .await;
                 if let Err(e) = remove_container(engine, host, &old_name(&ph.container)).await {
                     self.emit(DeployEvent::Warning {
                         message: format!("{e} (the new container is healthy)"),
@@ -317,6 +327,15 @@ impl Run<'_> {
         let aside = old_name(&ph.container);
         self.step(host, Step::Restoring, &ph.container);
         if inspect_opt(engine, host, &aside).await?.is_some() {
+            kept::before_remove(
+                engine,
+                self.d,
+                host,
+                &ph.container,
+                &ph.container,
+                Why::Failed,
+            )
+            .await;
             remove_container(engine, host, &ph.container).await?;
             rename(engine, host, &aside, &ph.container).await?;
         }

@@ -387,6 +387,28 @@ pub fn logs_by_name(fleet: &FleetState, name: &str) -> Msg {
     Msg::Logs { title, sources }
 }
 
+impl LogsState {
+    /// A view of lines read from a file (a removed container's kept logs):
+    /// no sources, nothing follows.
+    pub fn kept(
+        title: String,
+        lines: &[crate::ops::deploy::kept::KeptLine],
+        settings: &Settings,
+    ) -> LogsState {
+        let mut logs = LogsState::new(title, Vec::new(), settings.log_lines, settings.log_bytes);
+        logs.timestamps = lines.iter().any(|l| l.time.is_some());
+        for l in lines {
+            let stream = match l.stream {
+                Some(LogStream::Stderr) => Stream::Stderr,
+                _ => Stream::Stdout,
+            };
+            logs.buffer
+                .push("", "", stream, l.time, sanitize(l.text.as_bytes()));
+        }
+        logs
+    }
+}
+
 /// Follows every source with `tail` lines (since `since`); returns the view
 /// and the commands.
 pub fn open(
