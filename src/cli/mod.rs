@@ -497,6 +497,8 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             connect: ConnectOptions {
                 accept_new: cli.accept_new,
             },
+            // The Timeline view follows them live.
+            forward_events: true,
             ..ActorConfig::default()
         },
         settings: crate::tui::app::Settings {

@@ -273,17 +273,21 @@ pub fn audit_entries(audit: &AuditLog, state: &FleetState, after: i128, until: i
     };
     records
         .iter()
-        .filter_map(|r| {
-            let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
-            let service = h
-                .containers
-                .iter()
-                .find(|c| c.name == r.container)
-                .map(|c| c.service().to_owned());
-            from_audit(r, service)
-        })
+        .filter_map(|r| audit_entry(state, r))
         .filter(|e| e.nanos > after && e.nanos <= until)
         .collect()
+}
+
+/// One audit record of a selected host as an entry, its service looked up
+/// by the container's name; None for other hosts' records.
+pub fn audit_entry(state: &FleetState, r: &AuditRecord) -> Option<Entry> {
+    let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
+    let service = h
+        .containers
+        .iter()
+        .find(|c| c.name == r.container)
+        .map(|c| c.service().to_owned());
+    from_audit(r, service)
 }
 
 #[cfg(test)]

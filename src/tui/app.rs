@@ -106,6 +106,9 @@ pub enum AppEvent {
         path: String,
         text: Result<String, String>,
     },
+    /// Records appended to the audit log since the last look (while the
+    /// Timeline view is open).
+    AuditAppended(Vec<AuditRecord>),
     /// The loop read the timeline: entries in time order, and hosts that failed.
     TimelineLoaded {
         entries: Vec<crate::ops::timeline::Entry>,
@@ -314,6 +317,10 @@ impl App {
                 self.apply(msgs)
             }
             AppEvent::KeptRead { title, path, text } => self.kept_read(title, &path, text),
+            AppEvent::AuditAppended(records) => {
+                self.state.timeline.audit(&self.fleet, &records);
+                Vec::new()
+            }
             AppEvent::TimelineLoaded { entries, failed } => {
                 self.state.timeline.loaded(entries, failed);
                 Vec::new()
@@ -352,6 +359,13 @@ impl App {
                     && let Some((h, cmd)) = logs.ended(host, container_id, reason, running)
                 {
                     return vec![AppEffect::Host(h, cmd)];
+                }
+                return Vec::new();
+            }
+            // The Timeline view follows them while open (it re-reads on entry).
+            HostEvent::DockerEvent(ev) => {
+                if self.view == View::Timeline {
+                    self.state.timeline.docker(&host_name, ev);
                 }
                 return Vec::new();
             }

@@ -30,6 +30,9 @@ use state::deploy::{DeployRequest, PlanSummary};
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 const AUDIT_VIEW_LIMIT: usize = 1000;
 const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the open Timeline view looks for new audit records (a local
+/// file: one `stat` when nothing changed).
+const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct TuiOptions {
     pub actor: ActorConfig,
@@ -96,6 +99,10 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // CPU/memory of visible rows: one-shot reads, only while that view is open.
+    // The Timeline view's audit records: the log's end, looked at while it is open.
+    let mut audit_tail = ops::AuditTail::at_end(&audit);
+    let mut audit_tick = tokio::time::interval(AUDIT_EVERY);
+    audit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Draw only after something that can change the screen (not the stats tick).
@@ -112,6 +119,16 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
             _ = stats_tick.tick() => Some(AppEvent::StatsTick),
+            _ = audit_tick.tick(), if app.view == app::View::Timeline => {
+                match audit_tail.read_new(&audit) {
+                    Ok(records) if records.is_empty() => None,
+                    Ok(records) => Some(AppEvent::AuditAppended(records)),
+                    Err(e) => {
+                        tracing::warn!("audit log {}: {e}", audit.path().display());
+                        None
+                    }
+                }
+            }
             loaded = loaded_rx.recv() => loaded,
             prepared = deploy.prepared_rx.recv() => match prepared {
                 Some(Ok((deployment, summary))) => {
