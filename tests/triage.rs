@@ -373,7 +373,12 @@ fn the_tuis_s_writes_the_grouped_snapshot_with_evidence() {
         50,
     );
     ui.wait_for("the fleet", |s| s.contains("hosts 3/3 up"));
-    ui.keys(&["5", "S"]);
+    ui.keys(&["5"]);
+    // Every host listed (a host is "up" before its first list arrives).
+    ui.wait_for("the crash loop in Triage", |s| {
+        s.contains("crashloop crash-looping on 2/3 hosts")
+    });
+    ui.keys(&["S"]);
     let screen = ui.wait_for("the snapshot written", |s| {
         s.contains("incident snapshot: ")
     });
@@ -394,7 +399,10 @@ fn the_tuis_s_writes_the_grouped_snapshot_with_evidence() {
     );
     assert!(md.contains("exit 1"), "{md}");
     assert!(md.contains("Next: `flotilla logs crashloop"), "{md}");
-    assert!(md.contains("### Timeline (last 1h)"), "{md}");
+    // Like `triage --markdown`'s defaults: a 5m window, error bursts scanned
+    // (the testbed's web logs an ERROR line every 20 s).
+    assert!(md.contains("### Timeline (last 5m)"), "{md}");
+    assert!(md.contains("### MEDIUM web logging errors on "), "{md}");
     assert!(
         md.contains(" docker container die shop-crashloop-1"),
         "{md}"

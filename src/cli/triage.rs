@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use clap::Args;
 
 use super::{Cli, CliError, Exit, Selection, actor_config, load_inventory, print_json, select};
-use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent};
-use crate::logs::plain;
+use crate::fleet::{Fleet, FleetState};
 use crate::ops::AuditLog;
-use crate::ops::triage::{self, ErrorCount, Group, GroupOptions, collect, incident};
+use crate::ops::triage::{Group, GroupOptions, collect, incident};
 
 #[derive(Debug, Args)]
 pub struct TriageArgs {
@@ -34,11 +33,6 @@ pub struct TriageArgs {
     pub markdown: bool,
 }
 
-/// Lines scanned per container for the error burst check.
-const SCAN_TAIL: u32 = 3000;
-/// The baseline an error burst is compared with: this many windows before it.
-const BASELINE_WINDOWS: i64 = 5;
-
 pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     let now = jiff::Timestamp::now();
     let since = crate::logs::parse_since(&args.window, now).map_err(CliError::usage)?;
@@ -48,10 +42,18 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
     cfg.inspect = true;
     let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
+    let handles = collect::handles(&fleet, &state);
     let errors = if args.no_logs {
         BTreeMap::new()
     } else {
-        scan_logs(&mut fleet, &state, since, now.as_second()).await
+        collect::error_counts(
+            &handles,
+            &state,
+            since,
+            now.as_second(),
+            incident::EVIDENCE_WITHIN,
+        )
+        .await
     };
     let req = incident::Request {
         window: args.window.clone(),
@@ -63,7 +65,6 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
             ..GroupOptions::default()
         },
     };
-    let handles = collect::handles(&fleet, &state);
     let (groups, markdown) = if args.markdown {
         let audit = AuditLog::from_env();
         let (md, groups) = incident::markdown(&handles, &state, errors, &audit, &req).await;
@@ -105,57 +106,4 @@ fn print_groups(state: &FleetState, groups: &[Group]) {
         }
         println!("{:<9} → {}", "", g.suggestion);
     }
-}
-
-/// Counts error lines in each running container's recent logs, all hosts at once.
-async fn scan_logs(
-    fleet: &mut Fleet,
-    state: &FleetState,
-    since: i64,
-    now: i64,
-) -> BTreeMap<(usize, String), ErrorCount> {
-    let scan_start = since - BASELINE_WINDOWS * (now - since).max(0);
-    let window_start = i128::from(since) * 1_000_000_000;
-    let Some(pattern) = triage::error_pattern() else {
-        return BTreeMap::new();
-    };
-    let mut open = 0;
-    for (hi, h) in state.hosts.iter().enumerate().filter(|(_, h)| h.is_up()) {
-        for c in h.containers.iter().filter(|c| c.is_running()) {
-            let cmd = HostCommand::FollowLogs {
-                container_id: c.id.clone(),
-                tail: SCAN_TAIL,
-                since: Some(scan_start),
-                follow: false,
-                max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
-            };
-            if fleet.send(hi, cmd).await {
-                open += 1;
-            }
-        }
-    }
-    let mut counts: BTreeMap<(usize, String), ErrorCount> = BTreeMap::new();
-    while open > 0 {
-        let Some(event) = fleet.events.recv().await else {
-            break;
-        };
-        match event.kind {
-            HostEvent::Logs {
-                container_id,
-                lines,
-            } => {
-                let entry = counts.entry((event.host, container_id)).or_default();
-                for l in &lines {
-                    let (ts, body) = crate::logs::parse_docker_line(&l.bytes);
-                    entry.add_scanned(&pattern, &plain(body), ts, window_start);
-                }
-            }
-            HostEvent::LogsEnded { .. } => open -= 1,
-            _ => {}
-        }
-    }
-    for c in counts.values_mut() {
-        c.finish(scan_start, since, now, SCAN_TAIL as usize);
-    }
-    counts
 }

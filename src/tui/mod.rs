@@ -295,11 +295,10 @@ fn prepare_deploy(
     });
 }
 
-/// What the TUI's snapshot covers: the last hour, like the Timeline view.
-const SNAPSHOT_WINDOW: &str = "1h";
+/// The snapshot's window: `flotilla triage`'s default (error bursts and the timeline).
+const SNAPSHOT_WINDOW: &str = "5m";
 
-/// The grouped incident snapshot `flotilla triage --markdown` prints (without
-/// its error-burst log scan, which the Triage view does not do either),
+/// The grouped incident snapshot `flotilla triage --markdown` prints,
 /// gathered in a task over the actors' open sessions, each host bounded; the
 /// answer comes back as `SnapshotGathered`.
 fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Sender<AppEvent>) {
@@ -322,7 +321,15 @@ fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Se
     let audit = audit.clone();
     let loaded = loaded.clone();
     tokio::spawn(async move {
-        let errors = std::collections::BTreeMap::new();
+        let within = ops::triage::incident::EVIDENCE_WITHIN;
+        let errors = ops::triage::collect::error_counts(
+            &handles,
+            &state,
+            req.since,
+            req.now.as_second(),
+            within,
+        )
+        .await;
         let (markdown, groups) =
             ops::triage::incident::markdown(&handles, &state, errors, &audit, &req).await;
         let result = serde_json::to_string_pretty(&groups)
