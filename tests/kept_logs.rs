@@ -117,6 +117,11 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
             .any(|l| l.contains(" stdout keptsvc broken starting") && l.starts_with("20")),
         "stamped lines of the failed version: {text}"
     );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("# health check ") && l.contains("exit 1: GET /health 503")),
+        "its failed health checks: {text}"
+    );
 
     // Headless: the event's detail carries the path.
     let out = run(verb(&["events", &svc.name, "--since", "10m", "--json"]));
@@ -159,6 +164,8 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
     assert!(on_it, "the kept-logs record: {}", ui.screen());
     ui.keys(&["Enter"]);
     ui.wait_for("the kept lines", |s| {
-        s.contains(&format!("kept logs: {}", svc.name)) && s.contains("keptsvc broken starting")
+        s.contains(&format!("kept logs: {}", svc.name))
+            && s.contains("keptsvc broken starting")
+            && s.contains("# health check ")
     });
 }

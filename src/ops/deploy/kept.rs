@@ -80,6 +80,9 @@ pub struct Header<'a> {
     pub deploy_id: &'a str,
     pub why: Why,
     pub at: jiff::Timestamp,
+    /// Its state and last health checks: what explains a failed check,
+    /// which the log does not hold.
+    pub notes: Vec<String>,
 }
 
 /// The file: `# ` heading lines, then one `TIME STREAM TEXT` line per log
@@ -98,6 +101,14 @@ pub fn render(h: &Header, lines: &[KeptLine]) -> String {
         h.why.phrase(),
         h.at
     );
+    for note in &h.notes {
+        let note: String = note
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(LINE_CHARS)
+            .collect();
+        out.push_str(&format!("# {note}\n"));
+    }
     for l in &lines[skip..] {
         let time = l
             .time
@@ -117,6 +128,39 @@ pub fn render(h: &Header, lines: &[KeptLine]) -> String {
             text.push_str(" … [line cut]");
         }
         out.push_str(&format!("{time} {stream} {text}\n"));
+    }
+    out
+}
+
+/// The heading lines of a kept file, without their `# `.
+pub fn headings(text: &str) -> Vec<&str> {
+    text.lines().filter_map(|l| l.strip_prefix("# ")).collect()
+}
+
+/// State and health checks of an inspected container, as heading notes.
+pub fn notes(d: &crate::fleet::ContainerDetails) -> Vec<String> {
+    let mut out = vec![format!(
+        "state: {}, exit code {}, OOMKilled {}, {} restarts{}",
+        d.state,
+        d.exit_code
+            .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        if d.oom_killed { "yes" } else { "no" },
+        d.restart_count,
+        d.health
+            .as_ref()
+            .map(|h| format!(", health {h}"))
+            .unwrap_or_default()
+    )];
+    // Newest first in the details; oldest first here, like the log.
+    for p in d.health_log.iter().rev() {
+        let code = p
+            .exit_code
+            .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        out.push(format!(
+            "health check {} exit {code}: {}",
+            p.start,
+            p.output.replace('\n', " ")
+        ));
     }
     out
 }
@@ -193,12 +237,16 @@ pub async fn before_remove(
     let Some(audit) = &d.audit else {
         return;
     };
-    let image = match engine.inspect(name).await {
-        Ok(Some(c)) => c.config.and_then(|c| c.image).unwrap_or_default(),
+    let (image, notes) = match engine.inspect(name).await {
+        Ok(Some(c)) => {
+            let image = c.config.as_ref().and_then(|c| c.image.clone());
+            let details = crate::fleet::ContainerDetails::from_inspect(c);
+            (image.unwrap_or_default(), notes(&details))
+        }
         Ok(None) => return,
         Err(e) => {
             tracing::warn!("{host}: inspect {name} before keeping its logs: {e}");
-            String::new()
+            (String::new(), Vec::new())
         }
     };
     let kept = match tokio::time::timeout(READ_WITHIN, engine.logs_stamped(name, KEEP_LINES)).await
@@ -212,6 +260,7 @@ pub async fn before_remove(
                 deploy_id: &d.id,
                 why,
                 at: jiff::Timestamp::now(),
+                notes,
             };
             let text = render(&header, &lines);
             write(&dir(audit), &file_name(&d.id, host, name), &text).map_err(|e| e.to_string())
@@ -252,6 +301,7 @@ mod tests {
             deploy_id: "d-1",
             why: Why::Failed,
             at: jiff::Timestamp::UNIX_EPOCH,
+            notes: vec!["health check 04:46Z exit 1: GET /health 503\nbad".into()],
         }
     }
 
@@ -267,6 +317,13 @@ mod tests {
         assert!(text.starts_with(
             "# flotilla kept the last 200 log lines of web (app:broken) on fleet-1 before deploy d-1 removed it (failed, rolled back)\n"
         ), "{text}");
+        assert_eq!(
+            headings(&text)[1..],
+            [
+                "at 1970-01-01T00:00:00Z",
+                "health check 04:46Z exit 1: GET /health 503 bad"
+            ]
+        );
         let back = parse(&text);
         assert_eq!(back.len(), KEEP_LINES);
         assert_eq!(
@@ -411,6 +468,10 @@ mod tests {
         assert!(
             text.starts_with("# flotilla kept the last 0 log lines of web (app:v2) on h1"),
             "{text}"
+        );
+        assert!(
+            text.contains("\n# state: "),
+            "the container's state: {text}"
         );
 
         // Deployed: the old container's, under its aside name.

@@ -17,7 +17,8 @@ impl App {
             Ok(text) => {
                 let effects = self.leave_detail();
                 let lines = crate::ops::deploy::kept::parse(&text);
-                self.state.logs = Some(LogsState::kept(title, &lines, &self.settings));
+                let headings = crate::ops::deploy::kept::headings(&text);
+                self.state.logs = Some(LogsState::kept(title, &headings, &lines, &self.settings));
                 self.view = View::Logs;
                 self.say(format!("{} kept lines from {path}", lines.len()));
                 effects

@@ -137,6 +137,7 @@ mod tests {
         );
 
         let text = "# flotilla kept the last 2 log lines of shop-web-1 (app:broken) on fleet-1\n\
+            # health check 2026-11-25T20:00:59Z exit 1: GET /health 503\n\
             2026-11-25T20:00:58.000000001Z stdout starting\n\
             2026-11-25T20:00:59.000000002Z stderr FATAL cannot reach db\n";
         let effects = app.update(AppEvent::KeptRead {
@@ -146,8 +147,9 @@ mod tests {
         });
         assert!(effects.is_empty(), "nothing to follow: {effects:?}");
         assert_eq!(app.view, View::Logs);
-        let screen = snapshot::render(&mut app, 100, 9);
+        let screen = snapshot::render(&mut app, 100, 10);
         assert!(screen.contains("FATAL cannot reach db"), "{screen}");
+        assert!(screen.contains("# health check "), "{screen}");
         insta::assert_snapshot!(screen);
         // Back to the Audit view.
         app.update(code(KeyCode::Esc));

@@ -392,11 +392,23 @@ impl LogsState {
     /// no sources, nothing follows.
     pub fn kept(
         title: String,
+        headings: &[&str],
         lines: &[crate::ops::deploy::kept::KeptLine],
         settings: &Settings,
     ) -> LogsState {
         let mut logs = LogsState::new(title, Vec::new(), settings.log_lines, settings.log_bytes);
         logs.timestamps = lines.iter().any(|l| l.time.is_some());
+        // Unstamped and first, so they stay on top: what and why, the state
+        // and health checks.
+        for h in headings {
+            logs.buffer.push(
+                "",
+                "",
+                Stream::Stdout,
+                None,
+                sanitize(format!("# {h}").as_bytes()),
+            );
+        }
         for l in lines {
             let stream = match l.stream {
                 Some(LogStream::Stderr) => Stream::Stderr,
