@@ -162,10 +162,18 @@ impl AuditTail {
             return Ok(Vec::new());
         };
         self.offset += end as u64 + 1;
-        Ok(buf[..end]
-            .split(|b| *b == b'\n')
-            .filter_map(|l| serde_json::from_slice::<AuditRecord>(l).ok())
-            .collect())
+        let mut records = Vec::new();
+        for line in buf[..end].split(|b| *b == b'\n') {
+            match serde_json::from_slice::<AuditRecord>(line) {
+                Ok(r) => records.push(r),
+                // One bad line must not hide the rest (as in `tail`).
+                Err(e) if !line.is_empty() => {
+                    tracing::warn!("audit log {}: skipped a line: {e}", log.path().display());
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(records)
     }
 }
 
