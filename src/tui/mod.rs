@@ -149,14 +149,17 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };
-        redraw = !matches!(first, Some(AppEvent::StatsTick) | None);
+        redraw = first
+            .as_ref()
+            .is_some_and(|ev| changes_screen(ev, app.view));
         let mut pending: Vec<AppEvent> = first.into_iter().collect();
         // Fold a burst (log lines, list refreshes) into one frame.
         while pending.len() < MAX_EVENTS_PER_FRAME {
             match fleet.events.try_recv() {
                 Ok(ev) => {
-                    redraw = true;
-                    pending.push(AppEvent::Fleet(ev));
+                    let ev = AppEvent::Fleet(ev);
+                    redraw |= changes_screen(&ev, app.view);
+                    pending.push(ev);
                 }
                 Err(_) => break,
             }
@@ -337,6 +340,19 @@ fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Se
             .map_err(|e| format!("JSON encoding failed: {e}"));
         let _ = loaded.send(AppEvent::SnapshotGathered(result)).await;
     });
+}
+
+/// Whether an event can change the screen: not the stats tick, and not a
+/// Docker event outside the Timeline view (the list refresh it causes is one).
+fn changes_screen(ev: &AppEvent, view: app::View) -> bool {
+    match ev {
+        AppEvent::StatsTick => false,
+        AppEvent::Fleet(FleetEvent {
+            kind: crate::fleet::HostEvent::DockerEvent(_),
+            ..
+        }) => view == app::View::Timeline,
+        _ => true,
+    }
 }
 
 fn terminal_event(ev: Event) -> Option<AppEvent> {
