@@ -45,3 +45,54 @@ fn the_timeline_shows_a_restart_from_docker_and_from_the_audit_log() {
     assert!(first("docker die") < last("docker start"), "{screen}");
     assert!(last("docker start") < first("audit"), "{screen}");
 }
+
+#[test]
+fn the_open_timeline_follows_new_events_live() {
+    let tb = Testbed::get();
+    let c = tb.run_sh("fleet-1", "tl-live", "tllive", "sleep 300");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = Tmux::start(
+        &format!(
+            "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+            dir.path().join("audit.jsonl").display(),
+            dir.path().display(),
+            env!("CARGO_BIN_EXE_flotilla"),
+            tb.config().display()
+        ),
+        180,
+        60,
+    );
+    ui.wait_for("the fleet", |s| s.contains("hosts 3/3 up"));
+    ui.keys(&["6"]);
+    ui.wait_for("the live timeline", |s| s.contains("● live, following"));
+    let before = ui.screen();
+    assert!(
+        !before
+            .lines()
+            .any(|l| l.contains(&c.name) && l.contains("restart")),
+        "no restart yet: {before}"
+    );
+    // Restarted behind the TUI's back: its events come in without a re-read.
+    let restarted = std::time::Instant::now();
+    tb.docker("fleet-1", &["restart", "-t", "1", &c.name]);
+    let screen = ui.wait_for_within(
+        "the restart's events",
+        std::time::Duration::from_secs(10),
+        |s| {
+            let rows: Vec<&str> = s.lines().filter(|l| l.contains(&c.name)).collect();
+            rows.iter()
+                .any(|l| l.contains("docker") && l.contains("restart"))
+                && rows
+                    .iter()
+                    .any(|l| l.contains("docker") && l.contains("die"))
+        },
+    );
+    eprintln!("appeared {:?} after the restart", restarted.elapsed());
+    // Still following: the newest row is selected.
+    assert!(screen.contains("● live, following"), "{screen}");
+    let last_row = screen
+        .lines()
+        .rfind(|l| l.contains(" docker ") || l.contains(" audit "))
+        .unwrap_or_default();
+    assert!(last_row.starts_with('▶'), "{screen}");
+}

@@ -355,3 +355,60 @@ fn the_markdown_snapshot_carries_evidence_timeline_audit_and_vitals() {
         );
     }
 }
+
+#[test]
+fn the_tuis_s_writes_the_grouped_snapshot_with_evidence() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let ui = common::tmux::Tmux::start(
+        &format!(
+            "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+            audit.display(),
+            dir.path().display(),
+            env!("CARGO_BIN_EXE_flotilla"),
+            tb.config().display()
+        ),
+        160,
+        50,
+    );
+    ui.wait_for("the fleet", |s| s.contains("hosts 3/3 up"));
+    ui.keys(&["5"]);
+    // Every host listed (a host is "up" before its first list arrives).
+    ui.wait_for("the crash loop in Triage", |s| {
+        s.contains("crashloop crash-looping on 2/3 hosts")
+    });
+    ui.keys(&["S"]);
+    let screen = ui.wait_for("the snapshot written", |s| {
+        s.contains("incident snapshot: ")
+    });
+    let written: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    let [md] = written.as_slice() else {
+        panic!("one snapshot file expected: {written:?}\n{screen}");
+    };
+    let md = std::fs::read_to_string(md).expect("read snapshot");
+    // The grouped snapshot, with the crasher's evidence, not the short table.
+    assert!(md.contains("### HIGH crashloop crash-looping on "), "{md}");
+    assert!(
+        md.contains("] FATAL crasher: cannot open /etc/crasher.conf"),
+        "{md}"
+    );
+    assert!(md.contains("exit 1"), "{md}");
+    assert!(md.contains("Next: `flotilla logs crashloop"), "{md}");
+    // Like `triage --markdown`'s defaults: a 5m window, error bursts scanned
+    // (the testbed's web logs an ERROR line every 20 s).
+    assert!(md.contains("### Timeline (last 5m)"), "{md}");
+    assert!(md.contains("### MEDIUM web logging errors on "), "{md}");
+    assert!(
+        md.contains(" docker container die shop-crashloop-1"),
+        "{md}"
+    );
+    assert!(md.contains("### Host vitals"), "{md}");
+    let json =
+        std::fs::read_to_string(written[0].with_extension("json")).expect("the JSON beside it");
+    assert!(json.contains("\"evidence\""), "{json}");
+}

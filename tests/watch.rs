@@ -121,3 +121,178 @@ fn autoheal_restarts_only_the_labelled_container_once_per_cooldown() {
         "--exec got the JSON on stdin: {sent}"
     );
 }
+
+/// One request a test HTTP server received: its head and body.
+struct Received {
+    head: String,
+    body: String,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers 200 to everything and
+/// hands each request over the channel; returns its port.
+fn http_server() -> (u16, std::sync::mpsc::Receiver<Received>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                // Keep-alive: several requests may come on one connection.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
+                    buf.drain(..end + 4 + len);
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                    if tx.send(Received { head, body }).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn webhook_receives_a_real_finding_with_a_slack_text() {
+    let tb = Testbed::get();
+    let (port, rx) = http_server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // fleet-1 runs the testbed's crash-looping `crasher` (shop-crashloop-1).
+    let mut cmd = tb.verb(
+        &dir.path().join("audit.jsonl"),
+        &[
+            "watch",
+            "--host",
+            "fleet-1",
+            "--webhook",
+            &format!("http://127.0.0.1:{port}/hook"),
+        ],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn watch");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    let mut crash = None;
+    while Instant::now() < deadline && crash.is_none() {
+        if let Ok(r) = rx.recv_timeout(Duration::from_millis(200)) {
+            let body = json(&r.body);
+            if body["finding"]["kind"] == "crash_loop" {
+                crash = Some((r.head.clone(), body));
+            }
+            got.push(r.body);
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let (head, body) = crash.unwrap_or_else(|| {
+        panic!(
+            "no crash-loop POST within 30 s: {got:#?}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    assert_eq!(body["event"], "new");
+    assert_eq!(body["finding"]["host"], "fleet-1");
+    assert_eq!(body["finding"]["container"], "shop-crashloop-1");
+    let text = body["text"].as_str().expect("text");
+    assert!(
+        text.starts_with(":red_circle: shop-crashloop-1 crash-looping on 1/1 hosts (fleet-1)"),
+        "{text}"
+    );
+    assert!(text.contains(" — flotilla logs shop-crashloop-1"), "{text}");
+}
+
+#[test]
+fn a_bad_webhook_url_is_a_usage_error_before_anything_is_contacted() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (url, says) in [
+        ("https://hooks.example.com/x", "https is not supported"),
+        ("localhost:9", "must start with http://"),
+    ] {
+        let out = common::run(tb.verb(
+            &dir.path().join("audit.jsonl"),
+            &["watch", "--webhook", url],
+        ));
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{url}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn a_dead_webhook_never_stops_watch() {
+    let tb = Testbed::get();
+    // Bound then closed: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = tb.verb(
+        &dir.path().join("audit.jsonl"),
+        &[
+            "watch",
+            "--json",
+            "--host",
+            "fleet-1",
+            "--webhook",
+            &format!("http://127.0.0.1:{port}/"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30));
+    // Still running after the failed POSTs.
+    std::thread::sleep(Duration::from_secs(2));
+    let running = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.is_ok(), "a finding was printed; stderr: {stderr}");
+    assert!(running, "watch went on; stderr: {stderr}");
+    assert!(
+        stderr.contains("--webhook") && stderr.contains("not delivered"),
+        "{stderr}"
+    );
+}

@@ -12,6 +12,7 @@ pub mod shell;
 pub mod table;
 pub mod triage;
 pub mod watch;
+pub mod webhook;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -290,9 +291,12 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
-    let mut vitals =
-        crate::ops::triage::collect::vitals(&fleet, &state, std::time::Duration::from_secs(10))
-            .await;
+    let mut vitals = crate::ops::triage::collect::vitals(
+        &crate::ops::triage::collect::handles(&fleet, &state),
+        &state,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     fleet.shutdown().await;
     let rows: Vec<HostSummary> = state
         .hosts
@@ -507,6 +511,8 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
                 accept_new: cli.accept_new,
                 persist: None,
             },
+            // The Timeline view follows them live.
+            forward_events: true,
             ..ActorConfig::default()
         },
         settings: crate::tui::app::Settings {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use super::webhook::{self, Webhook};
 use super::{Cli, CliError, Exit, Selection, select};
 use crate::fleet::{ActorConfig, ContainerAction, Fleet, FleetState, HostCommand, HostEvent};
 use crate::ops::triage::{self, Finding, Kind};
@@ -25,6 +26,10 @@ pub struct WatchArgs {
     /// Run CMD (with `sh -c`) for each notification, its JSON on stdin.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
+    /// POST each notification's JSON (with a Slack-compatible `text`) to
+    /// URL (http:// only; 10 s per POST, failures reported on stderr).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
     /// Restart unhealthy containers labelled autoheal=true or of a
     /// `[service.NAME]` with `autoheal = true` (at most once per
     /// cooldown and 3 times an hour; never while a deploy holds the lock or
@@ -48,6 +53,11 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
             args.autoheal_cooldown
         ))
     })?;
+    // Checked before anything is contacted: a typo is a usage error.
+    let webhook = match &args.webhook {
+        Some(url) => Some(webhook::parse(url).map_err(CliError::usage)?),
+        None => None,
+    };
     let (inventory, services) = crate::config::load_fleet(cli.config.as_deref())?;
     let inventory = select(&inventory, &args.select)?;
     let mut state = FleetState::new(&inventory);
@@ -61,6 +71,11 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
         ..ActorConfig::default()
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
+    let out = Notifier {
+        json: args.json,
+        exec: args.exec.clone(),
+        webhook: webhook.map(Webhook::spawn),
+    };
     let audit = AuditLog::from_env();
     let mut heal = Autoheal::new(cooldown, AUTOHEAL_PER_HOUR);
     let mut seen: BTreeMap<watch::Key, Finding> = BTreeMap::new();
@@ -84,9 +99,9 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                             Ok(()) => format!("autoheal restarted {container} on {name}"),
                             Err(e) => format!("autoheal could not restart {container} on {name}: {e}"),
                         };
-                        notify(args, "autoheal", &serde_json::json!({
+                        out.notify("autoheal", &serde_json::json!({
                             "host": name, "container": container, "result": record.result,
-                        }), &text)?;
+                        }), &text, &format!(":adhesive_bandage: {}", watch::slack_escape(&text)))?;
                     }
                     HostEvent::Containers { .. } | HostEvent::Disconnected { .. } | HostEvent::Connected { .. } => dirty = true,
                     _ => {}
@@ -108,13 +123,13 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 let (appeared, resolved) = watch::diff(&mut seen, &findings);
                 for f in &appeared {
                     let deploying = state.hosts.iter().find(|h| h.spec.name == f.host).is_some_and(watch::deploy_in_progress);
-                    report(args, "new", f, deploying)?;
+                    report(&out, &state, "new", f, deploying)?;
                 }
                 for f in &resolved {
-                    report(args, "resolved", f, false)?;
+                    report(&out, &state, "resolved", f, false)?;
                 }
                 if args.autoheal {
-                    autoheal(cli, &fleet, &state, &findings, &services, &mut heal, args)?;
+                    autoheal(cli, &fleet, &state, &findings, &services, &mut heal, &out)?;
                 }
             }
             _ = tokio::signal::ctrl_c() => break,
@@ -132,7 +147,7 @@ fn autoheal(
     findings: &[Finding],
     services: &[crate::config::ServiceSpec],
     heal: &mut Autoheal,
-    args: &WatchArgs,
+    out: &Notifier,
 ) -> Result<(), CliError> {
     let now = Instant::now();
     for f in findings.iter().filter(|f| f.kind == Kind::Unhealthy) {
@@ -165,11 +180,11 @@ fn autoheal(
                     "autoheal gave up on {} on {}: restarted {AUTOHEAL_PER_HOUR} times in the last hour",
                     c.name, h.spec.name
                 );
-                notify(
-                    args,
+                out.notify(
                     "autoheal",
                     &serde_json::json!({"host": h.spec.name, "container": c.name, "result": "gave up"}),
                     &text,
+                    &format!(":warning: {}", watch::slack_escape(&text)),
                 )?;
             }
             _ => {}
@@ -178,12 +193,18 @@ fn autoheal(
     Ok(())
 }
 
-fn report(args: &WatchArgs, event: &str, f: &Finding, deploying: bool) -> Result<(), CliError> {
+fn report(
+    out: &Notifier,
+    state: &FleetState,
+    event: &str,
+    f: &Finding,
+    deploying: bool,
+) -> Result<(), CliError> {
     let mut finding = serde_json::to_value(f).unwrap_or(serde_json::Value::Null);
     if deploying && let Some(obj) = finding.as_object_mut() {
         obj.insert("deploy_in_progress".into(), true.into());
     }
-    let text = format!(
+    let line = format!(
         "{:<8} {:<8} {} {}: {}{}",
         event.to_uppercase(),
         f.severity.label(),
@@ -196,39 +217,57 @@ fn report(args: &WatchArgs, event: &str, f: &Finding, deploying: bool) -> Result
             ""
         }
     );
+    let text = watch::slack_text(event, state, f, jiff::Timestamp::now());
     // A deploy's own churn is shown, never sent on.
-    if deploying {
-        return print(args, event, &finding, &text, false);
-    }
-    notify(args, event, &finding, &text)
+    out.print(event, &finding, &line, &text, !deploying)
 }
 
-fn notify(
-    args: &WatchArgs,
-    event: &str,
-    finding: &serde_json::Value,
-    text: &str,
-) -> Result<(), CliError> {
-    print(args, event, finding, text, true)
+/// Where notifications go: stdout always; `--exec` and `--webhook` too.
+struct Notifier {
+    json: bool,
+    exec: Option<String>,
+    webhook: Option<Webhook>,
 }
 
-fn print(
-    args: &WatchArgs,
-    event: &str,
-    finding: &serde_json::Value,
-    text: &str,
-    send: bool,
-) -> Result<(), CliError> {
-    let json = serde_json::json!({"event": event, "finding": finding, "text": text}).to_string();
-    let mut out = std::io::stdout().lock();
-    let line = if args.json { &json } else { text };
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::output(&e))?;
-    if send && let Some(cmd) = &args.exec {
-        run_exec(cmd, json);
+impl Notifier {
+    fn notify(
+        &self,
+        event: &str,
+        finding: &serde_json::Value,
+        line: &str,
+        text: &str,
+    ) -> Result<(), CliError> {
+        self.print(event, finding, line, text, true)
     }
-    Ok(())
+
+    /// `line` is what a person reads on stdout; `text` the one-line summary
+    /// the JSON carries for chat tools.
+    fn print(
+        &self,
+        event: &str,
+        finding: &serde_json::Value,
+        line: &str,
+        text: &str,
+        send: bool,
+    ) -> Result<(), CliError> {
+        let json =
+            serde_json::json!({"event": event, "finding": finding, "text": text}).to_string();
+        let mut stdout = std::io::stdout().lock();
+        let shown = if self.json { &json } else { line };
+        writeln!(stdout, "{shown}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::output(&e))?;
+        if !send {
+            return Ok(());
+        }
+        if let Some(hook) = &self.webhook {
+            hook.send(json.clone());
+        }
+        if let Some(cmd) = &self.exec {
+            run_exec(cmd, json);
+        }
+        Ok(())
+    }
 }
 
 /// Runs the user's command with the notification on stdin (never in its

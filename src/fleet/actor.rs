@@ -27,6 +27,9 @@ pub struct ActorConfig {
     pub call_timeout: Duration,
     /// Follow Docker's event stream and re-list on container changes (TUI).
     pub watch_events: bool,
+    /// Also pass each of those events on as `HostEvent::DockerEvent` (the
+    /// TUI's live timeline); others would only have to drop them.
+    pub forward_events: bool,
     /// Inspect containers for restart counts and start times (TUI, triage);
     /// plain `ps` skips it to stay at one API call per host.
     pub inspect: bool,
@@ -44,6 +47,7 @@ impl Default for ActorConfig {
             reconnect: true,
             call_timeout: Duration::from_secs(20),
             watch_events: true,
+            forward_events: false,
             inspect: true,
             refresh_every: Some(Duration::from_secs(15)),
             probe: true,
@@ -292,6 +296,9 @@ where
             },
             event = docker_event => match event {
                 Some(Ok(ev)) => {
+                    if cfg.forward_events && !send(HostEvent::DockerEvent(Box::new(ev.clone()))).await {
+                        break Ended::Shutdown;
+                    }
                     // Restart counts and start times change only with events.
                     if let Some(cid) = ev.actor.and_then(|a| a.id) {
                         inspected.remove(&cid);

@@ -69,6 +69,9 @@ pub enum HostEvent {
     HostKey(HostKeyProblem),
     /// Answer to `HostCommand::TrustKey`.
     KeyTrusted { result: Result<(), String> },
+    /// A Docker event as it came, for a live timeline (only with
+    /// `ActorConfig::forward_events`).
+    DockerEvent(Box<bollard::models::EventMessage>),
     /// A log stream ended (container gone, connection lost, …).
     LogsEnded {
         container_id: String,

@@ -226,7 +226,8 @@ pub fn update(state: &mut FleetState, event: FleetEvent) -> Vec<Effect> {
         | HostEvent::Inspected { .. }
         | HostEvent::Stats { .. }
         | HostEvent::HostKey(_)
-        | HostEvent::KeyTrusted { .. } => Vec::new(),
+        | HostEvent::KeyTrusted { .. }
+        | HostEvent::DockerEvent(_) => Vec::new(),
     }
 }
 

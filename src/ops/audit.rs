@@ -16,6 +16,9 @@ pub struct AuditRecord {
     pub action: String,
     /// "ok" or the error text.
     pub result: String,
+    /// A file holding the last log lines of a container a deploy removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 impl AuditRecord {
@@ -30,6 +33,7 @@ impl AuditRecord {
                 Ok(()) => "ok".to_owned(),
                 Err(e) => e.clone(),
             },
+            logs: None,
         }
     }
 }
@@ -117,6 +121,62 @@ impl AuditLog {
     }
 }
 
+/// Follows the audit log's end: what other processes (a deploy, `watch
+/// --autoheal`) and this one append, read from where the last read stopped.
+#[derive(Debug, Clone)]
+pub struct AuditTail {
+    offset: u64,
+}
+
+/// Bytes read per call at most: a burst is taken over a few calls.
+const TAIL_CHUNK: u64 = 1 << 20;
+
+impl AuditTail {
+    /// From the log's current end (nothing old is read).
+    pub fn at_end(log: &AuditLog) -> Self {
+        let offset = std::fs::metadata(log.path()).map_or(0, |m| m.len());
+        AuditTail { offset }
+    }
+
+    /// Records appended since the last call (complete lines only; a line
+    /// being written is read next time). A log that shrank (rotated) is
+    /// read from its start.
+    pub fn read_new(&mut self, log: &AuditLog) -> std::io::Result<Vec<AuditRecord>> {
+        use std::io::{Read, Seek};
+        let mut file = match std::fs::File::open(log.path()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        if len < self.offset {
+            self.offset = 0;
+        }
+        if len == self.offset {
+            return Ok(Vec::new());
+        }
+        file.seek(std::io::SeekFrom::Start(self.offset))?;
+        let mut buf = Vec::new();
+        file.take(TAIL_CHUNK).read_to_end(&mut buf)?;
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            return Ok(Vec::new());
+        };
+        self.offset += end as u64 + 1;
+        let mut records = Vec::new();
+        for line in buf[..end].split(|b| *b == b'\n') {
+            match serde_json::from_slice::<AuditRecord>(line) {
+                Ok(r) => records.push(r),
+                // One bad line must not hide the rest (as in `tail`).
+                Err(e) if !line.is_empty() => {
+                    tracing::warn!("audit log {}: skipped a line: {e}", log.path().display());
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(records)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +223,40 @@ mod tests {
         let (records, bad) = log.tail(10).expect("tail");
         assert_eq!(records.len(), 2);
         assert_eq!(bad, 1);
+    }
+
+    #[test]
+    fn the_tail_reads_only_what_was_appended_in_whole_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::new(path.clone());
+        let mut tail = AuditTail::at_end(&log);
+        assert!(tail.read_new(&log).expect("missing is empty").is_empty());
+        log.append(&AuditRecord::new("h", "old", "stop", &Ok(())))
+            .expect("append");
+        let mut tail = AuditTail::at_end(&log);
+        assert!(tail.read_new(&log).expect("read").is_empty(), "nothing old");
+        log.append(&AuditRecord::new("h", "a", "restart", &Ok(())))
+            .expect("append");
+        // Half a line: left for the next read.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        f.write_all(b"{\"time\":").expect("write");
+        let got = tail.read_new(&log).expect("read");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].container, "a");
+        assert!(tail.read_new(&log).expect("read").is_empty());
+        // Rotated: read from the start.
+        std::fs::write(&path, "").expect("truncate");
+        log.append(&AuditRecord::new("h", "b", "kill", &Ok(())))
+            .expect("append");
+        let got = tail.read_new(&log).expect("read");
+        assert_eq!(
+            got.iter().map(|r| r.container.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
     }
 
     #[test]

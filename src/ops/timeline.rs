@@ -44,6 +44,9 @@ pub struct Entry {
     /// Container id (Docker events only), for target matching.
     #[serde(skip)]
     pub id: Option<String>,
+    /// The kept log lines of a container a deploy removed (audit only).
+    #[serde(skip)]
+    pub kept: Option<String>,
 }
 
 /// One Docker event as an entry; None for actions not followed.
@@ -108,6 +111,7 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Ent
         detail: detail.join(" "),
         nanos,
         id,
+        kept: None,
     })
 }
 
@@ -123,9 +127,13 @@ pub fn from_audit(r: &AuditRecord, service: Option<String>) -> Option<Entry> {
         action: r.action.clone(),
         container: (!r.container.is_empty()).then(|| r.container.clone()),
         service,
-        detail: format!("by {}: {}", r.user, r.result),
+        detail: match &r.logs {
+            Some(path) => format!("by {}: {}; logs kept in {path}", r.user, r.result),
+            None => format!("by {}: {}", r.user, r.result),
+        },
         nanos,
         id: None,
+        kept: r.logs.clone(),
     })
 }
 
@@ -265,17 +273,21 @@ pub fn audit_entries(audit: &AuditLog, state: &FleetState, after: i128, until: i
     };
     records
         .iter()
-        .filter_map(|r| {
-            let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
-            let service = h
-                .containers
-                .iter()
-                .find(|c| c.name == r.container)
-                .map(|c| c.service().to_owned());
-            from_audit(r, service)
-        })
+        .filter_map(|r| audit_entry(state, r))
         .filter(|e| e.nanos > after && e.nanos <= until)
         .collect()
+}
+
+/// One audit record of a selected host as an entry, its service looked up
+/// by the container's name; None for other hosts' records.
+pub fn audit_entry(state: &FleetState, r: &AuditRecord) -> Option<Entry> {
+    let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
+    let service = h
+        .containers
+        .iter()
+        .find(|c| c.name == r.container)
+        .map(|c| c.service().to_owned());
+    from_audit(r, service)
 }
 
 #[cfg(test)]
@@ -364,9 +376,20 @@ mod tests {
             container: "shop-web-1".into(),
             action: "restart".into(),
             result: "ok".into(),
+            logs: None,
         };
         let a = from_audit(&record, Some("web".into())).expect("audit");
         assert_eq!(a.detail, "by ana: ok");
+        let kept = AuditRecord {
+            logs: Some("/state/kept-logs/d-1-fleet-2-web.log".into()),
+            ..record.clone()
+        };
+        let k = from_audit(&kept, None).expect("kept");
+        assert_eq!(
+            k.detail,
+            "by ana: ok; logs kept in /state/kept-logs/d-1-fleet-2-web.log"
+        );
+        assert_eq!(k.kept, kept.logs);
         let later = event(
             EventMessageTypeEnum::CONTAINER,
             "start",

@@ -3,6 +3,7 @@
 //! current view's state (`super::state`); the run loop owns one `App`, and
 //! views only read it.
 
+mod kept;
 mod overlay;
 
 use crossterm::event::KeyEvent;
@@ -17,7 +18,7 @@ use super::state::hosts::HostsState;
 use super::state::inspect::InspectState;
 use super::state::logs::{self as logview, LogSource, LogsState, Resume};
 use super::state::services::ServicesState;
-use super::state::triage::{self, TriageState};
+use super::state::triage::TriageState;
 use super::state::{Ctx, Msg};
 use crate::fleet::{FleetEvent, FleetState, HostCommand, HostEvent, HostId, update};
 use crate::ops::act::{self, Policy};
@@ -96,6 +97,18 @@ pub enum AppEvent {
     Deploy(DeployEvent),
     /// The running deploy's event channel closed.
     DeployEnded,
+    /// The background gathering of an incident snapshot ended: its Markdown
+    /// and JSON, or why not.
+    SnapshotGathered(Result<(String, String), String>),
+    /// The loop read a kept-logs file: its text, or why not.
+    KeptRead {
+        title: String,
+        path: String,
+        text: Result<String, String>,
+    },
+    /// Records appended to the audit log since the last look (while the
+    /// Timeline view is open).
+    AuditAppended(Vec<AuditRecord>),
     /// The loop read the timeline: entries in time order, and hosts that failed.
     TimelineLoaded {
         entries: Vec<crate::ops::timeline::Entry>,
@@ -113,6 +126,9 @@ pub enum AppEffect {
         path: String,
         text: String,
     },
+    /// Gather the grouped incident snapshot over the open connections in a
+    /// task; answer with `SnapshotGathered`.
+    GatherSnapshot,
     /// Write an incident snapshot next to the audit log.
     Snapshot {
         markdown: String,
@@ -129,6 +145,11 @@ pub enum AppEffect {
     DiscardDeploy,
     /// Pause / continue / abort the running deploy.
     DeployControl(Control),
+    /// Read a kept-logs file (small, bounded); answer with `KeptRead`.
+    ReadKept {
+        title: String,
+        path: String,
+    },
     /// Read the timeline since `since` (unix seconds); answer with `TimelineLoaded`.
     LoadTimeline {
         targets: Vec<String>,
@@ -291,6 +312,15 @@ impl App {
                 self.state.deploy.ended();
                 Vec::new()
             }
+            AppEvent::SnapshotGathered(result) => {
+                let msgs = self.state.triage.gathered(result);
+                self.apply(msgs)
+            }
+            AppEvent::KeptRead { title, path, text } => self.kept_read(title, &path, text),
+            AppEvent::AuditAppended(records) => {
+                self.state.timeline.audit(&self.fleet, &records);
+                Vec::new()
+            }
             AppEvent::TimelineLoaded { entries, failed } => {
                 self.state.timeline.loaded(entries, failed);
                 Vec::new()
@@ -329,6 +359,13 @@ impl App {
                     && let Some((h, cmd)) = logs.ended(host, container_id, reason, running)
                 {
                     return vec![AppEffect::Host(h, cmd)];
+                }
+                return Vec::new();
+            }
+            // The Timeline view follows them while open (it re-reads on entry).
+            HostEvent::DockerEvent(ev) => {
+                if self.view == View::Timeline {
+                    self.state.timeline.docker(&host_name, ev);
                 }
                 return Vec::new();
             }
@@ -476,7 +513,7 @@ impl App {
                     self.state.triage.selected_targets(&self.fleet),
                 )]
             }
-            Action::Snapshot => vec![Msg::Effect(triage::snapshot(&self.fleet))],
+            Action::Snapshot => self.state.triage.snapshot(),
             Action::Deploy => {
                 let service = self.selected_service();
                 self.state.deploy.open(service, &self.fleet)

@@ -30,6 +30,9 @@ use state::deploy::{DeployRequest, PlanSummary};
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 const AUDIT_VIEW_LIMIT: usize = 1000;
 const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the open Timeline view looks for new audit records (a local
+/// file: one `stat` when nothing changed).
+const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct TuiOptions {
     pub actor: ActorConfig,
@@ -96,6 +99,10 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // CPU/memory of visible rows: one-shot reads, only while that view is open.
+    // The Timeline view's audit records: the log's end, looked at while it is open.
+    let mut audit_tail = ops::AuditTail::at_end(&audit);
+    let mut audit_tick = tokio::time::interval(AUDIT_EVERY);
+    audit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Draw only after something that can change the screen (not the stats tick).
@@ -112,6 +119,16 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
             _ = stats_tick.tick() => Some(AppEvent::StatsTick),
+            _ = audit_tick.tick(), if app.view == app::View::Timeline => {
+                match audit_tail.read_new(&audit) {
+                    Ok(records) if records.is_empty() => None,
+                    Ok(records) => Some(AppEvent::AuditAppended(records)),
+                    Err(e) => {
+                        tracing::warn!("audit log {}: {e}", audit.path().display());
+                        None
+                    }
+                }
+            }
             loaded = loaded_rx.recv() => loaded,
             prepared = deploy.prepared_rx.recv() => match prepared {
                 Some(Ok((deployment, summary))) => {
@@ -132,14 +149,17 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };
-        redraw = !matches!(first, Some(AppEvent::StatsTick) | None);
+        redraw = first
+            .as_ref()
+            .is_some_and(|ev| changes_screen(ev, app.view));
         let mut pending: Vec<AppEvent> = first.into_iter().collect();
         // Fold a burst (log lines, list refreshes) into one frame.
         while pending.len() < MAX_EVENTS_PER_FRAME {
             match fleet.events.try_recv() {
                 Ok(ev) => {
-                    redraw = true;
-                    pending.push(AppEvent::Fleet(ev));
+                    let ev = AppEvent::Fleet(ev);
+                    redraw |= changes_screen(&ev, app.view);
+                    pending.push(ev);
                 }
                 Err(_) => break,
             }
@@ -278,6 +298,63 @@ fn prepare_deploy(
     });
 }
 
+/// The snapshot's window: `flotilla triage`'s default (error bursts and the timeline).
+const SNAPSHOT_WINDOW: &str = "5m";
+
+/// The grouped incident snapshot `flotilla triage --markdown` prints,
+/// gathered in a task over the actors' open sessions, each host bounded; the
+/// answer comes back as `SnapshotGathered`.
+fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Sender<AppEvent>) {
+    let now = jiff::Timestamp::now();
+    let since = match crate::logs::parse_since(SNAPSHOT_WINDOW, now) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = loaded.try_send(AppEvent::SnapshotGathered(Err(e)));
+            return;
+        }
+    };
+    let req = ops::triage::incident::Request {
+        window: SNAPSHOT_WINDOW.to_owned(),
+        since,
+        now,
+        opts: ops::triage::GroupOptions::default(),
+    };
+    let state = app.fleet.clone();
+    let handles = ops::triage::collect::handles(fleet, &state);
+    let audit = audit.clone();
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let within = ops::triage::incident::EVIDENCE_WITHIN;
+        let errors = ops::triage::collect::error_counts(
+            &handles,
+            &state,
+            req.since,
+            req.now.as_second(),
+            within,
+        )
+        .await;
+        let (markdown, groups) =
+            ops::triage::incident::markdown(&handles, &state, errors, &audit, &req).await;
+        let result = serde_json::to_string_pretty(&groups)
+            .map(|json| (markdown, json))
+            .map_err(|e| format!("JSON encoding failed: {e}"));
+        let _ = loaded.send(AppEvent::SnapshotGathered(result)).await;
+    });
+}
+
+/// Whether an event can change the screen: not the stats tick, and not a
+/// Docker event outside the Timeline view (the list refresh it causes is one).
+fn changes_screen(ev: &AppEvent, view: app::View) -> bool {
+    match ev {
+        AppEvent::StatsTick => false,
+        AppEvent::Fleet(FleetEvent {
+            kind: crate::fleet::HostEvent::DockerEvent(_),
+            ..
+        }) => view == app::View::Timeline,
+        _ => true,
+    }
+}
+
 fn terminal_event(ev: Event) -> Option<AppEvent> {
     match ev {
         // Key releases (kitty protocol) would double every press.
@@ -391,6 +468,12 @@ fn carry_out(
                 app.update(AppEvent::Notice { text, error: true });
             }
         },
+        AppEffect::ReadKept { title, path } => {
+            // A local file of at most ~400 KB (kept::LINE_CHARS × KEEP_LINES).
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            follow_up.push_back(AppEvent::KeptRead { title, path, text });
+        }
+        AppEffect::GatherSnapshot => gather_snapshot(app, fleet, audit, loaded),
         AppEffect::Snapshot { markdown, json } => {
             let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
             let base = audit.path().with_file_name(format!("incident-{stamp}"));

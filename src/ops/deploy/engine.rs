@@ -24,7 +24,9 @@ use futures::stream::BoxStream;
 use hyper::body::Bytes;
 
 use super::image::TRANSFER_LIMIT;
+use super::kept::KeptLine;
 use super::{DeployError, DockerContext, absent_ok, spec};
+use crate::fleet::LogStream;
 
 pub type EngineError = bollard::errors::Error;
 pub type EngineResult<T> = Result<T, EngineError>;
@@ -74,6 +76,26 @@ pub trait Engine: Send + Sync {
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, EngineResult<()>>;
     /// The last `lines` lines of stdout and stderr (what could be read).
     fn logs_tail<'a>(&'a self, name: &'a str, lines: usize) -> BoxFuture<'a, String>;
+    /// The last `lines` lines with Docker's timestamps and streams, escape
+    /// sequences stripped: what is kept before a container is removed. An
+    /// engine that cannot tell gives `logs_tail`'s lines, unstamped.
+    fn logs_stamped<'a>(
+        &'a self,
+        name: &'a str,
+        lines: usize,
+    ) -> BoxFuture<'a, EngineResult<Vec<KeptLine>>> {
+        Box::pin(async move {
+            let text = self.logs_tail(name, lines).await;
+            Ok(text
+                .lines()
+                .map(|l| KeptLine {
+                    stream: None,
+                    time: None,
+                    text: crate::logs::plain(l.as_bytes()),
+                })
+                .collect())
+        })
+    }
     /// Runs `cmd` in the container: (exit code, at most about `keep` bytes of
     /// the output's end).
     fn exec<'a>(
@@ -207,6 +229,43 @@ impl Engine for DockerEngine {
                 out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
             }
             out
+        })
+    }
+
+    fn logs_stamped<'a>(
+        &'a self,
+        name: &'a str,
+        lines: usize,
+    ) -> BoxFuture<'a, EngineResult<Vec<KeptLine>>> {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        Box::pin(async move {
+            use bollard::container::LogOutput;
+            let mut out = Vec::new();
+            let mut stream = self.0.logs(name, Some(opts));
+            while let Some(chunk) = stream.next().await {
+                let (stream, bytes) = match chunk? {
+                    LogOutput::StdErr { message } => (LogStream::Stderr, message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (LogStream::Stdout, message)
+                    }
+                    LogOutput::StdIn { .. } => continue,
+                };
+                for raw in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let (time, body) = crate::logs::parse_docker_line(raw);
+                    out.push(KeptLine {
+                        stream: Some(stream),
+                        time,
+                        text: crate::logs::plain(body),
+                    });
+                }
+            }
+            Ok(out)
         })
     }
 

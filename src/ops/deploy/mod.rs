@@ -20,6 +20,7 @@ pub mod exec;
 pub mod fake;
 pub mod health;
 pub mod image;
+pub mod kept;
 pub mod lock;
 pub mod plan;
 pub mod prepare;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::evidence::{ContainerEvidence, EvidenceLine};
-use super::{Finding, Kind};
+use super::{ErrorCount, Finding, Kind};
 use crate::fleet::vitals::{self, Vitals};
-use crate::fleet::{ContainerDetails, Fleet, FleetState, HostId, LogStream};
+use crate::fleet::{ContainerDetails, Fleet, FleetState, Handles, HostId, LogStream};
 
 /// Log lines fetched per container to find its newest stderr lines.
 const LOG_TAIL: &str = "200";
@@ -32,11 +32,22 @@ fn wants_container(kind: Kind) -> bool {
     )
 }
 
+/// Each host's Docker client and session while connected, by host index:
+/// what the collectors read over (owned, so a background task can).
+pub fn handles(fleet: &Fleet, state: &FleetState) -> Vec<Option<Handles>> {
+    state
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| fleet.handles(hi).filter(|_| h.is_up()))
+        .collect()
+}
+
 /// Evidence of every flagged container, by (host name, id). Each API call is
 /// bounded by `within` and each host by twice that: a hung daemon costs a
 /// few seconds and the evidence gathered so far, never the verb.
 pub async fn containers(
-    fleet: &Fleet,
+    handles: &[Option<Handles>],
     state: &FleetState,
     findings: &[Finding],
     within: Duration,
@@ -57,7 +68,7 @@ pub async fn containers(
             .get(hi)
             .map(|h| h.spec.name.clone())
             .unwrap_or_default();
-        let docker = fleet.docker(hi);
+        let docker = handles.get(hi).cloned().flatten().map(|h| h.docker);
         async move {
             let Some(docker) = docker else {
                 return Vec::new();
@@ -248,9 +259,103 @@ async fn logs(docker: &bollard::Docker, id: &str) -> Result<Vec<EvidenceLine>, S
     Ok(out)
 }
 
+/// Lines scanned per container for the error burst check.
+const SCAN_TAIL: usize = 3000;
+/// The baseline an error burst is compared with: this many windows before it.
+const BASELINE_WINDOWS: i64 = 5;
+
+/// Error lines in each running container's recent logs: the window from
+/// `since` to `now` (unix seconds) and `BASELINE_WINDOWS` windows before it,
+/// by (host index, id). Hosts in parallel, `PER_HOST` containers at a time;
+/// each read bounded by `within`, each host by four times that.
+pub async fn error_counts(
+    handles: &[Option<Handles>],
+    state: &FleetState,
+    since: i64,
+    now: i64,
+    within: Duration,
+) -> std::collections::BTreeMap<(usize, String), ErrorCount> {
+    let Some(pattern) = super::error_pattern() else {
+        return std::collections::BTreeMap::new();
+    };
+    let scan_start = since - BASELINE_WINDOWS * (now - since).max(0);
+    let window_start = i128::from(since) * 1_000_000_000;
+    let work = state.hosts.iter().enumerate().filter_map(|(hi, h)| {
+        let docker = handles.get(hi).cloned().flatten()?.docker;
+        let ids: Vec<String> = h
+            .containers
+            .iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id.clone())
+            .collect();
+        let pattern = &pattern;
+        Some(async move {
+            let deadline = tokio::time::Instant::now() + within * 4;
+            let mut scans = futures::stream::iter(ids)
+                .map(|id| {
+                    let docker = docker.clone();
+                    async move {
+                        let mut count = ErrorCount::default();
+                        let read =
+                            scan(&docker, &id, scan_start, pattern, window_start, &mut count);
+                        if tokio::time::timeout(within, read).await.is_err() {
+                            tracing::debug!("error scan of {id} cut after {within:?}");
+                        }
+                        count.finish(scan_start, since, now, SCAN_TAIL);
+                        ((hi, id), count)
+                    }
+                })
+                .buffer_unordered(PER_HOST);
+            let mut out = Vec::new();
+            loop {
+                tokio::select! {
+                    next = scans.next() => match next {
+                        Some(got) => out.push(got),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            out
+        })
+    });
+    futures::future::join_all(work)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Counts one container's error lines since `scan_start` (its newest
+/// `SCAN_TAIL` at most) into `count`.
+async fn scan(
+    docker: &bollard::Docker,
+    id: &str,
+    scan_start: i64,
+    pattern: &regex::Regex,
+    window_start: i128,
+    count: &mut ErrorCount,
+) {
+    let opts = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(i32::try_from(scan_start).unwrap_or(0))
+        .tail(&SCAN_TAIL.to_string())
+        .build();
+    let mut stream = docker.logs(id, Some(opts));
+    while let Some(Ok(item)) = stream.next().await {
+        let bytes = item.into_bytes();
+        for raw in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let (ts, body) = crate::logs::parse_docker_line(raw);
+            count.add_scanned(pattern, &crate::logs::plain(body), ts, window_start);
+        }
+    }
+}
+
 /// Each reachable host's vitals (or why not), by host name.
 pub async fn vitals(
-    fleet: &Fleet,
+    handles: &[Option<Handles>],
     state: &FleetState,
     within: Duration,
 ) -> std::collections::BTreeMap<String, Result<Vitals, String>> {
@@ -261,7 +366,7 @@ pub async fn vitals(
         .filter(|(_, h)| h.is_up())
         .map(|(hi, h)| {
             let name = h.spec.name.clone();
-            let handles = fleet.handles(hi);
+            let handles = handles.get(hi).cloned().flatten();
             async move {
                 let got = match handles {
                     Some(h) => vitals::read(&h.docker, h.remote.as_ref(), within).await,

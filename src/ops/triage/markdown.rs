@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Finding, Group, Severity};
+use super::{Group, Severity};
 use crate::fleet::FleetState;
 use crate::fleet::vitals::{Vitals, bytes};
 use crate::ops::audit::AuditRecord;
@@ -45,32 +45,6 @@ fn summary(
             counts.join(", ")
         }
     );
-}
-
-/// The short snapshot (per-container table, no evidence): what the TUI's `S`
-/// writes until its Triage view groups.
-/// A Markdown incident snapshot to paste into the incident channel.
-pub fn markdown(fleet: &FleetState, findings: &[Finding], now: &str) -> String {
-    let mut md = String::new();
-    summary(&mut md, fleet, now, findings.iter().map(|f| f.severity));
-    if findings.is_empty() {
-        let _ = writeln!(md, "Nothing broken.");
-        return md;
-    }
-    let _ = writeln!(md, "| severity | host | container | service | what |");
-    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
-    for f in findings {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            f.severity.label(),
-            f.host,
-            f.container.as_deref().unwrap_or("—"),
-            f.service.as_deref().unwrap_or("—"),
-            f.summary.replace('|', "\\|")
-        );
-    }
-    md
 }
 
 /// Timeline entries a snapshot shows (the newest).
@@ -231,6 +205,7 @@ mod tests {
             container: "shop-sick-1".into(),
             action: "restart".into(),
             result: "ok".into(),
+            logs: None,
         }];
         let vitals = BTreeMap::from([
             (
@@ -306,6 +281,7 @@ mod tests {
                     container: format!("c{i}"),
                     action: "restart".into(),
                     result: "ok".into(),
+                    logs: None,
                 };
                 timeline::from_audit(&r, None)
             })

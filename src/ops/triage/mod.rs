@@ -6,11 +6,12 @@
 pub mod collect;
 pub mod evidence;
 pub mod group;
+pub mod incident;
 pub mod markdown;
 
 pub use evidence::{ContainerEvidence, Evidence};
 pub use group::{ContainerRef, Group, GroupOptions, group};
-pub use markdown::{Snapshot, markdown, snapshot};
+pub use markdown::{Snapshot, snapshot};
 
 use std::collections::BTreeMap;
 
@@ -515,20 +516,5 @@ mod tests {
         };
         crate::fleet::update(&mut fleet, back);
         assert_eq!(down(&fleet), 0);
-    }
-
-    #[test]
-    fn markdown_snapshot_is_pasteable() {
-        let fleet = sample_fleet();
-        let findings = assess(&fleet, &BTreeMap::new());
-        let md = markdown(&fleet, &findings, "2026-11-25T20:00:00Z");
-        assert!(md.starts_with("## Incident snapshot — 2026-11-25T20:00:00Z"));
-        assert!(md.contains("- hosts up: 2/3"));
-        assert!(md.contains("- findings: 1 critical, 2 high, 2 medium"));
-        assert!(md.contains("| CRITICAL | fleet-3 | — | — | unreachable: "));
-        assert_eq!(
-            md.lines().filter(|l| l.starts_with("| ")).count(),
-            2 + findings.len()
-        );
     }
 }

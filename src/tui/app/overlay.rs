@@ -8,7 +8,6 @@ use crate::ops::ContainerAction;
 use crate::tui::action::Action;
 use crate::tui::state::filter::Filter;
 use crate::tui::state::logs::logs_by_name;
-use crate::tui::state::triage;
 
 /// What the one-line input is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +212,10 @@ impl App {
             "services" | "svc" | "matrix" => self.switch(View::Services),
             "audit" => self.switch(View::Audit),
             "triage" => self.switch(View::Triage),
-            "snapshot" => vec![triage::snapshot(&self.fleet)],
+            "snapshot" => {
+                let msgs = self.state.triage.snapshot();
+                self.apply(msgs)
+            }
             "help" => {
                 self.overlay = Overlay::Help { scroll: 0 };
                 Vec::new()

@@ -298,12 +298,34 @@ fn triage_enter_opens_the_findings_logs_and_snapshot_is_one_key() {
             .as_ref()
             .is_some_and(|l| l.title == "shop-crashloop-1 @ fleet-1")
     );
-    let effects = app.update(key('S'));
-    let [AppEffect::Snapshot { markdown, json }] = effects.as_slice() else {
-        panic!("snapshot effect expected: {effects:?}");
-    };
-    assert!(markdown.contains("| CRITICAL | fleet-3 |"));
-    assert!(json.contains("\"kind\": \"crash_loop\""));
+    // S gathers in the background (evidence is I/O), one at a time.
+    assert_eq!(app.update(key('S')), vec![AppEffect::GatherSnapshot]);
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| !s.error && s.text.contains("gathering"))
+    );
+    assert!(app.update(key('S')).is_empty(), "already gathering");
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    // The answer is written by the loop, and S works again.
+    let gathered = ("## Incident snapshot".to_owned(), "[]".to_owned());
+    assert_eq!(
+        app.update(AppEvent::SnapshotGathered(Ok(gathered))),
+        vec![AppEffect::Snapshot {
+            markdown: "## Incident snapshot".into(),
+            json: "[]".into()
+        }]
+    );
+    assert!(
+        app.update(AppEvent::SnapshotGathered(Err("boom".into())))
+            .is_empty()
+    );
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text == "incident snapshot: boom")
+    );
+    assert_eq!(app.update(key('S')), vec![AppEffect::GatherSnapshot]);
 }
 
 #[test]

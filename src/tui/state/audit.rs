@@ -3,6 +3,7 @@
 use super::{Ctx, Msg, delta, moved};
 use crate::ops::AuditRecord;
 use crate::tui::action::Action;
+use crate::tui::app::AppEffect;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditState {
@@ -22,6 +23,23 @@ impl AuditState {
         if let Some(d) = delta(action, ctx.page) {
             self.selected = moved(self.selected, d, self.records.len());
         }
-        Vec::new()
+        match (action, self.records.get(self.selected)) {
+            (Action::Open, Some(r)) => kept_logs(&r.host, &r.container, r.logs.as_deref()),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Enter on a record that kept a removed container's logs: read them into
+/// the Logs view; on any other record, say why nothing opens.
+pub fn kept_logs(host: &str, container: &str, path: Option<&str>) -> Vec<Msg> {
+    match path {
+        Some(path) => vec![Msg::Effect(AppEffect::ReadKept {
+            title: format!("kept logs: {container} @ {host}"),
+            path: path.to_owned(),
+        })],
+        None => vec![Msg::Say(
+            "no kept logs here (a deploy keeps those of the containers it removes)".into(),
+        )],
     }
 }

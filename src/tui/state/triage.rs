@@ -15,6 +15,8 @@ pub struct TriageState {
     pub selected: usize,
     /// Groups shown with their containers, by `group_key`.
     pub expanded: BTreeSet<String>,
+    /// An incident snapshot is being gathered in the background.
+    pub gathering: bool,
 }
 
 /// One line of the view: a group, or one of an expanded group's containers.
@@ -47,19 +49,31 @@ pub fn group_key(g: &Group) -> String {
     format!("{:?}/{}", g.kind, g.service.as_deref().unwrap_or("-"))
 }
 
-/// The incident snapshot of the fleet now, as Markdown and JSON.
-pub fn snapshot(fleet: &FleetState) -> AppEffect {
-    let findings = findings(fleet);
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%d %H:%M:%S UTC")
-        .to_string();
-    let markdown = crate::ops::triage::markdown(fleet, &findings, &now);
-    let json = serde_json::to_string_pretty(&findings)
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    AppEffect::Snapshot { markdown, json }
-}
-
 impl TriageState {
+    /// `S`: gather the grouped incident snapshot in the background (evidence
+    /// is I/O); one at a time.
+    pub fn snapshot(&mut self) -> Vec<Msg> {
+        if self.gathering {
+            return vec![Msg::Fail(
+                "an incident snapshot is being gathered already".into(),
+            )];
+        }
+        self.gathering = true;
+        vec![
+            Msg::Say("gathering an incident snapshot (evidence, timeline, vitals)…".into()),
+            Msg::Effect(AppEffect::GatherSnapshot),
+        ]
+    }
+
+    /// The gathered snapshot arrived: write it (or say why there is none).
+    pub fn gathered(&mut self, result: Result<(String, String), String>) -> Vec<Msg> {
+        self.gathering = false;
+        match result {
+            Ok((markdown, json)) => vec![Msg::Effect(AppEffect::Snapshot { markdown, json })],
+            Err(e) => vec![Msg::Fail(format!("incident snapshot: {e}"))],
+        }
+    }
+
     /// The lines on screen, groups with their members where expanded.
     pub fn lines(&self, groups: &[Group]) -> Vec<Line> {
         let mut out = Vec::new();

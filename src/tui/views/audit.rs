@@ -25,7 +25,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(r.container.clone()),
                 Cell::from(r.action.clone()),
                 Cell::from(Span::styled(
-                    r.result.clone(),
+                    match &r.logs {
+                        // Enter opens them: say so where it applies.
+                        Some(_) => format!("{} · enter: kept logs", r.result),
+                        None => r.result.clone(),
+                    },
                     if ok { theme.ok } else { theme.error },
                 )),
             ])
@@ -36,7 +40,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Max(10),
         Constraint::Max(12),
         Constraint::Fill(1),
-        Constraint::Length(8),
+        // Deploy steps are long ("deploy:kept-logs app:v2 (replaced) [id]").
+        Constraint::Fill(2),
         Constraint::Fill(2),
     ];
     let empty = app.state.audit.records.is_empty();
@@ -63,8 +68,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use crate::ops::AuditRecord;
-    use crate::tui::app::AppEvent;
-    use crate::tui::testutil::{app, press};
+    use crossterm::event::KeyCode;
+
+    use crate::tui::app::{AppEffect, AppEvent, View};
+    use crate::tui::testutil::{app, code, press};
     use crate::tui::views::snapshot;
 
     #[test]
@@ -78,11 +85,85 @@ mod tests {
             container: c.into(),
             action: a.into(),
             result: r.into(),
+            logs: None,
+        };
+        let kept = AuditRecord {
+            logs: Some("/state/flotilla/kept-logs/d1-fleet-1-shop-web-1.log".into()),
+            ..rec("shop-web-1", "deploy:kept-logs app:broken", "ok")
         };
         app.update(AppEvent::AuditLoaded(vec![
             rec("shop-web-1", "restart", "ok"),
             rec("shop-sick-1", "stop", "container not running"),
+            kept,
         ]));
-        insta::assert_snapshot!(snapshot::render(&mut app, 100, 8));
+        insta::assert_snapshot!(snapshot::render(&mut app, 100, 9));
+    }
+
+    #[test]
+    fn enter_on_a_record_with_kept_logs_shows_them_in_the_logs_view() {
+        let mut app = app();
+        press(&mut app, '4');
+        let path = "/state/flotilla/kept-logs/d1-fleet-1-shop-web-1.log";
+        let plain = AuditRecord {
+            time: "2026-11-25T20:01:02.123Z".into(),
+            user: "ops".into(),
+            host: "fleet-1".into(),
+            container: "shop-web-1".into(),
+            action: "restart".into(),
+            result: "ok".into(),
+            logs: None,
+        };
+        let kept = AuditRecord {
+            action: "deploy:kept-logs app:broken (failed, rolled back) [d1]".into(),
+            logs: Some(path.into()),
+            ..plain.clone()
+        };
+        app.update(AppEvent::AuditLoaded(vec![plain, kept]));
+        let effects = app.update(code(KeyCode::Enter));
+        assert_eq!(
+            effects,
+            [AppEffect::ReadKept {
+                title: "kept logs: shop-web-1 @ fleet-1".into(),
+                path: path.into()
+            }]
+        );
+        // A record without kept logs opens nothing and says why.
+        press(&mut app, 'k');
+        assert!(app.update(code(KeyCode::Enter)).is_empty());
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.text.starts_with("no kept logs"))
+        );
+
+        let text = "# flotilla kept the last 2 log lines of shop-web-1 (app:broken) on fleet-1\n\
+            # health check 2026-11-25T20:00:59Z exit 1: GET /health 503\n\
+            2026-11-25T20:00:58.000000001Z stdout starting\n\
+            2026-11-25T20:00:59.000000002Z stderr FATAL cannot reach db\n";
+        let effects = app.update(AppEvent::KeptRead {
+            title: "kept logs: shop-web-1 @ fleet-1".into(),
+            path: path.into(),
+            text: Ok(text.into()),
+        });
+        assert!(effects.is_empty(), "nothing to follow: {effects:?}");
+        assert_eq!(app.view, View::Logs);
+        let screen = snapshot::render(&mut app, 100, 10);
+        assert!(screen.contains("FATAL cannot reach db"), "{screen}");
+        assert!(screen.contains("# health check "), "{screen}");
+        insta::assert_snapshot!(screen);
+        // Back to the Audit view.
+        app.update(code(KeyCode::Esc));
+        assert_eq!(app.view, View::Audit);
+        // An unreadable file is said, not shown.
+        app.update(AppEvent::KeptRead {
+            title: "t".into(),
+            path: "/nope".into(),
+            text: Err("No such file".into()),
+        });
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.error && s.text.contains("/nope"))
+        );
     }
 }

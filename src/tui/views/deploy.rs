@@ -346,6 +346,7 @@ mod tests {
             container: "shop-web-1".into(),
             action: action.into(),
             result: "ok".into(),
+            logs: None,
         };
         app.update(AppEvent::AuditLoaded(vec![
             record("fleet-1", "deploy:deployed app:v0 -> app:v1 [d0]"),

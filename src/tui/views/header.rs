@@ -141,11 +141,18 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Help, "help"),
         ],
         View::Timeline => &[
+            (Action::Bottom, "follow"),
+            (Action::Open, "kept logs"),
             (Action::Back, "whole fleet"),
             (Action::NextView, "next view"),
             (Action::Help, "help"),
         ],
-        View::Audit | View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
+        View::Audit => &[
+            (Action::Open, "kept logs"),
+            (Action::Back, "back"),
+            (Action::Help, "help"),
+        ],
+        View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
         // The Deploy view shows its own keys, which depend on the phase.
         View::Deploy => &[(Action::Help, "help")],
     };

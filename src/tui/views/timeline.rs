@@ -1,5 +1,5 @@
-//! Timeline: Docker events of every host and flotilla's audit records of the
-//! last hour, in time order, host-coloured.
+//! Timeline: Docker events of every host and flotilla's audit records from
+//! the last hour on, in time order, host-coloured, followed live.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -63,8 +63,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let hosts: Vec<&str> = tl.failed.iter().map(|(h, _)| h.as_str()).collect();
             format!("; not read: {}", hosts.join(", "))
         };
+        // Live: new events and audit records come in as they happen.
+        let follow = if tl.following() {
+            "following".to_owned()
+        } else if tl.new_below > 0 {
+            format!("held, {} new below (G follows)", tl.new_below)
+        } else {
+            "held (G follows)".to_owned()
+        };
         format!(
-            " Timeline{scope} ({} events, last hour{failed}) ",
+            " Timeline{scope} ({} events, last hour{failed}) ● live, {follow} ",
             tl.entries.len()
         )
     };
@@ -110,6 +118,7 @@ mod tests {
             },
             nanos,
             id: None,
+            kept: None,
         }
     }
 
@@ -185,5 +194,90 @@ mod tests {
             effects.as_slice(),
             [AppEffect::LoadTimeline { targets, .. }] if targets.is_empty()
         ));
+    }
+
+    #[test]
+    fn enter_on_an_audit_entry_with_kept_logs_reads_them() {
+        let mut app = app();
+        press(&mut app, '6');
+        let mut kept = entry(2, "fleet-2", "audit", "deploy:kept-logs", "shop-web-1");
+        kept.kept = Some("/state/kept-logs/d1-fleet-2-shop-web-1.log".into());
+        app.update(AppEvent::TimelineLoaded {
+            entries: vec![entry(0, "fleet-1", "docker", "die", "shop-web-1"), kept],
+            failed: Vec::new(),
+        });
+        let enter = crate::tui::testutil::code(crossterm::event::KeyCode::Enter);
+        assert_eq!(
+            app.update(enter.clone()),
+            [AppEffect::ReadKept {
+                title: "kept logs: shop-web-1 @ fleet-2".into(),
+                path: "/state/kept-logs/d1-fleet-2-shop-web-1.log".into()
+            }]
+        );
+        // A Docker event has no kept logs: nothing happens.
+        press(&mut app, 'k');
+        assert!(app.update(enter).is_empty());
+    }
+
+    #[test]
+    fn new_docker_events_and_audit_records_appear_live() {
+        use crate::fleet::{FleetEvent, HostEvent};
+        let mut app = app();
+        press(&mut app, '6');
+        app.update(AppEvent::TimelineLoaded {
+            entries: vec![
+                entry(0, "fleet-1", "docker", "die", "shop-web-1"),
+                entry(1, "fleet-1", "docker", "start", "shop-web-1"),
+            ],
+            failed: Vec::new(),
+        });
+        let restart = |secs: i64| bollard::models::EventMessage {
+            typ: Some(bollard::models::EventMessageTypeEnum::CONTAINER),
+            action: Some("restart".into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("abcdef".into()),
+                attributes: Some(
+                    [("name".to_owned(), "shop-worker-1".to_owned())]
+                        .into_iter()
+                        .collect(),
+                ),
+            }),
+            time_nano: Some((1_764_100_000 + secs) * 1_000_000_000),
+            ..Default::default()
+        };
+        let docker = |secs| {
+            AppEvent::Fleet(FleetEvent {
+                host: 1,
+                kind: HostEvent::DockerEvent(Box::new(restart(secs))),
+            })
+        };
+        app.update(docker(5));
+        let tl = &app.state.timeline;
+        assert_eq!(tl.entries.len(), 3);
+        assert_eq!(tl.selected, 2, "at the bottom: follows");
+        // Held one up: new rows come below, the cursor stays.
+        press(&mut app, 'k');
+        app.update(docker(6));
+        app.update(AppEvent::AuditAppended(vec![crate::ops::AuditRecord {
+            time: "2025-11-25T19:46:47Z".into(),
+            user: "ops".into(),
+            host: "fleet-2".into(),
+            container: "shop-web-1".into(),
+            action: "restart".into(),
+            result: "ok".into(),
+            logs: None,
+        }]));
+        let screen = snapshot::render(&mut app, 110, 11);
+        assert!(
+            screen.contains("● live, held, 2 new below (G follows)"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(screen);
+        press(&mut app, 'G');
+        assert!(snapshot::render(&mut app, 110, 11).contains("● live, following"));
+        // Not in the Timeline view: not followed (re-read on entry).
+        press(&mut app, '1');
+        app.update(docker(9));
+        assert_eq!(app.state.timeline.entries.len(), 5);
     }
 }

@@ -12,6 +12,7 @@ use crate::ops::deploy::engine::{
 };
 use crate::ops::deploy::event::{DeployEvent, ReplicaRef, Step, Timings};
 use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::plan::PlannedReplica;
 use crate::ops::deploy::probe::ContainerSnap;
 use crate::ops::deploy::{
@@ -100,6 +101,7 @@ impl Run<'_> {
             Ok(()) => {
                 let aside = old_name(at.name());
                 self.step_at(at, Step::RemovingOld, &aside);
+                kept::before_remove(engine, self.d, host, &aside, at.name(), Why::Replaced).await;
                 if let Err(e) = remove_container(engine, host, &aside).await {
                     self.emit(DeployEvent::Warning {
                         message: format!("{e} (the new container is healthy)"),
@@ -296,6 +298,7 @@ impl Run<'_> {
         let aside = old_name(name);
         self.step_at(at, Step::Restoring, name);
         if inspect_opt(engine, host, &aside).await?.is_some() {
+            kept::before_remove(engine, self.d, host, name, name, Why::Failed).await;
             remove_container(engine, host, name).await?;
             rename(engine, host, &aside, name).await?;
         }

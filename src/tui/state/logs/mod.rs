@@ -387,6 +387,40 @@ pub fn logs_by_name(fleet: &FleetState, name: &str) -> Msg {
     Msg::Logs { title, sources }
 }
 
+impl LogsState {
+    /// A view of lines read from a file (a removed container's kept logs):
+    /// no sources, nothing follows.
+    pub fn kept(
+        title: String,
+        headings: &[&str],
+        lines: &[crate::ops::deploy::kept::KeptLine],
+        settings: &Settings,
+    ) -> LogsState {
+        let mut logs = LogsState::new(title, Vec::new(), settings.log_lines, settings.log_bytes);
+        logs.timestamps = lines.iter().any(|l| l.time.is_some());
+        // Unstamped and first, so they stay on top: what and why, the state
+        // and health checks.
+        for h in headings {
+            logs.buffer.push(
+                "",
+                "",
+                Stream::Stdout,
+                None,
+                sanitize(format!("# {h}").as_bytes()),
+            );
+        }
+        for l in lines {
+            let stream = match l.stream {
+                Some(LogStream::Stderr) => Stream::Stderr,
+                _ => Stream::Stdout,
+            };
+            logs.buffer
+                .push("", "", stream, l.time, sanitize(l.text.as_bytes()));
+        }
+        logs
+    }
+}
+
 /// Follows every source with `tail` lines (since `since`); returns the view
 /// and the commands.
 pub fn open(
