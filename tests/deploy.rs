@@ -67,15 +67,8 @@ impl Svc {
         let svc_label = format!("dtest.svc={name}");
         let hosts: Vec<String> = hosts.into_iter().take(3).collect();
         for host in &hosts {
-            let mut args = vec![
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--pull",
-                "never",
+            let mut args = common::detached(&name);
+            args.extend([
                 "--restart",
                 "unless-stopped",
                 "-e",
@@ -86,7 +79,7 @@ impl Svc {
                 "dtest.owner=deploy-tests",
                 "--label",
                 &svc_label,
-            ];
+            ]);
             args.extend_from_slice(run_args);
             args.push(image);
             tb.docker(host, &args);

@@ -40,26 +40,17 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
         tb: &tb,
         name: format!("dtest-kept-{}-{nanos:x}", std::process::id()),
     };
-    tb.docker(
-        "fleet-1",
-        &[
-            "run",
-            "-d",
-            "--name",
-            &svc.name,
-            "--network",
-            "none",
-            "--pull",
-            "never",
-            "--restart",
-            "unless-stopped",
-            "-e",
-            "APP_NAME=keptsvc",
-            "--label",
-            "dtest.owner=deploy-tests",
-            "flotilla-test/app:v1",
-        ],
-    );
+    let mut args = common::detached(&svc.name);
+    args.extend([
+        "--restart",
+        "unless-stopped",
+        "-e",
+        "APP_NAME=keptsvc",
+        "--label",
+        "dtest.owner=deploy-tests",
+        "flotilla-test/app:v1",
+    ]);
+    tb.docker("fleet-1", &args);
     let dir = tempfile::tempdir().expect("tempdir");
     let inventory = std::fs::read_to_string(tb.config()).expect("inventory");
     let config = dir.path().join("flotilla.toml");

@@ -91,15 +91,8 @@ impl Scaled {
         let number = format!("{NUMBER}={i}");
         let owner = format!("rtest.svc={}", self.name);
         let volume = format!("{}-flag:/flag", self.name);
-        let mut args = vec![
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--pull",
-            "never",
+        let mut args = common::detached(&name);
+        args.extend([
             "--restart",
             "unless-stopped",
             "-e",
@@ -112,7 +105,7 @@ impl Scaled {
             &number,
             "--label",
             &owner,
-        ];
+        ]);
         if i == 2 {
             args.extend_from_slice(&[
                 "-v",

@@ -241,20 +241,9 @@ fn deploy_view_rolls_a_service_out_and_back() {
     let tb = Testbed::get();
     let name = format!("tuidep-{}", std::process::id());
     for host in DeploySvc::HOSTS {
-        tb.docker(
-            host,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--pull",
-                "never",
-                "flotilla-test/app:v1",
-            ],
-        );
+        let mut args = common::detached(&name);
+        args.push("flotilla-test/app:v1");
+        tb.docker(host, &args);
     }
     let svc = DeploySvc {
         tb: Testbed::get(),

@@ -234,7 +234,7 @@ impl tower_service::Service<Uri> for SshConnector {
             let memory = this.memory.as_deref().map(|(v, k)| (v, k.as_str()));
             let stream =
                 open_channel(&this.session, &this.socket, &this.dial_stdio, memory).await?;
-            Ok(TokioIo::new(SshIo(stream)))
+            Ok(TokioIo::new(Pooled(stream)))
         })
     }
 }
@@ -322,7 +322,7 @@ impl tower_service::Service<Uri> for PersistConnector {
                     Err(e) => return Err(std::io::Error::other(e.to_string())),
                 },
             };
-            Ok(TokioIo::new(PersistIo(stream)))
+            Ok(TokioIo::new(Pooled(stream)))
         })
     }
 }
@@ -340,53 +340,22 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A channel stream that hyper can pool.
-pub struct SshIo(ChannelStream<Msg>);
+/// A byte stream that hyper can pool: an SSH channel, or a control-socket
+/// stream the persistent-session daemon splices to one.
+pub struct Pooled<S>(S);
 
-impl Connection for SshIo {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl AsyncRead for SshIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SshIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
+/// An SSH channel to the Docker API.
+pub type SshIo = Pooled<ChannelStream<Msg>>;
 /// A control-socket stream spliced to a channel by the daemon.
-pub struct PersistIo(tokio::net::UnixStream);
+pub type PersistIo = Pooled<tokio::net::UnixStream>;
 
-impl Connection for PersistIo {
+impl<S> Connection for Pooled<S> {
     fn connected(&self) -> Connected {
         Connected::new()
     }
 }
 
-impl AsyncRead for PersistIo {
+impl<S: AsyncRead + Unpin> AsyncRead for Pooled<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -396,7 +365,7 @@ impl AsyncRead for PersistIo {
     }
 }
 
-impl AsyncWrite for PersistIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Pooled<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

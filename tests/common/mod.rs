@@ -160,18 +160,8 @@ impl<'a> Scratch<'a> {
     ) -> Scratch<'a> {
         let name = format!("{prefix}-{}-{}", std::process::id(), unique());
         let label = format!("com.docker.compose.service={service}");
-        let mut cmd = vec![
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--pull",
-            "never",
-            "--label",
-            &label,
-        ];
+        let mut cmd = detached(&name);
+        cmd.extend(["--label", &label]);
         cmd.extend_from_slice(args);
         tb.docker(host, &cmd);
         Scratch {
@@ -211,6 +201,21 @@ impl Drop for Scratch<'_> {
             .args(["rm", "-f", &self.name])
             .output();
     }
+}
+
+/// `docker run` arguments of a detached, network-less test container from a
+/// local image; callers add theirs (labels, env, image, command).
+pub fn detached(name: &str) -> Vec<&str> {
+    vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "--pull",
+        "never",
+    ]
 }
 
 fn unique() -> u64 {

@@ -86,43 +86,28 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
                 .into_iter()
                 .find(|(h, _)| h == name)
                 .map(|(_, e)| e);
-            hosts.push(HostStatus {
-                host: name.clone(),
-                reachable: false,
-                error,
-                container: None,
-                image: None,
-                state: None,
-                health: None,
-                previous_image: None,
-                deploy_id: None,
-                lock: None,
-                half_done: None,
-                old_container: None,
-                replicas: Vec::new(),
-            });
+            let mut h = HostStatus::with(name.clone(), Vec::new());
+            h.reachable = false;
+            h.error = error;
+            hosts.push(h);
             continue;
         };
-        let replicas: Vec<ReplicaStatus> = p.replicas.iter().map(ReplicaStatus::of).collect();
-        let first = replicas.first();
-        hosts.push(HostStatus {
-            host: p.host.clone(),
-            reachable: true,
-            error: None,
-            container: first.map(|r| r.container.clone()),
-            image: first.and_then(|r| r.image.clone()),
-            state: first.and_then(|r| r.state.clone()),
-            health: first.and_then(|r| r.health.clone()),
-            previous_image: first.and_then(|r| r.previous_image.clone()),
-            deploy_id: first.and_then(|r| r.deploy_id.clone()),
-            lock: p.lock.clone(),
-            half_done: plan::half_done(p),
-            old_container: first.and_then(|r| r.old_container.clone()),
-            replicas,
-        });
+        let mut h = HostStatus::with(
+            p.host.clone(),
+            p.replicas.iter().map(ReplicaStatus::of).collect(),
+        );
+        h.lock = p.lock.clone();
+        h.half_done = plan::half_done(p);
+        hosts.push(h);
     }
     let audit = AuditLog::from_env();
-    let (records, _) = audit.tail(10_000).unwrap_or_default();
+    let records = match audit.tail(10_000) {
+        Ok((records, _)) => records,
+        Err(e) => {
+            eprintln!("flotilla: cannot read the audit log: {e}");
+            Vec::new()
+        }
+    };
     let mut last: Vec<crate::ops::AuditRecord> = records
         .into_iter()
         .filter(|r| {
@@ -154,6 +139,26 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
 }
 
 impl HostStatus {
+    /// A reachable host whose container-level fields are its first replica's.
+    fn with(host: String, replicas: Vec<ReplicaStatus>) -> Self {
+        let first = replicas.first();
+        HostStatus {
+            host,
+            reachable: true,
+            error: None,
+            container: first.map(|r| r.container.clone()),
+            image: first.and_then(|r| r.image.clone()),
+            state: first.and_then(|r| r.state.clone()),
+            health: first.and_then(|r| r.health.clone()),
+            previous_image: first.and_then(|r| r.previous_image.clone()),
+            deploy_id: first.and_then(|r| r.deploy_id.clone()),
+            lock: None,
+            half_done: None,
+            old_container: first.and_then(|r| r.old_container.clone()),
+            replicas,
+        }
+    }
+
     /// Whether an audit record's container is this host's: one of its
     /// replicas, or all of them as a deploy records a host.
     fn names(&self, container: &str) -> bool {
@@ -311,21 +316,7 @@ mod tests {
     }
 
     fn host(replicas: Vec<ReplicaStatus>) -> HostStatus {
-        HostStatus {
-            host: "fleet-1".into(),
-            reachable: true,
-            error: None,
-            container: None,
-            image: None,
-            state: None,
-            health: None,
-            previous_image: None,
-            deploy_id: None,
-            lock: None,
-            half_done: None,
-            old_container: None,
-            replicas,
-        }
+        HostStatus::with("fleet-1".into(), replicas)
     }
 
     #[test]
