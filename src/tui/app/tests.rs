@@ -3,6 +3,7 @@
 use crossterm::event::KeyCode;
 
 use super::*;
+use crate::fleet::HostEvent;
 use crate::tui::testutil::{app, code, key, sample_fleet, type_text};
 
 #[test]

@@ -1,0 +1,141 @@
+//! Fleet events into the TUI: the pure fleet update, then what each view
+//! makes of the host's news (logs resuming, deploys, inspects, triage).
+
+use super::{App, AppEffect, Overlay, View, key_id};
+use crate::fleet::{FleetEvent, FleetState, HostEvent, HostId, update};
+use crate::ops::act;
+use crate::tui::state::logs::Resume;
+
+impl App {
+    pub(super) fn on_fleet(&mut self, ev: FleetEvent) -> Vec<AppEffect> {
+        let host = ev.host;
+        let host_name = self
+            .fleet
+            .hosts
+            .get(host)
+            .map(|h| h.spec.name.clone())
+            .unwrap_or_default();
+        match &ev.kind {
+            HostEvent::Logs {
+                container_id,
+                lines,
+            } => {
+                if let Some(logs) = &mut self.state.logs {
+                    logs.push(host, container_id, lines.clone());
+                }
+                return Vec::new();
+            }
+            HostEvent::LogsEnded {
+                container_id,
+                reason,
+            } => {
+                let running = container_running(&self.fleet, host, container_id);
+                if let Some(logs) = &mut self.state.logs
+                    && let Some((h, cmd)) = logs.ended(host, container_id, reason, running)
+                {
+                    return vec![AppEffect::Host(h, cmd)];
+                }
+                return Vec::new();
+            }
+            // The Timeline view follows them while open (it re-reads on entry).
+            HostEvent::DockerEvent(ev) => {
+                if self.view == View::Timeline {
+                    self.state.timeline.docker(&host_name, ev);
+                }
+                return Vec::new();
+            }
+            HostEvent::Stats { samples } => {
+                self.state.containers.sampled(host, samples);
+                return Vec::new();
+            }
+            HostEvent::Inspected { container, details } => {
+                if let Some(ins) = &mut self.state.inspect {
+                    ins.inspected(&host_name, container, details);
+                }
+                return Vec::new();
+            }
+            HostEvent::ActionDone {
+                container,
+                action,
+                result,
+            } => {
+                self.pending_actions = self.pending_actions.saturating_sub(1);
+                let name = self
+                    .fleet
+                    .hosts
+                    .get(host)
+                    .and_then(|h| h.containers.iter().find(|c| &c.id == container))
+                    .map_or_else(|| container.clone(), |c| c.name.clone());
+                let (record, text) = act::outcome(&host_name, &name, *action, result);
+                if result.is_ok() {
+                    self.say(text);
+                } else {
+                    self.fail(text);
+                }
+                self.state.audit.records.push(record.clone());
+                return vec![AppEffect::Audit(record)];
+            }
+            HostEvent::HostKey(problem) => {
+                // Asked once per key, and never over another dialog.
+                if !self.declined_keys.contains(&key_id(problem)) && self.overlay == Overlay::None {
+                    let address = self
+                        .fleet
+                        .hosts
+                        .get(host)
+                        .map(|h| h.spec.address.clone())
+                        .unwrap_or_default();
+                    self.overlay = Overlay::HostKey {
+                        host,
+                        host_name: host_name.clone(),
+                        address,
+                        problem: problem.clone(),
+                    };
+                }
+                return Vec::new();
+            }
+            HostEvent::KeyTrusted { result } => {
+                match result {
+                    Ok(()) => self.say(format!("{host_name}: host key recorded; connecting")),
+                    Err(e) => self.fail(format!("{host_name}: {e}")),
+                }
+                return Vec::new();
+            }
+            HostEvent::Disconnected { reason, .. } => {
+                self.fail(format!("{host_name}: {reason}"));
+                if let Some(logs) = &mut self.state.logs {
+                    logs.lost(host);
+                }
+            }
+            _ => {}
+        }
+        let resume = match &ev.kind {
+            HostEvent::Connected { .. } => Some(Resume::Reconnect),
+            HostEvent::Containers { .. } => Some(Resume::Restart),
+            _ => None,
+        };
+        let mut effects: Vec<AppEffect> = update(&mut self.fleet, ev)
+            .into_iter()
+            .map(|crate::fleet::Effect::Host(h, cmd)| AppEffect::Host(h, cmd))
+            .collect();
+        // Log streams die with the session or the container's run: follow again.
+        if let (Some(why), Some(logs)) = (resume, &mut self.state.logs) {
+            let fleet = &self.fleet;
+            let running = |id: &str| container_running(fleet, host, id);
+            effects.extend(
+                logs.resume(host, why, running)
+                    .into_iter()
+                    .map(|(h, cmd)| AppEffect::Host(h, cmd)),
+            );
+        }
+        effects
+    }
+}
+
+/// Whether the fleet state shows this container running on this host.
+fn container_running(fleet: &FleetState, host: HostId, id: &str) -> bool {
+    fleet
+        .hosts
+        .get(host)
+        .and_then(|h| h.containers.iter().find(|c| c.id == id))
+        .is_some_and(|c| c.is_running())
+}
