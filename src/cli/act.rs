@@ -141,15 +141,7 @@ pub async fn run(
         unreachable,
         ..
     } = connect_to_targets(cli, &args.select, &args.targets, args.json).await?;
-    let act_targets: Vec<act::Target> = targets
-        .iter()
-        .map(|r| act::Target {
-            host: r.host,
-            host_name: state.hosts[r.host].spec.name.clone(),
-            id: r.container.id.clone(),
-            name: r.container.name.clone(),
-        })
-        .collect();
+    let act_targets = act::Target::of_resolved(&state, &targets);
     // Targets were found on hosts that answered; the actors answer for any
     // that dropped since.
     let policy = act::Policy { read_only };

@@ -58,15 +58,7 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
             "-t needs a terminal on stdin and a single container",
         ));
     }
-    let act_targets: Vec<act::Target> = targets
-        .iter()
-        .map(|r| act::Target {
-            host: r.host,
-            host_name: state.hosts[r.host].spec.name.clone(),
-            id: r.container.id.clone(),
-            name: r.container.name.clone(),
-        })
-        .collect();
+    let act_targets = act::Target::of_resolved(&state, &targets);
     let policy = Policy {
         read_only: cli.read_only,
     };

@@ -4,7 +4,7 @@
 //! neither re-implements them.
 
 use crate::config::HostSpec;
-use crate::fleet::{ContainerAction, FleetState, HostCommand, HostId};
+use crate::fleet::{ContainerAction, FleetState, HostCommand, HostId, Resolved};
 
 use super::{AuditLog, AuditRecord};
 
@@ -15,6 +15,21 @@ pub struct Target {
     pub host_name: String,
     pub id: String,
     pub name: String,
+}
+
+impl Target {
+    /// The resolved targets of a headless verb, named as the fleet names their hosts.
+    pub fn of_resolved(state: &FleetState, targets: &[Resolved]) -> Vec<Target> {
+        targets
+            .iter()
+            .map(|r| Target {
+                host: r.host,
+                host_name: state.hosts[r.host].spec.name.clone(),
+                id: r.container.id.clone(),
+                name: r.container.name.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Why an operation may not run.
