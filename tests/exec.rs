@@ -141,13 +141,7 @@ fn exec_with_a_tty_and_the_tui_shell() {
     );
 
     // The TUI: e on the container, a shell, exit, a key, back where we were.
-    let cmd = format!(
-        "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {bin} --config {}",
-        audit.display(),
-        dir.path().display(),
-        tb.config().display()
-    );
-    let tui = Tmux::start(&cmd, 140, 35);
+    let tui = Tmux::flotilla(&tb.config(), &audit, dir.path(), 140, 35);
     tui.wait_for("the table", |s| s.contains("Containers ("));
     tui.keys(&["/"]);
     tui.literal(&c.name);

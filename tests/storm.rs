@@ -43,14 +43,13 @@ fn a_hung_docker_api_never_freezes_the_tui() {
         ..Via::default()
     };
     let config = tb.inventory_via(dir.path(), "sick", "fleet-1", &via);
-    let cmd = format!(
-        "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
-        dir.path().join("audit.jsonl").display(),
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_flotilla"),
-        config.display()
+    let tui = Tmux::flotilla(
+        &config,
+        &dir.path().join("audit.jsonl"),
+        dir.path(),
+        160,
+        40,
     );
-    let tui = Tmux::start(&cmd, 160, 40);
     // The list arrives although every inspect hangs.
     tui.wait_for("the sick host's containers", |s| s.contains("shop-web-1"));
     assert!(proxy.hung() > 0, "the proxy never hung an inspect");

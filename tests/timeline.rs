@@ -15,17 +15,7 @@ fn the_timeline_shows_a_restart_from_docker_and_from_the_audit_log() {
     let out = run(tb.verb(&audit, &["restart", &c.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    let ui = Tmux::start(
-        &format!(
-            "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
-            audit.display(),
-            dir.path().display(),
-            env!("CARGO_BIN_EXE_flotilla"),
-            tb.config().display()
-        ),
-        160,
-        60,
-    );
+    let ui = Tmux::flotilla(&tb.config(), &audit, dir.path(), 160, 60);
     // Events are read from the hosts connected when the view opens.
     ui.wait_for("the fleet", |s| s.contains("hosts 3/3 up"));
     ui.keys(&["6"]);
@@ -51,14 +41,10 @@ fn the_open_timeline_follows_new_events_live() {
     let tb = Testbed::get();
     let c = tb.run_sh("fleet-1", "tl-live", "tllive", "sleep 300");
     let dir = tempfile::tempdir().expect("tempdir");
-    let ui = Tmux::start(
-        &format!(
-            "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
-            dir.path().join("audit.jsonl").display(),
-            dir.path().display(),
-            env!("CARGO_BIN_EXE_flotilla"),
-            tb.config().display()
-        ),
+    let ui = Tmux::flotilla(
+        &tb.config(),
+        &dir.path().join("audit.jsonl"),
+        dir.path(),
         180,
         60,
     );

@@ -361,17 +361,7 @@ fn the_tuis_s_writes_the_grouped_snapshot_with_evidence() {
     let tb = Testbed::get();
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let ui = common::tmux::Tmux::start(
-        &format!(
-            "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
-            audit.display(),
-            dir.path().display(),
-            env!("CARGO_BIN_EXE_flotilla"),
-            tb.config().display()
-        ),
-        160,
-        50,
-    );
+    let ui = common::tmux::Tmux::flotilla(&tb.config(), &audit, dir.path(), 160, 50);
     ui.wait_for("the fleet", |s| s.contains("hosts 3/3 up"));
     ui.keys(&["5"]);
     // Every host listed (a host is "up" before its first list arrives).

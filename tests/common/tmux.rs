@@ -1,6 +1,7 @@
 //! The real TUI in a tmux session, driven by keys and read off the screen.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,21 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// flotilla's TUI on `config`, with a test's own audit log and state dir.
+    pub fn flotilla(config: &Path, audit: &Path, state: &Path, width: u16, height: u16) -> Tmux {
+        Tmux::start(
+            &format!(
+                "exec env FLOTILLA_AUDIT_LOG={} XDG_STATE_HOME={} {} --config {}",
+                audit.display(),
+                state.display(),
+                env!("CARGO_BIN_EXE_flotilla"),
+                config.display()
+            ),
+            width,
+            height,
+        )
+    }
+
     /// Starts `cmd` (run by the shell) in a detached session of this size.
     pub fn start(cmd: &str, width: u16, height: u16) -> Tmux {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
