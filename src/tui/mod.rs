@@ -4,6 +4,7 @@
 pub mod action;
 pub mod app;
 pub mod input;
+pub mod pace;
 pub mod shell;
 pub mod state;
 pub mod theme;
@@ -105,12 +106,23 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     audit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Draw only after something that can change the screen (not the stats tick).
+    // Draw at once after input; fleet changes wait for the next frame slot.
+    let mut pacer = pace::Pacer::new();
     let mut redraw = true;
     let result = loop {
-        if redraw && let Err(e) = terminal.draw(|f| views::draw(f, &app, &theme)) {
-            break Err(e);
+        if redraw {
+            if let Err(e) = terminal.draw(|f| views::draw(f, &app, &theme)) {
+                break Err(e);
+            }
+            pacer.drawn(tokio::time::Instant::now());
         }
+        let frame_due = async {
+            match pacer.due(pace::gap(app.view)) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut cause = pace::Cause::None;
         let first = tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(ev)) => terminal_event(ev),
@@ -146,19 +158,23 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                     Some(AppEvent::DeployEnded)
                 }
             },
+            () = frame_due => {
+                cause = pace::Cause::Background;
+                None
+            }
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
         };
-        redraw = first
-            .as_ref()
-            .is_some_and(|ev| changes_screen(ev, app.view));
+        if let Some(ev) = &first {
+            cause = cause.max(pace::cause(ev, app.view, &app.fleet));
+        }
         let mut pending: Vec<AppEvent> = first.into_iter().collect();
         // Fold a burst (log lines, list refreshes) into one frame.
         while pending.len() < MAX_EVENTS_PER_FRAME {
             match fleet.events.try_recv() {
                 Ok(ev) => {
                     let ev = AppEvent::Fleet(ev);
-                    redraw |= changes_screen(&ev, app.view);
+                    cause = cause.max(pace::cause(&ev, app.view, &app.fleet));
                     pending.push(ev);
                 }
                 Err(_) => break,
@@ -168,7 +184,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             while pending.len() < MAX_EVENTS_PER_FRAME {
                 match rx.try_recv() {
                     Ok(ev) => {
-                        redraw = true;
+                        cause = pace::Cause::Input;
                         pending.push(AppEvent::Deploy(ev));
                     }
                     Err(_) => break,
@@ -206,6 +222,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                 );
             }
         }
+        redraw = pacer.note(cause, tokio::time::Instant::now(), pace::gap(app.view));
         if quit {
             break Ok(());
         }
@@ -340,19 +357,6 @@ fn gather_snapshot(app: &App, fleet: &Fleet, audit: &AuditLog, loaded: &mpsc::Se
             .map_err(|e| format!("JSON encoding failed: {e}"));
         let _ = loaded.send(AppEvent::SnapshotGathered(result)).await;
     });
-}
-
-/// Whether an event can change the screen: not the stats tick, and not a
-/// Docker event outside the Timeline view (the list refresh it causes is one).
-fn changes_screen(ev: &AppEvent, view: app::View) -> bool {
-    match ev {
-        AppEvent::StatsTick => false,
-        AppEvent::Fleet(FleetEvent {
-            kind: crate::fleet::HostEvent::DockerEvent(_),
-            ..
-        }) => view == app::View::Timeline,
-        _ => true,
-    }
 }
 
 fn terminal_event(ev: Event) -> Option<AppEvent> {
