@@ -180,8 +180,11 @@ where
     let mut docker_events = cfg
         .watch_events
         .then(|| Box::pin(link.docker.events(Some(container_events_filter()))));
-    // Docker events arrive in bursts (a restart is 3-4 events): list once per burst.
+    // Docker events arrive in bursts (a restart is 3-4 events): list once per
+    // burst, and at most once per RELIST_EVERY (a flapping health check or a
+    // fast crash loop must not turn into a list a quarter second).
     let mut pending_refresh: Option<tokio::time::Instant> = None;
+    let mut last_list: Option<tokio::time::Instant> = None;
     let mut periodic = cfg.refresh_every.map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -306,7 +309,7 @@ where
                             stale.push(cid);
                         }
                     }
-                    pending_refresh.get_or_insert_with(|| tokio::time::Instant::now() + EVENT_DEBOUNCE);
+                    pending_refresh.get_or_insert_with(|| relist_at(tokio::time::Instant::now(), last_list));
                 }
                 Some(Err(e)) => break Ended::Lost(lost_reason(link, &e.to_string())),
                 None => break Ended::Lost(lost_reason(link, "Docker event stream ended")),
@@ -341,6 +344,7 @@ where
                 };
                 let (spec, cfg, docker) = (spec.clone(), cfg.clone(), link.docker.clone());
                 let link = link.clone();
+                last_list = Some(tokio::time::Instant::now());
                 listing = Some(tokio::spawn(async move {
                     list_and_inspect(&spec, &cfg, &docker, &link, known).await
                 }));
@@ -358,6 +362,17 @@ where
 }
 
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(250);
+const RELIST_EVERY: Duration = Duration::from_secs(1);
+
+/// When to re-list after a Docker event at `now`: after the burst settles,
+/// and not sooner than RELIST_EVERY after the last list began.
+fn relist_at(
+    now: tokio::time::Instant,
+    last_list: Option<tokio::time::Instant>,
+) -> tokio::time::Instant {
+    let settled = now + EVENT_DEBOUNCE;
+    last_list.map_or(settled, |last| settled.max(last + RELIST_EVERY))
+}
 /// Container events that change what a list shows. Health-check execs
 /// (`exec_create/exec_start/exec_die`, three per check) and attach/resize/top
 /// would only wake the actor to re-list the same rows.
@@ -441,5 +456,15 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_secs(16));
         assert_eq!(backoff(5), Duration::from_secs(30));
         assert_eq!(backoff(40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn event_driven_relists_wait_for_the_burst_and_come_at_most_once_a_second() {
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(relist_at(t0, None), t0 + EVENT_DEBOUNCE);
+        let long_ago = t0 - Duration::from_secs(5);
+        assert_eq!(relist_at(t0, Some(long_ago)), t0 + EVENT_DEBOUNCE);
+        let just_now = t0 - Duration::from_millis(100);
+        assert_eq!(relist_at(t0, Some(just_now)), just_now + RELIST_EVERY);
     }
 }
