@@ -12,7 +12,10 @@ use super::event::{DeployEvent, ReplicaRef};
 use super::{DeployError, DockerContext};
 
 /// How often Docker health is polled (each poll is one warm API round trip).
-const POLL: Duration = Duration::from_millis(250);
+/// A healthy container is seen on average half of this (plus a round trip)
+/// after Docker marked it so, and every host of a serial rollout waits that
+/// long: at 250 ms this was ~4 % of a 3-host deploy of a 2 s health check.
+const POLL: Duration = Duration::from_millis(100);
 /// Upper bound for one `health_cmd` run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Output kept from a health probe, for messages.
@@ -68,6 +71,9 @@ pub struct Wait<'a> {
     pub events: &'a mpsc::Sender<DeployEvent>,
     /// Named in the countdown when the host runs several replicas.
     pub replica: Option<ReplicaRef>,
+    /// The container as the caller just inspected it (saves a round trip);
+    /// `None` inspects it first.
+    pub seen: Option<ContainerInspectResponse>,
 }
 
 fn cut(text: &str) -> String {
@@ -86,15 +92,17 @@ impl Wait<'_> {
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Duration, DeployError> {
         let start = Instant::now();
-        let first = self.inspect().await?;
-        let restarts = first.restart_count.unwrap_or(0);
+        let mut c = match &self.seen {
+            Some(c) => c.clone(),
+            None => self.inspect().await?,
+        };
+        let restarts = c.restart_count.unwrap_or(0);
         let mut last_status = "starting".to_owned();
         let mut next_report = start;
         loop {
             if cancelled() {
                 return Err(DeployError::Cancelled);
             }
-            let c = self.inspect().await?;
             self.still_up(&c, restarts)?;
             match &self.mode {
                 HealthMode::Docker => {
@@ -152,6 +160,10 @@ impl Wait<'_> {
                 _ => POLL,
             };
             tokio::time::sleep(pause.min(self.timeout.saturating_sub(elapsed))).await;
+            if cancelled() {
+                return Err(DeployError::Cancelled);
+            }
+            c = self.inspect().await?;
         }
     }
 

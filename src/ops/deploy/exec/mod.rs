@@ -286,42 +286,56 @@ impl<'a> Run<'a> {
             .hosts()
             .chain(self.d.plan.unchanged.iter())
             .collect();
-        // Inventory order, so two deploys racing for the same hosts meet on the first one.
+        // Inventory order, so two deploys racing for the same hosts meet on the
+        // first one: it is locked alone, and the loser there has taken nothing.
+        // The other hosts are locked at once (one round trip instead of one per
+        // host); a refusal among them releases every lock taken.
         let order = |h: &&PlannedHost| self.d.hosts.iter().position(|x| x.name == h.host);
         hosts.sort_by_key(order);
-        for ph in hosts {
-            let Some(engine) = self.engine(&ph.host) else {
+        let rest = hosts.split_off(hosts.len().min(1));
+        let this: &Self = self;
+        for group in [hosts, rest] {
+            let tries = futures::future::join_all(group.into_iter().map(|ph| async move {
+                let result = match this.engine(&ph.host) {
+                    Some(engine) => this.lock(engine, ph).await.map_err(|e| e.to_string()),
+                    None => Err(format!("{}: not connected", ph.host)),
+                };
+                (ph, result)
+            }))
+            .await;
+            let mut refused: Option<NotStarted> = None;
+            for (ph, result) in tries {
+                match result {
+                    Ok(Acquire::Taken) => {
+                        locked.push(ph.host.clone());
+                        self.audit_step(ph, "lock", &Ok(()));
+                        self.emit(DeployEvent::Locked {
+                            host: ph.host.clone(),
+                        })
+                        .await;
+                    }
+                    Ok(Acquire::Held(lock)) => {
+                        refused.get_or_insert(NotStarted::LockHeld {
+                            host: ph.host.clone(),
+                            lock,
+                        });
+                    }
+                    Err(e) => {
+                        refused.get_or_insert(NotStarted::Error(e));
+                    }
+                }
+            }
+            if let Some(why) = refused {
                 self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
                     .await;
-                return Err(NotStarted::Error(format!("{}: not connected", ph.host)));
-            };
-            match self.lock(engine, ph).await {
-                Ok(Acquire::Taken) => {
-                    locked.push(ph.host.clone());
-                    self.audit_step(ph, "lock", &Ok(()));
-                    self.emit(DeployEvent::Locked {
-                        host: ph.host.clone(),
-                    })
-                    .await;
-                }
-                Ok(Acquire::Held(lock)) => {
-                    self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
-                        .await;
+                if let NotStarted::LockHeld { host, lock } = &why {
                     self.emit(DeployEvent::LockHeld {
-                        host: ph.host.clone(),
+                        host: host.clone(),
                         lock: lock.clone(),
                     })
                     .await;
-                    return Err(NotStarted::LockHeld {
-                        host: ph.host.clone(),
-                        lock,
-                    });
                 }
-                Err(e) => {
-                    self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
-                        .await;
-                    return Err(NotStarted::Error(e.to_string()));
-                }
+                return Err(why);
             }
         }
         Ok(locked)
@@ -348,12 +362,15 @@ impl<'a> Run<'a> {
         .await
     }
 
+    /// Releases the locks on all `hosts` at once.
     async fn release(&self, hosts: &[&str]) {
-        for host in hosts {
-            let Some(engine) = self.engine(host) else {
-                continue;
-            };
+        let results = futures::future::join_all(hosts.iter().map(|host| async move {
+            let engine = self.engine(host)?;
             let result = lock::release(engine, host, &self.d.service.name, &self.d.id).await;
+            Some((*host, result))
+        }))
+        .await;
+        for (host, result) in results.into_iter().flatten() {
             if let Err(e) = &result {
                 self.emit(DeployEvent::Warning {
                     message: format!("could not release the lock: {e}"),
@@ -361,7 +378,7 @@ impl<'a> Run<'a> {
                 .await;
             }
             let mut all = self.d.plan.hosts().chain(self.d.plan.unchanged.iter());
-            if let Some(ph) = all.find(|h| h.host == *host) {
+            if let Some(ph) = all.find(|h| h.host == host) {
                 self.audit_step(ph, "unlock", &result.map_err(|e| e.to_string()));
             }
         }

@@ -249,6 +249,7 @@ impl Run<'_> {
             timeout: self.d.service.health_timeout,
             events: self.events,
             replica: at.tag.clone(),
+            seen: Some(new),
         }
         .run(&move || cancellable && *control.borrow() == Control::Abort)
         .await;
@@ -327,6 +328,7 @@ impl Run<'_> {
             timeout: self.d.service.health_timeout,
             events: self.events,
             replica: at.tag.clone(),
+            seen: Some(c),
         }
         .run(&|| false)
         .await?;

@@ -431,6 +431,25 @@ async fn neither_container_fails_the_host_and_keeps_its_lock() {
 }
 
 #[tokio::test]
+async fn a_lock_held_on_a_later_host_releases_every_lock_taken() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, Some(OK));
+    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
+    // Taken behind our back between the plan and the run (not a flotilla lock).
+    fake.container("c", &lock_name("web"), V1);
+    let ran = run(d).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::LockHeld { host, .. } if host == "c")));
+    // a (locked alone, first) and b (locked beside c) are free again, untouched.
+    for h in ["a", "b"] {
+        assert_eq!(fake.names(h), ["web".to_owned()], "{h}");
+        assert_eq!(fake.calls(h, Op::Stop), 0, "{h}");
+    }
+    assert_eq!(fake.names("c"), [lock_name("web"), "web".to_owned()]);
+}
+
+#[tokio::test]
 async fn stop_answered_304_means_already_stopped() {
     let fake = fleet(&["a"], Some(OK));
     // The app died by itself: Docker answers the stop with 304.
