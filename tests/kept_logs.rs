@@ -154,10 +154,8 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
         let selected = |s: &str| s.lines().find(|l| l.starts_with('▶')).map(str::to_owned);
         let before = selected(&screen);
         ui.keys(&["k"]);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while std::time::Instant::now() < until && selected(&ui.screen()) == before {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        // At the top the cursor stays put: then this only waits.
+        ui.shows_within(std::time::Duration::from_secs(2), |s| selected(s) != before);
     }
     assert!(on_it, "the kept-logs record: {}", ui.screen());
     ui.keys(&["Enter"]);
