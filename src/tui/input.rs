@@ -10,8 +10,13 @@ use std::time::Duration;
 use crossterm::event::Event;
 use tokio::sync::mpsc;
 
-/// How long a poll waits before looking at the pause flag again.
-const POLL: Duration = Duration::from_millis(100);
+/// How long a poll waits before looking at the pause flag again, just after
+/// input (a key may be about to open a shell, which pauses the reader)...
+const POLL_BUSY: Duration = Duration::from_millis(20);
+/// ...and once the user has been quiet for `BUSY_FOR`: an idle TUI wakes
+/// once a second here, not ten times.
+const POLL_IDLE: Duration = Duration::from_secs(1);
+const BUSY_FOR: Duration = Duration::from_secs(3);
 /// Bound on queued terminal events (keys arrive far slower than they drain).
 const CAPACITY: usize = 64;
 
@@ -39,7 +44,7 @@ impl Input {
     /// Stops reading the terminal; returns once the reader is parked.
     pub async fn pause(&self) {
         self.paused.store(true, Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + POLL * 5;
+        let deadline = tokio::time::Instant::now() + POLL_IDLE * 2;
         while !self.parked.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -50,7 +55,17 @@ impl Input {
     }
 }
 
+/// The poll slice `since` the last input.
+fn slice(since: Duration) -> Duration {
+    if since < BUSY_FOR {
+        POLL_BUSY
+    } else {
+        POLL_IDLE
+    }
+}
+
 fn read_loop(tx: &mpsc::Sender<std::io::Result<Event>>, paused: &AtomicBool, parked: &AtomicBool) {
+    let mut last_input = std::time::Instant::now();
     loop {
         if tx.is_closed() {
             return;
@@ -61,9 +76,10 @@ fn read_loop(tx: &mpsc::Sender<std::io::Result<Event>>, paused: &AtomicBool, par
             continue;
         }
         parked.store(false, Ordering::SeqCst);
-        match crossterm::event::poll(POLL) {
+        match crossterm::event::poll(slice(last_input.elapsed())) {
             Ok(false) => {}
             Ok(true) => {
+                last_input = std::time::Instant::now();
                 let ev = crossterm::event::read();
                 let failed = ev.is_err();
                 if tx.blocking_send(ev).is_err() || failed {
@@ -75,5 +91,18 @@ fn read_loop(tx: &mpsc::Sender<std::io::Result<Event>>, paused: &AtomicBool, par
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_quickly_only_just_after_input() {
+        assert_eq!(slice(Duration::ZERO), POLL_BUSY);
+        assert_eq!(slice(BUSY_FOR - Duration::from_millis(1)), POLL_BUSY);
+        assert_eq!(slice(BUSY_FOR), POLL_IDLE);
+        assert_eq!(slice(Duration::from_secs(600)), POLL_IDLE);
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             pacer.drawn(tokio::time::Instant::now());
         }
         let frame_due = async {
-            match pacer.due(pace::gap(app.view)) {
+            match pacer.due(pace::slot(app.view)) {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
@@ -222,7 +222,7 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
                 );
             }
         }
-        redraw = pacer.note(cause, tokio::time::Instant::now(), pace::gap(app.view));
+        redraw = pacer.note(cause, tokio::time::Instant::now(), pace::slot(app.view));
         if quit {
             break Ok(());
         }

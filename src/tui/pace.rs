@@ -1,7 +1,9 @@
 //! When to draw. A frame costs a couple of milliseconds (a whole table laid
 //! out and diffed); an idle fleet of 20 hosts answers lists and stats a few
 //! times a second. So input is answered with a frame at once, while changes
-//! from the fleet wait for the next frame slot: at most one frame per `gap`.
+//! from the fleet wait for the next frame slot: at most one frame per `gap`,
+//! and not before the change has had `settle` to gather company (the answers
+//! to one stats tick arrive from 20 hosts within a few hundred ms: one frame).
 
 use std::time::Duration;
 
@@ -21,12 +23,26 @@ pub enum Cause {
     Input,
 }
 
-/// The shortest time between frames drawn for fleet changes in `view`:
-/// following logs wants motion, the tables want to stay cheap when idle.
-pub fn gap(view: View) -> Duration {
+/// When fleet changes are drawn in a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// The shortest time between frames drawn for fleet changes.
+    pub gap: Duration,
+    /// How long the first change waits for the rest of its burst.
+    pub settle: Duration,
+}
+
+/// Following logs wants motion; the tables want to stay cheap when idle.
+pub fn slot(view: View) -> Slot {
     match view {
-        View::Logs => Duration::from_millis(100),
-        _ => Duration::from_secs(1),
+        View::Logs => Slot {
+            gap: Duration::from_millis(100),
+            settle: Duration::ZERO,
+        },
+        _ => Slot {
+            gap: Duration::from_secs(1),
+            settle: Duration::from_millis(300),
+        },
     }
 }
 
@@ -60,6 +76,8 @@ pub struct Pacer {
     last: Option<Instant>,
     /// A fleet change not drawn yet.
     dirty: bool,
+    /// When the oldest change not drawn yet arrived.
+    since: Option<Instant>,
 }
 
 impl Default for Pacer {
@@ -74,32 +92,49 @@ impl Pacer {
         Pacer {
             last: None,
             dirty: true,
+            since: None,
         }
     }
 
     /// Notes the causes of a batch of events; true when a frame is due now.
-    pub fn note(&mut self, cause: Cause, now: Instant, gap: Duration) -> bool {
+    pub fn note(&mut self, cause: Cause, now: Instant, slot: Slot) -> bool {
         match cause {
             Cause::None => {}
-            Cause::Background => self.dirty = true,
+            Cause::Background => {
+                self.dirty = true;
+                self.since.get_or_insert(now);
+            }
             Cause::Input => return true,
         }
-        self.dirty && self.last.is_none_or(|last| now >= last + gap)
+        self.dirty
+            && self
+                .last
+                .is_none_or(|last| now >= self.slot_after(last, slot))
+    }
+
+    /// The earliest time for a frame that follows the one at `last`.
+    fn slot_after(&self, last: Instant, slot: Slot) -> Instant {
+        let settled = self.since.map_or(last, |since| since + slot.settle);
+        settled.max(last + slot.gap)
     }
 
     /// When the pending fleet change is to be drawn, if there is one.
-    pub fn due(&self, gap: Duration) -> Option<Instant> {
-        match (self.dirty, self.last) {
-            (false, _) => None,
-            (true, None) => Some(Instant::now()),
-            (true, Some(last)) => Some(last + gap),
+    pub fn due(&self, slot: Slot) -> Option<Instant> {
+        if !self.dirty {
+            return None;
         }
+        let Some(last) = self.last else {
+            // The first frame.
+            return Some(Instant::now());
+        };
+        Some(self.slot_after(last, slot))
     }
 
     /// A frame was drawn at `now`: everything pending is on screen.
     pub fn drawn(&mut self, now: Instant) {
         self.last = Some(now);
         self.dirty = false;
+        self.since = None;
     }
 }
 
@@ -109,6 +144,10 @@ mod tests {
     use crate::tui::testutil::sample_fleet;
 
     const GAP: Duration = Duration::from_secs(1);
+    const SLOT: Slot = Slot {
+        gap: GAP,
+        settle: Duration::ZERO,
+    };
 
     fn listed(fleet: &FleetState, host: usize) -> AppEvent {
         AppEvent::Fleet(FleetEvent {
@@ -155,27 +194,58 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacer::new();
         assert!(
-            p.note(Cause::None, t0, GAP),
+            p.note(Cause::None, t0, SLOT),
             "the first frame is due at once"
         );
         p.drawn(t0);
-        assert_eq!(p.due(GAP), None);
+        assert_eq!(p.due(SLOT), None);
 
         let soon = t0 + Duration::from_millis(200);
-        assert!(!p.note(Cause::Background, soon, GAP));
-        assert_eq!(p.due(GAP), Some(t0 + GAP));
+        assert!(!p.note(Cause::Background, soon, SLOT));
+        assert_eq!(p.due(SLOT), Some(t0 + GAP));
         assert!(
-            !p.note(Cause::Background, soon, GAP),
+            !p.note(Cause::Background, soon, SLOT),
             "still one pending frame"
         );
 
-        assert!(p.note(Cause::Input, soon, GAP), "a key is answered at once");
+        assert!(
+            p.note(Cause::Input, soon, SLOT),
+            "a key is answered at once"
+        );
         p.drawn(soon);
-        assert_eq!(p.due(GAP), None, "that frame showed the fleet change too");
+        assert_eq!(p.due(SLOT), None, "that frame showed the fleet change too");
 
         let later = soon + GAP;
-        assert!(p.note(Cause::Background, later, GAP), "a slot is free");
+        assert!(p.note(Cause::Background, later, SLOT), "a slot is free");
         p.drawn(later);
-        assert!(!p.note(Cause::None, later + GAP, GAP), "nothing pending");
+        assert!(!p.note(Cause::None, later + GAP, SLOT), "nothing pending");
+    }
+
+    #[test]
+    fn a_burst_of_changes_after_a_quiet_spell_is_one_frame() {
+        let slot = Slot {
+            gap: GAP,
+            settle: Duration::from_millis(300),
+        };
+        let t0 = Instant::now();
+        let mut p = Pacer::new();
+        p.drawn(t0);
+        // Quiet for 5 s, then the first stats answer: it waits for the others.
+        let first = t0 + Duration::from_secs(5);
+        assert!(!p.note(Cause::Background, first, slot));
+        assert_eq!(p.due(slot), Some(first + slot.settle));
+        let second = first + Duration::from_millis(120);
+        assert!(!p.note(Cause::Background, second, slot));
+        assert_eq!(
+            p.due(slot),
+            Some(first + slot.settle),
+            "later answers do not push the frame back"
+        );
+        assert!(p.note(Cause::None, first + slot.settle, slot));
+        p.drawn(first + slot.settle);
+        // A change right after that frame still waits for the gap.
+        let next = first + slot.settle + Duration::from_millis(10);
+        assert!(!p.note(Cause::Background, next, slot));
+        assert_eq!(p.due(slot), Some(first + slot.settle + GAP));
     }
 }
