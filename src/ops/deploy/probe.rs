@@ -2,6 +2,7 @@
 //! scaled Compose service), leftover old containers, the deploy lock. Plain data for the planner, read with a few
 //! inspect calls.
 
+use futures::{StreamExt, TryStreamExt};
 use bollard::models::ContainerInspectResponse;
 use serde::Serialize;
 
@@ -141,17 +142,28 @@ pub async fn probe_host(
     };
     // A configured name stays even when it exists in neither form: the
     // planner decides what a missing container means for each intent.
-    let mut replicas = Vec::with_capacity(names.len());
-    for name in names {
-        let current = inspect(name.clone()).await?;
-        let old = inspect(old_name(&name)).await?;
-        replicas.push(ReplicaProbe { name, current, old });
-    }
-    let lock = lock::read(engine, host, &service.name).await?;
-    let target_id = match target {
-        Some(image) => image_id(engine, host, image).await?,
-        None => None,
+    // Every read at once: one round trip to a far host, not four.
+    // A few replicas at a time: dial-stdio hosts allow 10 sessions per connection.
+    let replicas = futures::stream::iter(names)
+        .map(|name| async move {
+            let (current, old) =
+                futures::future::try_join(inspect(name.clone()), inspect(old_name(&name))).await?;
+            Ok::<_, DeployError>(ReplicaProbe { name, current, old })
+        })
+        .buffered(2)
+        .try_collect::<Vec<_>>();
+    let target_id = async {
+        match target {
+            Some(image) => image_id(engine, host, image).await,
+            None => Ok(None),
+        }
     };
+    let (replicas, lock, target_id) = futures::future::try_join3(
+        replicas,
+        lock::read(engine, host, &service.name),
+        target_id,
+    )
+    .await?;
     Ok(HostProbe {
         host: host.to_owned(),
         replicas,

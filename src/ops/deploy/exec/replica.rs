@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, ImageConfig};
 
 use super::host::flotilla_labels;
 use super::{Control, Run, millis};
@@ -62,11 +62,16 @@ pub(super) struct SwapFailed {
 
 enum Taken {
     UpToDate,
-    Old {
-        old: Box<ContainerInspectResponse>,
-        /// A healthy-looking replacement left by an interrupted run.
-        reuse: Option<String>,
-    },
+    Old(Box<Aside>),
+}
+
+/// The old container, out of the way.
+struct Aside {
+    old: ContainerInspectResponse,
+    /// A healthy-looking replacement left by an interrupted run.
+    reuse: Option<String>,
+    /// The model's image configuration, when read while the old one stopped.
+    config: Option<Option<ImageConfig>>,
 }
 
 impl Run<'_> {
@@ -88,43 +93,48 @@ impl Run<'_> {
     ) -> Result<Swapped, SwapFailed> {
         let (at, host) = (s.at, s.at.host);
         let t = Instant::now();
-        let (old, reuse) = match self.take_old(engine, at, s.image_id).await {
+        let aside = match self.take_old(engine, at, s).await {
             Ok(Taken::UpToDate) => return Ok(Swapped::UpToDate),
-            Ok(Taken::Old { old, reuse }) => (old, reuse),
+            Ok(Taken::Old(aside)) => aside,
             Err(e) => {
                 self.audit_replica(at, "replace", &Err(e.to_string()));
                 return Err(self.roll_back(engine, at, e).await);
             }
         };
-        let model = s.model.unwrap_or(&old);
-        match self.start_new(engine, s, model, reuse, timings, t).await {
+        match self.start_new(engine, s, &aside, timings, t).await {
             Ok(()) => {
-                let aside = old_name(at.name());
-                self.step_at(at, Step::RemovingOld, &aside);
-                kept::before_remove(engine, self.d, host, &aside, at.name(), Why::Replaced).await;
-                if let Err(e) = remove_container(engine, host, &aside).await {
+                let old_name = old_name(at.name());
+                self.step_at(at, Step::RemovingOld, &old_name);
+                kept::before_remove(engine, self.d, host, &old_name, at.name(), Why::Replaced)
+                    .await;
+                if let Err(e) = remove_container(engine, host, &old_name).await {
                     self.emit(DeployEvent::Warning {
                         message: format!("{e} (the new container is healthy)"),
                     })
                     .await;
                 }
-                Ok(Swapped::Replaced(old))
+                Ok(Swapped::Replaced(Box::new(aside.old)))
             }
             Err(e) => Err(self.roll_back(engine, at, e).await),
         }
     }
 
     /// Stops the old container and moves it aside (or finds it aside already).
+    /// Reads that do not depend on each other go together: each is a round
+    /// trip to a host that may be 200 ms away.
     async fn take_old(
         &self,
         engine: &dyn Engine,
         at: &At<'_>,
-        image_id: &str,
+        s: &Swap<'_>,
     ) -> Result<Taken, DeployError> {
-        let (host, name) = (at.host, at.name());
+        let (host, name, image_id) = (at.host, at.name(), s.image_id);
         let aside = old_name(name);
-        let current = inspect_opt(engine, host, name).await?;
-        let old = inspect_opt(engine, host, &aside).await?;
+        let (current, old) = futures::future::try_join(
+            inspect_opt(engine, host, name),
+            inspect_opt(engine, host, &aside),
+        )
+        .await?;
         let up_to_date = |s: &ContainerSnap| {
             s.running && s.image == at.r.to && (image_id.is_empty() || s.image_id == image_id)
         };
@@ -152,37 +162,45 @@ impl Run<'_> {
                     .and_then(|cfg| cfg.stop_timeout)
                     .unwrap_or(10)
                     .clamp(0, MAX_STOP_SECS);
-                match engine.stop(&snap.id, secs).await {
+                let (stopped, config) = tokio::join!(
+                    engine.stop(&snap.id, secs),
+                    image_config(engine, host, s.model.unwrap_or(&c))
+                );
+                match stopped {
                     Ok(()) => {}
                     Err(e) if status_of(&e) == Some(304) => {}
                     Err(e) => return Err(e).ctx(host, format!("stop {name}")),
                 }
                 self.step_at(at, Step::Renaming, &aside);
                 rename(engine, host, &snap.id, &aside).await?;
-                Ok(Taken::Old {
-                    old: Box::new(c),
+                Ok(Taken::Old(Box::new(Aside {
+                    old: c,
                     reuse: None,
-                })
+                    config: Some(config?),
+                })))
             }
             (Some(o), Some(c)) => {
                 // Half done: a replacement from an earlier run may already be good.
                 let snap = ContainerSnap::from_inspect(&c);
                 if up_to_date(&snap) {
-                    return Ok(Taken::Old {
-                        old: Box::new(o),
+                    return Ok(Taken::Old(Box::new(Aside {
+                        old: o,
                         reuse: Some(snap.id),
-                    });
+                        config: None,
+                    })));
                 }
                 remove_container(engine, host, &snap.id).await?;
-                Ok(Taken::Old {
-                    old: Box::new(o),
+                Ok(Taken::Old(Box::new(Aside {
+                    old: o,
                     reuse: None,
-                })
+                    config: None,
+                })))
             }
-            (Some(o), None) => Ok(Taken::Old {
-                old: Box::new(o),
+            (Some(o), None) => Ok(Taken::Old(Box::new(Aside {
+                old: o,
                 reuse: None,
-            }),
+                config: None,
+            }))),
         }
     }
 
@@ -192,16 +210,19 @@ impl Run<'_> {
         &self,
         engine: &dyn Engine,
         s: &Swap<'_>,
-        model: &ContainerInspectResponse,
-        reuse: Option<String>,
+        aside: &Aside,
         timings: &mut Timings,
         t: Instant,
     ) -> Result<(), DeployError> {
         let (at, host, name) = (s.at, s.at.host, s.at.name());
-        let id = match reuse {
-            Some(id) => id,
+        let model = s.model.unwrap_or(&aside.old);
+        let id = match &aside.reuse {
+            Some(id) => id.clone(),
             None => {
-                let model_image = image_config(engine, host, model).await?;
+                let model_image = match &aside.config {
+                    Some(config) => config.clone(),
+                    None => image_config(engine, host, model).await?,
+                };
                 let labels = match s.model {
                     // A revert: the container as it was, labels and all.
                     Some(original) => flotilla_labels(original),
