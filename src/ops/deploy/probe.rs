@@ -2,8 +2,8 @@
 //! scaled Compose service), leftover old containers, the deploy lock. Plain data for the planner, read with a few
 //! inspect calls.
 
-use futures::{StreamExt, TryStreamExt};
 use bollard::models::ContainerInspectResponse;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::engine::{Engine, image_id, inspect_opt};
@@ -158,12 +158,9 @@ pub async fn probe_host(
             None => Ok(None),
         }
     };
-    let (replicas, lock, target_id) = futures::future::try_join3(
-        replicas,
-        lock::read(engine, host, &service.name),
-        target_id,
-    )
-    .await?;
+    let (replicas, lock, target_id) =
+        futures::future::try_join3(replicas, lock::read(engine, host, &service.name), target_id)
+            .await?;
     Ok(HostProbe {
         host: host.to_owned(),
         replicas,

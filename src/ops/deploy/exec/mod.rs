@@ -12,6 +12,9 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
 
 use super::engine::{
@@ -101,6 +104,9 @@ struct Run<'a> {
     /// (host, image) → id, for images already made sure of (by pre_deploy).
     ready: HashMap<(String, String), String>,
     control: watch::Receiver<Control>,
+    /// Removals of replaced containers (healthy successors): they go on while
+    /// the next hosts are deployed, and all end before the locks are released.
+    cleanups: std::sync::Mutex<Vec<BoxFuture<'a, ()>>>,
 }
 
 /// Runs the deployment to the end; every outcome is in the events and the summary.
@@ -116,6 +122,7 @@ pub async fn execute(
         sources: HashMap::new(),
         ready: HashMap::new(),
         control,
+        cleanups: std::sync::Mutex::new(Vec::new()),
     };
     run.emit(DeployEvent::Plan {
         deploy_id: d.id.clone(),
@@ -133,6 +140,7 @@ pub async fn execute(
                     (outcome, hosts, None)
                 }
             };
+            run.finish_cleanups().await;
             // A host left in an unknown state keeps its lock: the next run
             // sees it as interrupted instead of silently carrying on.
             let unsure: Vec<&str> = result
@@ -523,7 +531,8 @@ impl<'a> Run<'a> {
                 hosts: batch.iter().map(|h| h.host.clone()).collect(),
             })
             .await;
-            let reports = futures::future::join_all(batch.iter().map(|ph| self.host(ph))).await;
+            let work = futures::future::join_all(batch.iter().map(|ph| self.host(ph)));
+            let reports = self.alongside_cleanups(work).await;
             for r in reports {
                 if r.outcome.is_failure() {
                     failures += 1;
@@ -548,6 +557,50 @@ impl<'a> Run<'a> {
             RunOutcome::Succeeded
         };
         (outcome, results)
+    }
+
+    /// Queues work that may overlap the rest of the run.
+    fn cleanup(&self, work: BoxFuture<'a, ()>) {
+        if let Ok(mut queue) = self.cleanups.lock() {
+            queue.push(work);
+        }
+    }
+
+    fn take_cleanups(&self) -> FuturesUnordered<BoxFuture<'a, ()>> {
+        self.cleanups
+            .lock()
+            .map(|mut queue| queue.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Runs `work` while the queued cleanups make progress; those still
+    /// going when it ends are queued again.
+    async fn alongside_cleanups<T>(&self, work: impl Future<Output = T>) -> T {
+        let mut running = self.take_cleanups();
+        tokio::pin!(work);
+        let out = loop {
+            tokio::select! {
+                // The deploy itself first; cleanups run while it waits.
+                biased;
+                out = &mut work => break out,
+                Some(()) = running.next(), if !running.is_empty() => {}
+            }
+        };
+        for rest in running {
+            self.cleanup(rest);
+        }
+        out
+    }
+
+    /// Waits for every queued cleanup (new ones may be queued meanwhile).
+    async fn finish_cleanups(&self) {
+        loop {
+            let mut running = self.take_cleanups();
+            if running.is_empty() {
+                return;
+            }
+            while running.next().await.is_some() {}
+        }
     }
 
     /// Holds while paused; `Some(reason)` when the run must stop.

@@ -493,6 +493,36 @@ async fn conflict_on_rename_rolls_the_host_back() {
 }
 
 #[tokio::test]
+async fn the_replaced_container_goes_while_the_next_host_deploys() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let ran = run(deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await)
+    .await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    let log = fake.log();
+    let at = |prefix: &str| {
+        log.iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
+    };
+    let removed = at(&format!("a Remove {}", old_name("web")));
+    assert!(
+        at("b Start") < removed,
+        "a's old container went before b started: {log:#?}"
+    );
+    assert!(
+        removed < at(&format!("a Remove {}", lock_name("web"))),
+        "a's lock went before its old container: {log:#?}"
+    );
+    settled(&fake, "a", V2);
+    settled(&fake, "b", V2);
+}
+
+#[tokio::test]
 async fn conflict_removing_the_old_is_only_a_warning() {
     let fake = fleet(&["a", "b"], Some(OK));
     fake.fail("a", Op::Remove, 1, Fault::Status(409));
