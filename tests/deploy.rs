@@ -805,6 +805,24 @@ fn dry_run_changes_nothing() {
     assert_eq!(evs[0]["plan"]["batches"].as_array().map(Vec::len), Some(3));
     assert_eq!(snapshot(), before, "dry run changed a host");
     assert!(!svc.audit.exists(), "dry run wrote the audit log");
+    // API versions on record that the daemons no longer speak (say, after a
+    // downgrade): the deploy asks each daemon before its first inspect.
+    let versions = tempfile::tempdir().expect("tempdir");
+    let file = versions.path().join("api-versions");
+    let stale: String = svc
+        .hosts
+        .iter()
+        .map(|h| {
+            let (addr, port) = svc.tb.address(h);
+            format!("ssh://root@{addr}:{port}/var/run/docker.sock\t1.99\n")
+        })
+        .collect();
+    std::fs::write(&file, stale).expect("write");
+    let mut cmd = svc.cmd(&["deploy", &svc.name, "--image", V2, "--dry-run", "--json"]);
+    cmd.env("FLOTILLA_API_VERSIONS", &file);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(events(&out.stdout)[0]["event"], "plan");
 
     // Without --yes and without a terminal, a real run refuses (and changes nothing).
     let out = svc.run(&["deploy", &svc.name, "--image", V2]);

@@ -38,6 +38,9 @@ pub struct ActorConfig {
     /// On connect, ask `/version` (Docker version) and time one `/_ping` on
     /// the open connection (RTT): TUI and `hosts`. Plain listing skips both.
     pub probe: bool,
+    /// With `probe`, also time a `/_ping` (the RTT the Hosts view and
+    /// `hosts` show); a deploy only needs the version: one round trip less.
+    pub ping: bool,
 }
 
 impl Default for ActorConfig {
@@ -51,6 +54,7 @@ impl Default for ActorConfig {
             inspect: true,
             refresh_every: Some(Duration::from_secs(15)),
             probe: true,
+            ping: true,
         }
     }
 }

@@ -230,9 +230,12 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         },
     )?;
     let mut state = FleetState::new(&inventory);
-    // A deploy needs a daemon that answers, not just a session: probe it.
+    // A deploy needs a daemon that answers, in its API version from the
+    // first call (asked each time: a daemon may have been downgraded), not
+    // the round-trip time.
     let cfg = crate::fleet::ActorConfig {
         probe: true,
+        ping: false,
         ..actor_config(cli)
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);

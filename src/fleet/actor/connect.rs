@@ -168,10 +168,12 @@ pub(super) async fn connect(
     };
     // On an open connection, one request's time is the round trip.
     let started = Instant::now();
-    answered(
-        "/_ping",
-        tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await,
-    )?;
+    if cfg.ping {
+        answered(
+            "/_ping",
+            tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await,
+        )?;
+    }
     let rtt = started.elapsed();
     let negotiated = remember(&versions, &key, version.api_version.as_deref());
     let mut link = link;

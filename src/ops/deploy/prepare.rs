@@ -231,6 +231,19 @@ pub async fn prepare(
         _ => super::new_deploy_id(),
     };
     let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
+    let lock_images = probes
+        .iter()
+        .filter_map(|p| {
+            let image = p
+                .replicas
+                .iter()
+                .flat_map(|r| [&r.current, &r.old])
+                .flatten()
+                .map(|c| c.image_id.clone())
+                .find(|id| !id.is_empty())?;
+            Some((p.host.clone(), image))
+        })
+        .collect();
     Ok(Prepared::Ready(Box::new(Ready {
         deployment: Deployment {
             id,
@@ -244,6 +257,7 @@ pub async fn prepare(
             break_lock: req.break_lock,
             pre_deploy,
             audit: Some(AuditLog::from_env()),
+            lock_images,
         },
         mode,
         image,

@@ -62,6 +62,9 @@ pub struct Deployment {
     /// Run the service's `pre_deploy` before the first host.
     pub pre_deploy: bool,
     pub audit: Option<AuditLog>,
+    /// Host → an image id the probe saw in use by the service there: the
+    /// lock container is created from it without another round trip.
+    pub lock_images: HashMap<String, String>,
 }
 
 /// Why a run changed nothing.
@@ -350,6 +353,19 @@ impl<'a> Run<'a> {
     }
 
     async fn lock(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<Acquire, DeployError> {
+        let req = LockRequest::here(&self.d.service.name, &self.d.id, &ph.to);
+        let takeover = &self.d.takeover;
+        let break_lock = self.d.break_lock;
+        let may_replace = |held: &LockInfo| {
+            break_lock || (held.liveness == Liveness::Dead && takeover.contains(&held.deploy_id))
+        };
+        // The image the probe saw; a failed create changes nothing, so if it
+        // is gone since, the lock is tried again from what is there now.
+        if let Some(image) = self.d.lock_images.get(&ph.host)
+            && let Ok(taken) = lock::acquire(engine, &ph.host, &req, image, may_replace).await
+        {
+            return Ok(taken);
+        }
         // The lock container needs an image that surely exists: the service's own.
         let mut image = None;
         if let Some(r) = ph.replicas.first() {
@@ -361,13 +377,7 @@ impl<'a> Run<'a> {
             }
         }
         let image = image.unwrap_or_else(|| ph.to.clone());
-        let req = LockRequest::here(&self.d.service.name, &self.d.id, &ph.to);
-        let takeover = &self.d.takeover;
-        let break_lock = self.d.break_lock;
-        lock::acquire(engine, &ph.host, &req, &image, |held| {
-            break_lock || (held.liveness == Liveness::Dead && takeover.contains(&held.deploy_id))
-        })
-        .await
+        lock::acquire(engine, &ph.host, &req, &image, may_replace).await
     }
 
     /// Releases the locks on all `hosts` at once.

@@ -523,6 +523,43 @@ async fn the_replaced_container_goes_while_the_next_host_deploys() {
 }
 
 #[tokio::test]
+async fn the_lock_is_made_from_the_image_the_probe_saw_or_else_looked_up_again() {
+    let lock = lock_name("web");
+    let fake = fleet(&["a", "b"], Some(OK));
+    let mut d = deployment(
+        &fake,
+        &service(&["a", "b"], 1),
+        &request(Mode::Deploy, Some(V2)),
+    )
+    .await;
+    // b's image is gone since the probe: its first create fails and changes nothing.
+    d.lock_images.insert("b".into(), "sha256:gone".into());
+    let ran = run(d).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    let log = fake.log();
+    let creates = |host: &str| -> Vec<&String> {
+        log.iter()
+            .filter(|l| l.starts_with(&format!("{host} Create {lock} ")))
+            .collect()
+    };
+    // a: one create, straight from the probe's image, no inspect before it.
+    let a = creates("a");
+    assert_eq!(a.len(), 1, "{log:#?}");
+    let at = log.iter().position(|l| l == a[0]).expect("create");
+    assert!(!log[at - 1].starts_with("a Inspect "), "{log:#?}");
+    // b: the gone image, then the one a fresh inspect found.
+    let b = creates("b");
+    assert_eq!(b.len(), 2, "{log:#?}");
+    assert!(
+        b[0].contains("sha256:gone") && b[0].contains("404"),
+        "{log:#?}"
+    );
+    assert!(!b[1].contains("sha256:gone"), "{log:#?}");
+    settled(&fake, "a", V2);
+    settled(&fake, "b", V2);
+}
+
+#[tokio::test]
 async fn conflict_removing_the_old_is_only_a_warning() {
     let fake = fleet(&["a", "b"], Some(OK));
     fake.fail("a", Op::Remove, 1, Fault::Status(409));
