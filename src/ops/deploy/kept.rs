@@ -237,7 +237,12 @@ pub async fn before_remove(
     let Some(audit) = &d.audit else {
         return;
     };
-    let (image, notes) = match engine.inspect(name).await {
+    // Both reads at once: one round trip to a far host instead of two.
+    let (inspected, logs) = tokio::join!(
+        engine.inspect(name),
+        tokio::time::timeout(READ_WITHIN, engine.logs_stamped(name, KEEP_LINES))
+    );
+    let (image, notes) = match inspected {
         Ok(Some(c)) => {
             let image = c.config.as_ref().and_then(|c| c.image.clone());
             let details = crate::fleet::ContainerDetails::from_inspect(c);
@@ -249,8 +254,7 @@ pub async fn before_remove(
             (String::new(), Vec::new())
         }
     };
-    let kept = match tokio::time::timeout(READ_WITHIN, engine.logs_stamped(name, KEEP_LINES)).await
-    {
+    let kept = match logs {
         Ok(Ok(lines)) => {
             let header = Header {
                 host,

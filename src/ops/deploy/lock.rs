@@ -139,7 +139,8 @@ pub async fn read(
 /// Result of trying to take a lock.
 #[derive(Debug)]
 pub enum Acquire {
-    Taken,
+    /// The lock container's id.
+    Taken(String),
     Held(LockInfo),
 }
 
@@ -168,7 +169,7 @@ pub async fn acquire(
             ..Default::default()
         };
         match engine.create(&name, body).await {
-            Ok(_) => return Ok(Acquire::Taken),
+            Ok(id) => return Ok(Acquire::Taken(id)),
             Err(e) if status_of(&e) == Some(409) => {
                 let Some(held) = read(engine, host, &req.service).await? else {
                     continue; // released meanwhile: try again
@@ -203,6 +204,12 @@ pub async fn release(
         }
         _ => Ok(()),
     }
+}
+
+/// Removes the lock this run created (by its id: a lock broken and taken
+/// by someone else since has another id and stays).
+pub async fn release_taken(engine: &dyn Engine, host: &str, id: &str) -> Result<(), DeployError> {
+    remove_container(engine, host, id).await
 }
 
 /// Removes the lock whoever holds it (`--break-lock`).

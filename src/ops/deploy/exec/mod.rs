@@ -110,6 +110,8 @@ struct Run<'a> {
     /// Removals of replaced containers (healthy successors): they go on while
     /// the next hosts are deployed, and all end before the locks are released.
     cleanups: std::sync::Mutex<Vec<BoxFuture<'a, ()>>>,
+    /// Host → id of the lock container this run created there.
+    lock_ids: HashMap<String, String>,
 }
 
 /// Runs the deployment to the end; every outcome is in the events and the summary.
@@ -126,6 +128,7 @@ pub async fn execute(
         ready: HashMap::new(),
         control,
         cleanups: std::sync::Mutex::new(Vec::new()),
+        lock_ids: HashMap::new(),
     };
     run.emit(DeployEvent::Plan {
         deploy_id: d.id.clone(),
@@ -289,6 +292,7 @@ impl<'a> Run<'a> {
         }
 
         let mut locked: Vec<String> = Vec::new();
+        let mut ids: HashMap<String, String> = HashMap::new();
         // Unchanged hosts too: the deploy owns the whole service, and a dead
         // deploy's locks there are cleared with ours.
         let mut hosts: Vec<&PlannedHost> = self
@@ -317,7 +321,8 @@ impl<'a> Run<'a> {
             let mut refused: Option<NotStarted> = None;
             for (ph, result) in tries {
                 match result {
-                    Ok(Acquire::Taken) => {
+                    Ok(Acquire::Taken(id)) => {
+                        ids.insert(ph.host.clone(), id);
                         locked.push(ph.host.clone());
                         self.audit_step(ph, "lock", &Ok(()));
                         self.emit(DeployEvent::Locked {
@@ -349,6 +354,7 @@ impl<'a> Run<'a> {
                 return Err(why);
             }
         }
+        self.lock_ids = ids;
         Ok(locked)
     }
 
@@ -384,7 +390,10 @@ impl<'a> Run<'a> {
     async fn release(&self, hosts: &[&str]) {
         let results = futures::future::join_all(hosts.iter().map(|host| async move {
             let engine = self.engine(host)?;
-            let result = lock::release(engine, host, &self.d.service.name, &self.d.id).await;
+            let result = match self.lock_ids.get(*host) {
+                Some(id) => lock::release_taken(engine, host, id).await,
+                None => lock::release(engine, host, &self.d.service.name, &self.d.id).await,
+            };
             Some((*host, result))
         }))
         .await;

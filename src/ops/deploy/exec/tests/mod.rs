@@ -510,12 +510,17 @@ async fn the_replaced_container_goes_while_the_next_host_deploys() {
             .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
     };
     let removed = at(&format!("a Remove {}", old_name("web")));
+    // The lock goes by its id (the fake's ids end in the name).
+    let unlocked = log
+        .iter()
+        .position(|l| l.starts_with("a Remove ") && l.contains(&lock_name("web")))
+        .unwrap_or_else(|| panic!("a's lock not removed: {log:#?}"));
     assert!(
         at("b Start") < removed,
         "a's old container went before b started: {log:#?}"
     );
     assert!(
-        removed < at(&format!("a Remove {}", lock_name("web"))),
+        removed < unlocked,
         "a's lock went before its old container: {log:#?}"
     );
     settled(&fake, "a", V2);
@@ -557,6 +562,51 @@ async fn the_lock_is_made_from_the_image_the_probe_saw_or_else_looked_up_again()
     assert!(!b[1].contains("sha256:gone"), "{log:#?}");
     settled(&fake, "a", V2);
     settled(&fake, "b", V2);
+}
+
+#[tokio::test]
+async fn a_run_releases_exactly_the_lock_it_created() {
+    use crate::ops::deploy::lock::{self, Acquire, LockRequest};
+    let fake = fleet(&["a"], Some(OK));
+    let engine = fake.handle("a").engine;
+    let ours = LockRequest::here("web", "d-ours", V2);
+    let Ok(Acquire::Taken(id)) = lock::acquire(engine.as_ref(), "a", &ours, ID1, |_| false).await
+    else {
+        panic!("lock not taken: {:?}", fake.log());
+    };
+    // Broken (--break-lock) and taken by another deploy meanwhile.
+    lock::break_lock(engine.as_ref(), "a", "web")
+        .await
+        .expect("break");
+    let theirs = LockRequest::here("web", "d-theirs", V2);
+    let Ok(Acquire::Taken(their_id)) =
+        lock::acquire(engine.as_ref(), "a", &theirs, ID1, |_| false).await
+    else {
+        panic!("second lock not taken: {:?}", fake.log());
+    };
+    assert_ne!(id, their_id);
+    lock::release_taken(engine.as_ref(), "a", &id)
+        .await
+        .expect("release");
+    let held = lock::read(engine.as_ref(), "a", "web").await.expect("read");
+    assert_eq!(held.map(|l| l.deploy_id).as_deref(), Some("d-theirs"));
+
+    // A whole run releases its own by id: one call, no inspect first.
+    lock::release_taken(engine.as_ref(), "a", &their_id)
+        .await
+        .expect("release");
+    let ran =
+        run(deployment(&fake, &service(&["a"], 1), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    let log = fake.log();
+    let last = log.last().expect("calls");
+    let by_name = format!("a Remove {} ", lock_name("web"));
+    assert!(
+        last.starts_with("a Remove ") && !last.starts_with(&by_name),
+        "{log:#?}"
+    );
+    assert!(!log[log.len() - 2].starts_with(&format!("a Inspect {}", lock_name("web"))));
+    assert_eq!(fake.names("a"), ["web"]);
 }
 
 #[tokio::test]
