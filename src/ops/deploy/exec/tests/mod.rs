@@ -64,6 +64,11 @@ fn request(mode: Mode, image: Option<&str>) -> Request {
     }
 }
 
+/// A plain deploy of V2 to `hosts`, one at a time.
+async fn deploy_v2(fake: &Fake, hosts: &[&str]) -> Ran {
+    run(deployment(fake, &service(hosts, 1), &request(Mode::Deploy, Some(V2))).await).await
+}
+
 /// Probes and plans through the same path as the front ends.
 async fn deployment(fake: &Fake, service: &ServiceSpec, req: &Request) -> Deployment {
     match prepare::prepare(service, fake.handles(), &[], req).await {
@@ -454,8 +459,7 @@ async fn stop_answered_304_means_already_stopped() {
     let fake = fleet(&["a"], Some(OK));
     // The app died by itself: Docker answers the stop with 304.
     fake.edit("a", "web", |c| c.state = State::Exited);
-    let ran =
-        run(deployment(&fake, &service(&["a"], 1), &request(Mode::Deploy, Some(V2))).await).await;
+    let ran = deploy_v2(&fake, &["a"]).await;
     assert_eq!(
         ran.outcome("a"),
         HostOutcome::Deployed,
@@ -475,13 +479,7 @@ async fn conflict_on_rename_rolls_the_host_back() {
     let fake = fleet(&["a", "b"], Some(OK));
     let before = original_ids(&fake, &["a", "b"]);
     fake.fail("a", Op::Rename, 1, Fault::Status(409));
-    let ran = run(deployment(
-        &fake,
-        &service(&["a", "b"], 1),
-        &request(Mode::Deploy, Some(V2)),
-    )
-    .await)
-    .await;
+    let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Failed);
     assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
     assert!(ran.error("a").contains("409"), "{}", ran.error("a"));
@@ -495,13 +493,7 @@ async fn conflict_on_rename_rolls_the_host_back() {
 #[tokio::test]
 async fn the_replaced_container_goes_while_the_next_host_deploys() {
     let fake = fleet(&["a", "b"], Some(OK));
-    let ran = run(deployment(
-        &fake,
-        &service(&["a", "b"], 1),
-        &request(Mode::Deploy, Some(V2)),
-    )
-    .await)
-    .await;
+    let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
     let log = fake.log();
     let at = |prefix: &str| {
@@ -595,8 +587,7 @@ async fn a_run_releases_exactly_the_lock_it_created() {
     lock::release_taken(engine.as_ref(), "a", &their_id)
         .await
         .expect("release");
-    let ran =
-        run(deployment(&fake, &service(&["a"], 1), &request(Mode::Deploy, Some(V2))).await).await;
+    let ran = deploy_v2(&fake, &["a"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
     let log = fake.log();
     let last = log.last().expect("calls");
@@ -613,13 +604,7 @@ async fn a_run_releases_exactly_the_lock_it_created() {
 async fn conflict_removing_the_old_is_only_a_warning() {
     let fake = fleet(&["a", "b"], Some(OK));
     fake.fail("a", Op::Remove, 1, Fault::Status(409));
-    let ran = run(deployment(
-        &fake,
-        &service(&["a", "b"], 1),
-        &request(Mode::Deploy, Some(V2)),
-    )
-    .await)
-    .await;
+    let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
     assert_eq!(ran.outcome("a"), HostOutcome::Deployed);
     assert!(ran.events.iter().any(|e| matches!(e,
@@ -639,13 +624,7 @@ async fn auto_remove_container_is_refused_before_being_stopped() {
     let fake = fleet(&["a", "b"], Some(OK));
     fake.edit("a", "web", |c| c.auto_remove = true);
     let before = original_ids(&fake, &["a"]);
-    let ran = run(deployment(
-        &fake,
-        &service(&["a", "b"], 1),
-        &request(Mode::Deploy, Some(V2)),
-    )
-    .await)
-    .await;
+    let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
     assert!(ran.error("a").contains("--rm"), "{}", ran.error("a"));
     assert_eq!(fake.calls("a", Op::Stop), 0);
