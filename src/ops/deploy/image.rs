@@ -77,13 +77,21 @@ pub fn normalize(image: &str) -> String {
 }
 
 /// Finds a daemon to stream `image` from: `from` if given, else the first of
-/// `candidates` (name, client) that has it.
+/// `candidates` (name, client) that has it. All are asked at once (one round
+/// trip, not one per host that lacks it); the answers are read in order, so
+/// a later candidate's error matters only when no earlier one has the image.
 pub async fn find_source(
     image: &str,
     candidates: &[(String, EngineRef)],
 ) -> Result<Option<Source>, DeployError> {
-    for (name, engine) in candidates {
-        if let Some(id) = image_id(engine.as_ref(), name, image).await? {
+    let answers = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|(name, engine)| image_id(engine.as_ref(), name, image)),
+    )
+    .await;
+    for ((name, engine), answer) in candidates.iter().zip(answers) {
+        if let Some(id) = answer? {
             return Ok(Some(Source {
                 name: name.clone(),
                 engine: engine.clone(),

@@ -250,6 +250,42 @@ async fn image_streamed_from_the_host_that_has_it() {
 }
 
 #[tokio::test]
+async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answer() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, None);
+    fake.image("b", V2, ID2, OK);
+    fake.image("c", V2, ID2, OK);
+    // The probe's image read is the first; the search for a source the second.
+    fake.fail("c", Op::InspectImage, 2, Fault::Status(500));
+    let ran =
+        run(deployment(&fake, &service(&hosts, 3), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::ImageSource { image, source } if image == V2 && source == "b")));
+    // c was asked too, at once, before anything was locked.
+    let log = fake.log();
+    let at = |p: &str| {
+        log.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or_else(|| panic!("no {p:?} in {log:#?}"))
+    };
+    assert!(
+        at("c InspectImage app:v2 -> 500") < at("a Create flotilla-lock-web"),
+        "{log:#?}"
+    );
+    // An error before the first host that has it stops the run before any change.
+    let fake = fleet(&hosts, None);
+    fake.image("c", V2, ID2, OK);
+    fake.fail("b", Op::InspectImage, 2, Fault::Status(500));
+    let ran =
+        run(deployment(&fake, &service(&hosts, 3), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
+    for h in hosts {
+        settled(&fake, h, V1);
+    }
+}
+
+#[tokio::test]
 async fn health_failure_rolls_back_and_stops_the_run() {
     let hosts = ["a", "b", "c"];
     let fake = fleet(&hosts, Some(OK));
