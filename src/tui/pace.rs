@@ -74,9 +74,7 @@ pub fn cause(ev: &AppEvent, view: View, fleet: &FleetState) -> Cause {
 #[derive(Debug)]
 pub struct Pacer {
     last: Option<Instant>,
-    /// A fleet change not drawn yet.
-    dirty: bool,
-    /// When the oldest change not drawn yet arrived.
+    /// When the oldest fleet change not drawn yet arrived.
     since: Option<Instant>,
 }
 
@@ -91,9 +89,13 @@ impl Pacer {
     pub fn new() -> Pacer {
         Pacer {
             last: None,
-            dirty: true,
             since: None,
         }
+    }
+
+    /// Something is not on screen yet: a fleet change, or the first frame.
+    fn pending(&self) -> bool {
+        self.last.is_none() || self.since.is_some()
     }
 
     /// Notes the causes of a batch of events; true when a frame is due now.
@@ -101,12 +103,11 @@ impl Pacer {
         match cause {
             Cause::None => {}
             Cause::Background => {
-                self.dirty = true;
                 self.since.get_or_insert(now);
             }
             Cause::Input => return true,
         }
-        self.dirty
+        self.pending()
             && self
                 .last
                 .is_none_or(|last| now >= self.slot_after(last, slot))
@@ -120,7 +121,7 @@ impl Pacer {
 
     /// When the pending fleet change is to be drawn, if there is one.
     pub fn due(&self, slot: Slot) -> Option<Instant> {
-        if !self.dirty {
+        if !self.pending() {
             return None;
         }
         let Some(last) = self.last else {
@@ -133,7 +134,6 @@ impl Pacer {
     /// A frame was drawn at `now`: everything pending is on screen.
     pub fn drawn(&mut self, now: Instant) {
         self.last = Some(now);
-        self.dirty = false;
         self.since = None;
     }
 }

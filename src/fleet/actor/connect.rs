@@ -167,14 +167,16 @@ pub(super) async fn connect(
         )?
     };
     // On an open connection, one request's time is the round trip.
-    let started = Instant::now();
-    if cfg.ping {
+    let rtt = if cfg.ping {
+        let started = Instant::now();
         answered(
             "/_ping",
             tokio::time::timeout(cfg.call_timeout, link.docker.ping()).await,
         )?;
-    }
-    let rtt = started.elapsed();
+        started.elapsed()
+    } else {
+        Duration::ZERO
+    };
     let negotiated = remember(&versions, &key, version.api_version.as_deref());
     let mut link = link;
     if let Some(v) = negotiated

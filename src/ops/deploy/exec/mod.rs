@@ -578,18 +578,21 @@ impl<'a> Run<'a> {
         (outcome, results)
     }
 
+    /// The cleanup queue. A panic elsewhere while it was held leaves the
+    /// queue itself intact: its removals must still happen, not be dropped.
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<BoxFuture<'a, ()>>> {
+        self.cleanups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Queues work that may overlap the rest of the run.
     fn cleanup(&self, work: BoxFuture<'a, ()>) {
-        if let Ok(mut queue) = self.cleanups.lock() {
-            queue.push(work);
-        }
+        self.queue().push(work);
     }
 
     fn take_cleanups(&self) -> FuturesUnordered<BoxFuture<'a, ()>> {
-        self.cleanups
-            .lock()
-            .map(|mut queue| queue.drain(..).collect())
-            .unwrap_or_default()
+        self.queue().drain(..).collect()
     }
 
     /// Runs `work` while the queued cleanups make progress; those still

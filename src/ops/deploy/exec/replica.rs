@@ -128,16 +128,12 @@ impl Run<'_> {
         name: String,
         overlap: bool,
     ) {
-        match self.engine(host).filter(|_| overlap) {
-            Some(shared) => self.cleanup(Box::pin(remove_kept(
-                shared,
-                self.d,
-                self.events,
-                host.to_owned(),
-                aside,
-                name,
-            ))),
-            None => remove_kept(engine, self.d, self.events, host.to_owned(), aside, name).await,
+        // The queued removal outlives this call: it needs the run's own handle.
+        if overlap && let Some(shared) = self.engine(host) {
+            let work = remove_kept(shared, self.d, self.events, host.to_owned(), aside, name);
+            self.cleanup(Box::pin(work));
+        } else {
+            remove_kept(engine, self.d, self.events, host.to_owned(), aside, name).await;
         }
     }
 
