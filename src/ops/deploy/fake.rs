@@ -49,6 +49,9 @@ pub enum Fault {
     Status(u16),
     /// The call never returns, nor does any later one, on any host.
     Crash,
+    /// The call takes effect at once but answers this much later, logged
+    /// then as `host op args answered`: what overlaps a slow call shows.
+    Late(std::time::Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +333,16 @@ impl Fake {
         self.crashed.send_replace(false);
     }
 
+    /// How late the next call of `op` on `host` answers, if it is made late.
+    fn lateness(&self, host: &str, op: Op) -> Option<std::time::Duration> {
+        let w = self.world();
+        let n = w.calls.get(&(host.to_owned(), op)).copied().unwrap_or(0) + 1;
+        w.faults.iter().find_map(|(h, o, nth, f)| match f {
+            Fault::Late(d) if h == host && *o == op && *nth == n => Some(*d),
+            _ => None,
+        })
+    }
+
     /// Counts the call, applies a fault or `f`; `None` once crashed.
     fn call<T>(
         &self,
@@ -360,7 +373,7 @@ impl Fake {
                 return None;
             }
             Some(Fault::Status(code)) => Err(status(code, format!("injected {code}"))),
-            None => f(&mut w, host),
+            Some(Fault::Late(_)) | None => f(&mut w, host),
         };
         let shown = match &result {
             Ok(_) => "ok".to_owned(),
@@ -395,8 +408,15 @@ impl FakeEngine {
         args: &str,
         f: impl FnOnce(&mut World, &str) -> EngineResult<T>,
     ) -> BoxFuture<'static, EngineResult<T>> {
+        let late = self.fake.lateness(&self.host, op);
+        let answered = format!("{} {op:?} {args} answered", self.host);
         let result = self.fake.call(&self.host, op, args, f);
+        let fake = self.fake.clone();
         Box::pin(async move {
+            if let Some(d) = late {
+                tokio::time::sleep(d).await;
+                fake.world().log.push(answered);
+            }
             match result {
                 Some(r) => r,
                 None => std::future::pending().await,

@@ -69,10 +69,23 @@ enum Taken {
 /// The old container, out of the way.
 struct Aside {
     old: ContainerInspectResponse,
-    /// A healthy-looking replacement left by an interrupted run.
-    reuse: Option<String>,
-    /// The model's image configuration, when read while the old one stopped.
-    config: Option<Option<ImageConfig>>,
+    new: Replacement,
+}
+
+/// How far the replacement got while the old container was set aside.
+enum Replacement {
+    /// Nothing made yet.
+    None,
+    /// Created while the old one stopped; not started.
+    Created(String),
+    /// A healthy-looking replacement left by an interrupted run: running.
+    Reuse(String),
+}
+
+impl Aside {
+    fn new(old: ContainerInspectResponse, new: Replacement) -> Box<Aside> {
+        Box::new(Aside { old, new })
+    }
 }
 
 impl Run<'_> {
@@ -174,56 +187,80 @@ impl Run<'_> {
                     ));
                 }
                 self.step_at(at, Step::Stopping, name);
-                let secs = c
-                    .config
-                    .as_ref()
-                    .and_then(|cfg| cfg.stop_timeout)
-                    .unwrap_or(10)
-                    .clamp(0, MAX_STOP_SECS);
-                let (stopped, config) = tokio::join!(
-                    engine.stop(&snap.id, secs),
-                    image_config(engine, host, s.model.unwrap_or(&c))
-                );
-                match stopped {
-                    Ok(()) => {}
-                    Err(e) if status_of(&e) == Some(304) => {}
-                    Err(e) => return Err(e).ctx(host, format!("stop {name}")),
-                }
-                self.step_at(at, Step::Renaming, &aside);
-                rename(engine, host, &snap.id, &aside).await?;
-                Ok(Taken::Old(Box::new(Aside {
-                    old: c,
-                    reuse: None,
-                    config: Some(config?),
-                })))
+                // The old container stops while it is renamed aside and its
+                // replacement created: only the start waits for the stop, so
+                // the service is down for less and the host costs two round
+                // trips fewer. Any failure leaves a state `restore` undoes.
+                let make_new = async {
+                    self.step_at(at, Step::Renaming, &aside);
+                    let ((), config) = futures::future::try_join(
+                        rename(engine, host, &snap.id, &aside),
+                        image_config(engine, host, s.model.unwrap_or(&c)),
+                    )
+                    .await?;
+                    self.create_new(engine, s, &c, config.as_ref()).await
+                };
+                let (stopped, created) = tokio::join!(stop(engine, host, &c), make_new);
+                stopped?;
+                Ok(Taken::Old(Aside::new(c, Replacement::Created(created?))))
             }
             (Some(o), Some(c)) => {
                 // Half done: a replacement from an earlier run may already be good.
                 let snap = ContainerSnap::from_inspect(&c);
-                if up_to_date(&snap) {
-                    return Ok(Taken::Old(Box::new(Aside {
-                        old: o,
-                        reuse: Some(snap.id),
-                        config: None,
-                    })));
+                if !up_to_date(&snap) {
+                    remove_container(engine, host, &snap.id).await?;
                 }
-                remove_container(engine, host, &snap.id).await?;
-                Ok(Taken::Old(Box::new(Aside {
-                    old: o,
-                    reuse: None,
-                    config: None,
-                })))
+                stop_aside(engine, host, &o).await?;
+                let new = match up_to_date(&snap) {
+                    true => Replacement::Reuse(snap.id),
+                    false => Replacement::None,
+                };
+                Ok(Taken::Old(Aside::new(o, new)))
             }
-            (Some(o), None) => Ok(Taken::Old(Box::new(Aside {
-                old: o,
-                reuse: None,
-                config: None,
-            }))),
+            (Some(o), None) => {
+                stop_aside(engine, host, &o).await?;
+                Ok(Taken::Old(Aside::new(o, Replacement::None)))
+            }
         }
     }
 
-    /// Creates and starts the new container from `model` (or reuses one),
-    /// then waits for its health.
+    /// Creates (does not start) the replacement from `model`: the old
+    /// container's settings on the new image, or a revert's original.
+    async fn create_new(
+        &self,
+        engine: &dyn Engine,
+        s: &Swap<'_>,
+        old: &ContainerInspectResponse,
+        model_image: Option<&ImageConfig>,
+    ) -> Result<String, DeployError> {
+        let at = s.at;
+        let model = s.model.unwrap_or(old);
+        let labels = match s.model {
+            // A revert: the container as it was, labels and all.
+            Some(original) => flotilla_labels(original),
+            None => vec![
+                (
+                    LABEL_PREVIOUS_IMAGE,
+                    model
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.image.clone())
+                        .unwrap_or_default(),
+                ),
+                (
+                    LABEL_PREVIOUS_IMAGE_ID,
+                    model.image.clone().unwrap_or_default(),
+                ),
+                (LABEL_DEPLOY_ID, self.d.id.clone()),
+            ],
+        };
+        let r = spec::recreate(model, model_image, &at.r.to, &labels);
+        self.step_at(at, Step::Creating, &at.r.to);
+        create(engine, at.host, at.name(), r).await
+    }
+
+    /// Starts the new container (creating it first unless it was made while
+    /// the old one stopped), then waits for its health.
     async fn start_new(
         &self,
         engine: &dyn Engine,
@@ -233,36 +270,18 @@ impl Run<'_> {
         t: Instant,
     ) -> Result<(), DeployError> {
         let (at, host, name) = (s.at, s.at.host, s.at.name());
-        let model = s.model.unwrap_or(&aside.old);
-        let id = match &aside.reuse {
-            Some(id) => id.clone(),
-            None => {
-                let model_image = match &aside.config {
-                    Some(config) => config.clone(),
-                    None => image_config(engine, host, model).await?,
+        let id = match &aside.new {
+            Replacement::Reuse(id) => id.clone(),
+            made => {
+                let id = match made {
+                    Replacement::Created(id) => id.clone(),
+                    _ => {
+                        let model_image =
+                            image_config(engine, host, s.model.unwrap_or(&aside.old)).await?;
+                        self.create_new(engine, s, &aside.old, model_image.as_ref())
+                            .await?
+                    }
                 };
-                let labels = match s.model {
-                    // A revert: the container as it was, labels and all.
-                    Some(original) => flotilla_labels(original),
-                    None => vec![
-                        (
-                            LABEL_PREVIOUS_IMAGE,
-                            model
-                                .config
-                                .as_ref()
-                                .and_then(|c| c.image.clone())
-                                .unwrap_or_default(),
-                        ),
-                        (
-                            LABEL_PREVIOUS_IMAGE_ID,
-                            model.image.clone().unwrap_or_default(),
-                        ),
-                        (LABEL_DEPLOY_ID, self.d.id.clone()),
-                    ],
-                };
-                let r = spec::recreate(model, model_image.as_ref(), &at.r.to, &labels);
-                self.step_at(at, Step::Creating, &at.r.to);
-                let id = create(engine, host, name, r).await?;
                 self.step_at(at, Step::Starting, short(s.image_id));
                 engine.start(&id).await.ctx(host, format!("start {name}"))?;
                 id
@@ -389,6 +408,45 @@ async fn remove_kept(
     if let Err(e) = remove_container(engine, &host, &aside).await {
         let message = format!("{e} (the new container is healthy)");
         let _ = events.send(DeployEvent::Warning { message }).await;
+    }
+}
+
+/// Stops a container (by id: it may be renamed meanwhile) with its own grace
+/// period. Asked even when it looked stopped, as a restart policy may have
+/// started it since; a stopped one answers 304, which is fine.
+async fn stop(
+    engine: &dyn Engine,
+    host: &str,
+    c: &ContainerInspectResponse,
+) -> Result<(), DeployError> {
+    let name = c
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    let id = c.id.as_deref().unwrap_or(name);
+    let secs = c
+        .config
+        .as_ref()
+        .and_then(|cfg| cfg.stop_timeout)
+        .unwrap_or(10)
+        .clamp(0, MAX_STOP_SECS);
+    match engine.stop(id, secs).await {
+        Err(e) if status_of(&e) != Some(304) => Err(e).ctx(host, format!("stop {name}")),
+        _ => Ok(()),
+    }
+}
+
+/// An interrupted run may have set the old container aside before its stop
+/// finished; it must not run beside its replacement.
+async fn stop_aside(
+    engine: &dyn Engine,
+    host: &str,
+    o: &ContainerInspectResponse,
+) -> Result<(), DeployError> {
+    match o.state.as_ref().and_then(|s| s.running) {
+        Some(true) => stop(engine, host, o).await,
+        _ => Ok(()),
     }
 }
 

@@ -396,6 +396,68 @@ async fn crash_after_rename_then_resume_starts_from_the_old_aside() {
     assert_eq!(fake.calls("a", Op::Stop), stops, "nothing left to stop");
 }
 
+/// A crash between setting the old container aside and its stop finishing
+/// leaves it running under the aside name: the resume stops it before it
+/// starts the new one beside it.
+#[tokio::test]
+async fn a_resume_stops_an_old_container_set_aside_while_running() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let id = crash_at(&fake, Op::Create, 2).await;
+    let aside = old_name("web");
+    fake.edit("a", &aside, |c| c.state = State::Running);
+    let old = fake.get("a", &aside).expect("aside").id;
+    let seen = fake.log().len();
+    resume(&fake, &id).await;
+    let log = fake.log().split_off(seen);
+    let at = |prefix: &str| {
+        log.iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
+    };
+    assert!(log[at(&format!("a Stop {old}"))].ends_with("-> ok"));
+    assert!(at(&format!("a Stop {old}")) < at("a Start"), "{log:#?}");
+}
+
+/// The old container stops while it is renamed aside and the new one is
+/// created; only the start waits for the stop.
+#[tokio::test]
+async fn the_new_container_is_created_while_the_old_one_stops() {
+    let fake = fleet(&["a"], Some(OK));
+    let old = fake.get("a", "web").expect("web").id;
+    fake.fail("a", Op::Stop, 1, Fault::Late(Duration::from_millis(300)));
+    let ran = deploy_v2(&fake, &["a"]).await;
+    assert_eq!(
+        ran.outcome("a"),
+        HostOutcome::Deployed,
+        "{}",
+        ran.error("a")
+    );
+    settled(&fake, "a", V2);
+    let log = fake.log();
+    let at = |prefix: &str| {
+        log.iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
+    };
+    let stopped = at(&format!("a Stop {old} answered"));
+    assert!(at(&format!("a Rename {old}")) < stopped, "{log:#?}");
+    assert!(at(&format!("a Create web {V2}")) < stopped, "{log:#?}");
+    assert!(stopped < at("a Start"), "{log:#?}");
+}
+
+/// The stop fails after the new container was made: the host goes back to
+/// the old one, and the unstarted new one is gone.
+#[tokio::test]
+async fn a_failed_stop_after_the_new_container_was_made_rolls_back() {
+    let fake = fleet(&["a"], Some(OK));
+    let before = original_ids(&fake, &["a"]);
+    fake.fail("a", Op::Stop, 1, Fault::Status(500));
+    let ran = deploy_v2(&fake, &["a"]).await;
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert!(ran.error("a").contains("stop web"), "{}", ran.error("a"));
+    assert_eq!(settled(&fake, "a", V1), before[0]);
+}
+
 #[tokio::test]
 async fn crash_before_start_then_resume_replaces_the_unstarted_container() {
     let fake = fleet(&["a", "b"], Some(OK));
