@@ -14,9 +14,9 @@ use bollard::models::{
     ImageConfig, ImageInspect, NetworkConnectRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ImportImageOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
-    TagImageOptions,
+    CreateContainerOptions, CreateImageOptions, EventsOptions, ImportImageOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
+    StopContainerOptions, TagImageOptions,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -104,6 +104,17 @@ pub trait Engine: Send + Sync {
         cmd: Vec<String>,
         keep: usize,
     ) -> BoxFuture<'a, EngineResult<(i64, String)>>;
+    /// The actions (`die`, `health_status: healthy`, …) of the container's
+    /// events from `since` (Docker's form: unix seconds, fractional) on, as
+    /// they happen; `None` when this engine cannot stream them (the caller
+    /// polls instead).
+    fn container_events(
+        &self,
+        _container: &str,
+        _since: &str,
+    ) -> Option<BoxStream<'static, EngineResult<String>>> {
+        None
+    }
     /// Pulls from the registry named in the reference.
     fn pull(&self, image: &str) -> BoxStream<'static, EngineResult<PullProgress>>;
     /// `docker save`: the image as a tar stream.
@@ -298,6 +309,46 @@ impl Engine for DockerEngine {
             let done = self.0.inspect_exec(&exec.id).await?;
             Ok((done.exit_code.unwrap_or(-1), output))
         })
+    }
+
+    fn container_events(
+        &self,
+        container: &str,
+        since: &str,
+    ) -> Option<BoxStream<'static, EngineResult<String>>> {
+        // A restart shows as `die` first; `start` would only repeat the start.
+        const USED: [&str; 5] = [
+            "die",
+            "oom",
+            "destroy",
+            "pause",
+            // Docker matches this one by prefix: `health_status: healthy` etc.
+            "health_status",
+        ];
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            ("container".to_owned(), vec![container.to_owned()]),
+            (
+                "event".to_owned(),
+                USED.iter().map(|e| (*e).to_owned()).collect(),
+            ),
+        ]);
+        let opts = EventsOptions {
+            since: Some(since.to_owned()),
+            filters: Some(filters),
+            ..Default::default()
+        };
+        // Open as long as the health wait: no request timeout.
+        let docker = self
+            .0
+            .clone()
+            .with_timeout(Duration::from_secs(u64::from(u32::MAX)));
+        Some(
+            docker
+                .events(Some(opts))
+                .map(|e| e.map(|m| m.action.unwrap_or_default()))
+                .boxed(),
+        )
     }
 
     fn pull(&self, image: &str) -> BoxStream<'static, EngineResult<PullProgress>> {

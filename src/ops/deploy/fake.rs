@@ -36,6 +36,7 @@ pub enum Op {
     Rename,
     Remove,
     Logs,
+    Events,
     Exec,
     Pull,
     Export,
@@ -122,6 +123,7 @@ impl Container {
                 running: Some(self.running()),
                 restarting: Some(false),
                 exit_code: Some(0),
+                started_at: self.running().then(|| "2026-11-30T12:00:00.5Z".to_owned()),
                 health,
                 ..Default::default()
             }),
@@ -171,6 +173,8 @@ struct World {
     calls: HashMap<(String, Op), usize>,
     log: Vec<String>,
     next_id: u64,
+    /// Whether hosts stream container events (else callers poll).
+    events: bool,
 }
 
 /// The fake fleet; clones share it.
@@ -320,6 +324,11 @@ impl Fake {
     /// Every call so far, as `host op args -> result`.
     pub fn log(&self) -> Vec<String> {
         self.world().log.clone()
+    }
+
+    /// Hosts stream container events: health changes as Docker reports them.
+    pub fn stream_events(&self) {
+        self.world().events = true;
     }
 
     /// Waits for an injected crash.
@@ -622,6 +631,38 @@ impl Engine for FakeEngine {
     ) -> BoxFuture<'a, EngineResult<(i64, String)>> {
         self.run(Op::Exec, &format!("{container} {cmd:?}"), |_, _| {
             Ok((0, String::new()))
+        })
+    }
+
+    /// The health changes still ahead of the container, then nothing.
+    fn container_events(
+        &self,
+        container: &str,
+        _since: &str,
+    ) -> Option<BoxStream<'static, EngineResult<String>>> {
+        if !self.fake.world().events {
+            return None;
+        }
+        let actions = self
+            .fake
+            .call(&self.host, Op::Events, container, |w, host| {
+                let h = host_mut(w, host);
+                let i = h.find(container).ok_or_else(|| no_container(container))?;
+                let mut ahead: Vec<HealthStatusEnum> =
+                    h.containers[i].health.iter().copied().collect();
+                // Docker reports a change, not every check.
+                ahead.dedup();
+                Ok(ahead
+                    .into_iter()
+                    .map(|s| format!("health_status: {s}"))
+                    .collect::<Vec<_>>())
+            });
+        Some(match actions {
+            Some(Ok(actions)) => futures::stream::iter(actions.into_iter().map(Ok))
+                .chain(futures::stream::pending())
+                .boxed(),
+            Some(Err(e)) => futures::stream::once(async move { Err(e) }).boxed(),
+            None => futures::stream::pending().boxed(),
         })
     }
 

@@ -5,11 +5,20 @@
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::engine::{Engine, inspect_some};
 use super::event::{DeployEvent, ReplicaRef};
 use super::{DeployError, DockerContext};
+
+/// The container's start in the form Docker's `since` takes: its events
+/// from then on, so none is missed between the start and the subscription.
+fn since(c: &ContainerInspectResponse) -> Option<String> {
+    let started = c.state.as_ref()?.started_at.as_deref()?;
+    let t: jiff::Timestamp = started.parse().ok()?;
+    Some(format!("{}.{:09}", t.as_second(), t.subsec_nanosecond()))
+}
 
 /// How often Docker health is polled (each poll is one warm API round trip).
 /// A healthy container is seen on average half of this (plus a round trip)
@@ -84,9 +93,22 @@ fn cut(text: &str) -> String {
     }
 }
 
+/// Why the wait looks at the container again.
+enum Look {
+    /// Time to poll (no event stream), or a container event: inspect it.
+    Inspect,
+    /// Docker said healthy: nothing else to read.
+    Healthy,
+    /// Only time passed: the last inspect still stands.
+    Again,
+}
+
 impl Wait<'_> {
     /// Waits until healthy, unhealthy, exited/restarted, timed out or
-    /// `cancelled()`; returns how long it took.
+    /// `cancelled()`; returns how long it took. Docker's own HEALTHCHECK is
+    /// followed through the container's events where the engine streams
+    /// them (seen half a round trip after Docker marks it, not a poll
+    /// later), else polled.
     pub async fn run(
         &self,
         cancelled: &(dyn Fn() -> bool + Sync),
@@ -97,6 +119,12 @@ impl Wait<'_> {
             None => self.inspect().await?,
         };
         let restarts = c.restart_count.unwrap_or(0);
+        let mut events = match self.mode {
+            HealthMode::Docker => {
+                since(&c).and_then(|t| self.engine.container_events(self.container, &t))
+            }
+            _ => None,
+        };
         let mut last_status = "starting".to_owned();
         let mut next_report = start;
         loop {
@@ -159,11 +187,37 @@ impl Wait<'_> {
                 HealthMode::Exec(_) => Duration::from_secs(1),
                 _ => POLL,
             };
-            tokio::time::sleep(pause.min(self.timeout.saturating_sub(elapsed))).await;
+            let pause = pause.min(self.timeout.saturating_sub(elapsed));
+            let look = match events.as_mut() {
+                None => {
+                    tokio::time::sleep(pause).await;
+                    Look::Inspect
+                }
+                // A local timer only: the cancel, the countdown and the
+                // timeout are checked as often as when polling.
+                Some(stream) => match tokio::time::timeout(pause, stream.next()).await {
+                    Err(_) => Look::Again,
+                    Ok(Some(Ok(action))) if action == "health_status: healthy" => Look::Healthy,
+                    Ok(Some(Ok(_))) => Look::Inspect,
+                    Ok(Some(Err(e))) => {
+                        tracing::debug!(host = self.host, "health events failed, polling: {e}");
+                        events = None;
+                        Look::Inspect
+                    }
+                    Ok(None) => {
+                        events = None;
+                        Look::Inspect
+                    }
+                },
+            };
             if cancelled() {
                 return Err(DeployError::Cancelled);
             }
-            c = self.inspect().await?;
+            match look {
+                Look::Healthy => return Ok(start.elapsed()),
+                Look::Inspect => c = self.inspect().await?,
+                Look::Again => {}
+            }
         }
     }
 

@@ -396,6 +396,48 @@ async fn crash_after_rename_then_resume_starts_from_the_old_aside() {
     assert_eq!(fake.calls("a", Op::Stop), stops, "nothing left to stop");
 }
 
+/// With events, the health wait reads the container only when Docker says
+/// something changed: here once after the start and once for the
+/// `starting` report, where polling reads it at every step.
+#[tokio::test]
+async fn the_health_wait_follows_events_instead_of_polling() {
+    let slow = &[STARTING, STARTING, STARTING, STARTING, HEALTHY];
+    let inspects_of_new = |events: bool| async move {
+        let fake = fleet(&["a"], Some(slow));
+        if events {
+            fake.stream_events();
+        }
+        let ran = deploy_v2(&fake, &["a"]).await;
+        assert_eq!(
+            ran.outcome("a"),
+            HostOutcome::Deployed,
+            "{}",
+            ran.error("a")
+        );
+        let new = settled(&fake, "a", V2);
+        let log = fake.log();
+        let n = log
+            .iter()
+            .filter(|l| l.starts_with(&format!("a Inspect {new}")))
+            .count();
+        (n, fake.calls("a", Op::Events))
+    };
+    assert_eq!(inspects_of_new(false).await, (5, 0));
+    assert_eq!(inspects_of_new(true).await, (2, 1));
+}
+
+/// An unhealthy report through events rolls back as a polled one does.
+#[tokio::test]
+async fn an_unhealthy_event_rolls_the_host_back() {
+    let fake = fleet(&["a"], Some(SICK));
+    fake.stream_events();
+    let before = original_ids(&fake, &["a"]);
+    let ran = deploy_v2(&fake, &["a"]).await;
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert!(ran.error("a").contains("unhealthy"), "{}", ran.error("a"));
+    assert_eq!(settled(&fake, "a", V1), before[0]);
+}
+
 /// A crash between setting the old container aside and its stop finishing
 /// leaves it running under the aside name: the resume stops it before it
 /// starts the new one beside it.
