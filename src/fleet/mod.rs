@@ -100,7 +100,12 @@ impl Fleet {
 
     /// Runs the loop until every host has answered or given up; actors stay up.
     pub async fn settle(&mut self, state: &mut FleetState) {
-        while !state.all_settled() {
+        self.settle_until(state, FleetState::all_settled).await;
+    }
+
+    /// Runs the loop until `done(state)`; actors stay up.
+    pub async fn settle_until(&mut self, state: &mut FleetState, done: fn(&FleetState) -> bool) {
+        while !done(state) {
             let Some(event) = self.events.recv().await else {
                 break;
             };

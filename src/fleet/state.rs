@@ -107,6 +107,12 @@ impl FleetState {
         self.hosts.iter().all(HostState::settled)
     }
 
+    /// Every host connected (its daemon answered) or given up, listed or
+    /// not: enough for callers that ask the daemons themselves.
+    pub fn all_linked(&self) -> bool {
+        self.hosts.iter().all(|h| h.is_up() || h.settled())
+    }
+
     pub fn unreachable(&self) -> impl Iterator<Item = &HostState> {
         self.hosts.iter().filter(|h| !h.is_up())
     }
@@ -352,6 +358,35 @@ mod tests {
         assert!(s.hosts[1].settled());
         assert!(!s.all_settled(), "host a has not answered yet");
         assert_eq!(s.containers().count(), 1);
+    }
+
+    #[test]
+    fn linked_means_connected_or_given_up_listed_or_not() {
+        let mut s = fleet();
+        let connected = || HostEvent::Connected {
+            info: info(),
+            rtt: Duration::from_millis(3),
+        };
+        update(
+            &mut s,
+            FleetEvent {
+                host: 0,
+                kind: connected(),
+            },
+        );
+        assert!(!s.all_linked(), "host b is still connecting");
+        update(
+            &mut s,
+            FleetEvent {
+                host: 1,
+                kind: HostEvent::Disconnected {
+                    reason: "connection refused".into(),
+                    retry_in: None,
+                },
+            },
+        );
+        assert!(s.all_linked());
+        assert!(!s.all_settled(), "host a has not listed yet");
     }
 
     #[test]

@@ -239,7 +239,9 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         ..actor_config(cli)
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
-    fleet.settle(&mut state).await;
+    // The probes read what the deploy needs: the actors' own container list
+    // need not be waited for (one round trip less before anything starts).
+    fleet.settle_until(&mut state, FleetState::all_linked).await;
     // Unreachable hosts are reported from the state (`Connected::unreachable`).
     let names: Vec<String> = inventory.hosts.iter().map(|h| h.name.clone()).collect();
     let hosts = crate::ops::deploy::reach::handles(&state, &fleet, &names).hosts;
