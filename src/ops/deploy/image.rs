@@ -127,7 +127,7 @@ pub async fn ensure(
             .ok_or_else(|| DeployError::host(host, format!("{image} missing after the pull")));
     };
     if image_id(engine, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
-        step(Step::ImagePresent, short(&source.image_id));
+        report_present(events, host, &source.image_id);
         return Ok(source.image_id.clone());
     }
     let (repo, tag) = split_ref(image);
@@ -164,7 +164,17 @@ pub async fn ensure(
     }
 }
 
-fn short(id: &str) -> String {
+/// The image is on the host already: said as the transfer would say it.
+pub(super) fn report_present(events: &mpsc::Sender<DeployEvent>, host: &str, id: &str) {
+    let _ = events.try_send(DeployEvent::Step {
+        host: host.to_owned(),
+        replica: None,
+        step: Step::ImagePresent,
+        detail: short(id),
+    });
+}
+
+pub(super) fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 

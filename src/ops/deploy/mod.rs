@@ -30,7 +30,7 @@ pub mod spec;
 
 pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};
 pub use event::{DeployEvent, HostOutcome, ReplicaRef, RunOutcome, Timings};
-pub use exec::{Control, Deployment, Summary, execute};
+pub use exec::{Control, Deployment, Seen, Summary, execute};
 pub use image::{Delivery, SourceRef};
 pub use plan::{Intent, Job, Plan, PlannedHost, PlannedReplica};
 pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo, ReplicaProbe};

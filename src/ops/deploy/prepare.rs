@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::plan::{self, Interrupted};
 use super::{
-    Delivery, Deployment, HostHandle, HostProbe, Intent, Liveness, LockInfo, SourceRef, probe,
+    Delivery, Deployment, HostHandle, HostProbe, Intent, Liveness, LockInfo, Seen, SourceRef, probe,
 };
 use crate::config::{Amount, ServiceSpec};
 use crate::ops::AuditLog;
@@ -244,6 +244,16 @@ pub async fn prepare(
             Some((p.host.clone(), image))
         })
         .collect();
+    let seen = match &req.image {
+        Some(target) => Seen {
+            image: target.clone(),
+            on: probes
+                .iter()
+                .map(|p| (p.host.clone(), p.target_id.clone()))
+                .collect(),
+        },
+        None => Seen::default(),
+    };
     Ok(Prepared::Ready(Box::new(Ready {
         deployment: Deployment {
             id,
@@ -258,6 +268,7 @@ pub async fn prepare(
             pre_deploy,
             audit: Some(AuditLog::from_env()),
             lock_images,
+            seen,
         },
         mode,
         image,

@@ -169,10 +169,20 @@ impl Run<'_> {
         host: &str,
         image: &str,
     ) -> Result<String, DeployError> {
-        match self.ready.get(&(host.to_owned(), image.to_owned())) {
-            Some(id) => Ok(id.clone()),
-            None => image::ensure(engine, host, image, self.sources.get(image), self.events).await,
+        if let Some(id) = self.ready.get(&(host.to_owned(), image.to_owned())) {
+            return Ok(id.clone());
         }
+        let source = self.sources.get(image);
+        // The probe found the source's very image here: nothing to bring, no
+        // need to ask again. (A registry pull is always made: the tag may
+        // have moved there.)
+        if let Some(source) = source
+            && self.d.seen.lookup(host, image) == Some(Some(source.image_id.as_str()))
+        {
+            image::report_present(self.events, host, &source.image_id);
+            return Ok(source.image_id.clone());
+        }
+        image::ensure(engine, host, image, source, self.events).await
     }
 
     /// After a replica failed (`back`: its own old container runs again,

@@ -65,6 +65,44 @@ pub struct Deployment {
     /// Host → an image id the probe saw in use by the service there: the
     /// lock container is created from it without another round trip.
     pub lock_images: HashMap<String, String>,
+    /// What the probes saw of the image being deployed, so that neither the
+    /// stream source nor each host's image check asks again.
+    pub seen: Seen,
+}
+
+/// The image a deploy rolls out, as each host's probe found it.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub image: String,
+    /// Host → the image's id there (`None`: the host lacks it).
+    pub on: HashMap<String, Option<String>>,
+}
+
+impl Seen {
+    /// `Some(Some(id))` where the probe found `image` on `host`, `Some(None)`
+    /// where it did not, `None` where it did not look.
+    fn lookup(&self, host: &str, image: &str) -> Option<Option<&str>> {
+        if image != self.image {
+            return None;
+        }
+        self.on.get(host).map(Option::as_deref)
+    }
+
+    /// The first candidate that has `image`, by the probes alone: `None` as
+    /// soon as one before it was not probed (the local daemon), or when none
+    /// has it (then asking says which, or that none does).
+    fn source(&self, image: &str, candidates: &[(String, EngineRef)]) -> Option<Source> {
+        for (name, engine) in candidates {
+            if let Some(id) = self.lookup(name, image)? {
+                return Some(Source {
+                    name: name.clone(),
+                    engine: engine.clone(),
+                    image_id: id.to_owned(),
+                });
+            }
+        }
+        None
+    }
 }
 
 /// Why a run changed nothing.
@@ -272,9 +310,12 @@ impl<'a> Run<'a> {
                 }
             }
             for image in images {
-                let found = image::find_source(image, &candidates)
-                    .await
-                    .map_err(|e| NotStarted::Error(e.to_string()))?;
+                let found = match self.d.seen.source(image, &candidates) {
+                    Some(source) => Some(source),
+                    None => image::find_source(image, &candidates)
+                        .await
+                        .map_err(|e| NotStarted::Error(e.to_string()))?,
+                };
                 let Some(source) = found else {
                     let names: Vec<&str> = candidates.iter().map(|(n, _)| n.as_str()).collect();
                     return Err(NotStarted::ImageMissing(format!(

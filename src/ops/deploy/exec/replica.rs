@@ -13,6 +13,7 @@ use crate::ops::deploy::engine::{
 };
 use crate::ops::deploy::event::{DeployEvent, ReplicaRef, Step, Timings};
 use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::image;
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::plan::PlannedReplica;
 use crate::ops::deploy::probe::ContainerSnap;
@@ -282,7 +283,7 @@ impl Run<'_> {
                             .await?
                     }
                 };
-                self.step_at(at, Step::Starting, short(s.image_id));
+                self.step_at(at, Step::Starting, image::short(s.image_id));
                 engine.start(&id).await.ctx(host, format!("start {name}"))?;
                 id
             }
@@ -448,8 +449,4 @@ async fn stop_aside(
         Some(true) => stop(engine, host, o).await,
         _ => Ok(()),
     }
-}
-
-fn short(id: &str) -> String {
-    id.trim_start_matches("sha256:").chars().take(12).collect()
 }

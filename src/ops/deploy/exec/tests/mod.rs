@@ -5,7 +5,7 @@ use std::time::Duration;
 use bollard::models::HealthStatusEnum;
 use tokio::sync::{mpsc, watch};
 
-use super::{Control, Deployment, Summary, execute};
+use super::{Control, Deployment, Seen, Summary, execute};
 use crate::config::{Amount, ContainerSelector, ServiceSpec};
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, RunOutcome, Step};
 use crate::ops::deploy::fake::{Fake, Fault, HEALTHY, Op, STARTING, State, UNHEALTHY};
@@ -249,6 +249,58 @@ async fn image_streamed_from_the_host_that_has_it() {
     }
 }
 
+/// A deploy of v2 to `hosts` as if the probes had not looked for the image
+/// (as for the local daemon): the source is searched for.
+async fn unseen(fake: &Fake, hosts: &[&str]) -> Deployment {
+    let mut d = deployment(fake, &service(hosts, 3), &request(Mode::Deploy, Some(V2))).await;
+    d.seen = Seen::default();
+    d
+}
+
+/// The probes already read the image on every host: neither the stream
+/// source nor a host's image check asks again.
+#[tokio::test]
+async fn what_the_probes_saw_of_the_image_is_not_asked_again() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, None);
+    fake.image("b", V2, ID2, OK);
+    let ran =
+        run(deployment(&fake, &service(&hosts, 3), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::ImageSource { image, source } if image == V2 && source == "b")));
+    let log = fake.log();
+    let asked = |h: &str| {
+        log.iter()
+            .filter(|l| l.starts_with(&format!("{h} InspectImage {V2} ")))
+            .count()
+    };
+    // b: the probe alone. a and c (which lack it): the probe, then the
+    // transfer's own checks before and after.
+    assert_eq!((asked("a"), asked("b"), asked("c")), (3, 1, 3), "{log:#?}");
+    for h in hosts {
+        settled(&fake, h, V2);
+    }
+}
+
+/// A host whose tag names another build than the source's still gets the
+/// source's: every host ends on the same image id.
+#[tokio::test]
+async fn a_host_with_another_build_under_the_tag_gets_the_sources() {
+    let hosts = ["a", "b"];
+    let fake = fleet(&hosts, None);
+    fake.image("a", V2, ID2, OK);
+    fake.image("b", V2, "sha256:9999", OK);
+    let ran =
+        run(deployment(&fake, &service(&hosts, 2), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    assert_eq!(fake.calls("b", Op::Load), 1);
+    for h in hosts {
+        settled(&fake, h, V2);
+        assert_eq!(fake.get(h, "web").expect("web").image_id, ID2, "{h}");
+    }
+}
+
 #[tokio::test]
 async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answer() {
     let hosts = ["a", "b", "c"];
@@ -257,8 +309,7 @@ async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answ
     fake.image("c", V2, ID2, OK);
     // The probe's image read is the first; the search for a source the second.
     fake.fail("c", Op::InspectImage, 2, Fault::Status(500));
-    let ran =
-        run(deployment(&fake, &service(&hosts, 3), &request(Mode::Deploy, Some(V2))).await).await;
+    let ran = run(unseen(&fake, &hosts).await).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
     assert!(ran.events.iter().any(|e| matches!(e,
         DeployEvent::ImageSource { image, source } if image == V2 && source == "b")));
@@ -277,8 +328,7 @@ async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answ
     let fake = fleet(&hosts, None);
     fake.image("c", V2, ID2, OK);
     fake.fail("b", Op::InspectImage, 2, Fault::Status(500));
-    let ran =
-        run(deployment(&fake, &service(&hosts, 3), &request(Mode::Deploy, Some(V2))).await).await;
+    let ran = run(unseen(&fake, &hosts).await).await;
     assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
     for h in hosts {
         settled(&fake, h, V1);
