@@ -546,11 +546,14 @@ fn registry_path_pulls_from_a_local_registry() {
     );
     svc.assert_consistent(&image);
     let evs = events(&out.stdout);
-    let pulled: Vec<&str> = evs
+    // fleet-1 first (pre_deploy runs there), then the others at once.
+    let mut pulled: Vec<&str> = evs
         .iter()
         .filter(|e| e["event"] == "step" && e["step"] == "pulling")
         .map(|e| e["host"].as_str().expect("host"))
         .collect();
+    assert_eq!(pulled.first(), Some(&"fleet-1"));
+    pulled.sort_unstable();
     assert_eq!(pulled, ["fleet-1", "fleet-2", "fleet-3"]);
     assert!(of_kind(&evs, "image_source").is_empty(), "no streaming");
     // pre_deploy ran once, first, in the new image with the service's env.

@@ -122,9 +122,12 @@ pub async fn ensure(
     let Some(source) = source else {
         step(Step::Pulling, image.to_owned());
         bounded(host, "pull", pull(engine, host, image, events)).await?;
-        return image_id(engine, host, image)
+        let id = image_id(engine, host, image)
             .await?
-            .ok_or_else(|| DeployError::host(host, format!("{image} missing after the pull")));
+            .ok_or_else(|| DeployError::host(host, format!("{image} missing after the pull")))?;
+        // Pulls run ahead of their host's turn: its row says the image is there.
+        report_present(events, host, &id);
+        return Ok(id);
     };
     if image_id(engine, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
         report_present(events, host, &source.image_id);

@@ -172,6 +172,9 @@ impl Run<'_> {
         if let Some(id) = self.ready.get(&(host.to_owned(), image.to_owned())) {
             return Ok(id.clone());
         }
+        if let Some(pulled) = self.pulls.take(host, image).await {
+            return pulled;
+        }
         let source = self.sources.get(image);
         // The probe found the source's very image here: nothing to bring, no
         // need to ask again. (A registry pull is always made: the tag may

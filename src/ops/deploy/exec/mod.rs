@@ -5,6 +5,7 @@
 //! steps are in `host.rs`.
 
 mod host;
+mod pulls;
 mod replica;
 #[cfg(test)]
 mod tests;
@@ -150,6 +151,8 @@ struct Run<'a> {
     cleanups: std::sync::Mutex<Vec<BoxFuture<'a, ()>>>,
     /// Host → id of the lock container this run created there.
     lock_ids: HashMap<String, String>,
+    /// Registry pulls under way on every host.
+    pulls: pulls::Pulls,
 }
 
 /// Runs the deployment to the end; every outcome is in the events and the summary.
@@ -167,6 +170,7 @@ pub async fn execute(
         control,
         cleanups: std::sync::Mutex::new(Vec::new()),
         lock_ids: HashMap::new(),
+        pulls: pulls::Pulls::default(),
     };
     run.emit(DeployEvent::Plan {
         deploy_id: d.id.clone(),
@@ -180,6 +184,7 @@ pub async fn execute(
             let result = match run.pre_deploy().await {
                 Err(why) => (RunOutcome::NotStarted, Vec::new(), Some(why)),
                 Ok(()) => {
+                    run.pulls = pulls::Pulls::start(&d, &run.ready, &events);
                     let (outcome, hosts) = run.batches().await;
                     (outcome, hosts, None)
                 }

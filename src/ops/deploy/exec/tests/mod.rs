@@ -178,6 +178,33 @@ fn original_ids(fake: &Fake, hosts: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Every host's pull starts once the locks are held, not at its turn; a
+/// failed pull still fails only its own host, at its turn, unchanged.
+#[tokio::test]
+async fn registry_pulls_run_ahead_of_each_hosts_turn() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, None);
+    fake.fail("b", Op::Pull, 1, Fault::Status(500));
+    let mut req = request(Mode::Deploy, Some(V2));
+    req.delivery = Delivery::Registry;
+    let mut svc = service(&hosts, 1);
+    svc.max_fail = Amount::Count(1);
+    let ran = run(deployment(&fake, &svc, &req).await).await;
+    let log = fake.log();
+    let at = |prefix: &str| {
+        log.iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
+    };
+    assert!(at("c Pull") < at("a Stop"), "{log:#?}");
+    assert_eq!(ran.outcome("a"), HostOutcome::Deployed);
+    assert_eq!(ran.outcome("b"), HostOutcome::Unchanged);
+    assert!(ran.error("b").contains("500"), "{}", ran.error("b"));
+    assert_eq!(ran.outcome("c"), HostOutcome::Deployed);
+    assert_eq!(fake.calls("c", Op::Pull), 1);
+    settled(&fake, "b", V1);
+}
+
 #[tokio::test]
 async fn clean_deploy_in_serial_batches() {
     let hosts = ["a", "b", "c"];
