@@ -304,6 +304,17 @@ mod tests {
     }
 
     #[test]
+    fn since_is_the_start_in_dockers_unix_form() {
+        let mut c = with_test(None);
+        assert_eq!(since(&c), None, "never started");
+        c.state = Some(bollard::models::ContainerState {
+            started_at: Some("2026-11-30T16:04:51.321690856Z".into()),
+            ..Default::default()
+        });
+        assert_eq!(since(&c).as_deref(), Some("1796054691.321690856"));
+    }
+
+    #[test]
     fn output_is_cut() {
         let long = "x".repeat(1000);
         assert_eq!(cut(&long).chars().count(), OUTPUT_LIMIT + 1);

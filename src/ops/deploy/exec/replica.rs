@@ -208,14 +208,13 @@ impl Run<'_> {
             (Some(o), Some(c)) => {
                 // Half done: a replacement from an earlier run may already be good.
                 let snap = ContainerSnap::from_inspect(&c);
-                if !up_to_date(&snap) {
+                let new = if up_to_date(&snap) {
+                    Replacement::Reuse(snap.id)
+                } else {
                     remove_container(engine, host, &snap.id).await?;
-                }
-                stop_aside(engine, host, &o).await?;
-                let new = match up_to_date(&snap) {
-                    true => Replacement::Reuse(snap.id),
-                    false => Replacement::None,
+                    Replacement::None
                 };
+                stop_aside(engine, host, &o).await?;
                 Ok(Taken::Old(Aside::new(o, new)))
             }
             (Some(o), None) => {
