@@ -171,6 +171,20 @@ fn settled(fake: &Fake, host: &str, image: &str) -> String {
     web.id
 }
 
+/// Where the first call starting with `prefix` is in the fake's `log`.
+fn at(log: &[String], prefix: &str) -> usize {
+    log.iter()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
+}
+
+/// Host a went back to its own old container, and its error says `why`.
+fn rolled_back(fake: &Fake, ran: &Ran, before: &str, why: &str) {
+    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert!(ran.error("a").contains(why), "{}", ran.error("a"));
+    assert_eq!(settled(fake, "a", V1), before);
+}
+
 fn original_ids(fake: &Fake, hosts: &[&str]) -> Vec<String> {
     hosts
         .iter()
@@ -191,12 +205,7 @@ async fn registry_pulls_run_ahead_of_each_hosts_turn() {
     svc.max_fail = Amount::Count(1);
     let ran = run(deployment(&fake, &svc, &req).await).await;
     let log = fake.log();
-    let at = |prefix: &str| {
-        log.iter()
-            .position(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
-    };
-    assert!(at("c Pull") < at("a Stop"), "{log:#?}");
+    assert!(at(&log, "c Pull") < at(&log, "a Stop"), "{log:#?}");
     assert_eq!(ran.outcome("a"), HostOutcome::Deployed);
     assert_eq!(ran.outcome("b"), HostOutcome::Unchanged);
     assert!(ran.error("b").contains("500"), "{}", ran.error("b"));
@@ -342,13 +351,8 @@ async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answ
         DeployEvent::ImageSource { image, source } if image == V2 && source == "b")));
     // c was asked too, at once, before anything was locked.
     let log = fake.log();
-    let at = |p: &str| {
-        log.iter()
-            .position(|l| l.starts_with(p))
-            .unwrap_or_else(|| panic!("no {p:?} in {log:#?}"))
-    };
     assert!(
-        at("c InspectImage app:v2 -> 500") < at("a Create flotilla-lock-web"),
+        at(&log, "c InspectImage app:v2 -> 500") < at(&log, "a Create flotilla-lock-web"),
         "{log:#?}"
     );
     // An error before the first host that has it stops the run before any change.
@@ -510,9 +514,7 @@ async fn an_unhealthy_event_rolls_the_host_back() {
     fake.stream_events();
     let before = original_ids(&fake, &["a"]);
     let ran = deploy_v2(&fake, &["a"]).await;
-    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
-    assert!(ran.error("a").contains("unhealthy"), "{}", ran.error("a"));
-    assert_eq!(settled(&fake, "a", V1), before[0]);
+    rolled_back(&fake, &ran, &before[0], "unhealthy");
 }
 
 /// A crash between setting the old container aside and its stop finishing
@@ -528,13 +530,11 @@ async fn a_resume_stops_an_old_container_set_aside_while_running() {
     let seen = fake.log().len();
     resume(&fake, &id).await;
     let log = fake.log().split_off(seen);
-    let at = |prefix: &str| {
-        log.iter()
-            .position(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
-    };
-    assert!(log[at(&format!("a Stop {old}"))].ends_with("-> ok"));
-    assert!(at(&format!("a Stop {old}")) < at("a Start"), "{log:#?}");
+    assert!(log[at(&log, &format!("a Stop {old}"))].ends_with("-> ok"));
+    assert!(
+        at(&log, &format!("a Stop {old}")) < at(&log, "a Start"),
+        "{log:#?}"
+    );
 }
 
 /// The old container stops while it is renamed aside and the new one is
@@ -553,15 +553,13 @@ async fn the_new_container_is_created_while_the_old_one_stops() {
     );
     settled(&fake, "a", V2);
     let log = fake.log();
-    let at = |prefix: &str| {
-        log.iter()
-            .position(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
-    };
-    let stopped = at(&format!("a Stop {old} answered"));
-    assert!(at(&format!("a Rename {old}")) < stopped, "{log:#?}");
-    assert!(at(&format!("a Create web {V2}")) < stopped, "{log:#?}");
-    assert!(stopped < at("a Start"), "{log:#?}");
+    let stopped = at(&log, &format!("a Stop {old} answered"));
+    assert!(at(&log, &format!("a Rename {old}")) < stopped, "{log:#?}");
+    assert!(
+        at(&log, &format!("a Create web {V2}")) < stopped,
+        "{log:#?}"
+    );
+    assert!(stopped < at(&log, "a Start"), "{log:#?}");
 }
 
 /// The stop fails after the new container was made: the host goes back to
@@ -572,9 +570,7 @@ async fn a_failed_stop_after_the_new_container_was_made_rolls_back() {
     let before = original_ids(&fake, &["a"]);
     fake.fail("a", Op::Stop, 1, Fault::Status(500));
     let ran = deploy_v2(&fake, &["a"]).await;
-    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
-    assert!(ran.error("a").contains("stop web"), "{}", ran.error("a"));
-    assert_eq!(settled(&fake, "a", V1), before[0]);
+    rolled_back(&fake, &ran, &before[0], "stop web");
 }
 
 #[tokio::test]
@@ -713,19 +709,14 @@ async fn the_replaced_container_goes_while_the_next_host_deploys() {
     let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
     let log = fake.log();
-    let at = |prefix: &str| {
-        log.iter()
-            .position(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
-    };
-    let removed = at(&format!("a Remove {}", old_name("web")));
+    let removed = at(&log, &format!("a Remove {}", old_name("web")));
     // The lock goes by its id (the fake's ids end in the name).
     let unlocked = log
         .iter()
         .position(|l| l.starts_with("a Remove ") && l.contains(&lock_name("web")))
         .unwrap_or_else(|| panic!("a's lock not removed: {log:#?}"));
     assert!(
-        at("b Start") < removed,
+        at(&log, "b Start") < removed,
         "a's old container went before b started: {log:#?}"
     );
     assert!(
