@@ -1,6 +1,7 @@
 //! One container swapped: take the old one aside, start and prove the new
 //! one, or put the old one back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bollard::models::{ContainerInspectResponse, ImageConfig};
@@ -24,6 +25,8 @@ use crate::ops::deploy::{
 
 /// Seconds Docker waits for the old container to stop before SIGKILL, at most.
 const MAX_STOP_SECS: i64 = 300;
+/// The step's detail when the new container is ready before the old one stopped.
+const STILL_STOPPING: &str = "(new one created, waiting for the stop)";
 
 /// Where a step happens: the host, the container (`r.from` → `r.to`), and
 /// which replica it is when the host runs several.
@@ -192,6 +195,12 @@ impl Run<'_> {
                 // replacement created: only the start waits for the stop, so
                 // the service is down for less and the host costs two round
                 // trips fewer. Any failure leaves a state `restore` undoes.
+                let stop_done = AtomicBool::new(false);
+                let stop_old = async {
+                    let stopped = stop(engine, host, &c).await;
+                    stop_done.store(true, Ordering::Relaxed);
+                    stopped
+                };
                 let make_new = async {
                     self.step_at(at, Step::Renaming, &aside);
                     let ((), config) = futures::future::try_join(
@@ -199,9 +208,15 @@ impl Run<'_> {
                         image_config(engine, host, s.model.unwrap_or(&c)),
                     )
                     .await?;
-                    self.create_new(engine, s, &c, config.as_ref()).await
+                    let id = self.create_new(engine, s, &c, config.as_ref()).await?;
+                    // An app that ignores SIGTERM holds the stop for its whole
+                    // grace period: say what the host is waiting for.
+                    if !stop_done.load(Ordering::Relaxed) {
+                        self.step_at(at, Step::Stopping, STILL_STOPPING);
+                    }
+                    Ok(id)
                 };
-                let (stopped, created) = tokio::join!(stop(engine, host, &c), make_new);
+                let (stopped, created) = tokio::join!(stop_old, make_new);
                 stopped?;
                 Ok(Taken::Old(Aside::new(c, Replacement::Created(created?))))
             }

@@ -560,6 +560,20 @@ async fn the_new_container_is_created_while_the_old_one_stops() {
         "{log:#?}"
     );
     assert!(stopped < at(&log, "a Start"), "{log:#?}");
+    // Meanwhile the host's step says what it waits for.
+    let steps: Vec<(Step, &str)> = ran
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            DeployEvent::Step { step, detail, .. } => Some((*step, detail.as_str())),
+            _ => None,
+        })
+        .collect();
+    let waiting = steps
+        .iter()
+        .position(|(s, d)| *s == Step::Stopping && d.contains("waiting for the stop"));
+    let creating = steps.iter().position(|(s, _)| *s == Step::Creating);
+    assert!(creating < waiting && waiting.is_some(), "{steps:?}");
 }
 
 /// The stop fails after the new container was made: the host goes back to
