@@ -129,12 +129,18 @@ pub async fn ensure(
         report_present(events, host, &id);
         return Ok(id);
     };
-    if image_id(engine, host, image).await?.as_deref() == Some(source.image_id.as_str()) {
+    // By name and by id at once: one round trip whichever it turns out to be.
+    let (named, by_id) = futures::future::try_join(
+        image_id(engine, host, image),
+        image_id(engine, host, &source.image_id),
+    )
+    .await?;
+    if named.as_deref() == Some(source.image_id.as_str()) {
         report_present(events, host, &source.image_id);
         return Ok(source.image_id.clone());
     }
     let (repo, tag) = split_ref(image);
-    if image_id(engine, host, &source.image_id).await?.is_some() {
+    if by_id.is_some() {
         // Same image under another name: a tag is enough.
         step(
             Step::Tagging,

@@ -337,6 +337,31 @@ async fn a_host_with_another_build_under_the_tag_gets_the_sources() {
     }
 }
 
+/// A host without the image is asked for it by name and by id at once.
+#[tokio::test]
+async fn a_host_is_asked_for_the_image_by_name_and_by_id_at_once() {
+    let hosts = ["a", "b"];
+    let fake = fleet(&hosts, None);
+    fake.image("a", V2, ID2, OK);
+    // b's first image read is the probe's, the second the check by name.
+    fake.fail(
+        "b",
+        Op::InspectImage,
+        2,
+        Fault::Late(Duration::from_millis(200)),
+    );
+    let ran =
+        run(deployment(&fake, &service(&hosts, 2), &request(Mode::Deploy, Some(V2))).await).await;
+    assert_eq!(ran.summary.outcome, RunOutcome::Succeeded);
+    let log = fake.log();
+    assert!(
+        at(&log, &format!("b InspectImage {ID2}"))
+            < at(&log, &format!("b InspectImage {V2} answered")),
+        "{log:#?}"
+    );
+    settled(&fake, "b", V2);
+}
+
 #[tokio::test]
 async fn the_image_source_is_the_first_host_that_has_it_whatever_the_others_answer() {
     let hosts = ["a", "b", "c"];
