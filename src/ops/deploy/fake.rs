@@ -123,7 +123,11 @@ impl Container {
                 running: Some(self.running()),
                 restarting: Some(false),
                 exit_code: Some(0),
-                started_at: self.running().then(|| "2026-11-30T12:00:00.5Z".to_owned()),
+                // Docker keeps the last start time once stopped; never started: zero.
+                started_at: Some(match self.state {
+                    State::Created => "0001-01-01T00:00:00Z".to_owned(),
+                    State::Running | State::Exited => "2026-11-30T12:00:00.5Z".to_owned(),
+                }),
                 health,
                 ..Default::default()
             }),

@@ -226,6 +226,13 @@ fn prune(dir: &Path, keep: usize) {
 /// and audit where (as `KIND:kept-logs IMAGE (why) [ID]` on `container`, the
 /// name people know it by). Does nothing without an audit log or when the
 /// container is gone already; a failure is audited and logged, never raised.
+fn never_started(c: &bollard::models::ContainerInspectResponse) -> bool {
+    c.state
+        .as_ref()
+        .and_then(|s| s.started_at.as_deref())
+        .is_none_or(|t| t.starts_with("0001-01-01"))
+}
+
 pub async fn before_remove(
     engine: &dyn Engine,
     d: &Deployment,
@@ -243,6 +250,9 @@ pub async fn before_remove(
         tokio::time::timeout(READ_WITHIN, engine.logs_stamped(name, KEEP_LINES))
     );
     let (image, notes) = match inspected {
+        // Created, never started (a replacement whose start never came):
+        // it printed nothing, and a file would only pose as a failure's logs.
+        Ok(Some(c)) if never_started(&c) => return,
         Ok(Some(c)) => {
             let image = c.config.as_ref().and_then(|c| c.image.clone());
             let details = crate::fleet::ContainerDetails::from_inspect(c);
@@ -394,6 +404,10 @@ mod tests {
         to: &str,
         health: &[bollard::models::HealthStatusEnum],
         dir: &Path,
+        fault: Option<(
+            crate::ops::deploy::fake::Op,
+            crate::ops::deploy::fake::Fault,
+        )>,
     ) -> AuditLog {
         use crate::config::{Amount, ContainerSelector, ServiceSpec};
         use crate::ops::deploy::fake::{Fake, HEALTHY, STARTING};
@@ -403,6 +417,9 @@ mod tests {
         fake.image("h1", "app:v1", "sha256:1111", &[STARTING, HEALTHY]);
         fake.image("h1", to, "sha256:2222", health);
         fake.container("h1", "web", "app:v1");
+        if let Some((op, fault)) = fault {
+            fake.fail("h1", op, 1, fault);
+        }
         let service = ServiceSpec {
             name: "web".into(),
             hosts: vec!["h1".into()],
@@ -453,7 +470,7 @@ mod tests {
         use crate::ops::deploy::fake::{HEALTHY, STARTING, UNHEALTHY};
         let tmp = tempfile::tempdir().expect("tempdir");
         // Rolled back: the failed new container's lines.
-        let audit = deploy("app:v2", &[STARTING, UNHEALTHY], tmp.path()).await;
+        let audit = deploy("app:v2", &[STARTING, UNHEALTHY], tmp.path(), None).await;
         let r = kept_record(&audit);
         assert!(
             r.action
@@ -480,7 +497,7 @@ mod tests {
 
         // Deployed: the old container's, under its aside name.
         let tmp = tempfile::tempdir().expect("tempdir");
-        let audit = deploy("app:v3", &[STARTING, HEALTHY], tmp.path()).await;
+        let audit = deploy("app:v3", &[STARTING, HEALTHY], tmp.path(), None).await;
         let r = kept_record(&audit);
         assert!(
             r.action.starts_with("deploy:kept-logs app:v1 (replaced) ["),
@@ -488,5 +505,25 @@ mod tests {
         );
         let path = r.logs.expect("a file");
         assert!(path.ends_with("-h1-web-flotilla-old.log"), "{path}");
+    }
+
+    /// The old container's stop failed after its replacement was created:
+    /// the replacement goes unstarted, and no logs are kept for it.
+    #[tokio::test]
+    async fn a_container_that_never_started_leaves_no_kept_logs() {
+        use crate::ops::deploy::fake::{Fault, HEALTHY, Op, STARTING};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let fault = Some((Op::Stop, Fault::Status(500)));
+        let audit = deploy("app:v2", &[STARTING, HEALTHY], tmp.path(), fault).await;
+        let (records, _) = audit.tail(100).expect("audit");
+        let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+        assert!(
+            actions.iter().any(|a| a.contains("rollback")),
+            "rolled back: {actions:?}"
+        );
+        assert!(
+            !actions.iter().any(|a| a.starts_with("deploy:kept-logs")),
+            "{actions:?}"
+        );
     }
 }
