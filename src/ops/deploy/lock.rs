@@ -191,21 +191,6 @@ pub async fn acquire(
     }
 }
 
-/// Removes the lock if `deploy_id` holds it; someone else's stays.
-pub async fn release(
-    engine: &dyn Engine,
-    host: &str,
-    service: &str,
-    deploy_id: &str,
-) -> Result<(), DeployError> {
-    match read(engine, host, service).await? {
-        Some(held) if held.deploy_id == deploy_id => {
-            remove_container(engine, host, &lock_name(service)).await
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Removes the lock this run created (by its id: a lock broken and taken
 /// by someone else since has another id and stays).
 pub async fn release_taken(engine: &dyn Engine, host: &str, id: &str) -> Result<(), DeployError> {

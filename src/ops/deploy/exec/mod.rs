@@ -149,8 +149,9 @@ struct Run<'a> {
     /// Removals of replaced containers (healthy successors): they go on while
     /// the next hosts are deployed, and all end before the locks are released.
     cleanups: std::sync::Mutex<Vec<BoxFuture<'a, ()>>>,
-    /// Host → id of the lock container this run created there.
-    lock_ids: HashMap<String, String>,
+    /// (host, id of the lock container this run created there), in the
+    /// order taken: the hosts this run holds.
+    locks: Vec<(String, String)>,
     /// Registry pulls under way on every host.
     pulls: pulls::Pulls,
 }
@@ -169,7 +170,7 @@ pub async fn execute(
         ready: HashMap::new(),
         control,
         cleanups: std::sync::Mutex::new(Vec::new()),
-        lock_ids: HashMap::new(),
+        locks: Vec::new(),
         pulls: pulls::Pulls::default(),
     };
     run.emit(DeployEvent::Plan {
@@ -180,7 +181,7 @@ pub async fn execute(
     .await;
     let (outcome, hosts, not_started) = match run.prepare().await {
         Err(why) => (RunOutcome::NotStarted, Vec::new(), Some(why)),
-        Ok(locked) => {
+        Ok(()) => {
             let result = match run.pre_deploy().await {
                 Err(why) => (RunOutcome::NotStarted, Vec::new(), Some(why)),
                 Ok(()) => {
@@ -198,9 +199,10 @@ pub async fn execute(
                 .filter(|(_, o)| *o == HostOutcome::Failed)
                 .map(|(h, _)| h.as_str())
                 .collect();
-            let release: Vec<&str> = locked
+            let release: Vec<&str> = run
+                .locks
                 .iter()
-                .map(String::as_str)
+                .map(|(h, _)| h.as_str())
                 .filter(|h| !unsure.contains(h))
                 .collect();
             run.release(&release).await;
@@ -281,7 +283,7 @@ impl<'a> Run<'a> {
     }
 
     /// Image sources, then every lock; on any refusal nothing has changed.
-    async fn prepare(&mut self) -> Result<Vec<String>, NotStarted> {
+    async fn prepare(&mut self) -> Result<(), NotStarted> {
         if let Delivery::Stream { from } = &self.d.delivery {
             let images: BTreeSet<&str> = self
                 .d
@@ -337,8 +339,6 @@ impl<'a> Run<'a> {
             }
         }
 
-        let mut locked: Vec<String> = Vec::new();
-        let mut ids: HashMap<String, String> = HashMap::new();
         // Unchanged hosts too: the deploy owns the whole service, and a dead
         // deploy's locks there are cleared with ours.
         let mut hosts: Vec<&PlannedHost> = self
@@ -354,8 +354,8 @@ impl<'a> Run<'a> {
         let order = |h: &&PlannedHost| self.d.hosts.iter().position(|x| x.name == h.host);
         hosts.sort_by_key(order);
         let rest = hosts.split_off(hosts.len().min(1));
-        let this: &Self = self;
         for group in [hosts, rest] {
+            let this: &Self = self;
             let tries = futures::future::join_all(group.into_iter().map(|ph| async move {
                 let result = match this.engine(&ph.host) {
                     Some(engine) => this.lock(engine, ph).await.map_err(|e| e.to_string()),
@@ -368,8 +368,7 @@ impl<'a> Run<'a> {
             for (ph, result) in tries {
                 match result {
                     Ok(Acquire::Taken(id)) => {
-                        ids.insert(ph.host.clone(), id);
-                        locked.push(ph.host.clone());
+                        self.locks.push((ph.host.clone(), id));
                         self.audit_step(ph, "lock", &Ok(()));
                         self.emit(DeployEvent::Locked {
                             host: ph.host.clone(),
@@ -388,8 +387,8 @@ impl<'a> Run<'a> {
                 }
             }
             if let Some(why) = refused {
-                self.release(&locked.iter().map(String::as_str).collect::<Vec<_>>())
-                    .await;
+                let taken: Vec<&str> = self.locks.iter().map(|(h, _)| h.as_str()).collect();
+                self.release(&taken).await;
                 if let NotStarted::LockHeld { host, lock } = &why {
                     self.emit(DeployEvent::LockHeld {
                         host: host.clone(),
@@ -400,8 +399,7 @@ impl<'a> Run<'a> {
                 return Err(why);
             }
         }
-        self.lock_ids = ids;
-        Ok(locked)
+        Ok(())
     }
 
     async fn lock(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<Acquire, DeployError> {
@@ -432,15 +430,13 @@ impl<'a> Run<'a> {
         lock::acquire(engine, &ph.host, &req, &image, may_replace).await
     }
 
-    /// Releases the locks on all `hosts` at once.
+    /// Releases this run's locks on all `hosts` at once (by the ids it
+    /// created: a lock broken and taken by someone else since stays).
     async fn release(&self, hosts: &[&str]) {
         let results = futures::future::join_all(hosts.iter().map(|host| async move {
             let engine = self.engine(host)?;
-            let result = match self.lock_ids.get(*host) {
-                Some(id) => lock::release_taken(engine, host, id).await,
-                None => lock::release(engine, host, &self.d.service.name, &self.d.id).await,
-            };
-            Some((*host, result))
+            let (_, id) = self.locks.iter().find(|(h, _)| h == host)?;
+            Some((*host, lock::release_taken(engine, host, id).await))
         }))
         .await;
         for (host, result) in results.into_iter().flatten() {
