@@ -935,3 +935,71 @@ fn foreign_lock_refuses_until_broken() {
     );
     svc.assert_consistent(V2);
 }
+
+/// Every host's API version remembered: the deploy's probes are its first
+/// Docker calls (no `/version`); a host whose SSH session is up but whose
+/// daemon does not answer is still unreachable (exit 3) and nothing changes.
+#[test]
+fn remembered_api_versions_skip_version_and_a_silent_daemon_is_unreachable() {
+    let svc = Svc::new("silent", V1, &[], "");
+    let missing = "/run/flotilla-test-no-such-docker.sock";
+    let key = |host: &str, socket: &str| {
+        let (addr, port) = svc.tb.address(host);
+        format!("ssh://root@{addr}:{port}{socket}\t1.41\n")
+    };
+    let versions = svc.dir.path().join("api-versions");
+    let mut remembered: String = svc
+        .hosts
+        .iter()
+        .map(|h| key(h, "/var/run/docker.sock"))
+        .collect();
+    remembered.push_str(&key(&svc.hosts[1], missing));
+    std::fs::write(&versions, remembered).expect("write api-versions");
+
+    let mut cmd = svc.cmd(&["deploy", &svc.name, "--image", V2, "--dry-run"]);
+    cmd.env("FLOTILLA_API_VERSIONS", &versions)
+        .env("FLOTILLA_LOG", "debug");
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("http://docker/containers/"),
+        "bollard's request log is what this test reads: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("http://docker/version"),
+        "a remembered version was asked again"
+    );
+
+    // fleet-2's session works, its daemon socket does not exist.
+    let config = std::fs::read_to_string(&svc.config).expect("config");
+    let second = format!("address = {:?}\n", svc.hosts[1]);
+    assert!(config.contains(&second), "{config}");
+    let silent = svc.dir.path().join("silent.toml");
+    std::fs::write(
+        &silent,
+        config.replacen(
+            &second,
+            &format!("{second}docker_socket = {missing:?}\n"),
+            1,
+        ),
+    )
+    .expect("write config");
+    let mut cmd = flotilla();
+    cmd.env("FLOTILLA_API_VERSIONS", &versions)
+        .env("FLOTILLA_AUDIT_LOG", &svc.audit)
+        .arg("--config")
+        .arg(&silent)
+        .args(["deploy", &svc.name, "--image", V2, "--yes"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("unreachable: {} (Docker API", svc.hosts[1]))
+            && out.stderr.contains("nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    svc.wait_healthy();
+    svc.assert_consistent(V1);
+}

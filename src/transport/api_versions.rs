@@ -2,6 +2,9 @@
 //! need not ask `/version` before its real request. One line per host in
 //! `$XDG_STATE_HOME/flotilla/api-versions`: `KEY<TAB>MAJOR.MINOR`. The file is
 //! a hint: a missing, stale or corrupt one only costs a renegotiation.
+//! Note: bollard 0.21 sends its requests without the `/vX.Y` prefix (its
+//! `Url::join` of an absolute path drops it), so daemons answer at their own
+//! version today; the record keeps us right if bollard starts sending it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +55,19 @@ impl ApiVersions {
     pub fn get(&self, key: &str) -> Option<ClientVersion> {
         let text = std::fs::read_to_string(self.path.as_ref()?).ok()?;
         parse(&text).remove(key)
+    }
+
+    /// Whether a version is remembered for every one of `keys` (one read).
+    pub fn knows_all<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> bool {
+        let Some(text) = self
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return false;
+        };
+        let all = parse(&text);
+        keys.into_iter().all(|k| all.contains_key(k.as_ref()))
     }
 
     /// Records `version` for `key` (`None` forgets it). Last writer wins;
@@ -239,6 +255,21 @@ mod tests {
         assert_eq!(cache.get("k"), Some(v(1, 43)));
         cache.set("k", None).expect("forget");
         assert!(cache.get("k").is_none());
+    }
+
+    #[test]
+    fn knows_all_needs_every_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ApiVersions::at(dir.path().join("api-versions"));
+        assert!(!cache.knows_all(["a"]), "no file");
+        cache.set("a", Some(&v(1, 41))).expect("set");
+        cache.set("b", Some(&v(1, 44))).expect("set");
+        assert!(cache.knows_all(["a", "b"]));
+        assert!(!cache.knows_all(["a", "c"]));
+        assert!(
+            !ApiVersions { path: None }.knows_all(Vec::<String>::new()),
+            "no file to remember in"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::ops::deploy::prepare::{self, Failure, Mode, PrepareError, Prepared, R
 use crate::ops::deploy::{
     Control, Delivery, DeployEvent, HostHandle, HostProbe, RunOutcome, SourceRef, image, probe,
 };
+use crate::transport::api_versions::{self, ApiVersions};
 
 /// Events buffered between the executor and the printer.
 const EVENT_CAPACITY: usize = 256;
@@ -203,9 +204,19 @@ struct Connected {
     state: FleetState,
     /// Reachable hosts, inventory order.
     hosts: Vec<HostHandle>,
+    /// Spoke remembered API versions without asking the daemons.
+    remembered: bool,
 }
 
-async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
+/// Whether `connect` asks each daemon its API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AskVersion {
+    /// Only when one of the hosts has none remembered.
+    IfUnknown,
+    Always,
+}
+
+async fn connect(cli: &Cli, name: &str, ask: AskVersion) -> Result<Connected, CliError> {
     let (inventory, services) = config::load_fleet(cli.config.as_deref())?;
     let Some(service) = services.into_iter().find(|s| s.name == name) else {
         let known: Vec<String> = config::load_fleet(cli.config.as_deref())?
@@ -230,11 +241,20 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         },
     )?;
     let mut state = FleetState::new(&inventory);
-    // A deploy needs a daemon that answers, in its API version from the
-    // first call (asked each time: a daemon may have been downgraded), not
-    // the round-trip time.
+    // A deploy speaks each daemon's API version from the first call. Where
+    // every host's is remembered, the probes go out right after the SSH
+    // handshake (a daemon downgraded since fails them, and `run` asks again);
+    // otherwise each daemon is asked on connect. Never the round-trip time.
+    let versions = ApiVersions::from_env();
+    let remembered = ask == AskVersion::IfUnknown
+        && versions.knows_all(
+            inventory
+                .hosts
+                .iter()
+                .map(|h| api_versions::target_key(&h.target)),
+        );
     let cfg = crate::fleet::ActorConfig {
-        probe: true,
+        probe: !remembered,
         ping: false,
         ..actor_config(cli)
     };
@@ -250,6 +270,7 @@ async fn connect(cli: &Cli, name: &str) -> Result<Connected, CliError> {
         fleet,
         state,
         hosts,
+        remembered,
     })
 }
 
@@ -320,10 +341,32 @@ async fn local_docker(required: bool) -> Result<Option<bollard::Docker>, CliErro
 }
 
 async fn run(cli: &Cli, req: Request) -> Result<Exit, CliError> {
-    let conn = connect(cli, &req.service).await?;
+    let conn = connect(cli, &req.service, AskVersion::IfUnknown).await?;
     let result = run_connected(cli, &req, &conn).await;
     conn.fleet.shutdown().await;
-    result
+    match result {
+        // A daemon downgraded (or replaced) since its version was remembered
+        // refuses the probes, the first calls, so nothing was changed: forget
+        // the versions and ask each daemon this time.
+        Err(e) if conn.remembered && api_versions::is_version_mismatch(&e.message) => {
+            tracing::info!("{}; asking the daemons their API versions", e.message);
+            forget_versions(&conn.state);
+            let conn = connect(cli, &req.service, AskVersion::Always).await?;
+            let result = run_connected(cli, &req, &conn).await;
+            conn.fleet.shutdown().await;
+            result
+        }
+        result => result,
+    }
+}
+
+fn forget_versions(state: &FleetState) {
+    let versions = ApiVersions::from_env();
+    for h in &state.hosts {
+        if let Err(e) = versions.set(&api_versions::target_key(&h.spec.target), None) {
+            tracing::debug!("could not forget an API version: {e}");
+        }
+    }
 }
 
 async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {

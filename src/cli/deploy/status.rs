@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Connected, StatusArgs, connect};
+use super::{AskVersion, Connected, StatusArgs, connect};
 use crate::cli::{Cli, CliError, Exit, print_json, table};
 use crate::ops::AuditLog;
 use crate::ops::deploy::plan::{self, Interrupted};
@@ -68,7 +68,7 @@ struct ServiceStatus {
 }
 
 pub async fn status(cli: &Cli, a: &StatusArgs) -> Result<Exit, CliError> {
-    let conn = connect(cli, &a.service).await?;
+    let conn = connect(cli, &a.service, AskVersion::Always).await?;
     let result = status_connected(&conn, a).await;
     conn.fleet.shutdown().await;
     result

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use super::plan::{self, Interrupted};
 use super::{
-    Delivery, Deployment, HostHandle, HostProbe, Intent, Liveness, LockInfo, Seen, SourceRef, probe,
+    Delivery, DeployError, Deployment, HostHandle, HostProbe, Intent, Liveness, LockInfo, Seen,
+    SourceRef, probe, status_of,
 };
 use crate::config::{Amount, ServiceSpec};
 use crate::ops::AuditLog;
@@ -85,6 +86,58 @@ pub enum Prepared {
     NothingToDo(String),
 }
 
+/// Why the probes give no picture of the service.
+#[derive(Debug, PartialEq, Eq)]
+enum ProbeFailure {
+    /// "HOST (why)" for each daemon that did not answer at all (its session
+    /// is up, the daemon is not): unreachable, as if the connection had failed.
+    Silent(Vec<String>),
+    /// A daemon answered with an error.
+    Failed(String),
+}
+
+/// Every probe's answer, or why not (an error answer before silence).
+fn probed(answers: Vec<Result<HostProbe, DeployError>>) -> Result<Vec<HostProbe>, ProbeFailure> {
+    let mut probes = Vec::with_capacity(answers.len());
+    let mut silent = Vec::new();
+    let mut failed = None;
+    for answer in answers {
+        match answer {
+            Ok(p) => probes.push(p),
+            Err(DeployError::Docker { host, source, .. }) if status_of(&source).is_none() => {
+                silent.push(format!("{host} (Docker API: {source})"));
+            }
+            Err(DeployError::Timeout { host, what, after }) => {
+                silent.push(format!(
+                    "{host} ({what} timed out after {}s)",
+                    after.as_secs()
+                ));
+            }
+            Err(e) => {
+                failed.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    match (failed, silent.is_empty()) {
+        (Some(e), _) => Err(ProbeFailure::Failed(e)),
+        (None, false) => Err(ProbeFailure::Silent(silent)),
+        (None, true) => Ok(probes),
+    }
+}
+
+/// `hosts`: "NAME (why)" each.
+fn unreachable_error(service: &ServiceSpec, req: &Request, hosts: &[String]) -> PrepareError {
+    fail(
+        Failure::Unreachable,
+        format!(
+            "cannot {} {}: unreachable: {}; nothing was changed",
+            req.mode.kind(),
+            service.name,
+            hosts.join(", ")
+        ),
+    )
+}
+
 /// Probes the reachable `hosts`, decides and plans. `unreachable` lists the
 /// service's hosts that did not answer, with why: any of them refuses.
 pub async fn prepare(
@@ -98,15 +151,7 @@ pub async fn prepare(
             .iter()
             .map(|(h, why)| format!("{h} ({why})"))
             .collect();
-        return Err(fail(
-            Failure::Unreachable,
-            format!(
-                "cannot {} {}: unreachable: {}; nothing was changed",
-                req.mode.kind(),
-                service.name,
-                list.join(", ")
-            ),
-        ));
+        return Err(unreachable_error(service, req, &list));
     }
     if let Delivery::Stream {
         from: Some(SourceRef::Host(h)),
@@ -122,15 +167,16 @@ pub async fn prepare(
         ));
     }
 
-    let probes = futures::future::join_all(
+    let answers = futures::future::join_all(
         hosts
             .iter()
             .map(|h| probe::probe_host(&h.name, h.engine.as_ref(), service, req.image.as_deref())),
     )
-    .await
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| fail(Failure::Failed, e.to_string()))?;
+    .await;
+    let probes = probed(answers).map_err(|e| match e {
+        ProbeFailure::Silent(hosts) => unreachable_error(service, req, &hosts),
+        ProbeFailure::Failed(message) => fail(Failure::Failed, message),
+    })?;
     // Locks we are about to break do not make a deploy interrupted.
     let interrupted = if req.break_lock {
         let stripped: Vec<HostProbe> = probes
@@ -309,4 +355,48 @@ pub fn interrupted_message(service: &str, found: &Interrupted) -> String {
         },
         hosts.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docker(host: &str, source: bollard::errors::Error) -> Result<HostProbe, DeployError> {
+        Err(DeployError::Docker {
+            host: host.into(),
+            what: "inspect".into(),
+            source,
+        })
+    }
+
+    fn answered(code: u16) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: code,
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn a_daemon_that_does_not_answer_is_unreachable_and_an_error_answer_fails() {
+        let silent = || docker("b", bollard::errors::Error::RequestTimeoutError);
+        let late = Err(DeployError::Timeout {
+            host: "c".into(),
+            what: "inspect".into(),
+            after: std::time::Duration::from_secs(20),
+        });
+        match probed(vec![silent(), late]) {
+            Err(ProbeFailure::Silent(hosts)) => {
+                assert_eq!(hosts.len(), 2, "{hosts:?}");
+                assert!(hosts[0].starts_with("b (Docker API: "), "{hosts:?}");
+                assert_eq!(hosts[1], "c (inspect timed out after 20s)");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The daemon answered: not a reachability problem, whatever else.
+        match probed(vec![silent(), docker("a", answered(500))]) {
+            Err(ProbeFailure::Failed(m)) => assert!(m.starts_with("a: inspect: "), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(probed(Vec::new()), Ok(Vec::new()));
+    }
 }
