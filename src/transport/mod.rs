@@ -8,6 +8,7 @@ pub mod persist;
 mod proxy;
 mod remote;
 pub mod ssh;
+mod tcp;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -192,6 +192,7 @@ async fn connect_one(
                             source: e,
                         })?;
                 tcp.set_nodelay(true).ok();
+                let tcp = super::tcp::QuickAck::new(tcp);
                 handshake(config, tcp, handler, banner_deadline).await
             }
             (Some(jump), _) => {
