@@ -33,6 +33,11 @@ use crate::ops::{AuditLog, AuditRecord};
 
 /// Upper bound for the pre_deploy one-off container.
 const PRE_DEPLOY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a run that holds the first host keeps trying the others (a
+/// racing run that lost the first host releases them within a few round
+/// trips), and how often.
+const LOCK_RACE: Duration = Duration::from_secs(2);
+const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 /// What the front end wants the running deploy to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,16 +352,18 @@ impl<'a> Run<'a> {
             .hosts()
             .chain(self.d.plan.unchanged.iter())
             .collect();
-        // Inventory order, so two deploys racing for the same hosts meet on the
-        // first one: it is locked alone, and the loser there has taken nothing.
-        // The other hosts are locked at once (one round trip instead of one per
-        // host); a refusal among them releases every lock taken.
+        // All at once (one round trip), in inventory order: two deploys racing
+        // for the same hosts meet on the first one. Whoever lost it gives up
+        // and releases what it took, so the winner tries the hosts it was
+        // refused again for a moment before giving up itself.
         let order = |h: &&PlannedHost| self.d.hosts.iter().position(|x| x.name == h.host);
         hosts.sort_by_key(order);
-        let rest = hosts.split_off(hosts.len().min(1));
-        for group in [hosts, rest] {
+        let first = hosts.first().map(|ph| ph.host.clone());
+        let give_up = Instant::now() + LOCK_RACE;
+        let mut pending = hosts;
+        loop {
             let this: &Self = self;
-            let tries = futures::future::join_all(group.into_iter().map(|ph| async move {
+            let tries = futures::future::join_all(pending.into_iter().map(|ph| async move {
                 let result = match this.engine(&ph.host) {
                     Some(engine) => this.lock(engine, ph).await.map_err(|e| e.to_string()),
                     None => Err(format!("{}: not connected", ph.host)),
@@ -364,7 +371,8 @@ impl<'a> Run<'a> {
                 (ph, result)
             }))
             .await;
-            let mut refused: Option<NotStarted> = None;
+            let mut held: Vec<(&PlannedHost, LockInfo)> = Vec::new();
+            let mut failed: Option<NotStarted> = None;
             for (ph, result) in tries {
                 match result {
                     Ok(Acquire::Taken(id)) => {
@@ -375,31 +383,40 @@ impl<'a> Run<'a> {
                         })
                         .await;
                     }
-                    Ok(Acquire::Held(lock)) => {
-                        refused.get_or_insert(NotStarted::LockHeld {
-                            host: ph.host.clone(),
-                            lock,
-                        });
-                    }
+                    Ok(Acquire::Held(lock)) => held.push((ph, lock)),
                     Err(e) => {
-                        refused.get_or_insert(NotStarted::Error(e));
+                        failed.get_or_insert(NotStarted::Error(e));
                     }
                 }
             }
-            if let Some(why) = refused {
-                let taken: Vec<&str> = self.locks.iter().map(|(h, _)| h.as_str()).collect();
-                self.release(&taken).await;
-                if let NotStarted::LockHeld { host, lock } = &why {
-                    self.emit(DeployEvent::LockHeld {
-                        host: host.clone(),
-                        lock: lock.clone(),
-                    })
-                    .await;
-                }
-                return Err(why);
+            let lost_first = held.iter().any(|(ph, _)| Some(&ph.host) == first.as_ref());
+            if failed.is_none() && !held.is_empty() && !lost_first && Instant::now() < give_up {
+                pending = held.into_iter().map(|(ph, _)| ph).collect();
+                tokio::time::sleep(LOCK_RETRY).await;
+                continue;
             }
+            let refused = failed.or_else(|| {
+                held.into_iter()
+                    .next()
+                    .map(|(ph, lock)| NotStarted::LockHeld {
+                        host: ph.host.clone(),
+                        lock,
+                    })
+            });
+            let Some(why) = refused else {
+                return Ok(());
+            };
+            let taken: Vec<&str> = self.locks.iter().map(|(h, _)| h.as_str()).collect();
+            self.release(&taken).await;
+            if let NotStarted::LockHeld { host, lock } = &why {
+                self.emit(DeployEvent::LockHeld {
+                    host: host.clone(),
+                    lock: lock.clone(),
+                })
+                .await;
+            }
+            return Err(why);
         }
-        Ok(())
     }
 
     async fn lock(&self, engine: &dyn Engine, ph: &PlannedHost) -> Result<Acquire, DeployError> {

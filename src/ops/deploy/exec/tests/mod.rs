@@ -5,7 +5,7 @@ use std::time::Duration;
 use bollard::models::HealthStatusEnum;
 use tokio::sync::{mpsc, watch};
 
-use super::{Control, Deployment, Seen, Summary, execute};
+use super::{Control, Deployment, LOCK_RETRY, Seen, Summary, execute};
 use crate::config::{Amount, ContainerSelector, ServiceSpec};
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, RunOutcome, Step};
 use crate::ops::deploy::fake::{Fake, Fault, HEALTHY, Op, STARTING, State, UNHEALTHY};
@@ -698,12 +698,67 @@ async fn a_lock_held_on_a_later_host_releases_every_lock_taken() {
     assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
     assert!(ran.events.iter().any(|e| matches!(e,
         DeployEvent::LockHeld { host, .. } if host == "c")));
-    // a (locked alone, first) and b (locked beside c) are free again, untouched.
+    // a and b (locked beside c, which stayed held) are free again, untouched.
     for h in ["a", "b"] {
         assert_eq!(fake.names(h), ["web".to_owned()], "{h}");
         assert_eq!(fake.calls(h, Op::Stop), 0, "{h}");
     }
     assert_eq!(fake.names("c"), [lock_name("web"), "web".to_owned()]);
+}
+
+#[tokio::test]
+async fn the_run_holding_the_first_host_waits_out_a_racing_runs_release() {
+    let hosts = ["a", "b", "c"];
+    let fake = fleet(&hosts, Some(OK));
+    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
+    // A racing run took b's lock but lost a: it lets b go a moment later.
+    fake.container("b", &lock_name("web"), V1);
+    let racer = fake.handle("b").engine;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        racer.remove(&lock_name("web")).await
+    });
+    let ran = run(d).await;
+    assert!(release.await.expect("racer").is_ok());
+    assert_eq!(
+        ran.summary.outcome,
+        RunOutcome::Succeeded,
+        "{:?}",
+        fake.log()
+    );
+    for h in hosts {
+        settled(&fake, h, V2);
+    }
+    // Every lock in one round first, then b again until it was free.
+    let log = fake.log();
+    let creates = |h: &str| {
+        log.iter()
+            .filter(|l| l.starts_with(&format!("{h} Create {}", lock_name("web"))))
+            .count()
+    };
+    assert_eq!((creates("a"), creates("c")), (1, 1), "{log:#?}");
+    assert!(creates("b") >= 2, "{log:#?}");
+}
+
+#[tokio::test]
+async fn a_run_that_lost_the_first_host_gives_up_at_once() {
+    let hosts = ["a", "b"];
+    let fake = fleet(&hosts, Some(OK));
+    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
+    fake.container("a", &lock_name("web"), V1);
+    let started = std::time::Instant::now();
+    let ran = run(d).await;
+    assert!(
+        started.elapsed() < LOCK_RETRY * 5,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
+    assert!(ran.events.iter().any(|e| matches!(e,
+        DeployEvent::LockHeld { host, .. } if host == "a")));
+    // b was taken in the same round and is free again.
+    assert_eq!(fake.names("b"), ["web".to_owned()]);
+    assert_eq!(fake.calls("b", Op::Stop), 0);
 }
 
 #[tokio::test]
