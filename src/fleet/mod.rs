@@ -18,7 +18,7 @@ pub use details::ContainerDetails;
 pub use event::{
     FleetEvent, HostCommand, HostEvent, HostId, HostKeyProblem, LogStream, RawLogLine,
 };
-pub use model::{ContainerInfo, ContainerState, Health, HostInfo, natural_cmp};
+pub use model::{ContainerInfo, ContainerState, DEPLOY_LOCK_LABEL, Health, HostInfo, natural_cmp};
 pub use state::{
     Effect, FleetState, HostState, HostSummary, Link, Resolved, majority_image, update,
 };

@@ -170,9 +170,18 @@ impl StatsSample {
     }
 }
 
+/// The label of a deploy's lock container (`flotilla-lock-SERVICE`, created,
+/// never started); its value is the service being deployed.
+pub const DEPLOY_LOCK_LABEL: &str = "flotilla.lock";
+
 impl ContainerInfo {
     pub fn is_running(&self) -> bool {
         self.state == ContainerState::Running
+    }
+
+    /// The service whose deploy this container locks, if it is such a lock.
+    pub fn deploy_lock(&self) -> Option<&str> {
+        self.labels.get(DEPLOY_LOCK_LABEL).map(String::as_str)
     }
 
     /// Compose service label, else the container name.

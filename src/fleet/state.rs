@@ -154,9 +154,14 @@ impl FleetState {
         self.hosts.iter().flat_map(|h| h.containers.iter())
     }
 
-    /// Every service name in the fleet, sorted.
+    /// Every service name in the fleet, sorted; a deploy's lock container is
+    /// not a service of its own.
     pub fn service_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.containers().map(|c| c.service().to_owned()).collect();
+        let mut names: Vec<String> = self
+            .containers()
+            .filter(|c| c.deploy_lock().is_none())
+            .map(|c| c.service().to_owned())
+            .collect();
         names.sort_by(|a, b| super::model::natural_cmp(a, b));
         names.dedup();
         names

@@ -85,9 +85,7 @@ pub fn slack_escape(s: &str) -> String {
 
 /// A deploy holds the host's lock: a `flotilla.lock` container exists.
 pub fn deploy_in_progress(host: &HostState) -> bool {
-    host.containers
-        .iter()
-        .any(|c| c.labels.contains_key(super::deploy::lock::LABEL))
+    host.containers.iter().any(|c| c.deploy_lock().is_some())
 }
 
 /// docker-autoheal's opt-in label.

@@ -11,7 +11,7 @@ use super::probe::{Liveness, LockInfo};
 use super::{DeployError, DockerContext, status_of};
 
 /// Present on every lock container (value: the service).
-pub const LABEL: &str = "flotilla.lock";
+pub const LABEL: &str = crate::fleet::DEPLOY_LOCK_LABEL;
 const HOLDER: &str = "flotilla.lock.holder";
 const PID: &str = "flotilla.lock.pid";
 const SINCE: &str = "flotilla.lock.since";

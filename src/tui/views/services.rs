@@ -74,13 +74,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         Cell::from(Span::styled(h.spec.name.clone(), style))
     }));
-    // One pass: service → per-host containers (the matrix is services × hosts).
+    // One pass: service → per-host containers (the matrix is services × hosts);
+    // a deploy's lock is a mark on its service's cell, not a container there.
     let mut grid: BTreeMap<&str, Vec<Vec<&ContainerInfo>>> = BTreeMap::new();
+    let mut locks: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
     for (i, h) in app.fleet.hosts.iter().enumerate() {
         for c in &h.containers {
-            grid.entry(c.service())
-                .or_insert_with(|| vec![Vec::new(); app.fleet.hosts.len()])[i]
-                .push(c);
+            match c.deploy_lock() {
+                Some(service) => {
+                    locks
+                        .entry(service)
+                        .or_insert_with(|| vec![false; app.fleet.hosts.len()])[i] = true;
+                }
+                None => grid
+                    .entry(c.service())
+                    .or_insert_with(|| vec![Vec::new(); app.fleet.hosts.len()])[i]
+                    .push(c),
+            }
         }
     }
     // The replica legend only where some cell has several containers.
@@ -105,17 +115,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             } else {
                 theme.dim.patch(Style::default())
             };
-            let mut cells = vec![Cell::from(Line::from(vec![
-                Span::raw(svc.clone()),
-                if drift {
-                    Span::styled(" drift", name_style)
-                } else {
-                    Span::raw("")
-                },
-            ]))];
+            let locked = locks.get(svc.as_str());
+            let mut name = vec![Span::raw(svc.clone())];
+            if drift {
+                name.push(Span::styled(" drift", name_style));
+            }
+            if locked.is_some() {
+                name.push(Span::styled(" deploying", theme.title));
+            }
+            let mut cells = vec![Cell::from(Line::from(name))];
             for (i, h) in app.fleet.hosts.iter().enumerate() {
                 let here: &[&ContainerInfo] = cols.get(i).map(Vec::as_slice).unwrap_or_default();
-                let cell = match here {
+                let lock_here = locked.is_some_and(|l| l.get(i).copied().unwrap_or(false));
+                let mut cell = match here {
                     [] => Line::from(Span::styled("·", theme.dim)),
                     list => {
                         let (mixed, groups) = cell_groups(list);
@@ -147,6 +159,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         Line::from(spans)
                     }
                 };
+                if lock_here {
+                    cell.spans.push(Span::styled(" ⚿", theme.title));
+                }
                 let cell = Cell::from(cell);
                 cells.push(if h.is_up() {
                     cell
@@ -185,6 +200,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         },
                         theme.dim,
                     ),
+                    Span::styled(
+                        if locks.is_empty() {
+                            ""
+                        } else {
+                            "⚿ deploy lock "
+                        },
+                        theme.dim,
+                    ),
                 ])),
         );
     let mut state = TableState::default().with_selected(Some(selected - offset));
@@ -218,6 +241,40 @@ mod tests {
         press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    #[test]
+    fn a_deploy_lock_marks_its_service_instead_of_being_one() {
+        let mut app = app();
+        for host in ["fleet-1", "fleet-2"] {
+            let Some(h) = app.fleet.hosts.iter_mut().find(|h| h.spec.name == host) else {
+                panic!("no {host}");
+            };
+            let mut lock = container(
+                host,
+                "web",
+                "flotilla-test/app:v1",
+                "created",
+                None,
+                "Created",
+            );
+            lock.name = "flotilla-lock-web".into();
+            lock.id = format!("lock{}", lock.id);
+            lock.labels = [(crate::fleet::DEPLOY_LOCK_LABEL.to_owned(), "web".to_owned())]
+                .into_iter()
+                .collect();
+            h.containers.push(lock);
+        }
+        assert!(
+            !app.fleet
+                .service_names()
+                .iter()
+                .any(|s| s.contains("flotilla-lock")),
+            "{:?}",
+            app.fleet.service_names()
+        );
+        press(&mut app, '3');
+        insta::assert_snapshot!(snapshot::render(&mut app, 110, 14));
     }
 
     /// Image tag, state and health of one replica.
