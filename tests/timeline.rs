@@ -81,4 +81,25 @@ fn the_open_timeline_follows_new_events_live() {
         .rfind(|l| l.contains(" docker ") || l.contains(" audit "))
         .unwrap_or_default();
     assert!(last_row.starts_with('▶'), "{screen}");
+
+    // An image removed behind its back shows up too (image events are followed
+    // live, not only when the timeline is read afresh).
+    let image = format!("flotilla-test/tl-live:{}", c.name);
+    tb.docker("fleet-1", &["commit", &c.name, &image]);
+    let id = tb.docker("fleet-1", &["image", "inspect", "-f", "{{.Id}}", &image]);
+    tb.docker("fleet-1", &["image", "rm", &image]);
+    let short = id
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect::<String>();
+    ui.wait_for_within(
+        "the image removal",
+        std::time::Duration::from_secs(10),
+        |s| {
+            s.lines()
+                .any(|l| l.contains("delete") && l.contains(&short))
+        },
+    );
 }

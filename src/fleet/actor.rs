@@ -183,7 +183,7 @@ where
     let mut closed = link.closed_watch();
     let mut docker_events = cfg
         .watch_events
-        .then(|| Box::pin(link.docker.events(Some(container_events_filter()))));
+        .then(|| Box::pin(link.docker.events(Some(events_filter(cfg.forward_events)))));
     // Docker events arrive in bursts (a restart is 3-4 events): list once per
     // burst, and at most once per RELIST_EVERY (a flapping health check or a
     // fast crash loop must not turn into a list a quarter second).
@@ -306,6 +306,10 @@ where
                     if cfg.forward_events && !send(HostEvent::DockerEvent(Box::new(ev.clone()))).await {
                         break Ended::Shutdown;
                     }
+                    // An image pulled or removed: the rows stay as they are.
+                    if ev.typ == Some(bollard::models::EventMessageTypeEnum::IMAGE) {
+                        continue;
+                    }
                     // Restart counts and start times change only with events.
                     if let Some(cid) = ev.actor.and_then(|a| a.id) {
                         inspected.remove(&cid);
@@ -377,10 +381,11 @@ fn relist_at(
     let settled = now + EVENT_DEBOUNCE;
     last_list.map_or(settled, |last| settled.max(last + RELIST_EVERY))
 }
-/// Container events that change what a list shows. Health-check execs
+/// Container events that change what a list shows, and with `images` (a live
+/// timeline) the image events it shows. Health-check execs
 /// (`exec_create/exec_start/exec_die`, three per check) and attach/resize/top
 /// would only wake the actor to re-list the same rows.
-fn container_events_filter() -> bollard::query_parameters::EventsOptions {
+fn events_filter(images: bool) -> bollard::query_parameters::EventsOptions {
     const USED: [&str; 13] = [
         "create",
         "start",
@@ -397,12 +402,16 @@ fn container_events_filter() -> bollard::query_parameters::EventsOptions {
         // Matches `health_status: healthy` etc. (Docker matches this one by prefix).
         "health_status",
     ];
+    let mut types = vec!["container".to_owned()];
+    let mut actions: Vec<String> = USED.iter().map(|e| (*e).to_owned()).collect();
+    if images {
+        // No image action shares a name with a container one.
+        types.push("image".to_owned());
+        actions.extend(super::event::IMAGE_ACTIONS.iter().map(|e| (*e).to_owned()));
+    }
     let filters = std::collections::HashMap::from([
-        ("type".to_owned(), vec!["container".to_owned()]),
-        (
-            "event".to_owned(),
-            USED.iter().map(|e| (*e).to_owned()).collect(),
-        ),
+        ("type".to_owned(), types),
+        ("event".to_owned(), actions),
     ]);
     bollard::query_parameters::EventsOptionsBuilder::default()
         .filters(&filters)
@@ -452,6 +461,20 @@ async fn closed_reason(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_events_only_for_a_live_timeline() {
+        let filters = |images| events_filter(images).filters.unwrap_or_default();
+        let plain = filters(false);
+        assert_eq!(plain["type"], ["container"]);
+        assert!(!plain["event"].iter().any(|e| e == "pull" || e == "delete"));
+        assert!(plain["event"].iter().any(|e| e == "die"));
+        let live = filters(true);
+        assert_eq!(live["type"], ["container", "image"]);
+        for e in ["pull", "delete", "die", "health_status"] {
+            assert!(live["event"].iter().any(|x| x == e), "{e}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

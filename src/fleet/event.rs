@@ -6,6 +6,9 @@ use super::action::ContainerAction;
 use super::details::ContainerDetails;
 use super::model::{ContainerInfo, HostInfo, StatsSample};
 
+/// Image events a timeline shows (a pull, a removal); others are noise there.
+pub const IMAGE_ACTIONS: [&str; 2] = ["pull", "delete"];
+
 /// Index of a host in the inventory (and in `FleetState::hosts`).
 pub type HostId = usize;
 
@@ -70,7 +73,7 @@ pub enum HostEvent {
     /// Answer to `HostCommand::TrustKey`.
     KeyTrusted { result: Result<(), String> },
     /// A Docker event as it came, for a live timeline (only with
-    /// `ActorConfig::forward_events`).
+    /// `ActorConfig::forward_events`, which also brings `IMAGE_ACTIONS`).
     DockerEvent(Box<bollard::models::EventMessage>),
     /// A log stream ended (container gone, connection lost, …).
     LogsEnded {

@@ -23,7 +23,7 @@ pub const CONTAINER_ACTIONS: [&str; 9] = [
     "destroy",
     "stop",
 ];
-pub const IMAGE_ACTIONS: [&str; 2] = ["pull", "delete"];
+pub use crate::fleet::event::IMAGE_ACTIONS;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
