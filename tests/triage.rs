@@ -356,9 +356,43 @@ fn the_markdown_snapshot_carries_evidence_timeline_audit_and_vitals() {
     }
 }
 
+/// Waits (bounded) until a web container has logged `n` ERROR lines in the
+/// last 5 minutes: one comes every ~20 s, so a fleet started
+/// moments ago has no burst yet.
+fn wait_for_web_errors(tb: &Testbed, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let most = tb
+            .host_names()
+            .iter()
+            .map(|h| {
+                let out = std::process::Command::new("docker")
+                    .arg("-H")
+                    .arg(format!("unix://{}", tb.socket(h).display()))
+                    .args(["logs", "--since", "5m", "shop-web-1"])
+                    .output()
+                    .expect("docker logs");
+                String::from_utf8_lossy(&out.stderr)
+                    .matches("ERROR")
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        if most >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "web logged only {most} ERROR lines in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
 #[test]
 fn the_tuis_s_writes_the_grouped_snapshot_with_evidence() {
     let tb = Testbed::get();
+    wait_for_web_errors(&tb, 10);
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let ui = common::tmux::Tmux::flotilla(&tb.config(), &audit, dir.path(), 160, 50);
