@@ -1003,3 +1003,50 @@ fn remembered_api_versions_skip_version_and_a_silent_daemon_is_unreachable() {
     svc.wait_healthy();
     svc.assert_consistent(V1);
 }
+
+/// With persistent sessions a deploy runs through the daemon: its many
+/// concurrent calls, the health events stream and the kept logs all go over
+/// the held sessions, and the result is the same as a direct deploy.
+#[test]
+fn a_deploy_through_persistent_sessions_ends_like_a_direct_one() {
+    let svc = Svc::new("persist", V1, &[], "");
+    svc.wait_healthy();
+    let runtime = svc.dir.path().join("run");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    let with = |args: &[&str]| {
+        let mut cmd = svc.cmd(args);
+        cmd.env("XDG_RUNTIME_DIR", &runtime)
+            .env("XDG_STATE_HOME", svc.dir.path().join("state"));
+        run(cmd)
+    };
+    // Through the daemon, never a fallback to a direct connection (it warns).
+    let deploy = |image: &str| {
+        let out = with(&[
+            "--persist",
+            "1m",
+            "deploy",
+            &svc.name,
+            "--image",
+            image,
+            "--yes",
+        ]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            !out.stderr.contains("persistent-session daemon"),
+            "{}",
+            out.stderr
+        );
+    };
+    deploy(V2);
+    svc.assert_consistent(V2);
+    // A second deploy finds the daemon the first one started.
+    deploy(V1);
+    svc.assert_consistent(V1);
+    let out = with(&["disconnect"]);
+    assert!(
+        out.stdout.contains("stopped the persistent-session daemon"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
