@@ -11,12 +11,17 @@ use tokio::sync::mpsc;
 use super::engine::{Engine, inspect_some};
 use super::event::{DeployEvent, ReplicaRef};
 use super::{DeployError, DockerContext};
+use crate::ops::triage::evidence::docker_time;
+
+/// When the container last started; `None` if it never did (Docker's zero time).
+pub(super) fn started_at(c: &ContainerInspectResponse) -> Option<jiff::Timestamp> {
+    docker_time(c.state.as_ref()?.started_at.as_deref()?)
+}
 
 /// The container's start in the form Docker's `since` takes: its events
 /// from then on, so none is missed between the start and the subscription.
 fn since(c: &ContainerInspectResponse) -> Option<String> {
-    let started = c.state.as_ref()?.started_at.as_deref()?;
-    let t: jiff::Timestamp = started.parse().ok()?;
+    let t = started_at(c)?;
     Some(format!("{}.{:09}", t.as_second(), t.subsec_nanosecond()))
 }
 

@@ -226,13 +226,6 @@ fn prune(dir: &Path, keep: usize) {
 /// and audit where (as `KIND:kept-logs IMAGE (why) [ID]` on `container`, the
 /// name people know it by). Does nothing without an audit log or when the
 /// container is gone already; a failure is audited and logged, never raised.
-fn never_started(c: &bollard::models::ContainerInspectResponse) -> bool {
-    c.state
-        .as_ref()
-        .and_then(|s| s.started_at.as_deref())
-        .is_none_or(|t| t.starts_with("0001-01-01"))
-}
-
 pub async fn before_remove(
     engine: &dyn Engine,
     d: &Deployment,
@@ -252,7 +245,7 @@ pub async fn before_remove(
     let (image, notes) = match inspected {
         // Created, never started (a replacement whose start never came):
         // it printed nothing, and a file would only pose as a failure's logs.
-        Ok(Some(c)) if never_started(&c) => return,
+        Ok(Some(c)) if super::health::started_at(&c).is_none() => return,
         Ok(Some(c)) => {
             let image = c.config.as_ref().and_then(|c| c.image.clone());
             let details = crate::fleet::ContainerDetails::from_inspect(c);
