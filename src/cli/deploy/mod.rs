@@ -341,22 +341,23 @@ async fn local_docker(required: bool) -> Result<Option<bollard::Docker>, CliErro
 }
 
 async fn run(cli: &Cli, req: Request) -> Result<Exit, CliError> {
-    let conn = connect(cli, &req.service, AskVersion::IfUnknown).await?;
-    let result = run_connected(cli, &req, &conn).await;
-    conn.fleet.shutdown().await;
-    match result {
-        // A daemon downgraded (or replaced) since its version was remembered
-        // refuses the probes, the first calls, so nothing was changed: forget
-        // the versions and ask each daemon this time.
-        Err(e) if conn.remembered && api_versions::is_version_mismatch(&e.message) => {
-            tracing::info!("{}; asking the daemons their API versions", e.message);
-            forget_versions(&conn.state);
-            let conn = connect(cli, &req.service, AskVersion::Always).await?;
-            let result = run_connected(cli, &req, &conn).await;
-            conn.fleet.shutdown().await;
-            result
+    let mut ask = AskVersion::IfUnknown;
+    loop {
+        let conn = connect(cli, &req.service, ask).await?;
+        let result = run_connected(cli, &req, &conn).await;
+        conn.fleet.shutdown().await;
+        match result {
+            // A daemon downgraded (or replaced) since its version was remembered
+            // refuses the probes, the first calls, so nothing was changed: forget
+            // the versions and ask each daemon this time (then `remembered` is
+            // false: at most one more run).
+            Err(e) if conn.remembered && api_versions::is_version_mismatch(&e.message) => {
+                tracing::info!("{}; asking the daemons their API versions", e.message);
+                forget_versions(&conn.state);
+                ask = AskVersion::Always;
+            }
+            result => return result,
         }
-        result => result,
     }
 }
 

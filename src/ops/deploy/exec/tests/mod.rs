@@ -178,6 +178,12 @@ fn at(log: &[String], prefix: &str) -> usize {
         .unwrap_or_else(|| panic!("no {prefix:?} in {log:#?}"))
 }
 
+/// How many times the fake was asked to create `host`'s lock for `web`.
+fn lock_tries(log: &[String], host: &str) -> usize {
+    let create = format!("{host} Create {}", lock_name("web"));
+    log.iter().filter(|l| l.starts_with(&create)).count()
+}
+
 /// Host a went back to its own old container, and its error says `why`.
 fn rolled_back(fake: &Fake, ran: &Ran, before: &str, why: &str) {
     assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
@@ -731,13 +737,12 @@ async fn the_run_holding_the_first_host_waits_out_a_racing_runs_release() {
     }
     // Every lock in one round first, then b again until it was free.
     let log = fake.log();
-    let creates = |h: &str| {
-        log.iter()
-            .filter(|l| l.starts_with(&format!("{h} Create {}", lock_name("web"))))
-            .count()
-    };
-    assert_eq!((creates("a"), creates("c")), (1, 1), "{log:#?}");
-    assert!(creates("b") >= 2, "{log:#?}");
+    assert_eq!(
+        (lock_tries(&log, "a"), lock_tries(&log, "c")),
+        (1, 1),
+        "{log:#?}"
+    );
+    assert!(lock_tries(&log, "b") >= 2, "{log:#?}");
 }
 
 #[tokio::test]
@@ -751,11 +756,7 @@ async fn a_run_that_lost_the_first_host_gives_up_at_once() {
     // One try each: no second round.
     let log = fake.log();
     for h in hosts {
-        let tries = log
-            .iter()
-            .filter(|l| l.starts_with(&format!("{h} Create {}", lock_name("web"))))
-            .count();
-        assert_eq!(tries, 1, "{h}: {log:#?}");
+        assert_eq!(lock_tries(&log, h), 1, "{h}: {log:#?}");
     }
     assert!(ran.events.iter().any(|e| matches!(e,
         DeployEvent::LockHeld { host, .. } if host == "a")));
