@@ -17,10 +17,7 @@ fn ps(tb: &Testbed, versions: &std::path::Path) -> common::Outcome {
 fn keys(tb: &Testbed) -> Vec<String> {
     tb.host_names()
         .iter()
-        .map(|h| {
-            let (addr, port) = tb.address(h);
-            format!("ssh://root@{addr}:{port}/var/run/docker.sock")
-        })
+        .map(|h| tb.api_key(h, "/var/run/docker.sock"))
         .collect()
 }
 
@@ -101,12 +98,11 @@ fn a_host_that_refused_stream_local_is_reached_by_dial_stdio_directly_next_time(
         "{}",
         first.stderr
     );
-    let (addr, port) = tb.address("fleet-3");
     let remembered = std::fs::read_to_string(dir.path().join("api-versions.dial-stdio"))
         .expect("dial-stdio hosts file");
     assert_eq!(
         remembered.trim(),
-        format!("ssh://root@{addr}:{port}/var/run/docker.sock")
+        tb.api_key("fleet-3", "/var/run/docker.sock")
     );
     let second = ps3();
     assert_eq!(second.code, 0, "{}", second.stderr);

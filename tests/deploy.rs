@@ -816,10 +816,7 @@ fn dry_run_changes_nothing() {
     let stale: String = svc
         .hosts
         .iter()
-        .map(|h| {
-            let (addr, port) = svc.tb.address(h);
-            format!("ssh://root@{addr}:{port}/var/run/docker.sock\t1.99\n")
-        })
+        .map(|h| format!("{}\t1.99\n", svc.tb.api_key(h, "/var/run/docker.sock")))
         .collect();
     std::fs::write(&file, stale).expect("write");
     let mut cmd = svc.cmd(&["deploy", &svc.name, "--image", V2, "--dry-run", "--json"]);
@@ -943,10 +940,7 @@ fn foreign_lock_refuses_until_broken() {
 fn remembered_api_versions_skip_version_and_a_silent_daemon_is_unreachable() {
     let svc = Svc::new("silent", V1, &[], "");
     let missing = "/run/flotilla-test-no-such-docker.sock";
-    let key = |host: &str, socket: &str| {
-        let (addr, port) = svc.tb.address(host);
-        format!("ssh://root@{addr}:{port}{socket}\t1.41\n")
-    };
+    let key = |host: &str, socket: &str| format!("{}\t1.41\n", svc.tb.api_key(host, socket));
     let versions = svc.dir.path().join("api-versions");
     let mut remembered: String = svc
         .hosts

@@ -92,6 +92,13 @@ impl Testbed {
         }
         (name.expect("host in ssh_config"), port)
     }
+
+    /// The key flotilla's api-versions files use for `host`'s daemon at
+    /// `socket` (the testbed logs in as root).
+    pub fn api_key(&self, host: &str, socket: &str) -> String {
+        let (addr, port) = self.address(host);
+        format!("ssh://root@{addr}:{port}{socket}")
+    }
 }
 
 /// The flotilla binary with a clean environment (no user config, no agent).
