@@ -693,13 +693,18 @@ async fn neither_container_fails_the_host_and_keeps_its_lock() {
     settled(&fake, "b", V1);
 }
 
+/// A deploy of v2 to `hosts`, planned before a lock container appeared on
+/// `locked` behind its back (not one made by flotilla).
+async fn planned_then_locked(hosts: &[&str], locked: &str) -> (Fake, Deployment) {
+    let fake = fleet(hosts, Some(OK));
+    let d = deployment(&fake, &service(hosts, 1), &request(Mode::Deploy, Some(V2))).await;
+    fake.container(locked, &lock_name("web"), V1);
+    (fake, d)
+}
+
 #[tokio::test]
 async fn a_lock_held_on_a_later_host_releases_every_lock_taken() {
-    let hosts = ["a", "b", "c"];
-    let fake = fleet(&hosts, Some(OK));
-    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
-    // Taken behind our back between the plan and the run (not a flotilla lock).
-    fake.container("c", &lock_name("web"), V1);
+    let (fake, d) = planned_then_locked(&["a", "b", "c"], "c").await;
     let ran = run(d).await;
     assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
     assert!(ran.events.iter().any(|e| matches!(e,
@@ -715,10 +720,8 @@ async fn a_lock_held_on_a_later_host_releases_every_lock_taken() {
 #[tokio::test]
 async fn the_run_holding_the_first_host_waits_out_a_racing_runs_release() {
     let hosts = ["a", "b", "c"];
-    let fake = fleet(&hosts, Some(OK));
-    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
     // A racing run took b's lock but lost a: it lets b go a moment later.
-    fake.container("b", &lock_name("web"), V1);
+    let (fake, d) = planned_then_locked(&hosts, "b").await;
     let racer = fake.handle("b").engine;
     let release = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
@@ -748,9 +751,7 @@ async fn the_run_holding_the_first_host_waits_out_a_racing_runs_release() {
 #[tokio::test]
 async fn a_run_that_lost_the_first_host_gives_up_at_once() {
     let hosts = ["a", "b"];
-    let fake = fleet(&hosts, Some(OK));
-    let d = deployment(&fake, &service(&hosts, 1), &request(Mode::Deploy, Some(V2))).await;
-    fake.container("a", &lock_name("web"), V1);
+    let (fake, d) = planned_then_locked(&hosts, "a").await;
     let ran = run(d).await;
     assert_eq!(ran.summary.outcome, RunOutcome::NotStarted);
     // One try each: no second round.
