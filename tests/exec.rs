@@ -172,3 +172,82 @@ fn exec_with_a_tty_and_the_tui_shell() {
         "{text}"
     );
 }
+
+/// `flotilla exec ARGS` in bash, its stdout into `reader`, stdin from
+/// `input`; killed after 90 s. Returns flotilla's exit code (137: killed, a
+/// hang) and what the pipeline printed.
+fn exec_piped(tb: &Testbed, args: &str, input: &str, reader: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        "timeout -s KILL 90 {bin} --config {config} exec {args} < {input} | {reader}; \
+         echo rc=${{PIPESTATUS[0]}}",
+        bin = env!("CARGO_BIN_EXE_flotilla"),
+        config = tb.config().display(),
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &script])
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("DOCKER_HOST")
+        .env_remove("FLOTILLA_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent-flotilla-test")
+        .env("FLOTILLA_AUDIT_LOG", dir.path().join("audit.jsonl"))
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = text
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("rc="))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no exit code: {text}{stderr}"));
+    (code, format!("{text}{stderr}"))
+}
+
+#[test]
+fn output_read_slowly_never_stalls_the_session() {
+    // The reader sleeps while flotilla's buffers fill; the exit check then
+    // asks Docker over the same session. It used to wait behind the unread
+    // output for ever (in 3 of 3 runs).
+    let tb = Testbed::get();
+    for host in ["fleet-1", "fleet-3"] {
+        let (code, out) = exec_piped(
+            &tb,
+            &format!("web --host {host} -- sh -c 'head -c 50000000 /dev/zero'"),
+            "/dev/null",
+            "(sleep 3; wc -c)",
+        );
+        assert_eq!(code, 0, "{host}: {out}");
+        assert!(out.starts_with("50000000\n"), "{host}: {out}");
+    }
+}
+
+#[test]
+fn exec_i_ends_with_a_command_that_leaves_its_stdin_unread() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("5mb");
+    std::fs::write(&input, vec![b'z'; 5_000_000]).expect("input file");
+    for host in ["fleet-1", "fleet-3"] {
+        let (code, out) = exec_piped(
+            &tb,
+            &format!("-i web --host {host} -- sh -c 'echo x; exit 9'"),
+            &input.display().to_string(),
+            "cat",
+        );
+        assert_eq!(code, 9, "{host}: {out}");
+        assert_eq!(out, "x\nrc=9\n", "{host}");
+    }
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_exec_quietly() {
+    let tb = Testbed::get();
+    let (code, out) = exec_piped(
+        &tb,
+        "web --host fleet-1 -- sh -c 'yes | head -c 20000000'",
+        "/dev/null",
+        "head -1",
+    );
+    assert_eq!((code, out.as_str()), (0, "y\nrc=0\n"));
+}

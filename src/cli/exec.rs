@@ -11,7 +11,7 @@ use super::act::connect_to_targets;
 use super::{Cli, CliError, Exit, Selection};
 use crate::fleet::Resolved;
 use crate::ops::act::{self, Policy};
-use crate::ops::exec::{self as container_exec, ExecRequest, Sinks};
+use crate::ops::exec::{self as container_exec, ExecError, ExecRequest, Sinks};
 use crate::ops::{AuditLog, AuditRecord};
 
 #[derive(Debug, Args)]
@@ -172,7 +172,11 @@ async fn one(
     if let Some(task) = resizer {
         task.abort();
     }
-    result
+    match result {
+        // The reader is done (`| head`): a quiet, successful end, like `ps`.
+        Err(ExecError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 /// Raw terminal for `-t`, restored on drop (also on errors).

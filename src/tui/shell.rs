@@ -98,5 +98,7 @@ pub async fn run(
     let mut key = [0u8; 16];
     let _ = stdin.read(&mut key).await;
     let _ = crossterm::terminal::disable_raw_mode();
-    result.map(|code| (program, code))
+    result
+        .map(|code| (program, code))
+        .map_err(|e| e.to_string())
 }
