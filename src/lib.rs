@@ -5,5 +5,6 @@ pub mod config;
 pub mod fleet;
 pub mod logs;
 pub mod ops;
+pub mod private;
 pub mod transport;
 pub mod tui;

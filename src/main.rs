@@ -76,18 +76,7 @@ fn init_logging(tui: bool, daemon: bool) {
         let path = flotilla::ops::AuditLog::from_env()
             .path()
             .with_file_name("flotilla.log");
-        let file = path
-            .parent()
-            .map(std::fs::create_dir_all)
-            .transpose()
-            .ok()
-            .and_then(|_| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .ok()
-            });
+        let file = flotilla::private::append(&path).ok();
         if let Some(file) = file {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(

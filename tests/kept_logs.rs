@@ -67,6 +67,7 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
     let verb = |args: &[&str]| {
         let mut cmd = common::flotilla();
         cmd.env("FLOTILLA_AUDIT_LOG", &audit)
+            .env("XDG_STATE_HOME", &state)
             .arg("--config")
             .arg(&config)
             .args(args);
@@ -103,6 +104,21 @@ fn a_rolled_back_deploy_keeps_the_failed_containers_logs_and_shows_them() {
         "{path}"
     );
     let text = std::fs::read_to_string(path).expect("the kept file");
+    // Raw lines may hold credentials: closed to others from the start.
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).expect("stat").permissions().mode() & 0o777
+    };
+    let flotilla_dir = state.join("flotilla");
+    for (file, want) in [
+        (std::path::PathBuf::from(path), 0o600),
+        (audit.clone(), 0o600),
+        (flotilla_dir.join("api-versions"), 0o600),
+        (flotilla_dir.join("kept-logs"), 0o700),
+        (flotilla_dir.clone(), 0o700),
+    ] {
+        assert_eq!(mode(&file), want, "mode of {}", file.display());
+    }
     assert!(
         text.lines()
             .any(|l| l.contains(" stdout keptsvc broken starting") && l.starts_with("20")),

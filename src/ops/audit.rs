@@ -80,15 +80,9 @@ impl AuditLog {
 
     /// Appends one record; one `write` per line so concurrent writers don't interleave.
     pub fn append(&self, record: &AuditRecord) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
         line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let mut file = crate::private::append(&self.path)?;
         file.write_all(line.as_bytes())
     }
 

@@ -90,9 +90,6 @@ impl ApiVersions {
         if !changed {
             return Ok(());
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         replace_file(path, render(&all).as_bytes())
     }
 }
@@ -128,9 +125,6 @@ impl ApiVersions {
         if on {
             keys.push(key);
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
         replace_file(&path, body.as_bytes())
     }
@@ -144,7 +138,7 @@ fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}.{n}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, body)?;
+    crate::private::write(&tmp, body)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })

@@ -191,9 +191,8 @@ pub fn parse(text: &str) -> Vec<KeptLine> {
 
 /// Writes the file into `dir` and prunes the oldest beyond `KEEP_FILES`.
 pub fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
-    std::fs::write(&path, text)?;
+    crate::private::write(&path, text.as_bytes())?;
     prune(dir, KEEP_FILES);
     Ok(path)
 }
