@@ -90,6 +90,20 @@ fn ps_json_matches_every_dockerd() {
     let web = find("fleet-1", "shop-web-1");
     assert_eq!(web["health"], "healthy");
     assert_eq!(web["labels"]["com.docker.compose.service"], "web");
+    assert_eq!(
+        web["compose"],
+        serde_json::json!({"project": "shop", "service": "web", "working_dir": null, "config_files": []})
+    );
+    // Every row says whether Compose made it: null exactly where its labels don't.
+    for c in list {
+        let labelled = c["labels"]["com.docker.compose.project"].is_string()
+            && c["labels"]["com.docker.compose.service"].is_string();
+        assert_eq!(
+            c.get("compose").map(serde_json::Value::is_object),
+            Some(labelled),
+            "{c}"
+        );
+    }
     assert!(web["created"].as_str().expect("created").ends_with('Z'));
     assert!(web["status"].as_str().expect("status").starts_with("Up"));
     assert_eq!(find("fleet-1", "shop-sick-1")["health"], "unhealthy");

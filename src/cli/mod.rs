@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 
 use crate::config::{self, HostSpec, Inventory, Target};
-use crate::fleet::{ActorConfig, ContainerInfo, Fleet, FleetState, HostSummary};
+use crate::fleet::{ActorConfig, ComposeRef, ContainerInfo, Fleet, FleetState, HostSummary};
 use crate::ops::ContainerAction;
 use crate::transport::ConnectOptions;
 pub use exit::Exit;
@@ -372,6 +372,14 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     })
 }
 
+/// A `ps --json` row: the container, and its Compose project (null when none).
+#[derive(serde::Serialize)]
+struct PsRow<'a> {
+    #[serde(flatten)]
+    container: &'a ContainerInfo,
+    compose: Option<ComposeRef>,
+}
+
 pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
     let state = snapshot(cli, &args.select, false).await?;
     let containers: Vec<&ContainerInfo> = state
@@ -382,7 +390,14 @@ pub async fn ps(cli: &Cli, args: &PsArgs) -> Result<Exit, CliError> {
         .filter(|c| args.all || c.is_running())
         .collect();
     if args.json {
-        print_json(&containers)?;
+        let rows: Vec<PsRow> = containers
+            .iter()
+            .map(|c| PsRow {
+                container: c,
+                compose: ComposeRef::of(c),
+            })
+            .collect();
+        print_json(&rows)?;
     } else {
         let rows: Vec<Vec<String>> = containers
             .iter()

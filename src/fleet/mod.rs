@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod actor;
+pub mod compose;
 pub mod details;
 pub mod event;
 pub mod logs;
@@ -14,6 +15,7 @@ use tokio::task::JoinSet;
 
 pub use action::ContainerAction;
 pub use actor::ActorConfig;
+pub use compose::ComposeRef;
 pub use details::ContainerDetails;
 pub use event::{
     FleetEvent, HostCommand, HostEvent, HostId, HostKeyProblem, LogStream, RawLogLine,

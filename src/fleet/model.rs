@@ -187,7 +187,7 @@ impl ContainerInfo {
     /// Compose service label, else the container name.
     pub fn service(&self) -> &str {
         self.labels
-            .get("com.docker.compose.service")
+            .get(super::compose::SERVICE)
             .map(String::as_str)
             .unwrap_or(&self.name)
     }
