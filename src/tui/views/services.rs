@@ -1,6 +1,6 @@
 //! Services × hosts matrix: image tag and state per cell, version drift highlighted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::state_style;
-use crate::fleet::{ContainerInfo, ContainerState, Health, majority_image};
+use crate::fleet::{ContainerInfo, ContainerState, Health, compose, majority_image};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -78,8 +78,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // a deploy's lock is a mark on its service's cell, not a container there.
     let mut grid: BTreeMap<&str, Vec<Vec<&ContainerInfo>>> = BTreeMap::new();
     let mut locks: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
+    let mut projects: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (i, h) in app.fleet.hosts.iter().enumerate() {
         for c in &h.containers {
+            if let Some(project) = c.labels.get(compose::PROJECT) {
+                projects.entry(c.service()).or_default().insert(project);
+            }
             match c.deploy_lock() {
                 Some(service) => {
                     locks
@@ -92,6 +96,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     .push(c),
             }
         }
+    }
+    // One Compose project is named in the header, several on each row.
+    let all_projects: BTreeSet<&str> = projects.values().flatten().copied().collect();
+    if let [one] = all_projects.iter().collect::<Vec<_>>().as_slice() {
+        header[0] = Cell::from(format!("SERVICE ({one})"));
     }
     // The replica legend only where some cell has several containers.
     let scaled = grid.values().flatten().any(|cell| cell.len() > 1);
@@ -122,6 +131,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             if locked.is_some() {
                 name.push(Span::styled(" deploying", theme.title));
+            }
+            // Last, so a narrow column cuts it before the marks.
+            if let Some(list) = projects
+                .get(svc.as_str())
+                .filter(|_| all_projects.len() > 1)
+            {
+                let list: Vec<&str> = list.iter().copied().collect();
+                name.push(Span::styled(format!(" {}", list.join(",")), theme.dim));
             }
             let mut cells = vec![Cell::from(Line::from(name))];
             for (i, h) in app.fleet.hosts.iter().enumerate() {
@@ -241,6 +258,29 @@ mod tests {
         press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    #[test]
+    fn several_compose_projects_are_named_on_each_row() {
+        let mut app = app();
+        for h in &mut app.fleet.hosts {
+            for c in h.containers.iter_mut().filter(|c| c.service() == "worker") {
+                c.labels
+                    .insert(crate::fleet::compose::PROJECT.to_owned(), "blog".to_owned());
+            }
+        }
+        press(&mut app, '3');
+        let text = snapshot::render(&mut app, 100, 14);
+        insta::assert_snapshot!("services_two_projects", text);
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.trim_start_matches('▶').trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+                .to_owned()
+        };
+        assert!(row("worker").contains("worker blog"), "{text}");
+        assert!(row("sick").contains("sick shop"), "{text}");
+        assert!(!text.contains("SERVICE ("), "{text}");
     }
 
     #[test]
