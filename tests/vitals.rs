@@ -57,6 +57,16 @@ fn vitals_match_proc_and_statvfs() {
     let uptime: f64 = sh("cut -d' ' -f1 /proc/uptime").parse().expect("uptime");
     let up = v["uptime_s"].as_f64().expect("uptime_s");
     assert!((up - uptime).abs() < 10.0, "{up} vs {uptime}");
+    // The testbed installs Compose v1; the hosts see this machine's binaries.
+    let v1 = !sh("command -v docker-compose").is_empty();
+    assert!(v1, "the testbed installs docker-compose");
+    let compose: Vec<&str> = v["compose"]
+        .as_array()
+        .expect("compose list")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert!(compose.contains(&"docker-compose"), "{compose:?}");
 
     // statvfs of the data root: fundamental block size, total and available blocks.
     let fs: Vec<u64> = sh(&format!("stat -f -c '%S %b %a' '{root}'"))

@@ -341,6 +341,8 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
                             v.disk_free_ratio() * 100.0
                         )
                     }),
+                    v.and_then(|v| v.compose.first().cloned())
+                        .unwrap_or_else(|| "-".into()),
                     h.error.clone().unwrap_or_default(),
                 ]
             })
@@ -358,6 +360,7 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
                     "LOAD/CPUS",
                     "MEM AVAIL",
                     "DOCKER DISK FREE",
+                    "COMPOSE",
                     "ERROR"
                 ],
                 &table

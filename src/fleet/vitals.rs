@@ -22,6 +22,9 @@ pub struct Vitals {
     pub uptime_s: u64,
     /// `/system/df`; None where the daemon's answer lacks the totals (API < 1.52).
     pub docker_disk: Option<DockerDisk>,
+    /// The Compose commands the host has, preferred first: `docker compose`
+    /// (the v2 plugin), `docker-compose` (v1, or v2 standalone).
+    pub compose: Vec<String>,
 }
 
 /// What Docker itself holds on the data root, and what it could free.
@@ -99,13 +102,23 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Where the docker CLI looks for the Compose v2 plugin (Docker's docs).
+const COMPOSE_PLUGIN_DIRS: &str = "\"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins\" \
+    /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins \
+    /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins";
+
 /// One exec, sections marked so a missing tool leaves the others readable.
 /// `df -P -k` is POSIX (GNU and busybox alike); `nproc` falls back to getconf.
+/// Compose is found by looking, not by running it (v1 takes ~0.5 s to start).
 pub fn script(docker_root: &str) -> String {
     format!(
         "echo @@loadavg; cat /proc/loadavg; echo @@nproc; \
          (nproc 2>/dev/null || getconf _NPROCESSORS_ONLN); echo @@meminfo; cat /proc/meminfo; \
-         echo @@uptime; cat /proc/uptime; echo @@df; df -P -k {}",
+         echo @@uptime; cat /proc/uptime; echo @@compose; \
+         for d in {COMPOSE_PLUGIN_DIRS}; do \
+         [ -x \"$d/docker-compose\" ] && echo docker compose && break; done; \
+         command -v docker-compose >/dev/null 2>&1 && echo docker-compose; \
+         echo @@df; df -P -k {}",
         sh_quote(docker_root)
     )
 }
@@ -113,7 +126,8 @@ pub fn script(docker_root: &str) -> String {
 /// Parses the script's output.
 pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
     let mut section = "";
-    let (mut loadavg, mut nproc, mut meminfo, mut uptime, mut df) = (
+    let (mut loadavg, mut nproc, mut meminfo, mut uptime, mut compose, mut df) = (
+        String::new(),
         String::new(),
         String::new(),
         String::new(),
@@ -127,6 +141,7 @@ pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
                 "nproc" => "nproc",
                 "meminfo" => "meminfo",
                 "uptime" => "uptime",
+                "compose" => "compose",
                 "df" => "df",
                 _ => "",
             };
@@ -137,6 +152,7 @@ pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
             "nproc" => &mut nproc,
             "meminfo" => &mut meminfo,
             "uptime" => &mut uptime,
+            "compose" => &mut compose,
             "df" => &mut df,
             _ => continue,
         };
@@ -189,6 +205,7 @@ pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
         docker_root: docker_root.to_owned(),
         uptime_s: uptime_s as u64,
         docker_disk: None,
+        compose: compose.lines().map(str::to_owned).collect(),
     })
 }
 
@@ -275,7 +292,7 @@ mod tests {
 
     const OUT: &str = "@@loadavg\n0.52 0.48 0.40 2/345 12345\n@@nproc\n2\n@@meminfo\n\
 MemTotal:        8000000 kB\nMemFree:          100000 kB\nMemAvailable:    4000000 kB\n\
-@@uptime\n12345.67 20000.00\n@@df\n\
+@@uptime\n12345.67 20000.00\n@@compose\ndocker compose\ndocker-compose\n@@df\n\
 Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
 /dev/sda1         51475068 40000000   8839780      82% /\n";
 
@@ -289,11 +306,45 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
         assert_eq!(v.disk_total_bytes, 51_475_068 * 1024);
         assert_eq!(v.disk_free_bytes, 8_839_780 * 1024);
         assert_eq!(v.docker_root, "/var/lib/docker");
+        assert_eq!(v.compose, ["docker compose", "docker-compose"]);
         assert!((v.mem_available_ratio() - 0.5).abs() < 1e-9);
         assert_eq!(
             v.disk_phrase(),
             "/var/lib/docker: 8.4 GiB free of 49.1 GiB (17.2 %)"
         );
+    }
+
+    #[test]
+    fn the_script_finds_the_compose_plugin_without_running_it() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let plugins = home.path().join(".docker/cli-plugins");
+        std::fs::create_dir_all(&plugins).expect("plugin dir");
+        let plugin = plugins.join("docker-compose");
+        // Running it would fail the test: finding it is enough.
+        std::fs::write(&plugin, "#!/bin/sh\necho ran >&2; exit 1\n").expect("plugin");
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&plugin, mode).expect("chmod");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script("/")])
+            .env("HOME", home.path())
+            .env_remove("DOCKER_CONFIG")
+            // No docker-compose on this PATH.
+            .env("PATH", "/nonexistent:/bin:/usr/bin")
+            .output()
+            .expect("sh");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v = parse(&text, "/").expect("parse");
+        let v1 = std::path::Path::new("/usr/bin/docker-compose").exists();
+        let mut want = vec!["docker compose"];
+        if v1 {
+            want.push("docker-compose");
+        }
+        assert_eq!(v.compose, want, "{text}");
     }
 
     #[test]

@@ -221,6 +221,7 @@ mod tests {
                     docker_root: "/var/lib/docker".into(),
                     uptime_s: 90_000,
                     docker_disk: None,
+                    compose: Vec::new(),
                 }),
             ),
             (
