@@ -181,11 +181,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         let h = spanned_host.into_inner();
 
         let name = h.name.get_ref();
-        if name.trim().is_empty() {
-            return Err(err(
-                h.name.span(),
-                "host name must not be empty".to_string(),
-            ));
+        if let Err(message) = super::check_host_name(name) {
+            return Err(err(h.name.span(), message));
         }
         if let Some(first) = first_seen.get(name) {
             let (first_line, _) = position(text, first.start);
@@ -354,9 +351,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
 
 /// Names that end up in Docker object names (`flotilla-lock-NAME`, containers).
 fn valid_docker_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    super::names::is_plain_name(name)
 }
 
 /// Validates one `[service.NAME]` table against the hosts.

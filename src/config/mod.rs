@@ -2,9 +2,11 @@
 //! is resolved through the OpenSSH client config.
 
 mod file;
+pub mod names;
 mod sshcfg;
 pub mod types;
 
+pub use names::check_host_name;
 pub use types::*;
 
 use std::path::{Path, PathBuf};

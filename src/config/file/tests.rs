@@ -143,6 +143,21 @@ fn empty_name_and_address_are_rejected() -> TestResult {
 }
 
 #[test]
+fn unsafe_host_names_are_rejected_at_their_position() -> TestResult {
+    let at = |name: &str| format!("[[host]]\nname = \"{name}\"\naddress = \"a\"\n");
+    let msg = error_of(&at("h 1"))?;
+    assert!(
+        msg.starts_with("/x/config.toml:2:8: host name \"h 1\" may only contain"),
+        "{msg}"
+    );
+    for bad in ["a/b", "../x", "-x", "web\u{202e}1"] {
+        let msg = error_of(&at(bad))?;
+        assert!(msg.starts_with("/x/config.toml:2:8: host name "), "{msg}");
+    }
+    Ok(())
+}
+
+#[test]
 fn other_value_checks() -> TestResult {
     assert_eq!(
         error_of("[[host]]\nname = \"a\"\naddress = \"a\"\nport = 0\n")?,

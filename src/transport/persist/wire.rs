@@ -34,7 +34,7 @@ pub enum Request {
 
 impl Request {
     /// The request line, newline included. Host names never contain spaces
-    /// or newlines (the inventory checks them), and come last anyway.
+    /// or newlines (`config::check_host_name`), and come last anyway.
     pub fn line(&self) -> String {
         let flag = |a: bool| if a { "accept-new" } else { "strict" };
         match self {
@@ -58,12 +58,11 @@ impl Request {
             "strict" => Ok(false),
             other => Err(format!("bad host key mode {other:?}")),
         };
+        // The inventory's own rule, so a name it accepts always gets through.
         let host = |name: &str| {
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                Err(format!("bad host name {name:?}"))
-            } else {
-                Ok(name.to_owned())
-            }
+            crate::config::check_host_name(name)
+                .map(|()| name.to_owned())
+                .map_err(|e| format!("bad host name: {e}"))
         };
         let number = |word: &str| {
             word.parse::<usize>()
@@ -274,6 +273,23 @@ mod tests {
             "STOP now",
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn host_names_follow_the_inventory_rule() {
+        for name in ["a/b", "../x", "-x", "web\u{202e}1", "h 1", ".."] {
+            assert!(crate::config::check_host_name(name).is_err());
+            for line in [
+                format!("OPEN strict {name}"),
+                format!("EXEC strict 10 3 {name}"),
+            ] {
+                let err = Request::parse(&line).expect_err(&line);
+                assert!(err.starts_with("bad host name"), "{err}");
+            }
+        }
+        for name in ["web-1", "db.2", "x_y"] {
+            assert!(Request::parse(&format!("OPEN strict {name}")).is_ok());
         }
     }
 
