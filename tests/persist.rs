@@ -497,3 +497,51 @@ fn an_unsafe_or_unusable_socket_directory_means_direct_connections() {
         "no wait for a daemon"
     );
 }
+
+/// known_hosts rewritten under a running daemon: each later request is
+/// checked against the file as it is now, as a direct connection would be.
+#[test]
+fn a_key_revoked_or_changed_under_the_daemon_is_refused() {
+    let tb = Testbed::get();
+    let p = Persist::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = tb.inventory_via(dir.path(), "h1", "fleet-1", &common::Via::default());
+    let known = dir.path().join("known_hosts");
+    let trusted = std::fs::read_to_string(&known).expect("known_hosts");
+    let (pattern, key) = trusted.trim_end().split_once(' ').expect("pattern and key");
+    let c = tb.run_sh("fleet-1", "revoked", "revokedsvc", "sleep 600");
+    let on = |args: &[&str]| p.run(&config, &[&["--persist", "10m"][..], args].concat());
+    let exec = ["exec", c.name.as_str(), "--host", "h1", "--", "id"];
+    for args in [&["ps"][..], &["hosts"], &exec] {
+        let out = on(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    }
+    let daemon = p.daemons();
+    assert_eq!(daemon.len(), 1);
+
+    let other = std::fs::read_to_string(tb.dir.join("hosts/fleet-2/ssh_host_ed25519_key.pub"))
+        .expect("fleet-2 key");
+    let other: Vec<&str> = other.split_whitespace().take(2).collect();
+    let revoked = format!("{trusted}@revoked {pattern} {key}\n");
+    let changed = format!("{pattern} {}\n", other.join(" "));
+    for (text, says) in [(&revoked, "is marked @revoked"), (&changed, "HAS CHANGED")] {
+        std::fs::write(&known, text).expect("rewrite known_hosts");
+        let direct = p.run(&config, &["--persist", "off", "ps"]);
+        assert_eq!(direct.code, 3, "{}", direct.stderr);
+        assert!(direct.stderr.contains(says), "{}", direct.stderr);
+        let out = on(&["ps"]);
+        assert_eq!((out.code, &out.stderr), (direct.code, &direct.stderr));
+        for args in [&["hosts"][..], &exec] {
+            let out = on(args);
+            // `hosts` shows the error in its table, `exec` on stderr.
+            let said = format!("{}{}", out.stdout, out.stderr);
+            assert_eq!(out.code, 3, "{args:?}: {said}");
+            assert!(said.contains(says), "{args:?}: {said}");
+        }
+    }
+    // Trusted again: the same daemon serves the host (with a new session).
+    std::fs::write(&known, &trusted).expect("restore known_hosts");
+    let out = on(&exec);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(p.daemons(), daemon, "the same daemon");
+}

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,8 +39,11 @@ pub struct ConnectOptions {
 pub struct SshSession {
     handle: Handle<ClientHandler>,
     closed: watch::Receiver<Option<String>>,
+    endpoint: SshEndpoint,
+    /// The host key this session was verified with.
+    host_key: Arc<OnceLock<PublicKey>>,
     /// Jump sessions must outlive the tunnelled one.
-    _jump: Option<Arc<SshSession>>,
+    jump: Option<Arc<SshSession>>,
     /// The ProxyCommand carrying this session, killed when the session is dropped.
     _proxy: Option<ProxyProcess>,
 }
@@ -76,6 +79,31 @@ impl SshSession {
         self.handle
             .is_closed()
             .then(|| "SSH session closed".to_owned())
+    }
+
+    /// Checks the keys this session (and each jump host) was verified with
+    /// against known_hosts as it is now, as a new connection would: a key
+    /// revoked or replaced since is refused. Reads files only, no round trip.
+    pub fn recheck_host_keys(&self, accept_new: bool) -> Result<(), TransportError> {
+        let key = self.host_key.get().ok_or_else(|| {
+            TransportError::Protocol("the session's host key was never verified".into())
+        })?;
+        check_host_key(&self.endpoint, key, accept_new)?;
+        match &self.jump {
+            Some(jump) => jump.recheck_host_keys(accept_new),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the session (and with it every channel on it).
+    pub async fn close(&self, why: &str) {
+        if let Err(e) = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, why, "")
+            .await
+        {
+            tracing::debug!("closing the session: {e}");
+        }
     }
 
     /// Changes to `Some(reason)` when the session ends.
@@ -160,10 +188,12 @@ async fn connect_one(
 ) -> Result<SshSession, TransportError> {
     let addr = format!("{}:{}", ep.hostname, ep.port);
     let (closed_tx, closed_rx) = watch::channel(None);
+    let host_key = Arc::new(OnceLock::new());
     let handler = ClientHandler {
         endpoint: ep.clone(),
-        accept_new: accept_new || ep.strict_host_key_checking == StrictHostKeyChecking::AcceptNew,
+        accept_new,
         closed: closed_tx,
+        host_key: Arc::clone(&host_key),
     };
     let config = Arc::new(client_config(ep));
     // Like OpenSSH: ConnectTimeout covers the TCP connect (or channel open
@@ -235,7 +265,9 @@ async fn connect_one(
     Ok(SshSession {
         handle,
         closed: closed_rx,
-        _jump: via,
+        endpoint: ep.clone(),
+        host_key,
+        jump: via,
         _proxy: proxy,
     })
 }
@@ -434,6 +466,73 @@ async fn rsa_hash_for(
     known.flatten()
 }
 
+/// Looks `key` up in the endpoint's known_hosts files, exactly as OpenSSH
+/// would at connect time: `Ok` for a known key (or an unknown one recorded
+/// because new keys are accepted), the refusal otherwise.
+fn check_host_key(
+    ep: &SshEndpoint,
+    key: &PublicKey,
+    accept_new: bool,
+) -> Result<(), TransportError> {
+    let name = ep.known_hosts_name();
+    let fingerprint = known_hosts::fingerprint(key);
+    match known_hosts::verify(&name, key, &ep.known_hosts_files) {
+        Verdict::Known => Ok(()),
+        Verdict::Changed {
+            file,
+            line,
+            recorded_type,
+        } => Err(TransportError::HostKeyChanged {
+            recorded: match known_hosts::recorded_fingerprint(&name, &file, line) {
+                Some(fp) => format!("{recorded_type} {fp}"),
+                None => recorded_type,
+            },
+            host: name,
+            presented: format!("{} {fingerprint}", key.algorithm()),
+            file,
+            line,
+        }),
+        Verdict::Revoked { file, line } => Err(TransportError::HostKeyRevoked {
+            host: name,
+            fingerprint,
+            file,
+            line,
+        }),
+        Verdict::Unknown => {
+            let file = ep
+                .known_hosts_files
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
+            let accept_new =
+                accept_new || ep.strict_host_key_checking == StrictHostKeyChecking::AcceptNew;
+            if !accept_new {
+                let openssh = key
+                    .to_openssh()
+                    .map_err(|e| TransportError::Protocol(format!("host key: {e}")))?;
+                return Err(TransportError::HostKeyUnknown {
+                    host: name,
+                    key_type: key.algorithm().to_string(),
+                    fingerprint,
+                    file,
+                    key: openssh,
+                });
+            }
+            known_hosts::record(&name, key, &file).map_err(|e| {
+                TransportError::Protocol(format!(
+                    "could not record host key in {}: {e}",
+                    file.display()
+                ))
+            })?;
+            tracing::info!(
+                "recorded new host key for {name} ({fingerprint}) in {}",
+                file.display()
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Errors surfaced from inside russh's handler callbacks.
 #[derive(Debug)]
 pub(crate) enum HandlerError {
@@ -462,8 +561,11 @@ impl HandlerError {
 
 pub(crate) struct ClientHandler {
     endpoint: SshEndpoint,
+    /// `--accept-new` (StrictHostKeyChecking accept-new is the endpoint's).
     accept_new: bool,
     closed: watch::Sender<Option<String>>,
+    /// Set once the server's key is verified, for `recheck_host_keys`.
+    host_key: Arc<OnceLock<PublicKey>>,
 }
 
 impl client::Handler for ClientHandler {
@@ -479,64 +581,10 @@ impl client::Handler for ClientHandler {
                     .into(),
             )));
         };
-        let ep = &self.endpoint;
-        let name = ep.known_hosts_name();
-        let fingerprint = known_hosts::fingerprint(key);
-        match known_hosts::verify(&name, key, &ep.known_hosts_files) {
-            Verdict::Known => Ok(true),
-            Verdict::Changed {
-                file,
-                line,
-                recorded_type,
-            } => Err(HandlerError::HostKey(TransportError::HostKeyChanged {
-                recorded: match known_hosts::recorded_fingerprint(&name, &file, line) {
-                    Some(fp) => format!("{recorded_type} {fp}"),
-                    None => recorded_type,
-                },
-                host: name,
-                presented: format!("{} {fingerprint}", key.algorithm()),
-                file,
-                line,
-            })),
-            Verdict::Revoked { file, line } => {
-                Err(HandlerError::HostKey(TransportError::HostKeyRevoked {
-                    host: name,
-                    fingerprint,
-                    file,
-                    line,
-                }))
-            }
-            Verdict::Unknown => {
-                let file = ep
-                    .known_hosts_files
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| PathBuf::from("~/.ssh/known_hosts"));
-                if !self.accept_new {
-                    let openssh = key.to_openssh().map_err(|e| {
-                        HandlerError::HostKey(TransportError::Protocol(format!("host key: {e}")))
-                    })?;
-                    return Err(HandlerError::HostKey(TransportError::HostKeyUnknown {
-                        host: name,
-                        key_type: key.algorithm().to_string(),
-                        fingerprint,
-                        file,
-                        key: openssh,
-                    }));
-                }
-                known_hosts::record(&name, key, &file).map_err(|e| {
-                    HandlerError::HostKey(TransportError::Protocol(format!(
-                        "could not record host key in {}: {e}",
-                        file.display()
-                    )))
-                })?;
-                tracing::info!(
-                    "recorded new host key for {name} ({fingerprint}) in {}",
-                    file.display()
-                );
-                Ok(true)
-            }
-        }
+        check_host_key(&self.endpoint, key, self.accept_new).map_err(HandlerError::HostKey)?;
+        // A re-key presents the same key, already verified: the first one stays.
+        self.host_key.get_or_init(|| key.clone());
+        Ok(true)
     }
 
     async fn disconnected(

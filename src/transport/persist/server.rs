@@ -320,6 +320,16 @@ struct Held {
     spare: Option<Spare>,
 }
 
+impl Held {
+    /// Ends the session now, with its spare and any stream spliced over it.
+    async fn close(self) {
+        if let Some(spare) = self.spare {
+            spare.task.abort();
+        }
+        self.session.close("host key no longer trusted").await;
+    }
+}
+
 /// A channel being opened (or open) in the background, for the next request.
 struct Spare {
     since: Instant,
@@ -335,8 +345,10 @@ impl Host {
     }
 
     /// The held session, connected (again) if there is none or it is gone.
-    /// Host keys are checked exactly as for a direct connection; a key is
-    /// trusted beyond known_hosts only when this request says --accept-new.
+    /// Host keys are checked exactly as for a direct connection, on every
+    /// request: a held session whose key known_hosts no longer trusts is
+    /// closed, and the new connection's check gives the direct error. A key
+    /// is trusted beyond known_hosts only when this request says --accept-new.
     async fn ensure<'a>(
         &self,
         held: &'a mut Option<Held>,
@@ -347,6 +359,14 @@ impl Host {
         {
             tracing::info!(host = %self.spec.name, %reason, "session lost; reconnecting");
             *held = None;
+        }
+        if let Some(h) = held.as_ref()
+            && let Err(e) = h.session.recheck_host_keys(accept_new)
+        {
+            tracing::warn!(host = %self.spec.name, "{e}; closing the held session");
+            if let Some(old) = held.take() {
+                old.close().await;
+            }
         }
         if held.is_none() {
             let Target::Ssh {
