@@ -219,23 +219,13 @@ impl Client {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find the flotilla binary: {e}"))?;
         let log = log_path();
-        let stderr = log
-            .parent()
-            .map(std::fs::create_dir_all)
-            .transpose()
-            .and_then(|_| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-            })
-            .map_or_else(
-                |e| {
-                    tracing::debug!("no daemon log at {}: {e}", log.display());
-                    std::process::Stdio::null()
-                },
-                std::process::Stdio::from,
-            );
+        let stderr = crate::private::append(&log).map_or_else(
+            |e| {
+                tracing::debug!("no daemon log at {}: {e}", log.display());
+                std::process::Stdio::null()
+            },
+            std::process::Stdio::from,
+        );
         let child = tokio::process::Command::new(exe)
             .arg("--config")
             .arg(&self.config)
