@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Outcome, Testbed, flotilla, json, run};
+use common::proxy::{AnswerRule, DockerProxy};
+use common::{Outcome, Testbed, Via, flotilla, json, run};
 use serde_json::Value;
 
 const V1: &str = "flotilla-test/app:v1";
@@ -60,12 +61,17 @@ impl Svc {
     /// stands for the container name. Every container carries the label
     /// `dtest.svc=NAME`; a `match` line replaces `container = NAME`.
     fn new(tag: &str, image: &str, run_args: &[&str], service_extra: &str) -> Svc {
+        Svc::on(3, tag, image, run_args, service_extra)
+    }
+
+    /// `new` on the first `count` fleet hosts.
+    fn on(count: usize, tag: &str, image: &str, run_args: &[&str], service_extra: &str) -> Svc {
         let tb = Testbed::get();
         let name = format!("dtest-{tag}-{}", unique());
         let hosts = tb.host_names();
         assert!(hosts.len() >= 3, "the deploy tests need 3 hosts");
         let svc_label = format!("dtest.svc={name}");
-        let hosts: Vec<String> = hosts.into_iter().take(3).collect();
+        let hosts: Vec<String> = hosts.into_iter().take(count).collect();
         for host in &hosts {
             let mut args = common::detached(&name);
             args.extend([
@@ -86,17 +92,9 @@ impl Svc {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
-        let quoted: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
-        let service_extra = service_extra.replace("@NAME@", &name);
-        let container = if service_extra.contains("match =") {
-            String::new()
-        } else {
-            format!("container = {name:?}\n")
-        };
         let text = format!(
-            "{inventory}\n[service.{name}]\nhosts = [{}]\n{container}\
-             health_timeout = \"20s\"\nserial = [1]\n{service_extra}\n",
-            quoted.join(", ")
+            "{inventory}\n{}",
+            service_section(&name, &hosts, service_extra)
         );
         let config = dir.path().join("flotilla.toml");
         std::fs::write(&config, text).expect("write config");
@@ -110,6 +108,29 @@ impl Svc {
             audit,
             images: Vec::new(),
         }
+    }
+
+    /// A service on fleet-1 only, whose Docker API goes through a proxy that
+    /// answers the requests `answer` picks with an error of its own.
+    fn proxied(tag: &str, answer: AnswerRule) -> (Svc, DockerProxy) {
+        let mut svc = Svc::on(1, tag, V1, &[], "");
+        let proxy = DockerProxy::answering(
+            &svc.tb.socket("fleet-1"),
+            &svc.dir.path().join("docker.sock"),
+            answer,
+        );
+        let via = Via {
+            docker_socket: Some(proxy.path()),
+            ..Via::default()
+        };
+        let inventory = svc
+            .tb
+            .inventory_via(svc.dir.path(), "fleet-1", "fleet-1", &via);
+        let text = std::fs::read_to_string(&inventory).expect("inventory");
+        let section = service_section(&svc.name, &svc.hosts, "");
+        std::fs::write(&inventory, format!("{text}\n{section}")).expect("write config");
+        svc.config = inventory;
+        (svc, proxy)
     }
 
     fn old_name(&self) -> String {
@@ -236,6 +257,21 @@ impl Drop for Svc {
         }
         let _ = &self.dir;
     }
+}
+
+/// `[service.NAME]` on `hosts` (`extra` TOML lines, @NAME@ for the name).
+fn service_section(name: &str, hosts: &[String], extra: &str) -> String {
+    let quoted: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+    let extra = extra.replace("@NAME@", name);
+    let container = if extra.contains("match =") {
+        String::new()
+    } else {
+        format!("container = {name:?}\n")
+    };
+    format!(
+        "[service.{name}]\nhosts = [{}]\n{container}health_timeout = \"20s\"\nserial = [1]\n{extra}\n",
+        quoted.join(", ")
+    )
 }
 
 /// Waits (bounded) for the first event matching `want`.
@@ -466,6 +502,77 @@ fn never_healthy_image_rolls_back_the_first_host_and_stops() {
     }
     let audit = std::fs::read_to_string(&svc.audit).expect("audit log");
     assert!(audit.contains("deploy:rolled_back"), "{audit}");
+
+    // The container put back deploys again (a rename that overlapped the
+    // stop once left Docker 20.10 without its sandbox, failing every later one).
+    let out = svc.run(&[
+        "deploy", &svc.name, "--image", V2, "--serial", "100%", "--yes",
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    svc.assert_consistent(V2);
+}
+
+/// Every rename answered with a daemon error.
+fn refuse_renames(method: &str, path: &str) -> Option<(u16, String)> {
+    (method == "POST" && path.contains("/rename"))
+        .then(|| (500, "rename refused by the test proxy".to_owned()))
+}
+
+/// The rename is the first change a deploy makes: when it fails, the running
+/// container was neither stopped nor restarted.
+#[test]
+fn a_failed_rename_leaves_the_running_container_untouched() {
+    let (svc, _proxy) = Svc::proxied("rnfail", refuse_renames);
+    svc.wait_healthy();
+    let before = svc.service("fleet-1");
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("before any change"), "{}", out.stdout);
+    let after = svc.service("fleet-1");
+    assert_eq!(after["Id"], before["Id"]);
+    assert_eq!(
+        after["State"]["StartedAt"], before["State"]["StartedAt"],
+        "the container was restarted"
+    );
+    svc.assert_consistent(V1);
+}
+
+/// Answers the first rename as Docker 20.10 does for a running container
+/// whose network sandbox it lost; the others pass.
+fn lost_sandbox(method: &str, path: &str) -> Option<(u16, String)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ANSWERED: AtomicBool = AtomicBool::new(false);
+    let first =
+        method == "POST" && path.contains("/rename") && !ANSWERED.swap(true, Ordering::SeqCst);
+    first.then(|| (404, "sandbox 3c1a5f0e9b2d not found".to_owned()))
+}
+
+/// A host an older flotilla left in that state still deploys: the container
+/// is stopped first, then renamed.
+#[test]
+fn a_container_whose_sandbox_docker_lost_still_deploys() {
+    let (svc, _proxy) = Svc::proxied("sandbox", lost_sandbox);
+    svc.wait_healthy();
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("lost") && all.contains("network sandbox"),
+        "{all}"
+    );
+    svc.assert_consistent(V2);
 }
 
 #[test]

@@ -148,6 +148,10 @@ impl Run<'_> {
                 }
                 Err(failed) => {
                     report.error = Some(naming(&at, failed.error));
+                    if failed.untouched && replaced.is_empty() && !restored {
+                        report.outcome = HostOutcome::Unchanged;
+                        return;
+                    }
                     self.put_back(engine, ph, replaced, failed.back, report)
                         .await;
                     return;
