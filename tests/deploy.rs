@@ -1151,3 +1151,146 @@ fn a_deploy_through_persistent_sessions_ends_like_a_direct_one() {
         out.stderr
     );
 }
+
+/// A user-defined network on one fleet host, removed on drop.
+struct Network<'a> {
+    tb: &'a Testbed,
+    host: &'a str,
+    name: String,
+}
+
+impl<'a> Network<'a> {
+    /// On a subnet of its own: the fleet's daemons share this machine's
+    /// routes, so a subnet another test (or fleet) uses would clash.
+    fn create(tb: &'a Testbed, host: &'a str, name: String) -> Network<'a> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id();
+        for i in 0..20u32 {
+            let n = seed.wrapping_add(i.wrapping_mul(7919));
+            let subnet = format!("10.{}.{}.0/24", 200 + n % 50, (n / 50) % 256);
+            let made = docker_raw(tb, host, &["network", "create", "--subnet", &subnet, &name]);
+            if made.status.success() {
+                return Network { tb, host, name };
+            }
+        }
+        panic!("no free subnet for {name} on {host}");
+    }
+}
+
+impl Drop for Network<'_> {
+    fn drop(&mut self) {
+        let _ = docker_raw(self.tb, self.host, &["network", "rm", &self.name]);
+    }
+}
+
+/// A service on a user-defined network, found by a network alias: the
+/// recreated container carries the same aliases (not Docker's short-id one),
+/// keeps its DNS name, and answers by both from another container there.
+#[test]
+fn a_service_on_a_user_network_keeps_its_aliases_through_a_deploy() {
+    let tb = Testbed::get();
+    let name = format!("dtest-alias-{}", unique());
+    let host = "fleet-1";
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    // Two versions of a tiny web server: busybox httpd serving its version.
+    let image = |v: &str| format!("dtest/{name}:{v}");
+    for v in ["1", "2"] {
+        let src = format!("{name}-src{v}");
+        tb.docker(
+            host,
+            &["create", "--name", &src, "flotilla-test/base:latest"],
+        );
+        let cmd = format!(
+            "CMD [\"sh\", \"-c\", \"mkdir -p /www && echo tiny{v} > /www/index.html && \
+             trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait\"]"
+        );
+        tb.docker(host, &["commit", "--change", &cmd, &src, &image(v)]);
+        tb.docker(host, &["rm", &src]);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
+    let section = service_section(
+        &name,
+        &[host.to_owned()],
+        "health_cmd = \"wget -qO- http://localhost:8080/\"",
+    );
+    let config = dir.path().join("flotilla.toml");
+    std::fs::write(&config, format!("{inventory}\n{section}")).expect("write config");
+    let svc = Svc {
+        tb: Testbed::get(),
+        name: name.clone(),
+        hosts: vec![host.to_owned()],
+        audit: dir.path().join("audit.jsonl"),
+        dir,
+        config,
+        images: vec![(host.to_owned(), image("1")), (host.to_owned(), image("2"))],
+    };
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "--network-alias",
+            "zweb",
+            "--network-alias",
+            "zweb-api",
+            "--restart",
+            "unless-stopped",
+            &image("1"),
+        ],
+    );
+    // Aliases on the network, without the container's own short id.
+    let aliases = |c: &Value| -> Vec<String> {
+        let short: String = c["Id"].as_str().expect("id").chars().take(12).collect();
+        let mut list: Vec<String> = c["NetworkSettings"]["Networks"][&net.name]["Aliases"]
+            .as_array()
+            .expect("aliases")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| *a != short)
+            .map(str::to_owned)
+            .collect();
+        list.sort();
+        list
+    };
+    let fetch = |target: &str| -> String {
+        let url = format!("http://{target}:8080/");
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            &net.name,
+            "flotilla-test/base:latest",
+        ];
+        let out = docker_raw(&tb, host, &[&args[..], &["wget", "-qO-", &url]].concat());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let before = svc.service(host);
+    assert_eq!(aliases(&before), ["zweb", "zweb-api"]);
+    assert_eq!(fetch("zweb"), "tiny1");
+
+    let out = svc.run(&["deploy", &name, "--image", &image("2"), "--yes"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let after = svc.service(host);
+    assert_ne!(after["Id"], before["Id"], "recreated");
+    assert_eq!(after["Config"]["Image"], image("2").as_str());
+    assert_eq!(
+        aliases(&after),
+        aliases(&before),
+        "{}",
+        after["NetworkSettings"]["Networks"]
+    );
+    for target in ["zweb", "zweb-api", name.as_str()] {
+        assert_eq!(fetch(target), "tiny2", "by {target}");
+    }
+}
