@@ -516,6 +516,35 @@ fn never_healthy_image_rolls_back_the_first_host_and_stops() {
     svc.assert_consistent(V2);
 }
 
+/// A HEALTHCHECK that fails without printing anything: the rollback says
+/// so and gives its exit code, instead of an empty reason.
+#[test]
+fn a_silent_failing_health_check_is_named_with_its_exit_code() {
+    let mut svc = Svc::on(1, "mute", V1, &[], "");
+    let image = format!("dtest/{}:mute", svc.name);
+    let src = format!("{}-src", svc.name);
+    svc.tb.docker("fleet-1", &["create", "--name", &src, V1]);
+    let check = "HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD false";
+    svc.tb
+        .docker("fleet-1", &["commit", "--change", check, &src, &image]);
+    svc.tb.docker("fleet-1", &["rm", &src]);
+    svc.images.push(("fleet-1".to_owned(), image.clone()));
+    svc.wait_healthy();
+    let out = svc.run(&["deploy", &svc.name, "--image", &image, "--yes"]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("unhealthy: the check printed nothing (exit code 1)"),
+        "{}",
+        out.stdout
+    );
+    svc.assert_consistent(V1);
+}
+
 /// Every rename answered with a daemon error.
 fn refuse_renames(method: &str, path: &str) -> Option<(u16, String)> {
     (method == "POST" && path.contains("/rename"))
@@ -821,6 +850,16 @@ fn killed_mid_host_then_rollback_restores_the_old_version() {
     let svc = Svc::new("killrb", V1, SLOW_HEALTH, "");
     svc.wait_healthy();
     kill_mid_host(&svc);
+    // With the new container stopped too, the service is down on fleet-1:
+    // status says so in its exit code (5: the deploy failed there).
+    svc.tb.docker("fleet-1", &["stop", "-t", "1", &svc.name]);
+    let out = svc.run(&["status", &svc.name]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
     let out = svc.run(&["deploy", &svc.name, "--rollback", "--yes"]);
     assert_eq!(
         out.code, 0,

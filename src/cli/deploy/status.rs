@@ -138,10 +138,13 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
     } else {
         print_status(&report, &interrupted);
     }
-    Ok(if conn.unreachable().is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Unreachable
+    // A host an interrupted deploy left down is a failed action, as the
+    // deploy's own exit would have said.
+    let down = probes.iter().any(plan::down_after_interrupt);
+    Ok(match (down, conn.unreachable().is_empty()) {
+        (true, _) => Exit::Failed,
+        (false, true) => Exit::Ok,
+        (false, false) => Exit::Unreachable,
     })
 }
 
