@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::proxy::{AnswerRule, DockerProxy};
+use common::proxy::{AnswerRule, DockerProxy, TcpProxy};
 use common::{Outcome, Testbed, Via, flotilla, json, run};
 use serde_json::Value;
 
@@ -126,11 +126,27 @@ impl Svc {
         let inventory = svc
             .tb
             .inventory_via(svc.dir.path(), "fleet-1", "fleet-1", &via);
-        let text = std::fs::read_to_string(&inventory).expect("inventory");
-        let section = service_section(&svc.name, &svc.hosts, "");
-        std::fs::write(&inventory, format!("{text}\n{section}")).expect("write config");
-        svc.config = inventory;
+        svc.use_inventory(inventory);
         (svc, proxy)
+    }
+
+    /// A service on fleet-1 only, reached through a TCP proxy in front of its
+    /// sshd (to cut the connection).
+    fn behind_tcp_proxy(tag: &str) -> (Svc, TcpProxy) {
+        let mut svc = Svc::on(1, tag, V1, &[], "");
+        let (proxy, inventory) =
+            svc.tb
+                .through_proxy(svc.dir.path(), "fleet-1", "fleet-1", Duration::ZERO, &[]);
+        svc.use_inventory(inventory);
+        (svc, proxy)
+    }
+
+    /// Makes `inventory` plus the service's section this service's config.
+    fn use_inventory(&mut self, inventory: PathBuf) {
+        let text = std::fs::read_to_string(&inventory).expect("inventory");
+        let section = service_section(&self.name, &self.hosts, "");
+        std::fs::write(&inventory, format!("{text}\n{section}")).expect("write config");
+        self.config = inventory;
     }
 
     fn old_name(&self) -> String {
@@ -543,6 +559,34 @@ fn a_silent_failing_health_check_is_named_with_its_exit_code() {
         out.stdout
     );
     svc.assert_consistent(V1);
+}
+
+/// The connection to a host is lost while its new container proves itself:
+/// its state is unknown and the deploy exits 3 (unreachable), not 5, which
+/// means "failed and rolled back".
+#[test]
+fn a_connection_lost_mid_deploy_exits_unreachable() {
+    let (svc, proxy) = Svc::behind_tcp_proxy("lost");
+    svc.wait_healthy();
+    let (mut child, rx) = svc.spawn(&["deploy", &svc.name, "--image", V2, "--yes", "--json"]);
+    wait_event(&rx, "health wait", |e| {
+        e["event"] == "step" && e["step"] == "waiting_for_health"
+    });
+    proxy.set_blackhole(true);
+    let done = wait_event(&rx, "host_done", |e| e["event"] == "host_done");
+    assert_eq!(done["outcome"], "unreachable", "{done}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the deploy did not end");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
 }
 
 /// Every rename answered with a daemon error.

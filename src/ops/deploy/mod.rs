@@ -120,6 +120,24 @@ impl DeployError {
             message: message.into(),
         }
     }
+
+    /// The request never got an answer from Docker (the connection or the
+    /// daemon is gone): whether the step happened is unknown.
+    pub fn unreachable(&self) -> bool {
+        use bollard::errors::Error as E;
+        matches!(
+            self,
+            DeployError::Docker {
+                source: E::HyperLegacyError { .. }
+                    | E::HyperResponseError { .. }
+                    | E::HttpClientError { .. }
+                    | E::IOError { .. }
+                    | E::RequestTimeoutError
+                    | E::SocketNotFoundError(_),
+                ..
+            }
+        )
+    }
 }
 
 /// Adds host and step context to bollard results.

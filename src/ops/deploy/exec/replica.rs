@@ -61,10 +61,20 @@ pub(super) enum Swapped {
 
 pub(super) struct SwapFailed {
     pub(super) error: String,
-    /// The old container runs again under its name, healthy.
-    pub(super) back: bool,
+    pub(super) end: Ended,
+}
+
+/// Where a failed swap left the replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
     /// It failed before any change: the old container never stopped.
-    pub(super) untouched: bool,
+    Untouched,
+    /// The old container runs again under its name, healthy.
+    Back,
+    /// Putting it back failed: the state is unknown.
+    Unknown,
+    /// Docker stopped answering (connection lost): the state is unknown.
+    Unreachable,
 }
 
 /// Why the old container could not be taken aside.
@@ -146,8 +156,7 @@ impl Run<'_> {
                 if untouched {
                     return Err(SwapFailed {
                         error: error.to_string(),
-                        back: true,
-                        untouched,
+                        end: Ended::Untouched,
                     });
                 }
                 return Err(self.roll_back(engine, at, error).await);
@@ -268,6 +277,8 @@ impl Run<'_> {
         match renamed {
             Ok(()) => {}
             Err(e) if stale_sandbox(&e) => return self.stop_then_rename(engine, at, c, e).await,
+            // Unanswered, it may have happened: not untouched.
+            Err(e) if e.unreachable() => return Err(e.into()),
             Err(e) => return Err(TakeFailed::untouched(e)),
         }
         self.step_at(at, Step::Stopping, name);
@@ -430,18 +441,17 @@ impl Run<'_> {
                 self.audit_replica(at, "rollback", &Ok(()));
                 SwapFailed {
                     error,
-                    back: true,
-                    untouched: false,
+                    end: Ended::Back,
                 }
             }
             Err(e) => {
+                let end = match e.unreachable() {
+                    true => Ended::Unreachable,
+                    false => Ended::Unknown,
+                };
                 let error = format!("{error}; then restoring the old container failed: {e}");
                 self.audit_replica(at, "rollback", &Err(error.clone()));
-                SwapFailed {
-                    error,
-                    back: false,
-                    untouched: false,
-                }
+                SwapFailed { error, end }
             }
         }
     }

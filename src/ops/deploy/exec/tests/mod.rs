@@ -1091,3 +1091,38 @@ async fn pause_holds_after_the_current_batch_until_run() {
 }
 
 mod replicas;
+
+/// A run whose only failures are lost hosts says so (the CLI exits 3, not
+/// 5, which means "failed and rolled back").
+#[test]
+fn only_lost_hosts_make_an_unreachable_run() {
+    let summary = |outcomes: &[HostOutcome]| Summary {
+        outcome: RunOutcome::Failed,
+        hosts: outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("h{i}"), *o))
+            .collect(),
+        not_started: None,
+        elapsed: Duration::ZERO,
+    };
+    use HostOutcome::{Deployed, RolledBack, Skipped, Unreachable};
+    assert!(summary(&[Deployed, Unreachable, Skipped]).only_unreachable_failed());
+    assert!(!summary(&[RolledBack, Unreachable]).only_unreachable_failed());
+    assert!(!summary(&[Deployed]).only_unreachable_failed());
+    let lost = crate::ops::deploy::DeployError::Docker {
+        host: "a".into(),
+        what: "inspect".into(),
+        source: bollard::errors::Error::RequestTimeoutError,
+    };
+    assert!(lost.unreachable());
+    let refused = crate::ops::deploy::DeployError::Docker {
+        host: "a".into(),
+        what: "rename".into(),
+        source: bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "no".into(),
+        },
+    };
+    assert!(!refused.unreachable());
+}
