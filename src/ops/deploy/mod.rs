@@ -7,8 +7,8 @@
 //! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
 //! make sure the image is there (registry pull, or streamed from another
 //! daemon), then for each of the service's containers there in turn (one, or
-//! a scaled Compose service's replicas): stop it and keep it as
-//! `NAME-flotilla-old`, create the new one from its configuration with only
+//! a scaled Compose service's replicas): set it aside as `NAME-flotilla-old`
+//! and stop it, create the new one from its configuration with only
 //! the image changed, wait for health, then remove the old one — or put it
 //! back, and return the replicas already replaced on that host to their old
 //! image, so a failed host ends as it began.
