@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Outcome, Testbed, flotilla, json, run};
+use common::proxy::{AnswerRule, DockerProxy, TcpProxy};
+use common::{Outcome, Testbed, Via, flotilla, json, run};
 use serde_json::Value;
 
 const V1: &str = "flotilla-test/app:v1";
@@ -60,12 +61,17 @@ impl Svc {
     /// stands for the container name. Every container carries the label
     /// `dtest.svc=NAME`; a `match` line replaces `container = NAME`.
     fn new(tag: &str, image: &str, run_args: &[&str], service_extra: &str) -> Svc {
+        Svc::on(3, tag, image, run_args, service_extra)
+    }
+
+    /// `new` on the first `count` fleet hosts.
+    fn on(count: usize, tag: &str, image: &str, run_args: &[&str], service_extra: &str) -> Svc {
         let tb = Testbed::get();
         let name = format!("dtest-{tag}-{}", unique());
         let hosts = tb.host_names();
         assert!(hosts.len() >= 3, "the deploy tests need 3 hosts");
         let svc_label = format!("dtest.svc={name}");
-        let hosts: Vec<String> = hosts.into_iter().take(3).collect();
+        let hosts: Vec<String> = hosts.into_iter().take(count).collect();
         for host in &hosts {
             let mut args = common::detached(&name);
             args.extend([
@@ -86,17 +92,9 @@ impl Svc {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
-        let quoted: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
-        let service_extra = service_extra.replace("@NAME@", &name);
-        let container = if service_extra.contains("match =") {
-            String::new()
-        } else {
-            format!("container = {name:?}\n")
-        };
         let text = format!(
-            "{inventory}\n[service.{name}]\nhosts = [{}]\n{container}\
-             health_timeout = \"20s\"\nserial = [1]\n{service_extra}\n",
-            quoted.join(", ")
+            "{inventory}\n{}",
+            service_section(&name, &hosts, service_extra)
         );
         let config = dir.path().join("flotilla.toml");
         std::fs::write(&config, text).expect("write config");
@@ -110,6 +108,45 @@ impl Svc {
             audit,
             images: Vec::new(),
         }
+    }
+
+    /// A service on fleet-1 only, whose Docker API goes through a proxy that
+    /// answers the requests `answer` picks with an error of its own.
+    fn proxied(tag: &str, answer: AnswerRule) -> (Svc, DockerProxy) {
+        let mut svc = Svc::on(1, tag, V1, &[], "");
+        let proxy = DockerProxy::answering(
+            &svc.tb.socket("fleet-1"),
+            &svc.dir.path().join("docker.sock"),
+            answer,
+        );
+        let via = Via {
+            docker_socket: Some(proxy.path()),
+            ..Via::default()
+        };
+        let inventory = svc
+            .tb
+            .inventory_via(svc.dir.path(), "fleet-1", "fleet-1", &via);
+        svc.use_inventory(inventory);
+        (svc, proxy)
+    }
+
+    /// A service on fleet-1 only, reached through a TCP proxy in front of its
+    /// sshd (to cut the connection).
+    fn behind_tcp_proxy(tag: &str) -> (Svc, TcpProxy) {
+        let mut svc = Svc::on(1, tag, V1, &[], "");
+        let (proxy, inventory) =
+            svc.tb
+                .through_proxy(svc.dir.path(), "fleet-1", "fleet-1", Duration::ZERO, &[]);
+        svc.use_inventory(inventory);
+        (svc, proxy)
+    }
+
+    /// Makes `inventory` plus the service's section this service's config.
+    fn use_inventory(&mut self, inventory: PathBuf) {
+        let text = std::fs::read_to_string(&inventory).expect("inventory");
+        let section = service_section(&self.name, &self.hosts, "");
+        std::fs::write(&inventory, format!("{text}\n{section}")).expect("write config");
+        self.config = inventory;
     }
 
     fn old_name(&self) -> String {
@@ -236,6 +273,21 @@ impl Drop for Svc {
         }
         let _ = &self.dir;
     }
+}
+
+/// `[service.NAME]` on `hosts` (`extra` TOML lines, @NAME@ for the name).
+fn service_section(name: &str, hosts: &[String], extra: &str) -> String {
+    let quoted: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+    let extra = extra.replace("@NAME@", name);
+    let container = if extra.contains("match =") {
+        String::new()
+    } else {
+        format!("container = {name:?}\n")
+    };
+    format!(
+        "[service.{name}]\nhosts = [{}]\n{container}health_timeout = \"20s\"\nserial = [1]\n{extra}\n",
+        quoted.join(", ")
+    )
 }
 
 /// Waits (bounded) for the first event matching `want`.
@@ -466,6 +518,134 @@ fn never_healthy_image_rolls_back_the_first_host_and_stops() {
     }
     let audit = std::fs::read_to_string(&svc.audit).expect("audit log");
     assert!(audit.contains("deploy:rolled_back"), "{audit}");
+
+    // The container put back deploys again (a rename that overlapped the
+    // stop once left Docker 20.10 without its sandbox, failing every later one).
+    let out = svc.run(&[
+        "deploy", &svc.name, "--image", V2, "--serial", "100%", "--yes",
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    svc.assert_consistent(V2);
+}
+
+/// A HEALTHCHECK that fails without printing anything: the rollback says
+/// so and gives its exit code, instead of an empty reason.
+#[test]
+fn a_silent_failing_health_check_is_named_with_its_exit_code() {
+    let mut svc = Svc::on(1, "mute", V1, &[], "");
+    let image = format!("dtest/{}:mute", svc.name);
+    let src = format!("{}-src", svc.name);
+    svc.tb.docker("fleet-1", &["create", "--name", &src, V1]);
+    let check = "HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD false";
+    svc.tb
+        .docker("fleet-1", &["commit", "--change", check, &src, &image]);
+    svc.tb.docker("fleet-1", &["rm", &src]);
+    svc.images.push(("fleet-1".to_owned(), image.clone()));
+    svc.wait_healthy();
+    let out = svc.run(&["deploy", &svc.name, "--image", &image, "--yes"]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("unhealthy: the check printed nothing (exit code 1)"),
+        "{}",
+        out.stdout
+    );
+    svc.assert_consistent(V1);
+}
+
+/// The connection to a host is lost while its new container proves itself:
+/// its state is unknown and the deploy exits 3 (unreachable), not 5, which
+/// means "failed and rolled back".
+#[test]
+fn a_connection_lost_mid_deploy_exits_unreachable() {
+    let (svc, proxy) = Svc::behind_tcp_proxy("lost");
+    svc.wait_healthy();
+    let (mut child, rx) = svc.spawn(&["deploy", &svc.name, "--image", V2, "--yes", "--json"]);
+    wait_event(&rx, "health wait", |e| {
+        e["event"] == "step" && e["step"] == "waiting_for_health"
+    });
+    proxy.set_blackhole(true);
+    let done = wait_event(&rx, "host_done", |e| e["event"] == "host_done");
+    assert_eq!(done["outcome"], "unreachable", "{done}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the deploy did not end");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
+}
+
+/// Every rename answered with a daemon error.
+fn refuse_renames(method: &str, path: &str) -> Option<(u16, String)> {
+    (method == "POST" && path.contains("/rename"))
+        .then(|| (500, "rename refused by the test proxy".to_owned()))
+}
+
+/// The rename is the first change a deploy makes: when it fails, the running
+/// container was neither stopped nor restarted.
+#[test]
+fn a_failed_rename_leaves_the_running_container_untouched() {
+    let (svc, _proxy) = Svc::proxied("rnfail", refuse_renames);
+    svc.wait_healthy();
+    let before = svc.service("fleet-1");
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("before any change"), "{}", out.stdout);
+    let after = svc.service("fleet-1");
+    assert_eq!(after["Id"], before["Id"]);
+    assert_eq!(
+        after["State"]["StartedAt"], before["State"]["StartedAt"],
+        "the container was restarted"
+    );
+    svc.assert_consistent(V1);
+}
+
+/// Answers the first rename as Docker 20.10 does for a running container
+/// whose network sandbox it lost; the others pass.
+fn lost_sandbox(method: &str, path: &str) -> Option<(u16, String)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ANSWERED: AtomicBool = AtomicBool::new(false);
+    let first =
+        method == "POST" && path.contains("/rename") && !ANSWERED.swap(true, Ordering::SeqCst);
+    first.then(|| (404, "sandbox 3c1a5f0e9b2d not found".to_owned()))
+}
+
+/// A host an older flotilla left in that state still deploys: the container
+/// is stopped first, then renamed.
+#[test]
+fn a_container_whose_sandbox_docker_lost_still_deploys() {
+    let (svc, _proxy) = Svc::proxied("sandbox", lost_sandbox);
+    svc.wait_healthy();
+    let out = svc.run(&["deploy", &svc.name, "--image", V2, "--yes"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("lost") && all.contains("network sandbox"),
+        "{all}"
+    );
+    svc.assert_consistent(V2);
 }
 
 #[test]
@@ -714,6 +894,16 @@ fn killed_mid_host_then_rollback_restores_the_old_version() {
     let svc = Svc::new("killrb", V1, SLOW_HEALTH, "");
     svc.wait_healthy();
     kill_mid_host(&svc);
+    // With the new container stopped too, the service is down on fleet-1:
+    // status says so in its exit code (5: the deploy failed there).
+    svc.tb.docker("fleet-1", &["stop", "-t", "1", &svc.name]);
+    let out = svc.run(&["status", &svc.name]);
+    assert_eq!(
+        out.code, 5,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
     let out = svc.run(&["deploy", &svc.name, "--rollback", "--yes"]);
     assert_eq!(
         out.code, 0,
@@ -1043,4 +1233,147 @@ fn a_deploy_through_persistent_sessions_ends_like_a_direct_one() {
         out.stdout,
         out.stderr
     );
+}
+
+/// A user-defined network on one fleet host, removed on drop.
+struct Network<'a> {
+    tb: &'a Testbed,
+    host: &'a str,
+    name: String,
+}
+
+impl<'a> Network<'a> {
+    /// On a subnet of its own: the fleet's daemons share this machine's
+    /// routes, so a subnet another test (or fleet) uses would clash.
+    fn create(tb: &'a Testbed, host: &'a str, name: String) -> Network<'a> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id();
+        for i in 0..20u32 {
+            let n = seed.wrapping_add(i.wrapping_mul(7919));
+            let subnet = format!("10.{}.{}.0/24", 200 + n % 50, (n / 50) % 256);
+            let made = docker_raw(tb, host, &["network", "create", "--subnet", &subnet, &name]);
+            if made.status.success() {
+                return Network { tb, host, name };
+            }
+        }
+        panic!("no free subnet for {name} on {host}");
+    }
+}
+
+impl Drop for Network<'_> {
+    fn drop(&mut self) {
+        let _ = docker_raw(self.tb, self.host, &["network", "rm", &self.name]);
+    }
+}
+
+/// A service on a user-defined network, found by a network alias: the
+/// recreated container carries the same aliases (not Docker's short-id one),
+/// keeps its DNS name, and answers by both from another container there.
+#[test]
+fn a_service_on_a_user_network_keeps_its_aliases_through_a_deploy() {
+    let tb = Testbed::get();
+    let name = format!("dtest-alias-{}", unique());
+    let host = "fleet-1";
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    // Two versions of a tiny web server: busybox httpd serving its version.
+    let image = |v: &str| format!("dtest/{name}:{v}");
+    for v in ["1", "2"] {
+        let src = format!("{name}-src{v}");
+        tb.docker(
+            host,
+            &["create", "--name", &src, "flotilla-test/base:latest"],
+        );
+        let cmd = format!(
+            "CMD [\"sh\", \"-c\", \"mkdir -p /www && echo tiny{v} > /www/index.html && \
+             trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait\"]"
+        );
+        tb.docker(host, &["commit", "--change", &cmd, &src, &image(v)]);
+        tb.docker(host, &["rm", &src]);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = std::fs::read_to_string(tb.config()).expect("testbed inventory");
+    let section = service_section(
+        &name,
+        &[host.to_owned()],
+        "health_cmd = \"wget -qO- http://localhost:8080/\"",
+    );
+    let config = dir.path().join("flotilla.toml");
+    std::fs::write(&config, format!("{inventory}\n{section}")).expect("write config");
+    let svc = Svc {
+        tb: Testbed::get(),
+        name: name.clone(),
+        hosts: vec![host.to_owned()],
+        audit: dir.path().join("audit.jsonl"),
+        dir,
+        config,
+        images: vec![(host.to_owned(), image("1")), (host.to_owned(), image("2"))],
+    };
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "--network-alias",
+            "zweb",
+            "--network-alias",
+            "zweb-api",
+            "--restart",
+            "unless-stopped",
+            &image("1"),
+        ],
+    );
+    // Aliases on the network, without the container's own short id.
+    let aliases = |c: &Value| -> Vec<String> {
+        let short: String = c["Id"].as_str().expect("id").chars().take(12).collect();
+        let mut list: Vec<String> = c["NetworkSettings"]["Networks"][&net.name]["Aliases"]
+            .as_array()
+            .expect("aliases")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| *a != short)
+            .map(str::to_owned)
+            .collect();
+        list.sort();
+        list
+    };
+    let fetch = |target: &str| -> String {
+        let url = format!("http://{target}:8080/");
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            &net.name,
+            "flotilla-test/base:latest",
+        ];
+        let out = docker_raw(&tb, host, &[&args[..], &["wget", "-qO-", &url]].concat());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let before = svc.service(host);
+    assert_eq!(aliases(&before), ["zweb", "zweb-api"]);
+    assert_eq!(fetch("zweb"), "tiny1");
+
+    let out = svc.run(&["deploy", &name, "--image", &image("2"), "--yes"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let after = svc.service(host);
+    assert_ne!(after["Id"], before["Id"], "recreated");
+    assert_eq!(after["Config"]["Image"], image("2").as_str());
+    assert_eq!(
+        aliases(&after),
+        aliases(&before),
+        "{}",
+        after["NetworkSettings"]["Networks"]
+    );
+    for target in ["zweb", "zweb-api", name.as_str()] {
+        assert_eq!(fetch(target), "tiny2", "by {target}");
+    }
 }

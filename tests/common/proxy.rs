@@ -173,8 +173,28 @@ pub struct DockerProxy {
 /// Decides from the request line ("GET /v1.47/containers/abc/json") whether to hang it.
 pub type HangRule = fn(method: &str, path: &str) -> bool;
 
+/// Picks requests the proxy answers itself, as Docker would answer an error:
+/// (status, message); they never reach the daemon.
+pub type AnswerRule = fn(method: &str, path: &str) -> Option<(u16, String)>;
+
+/// What the proxy does to the requests it picks.
+#[derive(Clone, Copy)]
+enum Rule {
+    Hang(HangRule),
+    Answer(AnswerRule),
+}
+
 impl DockerProxy {
     pub fn start(upstream: &Path, path: &Path, hang: HangRule) -> DockerProxy {
+        Self::spawn(upstream, path, Rule::Hang(hang))
+    }
+
+    /// A proxy that answers the requests `answer` picks with an error.
+    pub fn answering(upstream: &Path, path: &Path, answer: AnswerRule) -> DockerProxy {
+        Self::spawn(upstream, path, Rule::Answer(answer))
+    }
+
+    fn spawn(upstream: &Path, path: &Path, rule: Rule) -> DockerProxy {
         let _ = std::fs::remove_file(path);
         let listener = std::os::unix::net::UnixListener::bind(path).expect("bind docker proxy");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -199,6 +219,7 @@ impl DockerProxy {
                     let (cr, cw) = client.into_split();
                     let (mut sr, sw) = server.into_split();
                     let (hung_tx, mut hung_rx) = watch::channel(false);
+                    let (answer_tx, mut answer_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
                     let down = async move {
                         let mut cw = cw;
                         let mut buf = vec![0u8; 64 * 1024];
@@ -208,13 +229,23 @@ impl DockerProxy {
                                     Ok(0) | Err(_) => return,
                                     Ok(n) => if cw.write_all(&buf[..n]).await.is_err() { return },
                                 },
+                                // The client waits for nothing else (no pipelining).
+                                Some(answer) = answer_rx.recv() => {
+                                    if cw.write_all(&answer).await.is_err() { return }
+                                }
                                 // Once hung, nothing more reaches the client.
                                 _ = hung_rx.changed() => std::future::pending::<()>().await,
                             }
                         }
                     };
+                    let to = Upstream {
+                        to: sw,
+                        hanging: h,
+                        hung: hung_tx,
+                        answers: answer_tx,
+                    };
                     tokio::select! {
-                        _ = requests(cr, sw, hang, h, hung_tx) => {}
+                        _ = requests(cr, to, rule) => {}
                         _ = down => {}
                         _ = stop_rx.changed() => {}
                     }
@@ -245,15 +276,36 @@ impl Drop for DockerProxy {
     }
 }
 
-/// Forwards requests client → daemon, reading each request head; a request
-/// the rule picks is swallowed and the connection left open and silent.
-async fn requests(
-    mut from: tokio::net::unix::OwnedReadHalf,
-    mut to: tokio::net::unix::OwnedWriteHalf,
-    hang: HangRule,
+/// Where a connection's requests go: the daemon, or for the picked ones a
+/// hang (counted) or an answer of the proxy's own.
+struct Upstream {
+    to: tokio::net::unix::OwnedWriteHalf,
     hanging: Arc<AtomicU64>,
     hung: watch::Sender<bool>,
-) {
+    answers: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+/// Docker's error answer: `{"message": …}` with the status.
+fn error_answer(status: u16, message: &str) -> Vec<u8> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    format!(
+        "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Forwards requests client → daemon, reading each request head; a request
+/// the rule picks is swallowed and the connection left open and silent, or
+/// answered by the proxy.
+async fn requests(mut from: tokio::net::unix::OwnedReadHalf, up: Upstream, rule: Rule) {
+    let Upstream {
+        mut to,
+        hanging,
+        hung,
+        answers,
+    } = up;
     let mut buf: Vec<u8> = Vec::new();
     // Bytes of the current request's body still to pass through unparsed.
     let mut body_left: usize = 0;
@@ -282,7 +334,19 @@ async fn requests(
             let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
             let mut words = head.split_whitespace();
             let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            if hang(method, path) {
+            let answer = match rule {
+                Rule::Answer(pick) => pick(method, path),
+                Rule::Hang(_) => None,
+            };
+            if let Some((status, message)) = answer {
+                // Only body-less requests are picked (rename, start, stop…).
+                buf.drain(..end + 4);
+                if answers.send(error_answer(status, &message)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if matches!(rule, Rule::Hang(hang) if hang(method, path)) {
                 hanging.fetch_add(1, Ordering::SeqCst);
                 let _ = hung.send(true);
                 // Keep the connection open and silent until the client gives up.

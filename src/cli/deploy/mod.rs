@@ -498,6 +498,8 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
     let summary = joined.map_err(|e| err(Exit::Internal, format!("deploy task failed: {e}")))?;
     match summary.outcome {
         RunOutcome::Succeeded => Ok(Exit::Ok),
+        // 5 means "failed and rolled back"; a lost host is unreachable.
+        RunOutcome::Failed if summary.only_unreachable_failed() => Ok(Exit::Unreachable),
         RunOutcome::Failed | RunOutcome::Aborted => Ok(Exit::Failed),
         RunOutcome::NotStarted => {
             let (exit, message) = match summary.not_started {

@@ -56,6 +56,9 @@ struct HostStatus {
     half_done: Option<String>,
     old_container: Option<crate::ops::deploy::ContainerSnap>,
     replicas: Vec<ReplicaStatus>,
+    /// What to do about the host's last failed deploy, when flotilla knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +120,10 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
                     .any(|h| h.host == r.host && h.names(&r.container))
         })
         .collect();
+    for h in &mut hosts {
+        let newest = last.iter().rev().find(|r| r.host == h.host);
+        h.hint = newest.and_then(crate::ops::deploy::lost_sandbox_hint);
+    }
     let keep_from = last.len().saturating_sub(10);
     last.drain(..keep_from);
     let report = ServiceStatus {
@@ -131,10 +138,13 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
     } else {
         print_status(&report, &interrupted);
     }
-    Ok(if conn.unreachable().is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Unreachable
+    // A host an interrupted deploy left down is a failed action, as the
+    // deploy's own exit would have said.
+    let down = probes.iter().any(plan::down_after_interrupt);
+    Ok(match (down, conn.unreachable().is_empty()) {
+        (true, _) => Exit::Failed,
+        (false, true) => Exit::Ok,
+        (false, false) => Exit::Unreachable,
     })
 }
 
@@ -156,6 +166,7 @@ impl HostStatus {
             half_done: None,
             old_container: first.and_then(|r| r.old_container.clone()),
             replicas,
+            hint: None,
         }
     }
 
@@ -286,6 +297,9 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
                 h.host, l.deploy_id, l.since, l.image, s.service
             );
         }
+    }
+    for hint in s.hosts.iter().filter_map(|h| h.hint.as_deref()) {
+        println!("{hint}");
     }
     if !s.last_deploys.is_empty() {
         println!();

@@ -35,6 +35,8 @@ pub enum HostOutcome {
     Restored,
     /// Something failed and the host could not be confirmed healthy.
     Failed,
+    /// The connection to the host was lost mid-deploy: its state is unknown.
+    Unreachable,
     /// Not reached: the rollout stopped first.
     Skipped,
 }
@@ -49,6 +51,7 @@ impl HostOutcome {
             HostOutcome::RolledBack => "rolled back (old container healthy)",
             HostOutcome::Restored => "restored",
             HostOutcome::Failed => "FAILED",
+            HostOutcome::Unreachable => "UNREACHABLE",
             HostOutcome::Skipped => "skipped",
         }
     }
@@ -62,6 +65,7 @@ impl HostOutcome {
             HostOutcome::RolledBack => format!("FAILED, rolled back to {image} (healthy)"),
             HostOutcome::Restored => format!("restored {image} (healthy)"),
             HostOutcome::Failed => "FAILED, state unknown".to_owned(),
+            HostOutcome::Unreachable => "FAILED, connection lost, state unknown".to_owned(),
             HostOutcome::Skipped => "skipped".to_owned(),
         }
     }
@@ -70,7 +74,10 @@ impl HostOutcome {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            HostOutcome::RolledBack | HostOutcome::Failed | HostOutcome::Unchanged
+            HostOutcome::RolledBack
+                | HostOutcome::Failed
+                | HostOutcome::Unchanged
+                | HostOutcome::Unreachable
         )
     }
 }

@@ -76,6 +76,9 @@ pub struct Container {
     pub labels: HashMap<String, String>,
     pub restart_policy: Option<String>,
     pub auto_remove: bool,
+    /// Docker 20.10 lost its network sandbox: renaming it while it runs
+    /// answers 404 until it is started again.
+    pub stale_sandbox: bool,
 }
 
 impl Container {
@@ -275,6 +278,7 @@ impl Fake {
             labels: HashMap::new(),
             restart_policy: Some("unless-stopped".into()),
             auto_remove: false,
+            stale_sandbox: false,
         });
     }
 
@@ -542,6 +546,7 @@ impl Engine for FakeEngine {
                     .and_then(|p| p.name)
                     .map(|n| n.to_string()),
                 auto_remove: hc.auto_remove.unwrap_or(false),
+                stale_sandbox: false,
             });
             Ok(id)
         })
@@ -581,6 +586,7 @@ impl Engine for FakeEngine {
             let c = &mut h.containers[i];
             c.state = State::Running;
             c.health = health;
+            c.stale_sandbox = false;
             Ok(())
         })
     }
@@ -607,6 +613,10 @@ impl Engine for FakeEngine {
             let i = h.find(from).ok_or_else(|| no_container(from))?;
             if h.find(to).is_some() {
                 return Err(status(409, format!("Conflict: {to} is in use")));
+            }
+            let c = &h.containers[i];
+            if c.running() && c.stale_sandbox {
+                return Err(status(404, format!("sandbox 5a{} not found", c.id)));
             }
             h.containers[i].name = to.to_owned();
             Ok(())

@@ -98,6 +98,17 @@ fn cut(text: &str) -> String {
     }
 }
 
+/// What a failed check said: its output, or that it printed nothing and
+/// how it exited (an empty reason explains nothing).
+fn said(output: &str, exit_code: Option<i64>) -> String {
+    let output = cut(output);
+    match exit_code {
+        _ if !output.is_empty() => output,
+        Some(code) => format!("the check printed nothing (exit code {code})"),
+        None => "the check printed nothing".to_owned(),
+    }
+}
+
 /// Why the wait looks at the container again.
 enum Look {
     /// Time to poll (no event stream), or a container event: inspect it.
@@ -143,13 +154,14 @@ impl Wait<'_> {
                     match health.and_then(|h| h.status) {
                         Some(HealthStatusEnum::HEALTHY) => return Ok(start.elapsed()),
                         Some(HealthStatusEnum::UNHEALTHY) => {
-                            let output = health
+                            let last = health
                                 .and_then(|h| h.log.as_ref())
-                                .and_then(|log| log.last())
-                                .and_then(|r| r.output.as_deref())
-                                .map(cut)
-                                .unwrap_or_default();
-                            return Err(self.fail(format!("unhealthy: {output}")));
+                                .and_then(|log| log.last());
+                            let why = said(
+                                last.and_then(|r| r.output.as_deref()).unwrap_or_default(),
+                                last.and_then(|r| r.exit_code),
+                            );
+                            return Err(self.fail(format!("unhealthy: {why}")));
                         }
                         Some(s) => last_status = s.to_string(),
                         None => {}
@@ -160,7 +172,11 @@ impl Wait<'_> {
                     match self.exec(cmd, left.min(EXEC_TIMEOUT)).await {
                         Ok((0, _)) => return Ok(start.elapsed()),
                         Ok((code, output)) => {
-                            last_status = format!("health_cmd exited {code}: {}", cut(&output));
+                            let why = said(&output, Some(code));
+                            last_status = match output.trim().is_empty() {
+                                true => format!("health_cmd: {why}"),
+                                false => format!("health_cmd exited {code}: {why}"),
+                            };
                         }
                         Err(e) => last_status = e.to_string(),
                     }
@@ -317,6 +333,16 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(since(&c).as_deref(), Some("1796054691.321690856"));
+    }
+
+    #[test]
+    fn a_silent_check_says_so_with_its_exit_code() {
+        assert_eq!(said(" 503 down\n", Some(1)), "503 down");
+        assert_eq!(
+            said(" \n", Some(1)),
+            "the check printed nothing (exit code 1)"
+        );
+        assert_eq!(said("", None), "the check printed nothing");
     }
 
     #[test]

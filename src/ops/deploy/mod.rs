@@ -7,8 +7,8 @@
 //! Per host: lock (a created-never-started `flotilla-lock-SERVICE` container),
 //! make sure the image is there (registry pull, or streamed from another
 //! daemon), then for each of the service's containers there in turn (one, or
-//! a scaled Compose service's replicas): stop it and keep it as
-//! `NAME-flotilla-old`, create the new one from its configuration with only
+//! a scaled Compose service's replicas): set it aside as `NAME-flotilla-old`
+//! and stop it, create the new one from its configuration with only
 //! the image changed, wait for health, then remove the old one — or put it
 //! back, and return the replicas already replaced on that host to their old
 //! image, so a failed host ends as it began.
@@ -72,6 +72,25 @@ pub fn is_final_record(action: &str) -> bool {
         )
 }
 
+/// Docker 20.10's error for a running container whose network sandbox it
+/// lost (a rename that overlapped its stop): it cannot be renamed until it
+/// is stopped or restarted.
+pub fn lost_sandbox(error: &str) -> bool {
+    error.contains("sandbox") && error.contains("not found")
+}
+
+/// What `status` says of a host whose last deploy failed on a lost sandbox.
+pub fn lost_sandbox_hint(last: &crate::ops::AuditRecord) -> Option<String> {
+    lost_sandbox(&last.result).then(|| {
+        format!(
+            "{}: the last deploy failed because Docker lost {}'s network sandbox (a rename \
+             during a stop, Docker 20.10); deploying again stops it before the rename, or \
+             `docker restart` it",
+            last.host, last.container
+        )
+    })
+}
+
 /// Why a step on a host failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -100,6 +119,24 @@ impl DeployError {
             host: host.to_owned(),
             message: message.into(),
         }
+    }
+
+    /// The request never got an answer from Docker (the connection or the
+    /// daemon is gone): whether the step happened is unknown.
+    pub fn unreachable(&self) -> bool {
+        use bollard::errors::Error as E;
+        matches!(
+            self,
+            DeployError::Docker {
+                source: E::HyperLegacyError { .. }
+                    | E::HyperResponseError { .. }
+                    | E::HttpClientError { .. }
+                    | E::IOError { .. }
+                    | E::RequestTimeoutError
+                    | E::SocketNotFoundError(_),
+                ..
+            }
+        )
     }
 }
 
@@ -139,6 +176,25 @@ pub(crate) fn absent_ok<T>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lost_sandbox_is_told_from_the_audit_record() {
+        let mut r = crate::ops::AuditRecord {
+            time: "t".into(),
+            user: "u".into(),
+            host: "fleet-1".into(),
+            container: "web".into(),
+            action: "deploy:rolled_back a -> b [d]".into(),
+            result: "fleet-1: rename web to web-flotilla-old: Docker responded with status \
+                     code 404: sandbox 5c2e not found"
+                .into(),
+            logs: None,
+        };
+        let hint = super::lost_sandbox_hint(&r).expect("a hint");
+        assert!(hint.starts_with("fleet-1: ") && hint.contains("web's network sandbox"));
+        r.result = "fleet-1: unhealthy: GET /health 503".into();
+        assert_eq!(super::lost_sandbox_hint(&r), None);
+    }
+
     #[test]
     fn final_audit_records_are_recognised() {
         assert!(super::is_final_record(

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bollard::models::ContainerInspectResponse;
 
-use super::replica::{At, Swap, Swapped};
+use super::replica::{At, Ended, Swap, Swapped};
 use super::{Run, millis};
 use crate::ops::deploy::engine::{Engine, image_id as image_id_of};
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step, Timings};
@@ -48,6 +48,7 @@ impl Run<'_> {
             timings: Timings::default(),
         };
         let Some(engine) = self.engine(&ph.host) else {
+            report.outcome = HostOutcome::Unreachable;
             report.error = Some("not connected".into());
             return report;
         };
@@ -120,13 +121,18 @@ impl Run<'_> {
                     return;
                 }
                 report.error = Some(DeployError::Cancelled.to_string());
-                self.put_back(engine, ph, replaced, true, report).await;
+                self.put_back(engine, ph, replaced, Ended::Back, report)
+                    .await;
                 return;
             }
             if r.job == Job::Restore {
                 if let Err(e) = self.restore(engine, &at).await {
+                    let end = match e.unreachable() {
+                        true => Ended::Unreachable,
+                        false => Ended::Unknown,
+                    };
                     report.error = Some(naming(&at, e.to_string()));
-                    self.put_back(engine, ph, replaced, false, report).await;
+                    self.put_back(engine, ph, replaced, end, report).await;
                     return;
                 }
                 restored = true;
@@ -148,7 +154,11 @@ impl Run<'_> {
                 }
                 Err(failed) => {
                     report.error = Some(naming(&at, failed.error));
-                    self.put_back(engine, ph, replaced, failed.back, report)
+                    if failed.end == Ended::Untouched && replaced.is_empty() && !restored {
+                        report.outcome = HostOutcome::Unchanged;
+                        return;
+                    }
+                    self.put_back(engine, ph, replaced, failed.end, report)
                         .await;
                     return;
                 }
@@ -188,15 +198,15 @@ impl Run<'_> {
         image::ensure(engine, host, image, source, self.events).await
     }
 
-    /// After a replica failed (`back`: its own old container runs again,
-    /// healthy): the replicas replaced before it return to what they ran,
-    /// last first, so the host ends on the old version everywhere.
+    /// After a replica failed (`end`: where that left it): the replicas
+    /// replaced before it return to what they ran, last first, so the host
+    /// ends on the old version everywhere.
     async fn put_back(
         &self,
         engine: &dyn Engine,
         ph: &PlannedHost,
         replaced: Vec<Replaced<'_>>,
-        back: bool,
+        end: Ended,
         report: &mut Report,
     ) {
         let mut problems: Vec<String> = Vec::new();
@@ -240,13 +250,16 @@ impl Run<'_> {
                 }
             }
         }
-        if back && problems.is_empty() {
+        if matches!(end, Ended::Back | Ended::Untouched) && problems.is_empty() {
             report.outcome = HostOutcome::RolledBack;
             report.image = ph.from.clone();
             return;
         }
         // Some container could not be confirmed healthy: the lock stays.
-        report.outcome = HostOutcome::Failed;
+        report.outcome = match end {
+            Ended::Unreachable => HostOutcome::Unreachable,
+            _ => HostOutcome::Failed,
+        };
         report.image = "unknown".into();
         if !problems.is_empty() {
             let error = report.error.clone().unwrap_or_default();

@@ -143,6 +143,15 @@ pub struct Summary {
     pub elapsed: Duration,
 }
 
+impl Summary {
+    /// Every host that failed failed because it stopped answering: the run
+    /// ended for want of a connection, not on a failed (rolled back) step.
+    pub fn only_unreachable_failed(&self) -> bool {
+        let mut failed = self.hosts.iter().filter(|(_, o)| o.is_failure()).peekable();
+        failed.peek().is_some() && failed.all(|(_, o)| *o == HostOutcome::Unreachable)
+    }
+}
+
 struct Run<'a> {
     d: &'a Deployment,
     events: &'a mpsc::Sender<DeployEvent>,
@@ -201,7 +210,7 @@ pub async fn execute(
             let unsure: Vec<&str> = result
                 .1
                 .iter()
-                .filter(|(_, o)| *o == HostOutcome::Failed)
+                .filter(|(_, o)| matches!(o, HostOutcome::Failed | HostOutcome::Unreachable))
                 .map(|(h, _)| h.as_str())
                 .collect();
             let release: Vec<&str> = run

@@ -20,7 +20,7 @@ use crate::ops::deploy::plan::PlannedReplica;
 use crate::ops::deploy::probe::ContainerSnap;
 use crate::ops::deploy::{
     DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
-    old_name, spec, status_of,
+    lost_sandbox, old_name, spec, status_of,
 };
 
 /// Seconds Docker waits for the old container to stop before SIGKILL, at most.
@@ -61,8 +61,45 @@ pub(super) enum Swapped {
 
 pub(super) struct SwapFailed {
     pub(super) error: String,
+    pub(super) end: Ended,
+}
+
+/// Where a failed swap left the replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// It failed before any change: the old container never stopped.
+    Untouched,
     /// The old container runs again under its name, healthy.
-    pub(super) back: bool,
+    Back,
+    /// Putting it back failed: the state is unknown.
+    Unknown,
+    /// Docker stopped answering (connection lost): the state is unknown.
+    Unreachable,
+}
+
+/// Why the old container could not be taken aside.
+struct TakeFailed {
+    error: DeployError,
+    /// Nothing was changed: there is nothing to roll back.
+    untouched: bool,
+}
+
+impl TakeFailed {
+    fn untouched(error: DeployError) -> Self {
+        TakeFailed {
+            error,
+            untouched: true,
+        }
+    }
+}
+
+impl From<DeployError> for TakeFailed {
+    fn from(error: DeployError) -> Self {
+        TakeFailed {
+            error,
+            untouched: false,
+        }
+    }
 }
 
 enum Taken {
@@ -114,9 +151,15 @@ impl Run<'_> {
         let aside = match self.take_old(engine, at, s).await {
             Ok(Taken::UpToDate) => return Ok(Swapped::UpToDate),
             Ok(Taken::Old(aside)) => aside,
-            Err(e) => {
-                self.audit_replica(at, "replace", &Err(e.to_string()));
-                return Err(self.roll_back(engine, at, e).await);
+            Err(TakeFailed { error, untouched }) => {
+                self.audit_replica(at, "replace", &Err(error.to_string()));
+                if untouched {
+                    return Err(SwapFailed {
+                        error: error.to_string(),
+                        end: Ended::Untouched,
+                    });
+                }
+                return Err(self.roll_back(engine, at, error).await);
             }
         };
         match self.start_new(engine, s, &aside, timings, t).await {
@@ -162,7 +205,7 @@ impl Run<'_> {
         engine: &dyn Engine,
         at: &At<'_>,
         s: &Swap<'_>,
-    ) -> Result<Taken, DeployError> {
+    ) -> Result<Taken, TakeFailed> {
         let (host, name, image_id) = (at.host, at.name(), s.image_id);
         let aside = old_name(name);
         let (current, old) = futures::future::try_join(
@@ -174,7 +217,7 @@ impl Run<'_> {
             s.running && s.image == at.r.to && (image_id.is_empty() || s.image_id == image_id)
         };
         match (old, current) {
-            (None, None) => Err(DeployError::host(host, format!("no container {name}"))),
+            (None, None) => Err(DeployError::host(host, format!("no container {name}")).into()),
             (None, Some(c)) => {
                 let snap = ContainerSnap::from_inspect(&c);
                 if up_to_date(&snap) {
@@ -182,43 +225,15 @@ impl Run<'_> {
                 }
                 // Stopping an auto-remove container deletes it: nothing to go back to.
                 if c.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
-                    return Err(DeployError::host(
+                    return Err(TakeFailed::untouched(DeployError::host(
                         host,
                         format!(
                             "{name} was started with --rm: stopping it would delete it, so it \
                              cannot be replaced safely"
                         ),
-                    ));
+                    )));
                 }
-                self.step_at(at, Step::Stopping, name);
-                // The old container stops while it is renamed aside and its
-                // replacement created: only the start waits for the stop, so
-                // the service is down for less and the host costs two round
-                // trips fewer. Any failure leaves a state `restore` undoes.
-                let stop_done = AtomicBool::new(false);
-                let stop_old = async {
-                    let stopped = stop(engine, host, &c).await;
-                    stop_done.store(true, Ordering::Relaxed);
-                    stopped
-                };
-                let make_new = async {
-                    self.step_at(at, Step::Renaming, &aside);
-                    let ((), config) = futures::future::try_join(
-                        rename(engine, host, &snap.id, &aside),
-                        image_config(engine, host, s.model.unwrap_or(&c)),
-                    )
-                    .await?;
-                    let id = self.create_new(engine, s, &c, config.as_ref()).await?;
-                    // An app that ignores SIGTERM holds the stop for its whole
-                    // grace period: say what the host is waiting for.
-                    if !stop_done.load(Ordering::Relaxed) {
-                        self.step_at(at, Step::Stopping, STILL_STOPPING);
-                    }
-                    Ok(id)
-                };
-                let (stopped, created) = tokio::join!(stop_old, make_new);
-                stopped?;
-                Ok(Taken::Old(Aside::new(c, Replacement::Created(created?))))
+                self.set_aside(engine, at, s, c).await
             }
             (Some(o), Some(c)) => {
                 // Half done: a replacement from an earlier run may already be good.
@@ -237,6 +252,79 @@ impl Run<'_> {
                 Ok(Taken::Old(Aside::new(o, Replacement::None)))
             }
         }
+    }
+
+    /// Renames the running container aside, then stops it while its
+    /// replacement is created; only the start waits for the stop. The rename
+    /// is the first change and runs alone: when it fails the service runs on
+    /// untouched, and no rename overlaps a stop (on Docker 20.10 that can
+    /// leave the container a stale network sandbox, and its later renames fail).
+    async fn set_aside(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        s: &Swap<'_>,
+        c: ContainerInspectResponse,
+    ) -> Result<Taken, TakeFailed> {
+        let (host, name) = (at.host, at.name());
+        let (id, aside) = (c.id.clone().unwrap_or_default(), old_name(name));
+        self.step_at(at, Step::Renaming, &aside);
+        // The model's image config is read meanwhile: no extra round trip.
+        let (renamed, config) = tokio::join!(
+            rename(engine, host, &id, &aside),
+            image_config(engine, host, s.model.unwrap_or(&c))
+        );
+        match renamed {
+            Ok(()) => {}
+            Err(e) if stale_sandbox(&e) => return self.stop_then_rename(engine, at, c, e).await,
+            // Unanswered, it may have happened: not untouched.
+            Err(e) if e.unreachable() => return Err(e.into()),
+            Err(e) => return Err(TakeFailed::untouched(e)),
+        }
+        self.step_at(at, Step::Stopping, name);
+        let stop_done = AtomicBool::new(false);
+        let stop_old = async {
+            let stopped = stop(engine, host, &c).await;
+            stop_done.store(true, Ordering::Relaxed);
+            stopped
+        };
+        let make_new = async {
+            let id = self.create_new(engine, s, &c, config?.as_ref()).await?;
+            // An app that ignores SIGTERM holds the stop for its whole
+            // grace period: say what the host is waiting for.
+            if !stop_done.load(Ordering::Relaxed) {
+                self.step_at(at, Step::Stopping, STILL_STOPPING);
+            }
+            Ok::<_, DeployError>(id)
+        };
+        let (stopped, created) = tokio::join!(stop_old, make_new);
+        stopped?;
+        Ok(Taken::Old(Aside::new(c, Replacement::Created(created?))))
+    }
+
+    /// A container whose network sandbox Docker lost (left so by an older
+    /// flotilla) cannot be renamed while it runs, but can once stopped.
+    async fn stop_then_rename(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        c: ContainerInspectResponse,
+        e: DeployError,
+    ) -> Result<Taken, TakeFailed> {
+        let (host, name) = (at.host, at.name());
+        self.emit(DeployEvent::Warning {
+            message: format!(
+                "{e}: Docker lost {name}'s network sandbox while it runs (a rename during a \
+                 stop, on Docker 20.10); stopping it before the rename instead"
+            ),
+        })
+        .await;
+        self.step_at(at, Step::Stopping, name);
+        stop(engine, host, &c).await?;
+        self.step_at(at, Step::Renaming, old_name(name));
+        let id = c.id.clone().unwrap_or_default();
+        rename(engine, host, &id, &old_name(name)).await?;
+        Ok(Taken::Old(Aside::new(c, Replacement::None)))
     }
 
     /// Creates (does not start) the replacement from `model`: the old
@@ -351,12 +439,19 @@ impl Run<'_> {
         match self.restore(engine, at).await {
             Ok(()) => {
                 self.audit_replica(at, "rollback", &Ok(()));
-                SwapFailed { error, back: true }
+                SwapFailed {
+                    error,
+                    end: Ended::Back,
+                }
             }
             Err(e) => {
+                let end = match e.unreachable() {
+                    true => Ended::Unreachable,
+                    false => Ended::Unknown,
+                };
                 let error = format!("{error}; then restoring the old container failed: {e}");
                 self.audit_replica(at, "rollback", &Err(error.clone()));
-                SwapFailed { error, back: false }
+                SwapFailed { error, end }
             }
         }
     }
@@ -449,6 +544,17 @@ async fn stop(
     match engine.stop(id, secs).await {
         Err(e) if status_of(&e) != Some(304) => Err(e).ctx(host, format!("stop {name}")),
         _ => Ok(()),
+    }
+}
+
+/// Docker 20.10's answer to renaming a running container whose network
+/// sandbox it no longer has.
+fn stale_sandbox(e: &DeployError) -> bool {
+    match e {
+        DeployError::Docker { source, .. } => {
+            status_of(source) == Some(404) && lost_sandbox(&source.to_string())
+        }
+        _ => false,
     }
 }
 

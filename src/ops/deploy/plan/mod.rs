@@ -208,6 +208,18 @@ pub fn half_done(probe: &HostProbe) -> Option<String> {
     })
 }
 
+/// An interrupted deploy left the host with a container of the service not
+/// running (or missing): the service is down there until `--resume` or
+/// `--rollback`.
+pub fn down_after_interrupt(probe: &HostProbe) -> bool {
+    half_done(probe).is_some()
+        && (probe.replicas.is_empty()
+            || probe
+                .replicas
+                .iter()
+                .any(|r| !r.current.as_ref().is_some_and(|c| c.running)))
+}
+
 fn stopped(r: &ReplicaProbe) -> bool {
     r.current.as_ref().is_some_and(|c| !c.running)
 }

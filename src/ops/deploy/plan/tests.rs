@@ -445,3 +445,21 @@ fn a_named_container_gone_from_a_host_is_missing_only_for_a_deploy() {
     let hosts = candidates(&[a], &Intent::Recover, &BTreeSet::new(), "web").expect("plan");
     assert_eq!(hosts[0].job, Job::Keep);
 }
+
+#[test]
+fn an_interrupted_host_is_down_only_without_a_running_container() {
+    let mut a = half_done_replicas();
+    assert!(!down_after_interrupt(&a), "every replica runs");
+    if let Some(cur) = a.replicas[1].current.as_mut() {
+        cur.running = false;
+    }
+    assert!(down_after_interrupt(&a));
+    a.replicas[1].current = None;
+    assert!(down_after_interrupt(&a), "only the old twin, aside");
+    // Not running, but no deploy was interrupted there.
+    let mut b = probe("b", "app:v1");
+    if let Some(cur) = b.replicas[0].current.as_mut() {
+        cur.running = false;
+    }
+    assert!(!down_after_interrupt(&b));
+}

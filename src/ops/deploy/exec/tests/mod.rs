@@ -478,9 +478,10 @@ async fn resume(fake: &Fake, id: &str) -> Ran {
 }
 
 #[tokio::test]
-async fn crash_before_stop_then_resume_takes_the_current_container() {
+async fn crash_before_the_rename_then_resume_takes_the_current_container() {
     let fake = fleet(&["a", "b"], Some(OK));
-    let id = crash_at(&fake, Op::Stop, 1).await;
+    // The rename is the first change.
+    let id = crash_at(&fake, Op::Rename, 1).await;
     assert_eq!(fake.names("a"), [lock_name("web"), "web".to_owned()]);
     assert!(fake.get("a", "web").expect("web").running());
     let stops = fake.calls("a", Op::Stop);
@@ -568,8 +569,9 @@ async fn a_resume_stops_an_old_container_set_aside_while_running() {
     );
 }
 
-/// The old container stops while it is renamed aside and the new one is
-/// created; only the start waits for the stop.
+/// The old container is renamed aside while it runs, then stops while the
+/// new one is created; only the start waits for the stop. No rename
+/// overlaps the stop (Docker 20.10 can lose the sandbox then).
 #[tokio::test]
 async fn the_new_container_is_created_while_the_old_one_stops() {
     let fake = fleet(&["a"], Some(OK));
@@ -585,7 +587,11 @@ async fn the_new_container_is_created_while_the_old_one_stops() {
     settled(&fake, "a", V2);
     let log = fake.log();
     let stopped = at(&log, &format!("a Stop {old} answered"));
-    assert!(at(&log, &format!("a Rename {old}")) < stopped, "{log:#?}");
+    assert!(
+        at(&log, &format!("a Rename {old}")) < at(&log, &format!("a Stop {old} ->")),
+        "renamed before the stop began: {log:#?}"
+    );
+    assert_eq!(fake.calls("a", Op::Rename), 1, "{log:#?}");
     assert!(
         at(&log, &format!("a Create web {V2}")) < stopped,
         "{log:#?}"
@@ -786,20 +792,56 @@ async fn stop_answered_304_means_already_stopped() {
     settled(&fake, "a", V2);
 }
 
+/// The rename is the first change: when it fails the old container was
+/// neither stopped nor started again, and the host is unchanged.
 #[tokio::test]
-async fn conflict_on_rename_rolls_the_host_back() {
+async fn a_failed_rename_leaves_the_running_container_alone() {
     let fake = fleet(&["a", "b"], Some(OK));
     let before = original_ids(&fake, &["a", "b"]);
     fake.fail("a", Op::Rename, 1, Fault::Status(409));
     let ran = deploy_v2(&fake, &["a", "b"]).await;
     assert_eq!(ran.summary.outcome, RunOutcome::Failed);
-    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert_eq!(ran.outcome("a"), HostOutcome::Unchanged);
     assert!(ran.error("a").contains("409"), "{}", ran.error("a"));
     assert_eq!(ran.outcome("b"), HostOutcome::Skipped);
-    // Stopped, then started again in place.
     assert_eq!(settled(&fake, "a", V1), before[0]);
-    assert_eq!(fake.calls("a", Op::Start), 1);
+    assert_eq!(fake.calls("a", Op::Stop), 0, "{:#?}", fake.log());
+    assert_eq!(fake.calls("a", Op::Start), 0, "{:#?}", fake.log());
+    assert_eq!(fake.calls("a", Op::Create), 1, "only the lock");
     assert_eq!(settled(&fake, "b", V1), before[1]);
+}
+
+/// A container Docker 20.10 left without its network sandbox (an older
+/// flotilla renamed it during a stop) cannot be renamed while it runs: it is
+/// stopped first, then renamed, and the deploy goes on.
+#[tokio::test]
+async fn a_container_with_a_stale_sandbox_is_stopped_before_its_rename() {
+    let fake = fleet(&["a"], Some(OK));
+    fake.edit("a", "web", |c| c.stale_sandbox = true);
+    let old = fake.get("a", "web").expect("web").id;
+    let ran = deploy_v2(&fake, &["a"]).await;
+    assert_eq!(
+        ran.outcome("a"),
+        HostOutcome::Deployed,
+        "{}",
+        ran.error("a")
+    );
+    settled(&fake, "a", V2);
+    let log = fake.log();
+    let refused = at(&log, &format!("a Rename {old}"));
+    assert!(log[refused].ends_with("-> 404"), "{log:#?}");
+    let stopped = at(&log, &format!("a Stop {old}"));
+    let renamed = log
+        .iter()
+        .rposition(|l| l.starts_with(&format!("a Rename {old}")) && l.ends_with("-> ok"))
+        .unwrap_or_else(|| panic!("never renamed: {log:#?}"));
+    assert!(refused < stopped && stopped < renamed, "{log:#?}");
+    assert!(
+        ran.events.iter().any(|e| matches!(e,
+            DeployEvent::Warning { message } if message.contains("network sandbox"))),
+        "{:?}",
+        ran.events
+    );
 }
 
 #[tokio::test]
@@ -932,7 +974,7 @@ async fn auto_remove_container_is_refused_before_being_stopped() {
     fake.edit("a", "web", |c| c.auto_remove = true);
     let before = original_ids(&fake, &["a"]);
     let ran = deploy_v2(&fake, &["a", "b"]).await;
-    assert_eq!(ran.outcome("a"), HostOutcome::RolledBack);
+    assert_eq!(ran.outcome("a"), HostOutcome::Unchanged);
     assert!(ran.error("a").contains("--rm"), "{}", ran.error("a"));
     assert_eq!(fake.calls("a", Op::Stop), 0);
     assert_eq!(settled(&fake, "a", V1), before[0]);
@@ -1049,3 +1091,38 @@ async fn pause_holds_after_the_current_batch_until_run() {
 }
 
 mod replicas;
+
+/// A run whose only failures are lost hosts says so (the CLI exits 3, not
+/// 5, which means "failed and rolled back").
+#[test]
+fn only_lost_hosts_make_an_unreachable_run() {
+    let summary = |outcomes: &[HostOutcome]| Summary {
+        outcome: RunOutcome::Failed,
+        hosts: outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("h{i}"), *o))
+            .collect(),
+        not_started: None,
+        elapsed: Duration::ZERO,
+    };
+    use HostOutcome::{Deployed, RolledBack, Skipped, Unreachable};
+    assert!(summary(&[Deployed, Unreachable, Skipped]).only_unreachable_failed());
+    assert!(!summary(&[RolledBack, Unreachable]).only_unreachable_failed());
+    assert!(!summary(&[Deployed]).only_unreachable_failed());
+    let lost = crate::ops::deploy::DeployError::Docker {
+        host: "a".into(),
+        what: "inspect".into(),
+        source: bollard::errors::Error::RequestTimeoutError,
+    };
+    assert!(lost.unreachable());
+    let refused = crate::ops::deploy::DeployError::Docker {
+        host: "a".into(),
+        what: "rename".into(),
+        source: bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "no".into(),
+        },
+    };
+    assert!(!refused.unreachable());
+}
