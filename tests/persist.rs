@@ -545,3 +545,78 @@ fn a_key_revoked_or_changed_under_the_daemon_is_refused() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(p.daemons(), daemon, "the same daemon");
 }
+
+/// Resumes a process stopped by the test, whatever happens.
+struct Continue(u32);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// The state letter of `/proc/PID/stat` (`T`: stopped), if it runs.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "PID (comm) ": comm may hold spaces, so look after the last ')'.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn a_frozen_daemon_is_named_and_disconnect_ends_it() {
+    let tb = Testbed::get();
+    let p = Persist::new();
+    let config = tb.config();
+    let ps = ["--persist", "1m", "ps", "--host", "fleet-1", "--json"];
+    let out = p.run(&config, &ps);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let [pid] = p.daemons()[..] else {
+        panic!("one daemon: {:?}", p.daemons());
+    };
+    let _resume = Continue(pid);
+    let stopped = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .expect("kill -STOP");
+    assert!(stopped.success());
+    p.wait_until("the daemon to stop", Duration::from_secs(5), |_| {
+        proc_state(pid) == Some('T')
+    });
+
+    // It accepts (the kernel does) but never answers: given up on after the
+    // 1 s greeting, not after a 3 s wait for a replacement that cannot start
+    // (which took 4 s at least).
+    let started = Instant::now();
+    let out = p.run(&config, &ps);
+    let took = started.elapsed();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!json(&out.stdout).as_array().expect("rows").is_empty());
+    assert!(
+        out.stderr.contains("persistent sessions unavailable")
+            && out.stderr.contains(&format!("pid {pid}"))
+            && !out.stderr.contains("did not start"),
+        "{}",
+        out.stderr
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(p.daemons(), [pid], "no second daemon");
+
+    // disconnect ends it although it cannot answer, and names it.
+    let out = p.run(&config, &["disconnect"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("stopped") && out.stdout.contains(&format!("pid {pid}")),
+        "{}",
+        out.stdout
+    );
+    p.wait_until("the daemon to exit", Duration::from_secs(5), |p| {
+        p.daemons().is_empty()
+    });
+    assert!(p.sockets().is_empty(), "{:?}", p.sockets());
+    let out = p.run(&config, &ps);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.is_empty(), "a new daemon serves: {}", out.stderr);
+    assert_eq!(p.daemons().len(), 1);
+}

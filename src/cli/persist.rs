@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{Cli, CliError, Exit};
+use crate::transport::persist::client::Stopped;
 use crate::transport::persist::{self, Client};
 
 /// `--persist DURATION`: `0`/`off` turns persistence off for one call.
@@ -76,13 +77,15 @@ pub async fn disconnect(cli: &Cli) -> Result<Exit, CliError> {
         return Ok(Exit::Ok);
     };
     let socket = client.socket().display().to_string();
-    if persist::client::stop(client.socket())
+    match persist::client::stop(client.socket())
         .await
         .map_err(internal)?
     {
-        println!("stopped the persistent-session daemon ({socket})");
-    } else {
-        println!("no persistent-session daemon was running ({socket})");
+        Stopped::Asked => println!("stopped the persistent-session daemon ({socket})"),
+        Stopped::Ended(pid) => println!(
+            "stopped the persistent-session daemon (pid {pid}), which did not answer ({socket})"
+        ),
+        Stopped::NoneRunning => println!("no persistent-session daemon was running ({socket})"),
     }
     Ok(Exit::Ok)
 }
@@ -92,11 +95,24 @@ pub async fn daemon(cli: &Cli, args: &DaemonArgs) -> Result<Exit, CliError> {
     let Some(config) = cli.config.as_deref() else {
         return Err(CliError::usage("the daemon needs --config"));
     };
-    persist::server::run(config, &args.socket, args.idle)
+    let ended = persist::server::run(config, &args.socket, args.idle)
         .await
         .map_err(|message| CliError {
             exit: Exit::Internal,
             message,
         })?;
-    Ok(Exit::Ok)
+    Ok(match ended {
+        persist::server::Ended::Served => Exit::Ok,
+        persist::server::Ended::LockHeld => Exit::Refused,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_that_finds_the_lock_held_exits_as_its_starter_expects() {
+        assert_eq!(Exit::Refused.code(), persist::LOCK_HELD_EXIT);
+    }
 }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::OnceCell;
 
+use super::lock;
 use super::wire::{self, ExecHeader, Reply, Request};
 use crate::config::Target;
 use crate::transport::ssh::{ExecOutput, handshake_bound};
@@ -182,24 +183,31 @@ impl Client {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
+        let silent = first == NoHello::Silent;
         tracing::debug!(
             "no persistent-session daemon at {:?} ({first}); starting one",
             self.socket
         );
         let mut child = self.spawn()?;
         let deadline = tokio::time::Instant::now() + START_WITHIN;
+        let mut exited = false;
         loop {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            // One that failed says so at once (exit 0: another daemon won a race).
-            if let Ok(Some(status)) = child.try_wait()
-                && !status.success()
-            {
-                return Err(format!(
-                    "the daemon exited ({status}); see {}",
-                    log_path().display()
-                ));
-            }
-            match hello(&self.socket).await {
+            let greeting = if exited {
+                hello(&self.socket).await
+            } else {
+                // The child's end is news at once, even while a greeting waits.
+                tokio::select! {
+                    status = child.wait() => {
+                        let status = status.map_err(|e| format!("waiting for the daemon: {e}"))?;
+                        judge_exit(status, silent, &self.socket)?;
+                        exited = true;
+                        continue;
+                    }
+                    greeting = hello(&self.socket) => greeting,
+                }
+            };
+            match greeting {
                 Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Err(format!(
@@ -280,11 +288,62 @@ fn answer_bound(target: &Target) -> Duration {
     hops + ANSWER_SLACK
 }
 
+/// Why a daemon did not greet us.
+#[derive(Debug, PartialEq, Eq)]
+enum NoHello {
+    /// Something listens (the kernel accepted) but does not answer in time.
+    Silent,
+    /// Nothing listens, or it answered wrongly.
+    Failed(String),
+}
+
+impl std::fmt::Display for NoHello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoHello::Silent => write!(f, "no answer within {}s", HELLO_WITHIN.as_secs_f32()),
+            NoHello::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
 /// `HELLO`, answered quickly by a live daemon.
-async fn hello(socket: &Path) -> Result<(), String> {
-    match request(socket, &Request::Hello, b"", HELLO_WITHIN).await? {
-        (_, Reply::Ok(_)) => Ok(()),
-        (_, Reply::Err(e)) => Err(e),
+async fn hello(socket: &Path) -> Result<(), NoHello> {
+    match tokio::time::timeout(HELLO_WITHIN, exchange(socket, &Request::Hello, b"")).await {
+        Err(_) => Err(NoHello::Silent),
+        Ok(Err(e) | Ok((_, Reply::Err(e)))) => Err(NoHello::Failed(e)),
+        Ok(Ok((_, Reply::Ok(_)))) => Ok(()),
+    }
+}
+
+/// A started daemon that ended: fine if it lost a race for the lock (the
+/// winner is about to listen), unless the holder was listening already and
+/// did not answer (`silent`): then none will. Any other failure is said at once.
+fn judge_exit(status: std::process::ExitStatus, silent: bool, socket: &Path) -> Result<(), String> {
+    let lock_held = status.code() == Some(super::LOCK_HELD_EXIT);
+    if lock_held && silent {
+        return Err(not_answering(socket));
+    }
+    if !lock_held && !status.success() {
+        return Err(format!(
+            "the daemon exited ({status}); see {}",
+            log_path().display()
+        ));
+    }
+    Ok(())
+}
+
+/// The daemon holding the lock does not answer: name it, and the way out.
+fn not_answering(socket: &Path) -> String {
+    let lock = lock::path(socket);
+    match lock::pid_in(&lock).filter(|pid| lock::is_daemon(*pid, socket)) {
+        Some(pid) => {
+            format!("the daemon (pid {pid}) does not answer; `flotilla disconnect` ends it")
+        }
+        None => format!(
+            "the process holding {} does not answer on {}",
+            lock.display(),
+            socket.display()
+        ),
     }
 }
 
@@ -295,43 +354,112 @@ async fn request(
     payload: &[u8],
     within: Duration,
 ) -> Result<(UnixStream, Reply), String> {
-    let exchange = async {
-        let mut stream = UnixStream::connect(socket)
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-        let mut out = req.line().into_bytes();
-        out.extend_from_slice(payload);
-        stream
-            .write_all(&out)
-            .await
-            .map_err(|e| format!("sending the request: {e}"))?;
-        let line = wire::read_line(&mut stream)
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        Ok((stream, Reply::parse(&line)?))
-    };
-    tokio::time::timeout(within, exchange)
+    tokio::time::timeout(within, exchange(socket, req, payload))
         .await
         .map_err(|_| format!("no answer within {}s", within.as_secs_f32()))?
 }
 
-/// `flotilla disconnect`: asks the daemon at `socket` to exit; whether one ran.
-pub async fn stop(socket: &Path) -> Result<bool, String> {
+/// One request and its answer line, unbounded (callers bound it).
+async fn exchange(
+    socket: &Path,
+    req: &Request,
+    payload: &[u8],
+) -> Result<(UnixStream, Reply), String> {
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    let mut out = req.line().into_bytes();
+    out.extend_from_slice(payload);
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let line = wire::read_line(&mut stream)
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok((stream, Reply::parse(&line)?))
+}
+
+/// What `flotilla disconnect` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The daemon stopped when asked.
+    Asked,
+    /// The daemon with this pid did not answer and was ended by signal.
+    Ended(u32),
+    /// None was running (a dead one's socket, if any, is removed).
+    NoneRunning,
+}
+
+/// `flotilla disconnect`: asks the daemon at `socket` to exit, or ends one
+/// that holds its lock but does not answer.
+pub async fn stop(socket: &Path) -> Result<Stopped, String> {
     match request(socket, &Request::Stop, b"", HELLO_WITHIN).await {
         Ok((mut stream, Reply::Ok(_))) => {
             // The daemon closes the connection once it has stopped listening.
             let mut rest = Vec::new();
             let _ = tokio::time::timeout(START_WITHIN, stream.read_to_end(&mut rest)).await;
-            Ok(true)
+            Ok(Stopped::Asked)
         }
         Ok((_, Reply::Err(e))) => Err(e),
         Err(e) => {
-            if socket.exists() {
-                // Nobody listens there: a daemon that died without cleaning up.
-                std::fs::remove_file(socket)
-                    .map_err(|re| format!("{e}; cannot remove {}: {re}", socket.display()))?;
+            let lock_path = lock::path(socket);
+            match lock::take(&lock_path)? {
+                // Held while removing: no daemon starts and binds meanwhile.
+                lock::Holder::Nobody(_held) => {
+                    remove_socket(socket)?;
+                    Ok(Stopped::NoneRunning)
+                }
+                lock::Holder::Other(Some(pid)) if lock::is_daemon(pid, socket) => {
+                    terminate(pid, socket).await?;
+                    Ok(Stopped::Ended(pid))
+                }
+                // Never remove the socket of a lock holder: it may be live.
+                lock::Holder::Other(_) => Err(format!(
+                    "{e}; and whoever holds {} is not a daemon of this socket",
+                    lock_path.display()
+                )),
             }
-            Ok(false)
         }
     }
+}
+
+/// Removes a socket nobody serves (a dead daemon's), if there is one.
+fn remove_socket(socket: &Path) -> Result<(), String> {
+    match std::fs::remove_file(socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", socket.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ends the daemon `pid`, which holds the lock of `socket` but does not
+/// answer: SIGTERM with SIGCONT (a stopped process acts on nothing else), so
+/// it removes its socket itself; SIGKILL if it has not let go of the lock
+/// within the start bound.
+async fn terminate(pid: u32, socket: &Path) -> Result<(), String> {
+    use rustix::process::{Pid, Signal, kill_process};
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| format!("bad pid {pid}"))?;
+    let lock_path = lock::path(socket);
+    for signals in [&[Signal::TERM, Signal::CONT][..], &[Signal::KILL]] {
+        for signal in signals {
+            match kill_process(target, *signal) {
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                Err(e) => return Err(format!("cannot signal the daemon (pid {pid}): {e}")),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
+        while tokio::time::Instant::now() < deadline {
+            if let lock::Holder::Nobody(_held) = lock::take(&lock_path)? {
+                // A killed daemon leaves its socket behind.
+                return remove_socket(socket);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Err(format!("the daemon (pid {pid}) did not exit"))
 }

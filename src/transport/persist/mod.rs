@@ -10,6 +10,7 @@
 //! daemon of its own.
 
 pub mod client;
+pub mod lock;
 pub mod server;
 pub mod wire;
 
@@ -24,6 +25,10 @@ pub use client::{Client, OpenError};
 
 /// The hidden subcommand the daemon runs as (a re-exec of this binary).
 pub const DAEMON_SUBCOMMAND: &str = "persist-daemon";
+
+/// The daemon's exit status when another daemon holds the lock (the CLI's
+/// "refused"): if that one does not answer, its starter gives up at once.
+pub const LOCK_HELD_EXIT: i32 = 6;
 
 /// Our real uid: the owner the socket directory and every peer must have.
 pub fn my_uid() -> u32 {

@@ -5,7 +5,7 @@
 //! without clients.
 
 use std::collections::HashMap;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,6 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
+use super::lock;
 use super::wire::{self, ExecHeader, Reply, Request};
 use crate::config::{HostSpec, Target};
 use crate::transport::api_versions::{self, ApiVersions};
@@ -33,9 +34,18 @@ const SPARE_MAX_AGE: Duration = Duration::from_secs(60);
 /// Spares are renewed in the background before they get that old.
 const SPARE_RENEW_EVERY: Duration = Duration::from_secs(20);
 
+/// How a daemon's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It served until idle, stopped or signalled.
+    Served,
+    /// Another daemon holds the lock (a race, or one that does not answer).
+    LockHeld,
+}
+
 /// Runs the daemon for the inventory at `config` on `socket` until idle,
 /// stopped, or signalled. Returns when it has stopped listening.
-pub async fn run(config: &Path, socket: &Path, idle: Duration) -> Result<(), String> {
+pub async fn run(config: &Path, socket: &Path, idle: Duration) -> Result<Ended, String> {
     // Out of the starting command's session: its terminal closing is not our end.
     if let Err(e) = rustix::process::setsid() {
         tracing::debug!("setsid: {e}");
@@ -51,24 +61,13 @@ pub async fn run(config: &Path, socket: &Path, idle: Duration) -> Result<(), Str
     }
     // Whoever holds the lock owns the socket path: two commands starting a
     // daemon at once leave one, and only the owner removes a stale socket.
-    let lock_path = socket.with_extension("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            tracing::info!("another daemon serves {}", socket.display());
-            return Ok(());
+    let lock = match lock::take(&lock::path(socket))? {
+        lock::Holder::Nobody(lock) => lock,
+        lock::Holder::Other(pid) => {
+            tracing::info!(?pid, "another daemon serves {}", socket.display());
+            return Ok(Ended::LockHeld);
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(format!("cannot lock {}: {e}", lock_path.display()));
-        }
-    }
+    };
     match std::fs::remove_file(socket) {
         Ok(()) => tracing::info!("removed a stale socket at {}", socket.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -99,7 +98,7 @@ pub async fn run(config: &Path, socket: &Path, idle: Duration) -> Result<(), Str
     daemon.stopped_notify.notify_waiters();
     drop(lock);
     tracing::info!("stopped");
-    result
+    result.map(|()| Ended::Served)
 }
 
 async fn accept_loop(
