@@ -612,16 +612,8 @@ mod tests {
     use russh::keys::Algorithm;
     use russh::keys::ssh_key::HashAlg;
 
-    #[test]
-    fn recorded_key_types_are_negotiated_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let known = dir.path().join("known_hosts");
-        std::fs::write(
-            &known,
-            "[10.0.0.9]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ\n",
-        )
-        .expect("write");
-        let ep = SshEndpoint {
+    fn endpoint(known: PathBuf) -> SshEndpoint {
+        SshEndpoint {
             alias: "h".into(),
             hostname: "10.0.0.9".into(),
             port: 2222,
@@ -632,7 +624,52 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             proxy_command: None,
             host_key_alias: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_held_key_is_judged_by_known_hosts_as_it_is_now() {
+        const KEY: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILIG2T/B0l0gaqj3puu510tu9N1OkQ4znY3LYuEm5zCF";
+        const OTHER: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINKfCgj96y2zLug3dRHmmAyCOPbbJQ79O6foIcTHtPla";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = dir.path().join("known_hosts");
+        let ep = endpoint(known.clone());
+        let key = PublicKey::from_openssh(KEY).expect("key");
+        let write = |text: String| std::fs::write(&known, text).expect("write");
+        write(format!("[10.0.0.9]:2222 {KEY}\n"));
+        assert!(check_host_key(&ep, &key, false).is_ok());
+        write(format!("[10.0.0.9]:2222 {KEY}\n@revoked * {KEY}\n"));
+        assert!(matches!(
+            check_host_key(&ep, &key, true),
+            Err(TransportError::HostKeyRevoked { line: 2, .. })
+        ));
+        write(format!("[10.0.0.9]:2222 {OTHER}\n"));
+        assert!(matches!(
+            check_host_key(&ep, &key, true),
+            Err(TransportError::HostKeyChanged { line: 1, .. })
+        ));
+        write(String::new());
+        assert!(matches!(
+            check_host_key(&ep, &key, false),
+            Err(TransportError::HostKeyUnknown { .. })
+        ));
+        // --accept-new records it, as at connect time.
+        assert!(check_host_key(&ep, &key, true).is_ok());
+        assert!(check_host_key(&ep, &key, false).is_ok());
+    }
+
+    #[test]
+    fn recorded_key_types_are_negotiated_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(
+            &known,
+            "[10.0.0.9]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ\n",
+        )
+        .expect("write");
+        let ep = endpoint(known);
         let prefs = client_config(&ep).preferred.key;
         assert_eq!(
             prefs[..3],
