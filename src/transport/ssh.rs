@@ -95,14 +95,16 @@ impl SshSession {
         }
     }
 
-    /// Ends the session (and with it every channel on it).
+    /// Ends the session (and with it every channel on it). Bounded: a
+    /// session too busy to take the message ends when its last handle drops.
     pub async fn close(&self, why: &str) {
-        if let Err(e) = self
+        let closing = self
             .handle
-            .disconnect(russh::Disconnect::ByApplication, why, "")
-            .await
-        {
-            tracing::debug!("closing the session: {e}");
+            .disconnect(russh::Disconnect::ByApplication, why, "");
+        match tokio::time::timeout(Duration::from_secs(1), closing).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("closing the session: {e}"),
+            Err(_) => tracing::debug!("closing the session: no room to say so within 1s"),
         }
     }
 
