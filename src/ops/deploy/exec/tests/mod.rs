@@ -98,6 +98,16 @@ impl Ran {
             .unwrap_or_else(|| panic!("no outcome for {host}: {:?}", self.summary))
     }
 
+    /// The host was deployed; else the failure says its error.
+    fn assert_deployed(&self, host: &str) {
+        assert_eq!(
+            self.outcome(host),
+            HostOutcome::Deployed,
+            "{}",
+            self.error(host)
+        );
+    }
+
     /// The error of the host's `HostDone`, "" without one.
     fn error(&self, host: &str) -> String {
         self.events
@@ -521,12 +531,7 @@ async fn the_health_wait_follows_events_instead_of_polling() {
             fake.stream_events();
         }
         let ran = deploy_v2(&fake, &["a"]).await;
-        assert_eq!(
-            ran.outcome("a"),
-            HostOutcome::Deployed,
-            "{}",
-            ran.error("a")
-        );
+        ran.assert_deployed("a");
         let new = settled(&fake, "a", V2);
         let log = fake.log();
         let n = log
@@ -578,12 +583,7 @@ async fn the_new_container_is_created_while_the_old_one_stops() {
     let old = fake.get("a", "web").expect("web").id;
     fake.fail("a", Op::Stop, 1, Fault::Late(Duration::from_millis(300)));
     let ran = deploy_v2(&fake, &["a"]).await;
-    assert_eq!(
-        ran.outcome("a"),
-        HostOutcome::Deployed,
-        "{}",
-        ran.error("a")
-    );
+    ran.assert_deployed("a");
     settled(&fake, "a", V2);
     let log = fake.log();
     let stopped = at(&log, &format!("a Stop {old} answered"));
@@ -778,12 +778,7 @@ async fn stop_answered_304_means_already_stopped() {
     // The app died by itself: Docker answers the stop with 304.
     fake.edit("a", "web", |c| c.state = State::Exited);
     let ran = deploy_v2(&fake, &["a"]).await;
-    assert_eq!(
-        ran.outcome("a"),
-        HostOutcome::Deployed,
-        "{}",
-        ran.error("a")
-    );
+    ran.assert_deployed("a");
     assert!(
         fake.log()
             .iter()
@@ -820,12 +815,7 @@ async fn a_container_with_a_stale_sandbox_is_stopped_before_its_rename() {
     fake.edit("a", "web", |c| c.stale_sandbox = true);
     let old = fake.get("a", "web").expect("web").id;
     let ran = deploy_v2(&fake, &["a"]).await;
-    assert_eq!(
-        ran.outcome("a"),
-        HostOutcome::Deployed,
-        "{}",
-        ran.error("a")
-    );
+    ran.assert_deployed("a");
     settled(&fake, "a", V2);
     let log = fake.log();
     let refused = at(&log, &format!("a Rename {old}"));
