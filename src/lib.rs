@@ -6,5 +6,6 @@ pub mod fleet;
 pub mod logs;
 pub mod ops;
 pub mod private;
+pub mod redact;
 pub mod transport;
 pub mod tui;

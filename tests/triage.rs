@@ -356,6 +356,66 @@ fn the_markdown_snapshot_carries_evidence_timeline_audit_and_vitals() {
     }
 }
 
+#[test]
+fn health_output_and_labels_reach_triage_cleaned_and_masked() {
+    let tb = Testbed::get();
+    let service = format!("evil{}<!channel>@here", std::process::id());
+    let check = r"printf 'first line\n\033]0;TITLE\007\033[2Jfailing password: hunter9 Authorization: Bearer tok9\n'; exit 1";
+    let sick = Scratch::start(
+        &tb,
+        "fleet-1",
+        "tri-evil",
+        &service,
+        &[
+            "--health-cmd",
+            check,
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "flotilla-test/base:latest",
+            "sleep",
+            "600",
+        ],
+    );
+    sick.wait_for("unhealthy", |c| {
+        c.inspect("{{.State.Health.Status}}") == "unhealthy"
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    for format in [&[][..], &["--json"][..], &["--markdown"][..]] {
+        let mut args = vec!["triage", "--no-logs", "--host", "fleet-1"];
+        args.extend_from_slice(format);
+        let out = run(tb.verb(&audit, &args));
+        assert_eq!(out.code, 7, "{args:?}: {}", out.stderr);
+        let text = &out.stdout;
+        assert!(
+            !text.contains('\x1b') && !text.contains("u001b") && !text.contains("TITLE"),
+            "{args:?} passed a terminal escape through: {text:?}"
+        );
+        assert!(
+            !text.contains("hunter9") && !text.contains("tok9"),
+            "{args:?} leaked a secret: {text}"
+        );
+        assert!(
+            text.contains("failing password: •••••• Authorization: Bearer ••••••"),
+            "{args:?} shows the check's output: {text}"
+        );
+    }
+    let md = run(tb.verb(
+        &audit,
+        &["triage", "--markdown", "--no-logs", "--host", "fleet-1"],
+    ))
+    .stdout;
+    assert!(
+        md.contains(&format!(
+            "### HIGH evil{}&lt;!channel&gt;@\u{200B}here ",
+            std::process::id()
+        )),
+        "the heading names the service inertly: {md}"
+    );
+}
+
 /// Waits (bounded) until a web container has logged `n` ERROR lines in the
 /// last 5 minutes: one comes every ~20 s, so a fleet started
 /// moments ago has no burst yet.

@@ -250,10 +250,12 @@ impl Notifier {
         text: &str,
         send: bool,
     ) -> Result<(), CliError> {
+        // Container output and labels reach people and chat tools: cleaned.
+        let (line, text) = (crate::redact::clean(line), crate::redact::clean(text));
         let json =
             serde_json::json!({"event": event, "finding": finding, "text": text}).to_string();
         let mut stdout = std::io::stdout().lock();
-        let shown = if self.json { &json } else { line };
+        let shown = if self.json { &json } else { &line };
         writeln!(stdout, "{shown}")
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::output(&e))?;

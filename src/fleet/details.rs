@@ -36,32 +36,6 @@ pub struct ContainerDetails {
     pub health_log: Vec<HealthProbe>,
 }
 
-const SECRET_MARKERS: [&str; 9] = [
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "PRIVATE",
-    "CREDENTIAL",
-    "AUTH",
-];
-
-/// Whether an env var name looks like it holds a secret.
-pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_MARKERS.iter().any(|m| upper.contains(m)) || upper.ends_with("_KEY") || upper == "KEY"
-}
-
-/// Masks the value of a `KEY=value` entry when the key looks secret.
-pub fn mask_env(entry: &str) -> String {
-    match entry.split_once('=') {
-        Some((k, v)) if is_secret_name(k) && !v.is_empty() => format!("{k}=••••••"),
-        _ => entry.to_owned(),
-    }
-}
-
 impl ContainerDetails {
     pub fn from_inspect(r: bollard::models::ContainerInspectResponse) -> Self {
         let config = r.config.unwrap_or_default();
@@ -104,7 +78,7 @@ impl ContainerDetails {
                 .env
                 .unwrap_or_default()
                 .iter()
-                .map(|e| mask_env(e))
+                .map(|e| crate::redact::mask_env(e))
                 .collect(),
             mounts: r
                 .mounts
@@ -151,20 +125,6 @@ impl ContainerDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_looking_values_are_masked() {
-        assert_eq!(mask_env("DB_PASSWORD=hunter2"), "DB_PASSWORD=••••••");
-        assert_eq!(mask_env("github_token=abc"), "github_token=••••••");
-        assert_eq!(
-            mask_env("AWS_SECRET_ACCESS_KEY=x"),
-            "AWS_SECRET_ACCESS_KEY=••••••"
-        );
-        assert_eq!(mask_env("SSH_KEY=x"), "SSH_KEY=••••••");
-        assert_eq!(mask_env("PATH=/usr/bin"), "PATH=/usr/bin");
-        assert_eq!(mask_env("KEYBOARD=us"), "KEYBOARD=us");
-        assert_eq!(mask_env("API_KEY="), "API_KEY=", "nothing to hide");
-    }
 
     #[test]
     fn inspect_response_is_flattened() {

@@ -173,7 +173,10 @@ pub fn container_lines(
                     .exit_code
                     .map_or_else(|| "?".to_owned(), |x| x.to_string());
                 let output = p.output.lines().last().unwrap_or("").trim();
-                out.push(format!("  {at} exit {code}: {}", mask_secrets(output)));
+                out.push(format!(
+                    "  {at} exit {code}: {}",
+                    crate::redact::clean(output)
+                ));
             }
         }
         Kind::ErrorBurst => {
@@ -188,7 +191,7 @@ pub fn container_lines(
                 ));
                 let skip = e.recent.len().saturating_sub(n);
                 for line in e.recent.iter().skip(skip) {
-                    out.push(format!("  {}", mask_secrets(line)));
+                    out.push(format!("  {}", crate::redact::clean(line)));
                 }
             }
         }
@@ -249,7 +252,7 @@ fn log_lines(ev: Option<&ContainerEvidence>, n: usize) -> Vec<String> {
                 .and_then(|t| jiff::Timestamp::from_nanosecond(t).ok())
                 .map(|t| format!(" {}", clock(t)))
                 .unwrap_or_default();
-            format!("  [{stream}{at}] {}", mask_secrets(&l.text))
+            format!("  [{stream}{at}] {}", crate::redact::clean(&l.text))
         })
         .collect()
 }
@@ -277,30 +280,6 @@ pub fn host_lines(kind: Kind, h: &HostState, vitals: Option<&Vitals>) -> Vec<Str
             .unwrap_or_default(),
         _ => Vec::new(),
     }
-}
-
-/// Masks values of secret-looking `KEY=value` words (DB_PASSWORD=…), so
-/// evidence can be pasted into a channel.
-pub fn mask_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, word) in text.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        match word.split_once('=') {
-            Some((k, v))
-                if !v.is_empty()
-                    && !k.is_empty()
-                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && crate::fleet::details::is_secret_name(k) =>
-            {
-                out.push_str(k);
-                out.push_str("=••••••");
-            }
-            _ => out.push_str(word),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -465,14 +444,5 @@ mod tests {
             Some("2026-11-30T04:58:01.5Z".into())
         );
         assert_eq!(docker_time("0001-01-01T00:00:00Z"), None);
-    }
-
-    #[test]
-    fn secrets_are_masked_words_only() {
-        assert_eq!(
-            mask_secrets("connect API_TOKEN=abc user=bob x=1 PASSWORD="),
-            "connect API_TOKEN=•••••• user=bob x=1 PASSWORD="
-        );
-        assert_eq!(mask_secrets("a == b"), "a == b");
     }
 }

@@ -32,6 +32,19 @@ pub struct Group {
     pub suggestion: String,
 }
 
+impl Group {
+    /// Service labels and container output are untrusted: what every
+    /// printer shows (text, JSON, Markdown, TUI, watch) is cleaned here once.
+    fn cleaned(mut self) -> Self {
+        self.summary = crate::redact::clean(&self.summary);
+        self.suggestion = crate::redact::clean(&self.suggestion);
+        for line in &mut self.evidence {
+            *line = crate::redact::clean(line);
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GroupOptions {
     /// One group per container instead of per (kind, service).
@@ -78,6 +91,7 @@ pub fn group(
     let mut groups: Vec<Group> = buckets
         .into_values()
         .filter_map(|members| build(fleet, &members, ev, opts, total, now))
+        .map(Group::cleaned)
         .collect();
     groups.sort_by(|a, b| {
         (

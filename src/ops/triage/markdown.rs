@@ -146,21 +146,35 @@ pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
     md
 }
 
-/// Table- and heading-safe text.
+/// Table- and heading-safe text: cleaned, one line, and inert where it is
+/// pasted (Slack and GitHub act on `<!channel>`, `&`, `@here`, `@user`).
 fn inline(s: &str) -> String {
-    super::evidence::mask_secrets(&s.replace('|', "\\|").replace('\n', " "))
+    let text = crate::redact::clean(s)
+        .replace('|', "\\|")
+        .replace('\n', " ");
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // A zero-width space keeps the `@` readable but no longer a mention.
+            '@' if chars.peek().is_some_and(|n| n.is_alphanumeric()) => out.push_str("@\u{200B}"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A fenced block no evidence line can close early.
 fn fenced(body: &str) -> String {
+    let body = crate::redact::clean(body);
     let mut fence = "```".to_owned();
     while body.contains(fence.as_str()) {
         fence.push('`');
     }
-    format!(
-        "{fence}text\n{}\n{fence}\n",
-        super::evidence::mask_secrets(body)
-    )
+    format!("{fence}text\n{body}\n{fence}\n")
 }
 
 /// "3d 4h", "5h 12m", "12m".
@@ -268,6 +282,48 @@ mod tests {
             md.contains("| fleet-3 | — | — | — | — | down: cannot connect"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn untrusted_text_is_inert_in_headings_and_blocks() {
+        let fleet = sample_fleet();
+        let mut findings = assess(&fleet, &BTreeMap::new());
+        crate::ops::triage::rank(&mut findings);
+        let now: jiff::Timestamp = "2026-11-25T20:00:00Z".parse().expect("time");
+        let mut groups = group(
+            &fleet,
+            &findings,
+            &Evidence::default(),
+            &GroupOptions::default(),
+            now,
+        );
+        groups[0].summary = "svc<!channel> & @here \x1b]0;TITLE\x07\x1b[2Jdown".into();
+        groups[0].evidence = vec![
+            "  exit 1: SECRET_KEY='quoted value nine'".into(),
+            "  next TOKEN=abc".into(),
+            "  last line".into(),
+        ];
+        let md = snapshot(
+            &fleet,
+            &Snapshot {
+                now: "now",
+                window: "1h",
+                groups: &groups,
+                timeline: &[],
+                audit: &[],
+                vitals: &BTreeMap::new(),
+            },
+        );
+        assert!(
+            md.contains("svc&lt;!channel&gt; &amp; @\u{200B}here down\n"),
+            "{md}"
+        );
+        assert!(!md.contains('\x1b') && !md.contains("TITLE"), "{md}");
+        assert!(
+            md.contains("  exit 1: SECRET_KEY='••••••'\n  next TOKEN=••••••\n  last line\n"),
+            "each evidence line keeps its own line: {md}"
+        );
+        assert!(!md.contains("value nine"), "{md}");
     }
 
     #[test]

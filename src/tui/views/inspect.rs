@@ -162,7 +162,10 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
                 format!("exit {}", p.exit_code.map_or("?".into(), |c| c.to_string())),
                 style,
             ),
-            Span::raw(format!(" {}", crate::logs::plain(p.output.as_bytes()))),
+            Span::raw(format!(
+                " {}",
+                crate::redact::clean(&p.output).replace('\n', " ")
+            )),
         ]));
     }
     out
@@ -190,7 +193,7 @@ mod tests {
             entrypoint: vec![],
             env: vec![
                 "PATH=/bin".into(),
-                crate::fleet::details::mask_env("DB_PASSWORD=hunter2"),
+                crate::redact::mask_env("DB_PASSWORD=hunter2"),
             ],
             mounts: vec!["/srv/data → /data (rw)".into()],
             ports: vec![],
@@ -208,7 +211,7 @@ mod tests {
             health_log: vec![HealthProbe {
                 start: "2026-11-25T19:49:40.000Z".into(),
                 exit_code: Some(1),
-                output: "GET /health 503\x1b[2J".into(),
+                output: "GET /health 503 password=hunter3\x1b]0;TITLE\x07\x1b[2J".into(),
             }],
         };
         app.update(AppEvent::Fleet(FleetEvent {
@@ -220,6 +223,7 @@ mod tests {
         }));
         let screen = snapshot::render(&mut app, 80, 28);
         assert!(!screen.contains("hunter2"));
+        assert!(!screen.contains("hunter3") && !screen.contains("TITLE"));
         insta::assert_snapshot!("inspect_loaded", screen);
     }
 
