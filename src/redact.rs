@@ -48,6 +48,8 @@ pub fn is_secret_key(name: &str, value: &str) -> bool {
     let author = upper.contains("AUTHOR") && !upper.contains("AUTHORIZ");
     (SECRET_MARKERS.iter().any(|m| upper.contains(m)) && !author)
         || upper.ends_with("_KEY")
+        || upper.ends_with("_PASS")
+        || upper == "PASS"
         || upper == "KEY"
 }
 
@@ -229,6 +231,10 @@ mod tests {
                 "Server=db;uid=sa;pwd=••••••;",
             ),
             ("PWD=/srv/app", "PWD=/srv/app"),
+            (
+                "pass=hunter2 DB_PASS=x passive=1",
+                "pass=•••••• DB_PASS=•••••• passive=1",
+            ),
             ("author: Jane", "author: Jane"),
             (
                 "see http://example.com:8080/x",

@@ -296,3 +296,145 @@ fn a_dead_webhook_never_stops_watch() {
         "{stderr}"
     );
 }
+
+/// Whether a process whose command line holds `marker` still runs.
+fn running(marker: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn exec_children_are_bounded_capped_and_end_with_watch() {
+    let tb = Testbed::get();
+    let marker = format!("FLOOD-{}", std::process::id());
+    let dir = tempfile::tempdir().expect("tempdir");
+    // fleet-1's workloads give several findings at once; two run, the rest wait.
+    let mut cmd = tb.verb(
+        &dir.path().join("audit.jsonl"),
+        &[
+            "watch",
+            "--host",
+            "fleet-1",
+            "--exec",
+            &format!("yes {marker}"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn watch");
+    let (mut stdout, mut stderr) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
+    // Counted, never kept whole: the defect was an endless stream.
+    let count = |r: &mut dyn std::io::Read| {
+        let (mut n, mut head, mut buf) = (0usize, Vec::new(), [0u8; 65536]);
+        while let Ok(k) = r.read(&mut buf) {
+            if k == 0 || n > 64 << 20 {
+                break;
+            }
+            n += k;
+            if head.len() < 65536 {
+                head.extend_from_slice(&buf[..k]);
+            }
+        }
+        (n, String::from_utf8_lossy(&head).into_owned())
+    };
+    let out = std::thread::spawn(move || count(&mut stdout));
+    let err = std::thread::spawn(move || count(&mut stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !running(&marker) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(running(&marker), "--exec started");
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let ended = Instant::now();
+    let _ = child.wait();
+    let took = ended.elapsed();
+    let (out_bytes, out_text) = out.join().expect("stdout reader");
+    let (err_bytes, err_text) = err.join().expect("stderr reader");
+    std::thread::sleep(Duration::from_millis(300));
+    let left = running(&marker);
+    if left {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &marker])
+            .status();
+    }
+    assert!(!left, "no --exec child outlives watch; stderr: {err_text}");
+    assert!(took < Duration::from_secs(8), "watch ended in {took:?}");
+    assert!(
+        out_bytes < 16 * 1024 && !out_text.contains(&marker),
+        "the child's output never reaches watch's stdout ({out_bytes} bytes): {out_text:.300}"
+    );
+    assert!(
+        err_bytes < 256 * 1024,
+        "stderr is capped too: {err_bytes} bytes"
+    );
+    assert!(
+        err_text.contains("killed: watch ended; output (8.0 KiB")
+            && err_text.contains(&format!("  | {marker}\n")),
+        "the captured head is reported: {err_text:.2000}"
+    );
+    assert!(
+        err_text.contains("waiting notification(s) not run (watch ended)"),
+        "at most two ran at once: {err_text:.2000}"
+    );
+}
+
+#[test]
+fn webhooks_still_queued_when_watch_ends_are_counted_not_lost_silently() {
+    let tb = Testbed::get();
+    // Accepts and never answers: each POST waits its full timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(16) {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = tb.verb(
+        &dir.path().join("audit.jsonl"),
+        &[
+            "watch",
+            "--host",
+            "fleet-1",
+            "--webhook",
+            &format!("http://127.0.0.1:{port}/"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let ended = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    let took = ended.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.is_ok(), "a finding was printed; stderr: {stderr}");
+    assert!(
+        stderr.contains("notification(s) not delivered when watch ended"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "waited a few seconds to deliver, then ended: {took:?}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod events;
 pub mod exec;
 pub mod exit;
+pub mod hook;
 pub mod logs;
 pub mod persist;
 pub mod shell;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use super::hook::{ExecHook, ExecSpec};
 use super::webhook::{self, Webhook};
 use super::{Cli, CliError, Exit, Selection, select};
 use crate::fleet::{ActorConfig, ContainerAction, Fleet, FleetState, HostCommand, HostEvent};
@@ -23,9 +24,16 @@ pub struct WatchArgs {
     /// One JSON object per line: {"event": "new"|"resolved"|"autoheal", "finding": …}.
     #[arg(long)]
     pub json: bool,
-    /// Run CMD (with `sh -c`) for each notification, its JSON on stdin.
+    /// Run CMD (with `sh -c`) for each notification, its JSON on stdin; its
+    /// output is captured (first 8 KiB) and reported on stderr.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
+    /// Longest one --exec run may take; then its process group is killed.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub exec_timeout: String,
+    /// --exec runs at once; more wait (up to 32, then dropped and counted).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub exec_jobs: u16,
     /// POST each notification's JSON (with a Slack-compatible `text`) to
     /// URL (http:// only; 10 s per POST, failures reported on stderr).
     #[arg(long, value_name = "URL")]
@@ -53,6 +61,8 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
             args.autoheal_cooldown
         ))
     })?;
+    let exec_timeout = humantime::parse_duration(&args.exec_timeout)
+        .map_err(|e| CliError::usage(format!("--exec-timeout {:?}: {e}", args.exec_timeout)))?;
     // Checked before anything is contacted: a typo is a usage error.
     let webhook = match &args.webhook {
         Some(url) => Some(webhook::parse(url).map_err(CliError::usage)?),
@@ -73,9 +83,17 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
     let mut fleet = Fleet::spawn(&inventory, cfg);
     let out = Notifier {
         json: args.json,
-        exec: args.exec.clone(),
+        exec: args.exec.as_ref().map(|cmd| {
+            ExecHook::spawn(ExecSpec {
+                cmd: cmd.clone(),
+                timeout: exec_timeout,
+                jobs: usize::from(args.exec_jobs),
+            })
+        }),
         webhook: webhook.map(Webhook::spawn),
     };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::output(&e))?;
     let audit = AuditLog::from_env();
     let mut heal = Autoheal::new(cooldown, AUTOHEAL_PER_HOUR);
     let mut seen: BTreeMap<watch::Key, Finding> = BTreeMap::new();
@@ -90,6 +108,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 match &event.kind {
                     HostEvent::ActionDone { container, action, result } => {
                         let name = state.hosts.get(host).map(|h| h.spec.name.clone()).unwrap_or_default();
+                        heal.answered(&name, container);
                         let mut record = AuditRecord::new(&name, container, action.verb(), result);
                         record.user = "autoheal".to_owned();
                         if let Err(e) = crate::ops::act::audit(&audit, &record) {
@@ -133,9 +152,11 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 }
             }
             _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
         }
     }
     fleet.shutdown().await;
+    out.finish().await;
     Ok(Exit::Ok)
 }
 
@@ -172,6 +193,7 @@ fn autoheal(
                 };
                 // Answered (even when refused) by an ActionDone, audited there.
                 if let Some(HostEvent::ActionDone { result: Err(e), .. }) = fleet.offer(hi, cmd) {
+                    heal.answered(&h.spec.name, &c.name);
                     eprintln!("flotilla: autoheal {} on {}: {e}", c.name, h.spec.name);
                 }
             }
@@ -225,11 +247,24 @@ fn report(
 /// Where notifications go: stdout always; `--exec` and `--webhook` too.
 struct Notifier {
     json: bool,
-    exec: Option<String>,
+    exec: Option<ExecHook>,
     webhook: Option<Webhook>,
 }
 
+/// How long an ending watch waits for queued webhooks.
+const WEBHOOK_FLUSH: Duration = Duration::from_secs(3);
+
 impl Notifier {
+    /// Sends what waits (bounded), ends running --exec commands.
+    async fn finish(self) {
+        if let Some(hook) = &self.webhook {
+            hook.flush(WEBHOOK_FLUSH).await;
+        }
+        if let Some(exec) = self.exec {
+            exec.shutdown().await;
+        }
+    }
+
     fn notify(
         &self,
         event: &str,
@@ -265,38 +300,9 @@ impl Notifier {
         if let Some(hook) = &self.webhook {
             hook.send(json.clone());
         }
-        if let Some(cmd) = &self.exec {
-            run_exec(cmd, json);
+        if let Some(exec) = &self.exec {
+            exec.send(json);
         }
         Ok(())
     }
-}
-
-/// Runs the user's command with the notification on stdin (never in its
-/// command line); failures are reported, never fatal.
-fn run_exec(cmd: &str, json: String) {
-    let cmd = cmd.to_owned();
-    tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let child = tokio::process::Command::new("sh")
-            .args(["-c", &cmd])
-            .stdin(std::process::Stdio::piped())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("flotilla: --exec {cmd:?}: {e}");
-                return;
-            }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(json.as_bytes()).await;
-            let _ = stdin.write_all(b"\n").await;
-        }
-        match child.wait().await {
-            Ok(s) if s.success() => {}
-            Ok(s) => eprintln!("flotilla: --exec {cmd:?} exited {s}"),
-            Err(e) => eprintln!("flotilla: --exec {cmd:?}: {e}"),
-        }
-    });
 }

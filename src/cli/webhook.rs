@@ -49,6 +49,8 @@ pub fn parse(url: &str) -> Result<Uri, String> {
 struct Queue {
     items: VecDeque<String>,
     dropped: u64,
+    /// One taken from `items` and being POSTed.
+    sending: bool,
 }
 
 impl Queue {
@@ -96,6 +98,29 @@ impl Webhook {
         }
         self.wake.notify_one();
     }
+
+    /// Waits (up to `within`) for what is queued to be sent; says on stderr
+    /// how many notifications were not delivered when time ran out.
+    pub async fn flush(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = {
+                let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.items.len() + usize::from(q.sending)
+            };
+            if left == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                eprintln!(
+                    "flotilla: --webhook {}: {left} notification(s) not delivered when watch ended",
+                    self.url
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// POSTs queued bodies one at a time; failures are reported, never fatal.
@@ -103,11 +128,12 @@ async fn sender(uri: Uri, queue: Arc<Mutex<Queue>>, wake: Arc<Notify>) {
     let client: Client<HttpConnector, String> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     loop {
-        let next = queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .items
-            .pop_front();
+        let next = {
+            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let next = q.items.pop_front();
+            q.sending = next.is_some();
+            next
+        };
         let Some(body) = next else {
             wake.notified().await;
             continue;
@@ -115,6 +141,7 @@ async fn sender(uri: Uri, queue: Arc<Mutex<Queue>>, wake: Arc<Notify>) {
         if let Err(e) = post(&client, &uri, body).await {
             eprintln!("flotilla: --webhook {uri}: {e} (notification not delivered)");
         }
+        queue.lock().unwrap_or_else(|p| p.into_inner()).sending = false;
     }
 }
 

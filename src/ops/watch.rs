@@ -108,6 +108,8 @@ pub enum Verdict {
     DeployLocked,
     /// Restarted less than the cooldown ago.
     Cooling,
+    /// A restart was asked for and has not answered yet.
+    InFlight,
     /// The hourly budget is spent; reported once (`first`), then quiet.
     GaveUp {
         first: bool,
@@ -121,9 +123,16 @@ pub struct Autoheal {
     pub per_hour: usize,
     done: HashMap<(String, String), Vec<Instant>>,
     gave_up: HashMap<(String, String), Instant>,
+    /// Restarts asked for whose answer has not come: until it does, the
+    /// container's unhealthy state is stale and giving up would be reported
+    /// before the restart it counts. Forgotten after `IN_FLIGHT_MAX` in case
+    /// the answer was lost with its host.
+    in_flight: HashMap<(String, String), Instant>,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// Longer than any restart takes (Docker's stop timeout is 10 s by default).
+const IN_FLIGHT_MAX: Duration = Duration::from_secs(120);
 
 impl Autoheal {
     pub fn new(cooldown: Duration, per_hour: usize) -> Self {
@@ -132,7 +141,14 @@ impl Autoheal {
             per_hour,
             done: HashMap::new(),
             gave_up: HashMap::new(),
+            in_flight: HashMap::new(),
         }
+    }
+
+    /// A restart asked for by `decide` has answered (either way).
+    pub fn answered(&mut self, host: &str, container: &str) {
+        self.in_flight
+            .remove(&(host.to_owned(), container.to_owned()));
     }
 
     /// Decides, and records a restart when the answer is `Restart`.
@@ -155,6 +171,13 @@ impl Autoheal {
         }
         // By name: a restart keeps the id, a re-created container is the same service slot.
         let k = (host.spec.name.clone(), c.name.clone());
+        if self
+            .in_flight
+            .get(&k)
+            .is_some_and(|t| now.saturating_duration_since(*t) < IN_FLIGHT_MAX)
+        {
+            return Verdict::InFlight;
+        }
         let past = self.done.entry(k.clone()).or_default();
         past.retain(|t| now.saturating_duration_since(*t) < HOUR);
         if past.len() >= self.per_hour {
@@ -170,6 +193,7 @@ impl Autoheal {
         }
         past.push(now);
         self.gave_up.remove(&k);
+        self.in_flight.insert(k, now);
         Verdict::Restart
     }
 }
@@ -264,47 +288,59 @@ mod tests {
         let (host, c) = sick(true);
         let mut heal = Autoheal::new(Duration::from_secs(300), 3);
         let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert_eq!(
-            heal.decide(at(0), &host, &c, opted(&host, &c), false),
-            Verdict::Restart
-        );
-        assert_eq!(
-            heal.decide(at(10), &host, &c, opted(&host, &c), false),
-            Verdict::Cooling
-        );
-        assert_eq!(
-            heal.decide(at(300), &host, &c, opted(&host, &c), false),
-            Verdict::Restart
-        );
-        assert_eq!(
-            heal.decide(at(600), &host, &c, opted(&host, &c), false),
-            Verdict::Restart
-        );
-        assert_eq!(
-            heal.decide(at(900), &host, &c, opted(&host, &c), false),
-            Verdict::GaveUp { first: true }
-        );
-        assert_eq!(
-            heal.decide(at(1200), &host, &c, opted(&host, &c), false),
-            Verdict::GaveUp { first: false }
-        );
+        let mut at = |s: u64| {
+            let v = heal.decide(
+                t0 + Duration::from_secs(s),
+                &host,
+                &c,
+                opted(&host, &c),
+                false,
+            );
+            // Each restart answers before the next look.
+            heal.answered(&host.spec.name, &c.name);
+            v
+        };
+        assert_eq!(at(0), Verdict::Restart);
+        assert_eq!(at(10), Verdict::Cooling);
+        assert_eq!(at(300), Verdict::Restart);
+        assert_eq!(at(600), Verdict::Restart);
+        assert_eq!(at(900), Verdict::GaveUp { first: true });
+        assert_eq!(at(1200), Verdict::GaveUp { first: false });
         // An hour after the first restart the budget has room again.
-        assert_eq!(
-            heal.decide(at(3601), &host, &c, opted(&host, &c), false),
-            Verdict::Restart
-        );
+        assert_eq!(at(3601), Verdict::Restart);
 
+        let t0 = Instant::now();
+        let mut heal = Autoheal::new(Duration::from_secs(300), 3);
         let (host, plain) = sick(false);
         assert_eq!(
-            heal.decide(at(0), &host, &plain, opted(&host, &plain), false),
+            heal.decide(t0, &host, &plain, opted(&host, &plain), false),
             Verdict::NotOptedIn
         );
         let (host, c) = sick(true);
-        let mut heal = Autoheal::new(Duration::from_secs(300), 3);
         assert_eq!(
-            heal.decide(at(0), &host, &c, opted(&host, &c), true),
+            heal.decide(t0, &host, &c, opted(&host, &c), true),
             Verdict::ReadOnly
+        );
+    }
+
+    #[test]
+    fn giving_up_waits_for_the_last_restart_to_answer() {
+        let (host, c) = sick(true);
+        let mut heal = Autoheal::new(Duration::from_secs(1), 3);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        for s in [0, 2, 4] {
+            assert_eq!(heal.decide(at(s), &host, &c, true, false), Verdict::Restart);
+            // The list still says unhealthy while the restart runs.
+            assert_eq!(
+                heal.decide(at(s + 1), &host, &c, true, false),
+                Verdict::InFlight
+            );
+            heal.answered(&host.spec.name, &c.name);
+        }
+        assert_eq!(
+            heal.decide(at(6), &host, &c, true, false),
+            Verdict::GaveUp { first: true }
         );
     }
 
