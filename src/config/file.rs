@@ -37,6 +37,7 @@ struct RawService {
     container: Option<Spanned<String>>,
     #[serde(rename = "match")]
     matcher: Option<Spanned<RawMatch>>,
+    compose: Option<Spanned<RawCompose>>,
     health_timeout: Option<Spanned<String>>,
     serial: Option<Spanned<toml::Value>>,
     max_fail: Option<Spanned<toml::Value>>,
@@ -50,6 +51,13 @@ struct RawService {
 #[serde(deny_unknown_fields)]
 struct RawMatch {
     label: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompose {
+    project: Spanned<String>,
+    service: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,6 +357,104 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
     })
 }
 
+/// How the service's containers are found: exactly one of `container`,
+/// `match` and `compose`.
+fn selector(
+    name: &str,
+    raw: &RawService,
+    table_span: Range<usize>,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<super::ContainerSelector, ConfigError> {
+    use super::ContainerSelector;
+    let given: Vec<Range<usize>> = [
+        raw.container.as_ref().map(Spanned::span),
+        raw.matcher.as_ref().map(Spanned::span),
+        raw.compose.as_ref().map(Spanned::span),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.len() > 1 {
+        let later = given
+            .iter()
+            .max_by_key(|s| s.start)
+            .cloned()
+            .unwrap_or(table_span);
+        return Err(err(
+            later,
+            format!("service {name:?}: use one of `container`, `match` and `compose`, not several"),
+        ));
+    }
+    if let Some(c) = &raw.container {
+        let value = c.get_ref();
+        if !valid_docker_name(value) || value.ends_with("-flotilla-old") {
+            return Err(err(
+                c.span(),
+                format!("{value:?} is not a valid container name"),
+            ));
+        }
+        return Ok(ContainerSelector::Name(value.clone()));
+    }
+    if let Some(m) = &raw.matcher {
+        let label = m.get_ref().label.get_ref();
+        let (key, value) = match label.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim().to_owned())),
+            None => (label.trim(), None),
+        };
+        if key.is_empty() {
+            return Err(err(
+                m.get_ref().label.span(),
+                "match label must be \"KEY=VALUE\" or \"KEY\"".to_owned(),
+            ));
+        }
+        return Ok(ContainerSelector::Label {
+            key: key.to_owned(),
+            value,
+        });
+    }
+    if let Some(c) = &raw.compose {
+        let c = c.get_ref();
+        // Compose's own rules: projects are lower case, services a little wider.
+        let project = c.project.get_ref();
+        if project.is_empty()
+            || !project
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
+        {
+            return Err(err(
+                c.project.span(),
+                format!(
+                    "{project:?} is not a Compose project name (lower-case letters, digits, `-` and `_`)"
+                ),
+            ));
+        }
+        let service = c.service.get_ref();
+        if service.is_empty()
+            || !service
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+        {
+            return Err(err(
+                c.service.span(),
+                format!(
+                    "{service:?} is not a Compose service name (letters, digits, `-`, `_` and `.`)"
+                ),
+            ));
+        }
+        return Ok(ContainerSelector::Compose {
+            project: project.clone(),
+            service: service.clone(),
+        });
+    }
+    Err(err(
+        table_span,
+        format!(
+            "service {name:?} needs `container = \"NAME\"`, `match = {{ label = \"KEY=VALUE\" }}` \
+             or `compose = {{ project = \"P\", service = \"S\" }}`"
+        ),
+    ))
+}
+
 /// Names that end up in Docker object names (`flotilla-lock-NAME`, containers).
 fn valid_docker_name(name: &str) -> bool {
     super::names::is_plain_name(name)
@@ -362,7 +468,7 @@ fn service(
     name: String,
     table: Spanned<RawService>,
 ) -> Result<super::ServiceSpec, ConfigError> {
-    use super::{Amount, ContainerSelector, ServiceSpec, parse_duration};
+    use super::{Amount, ServiceSpec, parse_duration};
     let err = |span: Range<usize>, message: String| invalid_at(path, text, span, message);
     let table_span = table.span();
     let raw = table.into_inner();
@@ -428,55 +534,7 @@ fn service(
         return Err(err(span, format!("service {name:?} has no hosts")));
     }
 
-    let container = match (&raw.container, &raw.matcher) {
-        (Some(c), Some(m)) => {
-            let later = if c.span().start > m.span().start {
-                c.span()
-            } else {
-                m.span()
-            };
-            return Err(err(
-                later,
-                format!("service {name:?}: use either `container` or `match`, not both"),
-            ));
-        }
-        (None, None) => {
-            return Err(err(
-                table_span,
-                format!(
-                    "service {name:?} needs `container = \"NAME\"` or \
-                     `match = {{ label = \"KEY=VALUE\" }}`"
-                ),
-            ));
-        }
-        (Some(c), None) => {
-            let value = c.get_ref();
-            if !valid_docker_name(value) || value.ends_with("-flotilla-old") {
-                return Err(err(
-                    c.span(),
-                    format!("{value:?} is not a valid container name"),
-                ));
-            }
-            ContainerSelector::Name(value.clone())
-        }
-        (None, Some(m)) => {
-            let label = m.get_ref().label.get_ref();
-            let (key, value) = match label.split_once('=') {
-                Some((k, v)) => (k.trim(), Some(v.trim().to_owned())),
-                None => (label.trim(), None),
-            };
-            if key.is_empty() {
-                return Err(err(
-                    m.get_ref().label.span(),
-                    "match label must be \"KEY=VALUE\" or \"KEY\"".to_owned(),
-                ));
-            }
-            ContainerSelector::Label {
-                key: key.to_owned(),
-                value,
-            }
-        }
-    };
+    let container = selector(&name, &raw, table_span.clone(), &err)?;
 
     let duration = |field: &Option<Spanned<String>>, default| -> Result<_, ConfigError> {
         let Some(value) = field else {

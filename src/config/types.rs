@@ -201,6 +201,36 @@ pub enum ContainerSelector {
     /// Every container carrying this label (`key=value`, or just `key`):
     /// several per host for a scaled Compose service.
     Label { key: String, value: Option<String> },
+    /// The containers Compose created for one service of one project.
+    Compose { project: String, service: String },
+}
+
+impl ContainerSelector {
+    /// The label filters a container must pass, the first one narrow enough
+    /// to ask Docker for (`key` or `key=value`); empty for `Name`.
+    pub fn label_filters(&self) -> Vec<(String, Option<String>)> {
+        match self {
+            ContainerSelector::Name(_) => Vec::new(),
+            ContainerSelector::Label { key, value } => vec![(key.clone(), value.clone())],
+            ContainerSelector::Compose { project, service } => vec![
+                (
+                    crate::fleet::compose::SERVICE.to_owned(),
+                    Some(service.clone()),
+                ),
+                (
+                    crate::fleet::compose::PROJECT.to_owned(),
+                    Some(project.clone()),
+                ),
+            ],
+        }
+    }
+
+    /// Whether a container whose labels `get` reads passes every filter.
+    pub fn labels_match<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.label_filters()
+            .iter()
+            .all(|(k, want)| get(k).is_some_and(|v| want.as_deref().is_none_or(|w| v == w)))
+    }
 }
 
 impl std::fmt::Display for ContainerSelector {
@@ -212,6 +242,9 @@ impl std::fmt::Display for ContainerSelector {
                 key,
                 value: Some(v),
             } => write!(f, "label {key}={v}"),
+            ContainerSelector::Compose { project, service } => {
+                write!(f, "compose {project}/{service}")
+            }
         }
     }
 }
@@ -245,10 +278,7 @@ impl ServiceSpec {
         self.hosts.iter().any(|h| h == host)
             && match &self.container {
                 ContainerSelector::Name(n) => &c.name == n,
-                ContainerSelector::Label { key, value } => c
-                    .labels
-                    .get(key)
-                    .is_some_and(|v| value.as_ref().is_none_or(|want| v == want)),
+                sel => sel.labels_match(|k| c.labels.get(k).map(String::as_str)),
             }
     }
 

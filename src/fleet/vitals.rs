@@ -98,12 +98,12 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// Single-quotes a path for `sh` (the data root comes from the daemon).
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Where the docker CLI looks for the Compose v2 plugin (Docker's docs).
-const COMPOSE_PLUGIN_DIRS: &str = "\"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins\" \
+pub(crate) const COMPOSE_PLUGIN_DIRS: &str = "\"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins\" \
     /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins \
     /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins";
 

@@ -5,10 +5,12 @@ use serde::Serialize;
 
 use super::{AskVersion, Connected, StatusArgs, connect};
 use crate::cli::{Cli, CliError, Exit, print_json, table};
+use crate::fleet::ContainerInfo;
+use crate::fleet::compose::{self, file::ProjectRef};
 use crate::ops::AuditLog;
 use crate::ops::deploy::plan::{self, Interrupted};
 use crate::ops::deploy::prepare::interrupted_message;
-use crate::ops::deploy::{Liveness, ReplicaProbe};
+use crate::ops::deploy::{HostProbe, Liveness, ReplicaProbe};
 
 /// One container of the service on a host.
 #[derive(Debug, Serialize)]
@@ -59,6 +61,75 @@ struct HostStatus {
     /// What to do about the host's last failed deploy, when flotilla knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
+    /// The Compose project the service's containers belong to here (null
+    /// when not Compose-managed), and where they differ from its files.
+    compose: Option<ComposeStatus>,
+}
+
+/// A Compose-managed service on one host.
+#[derive(Debug, Serialize)]
+struct ComposeStatus {
+    #[serde(flatten)]
+    project: ProjectRef,
+    /// Which Compose answered; null when the files could not be read.
+    tool: Option<compose::file::Tool>,
+    drift: Vec<compose::file::Drift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Bound on asking one host's Compose about the project.
+const COMPOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Each Compose-managed host's project and drift, hosts in parallel.
+async fn compose_status(conn: &Connected, probes: &[HostProbe]) -> Vec<(String, ComposeStatus)> {
+    let work = probes.iter().filter_map(|p| {
+        // As the containers were: name, image and Compose's labels.
+        let containers: Vec<ContainerInfo> = p
+            .replicas
+            .iter()
+            .filter_map(|r| r.current.as_ref())
+            .map(|c| ContainerInfo {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                labels: c.labels.clone(),
+                ..ContainerInfo::default()
+            })
+            .collect();
+        let project = ProjectRef::on_host(&containers).into_iter().next()?;
+        let remote = conn
+            .state
+            .hosts
+            .iter()
+            .position(|h| h.spec.name == p.host)
+            .and_then(|id| conn.fleet.handles(id))
+            .and_then(|h| h.remote);
+        let host = p.host.clone();
+        Some(async move {
+            let read = match &remote {
+                Some(r) => compose::file::read(r, &project, COMPOSE_WITHIN)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
+            };
+            let status = match read {
+                Ok(file) => ComposeStatus {
+                    tool: Some(file.tool),
+                    drift: compose::file::drift(&file, &project.project, &containers),
+                    project,
+                    error: None,
+                },
+                Err(e) => ComposeStatus {
+                    project,
+                    tool: None,
+                    drift: Vec::new(),
+                    error: Some(e),
+                },
+            };
+            (host, status)
+        })
+    });
+    futures::future::join_all(work).await
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +195,11 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
         let newest = last.iter().rev().find(|r| r.host == h.host);
         h.hint = newest.and_then(crate::ops::deploy::lost_sandbox_hint);
     }
+    for (host, c) in compose_status(conn, &probes).await {
+        if let Some(h) = hosts.iter_mut().find(|h| h.host == host) {
+            h.compose = Some(c);
+        }
+    }
     let keep_from = last.len().saturating_sub(10);
     last.drain(..keep_from);
     let report = ServiceStatus {
@@ -167,6 +243,7 @@ impl HostStatus {
             old_container: first.and_then(|r| r.old_container.clone()),
             replicas,
             hint: None,
+            compose: None,
         }
     }
 
@@ -301,6 +378,7 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
     for hint in s.hosts.iter().filter_map(|h| h.hint.as_deref()) {
         println!("{hint}");
     }
+    print_compose(&s.hosts);
     if !s.last_deploys.is_empty() {
         println!();
         println!("last deploys:");
@@ -309,6 +387,32 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
                 "  {}  {}  {}  {}  {}",
                 r.time, r.user, r.host, r.action, r.result
             );
+        }
+    }
+}
+
+/// Where each host's project lives and where it differs from its files.
+fn print_compose(hosts: &[HostStatus]) {
+    for h in hosts {
+        let Some(c) = &h.compose else { continue };
+        let files = if c.project.config_files.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.project.config_files.join(", "))
+        };
+        let tool = c
+            .tool
+            .map(|t| format!(", read with {}", t.command()))
+            .unwrap_or_default();
+        println!(
+            "{}: compose project {} in {}{files}{tool}",
+            h.host, c.project.project, c.project.working_dir
+        );
+        if let Some(e) = &c.error {
+            println!("{}: compose files not read: {e}", h.host);
+        }
+        for d in &c.drift {
+            println!("{}: compose drift: {} {}", h.host, d.container, d.phrase());
         }
     }
 }

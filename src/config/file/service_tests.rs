@@ -53,6 +53,41 @@ fn full_service_is_parsed_in_inventory_order() {
 }
 
 #[test]
+fn a_compose_service_is_found_by_project_and_service() {
+    let services = parse_services(
+        "[service.web]\nhosts = [\"a\"]\ncompose = { project = \"shop\", service = \"web\" }\n",
+    )
+    .expect("valid");
+    let web = &services[0];
+    assert_eq!(
+        web.container,
+        ContainerSelector::Compose {
+            project: "shop".into(),
+            service: "web".into()
+        }
+    );
+    assert_eq!(web.container.to_string(), "compose shop/web");
+    let mut c = crate::fleet::ContainerInfo {
+        name: "shop-web-1".into(),
+        ..Default::default()
+    };
+    for (k, v) in [
+        ("com.docker.compose.project", "shop"),
+        ("com.docker.compose.service", "web"),
+    ] {
+        c.labels.insert(k.into(), v.into());
+    }
+    assert!(web.owns("a", &c));
+    assert!(!web.owns("b", &c), "not one of its hosts");
+    c.labels
+        .insert("com.docker.compose.project".into(), "other".into());
+    assert!(
+        !web.owns("a", &c),
+        "the same service name in another project"
+    );
+}
+
+#[test]
 fn defaults_and_label_match() {
     let services = parse_services(
         "[service.api]\nhosts = [\"b\"]\nmatch = { label = \"com.docker.compose.service=api\" }\n",
@@ -102,7 +137,27 @@ fn service_errors_are_positioned() {
         (
             "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nmatch = { label = \"x\" }\n",
             at(4, 9),
-            "use either `container` or `match`",
+            "use one of `container`, `match` and `compose`, not several",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\nmatch = { label = \"x\" }\ncompose = { project = \"shop\", service = \"web\" }\n",
+            at(4, 11),
+            "use one of `container`, `match` and `compose`, not several",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\ncompose = { project = \"Shop\", service = \"web\" }\n",
+            at(3, 23),
+            "\"Shop\" is not a Compose project name",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\ncompose = { project = \"shop\", service = \"w b\" }\n",
+            at(3, 41),
+            "\"w b\" is not a Compose service name",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\ncompose = { project = \"shop\" }\n",
+            at(3, 11),
+            "missing field `service`",
         ),
         (
             "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nhealth_timeout = \"soon\"\n",

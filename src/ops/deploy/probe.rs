@@ -29,6 +29,9 @@ pub struct ContainerSnap {
     pub restart_count: i64,
     pub previous_image: Option<String>,
     pub deploy_id: Option<String>,
+    /// Its labels (Compose's among them), for what reads them; not printed.
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ContainerSnap {
@@ -63,6 +66,9 @@ impl ContainerSnap {
             restart_count: c.restart_count.unwrap_or(0),
             previous_image: label(LABEL_PREVIOUS_IMAGE),
             deploy_id: label(LABEL_DEPLOY_ID),
+            labels: labels
+                .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -131,9 +137,7 @@ pub async fn probe_host(
 ) -> Result<HostProbe, DeployError> {
     let names = match &service.container {
         ContainerSelector::Name(name) => vec![name.clone()],
-        ContainerSelector::Label { key, value } => {
-            find_by_label(host, engine, key, value.as_deref()).await?
-        }
+        sel => find_by_label(host, engine, sel).await?,
     };
     let inspect = |name: String| async move {
         inspect_opt(engine, host, &name)
@@ -174,12 +178,13 @@ pub async fn probe_host(
 async fn find_by_label(
     host: &str,
     engine: &dyn Engine,
-    key: &str,
-    value: Option<&str>,
+    selector: &ContainerSelector,
 ) -> Result<Vec<String>, DeployError> {
-    let filter = match value {
-        Some(v) => format!("{key}={v}"),
-        None => key.to_owned(),
+    // Docker is asked with the first filter; the rest are checked here.
+    let filter = match selector.label_filters().first() {
+        Some((key, Some(v))) => format!("{key}={v}"),
+        Some((key, None)) => key.clone(),
+        None => return Ok(Vec::new()),
     };
     let list = engine
         .list(&filter)
@@ -190,6 +195,7 @@ async fn find_by_label(
         .filter(|c| {
             let labels = c.labels.as_ref();
             !labels.is_some_and(|l| l.contains_key(LABEL_ONEOFF) || l.contains_key(lock::LABEL))
+                && selector.labels_match(|k| labels.and_then(|l| l.get(k)).map(String::as_str))
         })
         .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
         .map(|n| {

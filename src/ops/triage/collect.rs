@@ -9,6 +9,10 @@ use futures::StreamExt;
 
 use super::evidence::{ContainerEvidence, EvidenceLine};
 use super::{ErrorCount, Finding, Kind};
+use crate::fleet::compose::{
+    self,
+    file::{Drift, ProjectRef},
+};
 use crate::fleet::vitals::{self, Vitals};
 use crate::fleet::{ContainerDetails, Fleet, FleetState, Handles, HostId, LogStream};
 
@@ -351,6 +355,49 @@ async fn scan(
             count.add_scanned(pattern, &crate::logs::plain(body), ts, window_start);
         }
     }
+}
+
+/// Each reachable host's Compose drift (or why its projects could not be
+/// read), by host name: one `config` read per project, hosts in parallel,
+/// each host bounded by `within`. Hosts without Compose containers are left out.
+pub async fn compose_drift(
+    handles: &[Option<Handles>],
+    state: &FleetState,
+    within: Duration,
+) -> std::collections::BTreeMap<String, Result<Vec<Drift>, String>> {
+    let work = state
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.is_up())
+        .filter_map(|(hi, h)| {
+            let projects = ProjectRef::on_host(&h.containers);
+            if projects.is_empty() {
+                return None;
+            }
+            let name = h.spec.name.clone();
+            let remote = handles.get(hi).cloned().flatten().and_then(|h| h.remote);
+            let containers = h.containers.clone();
+            Some(async move {
+                let Some(remote) = remote else {
+                    return (
+                        name,
+                        Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
+                    );
+                };
+                let mut drift = Vec::new();
+                for p in &projects {
+                    match compose::file::read(&remote, p, within).await {
+                        Ok(file) => {
+                            drift.extend(compose::file::drift(&file, &p.project, &containers))
+                        }
+                        Err(e) => return (name, Err(format!("project {}: {e}", p.project))),
+                    }
+                }
+                (name, Ok(drift))
+            })
+        });
+    futures::future::join_all(work).await.into_iter().collect()
 }
 
 /// Each reachable host's vitals (or why not), by host name.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{ErrorCount, Kind};
+use crate::fleet::compose::file::Drift;
 use crate::fleet::vitals::Vitals;
 use crate::fleet::{ContainerDetails, ContainerInfo, HostState, LogStream};
 
@@ -49,6 +50,9 @@ pub struct Evidence {
     pub vitals: BTreeMap<String, Result<Vitals, String>>,
     /// The log window scanned for error bursts, as typed ("5m").
     pub window: String,
+    /// Compose-managed containers that differ from their files, by host
+    /// name; or why a host's projects could not be read.
+    pub compose: BTreeMap<String, Result<Vec<Drift>, String>>,
 }
 
 /// Parses Docker's RFC 3339 times; the zero time means "never".
@@ -91,7 +95,7 @@ pub fn container_since(
         Kind::ErrorBurst => errors
             .and_then(|e| e.first)
             .and_then(|n| jiff::Timestamp::from_nanosecond(n).ok()),
-        Kind::ImageDrift => docker_time(&c.created),
+        Kind::ImageDrift | Kind::ComposeDrift => docker_time(&c.created),
         Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad => None,
     }
 }
@@ -194,6 +198,15 @@ pub fn container_lines(
                     out.push(format!("  {}", crate::redact::clean(line)));
                 }
             }
+        }
+        Kind::ComposeDrift => {
+            let place = crate::fleet::compose::ComposeRef::of(c)
+                .map(|r| {
+                    let dir = r.working_dir.unwrap_or_else(|| "?".into());
+                    format!("project {} in {dir}", r.project)
+                })
+                .unwrap_or_default();
+            out.push(format!("{who}: {place}, running {}", c.image));
         }
         Kind::ImageDrift => {
             let id = details

@@ -301,6 +301,7 @@ fn summary(
             list(facts.exits, " (exit ", ")")
         ),
         Kind::HealthStarting => format!("{subject} health check starting {on}"),
+        Kind::ComposeDrift => format!("{subject} compose drift {on}: {}", facts.first_summary),
         Kind::ImageDrift => {
             let images: Vec<String> = facts
                 .images
@@ -376,6 +377,7 @@ fn suggestion(
             format!("flotilla events {target}{host_args} --since 1h")
         }
         Kind::ImageDrift => format!("flotilla events {target} --since 24h"),
+        Kind::ComposeDrift => format!("flotilla ps {target}{host_args} --json"),
     }
 }
 

@@ -43,11 +43,14 @@ pub async fn assess(
     };
     let mut findings = super::assess(state, &evidence.errors);
     findings.extend(super::image_drift(state));
-    // Vitals and container evidence at once: a slow host delays both by one bound.
-    (evidence.vitals, evidence.containers) = tokio::join!(
+    // Vitals, Compose files and container evidence at once: a slow host
+    // delays them by one bound.
+    (evidence.vitals, evidence.containers, evidence.compose) = tokio::join!(
         collect::vitals(handles, state, EVIDENCE_WITHIN),
         collect::containers(handles, state, &findings, EVIDENCE_WITHIN),
+        collect::compose_drift(handles, state, EVIDENCE_WITHIN),
     );
+    findings.extend(super::compose_drift(state, &evidence.compose));
     let readable: BTreeMap<String, Vitals> = evidence
         .vitals
         .iter()

@@ -54,6 +54,8 @@ pub enum Kind {
     HighLoad,
     ImageDrift,
     HealthStarting,
+    /// A Compose-managed container differs from what its project's files say.
+    ComposeDrift,
 }
 
 impl Kind {
@@ -297,6 +299,34 @@ pub fn rank(findings: &mut [Finding]) {
 /// Running containers of one service on reachable hosts that do not all run
 /// the same image: one finding per container, grouped later. Apart from
 /// `assess`, whose per-container list the TUI shows as is.
+/// One low finding per Compose-managed container that differs from its file.
+pub fn compose_drift(
+    fleet: &FleetState,
+    drift: &BTreeMap<String, Result<Vec<crate::fleet::compose::file::Drift>, String>>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for h in &fleet.hosts {
+        let Some(Ok(found)) = drift.get(&h.spec.name) else {
+            continue;
+        };
+        for d in found {
+            let Some(c) = h.containers.iter().find(|c| c.name == d.container) else {
+                continue;
+            };
+            out.push(Finding {
+                severity: Severity::Low,
+                kind: Kind::ComposeDrift,
+                host: h.spec.name.clone(),
+                container: Some(c.name.clone()),
+                id: Some(c.id.clone()),
+                service: Some(c.service().to_owned()),
+                summary: d.phrase(),
+            });
+        }
+    }
+    out
+}
+
 pub fn image_drift(fleet: &FleetState) -> Vec<Finding> {
     let mut by_service: BTreeMap<&str, Vec<(&str, &crate::fleet::ContainerInfo)>> = BTreeMap::new();
     for h in fleet.hosts.iter().filter(|h| h.is_up()) {

@@ -15,6 +15,7 @@ fn c(name: &str, image: &str) -> ContainerSnap {
         restart_count: 0,
         previous_image: None,
         deploy_id: None,
+        labels: Default::default(),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub mod file;
+
 use super::ContainerInfo;
 
 pub const PROJECT: &str = "com.docker.compose.project";
