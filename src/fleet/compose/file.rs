@@ -389,7 +389,7 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
             "flotilla-test/app:v1",
             "4291d1fd",
         );
-        assert_eq!(drift(&file, "cdemo", &[same.clone()]), vec![]);
+        assert_eq!(drift(&file, "cdemo", std::slice::from_ref(&same)), vec![]);
         // Recreated outside Compose: old labels, new image.
         let deployed = container(
             "cdemo_capp_1",
