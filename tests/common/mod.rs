@@ -2,6 +2,7 @@
 //! (`scripts/testbed up`), never mocks.
 #![allow(dead_code)]
 
+pub mod compose;
 pub mod proxy;
 pub mod tmux;
 
