@@ -54,7 +54,10 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
     let rows = json(&ps.stdout);
     let row = rows
         .as_array()
-        .and_then(|r| r.iter().find(|c| c["name"] == projects[0].container("capp").as_str()))
+        .and_then(|r| {
+            r.iter()
+                .find(|c| c["name"] == projects[0].container("capp").as_str())
+        })
         .unwrap_or_else(|| panic!("{} in ps: {}", projects[0].container("capp"), ps.stdout));
     assert_eq!(row["compose"]["project"], name.as_str());
     assert_eq!(row["compose"]["service"], "capp");
@@ -90,7 +93,15 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
         "{text}"
     );
 
-    let triage = verb(&["triage", "--json", "--no-logs", "--host", "fleet-1", "--host", "fleet-2"]);
+    let triage = verb(&[
+        "triage",
+        "--json",
+        "--no-logs",
+        "--host",
+        "fleet-1",
+        "--host",
+        "fleet-2",
+    ]);
     let groups = json(&triage.stdout);
     let drift: Vec<&serde_json::Value> = groups
         .as_array()

@@ -87,6 +87,10 @@ pub enum AppEvent {
     AuditLoaded(Vec<AuditRecord>),
     /// Periodic: time to refresh CPU/memory of the visible rows.
     StatsTick,
+    /// Periodic, while a view showing it is open: time to read Compose drift.
+    ComposeTick,
+    /// A background read of Compose drift ended.
+    ComposeRead(crate::tui::state::compose::Reading),
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
     Notice {
         text: String,
@@ -130,6 +134,9 @@ pub enum AppEffect {
     /// Gather the grouped incident snapshot over the open connections in a
     /// task; answer with `SnapshotGathered`.
     GatherSnapshot,
+    /// Read every host's Compose drift in a background task; answer with
+    /// `ComposeRead`.
+    ReadCompose,
     /// Write an incident snapshot next to the audit log.
     Snapshot {
         markdown: String,
@@ -204,6 +211,8 @@ pub struct ViewStates {
     /// Open while the Inspect view is.
     pub inspect: Option<InspectState>,
     pub deploy: Deploys,
+    /// Not a view's: the Services and Triage views both show it.
+    pub compose: crate::tui::state::compose::ComposeState,
 }
 
 pub struct App {
@@ -313,6 +322,14 @@ impl App {
                 self.state.deploy.ended();
                 Vec::new()
             }
+            AppEvent::ComposeTick => {
+                let msgs = self.state.compose.tick();
+                self.apply(msgs)
+            }
+            AppEvent::ComposeRead(reading) => {
+                let msgs = self.state.compose.read(reading);
+                self.apply(msgs)
+            }
             AppEvent::SnapshotGathered(result) => {
                 let msgs = self.state.triage.gathered(result);
                 self.apply(msgs)
@@ -351,6 +368,7 @@ impl App {
             fleet: &self.fleet,
             settings: &self.settings,
             page: self.page(),
+            compose: &self.state.compose.hosts,
         };
         // The Deploy view's keys come first; what it leaves is global.
         if self.view == View::Deploy
@@ -388,7 +406,9 @@ impl App {
             // A triage problem's events: the timeline narrowed to its containers.
             Action::Events if self.view == View::Triage => {
                 vec![Msg::Timeline(
-                    self.state.triage.selected_targets(&self.fleet),
+                    self.state
+                        .triage
+                        .selected_targets(&self.fleet, &self.state.compose.hosts),
                 )]
             }
             Action::Snapshot => self.state.triage.snapshot(),

@@ -31,6 +31,9 @@ use state::deploy::{DeployRequest, PlanSummary};
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 const AUDIT_VIEW_LIMIT: usize = 1000;
 const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Compose drift is read at most this often (each read runs Compose on every
+/// host with a project: about half a second of CPU there for v1).
+const COMPOSE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// How often the open Timeline view looks for new audit records (a local
 /// file: one `stat` when nothing changed).
 const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -104,6 +107,9 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
     let mut audit_tail = ops::AuditTail::at_end(&audit);
     let mut audit_tick = tokio::time::interval(AUDIT_EVERY);
     audit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Compose drift: read while a view that shows it is open, at most this often.
+    let mut compose_tick = tokio::time::interval(COMPOSE_EVERY);
+    compose_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Draw at once after input; fleet changes wait for the next frame slot.
@@ -131,6 +137,9 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             },
             ev = fleet.events.recv() => ev.map(AppEvent::Fleet),
             _ = stats_tick.tick() => Some(AppEvent::StatsTick),
+            _ = compose_tick.tick(), if matches!(app.view, app::View::Services | app::View::Triage) => {
+                Some(AppEvent::ComposeTick)
+            }
             _ = audit_tick.tick(), if app.view == app::View::Timeline => {
                 match audit_tail.read_new(&audit) {
                     Ok(records) if records.is_empty() => None,
@@ -478,6 +487,16 @@ fn carry_out(
             follow_up.push_back(AppEvent::KeptRead { title, path, text });
         }
         AppEffect::GatherSnapshot => gather_snapshot(app, fleet, audit, loaded),
+        AppEffect::ReadCompose => {
+            let state = app.fleet.clone();
+            let handles = ops::triage::collect::handles(fleet, &state);
+            let loaded = loaded.clone();
+            tokio::spawn(async move {
+                let within = ops::triage::incident::EVIDENCE_WITHIN;
+                let reading = ops::triage::collect::compose_drift(&handles, &state, within).await;
+                let _ = loaded.send(AppEvent::ComposeRead(reading)).await;
+            });
+        }
         AppEffect::Snapshot { markdown, json } => {
             let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
             let base = audit.path().with_file_name(format!("incident-{stamp}"));

@@ -46,6 +46,7 @@ mod tests {
             fleet: &fleet,
             settings: &settings,
             page: 10,
+            compose: &Default::default(),
         };
         let mut hosts = HostsState::default();
         assert!(hosts.handle(Action::PageDown, &ctx).is_empty());

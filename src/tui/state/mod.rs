@@ -2,6 +2,7 @@
 //! for it with `Msg`s; `App` keeps what all views share and dispatches.
 
 pub mod audit;
+pub mod compose;
 pub mod containers;
 pub mod deploy;
 pub mod filter;
@@ -26,6 +27,8 @@ pub struct Ctx<'a> {
     pub settings: &'a Settings,
     /// Rows of a scrolling body.
     pub page: usize,
+    /// The last Compose drift read.
+    pub compose: &'a compose::Reading,
 }
 
 /// What a view asks for after an action: effects for the loop, or changes

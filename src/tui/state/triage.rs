@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::compose::Reading;
 use super::logs::log_sources;
 use super::{Ctx, Msg, delta, moved};
 use crate::fleet::FleetState;
@@ -26,15 +27,19 @@ pub enum Line {
     Member(usize, usize),
 }
 
-/// Live findings (no log scan in the TUI: that is `flotilla triage`).
-pub fn findings(fleet: &FleetState) -> Vec<Finding> {
-    crate::ops::triage::assess(fleet, &std::collections::BTreeMap::new())
+/// Live findings (no log scan in the TUI: that is `flotilla triage`), with
+/// the last Compose drift read.
+pub fn findings(fleet: &FleetState, compose: &Reading) -> Vec<Finding> {
+    let mut out = crate::ops::triage::assess(fleet, &std::collections::BTreeMap::new());
+    out.extend(crate::ops::triage::compose_drift(fleet, compose));
+    crate::ops::triage::rank(&mut out);
+    out
 }
 
 /// Live findings grouped as `flotilla triage` groups them (without the
 /// evidence that needs I/O).
-pub fn groups(fleet: &FleetState) -> Vec<Group> {
-    let findings = findings(fleet);
+pub fn groups(fleet: &FleetState, compose: &Reading) -> Vec<Group> {
+    let findings = findings(fleet, compose);
     crate::ops::triage::group(
         fleet,
         &findings,
@@ -88,8 +93,8 @@ impl TriageState {
 
     /// The names the selected line is about: a member's container, or all
     /// of a group's containers (its service, if it has none listed).
-    pub fn selected_targets(&self, fleet: &FleetState) -> Vec<String> {
-        let groups = groups(fleet);
+    pub fn selected_targets(&self, fleet: &FleetState, compose: &Reading) -> Vec<String> {
+        let groups = groups(fleet, compose);
         let lines = self.lines(&groups);
         match lines.get(self.selected.min(lines.len().saturating_sub(1))) {
             Some(Line::Member(i, j)) => vec![groups[*i].containers[*j].name.clone()],
@@ -107,7 +112,7 @@ impl TriageState {
     }
 
     pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {
-        let groups = groups(ctx.fleet);
+        let groups = groups(ctx.fleet, ctx.compose);
         let lines = self.lines(&groups);
         if let Some(d) = delta(action, ctx.page) {
             self.selected = moved(self.selected, d, lines.len());

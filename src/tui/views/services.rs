@@ -102,6 +102,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let [one] = all_projects.iter().collect::<Vec<_>>().as_slice() {
         header[0] = Cell::from(format!("SERVICE ({one})"));
     }
+    let any_compose_drift = app
+        .state
+        .compose
+        .hosts
+        .values()
+        .any(|r| r.as_ref().is_ok_and(|d| !d.is_empty()));
     // The replica legend only where some cell has several containers.
     let scaled = grid.values().flatten().any(|cell| cell.len() > 1);
     let height = usize::from(area.height.saturating_sub(2)).max(1);
@@ -176,6 +182,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         Line::from(spans)
                     }
                 };
+                if here
+                    .iter()
+                    .any(|c| app.state.compose.drift(&h.spec.name, &c.name).is_some())
+                {
+                    cell.spans
+                        .push(Span::styled("✎", theme.drift.add_modifier(Modifier::BOLD)));
+                }
                 if lock_here {
                     cell.spans.push(Span::styled(" ⚿", theme.title));
                 }
@@ -225,6 +238,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         },
                         theme.dim,
                     ),
+                    Span::styled(
+                        if any_compose_drift {
+                            "✎ differs from its compose file "
+                        } else {
+                            ""
+                        },
+                        theme.dim,
+                    ),
                 ])),
         );
     let mut state = TableState::default().with_selected(Some(selected - offset));
@@ -234,6 +255,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::app::AppEvent;
     use crate::tui::testutil::{app, container, press, sample_fleet};
     use crate::tui::views::snapshot;
 
@@ -258,6 +280,52 @@ mod tests {
         press(&mut app, '3');
         insta::assert_snapshot!(snapshot::render(&mut app, 100, 14));
         insta::assert_snapshot!("services_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    #[test]
+    fn a_container_that_differs_from_its_compose_file_is_marked() {
+        use crate::fleet::compose::file::Drift;
+        let mut app = app();
+        press(&mut app, '3');
+        let web = app.fleet.hosts[1]
+            .containers
+            .iter()
+            .find(|c| c.service() == "web")
+            .map(|c| c.name.clone())
+            .expect("web on fleet-2");
+        let drift = Drift {
+            container: web,
+            project: "shop".into(),
+            service: "web".into(),
+            file_image: Some("flotilla-test/app:v1".into()),
+            running_image: "flotilla-test/app:v2".into(),
+            config_changed: false,
+            not_in_file: false,
+        };
+        app.update(AppEvent::ComposeRead(
+            [("fleet-2".to_owned(), Ok(vec![drift]))]
+                .into_iter()
+                .collect(),
+        ));
+        let text = snapshot::render(&mut app, 120, 14);
+        insta::assert_snapshot!("services_compose_drift", text);
+        let web_row = text
+            .lines()
+            .find(|l| l.trim_start_matches('▶').trim_start().starts_with("web"))
+            .unwrap_or_default();
+        assert_eq!(
+            web_row.matches('✎').count(),
+            1,
+            "fleet-2's cell only: {web_row}"
+        );
+        assert!(text.contains("✎ differs from its compose file"), "{text}");
+        // The Triage view lists it as a low finding.
+        press(&mut app, '5');
+        let triage = snapshot::render(&mut app, 120, 20);
+        assert!(
+            triage.contains("LOW       fleet-2        web                web compose drift on 1/3 hosts (fleet-2): file says"),
+            "{triage}"
+        );
     }
 
     #[test]

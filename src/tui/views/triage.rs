@@ -12,7 +12,7 @@ use crate::tui::state::triage::{Line, group_key, groups};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let groups = groups(&app.fleet);
+    let groups = groups(&app.fleet, &app.state.compose.hosts);
     let lines = app.state.triage.lines(&groups);
     let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]);
     let total = app.fleet.hosts.len();
