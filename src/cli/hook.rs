@@ -355,12 +355,17 @@ mod tests {
             .expect("pid")
             .trim()
             .to_owned();
-        assert!(
-            !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|s| s.contains(") Z ")),
-            "the background sleep {pid} was killed too"
-        );
+        // Gone, or a zombie its new parent has not reaped yet; the signal
+        // may take a moment to land.
+        let ended = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !ended() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ended(), "the background sleep {pid} was killed too");
     }
 
     #[test]
