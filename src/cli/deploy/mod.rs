@@ -13,7 +13,8 @@ use crate::fleet::{Fleet, FleetState};
 use crate::ops::deploy::exec::NotStarted;
 use crate::ops::deploy::prepare::{self, Failure, Mode, PrepareError, Prepared, Ready};
 use crate::ops::deploy::{
-    Control, Delivery, DeployEvent, HostHandle, HostProbe, RunOutcome, SourceRef, image, probe,
+    Control, Delivery, DeployEvent, HostHandle, HostProbe, RunOutcome, SourceRef, compose, image,
+    probe,
 };
 use crate::transport::api_versions::{self, ApiVersions};
 
@@ -128,11 +129,6 @@ pub async fn deploy(cli: &Cli, a: &DeployArgs) -> Result<Exit, CliError> {
         (_, true) => Mode::Recover,
         _ => Mode::Deploy,
     };
-    if mode == Mode::Deploy && a.image.is_none() {
-        return Err(CliError::usage(
-            "--image IMAGE[:TAG] is required (or --resume / --rollback for an interrupted deploy)",
-        ));
-    }
     if mode == Mode::Recover && a.image.is_some() {
         return Err(CliError::usage(
             "--rollback undoes an interrupted deploy and takes no --image",
@@ -370,15 +366,89 @@ fn forget_versions(state: &FleetState) {
     }
 }
 
+/// `deploy SERVICE` without `--image`: the image the hosts' compose files
+/// name for the service, when they agree.
+async fn image_from_files(conn: &Connected) -> Result<String, CliError> {
+    let usage = |why: String| {
+        CliError::usage(format!(
+            "--image IMAGE[:TAG] is required{why} (or --resume / --rollback for an interrupted deploy)"
+        ))
+    };
+    let probes = conn.probes(None).await?;
+    let mut reads = Vec::new();
+    for p in &probes {
+        let t = match p.compose() {
+            None => {
+                return Err(usage(format!(
+                    ": {} is not Compose-managed on {}, so there is no file to read it from",
+                    conn.service.name, p.host
+                )));
+            }
+            Some(Err(e)) => return Err(err(Exit::Refused, format!("{}: {e}", p.host))),
+            Some(Ok(t)) => t,
+        };
+        let remote = conn
+            .hosts
+            .iter()
+            .find(|h| h.name == p.host)
+            .and_then(|h| h.remote.clone());
+        reads.push(async move {
+            let image = match &remote {
+                Some(r) => compose::file_image(r, &t, std::time::Duration::from_secs(15)).await,
+                None => Err("Compose files are read over SSH only".to_owned()),
+            };
+            (p.host.clone(), t, image)
+        });
+    }
+    if reads.is_empty() {
+        return Err(usage(String::new()));
+    }
+    let mut said: Vec<(String, String)> = Vec::new();
+    for (host, t, image) in futures::future::join_all(reads).await {
+        match image {
+            Ok(Some(image)) => said.push((host, image)),
+            Ok(None) => {
+                return Err(usage(format!(
+                    ": {}/{} on {host} names no image for {} (only a build)",
+                    t.working_dir, t.file, t.service
+                )));
+            }
+            Err(e) => return Err(err(Exit::Failed, format!("{host}: {e}"))),
+        }
+    }
+    let first = said[0].1.clone();
+    if said.iter().all(|(_, i)| *i == first) {
+        return Ok(image::normalize(&first));
+    }
+    let each: Vec<String> = said.iter().map(|(h, i)| format!("{h} says {i}")).collect();
+    Err(usage(format!(
+        ": the hosts' compose files disagree ({}); make them agree, or pass --image",
+        each.join(", ")
+    )))
+}
+
 async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
     let service = &conn.service;
+    let from_files = match (req.mode, &req.image) {
+        (Mode::Deploy, None) => {
+            let image = image_from_files(conn).await?;
+            if !req.json {
+                println!(
+                    "image {image}: what the compose files of {} say",
+                    service.name
+                );
+            }
+            Some(image)
+        }
+        _ => None,
+    };
     let prepared = prepare::prepare(
         service,
         conn.hosts.clone(),
         &conn.unreachable(),
         &prepare::Request {
             mode: req.mode,
-            image: req.image.clone(),
+            image: from_files.or_else(|| req.image.clone()),
             serial: req.serial.clone(),
             max_fail: req.max_fail,
             delivery: req.delivery.clone(),

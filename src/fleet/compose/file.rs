@@ -73,6 +73,15 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// As `find_tool` names it in `$tool`.
+    pub fn parse(word: &str) -> Option<Tool> {
+        match word {
+            "plugin" => Some(Tool::Plugin),
+            "standalone" => Some(Tool::Standalone),
+            _ => None,
+        }
+    }
+
     pub fn command(self) -> &'static str {
         match self {
             Tool::Plugin => "docker compose",
@@ -95,6 +104,9 @@ pub struct FileService {
 pub struct ProjectFile {
     pub tool: Tool,
     pub services: BTreeMap<String, FileService>,
+    /// Where flotilla's override pins images: each service's image as the
+    /// project's own files say, without it.
+    pub unpinned: Option<BTreeMap<String, FileService>>,
 }
 
 /// The shell command that finds Compose and asks it, in the project's
@@ -103,18 +115,49 @@ pub struct ProjectFile {
 pub fn config_script(p: &ProjectRef) -> String {
     let dir = sh_quote(&p.working_dir);
     let args = p.args();
+    let find = find_tool();
+    // Where the last file is flotilla's override, the files without it too:
+    // what the project's own file says, beside what flotilla pinned.
+    let (mut v2_base, mut v1_base) = (String::new(), String::new());
+    if let [base @ .., last] = p.config_files.as_slice()
+        && !base.is_empty()
+    {
+        let only = ProjectRef {
+            config_files: base.to_vec(),
+            ..p.clone()
+        }
+        .args();
+        let test = format!(
+            "head -n 1 {} 2>/dev/null | grep -qF {}",
+            sh_quote(last),
+            sh_quote(super::FLOTILLA_OVERRIDE_MARK)
+        );
+        v2_base = format!(
+            " if {test}; then echo @@base; docker compose {only} config --format json || exit 4; fi;"
+        );
+        v1_base =
+            format!(" if {test}; then echo @@base; docker-compose {only} config || exit 4; fi;");
+    }
     format!(
-        "cd {dir} || exit 3; tool=; \
-         for d in {COMPOSE_PLUGIN_DIRS}; do \
-         [ -x \"$d/docker-compose\" ] && tool=plugin && break; done; \
-         [ -z \"$tool\" ] && command -v docker-compose >/dev/null 2>&1 && tool=standalone; \
+        "cd {dir} || exit 3; {find} \
          echo \"@@tool $tool\"; \
          case $tool in \
          plugin) echo @@hash; docker compose {args} config --hash '*' || exit 4; \
-         echo @@config; docker compose {args} config --format json || exit 4;; \
+         echo @@config; docker compose {args} config --format json || exit 4;{v2_base}; \
          standalone) echo @@hash; docker-compose {args} config --hash '*' || exit 4; \
-         echo @@config; docker-compose {args} config || exit 4;; \
+         echo @@config; docker-compose {args} config || exit 4;{v1_base}; \
          esac"
+    )
+}
+
+/// Shell that sets `$tool` to `plugin`, `standalone` or nothing: the v2
+/// plugin found by looking in the docker CLI's plugin directories (not by
+/// running it), else `docker-compose` on the PATH.
+pub fn find_tool() -> String {
+    format!(
+        "tool=; for d in {COMPOSE_PLUGIN_DIRS}; do \
+         [ -x \"$d/docker-compose\" ] && tool=plugin && break; done; \
+         [ -z \"$tool\" ] && command -v docker-compose >/dev/null 2>&1 && tool=standalone;"
     )
 }
 
@@ -130,20 +173,26 @@ pub enum ReadError {
 /// Parses `config_script`'s output; `None` tool means the host has none.
 pub fn parse_config(out: &str) -> Result<ProjectFile, ReadError> {
     let mut tool = None;
-    let (mut hashes, mut config) = (String::new(), String::new());
+    let (mut hashes, mut config, mut base) = (String::new(), String::new(), None::<String>);
     let mut section = "";
     for line in out.lines() {
         if let Some(t) = line.strip_prefix("@@tool") {
-            tool = match t.trim() {
-                "plugin" => Some(Tool::Plugin),
-                "standalone" => Some(Tool::Standalone),
-                _ => return Err(ReadError::NoCompose),
-            };
+            tool = Some(Tool::parse(t.trim()).ok_or(ReadError::NoCompose)?);
             continue;
         }
         match line {
             "@@hash" => section = "hash",
             "@@config" => section = "config",
+            "@@base" => {
+                section = "base";
+                base = Some(String::new());
+            }
+            _ if section == "base" => {
+                if let Some(b) = base.as_mut() {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+            }
             _ if section == "hash" => {
                 hashes.push_str(line);
                 hashes.push('\n');
@@ -163,7 +212,12 @@ pub fn parse_config(out: &str) -> Result<ProjectFile, ReadError> {
                 Some(hash.trim().to_owned());
         }
     }
-    Ok(ProjectFile { tool, services })
+    let unpinned = base.as_deref().map(images).transpose()?;
+    Ok(ProjectFile {
+        tool,
+        services,
+        unpinned,
+    })
 }
 
 /// Each service's `image:` from `config`'s output (YAML, or JSON, which is
@@ -246,6 +300,9 @@ pub struct Drift {
     pub config_changed: bool,
     /// The files no longer have this service.
     pub not_in_file: bool,
+    /// What runs is what flotilla's override pins; the project's own file
+    /// names `file_image` (`flotilla deploy SERVICE` rolls that out).
+    pub pinned: bool,
 }
 
 impl Drift {
@@ -258,6 +315,10 @@ impl Drift {
             );
         }
         match &self.file_image {
+            Some(want) if self.pinned => format!(
+                "file says {want}, running {} (pinned by flotilla's override)",
+                self.running_image
+            ),
             Some(want) if *want != self.running_image => {
                 format!("file says {want}, running {}", self.running_image)
             }
@@ -290,6 +351,7 @@ pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) ->
                     running_image,
                     config_changed: true,
                     not_in_file: true,
+                    pinned: false,
                 });
             };
             let image_differs = want.image.as_ref().is_some_and(|i| *i != running_image);
@@ -297,14 +359,23 @@ pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) ->
                 (Some(file), Some(label)) => file != label,
                 _ => false,
             };
-            (image_differs || config_changed).then(|| Drift {
+            // In step with flotilla's pin, but not with the project's own file.
+            let own = file
+                .unpinned
+                .as_ref()
+                .and_then(|u| u.get(service))
+                .and_then(|s| s.image.clone())
+                .filter(|own| !image_differs && *own != running_image);
+            let pinned = own.is_some();
+            (image_differs || config_changed || pinned).then(|| Drift {
                 container: c.name.clone(),
                 project: project.to_owned(),
                 service: service.clone(),
-                file_image: want.image.clone(),
+                file_image: own.or_else(|| want.image.clone()),
                 running_image,
                 config_changed,
                 not_in_file: false,
+                pinned,
             })
         })
         .collect()
@@ -358,6 +429,18 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
         );
         assert_eq!(v2.services["web"].config_hash.as_deref(), Some("abc123"));
         assert_eq!(parse_config("@@tool \n"), Err(ReadError::NoCompose));
+        assert_eq!(v1.unpinned, None);
+        let with_base = parse_config(&format!(
+            "{V1}@@base\nservices:\n  capp:\n    image: app:own\n"
+        ))
+        .expect("with base");
+        assert_eq!(
+            with_base
+                .unpinned
+                .and_then(|u| u["capp"].image.clone())
+                .as_deref(),
+            Some("app:own")
+        );
     }
 
     #[test]
@@ -375,6 +458,11 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
         );
         assert!(
             s.contains(r"docker-compose -p 'shop' -f '/srv/it'\''s here/compose.yaml' -f 'prod.yaml' config --hash '*'"),
+            "{s}"
+        );
+        // With flotilla's override last, the files without it are read too.
+        assert!(
+            s.contains(r"if head -n 1 'prod.yaml' 2>/dev/null | grep -qF '# flotilla:'; then echo @@base; docker-compose -p 'shop' -f '/srv/it'\''s here/compose.yaml' config || exit 4; fi;"),
             "{s}"
         );
     }
@@ -421,6 +509,32 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
         oneoff.labels.insert(ONEOFF.into(), "True".into());
         let old = container("cdemo_capp_1-flotilla-old", "cdemo", "capp", "other:1", "1");
         assert_eq!(drift(&file, "cdemo", &[other, oneoff, old]), vec![]);
+        // flotilla pinned v2 in its override; the project's own file says v3.
+        let mut pinned = parse_config(V1).expect("v1");
+        pinned.services.get_mut("capp").expect("capp").image = Some("flotilla-test/app:v2".into());
+        pinned.unpinned = Some(
+            [(
+                "capp".to_owned(),
+                FileService {
+                    image: Some("flotilla-test/app:v3".into()),
+                    config_hash: None,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let running = container(
+            "cdemo_capp_1",
+            "cdemo",
+            "capp",
+            "flotilla-test/app:v2",
+            "4291d1fd",
+        );
+        let d = drift(&pinned, "cdemo", std::slice::from_ref(&running));
+        assert_eq!(
+            d[0].phrase(),
+            "file says flotilla-test/app:v3, running flotilla-test/app:v2 (pinned by flotilla's override)"
+        );
         let gone = container("cdemo_db_1", "cdemo", "db", "postgres:16", "1");
         assert!(drift(&file, "cdemo", &[gone])[0].not_in_file);
     }

@@ -11,6 +11,8 @@ pub const PROJECT: &str = "com.docker.compose.project";
 pub const SERVICE: &str = "com.docker.compose.service";
 pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// The first line of an override file flotilla wrote (and may rewrite).
+pub const FLOTILLA_OVERRIDE_MARK: &str = "# flotilla:";
 
 /// A container's place in a Compose project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -417,6 +417,8 @@ fn keep_tail(text: &mut String, keep: usize) {
 pub struct HostHandle {
     pub name: String,
     pub engine: EngineRef,
+    /// The host's SSH session (none for the local daemon, or in tests).
+    pub remote: Option<crate::transport::Remote>,
 }
 
 impl HostHandle {
@@ -425,6 +427,7 @@ impl HostHandle {
         HostHandle {
             name: name.into(),
             engine: DockerEngine::shared(docker),
+            remote: None,
         }
     }
 }

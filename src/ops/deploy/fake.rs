@@ -227,6 +227,7 @@ impl Fake {
                 fake: self.clone(),
                 host: host.to_owned(),
             }),
+            remote: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //! back, and return the replicas already replaced on that host to their old
 //! image, so a failed host ends as it began.
 
+pub mod compose;
 pub mod engine;
 pub mod event;
 pub mod exec;

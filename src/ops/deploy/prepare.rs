@@ -259,6 +259,9 @@ pub async fn prepare(
             plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
                 fail(Failure::NotFound, format!("{}: {e}", service.name))
             }
+            plan::PlanError::Compose { .. } => {
+                fail(Failure::Refused, format!("{}: {e}", service.name))
+            }
         })?;
     let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
     let the_plan = plan::plan(

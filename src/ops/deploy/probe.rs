@@ -122,6 +122,15 @@ pub struct HostProbe {
 }
 
 impl HostProbe {
+    /// How Compose manages the service here (from its containers' labels):
+    /// `None` where it does not.
+    pub fn compose(&self) -> Option<Result<super::compose::ComposeTarget, String>> {
+        self.replicas
+            .iter()
+            .filter_map(|r| r.current.as_ref().or(r.old.as_ref()))
+            .find_map(|c| super::compose::target(&c.labels))
+    }
+
     /// Replicas left half replaced by an interrupted deploy.
     pub fn half_replaced(&self) -> impl Iterator<Item = &ReplicaProbe> {
         self.replicas.iter().filter(|r| r.old.is_some())

@@ -23,8 +23,12 @@ pub fn handles(state: &FleetState, fleet: &Fleet, names: &[String]) -> Reach {
             .enumerate()
             .find(|(_, h)| h.spec.name == *name);
         match found {
-            Some((id, h)) if h.is_up() => match fleet.docker(id) {
-                Some(docker) => reach.hosts.push(HostHandle::docker(name.clone(), docker)),
+            Some((id, h)) if h.is_up() => match fleet.handles(id) {
+                Some(handles) => {
+                    let mut handle = HostHandle::docker(name.clone(), handles.docker);
+                    handle.remote = handles.remote;
+                    reach.hosts.push(handle);
+                }
                 None => reach
                     .unreachable
                     .push((name.clone(), "not connected".to_owned())),

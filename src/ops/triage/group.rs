@@ -377,7 +377,11 @@ fn suggestion(
             format!("flotilla events {target}{host_args} --since 1h")
         }
         Kind::ImageDrift => format!("flotilla events {target} --since 24h"),
-        Kind::ComposeDrift => format!("flotilla ps {target}{host_args} --json"),
+        // The file's image, rolled out through Compose (a service named as in Compose).
+        Kind::ComposeDrift => match service {
+            Some(s) => format!("flotilla deploy {s} --dry-run"),
+            None => format!("flotilla ps {target}{host_args} --json"),
+        },
     }
 }
 

@@ -75,6 +75,7 @@ mod tests {
             running_image: "web:1".into(),
             config_changed: false,
             not_in_file: false,
+            pinned: false,
         }
     }
 

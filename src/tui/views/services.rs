@@ -301,6 +301,7 @@ mod tests {
             running_image: "flotilla-test/app:v2".into(),
             config_changed: false,
             not_in_file: false,
+            pinned: false,
         };
         app.update(AppEvent::ComposeRead(
             [("fleet-2".to_owned(), Ok(vec![drift]))]

@@ -56,8 +56,17 @@ impl Run<'_> {
             report.outcome = HostOutcome::Skipped;
             return report;
         }
-        match ph.job {
-            Job::Keep => report.outcome = HostOutcome::UpToDate,
+        // A host half done by an interrupted run outside Compose finishes that way.
+        let half_done = ph
+            .replicas
+            .iter()
+            .any(|r| matches!(r.job, Job::Finish | Job::Restore));
+        match (ph.job, &ph.compose) {
+            (Job::Keep, _) => report.outcome = HostOutcome::UpToDate,
+            (_, Some(t)) if !half_done => {
+                self.compose_host(engine, self.remote(&ph.host), t, ph, &mut report)
+                    .await;
+            }
             _ => self.replicas(engine, ph, &mut report).await,
         }
         report.timings.total_ms = millis(started.elapsed());
@@ -173,7 +182,7 @@ impl Run<'_> {
     }
 
     /// The image's id on the host, brought there first if needed.
-    async fn image_on(
+    pub(super) async fn image_on(
         &self,
         engine: &dyn Engine,
         host: &str,

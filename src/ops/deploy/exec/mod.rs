@@ -4,6 +4,7 @@
 //! stops. Engines (Docker clients) are injected, one per host; the per-host
 //! steps are in `host.rs`.
 
+mod compose;
 mod host;
 mod pulls;
 mod replica;
@@ -255,6 +256,15 @@ impl<'a> Run<'a> {
     async fn emit(&self, event: DeployEvent) {
         // The front end may be gone (TUI closed); the deploy still finishes safely.
         let _ = self.events.send(event).await;
+    }
+
+    /// The host's SSH session, for what is run on the host itself (Compose).
+    fn remote(&self, host: &str) -> Option<&'a crate::transport::Remote> {
+        let d: &'a Deployment = self.d;
+        d.hosts
+            .iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.remote.as_ref())
     }
 
     fn engine(&self, host: &str) -> Option<&'a dyn Engine> {

@@ -65,6 +65,10 @@ pub struct PlannedHost {
     pub note: Option<String>,
     /// In the order they are handled: half-done ones first, then by name.
     pub replicas: Vec<PlannedReplica>,
+    /// Compose-managed here: recreated by Compose with the image pinned in
+    /// the project's override file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<super::compose::ComposeTarget>,
 }
 
 impl PlannedHost {
@@ -100,6 +104,7 @@ impl PlannedHost {
                 .find(|r| r.job == job)
                 .and_then(|r| r.note.clone()),
             replicas,
+            compose: None,
         }
     }
 
@@ -142,6 +147,8 @@ pub enum PlanError {
         "no host has a previous image recorded (flotilla.previous-image): nothing to roll back"
     )]
     NothingToRollBack,
+    #[error("{host}: {reason}")]
+    Compose { host: String, reason: String },
 }
 
 /// Sizes of consecutive batches for `total` hosts, like Ansible's `serial`:
@@ -330,7 +337,19 @@ pub fn candidates(
             .iter()
             .map(|r| replica_job(p, r, intent, interrupted_ids).ok_or_else(missing))
             .collect::<Result<Vec<_>, _>>()?;
-        out.push(PlannedHost::new(&p.host, replicas));
+        let mut host = PlannedHost::new(&p.host, replicas);
+        host.compose = match p.compose() {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(reason)) if host.job != Job::Keep => {
+                return Err(PlanError::Compose {
+                    host: p.host.clone(),
+                    reason,
+                });
+            }
+            Some(Err(_)) => None,
+        };
+        out.push(host);
     }
     if *intent == Intent::Rollback && out.iter().all(|h| h.job == Job::Keep) {
         return Err(PlanError::NothingToRollBack);

@@ -1,0 +1,267 @@
+//! One Compose-managed host's part of a run: the image brought to the host
+//! as for any deploy, then pinned in the project's override file and
+//! `up -d --no-deps SERVICE` by Compose on the host, health-gated; on a
+//! failure (or an abort) the override goes back to what it was and `up`
+//! runs again, health-gated too.
+
+use std::time::{Duration, Instant};
+
+use super::host::Report;
+use super::{Control, Run, millis};
+use crate::fleet::compose::file::Tool;
+use crate::ops::deploy::DeployError;
+use crate::ops::deploy::compose::{self, ComposeTarget, Found};
+use crate::ops::deploy::engine::{Engine, inspect_some};
+use crate::ops::deploy::event::{DeployEvent, HostOutcome, Step};
+use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::kept::{self, Why};
+use crate::ops::deploy::plan::PlannedHost;
+use crate::ops::deploy::probe;
+use crate::transport::Remote;
+
+/// Output kept from one Compose command on the host.
+const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Bound on reading or writing the project's files.
+const FILES_WITHIN: Duration = Duration::from_secs(15);
+/// Bound on one `up` (it stops the old containers: up to their stop timeout each).
+const UP_WITHIN: Duration = Duration::from_secs(600);
+
+impl Run<'_> {
+    pub(super) async fn compose_host(
+        &self,
+        engine: &dyn Engine,
+        remote: Option<&Remote>,
+        t: &ComposeTarget,
+        ph: &PlannedHost,
+        report: &mut Report,
+    ) {
+        let host = ph.host.as_str();
+        let unchanged = |report: &mut Report, e: String| {
+            report.outcome = HostOutcome::Unchanged;
+            report.error = Some(format!("{host}: {e}"));
+        };
+        let Some(remote) = remote else {
+            return unchanged(
+                report,
+                "Compose-managed: its project files are changed over SSH, and this host has no session".into(),
+            );
+        };
+        let t0 = Instant::now();
+        if let Err(e) = self.image_on(engine, host, &ph.to).await {
+            self.audit_step(ph, "image", &Err(e.to_string()));
+            report.outcome = HostOutcome::Unchanged;
+            report.error = Some(e.to_string());
+            return;
+        }
+        self.audit_step(ph, "image", &Ok(()));
+        report.timings.image_ms = millis(t0.elapsed());
+        let found = match sh(remote, &compose::read_script(t), FILES_WITHIN).await {
+            Ok(out) => compose::parse_read(&out),
+            Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
+        };
+        let Some(tool) = found.tool else {
+            return unchanged(
+                report,
+                "Compose-managed, but the host has neither `docker compose` nor `docker-compose`"
+                    .into(),
+            );
+        };
+        if !found.ours() {
+            return unchanged(
+                report,
+                format!(
+                    "{}/{} is not flotilla's: flotilla pins images in that file only when it \
+                     wrote it; move its settings into {} (or remove it) and deploy again",
+                    t.working_dir, t.override_file, t.file
+                ),
+            );
+        }
+        if self.aborted() {
+            report.outcome = HostOutcome::Skipped;
+            return;
+        }
+        let t1 = Instant::now();
+        for r in ph.changing() {
+            kept::before_remove(
+                engine,
+                self.d,
+                host,
+                &r.container,
+                &r.container,
+                Why::Replaced,
+            )
+            .await;
+        }
+        let text =
+            compose::override_yaml(t, &ph.to, &ph.from, &self.d.id, found.version.as_deref());
+        let step = |step: Step, detail: String| {
+            let _ = self.events.try_send(DeployEvent::Step {
+                host: host.to_owned(),
+                replica: None,
+                step,
+                detail,
+            });
+        };
+        step(
+            Step::Creating,
+            format!("pinning {} in {}/{}", ph.to, t.working_dir, t.override_file),
+        );
+        if let Err(e) = sh(remote, &compose::write_script(t, Some(&text)), FILES_WITHIN).await {
+            // The write is a rename: the old file stands.
+            return unchanged(report, format!("writing {}: {e}", t.override_file));
+        }
+        step(
+            Step::Starting,
+            format!(
+                "{} -p {} up -d --no-deps {}",
+                tool.command(),
+                t.project,
+                t.service
+            ),
+        );
+        let up = sh(remote, &compose::up_script(t, tool), UP_WITHIN).await;
+        report.timings.start_ms = millis(t1.elapsed());
+        let t2 = Instant::now();
+        let gate = match up {
+            Ok(_) => self.compose_healthy(engine, ph, true).await,
+            Err(e) => Err(DeployError::host(host, format!("compose up: {e}"))),
+        };
+        report.timings.health_ms = millis(t2.elapsed());
+        self.audit_step(
+            ph,
+            "compose",
+            &gate.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        let Err(e) = gate else {
+            report.outcome = HostOutcome::Deployed;
+            report.image = ph.to.clone();
+            return;
+        };
+        // Back: the override as it was, and Compose recreates from it.
+        report.error = Some(e.to_string());
+        step(
+            Step::RollingBack,
+            format!("{} back as it was", t.override_file),
+        );
+        for r in ph.changing() {
+            kept::before_remove(
+                engine,
+                self.d,
+                host,
+                &r.container,
+                &r.container,
+                Why::Failed,
+            )
+            .await;
+        }
+        let back = self.compose_back(engine, remote, t, tool, &found, ph).await;
+        self.audit_step(
+            ph,
+            "rollback",
+            &back.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        match back {
+            Ok(()) => {
+                report.outcome = HostOutcome::RolledBack;
+                report.image = ph.from.clone();
+            }
+            Err(b) => {
+                report.outcome = if b.unreachable() {
+                    HostOutcome::Unreachable
+                } else {
+                    HostOutcome::Failed
+                };
+                report.image = "unknown".into();
+                report.error = Some(format!("{e}; then going back failed: {b}"));
+            }
+        }
+    }
+
+    async fn compose_back(
+        &self,
+        engine: &dyn Engine,
+        remote: &Remote,
+        t: &ComposeTarget,
+        tool: Tool,
+        found: &Found,
+        ph: &PlannedHost,
+    ) -> Result<(), DeployError> {
+        let host = ph.host.as_str();
+        let write = compose::write_script(t, found.override_text.as_deref());
+        sh(remote, &write, FILES_WITHIN)
+            .await
+            .map_err(|e| DeployError::host(host, format!("restoring {}: {e}", t.override_file)))?;
+        sh(remote, &compose::up_script(t, tool), UP_WITHIN)
+            .await
+            .map_err(|e| DeployError::host(host, format!("compose up (going back): {e}")))?;
+        self.compose_healthy(engine, ph, false).await
+    }
+
+    /// Every container of the service on the host, healthy by its check.
+    async fn compose_healthy(
+        &self,
+        engine: &dyn Engine,
+        ph: &PlannedHost,
+        cancellable: bool,
+    ) -> Result<(), DeployError> {
+        let host = ph.host.as_str();
+        let found = probe::probe_host(host, engine, &self.d.service, None).await?;
+        if found.replicas.is_empty() {
+            return Err(DeployError::host(
+                host,
+                "Compose created no container for the service",
+            ));
+        }
+        for r in &found.replicas {
+            let c = inspect_some(engine, host, &r.name, "inspect the new container").await?;
+            let mode = health::mode_of(
+                &c,
+                self.d.service.health_cmd.as_deref(),
+                self.d.service.stable_for,
+            );
+            let _ = self.events.try_send(DeployEvent::Step {
+                host: host.to_owned(),
+                replica: None,
+                step: Step::WaitingForHealth,
+                detail: format!("{} ({})", r.name, mode.describe()),
+            });
+            let control = self.control.clone();
+            Wait {
+                engine,
+                host,
+                container: &r.name,
+                mode,
+                timeout: self.d.service.health_timeout,
+                events: self.events,
+                replica: None,
+                seen: Some(c),
+            }
+            .run(&move || cancellable && *control.borrow() == Control::Abort)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a script on the host; its output, or why it failed (exit code and
+/// the last lines it printed, cleaned).
+async fn sh(remote: &Remote, script: &str, within: Duration) -> Result<String, String> {
+    let out = tokio::time::timeout(within, remote.exec(script, OUTPUT_LIMIT))
+        .await
+        .map_err(|_| format!("no answer within {}s", within.as_secs()))??;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match out.exit_status {
+        Some(0) => Ok(text),
+        code => {
+            let said = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+            let said = crate::redact::clean(said.trim());
+            let tail: Vec<&str> = said.lines().rev().take(3).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(match code {
+                Some(3) => format!("cannot enter the project directory: {}", tail.join(" / ")),
+                Some(c) => format!("exited {c}: {}", tail.join(" / ")),
+                None => format!("exec refused by the server: {}", tail.join(" / ")),
+            })
+        }
+    }
+}
