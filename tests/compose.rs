@@ -6,15 +6,16 @@ mod common;
 use common::compose::{Project, one_service};
 use common::{Testbed, json, run};
 
-/// The testbed inventory plus `[service.capp]` on fleet-1 and fleet-2.
-fn config(tb: &Testbed, dir: &std::path::Path, project: &str) -> std::path::PathBuf {
+/// The testbed inventory plus `[service.SERVICE]` on fleet-1 and fleet-2
+/// (each test its own service name: triage groups by it).
+fn config(tb: &Testbed, dir: &std::path::Path, project: &str, service: &str) -> std::path::PathBuf {
     let base = std::fs::read_to_string(tb.config()).expect("testbed config");
     let path = dir.join("flotilla.toml");
     std::fs::write(
         &path,
         format!(
-            "{base}\n[service.capp]\nhosts = [\"fleet-1\", \"fleet-2\"]\n\
-             compose = {{ project = \"{project}\", service = \"capp\" }}\n"
+            "{base}\n[service.{service}]\nhosts = [\"fleet-1\", \"fleet-2\"]\n\
+             compose = {{ project = \"{project}\", service = \"{service}\" }}\n"
         ),
     )
     .expect("write config");
@@ -34,11 +35,11 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
                 h,
                 &name,
                 &dir.path().join(h).join(&name),
-                &one_service("flotilla-test/app:v1"),
+                &one_service("cdrift", "flotilla-test/app:v1"),
             )
         })
         .collect();
-    let cfg = config(&tb, dir.path(), &name);
+    let cfg = config(&tb, dir.path(), &name, "cdrift");
     let audit = dir.path().join("audit.jsonl");
     let verb = |args: &[&str]| {
         let mut cmd = common::flotilla();
@@ -56,18 +57,18 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
         .as_array()
         .and_then(|r| {
             r.iter()
-                .find(|c| c["name"] == projects[0].container("capp").as_str())
+                .find(|c| c["name"] == projects[0].container("cdrift").as_str())
         })
-        .unwrap_or_else(|| panic!("{} in ps: {}", projects[0].container("capp"), ps.stdout));
+        .unwrap_or_else(|| panic!("{} in ps: {}", projects[0].container("cdrift"), ps.stdout));
     assert_eq!(row["compose"]["project"], name.as_str());
-    assert_eq!(row["compose"]["service"], "capp");
+    assert_eq!(row["compose"]["service"], "cdrift");
     assert_eq!(
         row["compose"]["working_dir"],
         projects[0].dir.to_string_lossy().as_ref()
     );
 
     // In step with the files: no drift.
-    let status = verb(&["status", "capp", "--json"]);
+    let status = verb(&["status", "cdrift", "--json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     let s = json(&status.stdout);
     for h in s["hosts"].as_array().expect("hosts") {
@@ -77,11 +78,11 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
     }
 
     // fleet-2's file is edited by hand: drift there, and only there.
-    projects[1].write(&one_service("flotilla-test/app:v2"));
-    let text = verb(&["status", "capp"]).stdout;
+    projects[1].write(&one_service("cdrift", "flotilla-test/app:v2"));
+    let text = verb(&["status", "cdrift"]).stdout;
     let says = format!(
         "fleet-2: compose drift: {} file says flotilla-test/app:v2, running flotilla-test/app:v1",
-        projects[1].container("capp")
+        projects[1].container("cdrift")
     );
     assert!(text.contains(&says), "{text}");
     assert!(!text.contains("fleet-1: compose drift"), "{text}");
@@ -107,7 +108,7 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
         .as_array()
         .expect("groups")
         .iter()
-        .filter(|g| g["kind"] == "compose_drift")
+        .filter(|g| g["kind"] == "compose_drift" && g["service"] == "cdrift")
         .collect();
     assert_eq!(drift.len(), 1, "{groups:#}");
     assert_eq!(drift[0]["severity"], "low");
@@ -116,7 +117,7 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
         drift[0]["summary"]
             .as_str()
             .is_some_and(|s| s.starts_with(
-                "capp compose drift on 1/2 hosts (fleet-2): file says flotilla-test/app:v2, running flotilla-test/app:v1"
+                "cdrift compose drift on 1/2 hosts (fleet-2): file says flotilla-test/app:v2, running flotilla-test/app:v1"
             )),
         "{:#}",
         drift[0]
@@ -124,8 +125,183 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
 
     // What Compose itself does next agrees: `up -d` recreates it from the file.
     projects[1].compose(&["up", "-d"]);
-    let after = json(&verb(&["status", "capp", "--json"]).stdout);
+    let after = json(&verb(&["status", "cdrift", "--json"]).stdout);
     for h in after["hosts"].as_array().expect("hosts") {
         assert_eq!(h["compose"]["drift"], serde_json::json!([]), "{h}");
     }
+}
+
+/// What `docker-compose config` says the service's image is.
+fn config_image(p: &Project) -> String {
+    p.compose(&["config"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no image in config of {}", p.dir.display()))
+}
+
+/// After flotilla is done, Compose agrees: `up -d` changes nothing and its
+/// config names the image that runs.
+fn compose_agrees(projects: &[Project], service: &str, image: &str) {
+    for p in projects {
+        let up = p.compose(&["up", "-d"]);
+        assert!(
+            up.contains("is up-to-date"),
+            "{}: up -d changed something: {up}",
+            p.host
+        );
+        assert_eq!(config_image(p), image, "{}", p.host);
+        let running = p.tb.docker(
+            &p.host,
+            &["inspect", "-f", "{{.Config.Image}}", &p.container(service)],
+        );
+        assert_eq!(running.trim(), image, "{}", p.host);
+    }
+}
+
+#[test]
+fn deploys_and_rollbacks_go_through_compose_and_compose_agrees() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("cdeploy{}", std::process::id());
+    let projects: Vec<Project> = ["fleet-1", "fleet-2"]
+        .iter()
+        .map(|h| {
+            Project::up(
+                &tb,
+                h,
+                &name,
+                &dir.path().join(h).join(&name),
+                &one_service("cdep", "flotilla-test/app:v1"),
+            )
+        })
+        .collect();
+    let cfg = config(&tb, dir.path(), &name, "cdep");
+    let audit = dir.path().join("audit.jsonl");
+    let verb = |args: &[&str]| {
+        let mut cmd = common::flotilla();
+        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        run(cmd)
+    };
+
+    let out = verb(&["deploy", "cdep", "--image", "flotilla-test/app:v2", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("docker-compose -p"), "{}", out.stdout);
+    compose_agrees(&projects, "cdep", "flotilla-test/app:v2");
+    let pinned = std::fs::read_to_string(projects[0].dir.join("docker-compose.override.yml"))
+        .expect("flotilla's override");
+    assert!(pinned.starts_with("# flotilla:"), "{pinned}");
+    assert_eq!(
+        std::fs::read_to_string(projects[0].dir.join("docker-compose.yml")).expect("file"),
+        one_service("cdep", "flotilla-test/app:v1"),
+        "the user's own file is untouched"
+    );
+
+    let out = verb(&["rollback", "cdep", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    compose_agrees(&projects, "cdep", "flotilla-test/app:v1");
+
+    // A never-healthy image: the first host goes back, the second is never touched.
+    let before = std::fs::read_to_string(projects[0].dir.join("docker-compose.override.yml"))
+        .expect("override");
+    let out = verb(&[
+        "deploy",
+        "cdep",
+        "--image",
+        "flotilla-test/app:broken",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 5, "rolled back: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("rolled back to flotilla-test/app:v1"),
+        "{}",
+        out.stdout
+    );
+    compose_agrees(&projects, "cdep", "flotilla-test/app:v1");
+    assert_eq!(
+        std::fs::read_to_string(projects[0].dir.join("docker-compose.override.yml"))
+            .expect("override"),
+        before,
+        "the override is back as it was"
+    );
+
+    // The files are edited by hand: drift, then `deploy cdep` rolls the file out.
+    projects[1].write(&one_service("cdep", "flotilla-test/app:v2"));
+    let status = verb(&["status", "cdep"]).stdout;
+    assert!(
+        status.contains(&format!(
+            "fleet-2: compose drift: {} file says flotilla-test/app:v2, running flotilla-test/app:v1 (pinned by flotilla's override)",
+            projects[1].container("cdep")
+        )),
+        "{status}"
+    );
+    let out = verb(&["deploy", "cdep", "--dry-run"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("compose files disagree (fleet-1 says flotilla-test/app:v1, fleet-2 says flotilla-test/app:v2)"),
+        "{}",
+        out.stderr
+    );
+    projects[0].write(&one_service("cdep", "flotilla-test/app:v2"));
+    let out = verb(&["deploy", "cdep", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("image flotilla-test/app:v2: what the compose files of cdep say"),
+        "{}",
+        out.stdout
+    );
+    compose_agrees(&projects, "cdep", "flotilla-test/app:v2");
+    let after = json(&verb(&["status", "cdep", "--json"]).stdout);
+    for h in after["hosts"].as_array().expect("hosts") {
+        assert_eq!(h["compose"]["drift"], serde_json::json!([]), "{h}");
+    }
+}
+
+#[test]
+fn an_override_that_is_not_flotillas_is_never_touched() {
+    let tb = Testbed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("cown{}", std::process::id());
+    let pdir = dir.path().join(&name);
+    std::fs::create_dir_all(&pdir).expect("dir");
+    let theirs = "services:\n  cown:\n    environment:\n      MODE: theirs\n";
+    std::fs::write(pdir.join("docker-compose.override.yml"), theirs).expect("override");
+    let p = Project::up(
+        &tb,
+        "fleet-1",
+        &name,
+        &pdir,
+        &one_service("cown", "flotilla-test/app:v1"),
+    );
+    let base = std::fs::read_to_string(tb.config()).expect("config");
+    let cfg = dir.path().join("flotilla.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}\n[service.cown]\nhosts = [\"fleet-1\"]\ncompose = {{ project = \"{name}\", service = \"cown\" }}\n"
+        ),
+    )
+    .expect("config");
+    let mut cmd = common::flotilla();
+    cmd.env("FLOTILLA_AUDIT_LOG", dir.path().join("audit.jsonl"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["deploy", "cown", "--image", "flotilla-test/app:v2", "--yes"]);
+    let out = run(cmd);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains("docker-compose.override.yml is not flotilla's"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pdir.join("docker-compose.override.yml")).expect("override"),
+        theirs
+    );
+    let up = p.compose(&["up", "-d"]);
+    assert!(up.contains("is up-to-date"), "{up}");
 }

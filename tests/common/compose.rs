@@ -74,7 +74,8 @@ impl Drop for Project<'_> {
     }
 }
 
-/// A one-service project file: `capp` from `image`, no network, a health check from the image.
-pub fn one_service(image: &str) -> String {
-    format!("services:\n  capp:\n    image: {image}\n    network_mode: none\n")
+/// A one-service project file: `service` from `image`, no network, the
+/// image's own health check.
+pub fn one_service(service: &str, image: &str) -> String {
+    format!("services:\n  {service}:\n    image: {image}\n    network_mode: none\n")
 }

@@ -139,9 +139,15 @@ impl Printer {
                     } else {
                         String::new()
                     };
+                    // Through Compose: the file's override pins the image.
+                    let via = h
+                        .compose
+                        .as_ref()
+                        .map(|t| format!(" (via Compose: {}/{})", t.working_dir, t.override_file))
+                        .unwrap_or_default();
                     if let [one] = h.replicas.as_slice() {
                         self.line(&format!(
-                            "{head:<11} {}  {}  {} → {}{}",
+                            "{head:<11} {}  {}  {} → {}{}{via}",
                             h.host,
                             one.container,
                             one.from,
@@ -150,15 +156,21 @@ impl Printer {
                         ));
                         continue;
                     }
-                    // Replicas are replaced one at a time, in this order.
+                    // Replicas are replaced one at a time, in this order;
+                    // Compose recreates them itself.
                     let (total, changing) = (h.replicas.len(), h.changing().count());
                     let some = if changing < total {
                         format!(" ({changing} to replace)")
                     } else {
                         String::new()
                     };
+                    let how = if via.is_empty() {
+                        ", one at a time".to_owned()
+                    } else {
+                        via.clone()
+                    };
                     self.line(&format!(
-                        "{head:<11} {}  {total} replicas{some}, one at a time",
+                        "{head:<11} {}  {total} replicas{some}{how}",
                         h.host
                     ));
                     for (k, r) in h.replicas.iter().enumerate() {

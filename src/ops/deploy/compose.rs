@@ -206,18 +206,21 @@ pub fn write_script(t: &ComposeTarget, text: Option<&str>) -> String {
 }
 
 /// `up -d --no-deps SERVICE` in the project's directory, as a plain `up`
-/// there would read the files (no `-f`: the override is loaded by itself).
-pub fn up_script(t: &ComposeTarget, tool: Tool) -> String {
+/// there would read the files (no `-f`: the override is loaded by itself),
+/// keeping the host's count of containers (`up` alone would go back to the
+/// file's, undoing a `--scale`).
+pub fn up_script(t: &ComposeTarget, tool: Tool, replicas: usize) -> String {
     // v2 would pull a missing image; the deploy brought it already.
     let pull = match tool {
         Tool::Plugin => " --pull never",
         Tool::Standalone => "",
     };
     format!(
-        "cd {} || exit 3; {} -p {} up -d --no-deps{pull} {} 2>&1",
+        "cd {} || exit 3; {} -p {} up -d --no-deps{pull} --scale {} {} 2>&1",
         sh_quote(&t.working_dir),
         tool.command(),
         sh_quote(&t.project),
+        sh_quote(&format!("{}={}", t.service, replicas.max(1))),
         sh_quote(&t.service)
     )
 }
@@ -355,12 +358,12 @@ mod tests {
             "cd '/srv/shop' || exit 3; rm -f 'docker-compose.override.yml'"
         );
         assert_eq!(
-            up_script(&t, Tool::Plugin),
-            "cd '/srv/shop' || exit 3; docker compose -p 'shop' up -d --no-deps --pull never 'web' 2>&1"
+            up_script(&t, Tool::Plugin, 1),
+            "cd '/srv/shop' || exit 3; docker compose -p 'shop' up -d --no-deps --pull never --scale 'web=1' 'web' 2>&1"
         );
         assert_eq!(
-            up_script(&t, Tool::Standalone),
-            "cd '/srv/shop' || exit 3; docker-compose -p 'shop' up -d --no-deps 'web' 2>&1"
+            up_script(&t, Tool::Standalone, 3),
+            "cd '/srv/shop' || exit 3; docker-compose -p 'shop' up -d --no-deps --scale 'web=3' 'web' 2>&1"
         );
         assert!(read_script(&t).contains("cat 'docker-compose.override.yml'"));
         let f = file_script(&t);

@@ -119,7 +119,12 @@ impl Run<'_> {
                 t.service
             ),
         );
-        let up = sh(remote, &compose::up_script(t, tool), UP_WITHIN).await;
+        let up = sh(
+            remote,
+            &compose::up_script(t, tool, ph.replicas.len()),
+            UP_WITHIN,
+        )
+        .await;
         report.timings.start_ms = millis(t1.elapsed());
         let t2 = Instant::now();
         let gate = match up {
@@ -191,9 +196,13 @@ impl Run<'_> {
         sh(remote, &write, FILES_WITHIN)
             .await
             .map_err(|e| DeployError::host(host, format!("restoring {}: {e}", t.override_file)))?;
-        sh(remote, &compose::up_script(t, tool), UP_WITHIN)
-            .await
-            .map_err(|e| DeployError::host(host, format!("compose up (going back): {e}")))?;
+        sh(
+            remote,
+            &compose::up_script(t, tool, ph.replicas.len()),
+            UP_WITHIN,
+        )
+        .await
+        .map_err(|e| DeployError::host(host, format!("compose up (going back): {e}")))?;
         self.compose_healthy(engine, ph, false).await
     }
 
