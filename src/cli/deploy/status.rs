@@ -97,25 +97,27 @@ async fn compose_status(conn: &Connected, probes: &[HostProbe]) -> Vec<(String, 
             })
             .collect();
         let project = ProjectRef::on_host(&containers).into_iter().next()?;
-        let remote = conn
+        let handles = conn
             .state
             .hosts
             .iter()
             .position(|h| h.spec.name == p.host)
-            .and_then(|id| conn.fleet.handles(id))
-            .and_then(|h| h.remote);
+            .and_then(|id| conn.fleet.handles(id));
         let host = p.host.clone();
         Some(async move {
-            let read = match &remote {
-                Some(r) => compose::file::read(r, &project, COMPOSE_WITHIN)
+            let read = match handles {
+                Some(crate::fleet::Handles {
+                    docker,
+                    remote: Some(remote),
+                }) => compose::file::judge(&docker, &remote, &project, &containers, COMPOSE_WITHIN)
                     .await
                     .map_err(|e| e.to_string()),
-                None => Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
+                _ => Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
             };
             let status = match read {
-                Ok(file) => ComposeStatus {
+                Ok((file, drift)) => ComposeStatus {
                     tool: Some(file.tool),
-                    drift: compose::file::drift(&file, &project.project, &containers),
+                    drift,
                     project,
                     error: None,
                 },

@@ -20,6 +20,9 @@ use crate::fleet::vitals::{COMPOSE_PLUGIN_DIRS, sh_quote};
 use crate::transport::Remote;
 
 pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
+/// v2 only: the id of the image a container was created from; v2 recreates
+/// it when the service's image reference names another image now.
+pub const IMAGE_ID: &str = "com.docker.compose.image";
 const ONEOFF: &str = "com.docker.compose.oneoff";
 
 /// One project on one host, as its containers' labels name it.
@@ -287,6 +290,29 @@ pub async fn read(
     })?
 }
 
+/// Reads a project's files on the host and judges its containers: the
+/// files through Compose, the ids v2's rule needs through Docker.
+pub async fn judge(
+    docker: &bollard::Docker,
+    remote: &Remote,
+    p: &ProjectRef,
+    containers: &[ContainerInfo],
+    within: Duration,
+) -> Result<(ProjectFile, Vec<Drift>), ReadError> {
+    let file = read(remote, p, within).await?;
+    let mut ids = BTreeMap::new();
+    for image in ids_wanted(&file, &p.project, containers) {
+        // An image the host lacks has no id: nothing to compare.
+        if let Ok(Ok(i)) = tokio::time::timeout(within, docker.inspect_image(&image)).await
+            && let Some(id) = i.id
+        {
+            ids.insert(image, id);
+        }
+    }
+    let drift = drift(&file, &p.project, containers, &ids);
+    Ok((file, drift))
+}
+
 /// One container that differs from what its project's files say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
@@ -303,6 +329,10 @@ pub struct Drift {
     /// What runs is what flotilla's override pins; the project's own file
     /// names `file_image` (`flotilla deploy SERVICE` rolls that out).
     pub pinned: bool,
+    /// v2: the file's image reference names another image than the one the
+    /// container was created from (the tag moved): its id now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_moved_to: Option<String>,
 }
 
 impl Drift {
@@ -312,6 +342,13 @@ impl Drift {
             return format!(
                 "service {} is no longer in the compose file, running {}",
                 self.service, self.running_image
+            );
+        }
+        if let (Some(want), Some(id)) = (&self.file_image, &self.image_moved_to) {
+            let short = id.trim_start_matches("sha256:");
+            return format!(
+                "{want} now names image {}, running the one it named before (`up -d` would recreate it)",
+                &short[..short.len().min(12)]
             );
         }
         match &self.file_image {
@@ -330,8 +367,30 @@ impl Drift {
     }
 }
 
-/// The project's containers that differ from its files. Pure.
-pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) -> Vec<Drift> {
+/// The image references whose current ids `drift` needs: the files' images
+/// of services whose containers carry v2's image-id label.
+pub fn ids_wanted(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) -> Vec<String> {
+    let mut out: Vec<String> = containers
+        .iter()
+        .filter(|c| {
+            c.labels.get(PROJECT).map(String::as_str) == Some(project)
+                && c.labels.contains_key(IMAGE_ID)
+        })
+        .filter_map(|c| file.services.get(c.labels.get(SERVICE)?)?.image.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The project's containers that differ from its files. Pure: `ids` maps
+/// the files' image references to their ids on the host (see `ids_wanted`).
+pub fn drift(
+    file: &ProjectFile,
+    project: &str,
+    containers: &[ContainerInfo],
+    ids: &BTreeMap<String, String>,
+) -> Vec<Drift> {
     containers
         .iter()
         .filter(|c| {
@@ -352,6 +411,7 @@ pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) ->
                     config_changed: true,
                     not_in_file: true,
                     pinned: false,
+                    image_moved_to: None,
                 });
             };
             let image_differs = want.image.as_ref().is_some_and(|i| *i != running_image);
@@ -367,7 +427,14 @@ pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) ->
                 .and_then(|s| s.image.clone())
                 .filter(|own| !image_differs && *own != running_image);
             let pinned = own.is_some();
-            (image_differs || config_changed || pinned).then(|| Drift {
+            // v2's rule: the reference resolves to another image than the label's.
+            let image_moved_to = match (c.labels.get(IMAGE_ID), want.image.as_ref()) {
+                (Some(label), Some(image)) if !image_differs => {
+                    ids.get(image).filter(|id| *id != label).cloned()
+                }
+                _ => None,
+            };
+            (image_differs || config_changed || pinned || image_moved_to.is_some()).then(|| Drift {
                 container: c.name.clone(),
                 project: project.to_owned(),
                 service: service.clone(),
@@ -376,6 +443,7 @@ pub fn drift(file: &ProjectFile, project: &str, containers: &[ContainerInfo]) ->
                 config_changed,
                 not_in_file: false,
                 pinned,
+                image_moved_to,
             })
         })
         .collect()
@@ -477,7 +545,15 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
             "flotilla-test/app:v1",
             "4291d1fd",
         );
-        assert_eq!(drift(&file, "cdemo", std::slice::from_ref(&same)), vec![]);
+        assert_eq!(
+            drift(
+                &file,
+                "cdemo",
+                std::slice::from_ref(&same),
+                &BTreeMap::new()
+            ),
+            vec![]
+        );
         // Recreated outside Compose: old labels, new image.
         let deployed = container(
             "cdemo_capp_1",
@@ -486,7 +562,7 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
             "flotilla-test/app:v2",
             "4291d1fd",
         );
-        let d = drift(&file, "cdemo", &[deployed]);
+        let d = drift(&file, "cdemo", &[deployed], &BTreeMap::new());
         assert_eq!(d.len(), 1);
         assert!(!d[0].config_changed);
         assert_eq!(
@@ -501,14 +577,17 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
             "flotilla-test/app:v1",
             "0ld",
         );
-        let d = drift(&file, "cdemo", &[edited]);
+        let d = drift(&file, "cdemo", &[edited], &BTreeMap::new());
         assert!(d[0].config_changed && d[0].phrase().contains("`up -d` would recreate it"));
         // Another project's containers, one-offs and flotilla's stopped copies are not judged.
         let other = container("x_capp_1", "x", "capp", "other:1", "1");
         let mut oneoff = container("cdemo_capp_run_1", "cdemo", "capp", "other:1", "1");
         oneoff.labels.insert(ONEOFF.into(), "True".into());
         let old = container("cdemo_capp_1-flotilla-old", "cdemo", "capp", "other:1", "1");
-        assert_eq!(drift(&file, "cdemo", &[other, oneoff, old]), vec![]);
+        assert_eq!(
+            drift(&file, "cdemo", &[other, oneoff, old], &BTreeMap::new()),
+            vec![]
+        );
         // flotilla pinned v2 in its override; the project's own file says v3.
         let mut pinned = parse_config(V1).expect("v1");
         pinned.services.get_mut("capp").expect("capp").image = Some("flotilla-test/app:v2".into());
@@ -530,13 +609,50 @@ services:\n  capp:\n    image: flotilla-test/app:v1\n    network_mode: none\n  w
             "flotilla-test/app:v2",
             "4291d1fd",
         );
-        let d = drift(&pinned, "cdemo", std::slice::from_ref(&running));
+        let d = drift(
+            &pinned,
+            "cdemo",
+            std::slice::from_ref(&running),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             d[0].phrase(),
             "file says flotilla-test/app:v3, running flotilla-test/app:v2 (pinned by flotilla's override)"
         );
+        // v2: the tag moved since the container was created from it.
+        let mut v2 = container(
+            "shop-web-1",
+            "cdemo",
+            "capp",
+            "flotilla-test/app:v1",
+            "4291d1fd",
+        );
+        v2.labels.insert(IMAGE_ID.into(), "sha256:aaaa".into());
+        assert_eq!(
+            ids_wanted(&file, "cdemo", std::slice::from_ref(&v2)),
+            vec!["flotilla-test/app:v1".to_owned()]
+        );
+        let same_id: BTreeMap<String, String> =
+            [("flotilla-test/app:v1".to_owned(), "sha256:aaaa".to_owned())]
+                .into_iter()
+                .collect();
+        assert_eq!(
+            drift(&file, "cdemo", std::slice::from_ref(&v2), &same_id),
+            vec![]
+        );
+        let moved: BTreeMap<String, String> = [(
+            "flotilla-test/app:v1".to_owned(),
+            "sha256:bbbbccccddddeeee".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let d = drift(&file, "cdemo", std::slice::from_ref(&v2), &moved);
+        assert_eq!(
+            d[0].phrase(),
+            "flotilla-test/app:v1 now names image bbbbccccdddd, running the one it named before (`up -d` would recreate it)"
+        );
         let gone = container("cdemo_db_1", "cdemo", "db", "postgres:16", "1");
-        assert!(drift(&file, "cdemo", &[gone])[0].not_in_file);
+        assert!(drift(&file, "cdemo", &[gone], &BTreeMap::new())[0].not_in_file);
     }
 
     #[test]

@@ -376,10 +376,10 @@ pub async fn compose_drift(
                 return None;
             }
             let name = h.spec.name.clone();
-            let remote = handles.get(hi).cloned().flatten().and_then(|h| h.remote);
+            let handle = handles.get(hi).cloned().flatten();
             let containers = h.containers.clone();
             Some(async move {
-                let Some(remote) = remote else {
+                let Some((docker, Some(remote))) = handle.map(|h| (h.docker, h.remote)) else {
                     return (
                         name,
                         Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
@@ -387,10 +387,8 @@ pub async fn compose_drift(
                 };
                 let mut drift = Vec::new();
                 for p in &projects {
-                    match compose::file::read(&remote, p, within).await {
-                        Ok(file) => {
-                            drift.extend(compose::file::drift(&file, &p.project, &containers))
-                        }
+                    match compose::file::judge(&docker, &remote, p, &containers, within).await {
+                        Ok((_, found)) => drift.extend(found),
                         Err(e) => return (name, Err(format!("project {}: {e}", p.project))),
                     }
                 }

@@ -76,6 +76,7 @@ mod tests {
             config_changed: false,
             not_in_file: false,
             pinned: false,
+            image_moved_to: None,
         }
     }
 

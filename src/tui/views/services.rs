@@ -302,6 +302,7 @@ mod tests {
             config_changed: false,
             not_in_file: false,
             pinned: false,
+            image_moved_to: None,
         };
         app.update(AppEvent::ComposeRead(
             [("fleet-2".to_owned(), Ok(vec![drift]))]
