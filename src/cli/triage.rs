@@ -70,10 +70,14 @@ pub async fn run(cli: &Cli, args: &TriageArgs) -> Result<Exit, CliError> {
         let (md, groups) = incident::markdown(&handles, &state, errors, &audit, &req).await;
         (groups, Some(md))
     } else {
-        (
-            incident::assess(&handles, &state, errors, &req).await.0,
-            None,
-        )
+        let (groups, evidence) = incident::assess(&handles, &state, errors, &req).await;
+        // Said once, beside the findings: drift there could not be judged.
+        for (host, read) in &evidence.compose {
+            if let Err(e) = read {
+                eprintln!("flotilla: {host}: compose files not read: {e}");
+            }
+        }
+        (groups, None)
     };
     fleet.shutdown().await;
 
