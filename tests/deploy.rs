@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::proxy::{AnswerRule, DockerProxy, TcpProxy};
-use common::{Outcome, Testbed, Via, flotilla, json, run};
+use common::{Network, Outcome, Testbed, Via, flotilla, json, run};
 use serde_json::Value;
 
 const V1: &str = "flotilla-test/app:v1";
@@ -30,16 +30,6 @@ fn unique() -> String {
         nanos,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// docker against one fleet host's daemon, without asserting success.
-fn docker_raw(tb: &Testbed, host: &str, args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", tb.socket(host).display()))
-        .args(args)
-        .output()
-        .expect("run docker")
 }
 
 /// One test's service: a `dtest-…` container on every fleet host (same name,
@@ -181,7 +171,7 @@ impl Svc {
 
     /// `docker inspect` of a container on a host, or `None` if it does not exist.
     fn inspect(&self, host: &str, name: &str) -> Option<Value> {
-        let out = docker_raw(&self.tb, host, &["inspect", name]);
+        let out = self.tb.docker_raw(host, &["inspect", name]);
         if !out.status.success() {
             return None;
         }
@@ -265,11 +255,11 @@ impl Drop for Svc {
                 self.lock_name(),
                 format!("flotilla-predeploy-{}", self.name),
             ] {
-                let _ = docker_raw(&self.tb, host, &["rm", "-f", &name]);
+                let _ = self.tb.docker_raw(host, &["rm", "-f", &name]);
             }
         }
         for (host, image) in &self.images {
-            let _ = docker_raw(&self.tb, host, &["rmi", "-f", image]);
+            let _ = self.tb.docker_raw(host, &["rmi", "-f", image]);
         }
         let _ = &self.dir;
     }
@@ -284,8 +274,15 @@ fn service_section(name: &str, hosts: &[String], extra: &str) -> String {
     } else {
         format!("container = {name:?}\n")
     };
+    // These tests were written for stop-first (the old container aside
+    // first); tests of the order say theirs (or "# default order").
+    let order = if extra.contains("order") {
+        ""
+    } else {
+        "order = \"stop-first\"\n"
+    };
     format!(
-        "[service.{name}]\nhosts = [{}]\n{container}health_timeout = \"20s\"\nserial = [1]\n{extra}\n",
+        "[service.{name}]\nhosts = [{}]\n{container}health_timeout = \"20s\"\nserial = [1]\n{order}{extra}\n",
         quoted.join(", ")
     )
 }
@@ -702,7 +699,8 @@ fn registry_path_pulls_from_a_local_registry() {
     svc.tb.docker("fleet-1", &["push", &image]);
     for host in &svc.hosts[1..] {
         assert!(
-            !docker_raw(&svc.tb, host, &["image", "inspect", &image])
+            !svc.tb
+                .docker_raw(host, &["image", "inspect", &image])
                 .status
                 .success(),
             "{host} must not have the image before"
@@ -942,8 +940,7 @@ fn dry_run_changes_nothing() {
         svc.hosts
             .iter()
             .map(|h| {
-                let out = docker_raw(
-                    &svc.tb,
+                let out = svc.tb.docker_raw(
                     h,
                     &[
                         "ps",
@@ -1235,39 +1232,6 @@ fn a_deploy_through_persistent_sessions_ends_like_a_direct_one() {
     );
 }
 
-/// A user-defined network on one fleet host, removed on drop.
-struct Network<'a> {
-    tb: &'a Testbed,
-    host: &'a str,
-    name: String,
-}
-
-impl<'a> Network<'a> {
-    /// On a subnet of its own: the fleet's daemons share this machine's
-    /// routes, so a subnet another test (or fleet) uses would clash.
-    fn create(tb: &'a Testbed, host: &'a str, name: String) -> Network<'a> {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-            ^ std::process::id();
-        for i in 0..20u32 {
-            let n = seed.wrapping_add(i.wrapping_mul(7919));
-            let subnet = format!("10.{}.{}.0/24", 200 + n % 50, (n / 50) % 256);
-            let made = docker_raw(tb, host, &["network", "create", "--subnet", &subnet, &name]);
-            if made.status.success() {
-                return Network { tb, host, name };
-            }
-        }
-        panic!("no free subnet for {name} on {host}");
-    }
-}
-
-impl Drop for Network<'_> {
-    fn drop(&mut self) {
-        let _ = docker_raw(self.tb, self.host, &["network", "rm", &self.name]);
-    }
-}
-
 /// A service on a user-defined network, found by a network alias: the
 /// recreated container carries the same aliases (not Docker's short-id one),
 /// keeps its DNS name, and answers by both from another container there.
@@ -1351,7 +1315,7 @@ fn a_service_on_a_user_network_keeps_its_aliases_through_a_deploy() {
             &net.name,
             "flotilla-test/base:latest",
         ];
-        let out = docker_raw(&tb, host, &[&args[..], &["wget", "-qO-", &url]].concat());
+        let out = tb.docker_raw(host, &[&args[..], &["wget", "-qO-", &url]].concat());
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let before = svc.service(host);

@@ -55,7 +55,7 @@ impl Scaled {
         let text = format!(
             "{inventory}\n[service.{name}]\nhosts = [{}]\n\
              match = {{ label = \"{COMPOSE_SERVICE}={name}\" }}\n\
-             health_timeout = \"30s\"\nserial = [1]\n",
+             health_timeout = \"30s\"\nserial = [1]\norder = \"stop-first\"\n",
             quoted.join(", ")
         );
         let config = dir.path().join("flotilla.toml");

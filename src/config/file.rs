@@ -45,6 +45,8 @@ struct RawService {
     health_cmd: Option<Spanned<String>>,
     stable_for: Option<Spanned<String>>,
     autoheal: Option<Spanned<bool>>,
+    order: Option<Spanned<String>>,
+    stop_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -551,6 +553,24 @@ fn service(
     };
     let health_timeout = duration(&raw.health_timeout, ServiceSpec::DEFAULT_HEALTH_TIMEOUT)?;
     let stable_for = duration(&raw.stable_for, ServiceSpec::DEFAULT_STABLE_FOR)?;
+    let order = match &raw.order {
+        None => None,
+        Some(o) => Some(match o.get_ref().as_str() {
+            "start-first" => super::Order::StartFirst,
+            "stop-first" => super::Order::StopFirst,
+            other => {
+                return Err(err(
+                    o.span(),
+                    format!("order must be \"start-first\" or \"stop-first\", not {other:?}"),
+                ));
+            }
+        }),
+    };
+    // Zero is fine here: no wait before the old container's stop.
+    let stop_grace = match &raw.stop_grace {
+        None => std::time::Duration::ZERO,
+        Some(g) => parse_duration(g.get_ref()).map_err(|e| err(g.span(), e))?,
+    };
 
     // An integer or a "N%" string; `min` is the smallest allowed value.
     let amount = |value: &toml::Value, span: Range<usize>, min: usize| match value {
@@ -602,6 +622,8 @@ fn service(
         max_fail,
         stable_for,
         autoheal: raw.autoheal.as_ref().is_some_and(|a| *a.get_ref()),
+        order,
+        stop_grace,
     })
 }
 

@@ -270,6 +270,32 @@ pub struct ServiceSpec {
     pub stable_for: Duration,
     /// `flotilla watch --autoheal` may restart its unhealthy containers.
     pub autoheal: bool,
+    /// How a container is replaced; `None`: start-first unless it publishes
+    /// a host port.
+    pub order: Option<Order>,
+    /// Start-first: how long the old container keeps serving after the new
+    /// one is healthy, before its stop (in-flight requests drain).
+    pub stop_grace: Duration,
+}
+
+/// Which container runs while the other is replaced (Compose's
+/// `deploy.update_config.order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// The new one starts beside the old, which stops once the new is healthy.
+    StartFirst,
+    /// The old one stops, then the new one starts (two cannot bind one port).
+    StopFirst,
+}
+
+impl Order {
+    pub fn label(self) -> &'static str {
+        match self {
+            Order::StartFirst => "start-first",
+            Order::StopFirst => "stop-first",
+        }
+    }
 }
 
 impl ServiceSpec {

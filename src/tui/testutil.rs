@@ -170,6 +170,8 @@ pub fn web_service() -> crate::config::ServiceSpec {
         health_cmd: None,
         stable_for: Duration::from_secs(10),
         autoheal: false,
+        order: None,
+        stop_grace: std::time::Duration::ZERO,
     }
 }
 

@@ -75,6 +75,16 @@ impl Testbed {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// docker against one fleet host's daemon, without asserting success.
+    pub fn docker_raw(&self, host: &str, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket(host).display()))
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+
     /// The host's sshd address and port, from the generated ssh_config.
     pub fn address(&self, host: &str) -> (String, u16) {
         let text = std::fs::read_to_string(self.ssh_config()).expect("read ssh_config");
@@ -357,5 +367,40 @@ impl Testbed {
             .arg(self.config())
             .args(args);
         cmd
+    }
+}
+
+/// A user-defined network on one fleet host, removed on drop.
+pub struct Network<'a> {
+    pub tb: &'a Testbed,
+    pub host: &'a str,
+    pub name: String,
+}
+
+impl<'a> Network<'a> {
+    /// On a subnet of its own: the fleet's daemons share this machine's
+    /// routes, so a subnet another test (or fleet) uses would clash.
+    pub fn create(tb: &'a Testbed, host: &'a str, name: String) -> Network<'a> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id();
+        for i in 0..20u32 {
+            let n = seed.wrapping_add(i.wrapping_mul(7919));
+            let subnet = format!("10.{}.{}.0/24", 200 + n % 50, (n / 50) % 256);
+            let made = tb.docker_raw(host, &["network", "create", "--subnet", &subnet, &name]);
+            if made.status.success() {
+                return Network { tb, host, name };
+            }
+        }
+        panic!("no free subnet for {name} on {host}");
+    }
+}
+
+impl Drop for Network<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .tb
+            .docker_raw(self.host, &["network", "rm", &self.name]);
     }
 }

@@ -195,6 +195,19 @@ impl Printer {
                     }
                 }
             }
+            // How each host's containers are replaced, once per reason.
+            let mut orders: Vec<(&str, Vec<&str>)> = Vec::new();
+            for h in plan.hosts() {
+                if let Some(why) = h.order.as_deref() {
+                    match orders.iter_mut().find(|(w, _)| *w == why) {
+                        Some((_, hosts)) => hosts.push(&h.host),
+                        None => orders.push((why, vec![&h.host])),
+                    }
+                }
+            }
+            for (why, hosts) in orders {
+                self.line(&format!("  {}: {why}", hosts.join(" ")));
+            }
             for h in &plan.unchanged {
                 self.line(&format!(
                     "  unchanged: {}  {}  {}{}",

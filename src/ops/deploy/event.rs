@@ -17,6 +17,10 @@ pub struct Timings {
     pub health_ms: u64,
     /// Everything on this host, cleanup included.
     pub total_ms: u64,
+    /// How long the service had no healthy container here: 0 start-first,
+    /// from the old one's stop to the new one's health stop-first; null
+    /// where nothing was replaced.
+    pub down_ms: Option<u64>,
 }
 
 /// How one host ended.
@@ -338,8 +342,13 @@ impl DeployEvent {
                 error,
                 timings,
             } => {
+                let down = match timings.down_ms {
+                    Some(0) => ", down 0 ms".to_owned(),
+                    Some(ms) => format!(", down {:.1}s", secs(ms)),
+                    None => String::new(),
+                };
                 let mut text = format!(
-                    "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s)",
+                    "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s{down})",
                     outcome.describe(image),
                     secs(timings.total_ms),
                     secs(timings.image_ms),
@@ -400,6 +409,7 @@ mod describe_tests {
                 start_ms: 800,
                 health_ms: 60_000,
                 total_ms: 62_100,
+                down_ms: None,
             },
         };
         assert_eq!(
@@ -408,6 +418,27 @@ mod describe_tests {
                 "fleet-2: shop-web-1: FAILED, rolled back to app:v1 (healthy) in 62.1s \
                  (image 1.2s, start 0.8s, health 60.0s)\n    unhealthy after 60s"
             )
+        );
+        let deployed = DeployEvent::HostDone {
+            host: "fleet-1".into(),
+            container: "shop-web-1".into(),
+            outcome: HostOutcome::Deployed,
+            image: "app:v2".into(),
+            error: None,
+            timings: Timings {
+                image_ms: 0,
+                start_ms: 300,
+                health_ms: 2_000,
+                total_ms: 2_400,
+                down_ms: Some(0),
+            },
+        };
+        assert!(
+            deployed
+                .describe()
+                .is_some_and(|d| d.ends_with("(image 0.0s, start 0.3s, health 2.0s, down 0 ms)")),
+            "{:?}",
+            deployed.describe()
         );
         let stopped = DeployEvent::Stopped {
             reason: "max_fail reached".into(),

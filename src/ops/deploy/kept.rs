@@ -423,6 +423,8 @@ mod tests {
             health_cmd: None,
             stable_for: Duration::from_secs(1),
             autoheal: false,
+            order: Some(crate::config::Order::StopFirst),
+            stop_grace: std::time::Duration::ZERO,
         };
         let req = Request {
             mode: Mode::Deploy,

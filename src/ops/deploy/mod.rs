@@ -23,6 +23,7 @@ pub mod health;
 pub mod image;
 pub mod kept;
 pub mod lock;
+pub mod order;
 pub mod plan;
 pub mod prepare;
 pub mod probe;
@@ -49,6 +50,13 @@ pub const LABEL_ONEOFF: &str = "flotilla.oneoff";
 /// Name of the container kept while the new one proves itself.
 pub fn old_name(name: &str) -> String {
     format!("{name}{OLD_SUFFIX}")
+}
+
+/// Start-first: the new container's name while it proves itself beside the old.
+pub const NEW_SUFFIX: &str = "-flotilla-new";
+
+pub fn new_name(name: &str) -> String {
+    format!("{name}{NEW_SUFFIX}")
 }
 
 /// A new deploy id: UTC time plus pid, sortable and unique per machine.

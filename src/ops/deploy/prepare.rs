@@ -263,6 +263,20 @@ pub async fn prepare(
                 fail(Failure::Refused, format!("{}: {e}", service.name))
             }
         })?;
+    // Each host's order, from its container as probed (the run decides the
+    // same from the container as it is then).
+    let mut candidates = candidates;
+    for h in &mut candidates {
+        let snap = probes
+            .iter()
+            .find(|p| p.host == h.host)
+            .and_then(|p| p.replicas.iter().find_map(|r| r.current.as_ref()));
+        h.order = match (&h.compose, snap) {
+            (Some(_), _) => Some("through Compose (stop-first: `up` recreates)".to_owned()),
+            (None, Some(c)) => Some(super::order::decide(service.order, &c.exposure).1),
+            (None, None) => None,
+        };
+    }
     let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
     let the_plan = plan::plan(
         candidates,

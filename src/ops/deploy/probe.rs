@@ -32,6 +32,9 @@ pub struct ContainerSnap {
     /// Its labels (Compose's among them), for what reads them; not printed.
     #[serde(skip)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Its host ports and network mode: whether a second one can run beside it.
+    #[serde(skip)]
+    pub exposure: super::order::Exposure,
 }
 
 impl ContainerSnap {
@@ -69,6 +72,7 @@ impl ContainerSnap {
             labels: labels
                 .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            exposure: super::order::Exposure::of(c),
         }
     }
 }

@@ -8,6 +8,7 @@ mod compose;
 mod host;
 mod pulls;
 mod replica;
+mod start_first;
 #[cfg(test)]
 mod tests;
 

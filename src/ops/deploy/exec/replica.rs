@@ -111,6 +111,8 @@ enum Taken {
 struct Aside {
     old: ContainerInspectResponse,
     new: Replacement,
+    /// When this run stopped it: the service is down from then on.
+    stopped_at: Option<Instant>,
 }
 
 /// How far the replacement got while the old container was set aside.
@@ -125,7 +127,16 @@ enum Replacement {
 
 impl Aside {
     fn new(old: ContainerInspectResponse, new: Replacement) -> Box<Aside> {
-        Box::new(Aside { old, new })
+        Box::new(Aside {
+            old,
+            new,
+            stopped_at: None,
+        })
+    }
+
+    fn stopped(mut self: Box<Self>, at: Instant) -> Box<Self> {
+        self.stopped_at = Some(at);
+        self
     }
 }
 
@@ -147,6 +158,12 @@ impl Run<'_> {
         timings: &mut Timings,
     ) -> Result<Swapped, SwapFailed> {
         let (at, host) = (s.at, s.at.host);
+        // A revert puts back what ran; only a deploy may go start-first.
+        if s.model.is_none()
+            && let Some(done) = self.start_first(engine, s, timings).await
+        {
+            return done;
+        }
         let t = Instant::now();
         let aside = match self.take_old(engine, at, s).await {
             Ok(Taken::UpToDate) => return Ok(Swapped::UpToDate),
@@ -164,6 +181,7 @@ impl Run<'_> {
         };
         match self.start_new(engine, s, &aside, timings, t).await {
             Ok(()) => {
+                timings.down_ms = aside.stopped_at.map(|t| millis(t.elapsed()));
                 let old_name = old_name(at.name());
                 self.step_at(at, Step::RemovingOld, &old_name);
                 // Only a host's single container: with replicas, putting the
@@ -282,6 +300,7 @@ impl Run<'_> {
             Err(e) => return Err(TakeFailed::untouched(e)),
         }
         self.step_at(at, Step::Stopping, name);
+        let stopping = Instant::now();
         let stop_done = AtomicBool::new(false);
         let stop_old = async {
             let stopped = stop(engine, host, &c).await;
@@ -299,7 +318,9 @@ impl Run<'_> {
         };
         let (stopped, created) = tokio::join!(stop_old, make_new);
         stopped?;
-        Ok(Taken::Old(Aside::new(c, Replacement::Created(created?))))
+        Ok(Taken::Old(
+            Aside::new(c, Replacement::Created(created?)).stopped(stopping),
+        ))
     }
 
     /// A container whose network sandbox Docker lost (left so by an older
@@ -320,11 +341,14 @@ impl Run<'_> {
         })
         .await;
         self.step_at(at, Step::Stopping, name);
+        let stopping = Instant::now();
         stop(engine, host, &c).await?;
         self.step_at(at, Step::Renaming, old_name(name));
         let id = c.id.clone().unwrap_or_default();
         rename(engine, host, &id, &old_name(name)).await?;
-        Ok(Taken::Old(Aside::new(c, Replacement::None)))
+        Ok(Taken::Old(
+            Aside::new(c, Replacement::None).stopped(stopping),
+        ))
     }
 
     /// Creates (does not start) the replacement from `model`: the old

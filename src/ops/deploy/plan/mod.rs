@@ -69,6 +69,9 @@ pub struct PlannedHost {
     /// the project's override file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<super::compose::ComposeTarget>,
+    /// How its containers are replaced, and why (start-first or stop-first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
 }
 
 impl PlannedHost {
@@ -105,6 +108,7 @@ impl PlannedHost {
                 .and_then(|r| r.note.clone()),
             replicas,
             compose: None,
+            order: None,
         }
     }
 

@@ -16,6 +16,7 @@ fn c(name: &str, image: &str) -> ContainerSnap {
         previous_image: None,
         deploy_id: None,
         labels: Default::default(),
+        exposure: Default::default(),
     }
 }
 

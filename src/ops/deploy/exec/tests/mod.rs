@@ -35,6 +35,10 @@ fn service(hosts: &[&str], serial: usize) -> ServiceSpec {
         health_cmd: None,
         stable_for: Duration::from_secs(1),
         autoheal: false,
+        // These tests cover stop-first; start_first.rs covers start-first
+        // (the default for the fake's containers, which publish no port).
+        order: Some(crate::config::Order::StopFirst),
+        stop_grace: std::time::Duration::ZERO,
     }
 }
 
@@ -1081,6 +1085,7 @@ async fn pause_holds_after_the_current_batch_until_run() {
 }
 
 mod replicas;
+mod start_first;
 
 /// A run whose only failures are lost hosts says so (the CLI exits 3, not
 /// 5, which means "failed and rolled back").

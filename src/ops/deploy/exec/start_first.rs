@@ -1,0 +1,302 @@
+//! Start-first: the new container starts beside the old one (same networks,
+//! aliases and labels, under a temporary name), proves itself healthy while
+//! the old one still serves, and only then does the old one go: drained for
+//! `stop_grace`, stopped with its own signal and timeout, moved aside, the
+//! new one given its name, the old one removed (logs kept). A failed gate
+//! removes the new one; the old one was never touched.
+
+use std::time::Instant;
+
+use bollard::models::ContainerInspectResponse;
+
+use super::replica::{At, Ended, Swap, SwapFailed, Swapped};
+use super::{Control, Run, millis};
+use crate::config::Order;
+use crate::ops::deploy::engine::{
+    Engine, create, image_config, inspect_opt, inspect_some, remove_container, rename,
+};
+use crate::ops::deploy::event::{Step, Timings};
+use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::kept::{self, Why};
+use crate::ops::deploy::order::{Exposure, decide};
+use crate::ops::deploy::probe::ContainerSnap;
+use crate::ops::deploy::{
+    DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
+    new_name, old_name, spec, status_of,
+};
+
+impl Run<'_> {
+    /// `None` when this container is replaced stop-first (or is half done
+    /// by an earlier stop-first run, which that path finishes).
+    pub(super) async fn start_first(
+        &self,
+        engine: &dyn Engine,
+        s: &Swap<'_>,
+        timings: &mut Timings,
+    ) -> Option<Result<Swapped, SwapFailed>> {
+        let (at, host, name) = (s.at, s.at.host, s.at.r.container.as_str());
+        let temp = new_name(name);
+        let looked = futures::future::try_join3(
+            inspect_opt(engine, host, name),
+            inspect_opt(engine, host, &old_name(name)),
+            inspect_opt(engine, host, &temp),
+        )
+        .await;
+        let (current, aside, leftover) = match looked {
+            Ok(found) => found,
+            Err(e) => return Some(Err(untouched(e))),
+        };
+        let (Some(c), None) = (current, aside) else {
+            return None;
+        };
+        let (order, _) = decide(self.d.service.order, &Exposure::of(&c));
+        // A crashed start-first run's candidate never took the name: it goes.
+        if let Some(l) = leftover {
+            kept::before_remove(engine, self.d, host, &temp, name, Why::Failed).await;
+            let id = l.id.clone().unwrap_or_else(|| temp.clone());
+            if let Err(e) = remove_container(engine, host, &id).await {
+                return Some(Err(untouched(e)));
+            }
+        }
+        if order == Order::StopFirst {
+            return None;
+        }
+        let snap = ContainerSnap::from_inspect(&c);
+        if snap.running
+            && snap.image == at.r.to
+            && (s.image_id.is_empty() || snap.image_id == s.image_id)
+        {
+            return Some(Ok(Swapped::UpToDate));
+        }
+        Some(self.beside(engine, at, s, c, timings).await)
+    }
+
+    async fn beside(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        s: &Swap<'_>,
+        c: ContainerInspectResponse,
+        timings: &mut Timings,
+    ) -> Result<Swapped, SwapFailed> {
+        let (host, name) = (at.host, at.r.container.as_str());
+        let temp = new_name(name);
+        let t = Instant::now();
+        let id = match self.start_candidate(engine, at, s, &c, &temp).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.audit_replica(at, "replace", &Err(e.to_string()));
+                self.discard(engine, host, &temp, name).await;
+                return Err(untouched(e));
+            }
+        };
+        self.audit_replica(at, "start", &Ok(()));
+        timings.start_ms += millis(t.elapsed());
+        let t = Instant::now();
+        let gate = self.candidate_healthy(engine, at, &id).await;
+        timings.health_ms += millis(t.elapsed());
+        self.audit_replica(
+            at,
+            "health",
+            &gate.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        if let Err(e) = gate {
+            self.step_at(
+                at,
+                Step::RollingBack,
+                "removing the new container; the old one never stopped",
+            );
+            self.discard(engine, host, &temp, name).await;
+            return Err(untouched(e));
+        }
+        self.step_at(
+            at,
+            Step::Healthy,
+            format!(
+                "after {:.1}s, beside the old one",
+                t.elapsed().as_secs_f64()
+            ),
+        );
+        // The switch: the new one serves already; the old one drains and goes.
+        if let Err(e) = self.switch(engine, at, &c, &id).await {
+            let error = e.to_string();
+            self.audit_replica(at, "replace", &Err(error.clone()));
+            return Err(self.switch_back(engine, at, &c, &temp, error).await);
+        }
+        timings.down_ms = Some(0);
+        let aside = old_name(name);
+        self.step_at(at, Step::RemovingOld, &aside);
+        kept::before_remove(engine, self.d, host, &aside, name, Why::Replaced).await;
+        if let Err(e) = remove_container(engine, host, &aside).await {
+            self.step_at(
+                at,
+                Step::RemovingOld,
+                format!("{e} (the new container is healthy)"),
+            );
+        }
+        Ok(Swapped::Replaced(Box::new(c)))
+    }
+
+    /// Creates and starts the new container beside the old one.
+    async fn start_candidate(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        s: &Swap<'_>,
+        c: &ContainerInspectResponse,
+        temp: &str,
+    ) -> Result<String, DeployError> {
+        let host = at.host;
+        let config = image_config(engine, host, c).await?;
+        let labels = vec![
+            (
+                LABEL_PREVIOUS_IMAGE,
+                c.config
+                    .as_ref()
+                    .and_then(|x| x.image.clone())
+                    .unwrap_or_default(),
+            ),
+            (LABEL_PREVIOUS_IMAGE_ID, c.image.clone().unwrap_or_default()),
+            (LABEL_DEPLOY_ID, self.d.id.clone()),
+        ];
+        let body = spec::recreate(c, config.as_ref(), &at.r.to, &labels);
+        self.step_at(
+            at,
+            Step::Creating,
+            format!("{} as {temp}, beside the old one", at.r.to),
+        );
+        let id = create(engine, host, temp, body).await?;
+        self.step_at(
+            at,
+            Step::Starting,
+            crate::ops::deploy::image::short(s.image_id),
+        );
+        engine.start(&id).await.ctx(host, format!("start {temp}"))?;
+        Ok(id)
+    }
+
+    async fn candidate_healthy(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        id: &str,
+    ) -> Result<(), DeployError> {
+        let host = at.host;
+        let new = inspect_some(engine, host, id, "inspect new container").await?;
+        let mode = health::mode_of(
+            &new,
+            self.d.service.health_cmd.as_deref(),
+            self.d.service.stable_for,
+        );
+        self.step_at(at, Step::WaitingForHealth, mode.describe());
+        let control = self.control.clone();
+        Wait {
+            engine,
+            host,
+            container: id,
+            mode,
+            timeout: self.d.service.health_timeout,
+            events: self.events,
+            replica: at.tag.clone(),
+            seen: Some(new),
+        }
+        .run(&move || *control.borrow() == Control::Abort)
+        .await
+        .map(|_| ())
+    }
+
+    /// Drains and stops the old container, moves it aside, gives the new one
+    /// its name. Renames only once the stop is over (no rename overlaps a stop).
+    async fn switch(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        old: &ContainerInspectResponse,
+        new_id: &str,
+    ) -> Result<(), DeployError> {
+        let (host, name) = (at.host, at.r.container.as_str());
+        let grace = self.d.service.stop_grace;
+        if !grace.is_zero() {
+            self.step_at(
+                at,
+                Step::Stopping,
+                format!("draining {}s first (stop_grace)", grace.as_secs_f64()),
+            );
+            tokio::time::sleep(grace).await;
+        }
+        self.step_at(at, Step::Stopping, name);
+        let old_id = old.id.clone().unwrap_or_else(|| name.to_owned());
+        let secs = old
+            .config
+            .as_ref()
+            .and_then(|cfg| cfg.stop_timeout)
+            .unwrap_or(10)
+            .clamp(0, 300);
+        match engine.stop(&old_id, secs).await {
+            Err(e) if status_of(&e) != Some(304) => {
+                return Err(e).ctx(host, format!("stop {name}"));
+            }
+            _ => {}
+        }
+        self.step_at(at, Step::Renaming, old_name(name));
+        rename(engine, host, &old_id, &old_name(name)).await?;
+        rename(engine, host, new_id, name).await?;
+        Ok(())
+    }
+
+    /// The switch failed half way: the old container back under its name
+    /// and running, the new one removed; confirmed healthy by `restore`.
+    async fn switch_back(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        old: &ContainerInspectResponse,
+        temp: &str,
+        error: String,
+    ) -> SwapFailed {
+        let (host, name) = (at.host, at.r.container.as_str());
+        self.step_at(at, Step::RollingBack, &error);
+        // Whichever name the new one has now, it goes (its logs kept).
+        let old_id = old.id.clone().unwrap_or_default();
+        for candidate in [temp, name] {
+            if let Ok(Some(c)) = inspect_opt(engine, host, candidate).await
+                && c.id.as_deref() != Some(old_id.as_str())
+            {
+                kept::before_remove(engine, self.d, host, candidate, name, Why::Failed).await;
+                let _ = remove_container(engine, host, candidate).await;
+            }
+        }
+        match self.restore(engine, at).await {
+            Ok(()) => SwapFailed {
+                error,
+                end: Ended::Back,
+            },
+            Err(e) => SwapFailed {
+                error: format!("{error}; then restoring the old container failed: {e}"),
+                end: if e.unreachable() {
+                    Ended::Unreachable
+                } else {
+                    Ended::Unknown
+                },
+            },
+        }
+    }
+
+    /// Removes the candidate (its logs kept); the old one is untouched.
+    async fn discard(&self, engine: &dyn Engine, host: &str, temp: &str, name: &str) {
+        if let Ok(Some(_)) = inspect_opt(engine, host, temp).await {
+            kept::before_remove(engine, self.d, host, temp, name, Why::Failed).await;
+            if let Err(e) = remove_container(engine, host, temp).await {
+                tracing::warn!("{host}: removing {temp}: {e}");
+            }
+        }
+    }
+}
+
+/// A failure that left the old container as it was.
+fn untouched(e: DeployError) -> SwapFailed {
+    SwapFailed {
+        error: e.to_string(),
+        end: Ended::Untouched,
+    }
+}

@@ -1,0 +1,299 @@
+//! End-to-end: start-first deploys keep a service on a user network answering
+//! (a probe asks it by its network alias every 50 ms), a failed gate never
+//! touches the old container, and a container publishing a host port goes
+//! stop-first by default.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Network, Testbed, flotilla, json, run};
+
+/// A tiny web server image per version (busybox httpd serving its version);
+/// `None` serves nothing, so its health check fails.
+fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> String {
+    let tag = version.unwrap_or("broken");
+    let image = format!("otest/{name}:{tag}");
+    let src = format!("{name}-src-{tag}");
+    tb.docker(
+        host,
+        &["create", "--name", &src, "flotilla-test/base:latest"],
+    );
+    let serve = match version {
+        Some(v) => format!("mkdir -p /www && echo tiny{v} > /www/index.html && "),
+        None => "mkdir -p /www && ".to_owned(),
+    };
+    let cmd = format!(
+        "CMD [\"sh\", \"-c\", \"{serve}trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait\"]"
+    );
+    tb.docker(host, &["commit", "--change", &cmd, &src, &image]);
+    tb.docker(host, &["rm", &src]);
+    image
+}
+
+/// A config with `[service.NAME]` on one host; `extra` TOML lines.
+fn config(
+    tb: &Testbed,
+    dir: &std::path::Path,
+    name: &str,
+    host: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let inventory = std::fs::read_to_string(tb.config()).expect("inventory");
+    let path = dir.join("flotilla.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{inventory}\n[service.{name}]\nhosts = [\"{host}\"]\ncontainer = \"{name}\"\n\
+             health_timeout = \"20s\"\nhealth_cmd = \"wget -qO- http://localhost:8080/\"\n{extra}\n"
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+/// The container's id and start time.
+fn identity(tb: &Testbed, host: &str, name: &str) -> String {
+    tb.docker(
+        host,
+        &["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name],
+    )
+    .trim()
+    .to_owned()
+}
+
+struct Cleanup<'a> {
+    tb: &'a Testbed,
+    host: &'a str,
+    containers: Vec<String>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.tb.docker_raw(self.host, &["rm", "-f", c]);
+        }
+    }
+}
+
+#[test]
+fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_old() {
+    let tb = Testbed::get();
+    let host = "fleet-1";
+    let name = format!("otest-sf-{}", std::process::id());
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    let (v1, v2, broken) = (
+        tiny(&tb, host, &name, Some("1")),
+        tiny(&tb, host, &name, Some("2")),
+        tiny(&tb, host, &name, None),
+    );
+    let probe = format!("{name}-probe");
+    let _cleanup = Cleanup {
+        tb: &tb,
+        host,
+        containers: vec![name.clone(), probe.clone(), format!("{name}-flotilla-new")],
+    };
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "--network-alias",
+            "sfweb",
+            &v1,
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&tb, dir.path(), &name, host, "# default order");
+    let verb = |args: &[&str]| {
+        let mut cmd = flotilla();
+        cmd.env("FLOTILLA_AUDIT_LOG", dir.path().join("audit.jsonl"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        run(cmd)
+    };
+    // Wait until the service answers by its alias.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = tb.docker_raw(
+            host,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net.name,
+                "flotilla-test/base:latest",
+                "wget",
+                "-qO-",
+                "http://sfweb:8080/",
+            ],
+        );
+        if String::from_utf8_lossy(&out.stdout).contains("tiny1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let plan = verb(&["deploy", &name, "--image", &v2, "--dry-run"]);
+    assert!(
+        plan.stdout
+            .contains("start-first: it publishes no host port"),
+        "{}",
+        plan.stdout
+    );
+    // A probe asks by alias every 50 ms (bounded: 1200 tries) through the deploy.
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &probe,
+            "--network",
+            &net.name,
+            "flotilla-test/base:latest",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 1200 ]; do if wget -qO- http://sfweb:8080/ >/dev/null 2>&1; \
+             then echo OK; else echo FAIL; fi; i=$((i+1)); sleep 0.05; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let out = verb(&["deploy", &name, "--image", &v2, "--yes", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = tb.docker(host, &["logs", &probe]);
+    tb.docker(host, &["rm", "-f", &probe]);
+    let (ok, failed) = (
+        answers.matches("OK").count(),
+        answers.matches("FAIL").count(),
+    );
+    assert!(
+        ok > 10,
+        "the probe ran through the deploy: {ok} answers: {answers:.400}"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed during a start-first deploy",
+        ok + failed
+    );
+    let done: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(json)
+        .filter(|e| e["event"] == "host_done")
+        .collect();
+    assert_eq!(done.len(), 1, "{}", out.stdout);
+    assert_eq!(done[0]["timings"]["down_ms"], 0, "{}", done[0]);
+    let after = tb.docker(
+        host,
+        &["inspect", "-f", "{{.Config.Image}} {{.Name}}", &name],
+    );
+    assert_eq!(after.trim(), format!("{v2} /{name}"));
+
+    // A never-healthy image: the candidate goes, the old one never stopped.
+    let before = identity(&tb, host, &name);
+    let out = verb(&["deploy", &name, "--image", &broken, "--yes"]);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        identity(&tb, host, &name),
+        before,
+        "the same container, never restarted"
+    );
+    let left = tb.docker(
+        host,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}-flotilla"),
+            "--format",
+            "{{.Names}}",
+        ],
+    );
+    assert_eq!(left.trim(), "", "no candidate or old container left");
+}
+
+#[test]
+fn a_published_host_port_means_stop_first_by_default() {
+    let tb = Testbed::get();
+    let host = "fleet-1";
+    let name = format!("otest-pub-{}", std::process::id());
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    let (v1, v2) = (
+        tiny(&tb, host, &name, Some("1")),
+        tiny(&tb, host, &name, Some("2")),
+    );
+    let _cleanup = Cleanup {
+        tb: &tb,
+        host,
+        containers: vec![name.clone()],
+    };
+    // A free port on the host's own address: bound then let go.
+    let addr = tb.address(host).0;
+    let port = std::net::TcpListener::bind((addr.as_str(), 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let publish = format!("{addr}:{port}:8080");
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "-p",
+            &publish,
+            &v1,
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&tb, dir.path(), &name, host, "# default order");
+    let mut cmd = flotilla();
+    cmd.env("FLOTILLA_AUDIT_LOG", dir.path().join("audit.jsonl"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["deploy", &name, "--image", &v2, "--yes", "--json"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let plan = out
+        .stdout
+        .lines()
+        .map(json)
+        .find(|e| e["event"] == "plan")
+        .unwrap_or_else(|| panic!("no plan event: {}", out.stdout));
+    let order = plan["plan"]["batches"][0][0]["order"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        order.starts_with(&format!(
+            "stop-first: it publishes host port {addr}:{port}->8080/tcp"
+        )),
+        "{plan}"
+    );
+    let done = out
+        .stdout
+        .lines()
+        .map(json)
+        .find(|e| e["event"] == "host_done")
+        .expect("host_done");
+    assert!(
+        done["timings"]["down_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{done}"
+    );
+    let served = tb.docker(host, &["inspect", "-f", "{{.Config.Image}}", &name]);
+    assert_eq!(served.trim(), v2);
+}
