@@ -10,7 +10,9 @@ use std::time::Duration;
 use common::{Network, Testbed, flotilla, json, run};
 
 /// A tiny web server image per version (busybox httpd serving its version);
-/// `None` serves nothing, so its health check fails.
+/// `None` serves nothing, so its health check fails. Like many servers it
+/// stops answering at SIGTERM and exits a second later: a proxy that still
+/// sends to it then fails.
 fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> String {
     let tag = version.unwrap_or("broken");
     let image = format!("otest/{name}:{tag}");
@@ -24,7 +26,7 @@ fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> String {
         None => "mkdir -p /www && ".to_owned(),
     };
     let cmd = format!(
-        "CMD [\"sh\", \"-c\", \"{serve}trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait\"]"
+        "CMD [\"sh\", \"-c\", \"{serve}httpd -f -p 8080 -h /www & trap 'kill $!; sleep 1; exit 0' TERM; wait\"]"
     );
     tb.docker(host, &["commit", "--change", &cmd, &src, &image]);
     tb.docker(host, &["rm", &src]);
@@ -194,6 +196,13 @@ fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_o
         .collect();
     assert_eq!(done.len(), 1, "{}", out.stdout);
     assert_eq!(done[0]["timings"]["down_ms"], 0, "{}", done[0]);
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("deploy:deployed ") && l.contains("] down 0 ms")),
+        "the final record says the service was never down: {audit}"
+    );
     let after = tb.docker(
         host,
         &["inspect", "-f", "{{.Config.Image}} {{.Name}}", &name],

@@ -67,6 +67,11 @@ pub trait Engine: Send + Sync {
         container: &'a str,
         endpoint: EndpointSettings,
     ) -> BoxFuture<'a, EngineResult<()>>;
+    fn disconnect<'a>(
+        &'a self,
+        network: &'a str,
+        container: &'a str,
+    ) -> BoxFuture<'a, EngineResult<()>>;
     /// 304 when it already runs.
     fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, EngineResult<()>>;
     /// Stops with a grace of `secs` before SIGKILL; 304 when already stopped.
@@ -192,6 +197,18 @@ impl Engine for DockerEngine {
             endpoint_config: Some(endpoint),
         };
         Box::pin(async move { self.0.connect_network(network, req).await })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        network: &'a str,
+        container: &'a str,
+    ) -> BoxFuture<'a, EngineResult<()>> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: container.to_owned(),
+            force: Some(false),
+        };
+        Box::pin(async move { self.0.disconnect_network(network, req).await })
     }
 
     fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, EngineResult<()>> {

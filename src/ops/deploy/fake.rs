@@ -31,6 +31,7 @@ pub enum Op {
     List,
     Create,
     Connect,
+    Disconnect,
     Start,
     Stop,
     Rename,
@@ -564,6 +565,16 @@ impl Engine for FakeEngine {
             &format!("{container} {network}"),
             |_, _| Ok(()),
         )
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        network: &'a str,
+        container: &'a str,
+    ) -> BoxFuture<'a, EngineResult<()>> {
+        self.run(Op::Disconnect, &format!("{container} {network}"), |_, _| {
+            Ok(())
+        })
     }
 
     fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, EngineResult<()>> {

@@ -78,7 +78,15 @@ impl Run<'_> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        self.audit_step(ph, &outcome, &result);
+        // The host's final record says how long the service was down here.
+        let mut action = format!(
+            "{}:{outcome} {} -> {} [{}]",
+            self.d.kind, ph.from, ph.to, self.d.id
+        );
+        if let Some(ms) = report.timings.down_ms {
+            action.push_str(&format!(" down {ms} ms"));
+        }
+        self.audit(&ph.host, &ph.container, action, &result);
         report
     }
 

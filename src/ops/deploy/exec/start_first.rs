@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, EndpointIpamConfig, EndpointSettings};
 
 use super::replica::{At, Ended, Swap, SwapFailed, Swapped};
 use super::{Control, Run, millis};
@@ -215,17 +215,23 @@ impl Run<'_> {
         new_id: &str,
     ) -> Result<(), DeployError> {
         let (host, name) = (at.host, at.r.container.as_str());
-        let grace = self.d.service.stop_grace;
+        let old_id = old.id.clone().unwrap_or_else(|| name.to_owned());
+        // Name lookups find only the new one from here; the old one keeps
+        // serving who already resolved it, for the grace.
+        let unlisted = unadvertise(engine, &old_id, old).await;
+        let mut grace = self.d.service.stop_grace;
+        if unlisted > 0 {
+            grace = grace.max(DNS_SETTLE);
+        }
         if !grace.is_zero() {
             self.step_at(
                 at,
                 Step::Stopping,
-                format!("draining {}s first (stop_grace)", grace.as_secs_f64()),
+                format!("draining {:.1}s first", grace.as_secs_f64()),
             );
             tokio::time::sleep(grace).await;
         }
         self.step_at(at, Step::Stopping, name);
-        let old_id = old.id.clone().unwrap_or_else(|| name.to_owned());
         let secs = old
             .config
             .as_ref()
@@ -258,6 +264,7 @@ impl Run<'_> {
         self.step_at(at, Step::RollingBack, &error);
         // Whichever name the new one has now, it goes (its logs kept).
         let old_id = old.id.clone().unwrap_or_default();
+        readvertise(engine, &old_id, old).await;
         for candidate in [temp, name] {
             if let Ok(Some(c)) = inspect_opt(engine, host, candidate).await
                 && c.id.as_deref() != Some(old_id.as_str())
@@ -298,5 +305,79 @@ fn untouched(e: DeployError) -> SwapFailed {
     SwapFailed {
         error: e.to_string(),
         end: Ended::Untouched,
+    }
+}
+
+/// How long a container that left the name lookups keeps serving at least:
+/// a lookup answered just before still connects to it.
+const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The user-defined networks where the container answers to aliases.
+fn aliased(c: &ContainerInspectResponse) -> Vec<(String, EndpointSettings)> {
+    c.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|nets| {
+            nets.iter()
+                .filter(|(net, ep)| {
+                    !matches!(net.as_str(), "bridge" | "host" | "none")
+                        && ep.aliases.as_ref().is_some_and(|a| !a.is_empty())
+                })
+                .map(|(net, ep)| (net.clone(), ep.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The same address on its network, with or without the aliases.
+fn endpoint(ep: &EndpointSettings, aliases: bool) -> EndpointSettings {
+    let ip = ep.ip_address.clone().filter(|i| !i.is_empty());
+    EndpointSettings {
+        aliases: if aliases { ep.aliases.clone() } else { None },
+        ipam_config: ip.map(|ip| EndpointIpamConfig {
+            ipv4_address: Some(ip),
+            ..Default::default()
+        }),
+        links: ep.links.clone(),
+        ..Default::default()
+    }
+}
+
+/// Takes the old container's network aliases away (reconnected at the same
+/// address, so connections already made still reach it), so that lookups by
+/// alias find only the new one. Best effort: returns how many it unlisted.
+async fn unadvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectResponse) -> usize {
+    let mut done = 0;
+    for (net, ep) in aliased(old) {
+        if engine.disconnect(&net, id).await.is_err() {
+            continue;
+        }
+        // A network without a configured subnet takes no fixed address.
+        let same_address = engine.connect(&net, id, endpoint(&ep, false)).await.is_ok();
+        if !same_address
+            && engine
+                .connect(&net, id, EndpointSettings::default())
+                .await
+                .is_err()
+        {
+            let _ = engine.connect(&net, id, endpoint(&ep, true)).await;
+            continue;
+        }
+        done += 1;
+    }
+    done
+}
+
+/// Gives the old container its aliases back (the switch failed).
+async fn readvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectResponse) {
+    for (net, ep) in aliased(old) {
+        let _ = engine.disconnect(&net, id).await;
+        if engine.connect(&net, id, endpoint(&ep, true)).await.is_err() {
+            let back = EndpointSettings {
+                aliases: ep.aliases.clone(),
+                ..Default::default()
+            };
+            let _ = engine.connect(&net, id, back).await;
+        }
     }
 }
