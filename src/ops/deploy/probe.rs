@@ -213,7 +213,11 @@ async fn find_by_label(
         .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
         .map(|n| {
             let n = n.trim_start_matches('/');
-            n.strip_suffix(OLD_SUFFIX).unwrap_or(n).to_owned()
+            // A run's old container and start-first candidate are the replica's.
+            n.strip_suffix(OLD_SUFFIX)
+                .or_else(|| n.strip_suffix(super::NEW_SUFFIX))
+                .unwrap_or(n)
+                .to_owned()
         })
         .collect();
     names.sort_by(|a, b| natural_cmp(a, b));

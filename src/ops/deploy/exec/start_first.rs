@@ -46,18 +46,30 @@ impl Run<'_> {
             Ok(found) => found,
             Err(e) => return Some(Err(untouched(e))),
         };
-        let (Some(c), None) = (current, aside) else {
-            return None;
+        let c = match (current, aside, leftover) {
+            (Some(c), None, leftover) => {
+                // A crashed start-first run's candidate never took the name: it
+                // goes; the old one gets back aliases the crash left it without.
+                if let Some(l) = leftover {
+                    give_aliases(engine, c.id.as_deref().unwrap_or(name), &c, &l).await;
+                    kept::before_remove(engine, self.d, host, &temp, name, Why::Failed).await;
+                    let id = l.id.clone().unwrap_or_else(|| temp.clone());
+                    if let Err(e) = remove_container(engine, host, &id).await {
+                        return Some(Err(untouched(e)));
+                    }
+                }
+                c
+            }
+            // Killed mid-switch: the old one aside, the candidate (healthy
+            // before the old one stopped) not yet named.
+            (None, Some(old), Some(cand))
+                if cand.image.as_deref() == Some(s.image_id) || s.image_id.is_empty() =>
+            {
+                return self.finish_switch(engine, at, old, cand, timings).await;
+            }
+            _ => return None,
         };
         let (order, _) = decide(self.d.service.order, &Exposure::of(&c));
-        // A crashed start-first run's candidate never took the name: it goes.
-        if let Some(l) = leftover {
-            kept::before_remove(engine, self.d, host, &temp, name, Why::Failed).await;
-            let id = l.id.clone().unwrap_or_else(|| temp.clone());
-            if let Err(e) = remove_container(engine, host, &id).await {
-                return Some(Err(untouched(e)));
-            }
-        }
         if order == Order::StopFirst {
             return None;
         }
@@ -135,6 +147,37 @@ impl Run<'_> {
             );
         }
         Ok(Swapped::Replaced(Box::new(c)))
+    }
+
+    /// Completes a switch an interrupted run left half done: the candidate,
+    /// healthy again, takes the name; the old one goes. `None` (the stop-first
+    /// path restarts from the old one) when the candidate is not healthy.
+    async fn finish_switch(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        old: ContainerInspectResponse,
+        cand: ContainerInspectResponse,
+        timings: &mut Timings,
+    ) -> Option<Result<Swapped, SwapFailed>> {
+        let (host, name) = (at.host, at.r.container.as_str());
+        let id = cand.id.clone().unwrap_or_else(|| new_name(name));
+        let t = Instant::now();
+        if self.candidate_healthy(engine, at, &id).await.is_err() {
+            self.discard(engine, host, &new_name(name), name).await;
+            return None;
+        }
+        timings.health_ms += millis(t.elapsed());
+        if let Err(e) = rename(engine, host, &id, name).await {
+            return Some(Err(SwapFailed {
+                error: e.to_string(),
+                end: Ended::Unknown,
+            }));
+        }
+        let aside = old_name(name);
+        kept::before_remove(engine, self.d, host, &aside, name, Why::Replaced).await;
+        let _ = remove_container(engine, host, &aside).await;
+        Some(Ok(Swapped::Replaced(Box::new(old))))
     }
 
     /// Creates and starts the new container beside the old one.
@@ -379,5 +422,27 @@ async fn readvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectRespon
             };
             let _ = engine.connect(&net, id, back).await;
         }
+    }
+}
+
+/// Gives container `id` the aliases `model` has where it lacks them (a run
+/// killed while it drained left it unlisted); it may get a new address.
+async fn give_aliases(
+    engine: &dyn Engine,
+    id: &str,
+    current: &ContainerInspectResponse,
+    model: &ContainerInspectResponse,
+) {
+    let have = aliased(current);
+    for (net, ep) in aliased(model) {
+        if have.iter().any(|(n, _)| *n == net) {
+            continue;
+        }
+        let _ = engine.disconnect(&net, id).await;
+        let back = EndpointSettings {
+            aliases: ep.aliases.clone(),
+            ..Default::default()
+        };
+        let _ = engine.connect(&net, id, back).await;
     }
 }

@@ -98,3 +98,75 @@ async fn a_crashed_runs_candidate_is_removed_and_the_deploy_starts_over() {
     ran.assert_deployed("a");
     settled(&fake, "a", V2);
 }
+
+/// Kills a start-first run of a and b mid-switch on a: the old container
+/// stopped and aside, the healthy candidate not yet named.
+async fn crash_mid_switch(fake: &Fake) -> String {
+    fake.fail("a", Op::Rename, 2, Fault::Crash);
+    let svc = start_first(&["a", "b"]);
+    let d = deployment(fake, &svc, &request(Mode::Deploy, Some(V2))).await;
+    let id = d.id.clone();
+    let (tx, _rx) = mpsc::channel(10_000);
+    let (_control, control_rx) = watch::channel(Control::Run);
+    let task = tokio::spawn(execute(d, tx, control_rx));
+    tokio::time::timeout(LIMIT, fake.crashed())
+        .await
+        .expect("the crash happens");
+    task.abort();
+    let _ = task.await;
+    fake.restart();
+    for h in ["a", "b"] {
+        fake.edit(h, &lock_name("web"), |c| {
+            c.labels.insert("flotilla.lock.pid".into(), "0".into());
+        });
+    }
+    assert!(fake.get("a", "web").is_none(), "{:?}", fake.names("a"));
+    assert!(
+        fake.get("a", "web-flotilla-new").is_some(),
+        "{:?}",
+        fake.names("a")
+    );
+    id
+}
+
+#[tokio::test]
+async fn killed_mid_switch_then_resume_names_the_healthy_candidate() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    crash_mid_switch(&fake).await;
+    let candidate = fake.get("a", "web-flotilla-new").expect("candidate").id;
+    let svc = start_first(&["a", "b"]);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Resume, None)).await).await;
+    assert_eq!(
+        ran.summary.outcome,
+        RunOutcome::Succeeded,
+        "{:#?}",
+        ran.events
+    );
+    assert_eq!(
+        settled(&fake, "a", V2),
+        candidate,
+        "the candidate took the name"
+    );
+    settled(&fake, "b", V2);
+}
+
+#[tokio::test]
+async fn killed_mid_switch_then_rollback_puts_the_old_one_back() {
+    let fake = fleet(&["a", "b"], Some(OK));
+    let before = original_ids(&fake, &["a", "b"]);
+    crash_mid_switch(&fake).await;
+    let svc = start_first(&["a", "b"]);
+    let ran = run(deployment(&fake, &svc, &request(Mode::Recover, None)).await).await;
+    assert_eq!(
+        ran.summary.outcome,
+        RunOutcome::Succeeded,
+        "{:#?}",
+        ran.events
+    );
+    assert_eq!(ran.outcome("a"), HostOutcome::Restored);
+    assert_eq!(
+        settled(&fake, "a", V1),
+        before[0],
+        "the old container, and no candidate"
+    );
+}
