@@ -306,3 +306,127 @@ fn a_published_host_port_means_stop_first_by_default() {
     let served = tb.docker(host, &["inspect", "-f", "{{.Config.Image}}", &name]);
     assert_eq!(served.trim(), v2);
 }
+
+/// Starts a deploy and SIGKILLs flotilla while the old container drains
+/// (the candidate healthy and serving, the old one unlisted).
+fn kill_while_draining(cfg: &std::path::Path, audit: &std::path::Path, name: &str, image: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = flotilla();
+    cmd.env("FLOTILLA_AUDIT_LOG", audit)
+        .arg("--config")
+        .arg(cfg)
+        .args(["deploy", name, "--image", image, "--yes", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn deploy");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let draining = line.contains("\"event\":\"step\"") && line.contains("draining");
+        seen.push(line);
+        if draining {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.last().is_some_and(|l| l.contains("draining")),
+        "never drained: {seen:#?}"
+    );
+}
+
+#[test]
+fn killed_while_draining_then_rollback_or_resume_leaves_one_container_answering() {
+    let tb = Testbed::get();
+    let host = "fleet-1";
+    let name = format!("otest-kill-{}", std::process::id());
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    let (v1, v2) = (
+        tiny(&tb, host, &name, Some("1")),
+        tiny(&tb, host, &name, Some("2")),
+    );
+    let candidate = format!("{name}-flotilla-new");
+    let _cleanup = Cleanup {
+        tb: &tb,
+        host,
+        containers: vec![name.clone(), candidate.clone()],
+    };
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "--network-alias",
+            "kweb",
+            &v1,
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = config(
+        &tb,
+        dir.path(),
+        &name,
+        host,
+        "stop_grace = \"8s\" # default order",
+    );
+    let verb = |args: &[&str]| {
+        let mut cmd = flotilla();
+        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        run(cmd)
+    };
+    let by_alias = || {
+        let out = tb.docker_raw(
+            host,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net.name,
+                "flotilla-test/base:latest",
+                "wget",
+                "-qO-",
+                "http://kweb:8080/",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let exists = |c: &str| tb.docker_raw(host, &["inspect", c]).status.success();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while by_alias() != "tiny1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let original = identity(&tb, host, &name);
+
+    kill_while_draining(&cfg, &audit, &name, &v2);
+    assert!(exists(&candidate), "the candidate runs beside the old one");
+    let out = verb(&["deploy", &name, "--rollback", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!exists(&candidate), "the candidate is gone: {}", out.stdout);
+    assert_eq!(
+        identity(&tb, host, &name),
+        original,
+        "the old container stayed"
+    );
+    assert_eq!(by_alias(), "tiny1", "and answers by its alias again");
+
+    kill_while_draining(&cfg, &audit, &name, &v2);
+    let out = verb(&["deploy", &name, "--resume", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!exists(&candidate));
+    let now = tb.docker(host, &["inspect", "-f", "{{.Config.Image}}", &name]);
+    assert_eq!(now.trim(), v2);
+    assert_eq!(by_alias(), "tiny2");
+}

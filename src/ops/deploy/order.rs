@@ -13,6 +13,8 @@ use crate::config::Order;
 pub struct Exposure {
     pub host_ports: Vec<String>,
     pub host_network: bool,
+    /// A network on which it has a fixed address (`--ip`): two cannot.
+    pub fixed_address: Option<String>,
 }
 
 impl Exposure {
@@ -38,9 +40,20 @@ impl Exposure {
             })
             .unwrap_or_default();
         host_ports.sort();
+        let fixed_address = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|nets| {
+                nets.iter().find_map(|(net, ep)| {
+                    let ip = ep.ipam_config.as_ref()?.ipv4_address.as_deref()?;
+                    (!ip.is_empty()).then(|| format!("{ip} on {net}"))
+                })
+            });
         Exposure {
             host_ports,
             host_network: hc.and_then(|h| h.network_mode.as_deref()) == Some("host"),
+            fixed_address,
         }
     }
 }
@@ -54,6 +67,12 @@ pub fn decide(configured: Option<Order>, e: &Exposure) -> (Order, String) {
         return (
             Order::StopFirst,
             "stop-first: it uses the host's network (two could not bind the same ports)".into(),
+        );
+    }
+    if let Some(fixed) = &e.fixed_address {
+        return (
+            Order::StopFirst,
+            format!("stop-first: it has the fixed address {fixed} (two cannot)"),
         );
     }
     if let Some(first) = e.host_ports.first() {
@@ -118,5 +137,22 @@ mod tests {
         );
         let host_net = with(None, "host");
         assert_eq!(decide(None, &Exposure::of(&host_net)).0, Order::StopFirst);
+        let mut fixed = with(None, "shopnet");
+        fixed.network_settings = Some(bollard::models::NetworkSettings {
+            networks: Some(HashMap::from([(
+                "shopnet".to_owned(),
+                bollard::models::EndpointSettings {
+                    ipam_config: Some(bollard::models::EndpointIpamConfig {
+                        ipv4_address: Some("10.1.2.3".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
+            ..Default::default()
+        });
+        let (o, why) = decide(None, &Exposure::of(&fixed));
+        assert_eq!(o, Order::StopFirst);
+        assert!(why.contains("fixed address 10.1.2.3 on shopnet"), "{why}");
     }
 }

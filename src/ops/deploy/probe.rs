@@ -110,6 +110,10 @@ pub struct ReplicaProbe {
     pub current: Option<ContainerSnap>,
     /// `NAME-flotilla-old`: left by a deploy that did not finish.
     pub old: Option<ContainerSnap>,
+    /// `NAME-flotilla-new` exists: a start-first candidate an interrupted
+    /// deploy left.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub candidate: bool,
 }
 
 /// One host's state for one service.
@@ -163,9 +167,18 @@ pub async fn probe_host(
     // A few replicas at a time: dial-stdio hosts allow 10 sessions per connection.
     let replicas = futures::stream::iter(names)
         .map(|name| async move {
-            let (current, old) =
-                futures::future::try_join(inspect(name.clone()), inspect(old_name(&name))).await?;
-            Ok::<_, DeployError>(ReplicaProbe { name, current, old })
+            let (current, old, candidate) = futures::future::try_join3(
+                inspect(name.clone()),
+                inspect(old_name(&name)),
+                inspect(super::new_name(&name)),
+            )
+            .await?;
+            Ok::<_, DeployError>(ReplicaProbe {
+                name,
+                current,
+                old,
+                candidate: candidate.is_some(),
+            })
         })
         .buffered(2)
         .try_collect::<Vec<_>>();

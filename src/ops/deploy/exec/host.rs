@@ -62,7 +62,16 @@ impl Run<'_> {
             .iter()
             .any(|r| matches!(r.job, Job::Finish | Job::Restore));
         match (ph.job, &ph.compose) {
-            (Job::Keep, _) => report.outcome = HostOutcome::UpToDate,
+            (Job::Keep, _) => {
+                // A start-first candidate an interrupted run left beside the
+                // old container: the old one stays, the candidate goes.
+                if matches!(self.d.kind.as_str(), "recover" | "resume") {
+                    for r in &ph.replicas {
+                        self.drop_candidate(engine, &ph.host, &r.container).await;
+                    }
+                }
+                report.outcome = HostOutcome::UpToDate;
+            }
             (_, Some(t)) if !half_done => {
                 self.compose_host(engine, self.remote(&ph.host), t, ph, &mut report)
                     .await;

@@ -495,12 +495,9 @@ impl Run<'_> {
             remove_container(engine, host, name).await?;
             rename(engine, host, &aside, name).await?;
         }
-        // A start-first candidate left by an interrupted run goes too.
-        let candidate = crate::ops::deploy::new_name(name);
-        if inspect_opt(engine, host, &candidate).await?.is_some() {
-            kept::before_remove(engine, self.d, host, &candidate, name, Why::Failed).await;
-            remove_container(engine, host, &candidate).await?;
-        }
+        // A start-first candidate left by an interrupted run goes too, and
+        // the old one gets back the aliases that run took for its drain.
+        self.drop_candidate(engine, host, name).await;
         match engine.start(name).await {
             Ok(()) => {}
             Err(e) if status_of(&e) == Some(304) => {}

@@ -50,15 +50,22 @@ impl Run<'_> {
             (Some(c), None, leftover) => {
                 // A crashed start-first run's candidate never took the name: it
                 // goes; the old one gets back aliases the crash left it without.
-                if let Some(l) = leftover {
-                    give_aliases(engine, c.id.as_deref().unwrap_or(name), &c, &l).await;
-                    kept::before_remove(engine, self.d, host, &temp, name, Why::Failed).await;
-                    let id = l.id.clone().unwrap_or_else(|| temp.clone());
-                    if let Err(e) = remove_container(engine, host, &id).await {
-                        return Some(Err(untouched(e)));
+                match leftover {
+                    None => c,
+                    Some(l) => {
+                        give_aliases(engine, c.id.as_deref().unwrap_or(name), &c, &l).await;
+                        kept::before_remove(engine, self.d, host, &temp, name, Why::Failed).await;
+                        let id = l.id.clone().unwrap_or_else(|| temp.clone());
+                        if let Err(e) = remove_container(engine, host, &id).await {
+                            return Some(Err(untouched(e)));
+                        }
+                        // Its networks changed: the candidate is made from it as it is now.
+                        match inspect_some(engine, host, name, "inspect the container").await {
+                            Ok(c) => c,
+                            Err(e) => return Some(Err(untouched(e))),
+                        }
                     }
                 }
-                c
             }
             // Killed mid-switch: the old one aside, the candidate (healthy
             // before the old one stopped) not yet named.
@@ -332,6 +339,29 @@ impl Run<'_> {
         }
     }
 
+    /// An interrupted run's candidate beside a container that stays: removed
+    /// (its logs kept), and the container gets back aliases the run's drain
+    /// took. Best effort: a failure is a warning in the log.
+    pub(super) async fn drop_candidate(&self, engine: &dyn Engine, host: &str, name: &str) {
+        let temp = new_name(name);
+        let Ok((Some(current), Some(cand))) = futures::future::try_join(
+            inspect_opt(engine, host, name),
+            inspect_opt(engine, host, &temp),
+        )
+        .await
+        else {
+            return;
+        };
+        give_aliases(
+            engine,
+            current.id.as_deref().unwrap_or(name),
+            &current,
+            &cand,
+        )
+        .await;
+        self.discard(engine, host, &temp, name).await;
+    }
+
     /// Removes the candidate (its logs kept); the old one is untouched.
     async fn discard(&self, engine: &dyn Engine, host: &str, temp: &str, name: &str) {
         if let Ok(Some(_)) = inspect_opt(engine, host, temp).await {
@@ -357,16 +387,33 @@ const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The user-defined networks where the container answers to aliases.
 fn aliased(c: &ContainerInspectResponse) -> Vec<(String, EndpointSettings)> {
+    // Docker 20.10 lists the container's short id among its aliases itself.
+    let short: String =
+        c.id.as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(12)
+            .collect();
     c.network_settings
         .as_ref()
         .and_then(|n| n.networks.as_ref())
         .map(|nets| {
             nets.iter()
-                .filter(|(net, ep)| {
-                    !matches!(net.as_str(), "bridge" | "host" | "none")
-                        && ep.aliases.as_ref().is_some_and(|a| !a.is_empty())
+                .filter(|(net, _)| !matches!(net.as_str(), "bridge" | "host" | "none"))
+                .filter_map(|(net, ep)| {
+                    let own: Vec<String> = ep
+                        .aliases
+                        .iter()
+                        .flatten()
+                        .filter(|a| **a != short)
+                        .cloned()
+                        .collect();
+                    (!own.is_empty()).then(|| {
+                        let mut ep = ep.clone();
+                        ep.aliases = Some(own);
+                        (net.clone(), ep)
+                    })
                 })
-                .map(|(net, ep)| (net.clone(), ep.clone()))
                 .collect()
         })
         .unwrap_or_default()
@@ -415,13 +462,14 @@ async fn unadvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectRespon
 async fn readvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectResponse) {
     for (net, ep) in aliased(old) {
         let _ = engine.disconnect(&net, id).await;
-        if engine.connect(&net, id, endpoint(&ep, true)).await.is_err() {
-            let back = EndpointSettings {
-                aliases: ep.aliases.clone(),
-                ..Default::default()
-            };
-            let _ = engine.connect(&net, id, back).await;
-        }
+        // Not pinned to its address: a fixed one would make every later
+        // deploy of it stop-first.
+        let back = EndpointSettings {
+            aliases: ep.aliases.clone(),
+            links: ep.links.clone(),
+            ..Default::default()
+        };
+        let _ = engine.connect(&net, id, back).await;
     }
 }
 
@@ -435,7 +483,15 @@ async fn give_aliases(
 ) {
     let have = aliased(current);
     for (net, ep) in aliased(model) {
-        if have.iter().any(|(n, _)| *n == net) {
+        let theirs = have
+            .iter()
+            .find(|(n, _)| *n == net)
+            .and_then(|(_, e)| e.aliases.as_ref());
+        let wanted = ep.aliases.iter().flatten();
+        if wanted
+            .clone()
+            .all(|a| theirs.is_some_and(|t| t.contains(a)))
+        {
             continue;
         }
         let _ = engine.disconnect(&net, id).await;

@@ -204,6 +204,19 @@ pub fn half_done(probe: &HostProbe) -> Option<String> {
     if let Some(r) = probe.half_replaced().next() {
         return replica_half_done(probe, r);
     }
+    // While its deploy runs, a candidate is that deploy's business.
+    let running = probe
+        .lock
+        .as_ref()
+        .is_some_and(|l| l.liveness == Liveness::Alive);
+    if let Some(r) = probe.replicas.iter().find(|r| r.candidate && !running) {
+        return Some(format!(
+            "a start-first candidate {} left by an interrupted deploy runs beside {} \
+             (which still serves)",
+            super::new_name(&r.name),
+            r.name
+        ));
+    }
     let lock = probe.lock.as_ref()?;
     if lock.liveness == Liveness::Alive {
         return None;
@@ -428,6 +441,16 @@ fn recover_job(
         return planned;
     }
     let locked_by_it = p.lock.as_ref().is_some_and(|l| ids.contains(&l.deploy_id));
+    if r.candidate && r.current.is_some() {
+        return entry(
+            from.to_owned(),
+            Job::Restore,
+            Some(format!(
+                "a start-first candidate {} runs beside it",
+                super::new_name(&r.name)
+            )),
+        );
+    }
     match &r.current {
         Some(c) if !c.running && locked_by_it => {
             entry(from.to_owned(), Job::Restore, replica_half_done(p, r))

@@ -27,6 +27,7 @@ fn probe(host: &str, image: &str) -> HostProbe {
             name: "web".into(),
             current: Some(c("web", image)),
             old: None,
+            candidate: false,
         }],
         lock: None,
         target_id: None,
@@ -300,6 +301,7 @@ fn scaled(host: &str, images: &[&str]) -> HostProbe {
                     current: Some(c(&name, image)),
                     name,
                     old: None,
+                    candidate: false,
                 }
             })
             .collect(),

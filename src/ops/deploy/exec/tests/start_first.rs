@@ -90,10 +90,11 @@ async fn a_failed_gate_removes_the_new_one_and_never_touched_the_old() {
 async fn a_crashed_runs_candidate_is_removed_and_the_deploy_starts_over() {
     let hosts = ["a"];
     let fake = fleet(&hosts, Some(OK));
-    // Left by a run killed while its candidate proved itself.
+    // Left by a run killed while its candidate proved itself: a plain deploy
+    // says to resume or roll back; the resume starts over.
     fake.container("a", "web-flotilla-new", V2);
     let svc = start_first(&hosts);
-    let ran = run(deployment(&fake, &svc, &request(Mode::Deploy, Some(V2))).await).await;
+    let ran = run(deployment(&fake, &svc, &request(Mode::Resume, Some(V2))).await).await;
 
     ran.assert_deployed("a");
     settled(&fake, "a", V2);
