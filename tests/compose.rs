@@ -41,14 +41,7 @@ fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
         .collect();
     let cfg = config(&tb, dir.path(), &name, "cdrift");
     let audit = dir.path().join("audit.jsonl");
-    let verb = |args: &[&str]| {
-        let mut cmd = common::flotilla();
-        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
-        run(cmd)
-    };
+    let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
 
     // ps names the project of each container.
     let ps = verb(&["ps", "--json", "--host", "fleet-1"]);
@@ -178,14 +171,7 @@ fn deploys_and_rollbacks_go_through_compose_and_compose_agrees() {
         .collect();
     let cfg = config(&tb, dir.path(), &name, "cdep");
     let audit = dir.path().join("audit.jsonl");
-    let verb = |args: &[&str]| {
-        let mut cmd = common::flotilla();
-        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
-        run(cmd)
-    };
+    let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
 
     let out = verb(&["deploy", "cdep", "--image", "flotilla-test/app:v2", "--yes"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);

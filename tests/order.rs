@@ -33,6 +33,36 @@ fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> String {
     image
 }
 
+/// What the service answers by its network alias, asked from a one-off
+/// container on the network.
+fn answer(tb: &Testbed, host: &str, net: &Network, alias: &str) -> String {
+    let url = format!("http://{alias}:8080/");
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "flotilla-test/base:latest",
+        "wget",
+        "-qO-",
+        &url,
+    ];
+    let out = tb.docker_raw(host, &args);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits (bounded) until the service answers `want` by its alias.
+fn wait_for_answer(tb: &Testbed, host: &str, net: &Network, alias: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while answer(tb, host, net, alias) != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{alias} never answered {want}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A config with `[service.NAME]` on one host; `extra` TOML lines.
 fn config(
     tb: &Testbed,
@@ -111,39 +141,8 @@ fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_o
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(&tb, dir.path(), &name, host, "# default order");
-    let verb = |args: &[&str]| {
-        let mut cmd = flotilla();
-        cmd.env("FLOTILLA_AUDIT_LOG", dir.path().join("audit.jsonl"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
-        run(cmd)
-    };
-    // Wait until the service answers by its alias.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = tb.docker_raw(
-            host,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &net.name,
-                "flotilla-test/base:latest",
-                "wget",
-                "-qO-",
-                "http://sfweb:8080/",
-            ],
-        );
-        if String::from_utf8_lossy(&out.stdout).contains("tiny1") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the service never answered"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let verb = |args: &[&str]| common::flotilla_with(&cfg, &dir.path().join("audit.jsonl"), args);
+    wait_for_answer(&tb, host, &net, "sfweb", "tiny1");
     let plan = verb(&["deploy", &name, "--image", &v2, "--dry-run"]);
     assert!(
         plan.stdout
@@ -375,39 +374,10 @@ fn killed_while_draining_then_rollback_or_resume_leaves_one_container_answering(
         host,
         "stop_grace = \"8s\" # default order",
     );
-    let verb = |args: &[&str]| {
-        let mut cmd = flotilla();
-        cmd.env("FLOTILLA_AUDIT_LOG", &audit)
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
-        run(cmd)
-    };
-    let by_alias = || {
-        let out = tb.docker_raw(
-            host,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &net.name,
-                "flotilla-test/base:latest",
-                "wget",
-                "-qO-",
-                "http://kweb:8080/",
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
+    let by_alias = || answer(&tb, host, &net, "kweb");
     let exists = |c: &str| tb.docker_raw(host, &["inspect", c]).status.success();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while by_alias() != "tiny1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the service never answered"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_answer(&tb, host, &net, "kweb", "tiny1");
     let original = identity(&tb, host, &name);
 
     kill_while_draining(&cfg, &audit, &name, &v2);

@@ -128,6 +128,16 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+/// `flotilla --config CONFIG ARGS…` with its audit records in `audit`, run.
+pub fn flotilla_with(config: &Path, audit: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = flotilla();
+    cmd.env("FLOTILLA_AUDIT_LOG", audit)
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    run(cmd)
+}
+
 pub fn run(mut cmd: Command) -> Outcome {
     let out = cmd.output().expect("run flotilla");
     Outcome {

@@ -417,27 +417,7 @@ impl Run<'_> {
         self.audit_replica(at, "start", &Ok(()));
         timings.start_ms += millis(t.elapsed());
         let t = Instant::now();
-        let new = inspect_some(engine, host, &id, "inspect new container").await?;
-        let mode = health::mode_of(
-            &new,
-            self.d.service.health_cmd.as_deref(),
-            self.d.service.stable_for,
-        );
-        self.step_at(at, Step::WaitingForHealth, mode.describe());
-        let control = self.control.clone();
-        let cancellable = s.cancellable;
-        let waited = Wait {
-            engine,
-            host,
-            container: &id,
-            mode,
-            timeout: self.d.service.health_timeout,
-            events: self.events,
-            replica: at.tag.clone(),
-            seen: Some(new),
-        }
-        .run(&move || cancellable && *control.borrow() == Control::Abort)
-        .await;
+        let waited = self.gate(engine, at, &id, s.cancellable).await;
         timings.health_ms += millis(t.elapsed());
         self.audit_replica(
             at,
@@ -451,6 +431,39 @@ impl Run<'_> {
             format!("after {:.1}s", t.elapsed().as_secs_f64()),
         );
         Ok(())
+    }
+
+    /// The health gate of container `id` (the new one): its own check, else
+    /// `health_cmd`, else running for `stable_for`; an abort cancels it when
+    /// `cancellable`.
+    pub(super) async fn gate(
+        &self,
+        engine: &dyn Engine,
+        at: &At<'_>,
+        id: &str,
+        cancellable: bool,
+    ) -> Result<std::time::Duration, DeployError> {
+        let host = at.host;
+        let new = inspect_some(engine, host, id, "inspect new container").await?;
+        let mode = health::mode_of(
+            &new,
+            self.d.service.health_cmd.as_deref(),
+            self.d.service.stable_for,
+        );
+        self.step_at(at, Step::WaitingForHealth, mode.describe());
+        let control = self.control.clone();
+        Wait {
+            engine,
+            host,
+            container: id,
+            mode,
+            timeout: self.d.service.health_timeout,
+            events: self.events,
+            replica: at.tag.clone(),
+            seen: Some(new),
+        }
+        .run(&move || cancellable && *control.borrow() == Control::Abort)
+        .await
     }
 
     /// After a failure mid-swap: the old container back, confirmed healthy.

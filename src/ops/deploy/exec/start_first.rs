@@ -10,13 +10,12 @@ use std::time::Instant;
 use bollard::models::{ContainerInspectResponse, EndpointIpamConfig, EndpointSettings};
 
 use super::replica::{At, Ended, Swap, SwapFailed, Swapped};
-use super::{Control, Run, millis};
+use super::{Run, millis};
 use crate::config::Order;
 use crate::ops::deploy::engine::{
     Engine, create, image_config, inspect_opt, inspect_some, remove_container, rename,
 };
 use crate::ops::deploy::event::{Step, Timings};
-use crate::ops::deploy::health::{self, Wait};
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::order::{Exposure, decide};
 use crate::ops::deploy::probe::ContainerSnap;
@@ -112,7 +111,7 @@ impl Run<'_> {
         self.audit_replica(at, "start", &Ok(()));
         timings.start_ms += millis(t.elapsed());
         let t = Instant::now();
-        let gate = self.candidate_healthy(engine, at, &id).await;
+        let gate = self.gate(engine, at, &id, true).await.map(|_| ());
         timings.health_ms += millis(t.elapsed());
         self.audit_replica(
             at,
@@ -170,7 +169,7 @@ impl Run<'_> {
         let (host, name) = (at.host, at.r.container.as_str());
         let id = cand.id.clone().unwrap_or_else(|| new_name(name));
         let t = Instant::now();
-        if self.candidate_healthy(engine, at, &id).await.is_err() {
+        if self.gate(engine, at, &id, true).await.map(|_| ()).is_err() {
             self.discard(engine, host, &new_name(name), name).await;
             return None;
         }
@@ -223,36 +222,6 @@ impl Run<'_> {
         );
         engine.start(&id).await.ctx(host, format!("start {temp}"))?;
         Ok(id)
-    }
-
-    async fn candidate_healthy(
-        &self,
-        engine: &dyn Engine,
-        at: &At<'_>,
-        id: &str,
-    ) -> Result<(), DeployError> {
-        let host = at.host;
-        let new = inspect_some(engine, host, id, "inspect new container").await?;
-        let mode = health::mode_of(
-            &new,
-            self.d.service.health_cmd.as_deref(),
-            self.d.service.stable_for,
-        );
-        self.step_at(at, Step::WaitingForHealth, mode.describe());
-        let control = self.control.clone();
-        Wait {
-            engine,
-            host,
-            container: id,
-            mode,
-            timeout: self.d.service.health_timeout,
-            events: self.events,
-            replica: at.tag.clone(),
-            seen: Some(new),
-        }
-        .run(&move || *control.borrow() == Control::Abort)
-        .await
-        .map(|_| ())
     }
 
     /// Drains and stops the old container, moves it aside, gives the new one

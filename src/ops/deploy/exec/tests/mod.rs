@@ -442,13 +442,14 @@ async fn health_failure_rolls_back_and_stops_the_run() {
 /// Deploys v2 to a and b until `op` number `nth` on a, where the process
 /// "dies"; its locks then belong to a dead process. Returns the deploy id.
 async fn crash_at(fake: &Fake, op: Op, nth: usize) -> String {
+    crash_with(fake, &service(&["a", "b"], 1), op, nth).await
+}
+
+/// A deploy of `svc` to v2 on a and b, killed at a's `nth` `op`; the locks
+/// stay, held by a process that is gone.
+async fn crash_with(fake: &Fake, svc: &ServiceSpec, op: Op, nth: usize) -> String {
     fake.fail("a", op, nth, Fault::Crash);
-    let d = deployment(
-        fake,
-        &service(&["a", "b"], 1),
-        &request(Mode::Deploy, Some(V2)),
-    )
-    .await;
+    let d = deployment(fake, svc, &request(Mode::Deploy, Some(V2))).await;
     let id = d.id.clone();
     let (tx, _rx) = mpsc::channel(10_000);
     let (_control, control_rx) = watch::channel(Control::Run);

@@ -103,24 +103,7 @@ async fn a_crashed_runs_candidate_is_removed_and_the_deploy_starts_over() {
 /// Kills a start-first run of a and b mid-switch on a: the old container
 /// stopped and aside, the healthy candidate not yet named.
 async fn crash_mid_switch(fake: &Fake) -> String {
-    fake.fail("a", Op::Rename, 2, Fault::Crash);
-    let svc = start_first(&["a", "b"]);
-    let d = deployment(fake, &svc, &request(Mode::Deploy, Some(V2))).await;
-    let id = d.id.clone();
-    let (tx, _rx) = mpsc::channel(10_000);
-    let (_control, control_rx) = watch::channel(Control::Run);
-    let task = tokio::spawn(execute(d, tx, control_rx));
-    tokio::time::timeout(LIMIT, fake.crashed())
-        .await
-        .expect("the crash happens");
-    task.abort();
-    let _ = task.await;
-    fake.restart();
-    for h in ["a", "b"] {
-        fake.edit(h, &lock_name("web"), |c| {
-            c.labels.insert("flotilla.lock.pid".into(), "0".into());
-        });
-    }
+    let id = crash_with(fake, &start_first(&["a", "b"]), Op::Rename, 2).await;
     assert!(fake.get("a", "web").is_none(), "{:?}", fake.names("a"));
     assert!(
         fake.get("a", "web-flotilla-new").is_some(),
