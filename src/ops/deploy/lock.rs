@@ -63,21 +63,41 @@ fn local_user() -> String {
     crate::ops::AuditRecord::new("", "", "", &Ok(())).user
 }
 
-/// This machine's name, as the kernel knows it.
+/// This machine's name (portable: the same on Linux and macOS).
 pub fn local_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
+    whoami::hostname()
         .ok()
+        .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 /// Whether `pid` is a running flotilla on this machine (a reused pid of
-/// another program does not count).
+/// another program does not count). Asked portably: a signal-0 probe, then
+/// the program's name from POSIX `ps`; when `ps` cannot say, the holder is
+/// taken to be alive (a lock is never taken over on a guess).
 fn flotilla_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim().starts_with("flotilla"))
+    use rustix::process::{Pid, test_kill_process};
+    let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    match test_kill_process(p) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => {}
+        Err(_) => return false,
+    }
+    let asked = std::process::Command::new("ps")
+        .args(["-o", "comm=", "-p", &pid.to_string()])
+        .output();
+    match asked {
+        // Linux gives the name, macOS the path.
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with("flotilla")),
+        Ok(_) => false,
+        Err(_) => true,
+    }
 }
 
 /// Decodes a lock's labels; liveness is checked only for holders on this machine.
@@ -239,10 +259,14 @@ mod tests {
     fn liveness_needs_a_running_flotilla() {
         assert!(!flotilla_alive(u32::MAX));
         // The test binary itself is named flotilla-<hash>.
-        let me = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-        assert_eq!(
-            flotilla_alive(std::process::id()),
-            me.starts_with("flotilla")
-        );
+        assert!(flotilla_alive(std::process::id()));
+        // A live process that is not flotilla: a reused pid.
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        assert!(!flotilla_alive(sleeper.id()));
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
     }
 }

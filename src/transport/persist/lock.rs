@@ -55,13 +55,20 @@ pub fn pid_in(path: &Path) -> Option<u32> {
 
 /// Whether `pid` is a persistent-session daemon serving `socket` (not some
 /// process that reused the pid of one that died).
+/// Asked of POSIX `ps` (Linux and macOS alike; no /proc).
 pub fn is_daemon(pid: u32, socket: &Path) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+    let Ok(out) = std::process::Command::new("ps")
+        .args(["-ww", "-o", "args=", "-p", &pid.to_string()])
+        .output()
+    else {
         return false;
     };
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.contains(&super::DAEMON_SUBCOMMAND.as_bytes())
-        && args.contains(&socket.as_os_str().as_encoded_bytes())
+    let args = String::from_utf8_lossy(&out.stdout);
+    out.status.success()
+        && args
+            .split_whitespace()
+            .any(|a| a == super::DAEMON_SUBCOMMAND)
+        && args.contains(&*socket.to_string_lossy())
 }
 
 #[cfg(test)]
