@@ -14,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::fleet::vitals::bytes;
+
 /// Output bytes of one run kept for the report.
 pub const KEEP: usize = 8 * 1024;
 /// Output bytes read from one run at most; past this the command is left
@@ -283,14 +285,6 @@ fn report(spec: &ExecSpec, ended: &Ended, took: Duration, out: &Captured) -> Opt
         text.push('\n');
     }
     Some(text)
-}
-
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
-        n => format!("{n} B"),
-    }
 }
 
 #[cfg(test)]
