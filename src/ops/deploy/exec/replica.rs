@@ -231,9 +231,7 @@ impl Run<'_> {
             inspect_opt(engine, host, &aside),
         )
         .await?;
-        let up_to_date = |s: &ContainerSnap| {
-            s.running && s.image == at.r.to && (image_id.is_empty() || s.image_id == image_id)
-        };
+        let up_to_date = |s: &ContainerSnap| runs_target(s, &at.r.to, image_id);
         match (old, current) {
             (None, None) => Err(DeployError::host(host, format!("no container {name}")).into()),
             (None, Some(c)) => {
@@ -561,10 +559,15 @@ async fn remove_kept(
     }
 }
 
+/// Already running `to` (and, when known, the very image id `image_id`).
+pub(super) fn runs_target(s: &ContainerSnap, to: &str, image_id: &str) -> bool {
+    s.running && s.image == to && (image_id.is_empty() || s.image_id == image_id)
+}
+
 /// Stops a container (by id: it may be renamed meanwhile) with its own grace
 /// period. Asked even when it looked stopped, as a restart policy may have
 /// started it since; a stopped one answers 304, which is fine.
-async fn stop(
+pub(super) async fn stop(
     engine: &dyn Engine,
     host: &str,
     c: &ContainerInspectResponse,

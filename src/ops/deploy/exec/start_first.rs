@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bollard::models::{ContainerInspectResponse, EndpointIpamConfig, EndpointSettings};
 
-use super::replica::{At, Ended, Swap, SwapFailed, Swapped};
+use super::replica::{At, Ended, Swap, SwapFailed, Swapped, runs_target, stop};
 use super::{Run, millis};
 use crate::config::Order;
 use crate::ops::deploy::engine::{
@@ -21,7 +21,7 @@ use crate::ops::deploy::order::{Exposure, decide};
 use crate::ops::deploy::probe::ContainerSnap;
 use crate::ops::deploy::{
     DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
-    new_name, old_name, spec, status_of,
+    new_name, old_name, spec,
 };
 
 impl Run<'_> {
@@ -79,11 +79,7 @@ impl Run<'_> {
         if order == Order::StopFirst {
             return None;
         }
-        let snap = ContainerSnap::from_inspect(&c);
-        if snap.running
-            && snap.image == at.r.to
-            && (s.image_id.is_empty() || snap.image_id == s.image_id)
-        {
+        if runs_target(&ContainerSnap::from_inspect(&c), &at.r.to, s.image_id) {
             return Some(Ok(Swapped::UpToDate));
         }
         Some(self.beside(engine, at, s, c, timings).await)
@@ -111,7 +107,7 @@ impl Run<'_> {
         self.audit_replica(at, "start", &Ok(()));
         timings.start_ms += millis(t.elapsed());
         let t = Instant::now();
-        let gate = self.gate(engine, at, &id, true).await.map(|_| ());
+        let gate = self.gate(engine, at, &id, true).await;
         timings.health_ms += millis(t.elapsed());
         self.audit_replica(
             at,
@@ -169,7 +165,7 @@ impl Run<'_> {
         let (host, name) = (at.host, at.r.container.as_str());
         let id = cand.id.clone().unwrap_or_else(|| new_name(name));
         let t = Instant::now();
-        if self.gate(engine, at, &id, true).await.map(|_| ()).is_err() {
+        if self.gate(engine, at, &id, true).await.is_err() {
             self.discard(engine, host, &new_name(name), name).await;
             return None;
         }
@@ -251,18 +247,7 @@ impl Run<'_> {
             tokio::time::sleep(grace).await;
         }
         self.step_at(at, Step::Stopping, name);
-        let secs = old
-            .config
-            .as_ref()
-            .and_then(|cfg| cfg.stop_timeout)
-            .unwrap_or(10)
-            .clamp(0, 300);
-        match engine.stop(&old_id, secs).await {
-            Err(e) if status_of(&e) != Some(304) => {
-                return Err(e).ctx(host, format!("stop {name}"));
-            }
-            _ => {}
-        }
+        stop(engine, host, old).await?;
         self.step_at(at, Step::Renaming, old_name(name));
         rename(engine, host, &old_id, &old_name(name)).await?;
         rename(engine, host, new_id, name).await?;
@@ -283,7 +268,7 @@ impl Run<'_> {
         self.step_at(at, Step::RollingBack, &error);
         // Whichever name the new one has now, it goes (its logs kept).
         let old_id = old.id.clone().unwrap_or_default();
-        readvertise(engine, &old_id, old).await;
+        give_aliases(engine, &old_id, &ContainerInspectResponse::default(), old).await;
         for candidate in [temp, name] {
             if let Ok(Some(c)) = inspect_opt(engine, host, candidate).await
                 && c.id.as_deref() != Some(old_id.as_str())
@@ -427,23 +412,10 @@ async fn unadvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectRespon
     done
 }
 
-/// Gives the old container its aliases back (the switch failed).
-async fn readvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectResponse) {
-    for (net, ep) in aliased(old) {
-        let _ = engine.disconnect(&net, id).await;
-        // Not pinned to its address: a fixed one would make every later
-        // deploy of it stop-first.
-        let back = EndpointSettings {
-            aliases: ep.aliases.clone(),
-            links: ep.links.clone(),
-            ..Default::default()
-        };
-        let _ = engine.connect(&net, id, back).await;
-    }
-}
-
-/// Gives container `id` the aliases `model` has where it lacks them (a run
-/// killed while it drained left it unlisted); it may get a new address.
+/// Gives container `id` the aliases `model` has where it lacks them (a
+/// failed switch, or a run killed while it drained, left it unlisted). Not
+/// pinned to an address (a fixed one would make every later deploy of it
+/// stop-first): it may get a new one.
 async fn give_aliases(
     engine: &dyn Engine,
     id: &str,
@@ -466,6 +438,7 @@ async fn give_aliases(
         let _ = engine.disconnect(&net, id).await;
         let back = EndpointSettings {
             aliases: ep.aliases.clone(),
+            links: ep.links.clone(),
             ..Default::default()
         };
         let _ = engine.connect(&net, id, back).await;
