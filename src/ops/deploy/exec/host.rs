@@ -88,10 +88,7 @@ impl Run<'_> {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         // The host's final record says how long the service was down here.
-        let mut action = format!(
-            "{}:{outcome} {} -> {} [{}]",
-            self.d.kind, ph.from, ph.to, self.d.id
-        );
+        let mut action = self.step_action(ph, &outcome);
         if let Some(ms) = report.timings.down_ms {
             action.push_str(&format!(" down {ms} ms"));
         }

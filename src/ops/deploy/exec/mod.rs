@@ -291,11 +291,15 @@ impl<'a> Run<'a> {
     }
 
     fn audit_step(&self, ph: &PlannedHost, step: &str, result: &Result<(), String>) {
-        let action = format!(
+        self.audit(&ph.host, &ph.container, self.step_action(ph, step), result);
+    }
+
+    /// `KIND:STEP FROM -> TO [ID]`, a host step's audit action.
+    fn step_action(&self, ph: &PlannedHost, step: &str) -> String {
+        format!(
             "{}:{step} {} -> {} [{}]",
             self.d.kind, ph.from, ph.to, self.d.id
-        );
-        self.audit(&ph.host, &ph.container, action, result);
+        )
     }
 
     /// A step on one container, with that container's own from → to.

@@ -363,25 +363,33 @@ impl Run<'_> {
         let labels = match s.model {
             // A revert: the container as it was, labels and all.
             Some(original) => flotilla_labels(original),
-            None => vec![
-                (
-                    LABEL_PREVIOUS_IMAGE,
-                    model
-                        .config
-                        .as_ref()
-                        .and_then(|c| c.image.clone())
-                        .unwrap_or_default(),
-                ),
-                (
-                    LABEL_PREVIOUS_IMAGE_ID,
-                    model.image.clone().unwrap_or_default(),
-                ),
-                (LABEL_DEPLOY_ID, self.d.id.clone()),
-            ],
+            None => self.deploy_labels(model),
         };
         let r = spec::recreate(model, model_image, &at.r.to, &labels);
         self.step_at(at, Step::Creating, &at.r.to);
         create(engine, at.host, at.name(), r).await
+    }
+
+    /// The flotilla labels of a container this run creates in place of `old`:
+    /// what it replaced (`rollback` returns there) and this deploy's id.
+    pub(super) fn deploy_labels(
+        &self,
+        old: &ContainerInspectResponse,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                LABEL_PREVIOUS_IMAGE,
+                old.config
+                    .as_ref()
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                LABEL_PREVIOUS_IMAGE_ID,
+                old.image.clone().unwrap_or_default(),
+            ),
+            (LABEL_DEPLOY_ID, self.d.id.clone()),
+        ]
     }
 
     /// Starts the new container (creating it first unless it was made while

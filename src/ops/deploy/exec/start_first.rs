@@ -19,10 +19,7 @@ use crate::ops::deploy::event::{Step, Timings};
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::order::{Exposure, decide};
 use crate::ops::deploy::probe::ContainerSnap;
-use crate::ops::deploy::{
-    DeployError, DockerContext, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
-    new_name, old_name, spec,
-};
+use crate::ops::deploy::{DeployError, DockerContext, new_name, old_name, spec};
 
 impl Run<'_> {
     /// `None` when this container is replaced stop-first (or is half done
@@ -193,18 +190,7 @@ impl Run<'_> {
     ) -> Result<String, DeployError> {
         let host = at.host;
         let config = image_config(engine, host, c).await?;
-        let labels = vec![
-            (
-                LABEL_PREVIOUS_IMAGE,
-                c.config
-                    .as_ref()
-                    .and_then(|x| x.image.clone())
-                    .unwrap_or_default(),
-            ),
-            (LABEL_PREVIOUS_IMAGE_ID, c.image.clone().unwrap_or_default()),
-            (LABEL_DEPLOY_ID, self.d.id.clone()),
-        ];
-        let body = spec::recreate(c, config.as_ref(), &at.r.to, &labels);
+        let body = spec::recreate(c, config.as_ref(), &at.r.to, &self.deploy_labels(c));
         self.step_at(
             at,
             Step::Creating,
