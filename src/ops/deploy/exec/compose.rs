@@ -7,15 +7,15 @@
 use std::time::{Duration, Instant};
 
 use super::host::Report;
-use super::{Control, Run, millis};
+use super::replica::At;
+use super::{Run, millis};
 use crate::fleet::compose::file::Tool;
 use crate::ops::deploy::DeployError;
 use crate::ops::deploy::compose::{self, ComposeTarget, Found};
-use crate::ops::deploy::engine::{Engine, inspect_some};
-use crate::ops::deploy::event::{DeployEvent, HostOutcome, Step};
-use crate::ops::deploy::health::{self, Wait};
+use crate::ops::deploy::engine::Engine;
+use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step};
 use crate::ops::deploy::kept::{self, Why};
-use crate::ops::deploy::plan::PlannedHost;
+use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
 use crate::ops::deploy::probe;
 use crate::transport::Remote;
 
@@ -81,17 +81,7 @@ impl Run<'_> {
             return;
         }
         let t1 = Instant::now();
-        for r in ph.changing() {
-            kept::before_remove(
-                engine,
-                self.d,
-                host,
-                &r.container,
-                &r.container,
-                Why::Replaced,
-            )
-            .await;
-        }
+        self.keep_logs(engine, ph, Why::Replaced).await;
         let text =
             compose::override_yaml(t, &ph.to, &ph.from, &self.d.id, found.version.as_deref());
         let step = |step: Step, detail: String| {
@@ -148,17 +138,7 @@ impl Run<'_> {
             Step::RollingBack,
             format!("{} back as it was", t.override_file),
         );
-        for r in ph.changing() {
-            kept::before_remove(
-                engine,
-                self.d,
-                host,
-                &r.container,
-                &r.container,
-                Why::Failed,
-            )
-            .await;
-        }
+        self.keep_logs(engine, ph, Why::Failed).await;
         let back = self.compose_back(engine, remote, t, tool, &found, ph).await;
         self.audit_step(
             ph,
@@ -206,7 +186,8 @@ impl Run<'_> {
         self.compose_healthy(engine, ph, false).await
     }
 
-    /// Every container of the service on the host, healthy by its check.
+    /// Every container of the service on the host, healthy by its check:
+    /// the same gate as any deploy's, each named as a replica when several.
     async fn compose_healthy(
         &self,
         engine: &dyn Engine,
@@ -221,34 +202,33 @@ impl Run<'_> {
                 "Compose created no container for the service",
             ));
         }
-        for r in &found.replicas {
-            let c = inspect_some(engine, host, &r.name, "inspect the new container").await?;
-            let mode = health::mode_of(
-                &c,
-                self.d.service.health_cmd.as_deref(),
-                self.d.service.stable_for,
-            );
-            let _ = self.events.try_send(DeployEvent::Step {
-                host: host.to_owned(),
-                replica: None,
-                step: Step::WaitingForHealth,
-                detail: format!("{} ({})", r.name, mode.describe()),
-            });
-            let control = self.control.clone();
-            Wait {
-                engine,
+        let total = found.replicas.len();
+        for (i, r) in found.replicas.iter().enumerate() {
+            let at = At {
                 host,
-                container: &r.name,
-                mode,
-                timeout: self.d.service.health_timeout,
-                events: self.events,
-                replica: None,
-                seen: Some(c),
-            }
-            .run(&move || cancellable && *control.borrow() == Control::Abort)
-            .await?;
+                r: PlannedReplica {
+                    container: r.name.clone(),
+                    from: ph.from.clone(),
+                    to: ph.to.clone(),
+                    job: Job::Deploy,
+                    note: None,
+                },
+                tag: (total > 1).then(|| ReplicaRef {
+                    container: r.name.clone(),
+                    index: i + 1,
+                    total,
+                }),
+            };
+            self.gate(engine, &at, &r.name, cancellable).await?;
         }
         Ok(())
+    }
+
+    /// Keeps the logs of the containers Compose is about to recreate.
+    async fn keep_logs(&self, engine: &dyn Engine, ph: &PlannedHost, why: Why) {
+        for r in ph.changing() {
+            kept::before_remove(engine, self.d, &ph.host, &r.container, &r.container, why).await;
+        }
     }
 }
 
