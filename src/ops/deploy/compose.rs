@@ -13,12 +13,14 @@
 //! removes it) and runs `up` again.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::fleet::compose::file::{Tool, find_tool};
 use crate::fleet::compose::{CONFIG_FILES, PROJECT, SERVICE, WORKING_DIR};
 use crate::fleet::vitals::sh_quote;
+use crate::transport::Remote;
 
 /// The files Compose looks for in a directory, preferred first, each with
 /// the override it loads beside it.
@@ -243,25 +245,44 @@ pub fn file_script(t: &ComposeTarget) -> String {
 /// The image the compose file itself names for the service (`None`: it
 /// has none, only a build).
 pub async fn file_image(
-    remote: &crate::transport::Remote,
+    remote: &Remote,
     t: &ComposeTarget,
-    within: std::time::Duration,
+    within: Duration,
 ) -> Result<Option<String>, String> {
-    let out = tokio::time::timeout(within, remote.exec(&file_script(t), 1024 * 1024))
+    let out = on_host(remote, 1024 * 1024, &file_script(t), within)
         .await
-        .map_err(|_| format!("Compose did not answer within {}s", within.as_secs()))??;
-    if out.exit_status != Some(0) {
-        let said = crate::redact::clean(String::from_utf8_lossy(&out.stderr).trim());
-        return Err(format!(
-            "reading {}/{}: {}",
-            t.working_dir,
-            t.file,
-            said.lines().last().unwrap_or("no answer")
-        ));
-    }
-    let file = crate::fleet::compose::file::parse_config(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("reading {}/{}: {e}", t.working_dir, t.file))?;
+    let file = crate::fleet::compose::file::parse_config(&out).map_err(|e| e.to_string())?;
     Ok(file.services.get(&t.service).and_then(|s| s.image.clone()))
+}
+
+/// Runs a script on the host (at most `limit` bytes of output kept); its
+/// output, or why it failed: the exit code and the last lines it printed,
+/// cleaned.
+pub async fn on_host(
+    remote: &Remote,
+    limit: usize,
+    script: &str,
+    within: Duration,
+) -> Result<String, String> {
+    let out = tokio::time::timeout(within, remote.exec(script, limit))
+        .await
+        .map_err(|_| format!("no answer within {}s", within.as_secs()))??;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match out.exit_status {
+        Some(0) => Ok(text),
+        code => {
+            let said = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+            let said = crate::redact::clean(said.trim());
+            let tail: Vec<&str> = said.lines().rev().take(3).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(match code {
+                Some(3) => format!("cannot enter the project directory: {}", tail.join(" / ")),
+                Some(c) => format!("exited {c}: {}", tail.join(" / ")),
+                None => format!("exec refused by the server: {}", tail.join(" / ")),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

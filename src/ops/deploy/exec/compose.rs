@@ -55,10 +55,13 @@ impl Run<'_> {
         }
         self.audit_step(ph, "image", &Ok(()));
         report.timings.image_ms = millis(t0.elapsed());
-        let found = match sh(remote, &compose::read_script(t), FILES_WITHIN).await {
-            Ok(out) => compose::parse_read(&out),
-            Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
-        };
+        let found =
+            match compose::on_host(remote, OUTPUT_LIMIT, &compose::read_script(t), FILES_WITHIN)
+                .await
+            {
+                Ok(out) => compose::parse_read(&out),
+                Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
+            };
         let Some(tool) = found.tool else {
             return unchanged(
                 report,
@@ -96,7 +99,14 @@ impl Run<'_> {
             Step::Creating,
             format!("pinning {} in {}/{}", ph.to, t.working_dir, t.override_file),
         );
-        if let Err(e) = sh(remote, &compose::write_script(t, Some(&text)), FILES_WITHIN).await {
+        if let Err(e) = compose::on_host(
+            remote,
+            OUTPUT_LIMIT,
+            &compose::write_script(t, Some(&text)),
+            FILES_WITHIN,
+        )
+        .await
+        {
             // The write is a rename: the old file stands.
             return unchanged(report, format!("writing {}: {e}", t.override_file));
         }
@@ -109,8 +119,9 @@ impl Run<'_> {
                 t.service
             ),
         );
-        let up = sh(
+        let up = compose::on_host(
             remote,
+            OUTPUT_LIMIT,
             &compose::up_script(t, tool, ph.replicas.len()),
             UP_WITHIN,
         )
@@ -173,11 +184,12 @@ impl Run<'_> {
     ) -> Result<(), DeployError> {
         let host = ph.host.as_str();
         let write = compose::write_script(t, found.override_text.as_deref());
-        sh(remote, &write, FILES_WITHIN)
+        compose::on_host(remote, OUTPUT_LIMIT, &write, FILES_WITHIN)
             .await
             .map_err(|e| DeployError::host(host, format!("restoring {}: {e}", t.override_file)))?;
-        sh(
+        compose::on_host(
             remote,
+            OUTPUT_LIMIT,
             &compose::up_script(t, tool, ph.replicas.len()),
             UP_WITHIN,
         )
@@ -228,29 +240,6 @@ impl Run<'_> {
     async fn keep_logs(&self, engine: &dyn Engine, ph: &PlannedHost, why: Why) {
         for r in ph.changing() {
             kept::before_remove(engine, self.d, &ph.host, &r.container, &r.container, why).await;
-        }
-    }
-}
-
-/// Runs a script on the host; its output, or why it failed (exit code and
-/// the last lines it printed, cleaned).
-async fn sh(remote: &Remote, script: &str, within: Duration) -> Result<String, String> {
-    let out = tokio::time::timeout(within, remote.exec(script, OUTPUT_LIMIT))
-        .await
-        .map_err(|_| format!("no answer within {}s", within.as_secs()))??;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    match out.exit_status {
-        Some(0) => Ok(text),
-        code => {
-            let said = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
-            let said = crate::redact::clean(said.trim());
-            let tail: Vec<&str> = said.lines().rev().take(3).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Err(match code {
-                Some(3) => format!("cannot enter the project directory: {}", tail.join(" / ")),
-                Some(c) => format!("exited {c}: {}", tail.join(" / ")),
-                None => format!("exec refused by the server: {}", tail.join(" / ")),
-            })
         }
     }
 }
