@@ -106,13 +106,10 @@ async fn compose_status(conn: &Connected, probes: &[HostProbe]) -> Vec<(String, 
         let host = p.host.clone();
         Some(async move {
             let read = match handles {
-                Some(crate::fleet::Handles {
-                    docker,
-                    remote: Some(remote),
-                }) => compose::file::judge(&docker, &remote, &project, &containers, COMPOSE_WITHIN)
+                Some(h) => compose::file::judge(&h, &project, &containers, COMPOSE_WITHIN)
                     .await
                     .map_err(|e| e.to_string()),
-                _ => Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
+                None => Err("the host's connection is gone".to_owned()),
             };
             let status = match read {
                 Ok((file, drift)) => ComposeStatus {

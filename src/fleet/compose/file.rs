@@ -293,12 +293,16 @@ pub async fn read(
 /// Reads a project's files on the host and judges its containers: the
 /// files through Compose, the ids v2's rule needs through Docker.
 pub async fn judge(
-    docker: &bollard::Docker,
-    remote: &Remote,
+    handles: &crate::fleet::Handles,
     p: &ProjectRef,
     containers: &[ContainerInfo],
     within: Duration,
 ) -> Result<(ProjectFile, Vec<Drift>), ReadError> {
+    let (docker, Some(remote)) = (&handles.docker, &handles.remote) else {
+        return Err(ReadError::Failed(
+            "local Docker daemon: Compose files are read over SSH only".to_owned(),
+        ));
+    };
     let file = read(remote, p, within).await?;
     let mut ids = BTreeMap::new();
     for image in ids_wanted(&file, &p.project, containers) {

@@ -379,15 +379,12 @@ pub async fn compose_drift(
             let handle = handles.get(hi).cloned().flatten();
             let containers = h.containers.clone();
             Some(async move {
-                let Some((docker, Some(remote))) = handle.map(|h| (h.docker, h.remote)) else {
-                    return (
-                        name,
-                        Err("local Docker daemon: Compose files are read over SSH only".to_owned()),
-                    );
+                let Some(handle) = handle else {
+                    return (name, Err("the host's connection is gone".to_owned()));
                 };
                 let mut drift = Vec::new();
                 for p in &projects {
-                    match compose::file::judge(&docker, &remote, p, &containers, within).await {
+                    match compose::file::judge(&handle, p, &containers, within).await {
                         Ok((_, found)) => drift.extend(found),
                         Err(e) => return (name, Err(format!("project {}: {e}", p.project))),
                     }
