@@ -54,15 +54,7 @@ fn autoheal_restarts_only_the_labelled_container_once_per_cooldown() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().expect("spawn watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(40);
     // Until the restart, then long enough for the healed container to turn
@@ -120,6 +112,20 @@ fn autoheal_restarts_only_the_labelled_container_once_per_cooldown() {
         sent.lines().any(|l| l.contains("\"event\":\"autoheal\"")),
         "--exec got the JSON on stdin: {sent}"
     );
+}
+
+/// The child's stdout, line by line, read on a thread of its own.
+fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// One request a test HTTP server received: its head and body.
@@ -273,15 +279,7 @@ fn a_dead_webhook_never_stops_watch() {
     );
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let first = rx.recv_timeout(Duration::from_secs(30));
     // Still running after the failed POSTs.
     std::thread::sleep(Duration::from_secs(2));
@@ -410,15 +408,7 @@ fn webhooks_still_queued_when_watch_ends_are_counted_not_lost_silently() {
     );
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let first = rx.recv_timeout(Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let _ = std::process::Command::new("kill")
