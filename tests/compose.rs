@@ -22,23 +22,34 @@ fn config(tb: &Testbed, dir: &std::path::Path, project: &str, service: &str) -> 
     path
 }
 
+/// Project `name` with `service` on flotilla-test/app:v1, up on fleet-1 and
+/// fleet-2, each in a directory of its own under `dir`.
+fn on_two_hosts<'a>(
+    tb: &'a Testbed,
+    dir: &std::path::Path,
+    name: &str,
+    service: &str,
+) -> Vec<Project<'a>> {
+    ["fleet-1", "fleet-2"]
+        .iter()
+        .map(|h| {
+            Project::up(
+                tb,
+                h,
+                name,
+                &dir.join(h).join(name),
+                &one_service(service, "flotilla-test/app:v1"),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn status_and_triage_show_a_host_whose_file_differs_from_what_runs() {
     let tb = Testbed::get();
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("cdemo{}", std::process::id());
-    let projects: Vec<Project> = ["fleet-1", "fleet-2"]
-        .iter()
-        .map(|h| {
-            Project::up(
-                &tb,
-                h,
-                &name,
-                &dir.path().join(h).join(&name),
-                &one_service("cdrift", "flotilla-test/app:v1"),
-            )
-        })
-        .collect();
+    let projects = on_two_hosts(&tb, dir.path(), &name, "cdrift");
     let cfg = config(&tb, dir.path(), &name, "cdrift");
     let audit = dir.path().join("audit.jsonl");
     let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
@@ -157,18 +168,7 @@ fn deploys_and_rollbacks_go_through_compose_and_compose_agrees() {
     let tb = Testbed::get();
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("cdeploy{}", std::process::id());
-    let projects: Vec<Project> = ["fleet-1", "fleet-2"]
-        .iter()
-        .map(|h| {
-            Project::up(
-                &tb,
-                h,
-                &name,
-                &dir.path().join(h).join(&name),
-                &one_service("cdep", "flotilla-test/app:v1"),
-            )
-        })
-        .collect();
+    let projects = on_two_hosts(&tb, dir.path(), &name, "cdep");
     let cfg = config(&tb, dir.path(), &name, "cdep");
     let audit = dir.path().join("audit.jsonl");
     let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
