@@ -4,17 +4,35 @@
 mod common;
 
 use common::compose::{Project, one_service};
-use common::{Testbed, json, run};
+use common::web::{Probe, answer, kill_while_draining, tiny, wait_for_answer};
+use common::{Network, Testbed, json, run};
 
 /// The testbed inventory plus `[service.SERVICE]` on fleet-1 and fleet-2
 /// (each test its own service name: triage groups by it).
 fn config(tb: &Testbed, dir: &std::path::Path, project: &str, service: &str) -> std::path::PathBuf {
+    config_on(
+        tb,
+        dir,
+        project,
+        service,
+        "hosts = [\"fleet-1\", \"fleet-2\"]",
+    )
+}
+
+/// The same with the service's own TOML lines (`hosts = …` among them).
+fn config_on(
+    tb: &Testbed,
+    dir: &std::path::Path,
+    project: &str,
+    service: &str,
+    lines: &str,
+) -> std::path::PathBuf {
     let base = std::fs::read_to_string(tb.config()).expect("testbed config");
     let path = dir.join("flotilla.toml");
     std::fs::write(
         &path,
         format!(
-            "{base}\n[service.{service}]\nhosts = [\"fleet-1\", \"fleet-2\"]\n\
+            "{base}\n[service.{service}]\n{lines}\n\
              compose = {{ project = \"{project}\", service = \"{service}\" }}\n"
         ),
     )
@@ -169,7 +187,14 @@ fn deploys_and_rollbacks_go_through_compose_and_compose_agrees() {
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("cdeploy{}", std::process::id());
     let projects = on_two_hosts(&tb, dir.path(), &name, "cdep");
-    let cfg = config(&tb, dir.path(), &name, "cdep");
+    // Compose's `up` recreating: start-first has a test of its own.
+    let cfg = config_on(
+        &tb,
+        dir.path(),
+        &name,
+        "cdep",
+        "hosts = [\"fleet-1\", \"fleet-2\"]\norder = \"stop-first\"",
+    );
     let audit = dir.path().join("audit.jsonl");
     let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
 
@@ -290,4 +315,122 @@ fn an_override_that_is_not_flotillas_is_never_touched() {
     );
     let up = p.compose(&["up", "-d"]);
     assert!(up.contains("is up-to-date"), "{up}");
+}
+
+/// The service's containers as Compose labels them: `id image` per line, sorted.
+fn service_containers(tb: &Testbed, host: &str, project: &str, service: &str) -> Vec<String> {
+    let out = tb.docker(
+        host,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+            "--format",
+            "{{.ID}} {{.Image}} {{.State}}",
+        ],
+    );
+    let mut rows: Vec<String> = out.lines().map(str::to_owned).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn start_first_through_compose_keeps_a_scaled_service_answering() {
+    let tb = Testbed::get();
+    let host = "fleet-1";
+    let name = format!("csf{}", std::process::id());
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    let (v1, v2, broken) = (
+        tiny(&tb, host, &name, Some("1")),
+        tiny(&tb, host, &name, Some("2")),
+        tiny(&tb, host, &name, None),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "services:\n  csweb:\n    image: {v1}\nnetworks:\n  default:\n    external: true\n    name: {}\n",
+        net.name
+    );
+    let p = Project::up(&tb, host, &name, &dir.path().join(&name), &yaml);
+    p.compose(&["up", "-d", "--scale", "csweb=2"]);
+    let cfg = config_on(
+        &tb,
+        dir.path(),
+        &name,
+        "csweb",
+        "hosts = [\"fleet-1\"]\nhealth_timeout = \"20s\"\n\
+         health_cmd = \"wget -qO- http://localhost:8080/\"\nstop_grace = \"4s\"",
+    );
+    let audit = dir.path().join("audit.jsonl");
+    let verb = |args: &[&str]| common::flotilla_with(&cfg, &audit, args);
+    let running = || service_containers(&tb, host, &name, "csweb");
+    wait_for_answer(&tb, host, &net, "csweb", "tiny1");
+
+    let plan = verb(&["deploy", "csweb", "--image", &v2, "--dry-run"]);
+    assert!(
+        plan.stdout
+            .contains("through Compose, start-first: it publishes no host port"),
+        "{}",
+        plan.stdout
+    );
+    let probe = Probe::start(&tb, host, &net, "csweb");
+    let out = verb(&["deploy", "csweb", "--image", &v2, "--yes", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    probe.no_failures("a start-first deploy through Compose");
+    let done = out
+        .stdout
+        .lines()
+        .map(json)
+        .find(|e| e["event"] == "host_done")
+        .expect("host_done");
+    assert_eq!(done["timings"]["down_ms"], 0, "{done}");
+    let now = running();
+    assert_eq!(now.len(), 2, "two replicas still: {now:?}");
+    assert!(
+        now.iter().all(|r| r.ends_with(&format!("{v2} running"))),
+        "{now:?}"
+    );
+    let up = p.compose(&["up", "-d", "--scale", "csweb=2"]);
+    assert!(
+        !up.contains("Recreating") && !up.contains("Creating"),
+        "Compose agrees: {up}"
+    );
+    assert!(p.compose(&["config"]).contains(&format!("image: {v2}")));
+
+    // A never-healthy image: the new ones go, the old ones never stopped.
+    let before = running();
+    let out = verb(&["deploy", "csweb", "--image", &broken, "--yes"]);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
+    assert_eq!(running(), before, "the same containers, and only them");
+    assert!(
+        p.compose(&["config"]).contains(&format!("image: {v2}")),
+        "the override is back"
+    );
+
+    // Killed while the old ones drain: --rollback keeps the old ones (and
+    // gives them back their name), --resume the new ones.
+    kill_while_draining(&cfg, &audit, "csweb", &v1);
+    assert_eq!(
+        running().len(),
+        4,
+        "new ones beside the old: {:?}",
+        running()
+    );
+    let out = verb(&["deploy", "csweb", "--rollback", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(running(), before, "the old ones stayed: {}", out.stdout);
+    assert_eq!(answer(&tb, host, &net, "csweb"), "tiny2");
+
+    kill_while_draining(&cfg, &audit, "csweb", &v1);
+    let out = verb(&["deploy", "csweb", "--resume", "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let now = running();
+    assert_eq!(now.len(), 2, "{now:?}: {}", out.stdout);
+    assert!(
+        now.iter().all(|r| r.ends_with(&format!("{v1} running"))),
+        "{now:?}"
+    );
+    assert_eq!(answer(&tb, host, &net, "csweb"), "tiny1");
 }

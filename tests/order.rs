@@ -5,63 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::web::{Probe, answer, kill_while_draining, tiny, wait_for_answer};
 use common::{Network, Testbed, flotilla, json, run};
-
-/// A tiny web server image per version (busybox httpd serving its version);
-/// `None` serves nothing, so its health check fails. Like many servers it
-/// stops answering at SIGTERM and exits a second later: a proxy that still
-/// sends to it then fails.
-fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> String {
-    let tag = version.unwrap_or("broken");
-    let image = format!("otest/{name}:{tag}");
-    let src = format!("{name}-src-{tag}");
-    tb.docker(
-        host,
-        &["create", "--name", &src, "flotilla-test/base:latest"],
-    );
-    let serve = match version {
-        Some(v) => format!("mkdir -p /www && echo tiny{v} > /www/index.html && "),
-        None => "mkdir -p /www && ".to_owned(),
-    };
-    let cmd = format!(
-        "CMD [\"sh\", \"-c\", \"{serve}httpd -f -p 8080 -h /www & trap 'kill $!; sleep 1; exit 0' TERM; wait\"]"
-    );
-    tb.docker(host, &["commit", "--change", &cmd, &src, &image]);
-    tb.docker(host, &["rm", &src]);
-    image
-}
-
-/// What the service answers by its network alias, asked from a one-off
-/// container on the network.
-fn answer(tb: &Testbed, host: &str, net: &Network, alias: &str) -> String {
-    let url = format!("http://{alias}:8080/");
-    let args = [
-        "run",
-        "--rm",
-        "--network",
-        &net.name,
-        "flotilla-test/base:latest",
-        "wget",
-        "-qO-",
-        &url,
-    ];
-    let out = tb.docker_raw(host, &args);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Waits (bounded) until the service answers `want` by its alias.
-fn wait_for_answer(tb: &Testbed, host: &str, net: &Network, alias: &str, want: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while answer(tb, host, net, alias) != want {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{alias} never answered {want}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// A config with `[service.NAME]` on one host; `extra` TOML lines.
 fn config(
@@ -119,11 +64,10 @@ fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_o
         tiny(&tb, host, &name, Some("2")),
         tiny(&tb, host, &name, None),
     );
-    let probe = format!("{name}-probe");
     let _cleanup = Cleanup {
         tb: &tb,
         host,
-        containers: vec![name.clone(), probe.clone(), format!("{name}-flotilla-new")],
+        containers: vec![name.clone(), format!("{name}-flotilla-new")],
     };
     tb.docker(
         host,
@@ -150,43 +94,10 @@ fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_o
         "{}",
         plan.stdout
     );
-    // A probe asks by alias every 50 ms (bounded: 1200 tries) through the deploy.
-    tb.docker(
-        host,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &probe,
-            "--network",
-            &net.name,
-            "flotilla-test/base:latest",
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 1200 ]; do if wget -qO- http://sfweb:8080/ >/dev/null 2>&1; \
-             then echo OK; else echo FAIL; fi; i=$((i+1)); sleep 0.05; done",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let probe = Probe::start(&tb, host, &net, "sfweb");
     let out = verb(&["deploy", &name, "--image", &v2, "--yes", "--json"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    std::thread::sleep(Duration::from_millis(500));
-    let answers = tb.docker(host, &["logs", &probe]);
-    tb.docker(host, &["rm", "-f", &probe]);
-    let (ok, failed) = (
-        answers.matches("OK").count(),
-        answers.matches("FAIL").count(),
-    );
-    assert!(
-        ok > 10,
-        "the probe ran through the deploy: {ok} answers: {answers:.400}"
-    );
-    assert_eq!(
-        failed,
-        0,
-        "{failed} of {} requests failed during a start-first deploy",
-        ok + failed
-    );
+    probe.no_failures("a start-first deploy");
     let done: Vec<serde_json::Value> = out
         .stdout
         .lines()
@@ -304,35 +215,6 @@ fn a_published_host_port_means_stop_first_by_default() {
     );
     let served = tb.docker(host, &["inspect", "-f", "{{.Config.Image}}", &name]);
     assert_eq!(served.trim(), v2);
-}
-
-/// Starts a deploy and SIGKILLs flotilla while the old container drains
-/// (the candidate healthy and serving, the old one unlisted).
-fn kill_while_draining(cfg: &std::path::Path, audit: &std::path::Path, name: &str, image: &str) {
-    use std::io::{BufRead, BufReader};
-    let mut cmd = flotilla();
-    cmd.env("FLOTILLA_AUDIT_LOG", audit)
-        .arg("--config")
-        .arg(cfg)
-        .args(["deploy", name, "--image", image, "--yes", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("spawn deploy");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut seen = Vec::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        let draining = line.contains("\"event\":\"step\"") && line.contains("draining");
-        seen.push(line);
-        if draining {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        seen.last().is_some_and(|l| l.contains("draining")),
-        "never drained: {seen:#?}"
-    );
 }
 
 #[test]

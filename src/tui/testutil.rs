@@ -179,7 +179,7 @@ pub fn web_service() -> crate::config::ServiceSpec {
 pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
     use crate::ops::deploy::{Job, Plan, PlannedHost, PlannedReplica};
     let host = |name: &str, from: &str, job: Job| {
-        PlannedHost::new(
+        let mut h = PlannedHost::new(
             name,
             vec![PlannedReplica {
                 container: "shop-web-1".into(),
@@ -188,7 +188,13 @@ pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
                 job,
                 note: (job == Job::Keep).then(|| "already on the image".to_owned()),
             }],
-        )
+        );
+        h.order = Some(if name == "fleet-3" {
+            "stop-first: it publishes host port 0.0.0.0:8080->8080/tcp (two containers cannot bind one host port)".into()
+        } else {
+            "start-first: it publishes no host port, so the new one serves beside the old until healthy".into()
+        });
+        h
     };
     crate::tui::state::deploy::PlanSummary {
         deploy_id: "20261125T210000Z-4242".into(),

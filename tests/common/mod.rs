@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod proxy;
 pub mod tmux;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

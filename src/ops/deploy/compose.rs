@@ -207,22 +207,37 @@ pub fn write_script(t: &ComposeTarget, text: Option<&str>) -> String {
     }
 }
 
+/// How `up` treats the service's containers that run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Up {
+    /// Recreated from the files (stop-first): `count` of them.
+    Recreate,
+    /// Left running (`--no-recreate`) while `count` minus their number new
+    /// ones start beside them (start-first, as docker-rollout does it).
+    Beside,
+}
+
 /// `up -d --no-deps SERVICE` in the project's directory, as a plain `up`
 /// there would read the files (no `-f`: the override is loaded by itself),
-/// keeping the host's count of containers (`up` alone would go back to the
-/// file's, undoing a `--scale`).
-pub fn up_script(t: &ComposeTarget, tool: Tool, replicas: usize) -> String {
+/// with `--scale SERVICE=count`: the host's count of containers (`up` alone
+/// would go back to the file's, undoing a `--scale`), or twice it to start
+/// new ones beside the old.
+pub fn up_script(t: &ComposeTarget, tool: Tool, count: usize, how: Up) -> String {
     // v2 would pull a missing image; the deploy brought it already.
     let pull = match tool {
         Tool::Plugin => " --pull never",
         Tool::Standalone => "",
     };
+    let keep = match how {
+        Up::Recreate => "",
+        Up::Beside => " --no-recreate",
+    };
     format!(
-        "cd {} || exit 3; {} -p {} up -d --no-deps{pull} --scale {} {} 2>&1",
+        "cd {} || exit 3; {} -p {} up -d --no-deps{pull}{keep} --scale {} {} 2>&1",
         sh_quote(&t.working_dir),
         tool.command(),
         sh_quote(&t.project),
-        sh_quote(&format!("{}={}", t.service, replicas.max(1))),
+        sh_quote(&format!("{}={}", t.service, count.max(1))),
         sh_quote(&t.service)
     )
 }
@@ -379,12 +394,16 @@ mod tests {
             "cd '/srv/shop' || exit 3; rm -f 'docker-compose.override.yml'"
         );
         assert_eq!(
-            up_script(&t, Tool::Plugin, 1),
+            up_script(&t, Tool::Plugin, 1, Up::Recreate),
             "cd '/srv/shop' || exit 3; docker compose -p 'shop' up -d --no-deps --pull never --scale 'web=1' 'web' 2>&1"
         );
         assert_eq!(
-            up_script(&t, Tool::Standalone, 3),
+            up_script(&t, Tool::Standalone, 3, Up::Recreate),
             "cd '/srv/shop' || exit 3; docker-compose -p 'shop' up -d --no-deps --scale 'web=3' 'web' 2>&1"
+        );
+        assert_eq!(
+            up_script(&t, Tool::Plugin, 4, Up::Beside),
+            "cd '/srv/shop' || exit 3; docker compose -p 'shop' up -d --no-deps --pull never --no-recreate --scale 'web=4' 'web' 2>&1"
         );
         assert!(read_script(&t).contains("cat 'docker-compose.override.yml'"));
         let f = file_script(&t);

@@ -342,11 +342,9 @@ impl DeployEvent {
                 error,
                 timings,
             } => {
-                let down = match timings.down_ms {
-                    Some(0) => ", down 0 ms".to_owned(),
-                    Some(ms) => format!(", down {:.1}s", secs(ms)),
-                    None => String::new(),
-                };
+                let down = timings
+                    .down_ms
+                    .map_or_else(String::new, |ms| format!(", {}", down_label(ms)));
                 let mut text = format!(
                     "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s{down})",
                     outcome.describe(image),
@@ -389,6 +387,14 @@ impl DeployEvent {
                 text
             }
         })
+    }
+}
+
+/// How long the service was unavailable on a host: `down 0 ms`, `down 10.3s`.
+pub fn down_label(ms: u64) -> String {
+    match ms {
+        0 => "down 0 ms".to_owned(),
+        ms => format!("down {:.1}s", ms as f64 / 1000.0),
     }
 }
 

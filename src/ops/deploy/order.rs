@@ -15,6 +15,9 @@ pub struct Exposure {
     pub host_network: bool,
     /// A network on which it has a fixed address (`--ip`): two cannot.
     pub fixed_address: Option<String>,
+    /// A Compose container's `container_name`: Compose cannot run a second
+    /// one of the service beside it.
+    pub fixed_name: Option<String>,
 }
 
 impl Exposure {
@@ -54,12 +57,40 @@ impl Exposure {
             host_ports,
             host_network: hc.and_then(|h| h.network_mode.as_deref()) == Some("host"),
             fixed_address,
+            fixed_name: compose_fixed_name(c),
         }
     }
 }
 
+/// The name of a Compose container when it is not one Compose made up
+/// (`project-service-N` in v2, `project_service_N` in v1): `container_name`.
+fn compose_fixed_name(c: &ContainerInspectResponse) -> Option<String> {
+    use crate::fleet::compose::{PROJECT, SERVICE};
+    let labels = c.config.as_ref()?.labels.as_ref()?;
+    let (project, service) = (labels.get(PROJECT)?, labels.get(SERVICE)?);
+    let name = c.name.as_deref()?.trim_start_matches('/');
+    let made_up = ['-', '_'].iter().any(|sep| {
+        name.strip_prefix(&format!("{project}{sep}{service}{sep}"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    (!made_up).then(|| name.to_owned())
+}
+
 /// The order for a container, and why (for the plan).
 pub fn decide(configured: Option<Order>, e: &Exposure) -> (Order, String) {
+    if let Some(name) = &e.fixed_name {
+        let also = if configured == Some(Order::StartFirst) {
+            " (the configured start-first cannot apply)"
+        } else {
+            ""
+        };
+        return (
+            Order::StopFirst,
+            format!(
+                "stop-first: Compose runs it under its fixed container_name {name}, which two cannot share{also}"
+            ),
+        );
+    }
     if let Some(o) = configured {
         return (o, format!("{} (configured)", o.label()));
     }
@@ -89,8 +120,31 @@ pub fn decide(configured: Option<Order>, e: &Exposure) -> (Order, String) {
     )
 }
 
+/// Whether a Compose service's containers are what an interrupted
+/// start-first run leaves: two generations in equal numbers (it doubled
+/// the count), one of them on `target` (ids, or references, alike). A
+/// stop-first run cut short leaves other mixes, which `up` finishes.
+pub fn beside_half_done(images: &[&str], target: &str) -> bool {
+    let at = images.iter().filter(|i| **i == target).count();
+    at > 0 && at * 2 == images.len()
+}
+
+/// Why a half-done start-first switch goes on start-first (for the plan).
+pub const BESIDE_HALF_DONE: &str =
+    "start-first: an interrupted run left new containers beside the old; the healthy side stays";
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_doubled_service_is_a_half_done_start_first_switch() {
+        assert!(super::beside_half_done(&["a", "a", "b", "b"], "a"));
+        assert!(super::beside_half_done(&["a", "b"], "b"));
+        // A stop-first `up` cut short: one of three recreated.
+        assert!(!super::beside_half_done(&["a", "b", "b"], "a"));
+        assert!(!super::beside_half_done(&["b", "b"], "a"));
+        assert!(!super::beside_half_done(&[], "a"));
+    }
+
     use super::*;
     use bollard::models::{HostConfig, PortBinding};
     use std::collections::HashMap;
@@ -154,5 +208,37 @@ mod tests {
         let (o, why) = decide(None, &Exposure::of(&fixed));
         assert_eq!(o, Order::StopFirst);
         assert!(why.contains("fixed address 10.1.2.3 on shopnet"), "{why}");
+    }
+
+    fn compose_named(name: &str) -> ContainerInspectResponse {
+        let mut c = with(None, "shop_default");
+        c.name = Some(format!("/{name}"));
+        c.config = Some(bollard::models::ContainerConfig {
+            labels: Some(HashMap::from([
+                (crate::fleet::compose::PROJECT.to_owned(), "shop".to_owned()),
+                (crate::fleet::compose::SERVICE.to_owned(), "web".to_owned()),
+            ])),
+            ..Default::default()
+        });
+        c
+    }
+
+    #[test]
+    fn a_compose_container_name_means_stop_first_even_when_start_first_is_configured() {
+        for made_up in ["shop-web-1", "shop_web_12"] {
+            let e = Exposure::of(&compose_named(made_up));
+            assert_eq!(e.fixed_name, None, "{made_up}");
+            assert_eq!(decide(None, &e).0, Order::StartFirst, "{made_up}");
+        }
+        for fixed in ["web", "shop-web-blue", "shop-web-"] {
+            let e = Exposure::of(&compose_named(fixed));
+            assert_eq!(e.fixed_name.as_deref(), Some(fixed));
+            let (o, why) = decide(Some(Order::StartFirst), &e);
+            assert_eq!(o, Order::StopFirst);
+            assert!(why.contains(&format!("container_name {fixed}")), "{why}");
+            assert!(why.contains("cannot apply"), "{why}");
+        }
+        // Outside Compose a name is only a name.
+        assert_eq!(Exposure::of(&with(None, "shopnet")).fixed_name, None);
     }
 }

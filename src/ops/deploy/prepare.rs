@@ -271,8 +271,22 @@ pub async fn prepare(
             .iter()
             .find(|p| p.host == h.host)
             .and_then(|p| p.replicas.iter().find_map(|r| r.current.as_ref()));
+        let images: Vec<&str> = probes
+            .iter()
+            .filter(|p| p.host == h.host)
+            .flat_map(|p| p.replicas.iter().filter_map(|r| r.current.as_ref()))
+            .map(|c| c.image.as_str())
+            .collect();
         h.order = match (&h.compose, snap) {
-            (Some(_), _) => Some("through Compose (stop-first: `up` recreates)".to_owned()),
+            (Some(_), _) if super::order::beside_half_done(&images, &h.to) => Some(format!(
+                "through Compose, {}",
+                super::order::BESIDE_HALF_DONE
+            )),
+            (Some(_), Some(c)) => Some(format!(
+                "through Compose, {}",
+                super::order::decide(service.order, &c.exposure).1
+            )),
+            (Some(_), None) => Some("through Compose".to_owned()),
             (None, Some(c)) => Some(super::order::decide(service.order, &c.exposure).1),
             (None, None) => None,
         };

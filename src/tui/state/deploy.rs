@@ -71,6 +71,10 @@ pub struct HostRow {
     pub wait: Option<(String, u64)>,
     pub outcome: Option<HostOutcome>,
     pub error: Option<String>,
+    /// Start-first or stop-first (and whether through Compose), from the plan.
+    pub order: Option<String>,
+    /// How long the service was unavailable here, once done.
+    pub down_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,11 +231,13 @@ impl DeployState {
                 outcome,
                 image,
                 error,
+                timings,
                 ..
             } => {
                 if let Some(r) = self.row(&host) {
                     r.outcome = Some(outcome);
                     r.error = error;
+                    r.down_ms = timings.down_ms;
                     r.wait = None;
                     r.bytes = None;
                     r.detail = image;
@@ -289,6 +295,12 @@ fn rows_of(plan: &Plan) -> Vec<HostRow> {
         wait: None,
         outcome: None,
         error: None,
+        // The plan says why at length; the row has room for the choice.
+        order: h
+            .order
+            .as_deref()
+            .map(|o| o.split(':').next().unwrap_or(o).to_owned()),
+        down_ms: None,
     };
     let mut rows: Vec<HostRow> = plan
         .batches

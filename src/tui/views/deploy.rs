@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::containers::human_bytes;
 use super::ellipsize;
+use crate::ops::deploy::event::down_label;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
 use crate::tui::action::{Action, Keymap};
 use crate::tui::app::App;
@@ -263,10 +264,13 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
             HostOutcome::Skipped => theme.dim,
             _ => theme.error,
         };
-        let text = match (&r.error, o) {
-            (Some(e), _) => format!("{}: {e}", HostOutcome::label(o)),
-            (None, _) => HostOutcome::label(o).to_owned(),
-        };
+        let mut text = HostOutcome::label(o).to_owned();
+        if let Some(ms) = r.down_ms {
+            text.push_str(&format!(", {}", down_label(ms)));
+        }
+        if let Some(e) = &r.error {
+            text.push_str(&format!(": {e}"));
+        }
         return (text, style);
     }
     if let Some((health, left)) = &r.wait {
@@ -290,10 +294,13 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         Job::Restore => "will restore old container",
         Job::Keep => "unchanged",
     };
-    let text = match &r.note {
-        Some(n) => format!("{planned} ({n})"),
-        None => planned.to_owned(),
-    };
+    let mut text = planned.to_owned();
+    if let (Some(order), Job::Deploy) = (&r.order, r.job) {
+        text.push_str(&format!(", {order}"));
+    }
+    if let Some(n) = &r.note {
+        text.push_str(&format!(" ({n})"));
+    }
     let style = if phase == Phase::Running && r.job != Job::Keep {
         theme.dim
     } else {
@@ -332,6 +339,9 @@ mod tests {
             screen.contains("not undone by a rollback") || screen.contains("not undone"),
             "{screen}"
         );
+        let wide = snapshot::render(&mut app, 140, 16);
+        assert!(wide.contains("will deploy, start-first"), "{wide}");
+        assert!(wide.contains("will deploy, stop-first"), "{wide}");
         insta::assert_snapshot!("deploy_plan_80x24", screen);
         insta::assert_snapshot!("deploy_plan_140x16", snapshot::render(&mut app, 140, 16));
     }
@@ -382,7 +392,10 @@ mod tests {
                 outcome: HostOutcome::Deployed,
                 image: "flotilla-test/app:v2".into(),
                 error: None,
-                timings: Timings::default(),
+                timings: Timings {
+                    down_ms: Some(0),
+                    ..Timings::default()
+                },
             },
             DeployEvent::BatchStarted {
                 index: 1,
@@ -398,6 +411,8 @@ mod tests {
             status: "starting".into(),
             remaining_s: 57,
         }));
+        let wide = snapshot::render(&mut app, 140, 16);
+        assert!(wide.contains("done, down 0 ms"), "{wide}");
         insta::assert_snapshot!("deploy_running_80x24", snapshot::render(&mut app, 80, 24));
         insta::assert_snapshot!("deploy_running_140x16", snapshot::render(&mut app, 140, 16));
     }

@@ -1,21 +1,23 @@
 //! One Compose-managed host's part of a run: the image brought to the host
-//! as for any deploy, then pinned in the project's override file and
-//! `up -d --no-deps SERVICE` by Compose on the host, health-gated; on a
-//! failure (or an abort) the override goes back to what it was and `up`
-//! runs again, health-gated too.
+//! as for any deploy, then pinned in the project's override file. Stop-first
+//! (here): `up -d --no-deps SERVICE` recreates the containers, health-gated;
+//! on a failure (or an abort) the override goes back to what it was and `up`
+//! runs again, health-gated too. Start-first: `compose_first.rs`.
 
 use std::time::{Duration, Instant};
 
+use super::compose_first::Beside;
 use super::host::Report;
-use super::replica::At;
 use super::{Run, millis};
+use crate::config::Order;
 use crate::fleet::compose::file::Tool;
 use crate::ops::deploy::DeployError;
-use crate::ops::deploy::compose::{self, ComposeTarget, Found};
+use crate::ops::deploy::compose::{self, ComposeTarget, Found, Up};
 use crate::ops::deploy::engine::Engine;
-use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step};
+use crate::ops::deploy::event::{HostOutcome, Step};
 use crate::ops::deploy::kept::{self, Why};
-use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
+use crate::ops::deploy::order::{beside_half_done, decide};
+use crate::ops::deploy::plan::PlannedHost;
 use crate::ops::deploy::probe;
 use crate::transport::Remote;
 
@@ -47,21 +49,24 @@ impl Run<'_> {
             );
         };
         let t0 = Instant::now();
-        if let Err(e) = self.image_on(engine, host, &ph.to).await {
-            self.audit_step(ph, "image", &Err(e.to_string()));
-            report.outcome = HostOutcome::Unchanged;
-            report.error = Some(e.to_string());
-            return;
-        }
+        let image_id = match self.image_on(engine, host, &ph.to).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.audit_step(ph, "image", &Err(e.to_string()));
+                report.outcome = HostOutcome::Unchanged;
+                report.error = Some(e.to_string());
+                return;
+            }
+        };
         self.audit_step(ph, "image", &Ok(()));
         report.timings.image_ms = millis(t0.elapsed());
-        let found =
-            match compose::on_host(remote, OUTPUT_LIMIT, &compose::read_script(t), FILES_WITHIN)
-                .await
-            {
-                Ok(out) => compose::parse_read(&out),
-                Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
-            };
+        let found = match self
+            .compose_run(remote, &compose::read_script(t), false)
+            .await
+        {
+            Ok(out) => compose::parse_read(&out),
+            Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
+        };
         let Some(tool) = found.tool else {
             return unchanged(
                 report,
@@ -83,32 +88,66 @@ impl Run<'_> {
             report.outcome = HostOutcome::Skipped;
             return;
         }
+        let current = match probe::probe_host(host, engine, &self.d.service, None).await {
+            Ok(p) => p
+                .replicas
+                .into_iter()
+                .filter_map(|r| r.current)
+                .collect::<Vec<_>>(),
+            Err(e) => return unchanged(report, e.to_string()),
+        };
+        let ids: Vec<&str> = current.iter().map(|c| c.image_id.as_str()).collect();
+        let order = match current.first() {
+            _ if beside_half_done(&ids, &image_id) => Some(Order::StartFirst),
+            Some(c) => Some(decide(self.d.service.order, &c.exposure).0),
+            None => None,
+        };
+        if order == Some(Order::StartFirst) {
+            let b = Beside {
+                remote,
+                t,
+                tool,
+                found: &found,
+                ph,
+                current,
+                image_id,
+            };
+            return self.compose_beside(engine, b, report).await;
+        }
+        self.compose_recreate(engine, remote, t, tool, &found, ph, report)
+            .await;
+    }
+
+    /// Stop-first: `up` recreates the containers from the files.
+    #[allow(clippy::too_many_arguments)]
+    async fn compose_recreate(
+        &self,
+        engine: &dyn Engine,
+        remote: &Remote,
+        t: &ComposeTarget,
+        tool: Tool,
+        found: &Found,
+        ph: &PlannedHost,
+        report: &mut Report,
+    ) {
+        let host = ph.host.as_str();
         let t1 = Instant::now();
         self.keep_logs(engine, ph, Why::Replaced).await;
         let text =
             compose::override_yaml(t, &ph.to, &ph.from, &self.d.id, found.version.as_deref());
-        let step = |step: Step, detail: String| {
-            let _ = self.events.try_send(DeployEvent::Step {
-                host: host.to_owned(),
-                replica: None,
-                step,
-                detail,
-            });
-        };
+        let step = |step: Step, detail: String| self.compose_step(host, step, detail);
         step(
             Step::Creating,
             format!("pinning {} in {}/{}", ph.to, t.working_dir, t.override_file),
         );
-        if let Err(e) = compose::on_host(
-            remote,
-            OUTPUT_LIMIT,
-            &compose::write_script(t, Some(&text)),
-            FILES_WITHIN,
-        )
-        .await
+        if let Err(e) = self
+            .compose_run(remote, &compose::write_script(t, Some(&text)), false)
+            .await
         {
             // The write is a rename: the old file stands.
-            return unchanged(report, format!("writing {}: {e}", t.override_file));
+            report.outcome = HostOutcome::Unchanged;
+            report.error = Some(format!("{host}: writing {}: {e}", t.override_file));
+            return;
         }
         step(
             Step::Starting,
@@ -119,13 +158,13 @@ impl Run<'_> {
                 t.service
             ),
         );
-        let up = compose::on_host(
-            remote,
-            OUTPUT_LIMIT,
-            &compose::up_script(t, tool, ph.replicas.len()),
-            UP_WITHIN,
-        )
-        .await;
+        let up = self
+            .compose_run(
+                remote,
+                &compose::up_script(t, tool, ph.replicas.len(), Up::Recreate),
+                true,
+            )
+            .await;
         report.timings.start_ms = millis(t1.elapsed());
         let t2 = Instant::now();
         let gate = match up {
@@ -150,7 +189,7 @@ impl Run<'_> {
             format!("{} back as it was", t.override_file),
         );
         self.keep_logs(engine, ph, Why::Failed).await;
-        let back = self.compose_back(engine, remote, t, tool, &found, ph).await;
+        let back = self.compose_back(engine, remote, t, tool, found, ph).await;
         self.audit_step(
             ph,
             "rollback",
@@ -184,14 +223,13 @@ impl Run<'_> {
     ) -> Result<(), DeployError> {
         let host = ph.host.as_str();
         let write = compose::write_script(t, found.override_text.as_deref());
-        compose::on_host(remote, OUTPUT_LIMIT, &write, FILES_WITHIN)
+        self.compose_run(remote, &write, false)
             .await
             .map_err(|e| DeployError::host(host, format!("restoring {}: {e}", t.override_file)))?;
-        compose::on_host(
+        self.compose_run(
             remote,
-            OUTPUT_LIMIT,
-            &compose::up_script(t, tool, ph.replicas.len()),
-            UP_WITHIN,
+            &compose::up_script(t, tool, ph.replicas.len(), Up::Recreate),
+            true,
         )
         .await
         .map_err(|e| DeployError::host(host, format!("compose up (going back): {e}")))?;
@@ -214,26 +252,24 @@ impl Run<'_> {
                 "Compose created no container for the service",
             ));
         }
-        let total = found.replicas.len();
-        for (i, r) in found.replicas.iter().enumerate() {
-            let at = At {
-                host,
-                r: PlannedReplica {
-                    container: r.name.clone(),
-                    from: ph.from.clone(),
-                    to: ph.to.clone(),
-                    job: Job::Deploy,
-                    note: None,
-                },
-                tag: (total > 1).then(|| ReplicaRef {
-                    container: r.name.clone(),
-                    index: i + 1,
-                    total,
-                }),
-            };
-            self.gate(engine, &at, &r.name, cancellable).await?;
-        }
-        Ok(())
+        let cs: Vec<_> = found
+            .replicas
+            .into_iter()
+            .filter_map(|r| r.current)
+            .collect();
+        self.gate_each(engine, ph, &cs, cancellable).await
+    }
+
+    /// A script in the project's directory; `up` (which stops containers:
+    /// up to their stop timeout each) may take longer than a file's read.
+    pub(super) async fn compose_run(
+        &self,
+        remote: &Remote,
+        script: &str,
+        up: bool,
+    ) -> Result<String, String> {
+        let within = if up { UP_WITHIN } else { FILES_WITHIN };
+        compose::on_host(remote, OUTPUT_LIMIT, script, within).await
     }
 
     /// Keeps the logs of the containers Compose is about to recreate.

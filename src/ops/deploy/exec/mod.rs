@@ -5,6 +5,7 @@
 //! steps are in `host.rs`.
 
 mod compose;
+mod compose_first;
 mod host;
 mod pulls;
 mod replica;

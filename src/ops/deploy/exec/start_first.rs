@@ -323,7 +323,7 @@ fn untouched(e: DeployError) -> SwapFailed {
 
 /// How long a container that left the name lookups keeps serving at least:
 /// a lookup answered just before still connects to it.
-const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+pub(super) const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The user-defined networks where the container answers to aliases.
 fn aliased(c: &ContainerInspectResponse) -> Vec<(String, EndpointSettings)> {
@@ -376,7 +376,11 @@ fn endpoint(ep: &EndpointSettings, aliases: bool) -> EndpointSettings {
 /// Takes the old container's network aliases away (reconnected at the same
 /// address, so connections already made still reach it), so that lookups by
 /// alias find only the new one. Best effort: returns how many it unlisted.
-async fn unadvertise(engine: &dyn Engine, id: &str, old: &ContainerInspectResponse) -> usize {
+pub(super) async fn unadvertise(
+    engine: &dyn Engine,
+    id: &str,
+    old: &ContainerInspectResponse,
+) -> usize {
     let mut done = 0;
     for (net, ep) in aliased(old) {
         if engine.disconnect(&net, id).await.is_err() {
