@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod logs;
 pub mod ops;
 pub mod private;
+pub mod quote;
 pub mod redact;
 pub mod transport;
 pub mod tui;

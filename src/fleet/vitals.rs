@@ -97,11 +97,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Single-quotes a path for `sh` (the data root comes from the daemon).
-pub(crate) fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Where the docker CLI looks for the Compose v2 plugin (Docker's docs).
 pub(crate) const COMPOSE_PLUGIN_DIRS: &str = "\"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins\" \
     /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins \
@@ -119,7 +114,7 @@ pub fn script(docker_root: &str) -> String {
          [ -x \"$d/docker-compose\" ] && echo docker compose && break; done; \
          command -v docker-compose >/dev/null 2>&1 && echo docker-compose; \
          echo @@df; df -P -k {}",
-        sh_quote(docker_root)
+        crate::quote::sh(docker_root)
     )
 }
 

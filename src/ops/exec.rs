@@ -234,24 +234,7 @@ async fn resize(docker: &Docker, id: &str, width: u16, height: u16) {
 
 /// The audit action of an exec: the command as given (never keystrokes).
 pub fn audit_action(cmd: &[String]) -> String {
-    format!("exec {}", shell_words(cmd))
-}
-
-/// Arguments joined for display, quoted where a shell would split them.
-fn shell_words(cmd: &[String]) -> String {
-    cmd.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    format!("exec {}", crate::quote::sh_join(cmd))
 }
 
 #[cfg(test)]

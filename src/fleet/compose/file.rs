@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::{ComposeRef, PROJECT, SERVICE};
 use crate::fleet::ContainerInfo;
-use crate::fleet::vitals::{COMPOSE_PLUGIN_DIRS, sh_quote};
+use crate::fleet::vitals::COMPOSE_PLUGIN_DIRS;
 use crate::transport::Remote;
 
 pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
@@ -56,9 +56,9 @@ impl ProjectRef {
 
     /// `-p P -f F…` as the project was brought up.
     fn args(&self) -> String {
-        let mut args = format!("-p {}", sh_quote(&self.project));
+        let mut args = format!("-p {}", crate::quote::sh(&self.project));
         for f in &self.config_files {
-            args.push_str(&format!(" -f {}", sh_quote(f)));
+            args.push_str(&format!(" -f {}", crate::quote::sh(f)));
         }
         args
     }
@@ -116,7 +116,7 @@ pub struct ProjectFile {
 /// directory, for each service's config hash and the resolved config (JSON
 /// from v2; v1 only writes YAML, which the same parser reads).
 pub fn config_script(p: &ProjectRef) -> String {
-    let dir = sh_quote(&p.working_dir);
+    let dir = crate::quote::sh(&p.working_dir);
     let args = p.args();
     let find = find_tool();
     // Where the last file is flotilla's override, the files without it too:
@@ -132,8 +132,8 @@ pub fn config_script(p: &ProjectRef) -> String {
         .args();
         let test = format!(
             "head -n 1 {} 2>/dev/null | grep -qF {}",
-            sh_quote(last),
-            sh_quote(super::FLOTILLA_OVERRIDE_MARK)
+            crate::quote::sh(last),
+            crate::quote::sh(super::FLOTILLA_OVERRIDE_MARK)
         );
         v2_base = format!(
             " if {test}; then echo @@base; docker compose {only} config --format json || exit 4; fi;"

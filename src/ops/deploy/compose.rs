@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::fleet::compose::file::{Tool, find_tool};
 use crate::fleet::compose::{CONFIG_FILES, PROJECT, SERVICE, WORKING_DIR};
-use crate::fleet::vitals::sh_quote;
 use crate::transport::Remote;
 
 /// The files Compose looks for in a directory, preferred first, each with
@@ -143,10 +142,10 @@ pub fn read_script(t: &ComposeTarget) -> String {
         "cd {dir} || exit 3; {find} echo \"@@tool $tool\"; \
          echo @@version; sed -n 's/^version:[[:space:]]*//p' {file} | head -n 1; \
          if [ -e {over} ]; then echo @@override; cat {over}; fi",
-        dir = sh_quote(&t.working_dir),
+        dir = crate::quote::sh(&t.working_dir),
         find = find_tool(),
-        file = sh_quote(&t.file),
-        over = sh_quote(&t.override_file),
+        file = crate::quote::sh(&t.file),
+        over = crate::quote::sh(&t.override_file),
     )
 }
 
@@ -191,11 +190,11 @@ pub fn parse_read(out: &str) -> Found {
 /// Writes the override (atomically: a temporary file renamed over it), or
 /// removes it (`None`): the override as it was before a deploy.
 pub fn write_script(t: &ComposeTarget, text: Option<&str>) -> String {
-    let dir = sh_quote(&t.working_dir);
-    let over = sh_quote(&t.override_file);
+    let dir = crate::quote::sh(&t.working_dir);
+    let over = crate::quote::sh(&t.override_file);
     match text {
         Some(text) => {
-            let tmp = sh_quote(&format!(".{}.flotilla-tmp", t.override_file));
+            let tmp = crate::quote::sh(&format!(".{}.flotilla-tmp", t.override_file));
             // A delimiter the text cannot hold: it is written by flotilla and
             // has no line that is only this word.
             format!(
@@ -234,25 +233,29 @@ pub fn up_script(t: &ComposeTarget, tool: Tool, count: usize, how: Up) -> String
     };
     format!(
         "cd {} || exit 3; {} -p {} up -d --no-deps{pull}{keep} --scale {} {} 2>&1",
-        sh_quote(&t.working_dir),
+        crate::quote::sh(&t.working_dir),
         tool.command(),
-        sh_quote(&t.project),
-        sh_quote(&format!("{}={}", t.service, count.max(1))),
-        sh_quote(&t.service)
+        crate::quote::sh(&t.project),
+        crate::quote::sh(&format!("{}={}", t.service, count.max(1))),
+        crate::quote::sh(&t.service)
     )
 }
 
 /// `config` of the compose file alone (not the override flotilla pins
 /// images in): what the project's own file says, `.env` included.
 pub fn file_script(t: &ComposeTarget) -> String {
-    let args = format!("-p {} -f {}", sh_quote(&t.project), sh_quote(&t.file));
+    let args = format!(
+        "-p {} -f {}",
+        crate::quote::sh(&t.project),
+        crate::quote::sh(&t.file)
+    );
     format!(
         "cd {} || exit 3; {} echo \"@@tool $tool\"; \
          case $tool in \
          plugin) echo @@config; docker compose {args} config --format json || exit 4;; \
          standalone) echo @@config; docker-compose {args} config || exit 4;; \
          esac",
-        sh_quote(&t.working_dir),
+        crate::quote::sh(&t.working_dir),
         find_tool()
     )
 }
