@@ -9,192 +9,26 @@ mod overlay;
 
 use crossterm::event::KeyEvent;
 
-pub use overlay::{InputKind, Overlay};
+pub use super::msg::{ActionTarget, AppEffect, AppEvent, InputKind, Overlay, Settings, View};
 
 use super::action::{Action, Keymap};
 use super::state::audit::AuditState;
 use super::state::containers::{ContainersState, RowKey, container};
-use super::state::deploy::{DeployRequest, Deploys, PlanSummary};
+use super::state::deploy::Deploys;
 use super::state::hosts::HostsState;
 use super::state::inspect::InspectState;
 use super::state::logs::{self as logview, LogSource, LogsState};
 use super::state::services::ServicesState;
 use super::state::triage::TriageState;
 use super::state::{Ctx, Msg};
-use crate::fleet::{FleetEvent, FleetState, HostCommand, HostId};
+use crate::fleet::{FleetState, HostCommand};
+use crate::ops::ContainerAction;
 use crate::ops::act::{self, Policy};
-use crate::ops::deploy::{Control, DeployEvent};
-use crate::ops::{AuditRecord, ContainerAction};
-
-/// Main views, in Tab order. Logs and Inspect are entered from a selection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Hosts,
-    Containers,
-    Services,
-    Audit,
-    Triage,
-    Timeline,
-    Logs,
-    Inspect,
-    /// Entered from a service (D); not a tab.
-    Deploy,
-}
-
-impl View {
-    pub const TABS: [View; 6] = [
-        View::Hosts,
-        View::Containers,
-        View::Services,
-        View::Audit,
-        View::Triage,
-        View::Timeline,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Hosts => "Hosts",
-            View::Containers => "Containers",
-            View::Services => "Services",
-            View::Audit => "Audit",
-            View::Triage => "Triage",
-            View::Timeline => "Timeline",
-            View::Logs => "Logs",
-            View::Inspect => "Inspect",
-            View::Deploy => "Deploy",
-        }
-    }
-}
-
-/// A container an action will touch.
-pub use crate::ops::act::Target as ActionTarget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub text: String,
     pub error: bool,
-}
-
-/// Input to `App::update`.
-#[derive(Debug, Clone)]
-pub enum AppEvent {
-    Key(KeyEvent),
-    Fleet(FleetEvent),
-    Resize {
-        width: u16,
-        height: u16,
-    },
-    AuditLoaded(Vec<AuditRecord>),
-    /// Periodic: time to refresh CPU/memory of the visible rows.
-    StatsTick,
-    /// Periodic, while a view showing it is open: time to read Compose drift.
-    ComposeTick,
-    /// A background read of Compose drift ended.
-    ComposeRead(crate::tui::state::compose::Reading),
-    /// Outcome of an effect the loop carried out (saving logs, writing audit).
-    Notice {
-        text: String,
-        error: bool,
-    },
-    /// The loop prepared (probed and planned) the requested deploy, or could not.
-    DeployPrepared(Result<PlanSummary, String>),
-    /// The running deploy reported progress.
-    Deploy(DeployEvent),
-    /// The running deploy's event channel closed.
-    DeployEnded,
-    /// The background gathering of an incident snapshot ended: its Markdown
-    /// and JSON, or why not.
-    SnapshotGathered(Result<(String, String), String>),
-    /// The loop read a kept-logs file: its text, or why not.
-    KeptRead {
-        title: String,
-        path: String,
-        text: Result<String, String>,
-    },
-    /// Records appended to the audit log since the last look (while the
-    /// Timeline view is open).
-    AuditAppended(Vec<AuditRecord>),
-    /// The loop read the timeline: entries in time order, and hosts that failed.
-    TimelineLoaded {
-        entries: Vec<crate::ops::timeline::Entry>,
-        failed: Vec<(String, String)>,
-    },
-}
-
-/// What the loop must do after an update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppEffect {
-    Host(HostId, HostCommand),
-    Audit(AuditRecord),
-    LoadAudit,
-    SaveLogs {
-        path: String,
-        text: String,
-    },
-    /// Gather the grouped incident snapshot over the open connections in a
-    /// task; answer with `SnapshotGathered`.
-    GatherSnapshot,
-    /// Read every host's Compose drift in a background task; answer with
-    /// `ComposeRead`.
-    ReadCompose,
-    /// Write an incident snapshot next to the audit log.
-    Snapshot {
-        markdown: String,
-        json: String,
-    },
-    /// Probe the service's hosts and plan; answer with `DeployPrepared`.
-    PrepareDeploy {
-        service: String,
-        request: DeployRequest,
-    },
-    /// Run the deploy prepared last.
-    StartDeploy,
-    /// Forget the deploy prepared last.
-    DiscardDeploy,
-    /// Pause / continue / abort the running deploy.
-    DeployControl(Control),
-    /// Read a kept-logs file (small, bounded); answer with `KeptRead`.
-    ReadKept {
-        title: String,
-        path: String,
-    },
-    /// Read the timeline since `since` (unix seconds); answer with `TimelineLoaded`.
-    LoadTimeline {
-        targets: Vec<String>,
-        since: i64,
-    },
-    /// Suspend the screen and run an interactive shell in a container.
-    Shell {
-        host: HostId,
-        host_name: String,
-        container_id: String,
-        name: String,
-    },
-    Quit,
-}
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub read_only: bool,
-    pub log_lines: usize,
-    pub log_bytes: usize,
-    pub log_tail: u32,
-    pub log_max_line_bytes: usize,
-    /// Programs `e` tries in a container, the first that exists.
-    pub shell: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            read_only: false,
-            log_lines: crate::logs::DEFAULT_MAX_LINES,
-            log_bytes: crate::logs::DEFAULT_MAX_BYTES,
-            log_tail: 500,
-            log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
-            shell: vec!["bash".to_owned(), "sh".to_owned()],
-        }
-    }
 }
 
 /// Each view's own state.

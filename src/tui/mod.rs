@@ -4,6 +4,7 @@
 pub mod action;
 pub mod app;
 pub mod input;
+pub mod msg;
 pub mod pace;
 pub mod shell;
 pub mod state;

@@ -3,47 +3,10 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{ActionTarget, App, AppEffect, View};
-use crate::ops::ContainerAction;
+use super::{App, AppEffect, InputKind, Overlay, View};
 use crate::tui::action::Action;
 use crate::tui::state::filter::Filter;
 use crate::tui::state::logs::logs_by_name;
-
-/// What the one-line input is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    Filter,
-    Search,
-    Command,
-    SavePath,
-    /// The image to deploy the Deploy view's target service with.
-    DeployImage,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Overlay {
-    None,
-    Help {
-        scroll: usize,
-    },
-    Confirm {
-        action: ContainerAction,
-        targets: Vec<ActionTarget>,
-    },
-    Input {
-        kind: InputKind,
-        text: String,
-    },
-    /// Abort the running deploy (rolls back the hosts in flight)?
-    ConfirmAbort,
-    /// A host presented a key flotilla refused: trust it (unknown only)?
-    HostKey {
-        host: crate::fleet::HostId,
-        host_name: String,
-        address: String,
-        problem: crate::fleet::HostKeyProblem,
-    },
-}
 
 impl App {
     pub(super) fn on_overlay_key(&mut self, key: KeyEvent) -> Vec<AppEffect> {

@@ -3,7 +3,7 @@
 use crossterm::event::KeyCode;
 
 use super::*;
-use crate::fleet::HostEvent;
+use crate::fleet::{FleetEvent, HostEvent, HostId};
 use crate::tui::testutil::{app, code, key, sample_fleet, type_text};
 
 #[test]

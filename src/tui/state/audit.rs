@@ -3,7 +3,7 @@
 use super::{Ctx, Msg, delta, moved};
 use crate::ops::AuditRecord;
 use crate::tui::action::Action;
-use crate::tui::app::AppEffect;
+use crate::tui::msg::AppEffect;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditState {

@@ -7,10 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Msg;
 use crate::fleet::compose::file::Drift;
-use crate::tui::app::AppEffect;
-
-/// Each host's drift, or why its projects could not be read.
-pub type Reading = BTreeMap<String, Result<Vec<Drift>, String>>;
+use crate::tui::msg::AppEffect;
+pub use crate::tui::msg::Reading;
 
 #[derive(Debug, Clone, Default)]
 pub struct ComposeState {

@@ -12,7 +12,7 @@ use crate::fleet::{
     ContainerInfo, ContainerState, FleetState, Health, HostCommand, HostId, natural_cmp,
 };
 use crate::tui::action::Action;
-use crate::tui::app::{AppEffect, InputKind, Overlay};
+use crate::tui::msg::{AppEffect, InputKind, Overlay};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -57,12 +57,7 @@ pub enum GroupBy {
     Service,
 }
 
-/// Identifies a container across refreshes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RowKey {
-    pub host: HostId,
-    pub id: String,
-}
+pub use crate::tui::msg::RowKey;
 
 /// One visible row: where the container lives in `FleetState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,32 +8,8 @@ use crate::ops::act::Policy;
 use crate::ops::deploy::event::Step;
 use crate::ops::deploy::{Control, DeployEvent, HostOutcome, Job, Plan, RunOutcome};
 use crate::tui::action::Action;
-use crate::tui::app::{AppEffect, InputKind, Overlay};
-
-/// What the Deploy view asks the loop to prepare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeployRequest {
-    Deploy {
-        image: String,
-    },
-    /// Return every host to its recorded previous image.
-    Rollback,
-}
-
-/// What the loop prepared, without the Docker handles (those stay in the loop).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanSummary {
-    pub deploy_id: String,
-    pub service: String,
-    /// deploy, rollback, recover, resume.
-    pub kind: String,
-    pub image: Option<String>,
-    pub plan: Plan,
-    /// The service runs a pre_deploy command first.
-    pub pre_deploy: Option<String>,
-    /// A real run would be refused (lock held, interrupted deploy).
-    pub refusal: Option<String>,
-}
+use crate::tui::msg::{AppEffect, InputKind, Overlay};
+pub use crate::tui::msg::{DeployRequest, PlanSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -347,7 +323,7 @@ impl Deploys {
                 fleet.hosts.iter().any(|h| {
                     h.containers
                         .iter()
-                        .any(|c| c.service() == name && s.owns(&h.spec.name, c))
+                        .any(|c| c.service() == name && c.of_service(s, &h.spec.name))
                 })
             })
         });

@@ -35,7 +35,7 @@ impl HostsState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::app::Settings;
+    use crate::tui::msg::Settings;
     use crate::tui::testutil::sample_fleet;
 
     #[test]

@@ -1,11 +1,11 @@
 //! The inspect view: one container's details, as the host answered them.
 
-use super::containers::RowKey;
 use super::logs::LogSource;
 use super::{Ctx, Msg, container_action, delta};
 use crate::fleet::{ContainerDetails, FleetState, HostCommand};
 use crate::tui::action::Action;
-use crate::tui::app::AppEffect;
+use crate::tui::msg::AppEffect;
+use crate::tui::msg::RowKey;
 
 #[derive(Debug, Clone)]
 pub struct InspectState {

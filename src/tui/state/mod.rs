@@ -14,7 +14,7 @@ pub mod timeline;
 pub mod triage;
 
 use super::action::Action;
-use super::app::{AppEffect, Overlay, Settings, View};
+use super::msg::{AppEffect, Overlay, Settings, View};
 use crate::fleet::FleetState;
 use crate::ops::ContainerAction;
 use containers::RowKey;

@@ -10,7 +10,7 @@ use crate::fleet::FleetState;
 use crate::ops::AuditRecord;
 use crate::ops::timeline::{self, Entry};
 use crate::tui::action::Action;
-use crate::tui::app::AppEffect;
+use crate::tui::msg::AppEffect;
 
 /// How far back the view looks.
 pub const WINDOW_SECS: i64 = 3600;

@@ -9,7 +9,7 @@ use super::{Ctx, Msg, delta, moved};
 use crate::fleet::FleetState;
 use crate::ops::triage::{Evidence, Finding, Group, GroupOptions};
 use crate::tui::action::Action;
-use crate::tui::app::{AppEffect, View};
+use crate::tui::msg::{AppEffect, View};
 
 #[derive(Debug, Clone, Default)]
 pub struct TriageState {

@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::containers::RowKey;
 use super::{Ctx, Msg, container_action, delta};
 use crate::fleet::{FleetState, HostCommand, HostId, LogStream, RawLogLine};
 use crate::logs::{
     Cursor, LogBuffer, Search, SearchMode, Stream, filtered_indices, parse_docker_line, sanitize,
 };
 use crate::tui::action::Action;
-use crate::tui::app::{AppEffect, InputKind, Overlay, Settings};
+use crate::tui::msg::RowKey;
+use crate::tui::msg::{AppEffect, InputKind, Overlay, Settings};
 
 /// A stream that ends again this soon after being re-issued waits for the
 /// container list to show the container running, instead of retrying at once.
