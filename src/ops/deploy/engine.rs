@@ -23,10 +23,21 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hyper::body::Bytes;
 
-use super::image::TRANSFER_LIMIT;
-use super::kept::KeptLine;
 use super::{DeployError, DockerContext, absent_ok, spec};
 use crate::fleet::LogStream;
+
+/// Upper bound for one pull or transfer.
+pub(crate) const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// One kept line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptLine {
+    /// None when the engine did not say (lines are then unstamped too).
+    pub stream: Option<LogStream>,
+    /// Unix nanoseconds, as Docker stamped it.
+    pub time: Option<i128>,
+    pub text: String,
+}
 
 pub type EngineError = bollard::errors::Error;
 pub type EngineResult<T> = Result<T, EngineError>;

@@ -16,8 +16,7 @@ use super::{DeployError, DockerContext};
 
 /// No byte for this long from a pull or transfer means it is stuck.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Upper bound for one pull or transfer.
-pub(crate) const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
+pub(crate) use super::engine::TRANSFER_LIMIT;
 /// Progress events at most this often per host.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::engine::Engine;
-use super::exec::Deployment;
 use crate::fleet::LogStream;
 use crate::ops::{AuditLog, AuditRecord};
 
@@ -20,15 +19,7 @@ pub const KEEP_FILES: usize = 200;
 /// Longest the logs may take to read before the removal goes on without them.
 const READ_WITHIN: Duration = Duration::from_secs(10);
 
-/// One kept line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeptLine {
-    /// None when the engine did not say (lines are then unstamped too).
-    pub stream: Option<LogStream>,
-    /// Unix nanoseconds, as Docker stamped it.
-    pub time: Option<i128>,
-    pub text: String,
-}
+pub use super::engine::KeptLine;
 
 /// Why the container goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,19 +212,28 @@ fn prune(dir: &Path, keep: usize) {
     }
 }
 
+/// The run a container is removed in: where its logs go and what the audit
+/// calls the run.
+pub trait Keeping: Sync {
+    fn audit(&self) -> Option<&AuditLog>;
+    /// deploy, rollback, resume, recover.
+    fn kind(&self) -> &str;
+    fn deploy_id(&self) -> &str;
+}
+
 /// Before a deploy removes container `name` on `host`: keep its last lines
 /// and audit where (as `KIND:kept-logs IMAGE (why) [ID]` on `container`, the
 /// name people know it by). Does nothing without an audit log or when the
 /// container is gone already; a failure is audited and logged, never raised.
 pub async fn before_remove(
     engine: &dyn Engine,
-    d: &Deployment,
+    d: &dyn Keeping,
     host: &str,
     name: &str,
     container: &str,
     why: Why,
 ) {
-    let Some(audit) = &d.audit else {
+    let Some(audit) = d.audit() else {
         return;
     };
     // Both reads at once: one round trip to a far host instead of two.
@@ -262,14 +262,15 @@ pub async fn before_remove(
                 host,
                 container: name,
                 image: &image,
-                kind: &d.kind,
-                deploy_id: &d.id,
+                kind: d.kind(),
+                deploy_id: d.deploy_id(),
                 why,
                 at: jiff::Timestamp::now(),
                 notes,
             };
             let text = render(&header, &lines);
-            write(&dir(audit), &file_name(&d.id, host, name), &text).map_err(|e| e.to_string())
+            write(&dir(audit), &file_name(d.deploy_id(), host, name), &text)
+                .map_err(|e| e.to_string())
         }
         Ok(Err(e)) => Err(format!("read logs of {name}: {e}")),
         Err(_) => Err(format!(
@@ -277,7 +278,12 @@ pub async fn before_remove(
             READ_WITHIN.as_secs()
         )),
     };
-    let action = format!("{}:kept-logs {image} ({}) [{}]", d.kind, why.phrase(), d.id);
+    let action = format!(
+        "{}:kept-logs {image} ({}) [{}]",
+        d.kind(),
+        why.phrase(),
+        d.deploy_id()
+    );
     let result = kept.as_ref().map(|_| ()).map_err(Clone::clone);
     let mut record = AuditRecord::new(host, container, &action, &result);
     record.logs = kept.ok().map(|p| p.display().to_string());

@@ -5,10 +5,35 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
+use serde::Serialize;
 
 use super::engine::{Engine, inspect_opt, remove_container};
-use super::probe::{Liveness, LockInfo};
 use super::{DeployError, DockerContext, status_of};
+
+/// Whether a lock's holding process still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Alive,
+    Dead,
+    /// Held from another machine: cannot be checked from here.
+    Unknown,
+}
+
+/// A deploy lock found on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockInfo {
+    pub service: String,
+    /// user@hostname of the holder.
+    pub holder: String,
+    pub pid: u32,
+    /// RFC 3339.
+    pub since: String,
+    pub deploy_id: String,
+    /// The image that deploy rolls out.
+    pub image: String,
+    pub liveness: Liveness,
+}
 
 /// Present on every lock container (value: the service).
 pub const LABEL: &str = crate::fleet::DEPLOY_LOCK_LABEL;

@@ -77,30 +77,7 @@ impl ContainerSnap {
     }
 }
 
-/// Whether a lock's holding process still runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Liveness {
-    Alive,
-    Dead,
-    /// Held from another machine: cannot be checked from here.
-    Unknown,
-}
-
-/// A deploy lock found on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockInfo {
-    pub service: String,
-    /// user@hostname of the holder.
-    pub holder: String,
-    pub pid: u32,
-    /// RFC 3339.
-    pub since: String,
-    pub deploy_id: String,
-    /// The image that deploy rolls out.
-    pub image: String,
-    pub liveness: Liveness,
-}
+pub use super::lock::{Liveness, LockInfo};
 
 /// One replica of the service on a host: its container and a leftover old one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -79,6 +79,18 @@ pub struct Deployment {
     pub seen: Seen,
 }
 
+impl super::kept::Keeping for Deployment {
+    fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn deploy_id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// The image a deploy rolls out, as each host's probe found it.
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
