@@ -36,14 +36,8 @@ impl ApiVersions {
             }
             return ApiVersions::at(PathBuf::from(p));
         }
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-            });
         ApiVersions {
-            path: state.map(|s| s.join("flotilla").join("api-versions")),
+            path: crate::private::state_dir().map(|s| s.join("api-versions")),
         }
     }
 

@@ -22,8 +22,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::api_versions::{self, ApiVersions};
 use super::persist::{self, Client as PersistClient};
-use super::{ConnectOptions, Remote, SshSession, TransportError};
+use super::{Remote, SshSession, TransportError};
 use crate::config::Target;
+
+/// Options that come from the command line rather than the inventory.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `--accept-new`: record unknown host keys (never changed ones).
+    pub accept_new: bool,
+    /// Reach SSH hosts through a persistent-session daemon (headless verbs
+    /// with `persist` on); direct connections when `None` or when it fails.
+    pub persist: Option<Arc<PersistClient>>,
+}
 
 /// Seconds bollard waits for a response head (streams run longer).
 const REQUEST_TIMEOUT_SECS: u64 = 30;
@@ -114,7 +124,7 @@ pub async fn connect_docker(
             {
                 return Ok(link);
             }
-            let session = SshSession::connect(endpoint, jumps, opts).await?;
+            let session = SshSession::connect(endpoint, jumps, opts.accept_new).await?;
             let memory = memory.map(|m| (m.clone(), api_versions::target_key(target)));
             let known = memory.as_ref().is_some_and(|(m, key)| m.dial_stdio(key));
             let dial_stdio = Arc::new(AtomicBool::new(known));
@@ -233,42 +243,10 @@ impl tower_service::Service<Uri> for SshConnector {
         Box::pin(async move {
             let memory = this.memory.as_deref().map(|(v, k)| (v, k.as_str()));
             let stream =
-                open_channel(&this.session, &this.socket, &this.dial_stdio, memory).await?;
+                super::channel::open(&this.session, &this.socket, &this.dial_stdio, memory).await?;
             Ok(TokioIo::new(Pooled(stream)))
         })
     }
-}
-
-/// One channel to the host's Docker API: stream-local to `socket`, or, once
-/// the server has refused that (remembered in `dial_stdio` and `memory`),
-/// `docker system dial-stdio` over an exec channel.
-pub(crate) async fn open_channel(
-    session: &SshSession,
-    socket: &str,
-    dial_stdio: &AtomicBool,
-    memory: Option<(&ApiVersions, &str)>,
-) -> Result<ChannelStream<Msg>, std::io::Error> {
-    if !dial_stdio.load(Ordering::Relaxed) {
-        match session.open_streamlocal(socket).await {
-            Ok(stream) => return Ok(stream),
-            Err(russh::Error::ChannelOpenFailure(reason)) => {
-                tracing::info!(
-                    "stream-local forwarding refused ({reason:?}); using docker system dial-stdio"
-                );
-                dial_stdio.store(true, Ordering::Relaxed);
-                if let Some((versions, key)) = memory
-                    && let Err(e) = versions.set_dial_stdio(key, true)
-                {
-                    tracing::debug!("could not remember dial-stdio for {key}: {e}");
-                }
-            }
-            Err(e) => return Err(std::io::Error::other(e)),
-        }
-    }
-    session
-        .exec_stream(&dial_stdio_command(socket))
-        .await
-        .map_err(std::io::Error::other)
 }
 
 /// hyper connector through the persistent-session daemon: one control-socket
@@ -327,19 +305,6 @@ impl tower_service::Service<Uri> for PersistConnector {
     }
 }
 
-/// `docker system dial-stdio`, pointed at a non-default socket when configured.
-fn dial_stdio_command(socket: &str) -> String {
-    if socket == "/var/run/docker.sock" || socket == "/run/docker.sock" {
-        "docker system dial-stdio".to_owned()
-    } else {
-        format!("docker -H unix://{} system dial-stdio", shell_quote(socket))
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// A byte stream that hyper can pool: an SSH channel, or a control-socket
 /// stream the persistent-session daemon splices to one.
 pub struct Pooled<S>(S);
@@ -380,22 +345,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Pooled<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dial_stdio_uses_default_socket_plainly_and_quotes_others() {
-        assert_eq!(
-            dial_stdio_command("/var/run/docker.sock"),
-            "docker system dial-stdio"
-        );
-        assert_eq!(
-            dial_stdio_command("/srv/d o'ck.sock"),
-            r"docker -H unix://'/srv/d o'\''ck.sock' system dial-stdio"
-        );
     }
 }

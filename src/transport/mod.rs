@@ -2,6 +2,7 @@
 //! Nothing above this layer sees russh.
 
 pub mod api_versions;
+mod channel;
 pub mod docker;
 pub mod known_hosts;
 pub mod persist;
@@ -14,9 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use api_versions::ApiVersions;
+pub use docker::ConnectOptions;
 pub use docker::{DockerLink, connect_docker};
 pub use remote::Remote;
-pub use ssh::{ConnectOptions, SshSession};
+pub use ssh::SshSession;
 
 /// Records `key` (OpenSSH format, as in `TransportError::HostKeyUnknown`)
 /// for `name` in `file`: the explicit trust a user gave after seeing it.

@@ -25,16 +25,6 @@ use crate::config::{SshEndpoint, StrictHostKeyChecking};
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const KEEPALIVE_MAX: usize = 3;
 
-/// Options that come from the command line rather than the inventory.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectOptions {
-    /// `--accept-new`: record unknown host keys (never changed ones).
-    pub accept_new: bool,
-    /// Reach SSH hosts through a persistent-session daemon (headless verbs
-    /// with `persist` on); direct connections when `None` or when it fails.
-    pub persist: Option<Arc<super::persist::Client>>,
-}
-
 /// An authenticated SSH session. Cheap to share: channel opens take `&self`.
 pub struct SshSession {
     handle: Handle<ClientHandler>,
@@ -61,11 +51,11 @@ impl SshSession {
     pub async fn connect(
         endpoint: &SshEndpoint,
         jumps: &[SshEndpoint],
-        opts: &ConnectOptions,
+        accept_new: bool,
     ) -> Result<Arc<SshSession>, TransportError> {
         let mut via: Option<Arc<SshSession>> = None;
         for hop in jumps.iter().chain(std::iter::once(endpoint)) {
-            let session = connect_one(hop, via.take(), opts.accept_new).await?;
+            let session = connect_one(hop, via.take(), accept_new).await?;
             via = Some(Arc::new(session));
         }
         via.ok_or_else(|| TransportError::Protocol("no endpoint to connect to".into()))

@@ -258,9 +258,7 @@ impl Client {
 
 /// The daemon's log: beside the audit log in the state directory.
 pub fn log_path() -> PathBuf {
-    crate::ops::AuditLog::from_env()
-        .path()
-        .with_file_name("persist.log")
+    crate::private::audit_log_path().with_file_name("persist.log")
 }
 
 /// Says once per process that the daemon is not used, and why.

@@ -22,8 +22,8 @@ use super::lock;
 use super::wire::{self, ExecHeader, Reply, Request};
 use crate::config::{HostSpec, Target};
 use crate::transport::api_versions::{self, ApiVersions};
-use crate::transport::docker::open_channel;
-use crate::transport::{ConnectOptions, SshSession};
+use crate::transport::channel;
+use crate::transport::SshSession;
 
 /// A client has this long to send its request line.
 const REQUEST_WITHIN: Duration = Duration::from_secs(10);
@@ -374,11 +374,7 @@ impl Host {
             else {
                 return Err(format!("{} is not an SSH host", self.spec.name));
             };
-            let opts = ConnectOptions {
-                accept_new,
-                persist: None,
-            };
-            let session = SshSession::connect(endpoint, jumps, &opts)
+            let session = SshSession::connect(endpoint, jumps, accept_new)
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(host = %self.spec.name, "connected");
@@ -431,7 +427,7 @@ impl Host {
             }
             let versions = ApiVersions::from_env();
             let key = self.memory_key();
-            let opening = open_channel(
+            let opening = channel::open(
                 &session,
                 self.socket(),
                 &dial_stdio,
@@ -467,7 +463,8 @@ impl Host {
             since: Instant::now(),
             task: tokio::spawn(async move {
                 let versions = ApiVersions::from_env();
-                let opening = open_channel(&session, &socket, &dial_stdio, Some((&versions, &key)));
+                let opening =
+                    channel::open(&session, &socket, &dial_stdio, Some((&versions, &key)));
                 tokio::time::timeout(CHANNEL_WITHIN, opening)
                     .await
                     .map_err(|_| std::io::Error::other("spare channel open timed out"))?
