@@ -6,7 +6,28 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// flotilla's state directory: `$XDG_STATE_HOME/flotilla`, by default
+/// `~/.local/state/flotilla`; `None` without a home.
+pub fn state_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state")))
+        .map(|s| s.join("flotilla"))
+}
+
+/// The audit log: `FLOTILLA_AUDIT_LOG`, else `audit.jsonl` in the state
+/// directory (in `.` without a home). What else flotilla keeps lies beside it.
+pub fn audit_log_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("FLOTILLA_AUDIT_LOG") {
+        return PathBuf::from(p);
+    }
+    state_dir()
+        .unwrap_or_else(|| PathBuf::from("flotilla"))
+        .join("audit.jsonl")
+}
 
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;

@@ -2,6 +2,7 @@
 //! is resolved through the OpenSSH client config.
 
 mod file;
+pub mod labels;
 pub mod names;
 mod sshcfg;
 pub mod types;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::labels;
+
 /// How strictly unknown host keys are handled (OpenSSH's StrictHostKeyChecking).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,12 +110,16 @@ pub struct UiSettings {
     pub ssh_config_file: Option<PathBuf>,
 }
 
+/// Default cap on one reassembled log line (`[logs] max_line_bytes`):
+/// longer lines are cut, visibly, so one runaway line cannot exhaust memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+
 impl Default for UiSettings {
     fn default() -> Self {
         UiSettings {
             log_lines: 10_000,
             log_tail: 500,
-            log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
+            log_max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             shell: vec!["bash".to_owned(), "sh".to_owned()],
             keys: Vec::new(),
             persist: None,
@@ -213,14 +219,8 @@ impl ContainerSelector {
             ContainerSelector::Name(_) => Vec::new(),
             ContainerSelector::Label { key, value } => vec![(key.clone(), value.clone())],
             ContainerSelector::Compose { project, service } => vec![
-                (
-                    crate::fleet::compose::SERVICE.to_owned(),
-                    Some(service.clone()),
-                ),
-                (
-                    crate::fleet::compose::PROJECT.to_owned(),
-                    Some(project.clone()),
-                ),
+                (labels::SERVICE.to_owned(), Some(service.clone())),
+                (labels::PROJECT.to_owned(), Some(project.clone())),
             ],
         }
     }
@@ -299,12 +299,18 @@ impl Order {
 }
 
 impl ServiceSpec {
-    /// Whether a container on `host` is this service's.
-    pub fn owns(&self, host: &str, c: &crate::fleet::ContainerInfo) -> bool {
+    /// Whether a container on `host`, named `name`, with the labels `label`
+    /// looks up, is this service's.
+    pub fn owns<'a>(
+        &self,
+        host: &str,
+        name: &str,
+        label: impl Fn(&str) -> Option<&'a str>,
+    ) -> bool {
         self.hosts.iter().any(|h| h == host)
             && match &self.container {
-                ContainerSelector::Name(n) => &c.name == n,
-                sel => sel.labels_match(|k| c.labels.get(k).map(String::as_str)),
+                ContainerSelector::Name(n) => name == n,
+                sel => sel.labels_match(label),
             }
     }
 

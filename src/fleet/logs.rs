@@ -15,9 +15,7 @@ use crate::logs::parse_docker_line;
 const BATCH_LINES: usize = 256;
 const BATCH_BYTES: usize = 1024 * 1024;
 const BATCH_AGE: Duration = Duration::from_millis(50);
-/// Default cap on one reassembled line (`[logs] max_line_bytes`): longer lines
-/// are cut, visibly, so one runaway line cannot exhaust memory.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+pub use crate::config::DEFAULT_MAX_LINE_BYTES;
 
 /// Splits Docker's frames into lines and joins what belongs together: a line
 /// split across frames, and Docker's own partial messages (lines over 16 KiB

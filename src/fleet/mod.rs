@@ -5,6 +5,8 @@ pub mod actor;
 pub mod compose;
 pub mod details;
 pub mod event;
+#[cfg(test)]
+pub mod fixtures;
 pub mod logs;
 pub mod model;
 pub mod state;

@@ -175,6 +175,11 @@ impl StatsSample {
 pub const DEPLOY_LOCK_LABEL: &str = "flotilla.lock";
 
 impl ContainerInfo {
+    /// Whether it is `service`'s, on `host`.
+    pub fn of_service(&self, service: &crate::config::ServiceSpec, host: &str) -> bool {
+        service.owns(host, &self.name, |k| self.labels.get(k).map(String::as_str))
+    }
+
     pub fn is_running(&self) -> bool {
         self.state == ContainerState::Running
     }

@@ -170,11 +170,11 @@ impl FleetState {
     /// The image most of a configured service's containers (every replica
     /// its `match` finds) run now.
     pub fn service_image(&self, spec: &ServiceSpec) -> Option<String> {
-        majority_image(
-            self.hosts
+        majority_image(self.hosts.iter().flat_map(|h| {
+            h.containers
                 .iter()
-                .flat_map(|h| h.containers.iter().filter(|c| spec.owns(&h.spec.name, c))),
-        )
+                .filter(|c| c.of_service(spec, &h.spec.name))
+        }))
     }
 }
 

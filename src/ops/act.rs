@@ -189,8 +189,8 @@ pub fn audit(log: &AuditLog, record: &AuditRecord) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::fixtures::sample_fleet;
     use crate::fleet::{FleetEvent, HostEvent, HostInfo, update};
-    use crate::tui::testutil::sample_fleet;
 
     fn target(state: &FleetState, host: HostId) -> Target {
         let h = &state.hosts[host];

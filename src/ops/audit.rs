@@ -61,17 +61,7 @@ impl AuditLog {
     }
 
     pub fn from_env() -> Self {
-        if let Some(p) = std::env::var_os("FLOTILLA_AUDIT_LOG") {
-            return AuditLog::new(PathBuf::from(p));
-        }
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-            })
-            .unwrap_or_else(|| PathBuf::from("."));
-        AuditLog::new(state.join("flotilla").join("audit.jsonl"))
+        AuditLog::new(crate::private::audit_log_path())
     }
 
     pub fn path(&self) -> &Path {

@@ -95,7 +95,7 @@ pub const AUTOHEAL_LABEL: &str = "autoheal";
 /// `autoheal = true`.
 pub fn opted_in(host: &str, c: &ContainerInfo, services: &[crate::config::ServiceSpec]) -> bool {
     c.labels.get(AUTOHEAL_LABEL).map(String::as_str) == Some("true")
-        || services.iter().any(|s| s.autoheal && s.owns(host, c))
+        || services.iter().any(|s| s.autoheal && c.of_service(s, host))
 }
 
 /// What autoheal does about one unhealthy container.
@@ -201,8 +201,8 @@ impl Autoheal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::fixtures::sample_fleet;
     use crate::ops::triage::assess;
-    use crate::tui::testutil::sample_fleet;
 
     #[test]
     fn diff_reports_new_then_resolved_once() {
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn a_service_table_opts_its_containers_in() {
         let (host, c) = sick(false);
-        let mut svc = crate::tui::testutil::web_service();
+        let mut svc = crate::fleet::fixtures::web_service();
         svc.name = "sick".into();
         svc.container = crate::config::ContainerSelector::Name("shop-sick-1".into());
         assert!(!opted_in("fleet-1", &c, std::slice::from_ref(&svc)));

@@ -7,10 +7,7 @@ pub mod file;
 
 use super::ContainerInfo;
 
-pub const PROJECT: &str = "com.docker.compose.project";
-pub const SERVICE: &str = "com.docker.compose.service";
-pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
-pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub use crate::config::labels::{CONFIG_FILES, PROJECT, SERVICE, WORKING_DIR};
 /// The first line of an override file flotilla wrote (and may rewrite).
 pub const FLOTILLA_OVERRIDE_MARK: &str = "# flotilla:";
 

@@ -299,7 +299,7 @@ pub fn host_lines(kind: Kind, h: &HostState, vitals: Option<&Vitals>) -> Vec<Str
 mod tests {
     use super::*;
     use crate::fleet::details::HealthProbe;
-    use crate::tui::testutil::container;
+    use crate::fleet::fixtures::container;
 
     fn crashed() -> (ContainerInfo, ContainerEvidence) {
         let c = container(

@@ -388,8 +388,8 @@ fn suggestion(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::fixtures::sample_fleet;
     use crate::ops::triage::{ContainerEvidence, image_drift, rank};
-    use crate::tui::testutil::sample_fleet;
 
     fn now() -> jiff::Timestamp {
         "2026-11-25T20:00:00Z".parse().unwrap_or_default()

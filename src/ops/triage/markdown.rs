@@ -192,8 +192,8 @@ fn uptime(s: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::fixtures::sample_fleet;
     use crate::ops::triage::{Evidence, GroupOptions, assess, group};
-    use crate::tui::testutil::sample_fleet;
 
     #[test]
     fn the_snapshot_holds_groups_evidence_timeline_audit_and_vitals() {

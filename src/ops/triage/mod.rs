@@ -421,7 +421,7 @@ fn restart_note(restarts: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::testutil::sample_fleet;
+    use crate::fleet::fixtures::sample_fleet;
 
     #[test]
     fn ranks_host_down_then_crash_loops_and_unhealthy_then_exits() {
