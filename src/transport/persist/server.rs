@@ -21,9 +21,9 @@ use tokio::task::JoinHandle;
 use super::lock;
 use super::wire::{self, ExecHeader, Reply, Request};
 use crate::config::{HostSpec, Target};
+use crate::transport::SshSession;
 use crate::transport::api_versions::{self, ApiVersions};
 use crate::transport::channel;
-use crate::transport::SshSession;
 
 /// A client has this long to send its request line.
 const REQUEST_WITHIN: Duration = Duration::from_secs(10);

@@ -11,13 +11,11 @@ use bollard::models::ContainerInspectResponse;
 
 use super::replica::{At, Ended, Swap, Swapped};
 use super::{Run, millis};
+use crate::ops::deploy::DeployError;
 use crate::ops::deploy::engine::{Engine, image_id as image_id_of};
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step, Timings};
 use crate::ops::deploy::image;
 use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
-use crate::ops::deploy::{
-    DeployError, LABEL_DEPLOY_ID, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_IMAGE_ID,
-};
 
 pub(super) struct Report {
     pub(super) host: String,
@@ -327,17 +325,4 @@ fn naming(at: &At, error: String) -> String {
         Some(rest) => format!("{} {tag}: {rest}", at.host),
         None => format!("{tag}: {error}"),
     }
-}
-
-/// The flotilla labels a container carried, to give them back on a revert.
-pub(super) fn flotilla_labels(c: &ContainerInspectResponse) -> Vec<(&'static str, String)> {
-    let labels = c.config.as_ref().and_then(|cfg| cfg.labels.as_ref());
-    [
-        LABEL_PREVIOUS_IMAGE,
-        LABEL_PREVIOUS_IMAGE_ID,
-        LABEL_DEPLOY_ID,
-    ]
-    .into_iter()
-    .filter_map(|k| labels.and_then(|l| l.get(k)).map(|v| (k, v.clone())))
-    .collect()
 }

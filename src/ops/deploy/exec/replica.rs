@@ -7,7 +7,6 @@ use std::time::Instant;
 use bollard::models::{ContainerInspectResponse, ImageConfig};
 use tokio::sync::mpsc;
 
-use super::host::flotilla_labels;
 use super::{Control, Deployment, Run, millis};
 use crate::ops::deploy::engine::{
     Engine, create, image_config, inspect_opt, inspect_some, remove_container, rename,
@@ -620,4 +619,17 @@ async fn stop_aside(
         Some(true) => stop(engine, host, o).await,
         _ => Ok(()),
     }
+}
+
+/// The flotilla labels a container carried, to give them back on a revert.
+pub(super) fn flotilla_labels(c: &ContainerInspectResponse) -> Vec<(&'static str, String)> {
+    let labels = c.config.as_ref().and_then(|cfg| cfg.labels.as_ref());
+    [
+        LABEL_PREVIOUS_IMAGE,
+        LABEL_PREVIOUS_IMAGE_ID,
+        LABEL_DEPLOY_ID,
+    ]
+    .into_iter()
+    .filter_map(|k| labels.and_then(|l| l.get(k)).map(|v| (k, v.clone())))
+    .collect()
 }
