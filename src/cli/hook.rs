@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::fleet::vitals::bytes;
+use crate::human::bytes;
 
 /// Output bytes of one run kept for the report.
 pub const KEEP: usize = 8 * 1024;
@@ -360,12 +360,5 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(ended(), "the background sleep {pid} was killed too");
-    }
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(8 * 1024), "8.0 KiB");
-        assert_eq!(bytes(16 * 1024 * 1024), "16.0 MiB");
     }
 }

@@ -315,7 +315,7 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     if args.json {
         print_json(&rows)?;
     } else {
-        use crate::fleet::vitals::bytes;
+        use crate::human::bytes;
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|h| {

@@ -81,21 +81,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
     part as f64 / whole as f64
 }
 
-/// Human size in binary units: "512 B", "3.2 GiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+pub use crate::human::bytes;
 
 /// Where the docker CLI looks for the Compose v2 plugin (Docker's docs).
 pub(crate) const COMPOSE_PLUGIN_DIRS: &str = "\"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins\" \
@@ -354,7 +340,5 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
     #[test]
     fn the_root_is_quoted_for_the_shell() {
         assert!(script("/data/it's here").ends_with(r"df -P -k '/data/it'\''s here'"));
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 }

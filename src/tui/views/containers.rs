@@ -105,7 +105,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         .map_or("-".to_owned(), |p| format!("{p:.1}")),
                 ));
                 cells.push(Cell::from(
-                    stats.map_or("-".to_owned(), |s| human_bytes(s.last.mem_used)),
+                    stats.map_or("-".to_owned(), |s| crate::human::bytes_compact(s.last.mem_used)),
                 ));
                 // host:port→container port; the first, and how many more.
                 let ports = match c.ports.as_slice() {
@@ -185,31 +185,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// 1536 → "1.5K", like `docker stats`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}B")
-    } else {
-        format!("{value:.1}{}", UNITS[unit])
-    }
-}
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn human_bytes_scales() {
-        assert_eq!(super::human_bytes(512), "512B");
-        assert_eq!(super::human_bytes(1536), "1.5K");
-        assert_eq!(super::human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
-    }
-
     use crate::tui::app::AppEvent;
     use crate::tui::testutil::{app, press_code, type_text};
     use crate::tui::views::snapshot;

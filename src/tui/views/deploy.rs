@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::containers::human_bytes;
+use crate::human::bytes_compact;
 use super::ellipsize;
 use crate::ops::deploy::event::down_label;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
@@ -280,8 +280,8 @@ fn status(r: &HostRow, phase: Phase, theme: &Theme) -> (String, Style) {
         let mut text = step.label().to_owned();
         if let Some((bytes, total)) = r.bytes {
             text.push_str(&match total {
-                Some(t) => format!(" {} / {}", human_bytes(bytes), human_bytes(t)),
-                None => format!(" {}", human_bytes(bytes)),
+                Some(t) => format!(" {} / {}", bytes_compact(bytes), bytes_compact(t)),
+                None => format!(" {}", bytes_compact(bytes)),
             });
         } else if !r.detail.is_empty() {
             text.push_str(&format!(" ({})", r.detail));

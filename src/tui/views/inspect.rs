@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 graph(
                     format!(
                         " MEM {} ",
-                        super::containers::human_bytes(stats.last.mem_used)
+                        crate::human::bytes_compact(stats.last.mem_used)
                     ),
                     &mem_data,
                     theme.starting,
