@@ -141,7 +141,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 let findings = triage::assess(&state, &BTreeMap::new());
                 let (appeared, resolved) = watch::diff(&mut seen, &findings);
                 for f in &appeared {
-                    let deploying = state.hosts.iter().find(|h| h.spec.name == f.host).is_some_and(watch::deploy_in_progress);
+                    let deploying = state.host_named(&f.host).map(|(_, h)| h).is_some_and(watch::deploy_in_progress);
                     report(&out, &state, "new", f, deploying)?;
                 }
                 for f in &resolved {
@@ -172,12 +172,7 @@ fn autoheal(
 ) -> Result<(), CliError> {
     let now = Instant::now();
     for f in findings.iter().filter(|f| f.kind == Kind::Unhealthy) {
-        let Some((hi, h)) = state
-            .hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| h.spec.name == f.host)
-        else {
+        let Some((hi, h)) = state.host_named(&f.host) else {
             continue;
         };
         let Some(c) = h.containers.iter().find(|c| Some(&c.id) == f.id.as_ref()) else {

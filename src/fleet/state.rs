@@ -92,6 +92,18 @@ pub enum Effect {
 }
 
 impl FleetState {
+    /// The host named `name`, with its id.
+    pub fn host_named(&self, name: &str) -> Option<(HostId, &HostState)> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.spec.name == name)
+    }
+
+    pub fn host_named_mut(&mut self, name: &str) -> Option<&mut HostState> {
+        self.hosts.iter_mut().find(|h| h.spec.name == name)
+    }
+
     pub fn new(inventory: &Inventory) -> Self {
         FleetState {
             hosts: inventory

@@ -281,7 +281,7 @@ pub fn audit_entries(audit: &AuditLog, state: &FleetState, after: i128, until: i
 /// One audit record of a selected host as an entry, its service looked up
 /// by the container's name; None for other hosts' records.
 pub fn audit_entry(state: &FleetState, r: &AuditRecord) -> Option<Entry> {
-    let h = state.hosts.iter().find(|h| h.spec.name == r.host)?;
+    let h = state.host_named(&r.host).map(|(_, h)| h)?;
     let service = h
         .containers
         .iter()

@@ -99,9 +99,8 @@ async fn compose_status(conn: &Connected, probes: &[HostProbe]) -> Vec<(String, 
         let project = ProjectRef::on_host(&containers).into_iter().next()?;
         let handles = conn
             .state
-            .hosts
-            .iter()
-            .position(|h| h.spec.name == p.host)
+            .host_named(&p.host)
+            .map(|(id, _)| id)
             .and_then(|id| conn.fleet.handles(id));
         let host = p.host.clone();
         Some(async move {

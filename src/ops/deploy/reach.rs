@@ -17,11 +17,7 @@ pub struct Reach {
 pub fn handles(state: &FleetState, fleet: &Fleet, names: &[String]) -> Reach {
     let mut reach = Reach::default();
     for name in names {
-        let found = state
-            .hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| h.spec.name == *name);
+        let found = state.host_named(name);
         match found {
             Some((id, h)) if h.is_up() => match fleet.handles(id) {
                 Some(handles) => {

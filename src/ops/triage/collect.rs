@@ -58,10 +58,8 @@ pub async fn containers(
 ) -> HashMap<(String, String), ContainerEvidence> {
     let mut per_host: HashMap<HostId, Vec<(Kind, String)>> = HashMap::new();
     for f in findings.iter().filter(|f| wants_container(f.kind)) {
-        let (Some(id), Some(hi)) = (
-            f.id.clone(),
-            state.hosts.iter().position(|h| h.spec.name == f.host),
-        ) else {
+        let (Some(id), Some(hi)) = (f.id.clone(), state.host_named(&f.host).map(|(id, _)| id))
+        else {
             continue;
         };
         per_host.entry(hi).or_default().push((f.kind, id));

@@ -133,12 +133,7 @@ fn build(
         if !hosts.contains(&f.host) {
             hosts.push(f.host.clone());
         }
-        let Some((hi, h)) = fleet
-            .hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| h.spec.name == f.host)
-        else {
+        let Some((hi, h)) = fleet.host_named(&f.host) else {
             continue;
         };
         if kind.is_host() {

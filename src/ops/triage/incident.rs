@@ -99,7 +99,7 @@ pub fn recent_audit(audit: &AuditLog, state: &FleetState) -> Vec<AuditRecord> {
         tracing::warn!("audit log {}: {e}", audit.path().display());
         (Vec::new(), 0)
     });
-    records.retain(|r| state.hosts.iter().any(|h| h.spec.name == r.host));
+    records.retain(|r| state.host_named(&r.host).is_some());
     records.split_off(records.len().saturating_sub(SNAPSHOT_AUDIT))
 }
 

@@ -104,9 +104,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         .and_then(|s| s.cpu_percent)
                         .map_or("-".to_owned(), |p| format!("{p:.1}")),
                 ));
-                cells.push(Cell::from(
-                    stats.map_or("-".to_owned(), |s| crate::human::bytes_compact(s.last.mem_used)),
-                ));
+                cells.push(Cell::from(stats.map_or("-".to_owned(), |s| {
+                    crate::human::bytes_compact(s.last.mem_used)
+                })));
                 // host:port→container port; the first, and how many more.
                 let ports = match c.ports.as_slice() {
                     [] => "-".to_owned(),
@@ -184,7 +184,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut state = TableState::default().with_selected(selected.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::human::bytes_compact;
 use super::ellipsize;
+use crate::human::bytes_compact;
 use crate::ops::deploy::event::down_label;
 use crate::ops::deploy::{HostOutcome, Job, RunOutcome};
 use crate::tui::action::{Action, Keymap};

@@ -62,10 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             );
             frame.render_widget(
                 graph(
-                    format!(
-                        " MEM {} ",
-                        crate::human::bytes_compact(stats.last.mem_used)
-                    ),
+                    format!(" MEM {} ", crate::human::bytes_compact(stats.last.mem_used)),
                     &mem_data,
                     theme.starting,
                 ),

@@ -357,7 +357,7 @@ mod tests {
     fn a_deploy_lock_marks_its_service_instead_of_being_one() {
         let mut app = app();
         for host in ["fleet-1", "fleet-2"] {
-            let Some(h) = app.fleet.hosts.iter_mut().find(|h| h.spec.name == host) else {
+            let Some(h) = app.fleet.host_named_mut(host) else {
                 panic!("no {host}");
             };
             let mut lock = container(
@@ -414,7 +414,7 @@ mod tests {
             ),
         ];
         for (host, replicas) in cells {
-            let Some(h) = app.fleet.hosts.iter_mut().find(|h| h.spec.name == host) else {
+            let Some(h) = app.fleet.host_named_mut(host) else {
                 panic!("no {host}");
             };
             for (i, (tag, state, health)) in replicas.into_iter().enumerate() {

@@ -11,13 +11,7 @@ use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let tl = &app.state.timeline;
-    let host_index = |name: &str| {
-        app.fleet
-            .hosts
-            .iter()
-            .position(|h| h.spec.name == name)
-            .unwrap_or(0)
-    };
+    let host_index = |name: &str| app.fleet.host_named(name).map(|(id, _)| id).unwrap_or(0);
     let header = Row::new(["TIME", "HOST", "SOURCE", "ACTION", "CONTAINER", "DETAIL"]);
     let rows: Vec<Row> = tl
         .entries
