@@ -81,7 +81,6 @@ pub async fn connect_to_targets_with(
     let unreachable = super::report_unreachable(&state, json);
     let (targets, missing) = state.resolve(names);
     if !missing.is_empty() {
-        fleet.shutdown().await;
         return Err(missing_targets(&state, &missing));
     }
     Ok(Targeted {
@@ -146,14 +145,12 @@ pub async fn run(
     // that dropped since.
     let policy = act::Policy { read_only };
     if let Err(refusal) = policy.authorize(&state, action, &act_targets, false) {
-        fleet.shutdown().await;
         return Err(CliError {
             exit: Exit::Refused,
             message: refusal.to_string(),
         });
     }
     if !args.yes && !confirm(action, &targets, &state)? {
-        fleet.shutdown().await;
         return Err(CliError {
             exit: Exit::Refused,
             message: "cancelled".into(),

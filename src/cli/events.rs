@@ -92,7 +92,6 @@ pub async fn run(cli: &Cli, args: &EventsArgs) -> Result<Exit, CliError> {
         out.flush().map_err(|e| CliError::output(&e))?;
     }
     if !args.follow {
-        fleet.shutdown().await;
         return Ok(exit);
     }
     if let Some(last) = entries

@@ -44,7 +44,6 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
             .iter()
             .map(|r| format!("{} on {}", r.container.name, state.hosts[r.host].spec.name))
             .collect();
-        fleet.shutdown().await;
         return Err(CliError::usage(format!(
             "{} matches {} containers ({}): pass --host, a container name, or --all-matching",
             args.target,
@@ -53,7 +52,6 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
         )));
     }
     if args.tty && (args.all_matching && targets.len() > 1 || !std::io::stdin().is_terminal()) {
-        fleet.shutdown().await;
         return Err(CliError::usage(
             "-t needs a terminal on stdin and a single container",
         ));
@@ -63,7 +61,6 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
         read_only: cli.read_only,
     };
     if let Err(refusal) = policy.authorize_verb(&state, "exec in", &act_targets, true) {
-        fleet.shutdown().await;
         return Err(CliError {
             exit: Exit::Refused,
             message: refusal.to_string(),

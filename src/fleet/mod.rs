@@ -171,9 +171,57 @@ impl Fleet {
     }
 }
 
+/// The guard: a fleet dropped without `shutdown` (an early return, an
+/// error, a refusal) still tells its actors to close their sessions, and
+/// they get the same grace to do it while the runtime runs.
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if self.commands.is_empty() {
+            return; // shut down already
+        }
+        for tx in &self.commands {
+            let _ = tx.try_send(HostCommand::Shutdown);
+        }
+        self.commands.clear();
+        let mut tasks = std::mem::take(&mut self.tasks);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drain = async { while tasks.join_next().await.is_some() {} };
+                if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+                    tasks.abort_all();
+                }
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_fleet_tells_its_actors_to_shut_down_and_lets_them() {
+        let (tx, mut actor) = mpsc::channel(COMMAND_CAPACITY);
+        let (_events_tx, events) = mpsc::channel(1);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let mut tasks = JoinSet::new();
+        // An actor that takes a moment to close its session after Shutdown.
+        tasks.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = done_tx.send(());
+        });
+        drop(Fleet {
+            commands: vec![tx],
+            dockers: Vec::new(),
+            events,
+            tasks,
+        });
+        assert!(matches!(actor.recv().await, Some(HostCommand::Shutdown)));
+        tokio::time::timeout(std::time::Duration::from_secs(2), done)
+            .await
+            .expect("the actor was not cut off at once")
+            .expect("it finished");
+    }
 
     #[tokio::test]
     async fn a_stalled_host_never_blocks_the_caller() {
