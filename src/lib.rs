@@ -9,5 +9,6 @@ pub mod ops;
 pub mod private;
 pub mod quote;
 pub mod redact;
+pub mod terminal;
 pub mod transport;
 pub mod tui;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// `logs` and `private` are pure ground (text, files); `cli` is the entry
 /// point and may start the TUI, never the other way round.
 const LAYERS: [&[&str]; 8] = [
-    &["human", "logs", "private", "quote"],
+    &["human", "logs", "private", "quote", "terminal"],
     &["redact"],
     &["config"],
     &["transport"],

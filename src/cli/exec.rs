@@ -126,29 +126,18 @@ async fn one(
         tty: args.tty,
         size,
     };
-    let (resize_tx, resize_rx) = mpsc::channel(4);
     let _raw = if args.tty {
         Some(RawMode::enable().map_err(|e| format!("terminal: {e}"))?)
     } else {
         None
     };
-    // Window size changes follow the session.
-    let resizer = args.tty.then(|| {
-        tokio::spawn(async move {
-            let Ok(mut winch) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-            else {
-                return;
-            };
-            while winch.recv().await.is_some() {
-                if let Ok(size) = crossterm::terminal::size()
-                    && resize_tx.send(size).await.is_err()
-                {
-                    return;
-                }
-            }
-        })
-    });
+    // Window size changes follow the session (none without a TTY).
+    let (resize_rx, _resizes) = if args.tty {
+        let (rx, guard) = crate::terminal::follow_resizes();
+        (rx, Some(guard))
+    } else {
+        (mpsc::channel(1).1, None)
+    };
     let input = args.interactive.then(tokio::io::stdin);
     let result = match prefix {
         None => {
@@ -166,9 +155,6 @@ async fn one(
             container_exec::run(docker, &req, input, sinks, resize_rx).await
         }
     };
-    if let Some(task) = resizer {
-        task.abort();
-    }
     match result {
         // The reader is done (`| head`): a quiet, successful end, like `ps`.
         Err(ExecError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

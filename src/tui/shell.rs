@@ -64,21 +64,7 @@ pub async fn run(
         tty: true,
         size: crossterm::terminal::size().ok(),
     };
-    let (resize_tx, resize_rx) = mpsc::channel(4);
-    let resizer = tokio::spawn(async move {
-        let Ok(mut winch) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        else {
-            return;
-        };
-        while winch.recv().await.is_some() {
-            if let Ok(size) = crossterm::terminal::size()
-                && resize_tx.send(size).await.is_err()
-            {
-                return;
-            }
-        }
-    });
+    let (resize_rx, resizes) = crate::terminal::follow_resizes();
     crossterm::terminal::enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
     // One stdin handle for the session and the key after it: a read still
     // pending when the shell ends completes with that key, not a lost one.
@@ -88,7 +74,7 @@ pub async fn run(
         err: tokio::io::stderr(),
     };
     let result = exec::run(docker, &req, Some(&mut stdin), sinks, resize_rx).await;
-    resizer.abort();
+    drop(resizes);
     let how = match &result {
         Ok(code) => format!("{program} exited with {code}"),
         Err(e) => format!("shell failed: {e}"),
