@@ -5,7 +5,7 @@ use flotilla::cli::{self, Cli, Exit};
 
 fn main() -> ExitCode {
     // A shell asking for completions gets them and nothing else.
-    cli::shell::answer_completion_requests();
+    cli::completions::answer_completion_requests();
     if let Err(e) = color_eyre::install() {
         eprintln!("flotilla: {e}");
     }

@@ -29,7 +29,7 @@ const NO_LOOPS: [&str; 10] = [
     "src/fleet",
     "src/ops",
     "src/ops/deploy",
-    "src/ops/deploy/exec",
+    "src/ops/deploy/run",
     "src/ops/triage",
     "src/transport",
     "src/tui",

@@ -15,7 +15,7 @@ use crate::ops::{AuditLog, ContainerAction};
 #[derive(Debug, Args)]
 pub struct ActArgs {
     /// Container names, service names (Compose service label) or id prefixes.
-    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::shell::target_names))]
+    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::completions::target_names))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub select: Selection,

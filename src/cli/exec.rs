@@ -17,7 +17,7 @@ use crate::ops::{AuditLog, AuditRecord};
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// A container name, Compose service or id prefix.
-    #[arg(value_name = "TARGET", add = ArgValueCandidates::new(super::shell::target_names))]
+    #[arg(value_name = "TARGET", add = ArgValueCandidates::new(super::completions::target_names))]
     pub target: String,
     #[command(flatten)]
     pub select: Selection,

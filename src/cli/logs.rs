@@ -36,7 +36,7 @@ pub const ALL_LINES: u32 = u32::MAX;
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Container names, Compose service names or id prefixes.
-    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::shell::target_names))]
+    #[arg(required = true, value_name = "TARGET", add = ArgValueCandidates::new(super::completions::target_names))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub select: Selection,

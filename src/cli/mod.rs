@@ -2,6 +2,7 @@
 //! same fleet core as the TUI and only differ in how they print.
 
 pub mod act;
+pub mod completions;
 pub mod deploy;
 pub mod events;
 pub mod exec;
@@ -9,7 +10,6 @@ pub mod exit;
 pub mod hook;
 pub mod logs;
 pub mod persist;
-pub mod shell;
 pub mod table;
 pub mod triage;
 pub mod watch;
@@ -117,10 +117,10 @@ pub enum ConfigCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
     /// Only this host (repeatable).
-    #[arg(long = "host", value_name = "NAME", add = ArgValueCandidates::new(shell::host_names))]
+    #[arg(long = "host", value_name = "NAME", add = ArgValueCandidates::new(completions::host_names))]
     pub hosts: Vec<String>,
     /// Only hosts in this group (repeatable).
-    #[arg(long = "group", value_name = "GROUP", add = ArgValueCandidates::new(shell::group_names))]
+    #[arg(long = "group", value_name = "GROUP", add = ArgValueCandidates::new(completions::group_names))]
     pub groups: Vec<String>,
 }
 
@@ -574,8 +574,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Start(a)) => act::run(&cli, ContainerAction::Start, a, cli.read_only).await,
         Some(Command::Kill(a)) => act::run(&cli, ContainerAction::Kill, a, cli.read_only).await,
         Some(Command::Exec(a)) => exec::run(&cli, a).await,
-        Some(Command::Completions { shell }) => shell::completions(shell),
-        Some(Command::Man) => shell::man(),
+        Some(Command::Completions { shell }) => completions::completions(shell),
+        Some(Command::Man) => completions::man(),
         Some(Command::Disconnect) => persist::disconnect(&cli).await,
         Some(Command::PersistDaemon(a)) => persist::daemon(&cli, a).await,
         None => tui(&cli).await,

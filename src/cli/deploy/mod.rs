@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 use super::{Cli, CliError, Exit, Selection, actor_config, select};
 use crate::config::{self, Amount, ServiceSpec};
 use crate::fleet::{Fleet, FleetState};
-use crate::ops::deploy::exec::NotStarted;
 use crate::ops::deploy::prepare::{self, Failure, Mode, PrepareError, Prepared, Ready};
+use crate::ops::deploy::run::NotStarted;
 use crate::ops::deploy::{
     Control, Delivery, DeployEvent, HostHandle, HostProbe, RunOutcome, SourceRef, compose, image,
     probe,
@@ -24,7 +24,7 @@ const EVENT_CAPACITY: usize = 256;
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The service: a [service.NAME] table of the config.
-    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
+    #[arg(add = ArgValueCandidates::new(crate::cli::completions::service_names))]
     pub service: String,
     /// The image to roll out (IMAGE[:TAG]; no tag means latest).
     #[arg(long, value_name = "IMAGE[:TAG]")]
@@ -66,7 +66,7 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The service: a [service.NAME] table of the config.
-    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
+    #[arg(add = ArgValueCandidates::new(crate::cli::completions::service_names))]
     pub service: String,
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -85,7 +85,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The service: a [service.NAME] table of the config.
-    #[arg(add = ArgValueCandidates::new(crate::cli::shell::service_names))]
+    #[arg(add = ArgValueCandidates::new(crate::cli::completions::service_names))]
     pub service: String,
     /// Print one JSON object instead of text.
     #[arg(long)]

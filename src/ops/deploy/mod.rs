@@ -16,7 +16,6 @@
 pub mod compose;
 pub mod engine;
 pub mod event;
-pub mod exec;
 #[cfg(test)]
 pub mod fake;
 pub mod health;
@@ -28,14 +27,15 @@ pub mod plan;
 pub mod prepare;
 pub mod probe;
 pub mod reach;
+pub mod run;
 pub mod spec;
 
 pub use engine::{DockerEngine, Engine, EngineRef, HostHandle};
 pub use event::{DeployEvent, HostOutcome, ReplicaRef, RunOutcome, Timings};
-pub use exec::{Control, Deployment, Seen, Summary, execute};
 pub use image::{Delivery, SourceRef};
 pub use plan::{Intent, Job, Plan, PlannedHost, PlannedReplica};
 pub use probe::{ContainerSnap, HostProbe, Liveness, LockInfo, ReplicaProbe};
+pub use run::{Control, Deployment, Seen, Summary, execute};
 
 /// Suffix of the old container while its replacement proves itself.
 pub const OLD_SUFFIX: &str = "-flotilla-old";
