@@ -81,7 +81,7 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
         let record = AuditRecord::new(
             &host,
             &r.container.name,
-            &container_exec::audit_action(&args.cmd),
+            container_exec::audit_action(&args.cmd),
             &result.as_ref().map(|_| ()).map_err(Clone::clone),
         );
         if let Err(e) = act::audit(&audit, &record) {

@@ -109,7 +109,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                     HostEvent::ActionDone { container, action, result } => {
                         let name = state.hosts.get(host).map(|h| h.spec.name.clone()).unwrap_or_default();
                         heal.answered(&name, container);
-                        let mut record = AuditRecord::new(&name, container, action.verb(), result);
+                        let mut record = AuditRecord::new(&name, container, crate::ops::AuditAction::Container(*action), result);
                         record.user = "autoheal".to_owned();
                         if let Err(e) = crate::ops::act::audit(&audit, &record) {
                             eprintln!("flotilla: {e}");

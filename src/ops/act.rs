@@ -175,7 +175,12 @@ pub fn outcome(
         Err(e) => format!("{action} {container} on {host}: FAILED: {e}"),
     };
     (
-        AuditRecord::new(host, container, action.verb(), result),
+        AuditRecord::new(
+            host,
+            container,
+            crate::ops::AuditAction::Container(action),
+            result,
+        ),
         text,
     )
 }

@@ -233,8 +233,8 @@ async fn resize(docker: &Docker, id: &str, width: u16, height: u16) {
 }
 
 /// The audit action of an exec: the command as given (never keystrokes).
-pub fn audit_action(cmd: &[String]) -> String {
-    format!("exec {}", crate::quote::sh_join(cmd))
+pub fn audit_action(cmd: &[String]) -> crate::ops::AuditAction {
+    crate::ops::AuditAction::Exec(crate::quote::sh_join(cmd))
 }
 
 #[cfg(test)]
@@ -247,6 +247,9 @@ mod tests {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(audit_action(&cmd), r#"exec sh -c 'echo it'\''s $HOME' ''"#);
+        assert_eq!(
+            audit_action(&cmd).to_string(),
+            r#"exec sh -c 'echo it'\''s $HOME' ''"#
+        );
     }
 }

@@ -11,4 +11,4 @@ pub mod watch;
 
 // Actors carry actions out; ops decides who may run them.
 pub use crate::fleet::ContainerAction;
-pub use audit::{AuditLog, AuditRecord, AuditTail};
+pub use audit::{AuditAction, AuditLog, AuditRecord, AuditTail};

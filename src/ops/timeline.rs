@@ -117,14 +117,14 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Ent
 
 /// One audit record as an entry; `service` is looked up by the caller.
 pub fn from_audit(r: &AuditRecord, service: Option<String>) -> Option<Entry> {
-    let ts: jiff::Timestamp = r.time.parse().ok()?;
+    let ts = r.time;
     let nanos = ts.as_nanosecond();
     Some(Entry {
         time: crate::logs::format_ts_nanos(nanos),
         host: r.host.clone(),
         source: "audit",
         kind: "container".to_owned(),
-        action: r.action.clone(),
+        action: r.action.to_string(),
         container: (!r.container.is_empty()).then(|| r.container.clone()),
         service,
         detail: match &r.logs {
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn audit_and_docker_merge_in_time_order_and_filter_by_target() {
         let record = AuditRecord {
-            time: "2026-11-30T04:46:40Z".into(),
+            time: "2026-11-30T04:46:40Z".parse().expect("time"),
             user: "ana".into(),
             host: "fleet-2".into(),
             container: "shop-web-1".into(),

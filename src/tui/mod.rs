@@ -248,13 +248,16 @@ pub async fn run(inventory: &Inventory, opts: TuiOptions) -> std::io::Result<()>
             terminal.clear()?;
             keys.resume();
             let (action, result) = match &outcome {
-                Ok((program, code)) => (format!("shell {program} (exit {code})"), Ok(*code)),
-                Err(e) => ("shell".to_owned(), Err(e.clone())),
+                Ok((program, code)) => (
+                    ops::AuditAction::Shell(Some((program.clone(), *code))),
+                    Ok(*code),
+                ),
+                Err(e) => (ops::AuditAction::Shell(None), Err(e.clone())),
             };
             let record = crate::ops::AuditRecord::new(
                 &target.host_name,
                 &target.name,
-                &action,
+                action.clone(),
                 &result.as_ref().map(|_| ()).map_err(Clone::clone),
             );
             if let Err(text) = ops::act::audit(&audit, &record) {

@@ -183,7 +183,7 @@ async fn status_connected(conn: &Connected, a: &StatusArgs) -> Result<Exit, CliE
     let mut last: Vec<crate::ops::AuditRecord> = records
         .into_iter()
         .filter(|r| {
-            crate::ops::deploy::is_final_record(&r.action)
+            r.action.ends_a_host()
                 && hosts
                     .iter()
                     .any(|h| h.host == r.host && h.names(&r.container))

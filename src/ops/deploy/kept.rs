@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::engine::Engine;
 use crate::fleet::LogStream;
-use crate::ops::{AuditLog, AuditRecord};
+use crate::ops::{AuditAction, AuditLog, AuditRecord};
 
 /// Log lines kept per removed container.
 pub const KEEP_LINES: usize = 200;
@@ -216,8 +216,7 @@ fn prune(dir: &Path, keep: usize) {
 /// calls the run.
 pub trait Keeping: Sync {
     fn audit(&self) -> Option<&AuditLog>;
-    /// deploy, rollback, resume, recover.
-    fn kind(&self) -> &str;
+    fn kind(&self) -> crate::ops::audit::Mode;
     fn deploy_id(&self) -> &str;
 }
 
@@ -262,7 +261,7 @@ pub async fn before_remove(
                 host,
                 container: name,
                 image: &image,
-                kind: d.kind(),
+                kind: d.kind().kind(),
                 deploy_id: d.deploy_id(),
                 why,
                 at: jiff::Timestamp::now(),
@@ -278,14 +277,13 @@ pub async fn before_remove(
             READ_WITHIN.as_secs()
         )),
     };
-    let action = format!(
-        "{}:kept-logs {image} ({}) [{}]",
-        d.kind(),
-        why.phrase(),
-        d.deploy_id()
-    );
+    let action = AuditAction::Deploy {
+        kind: d.kind(),
+        step: "kept-logs".to_owned(),
+        detail: format!("{image} ({}) [{}]", why.phrase(), d.deploy_id()),
+    };
     let result = kept.as_ref().map(|_| ()).map_err(Clone::clone);
-    let mut record = AuditRecord::new(host, container, &action, &result);
+    let mut record = AuditRecord::new(host, container, action, &result);
     record.logs = kept.ok().map(|p| p.display().to_string());
     if let Err(e) = crate::ops::act::audit(audit, &record) {
         tracing::warn!("{e}");
@@ -516,7 +514,7 @@ mod tests {
         let fault = Some((Op::Stop, Fault::Status(500)));
         let audit = deploy("app:v2", &[STARTING, HEALTHY], tmp.path(), fault).await;
         let (records, _) = audit.tail(100).expect("audit");
-        let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+        let actions: Vec<String> = records.iter().map(|r| r.action.to_string()).collect();
         assert!(
             actions.iter().any(|a| a.contains("rollback")),
             "rolled back: {actions:?}"

@@ -85,7 +85,7 @@ impl LockRequest {
 
 /// The same user name the audit log records.
 fn local_user() -> String {
-    crate::ops::AuditRecord::new("", "", "", &Ok(())).user
+    crate::ops::audit::local_user()
 }
 
 /// This machine's name (portable: the same on Linux and macOS).

@@ -12,25 +12,7 @@ use super::{
 use crate::config::{Amount, ServiceSpec};
 use crate::ops::AuditLog;
 
-/// What `deploy`/`rollback` asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Deploy,
-    Resume,
-    Recover,
-    Rollback,
-}
-
-impl Mode {
-    pub fn kind(self) -> &'static str {
-        match self {
-            Mode::Deploy => "deploy",
-            Mode::Resume => "resume",
-            Mode::Recover => "recover",
-            Mode::Rollback => "rollback",
-        }
-    }
-}
+pub use crate::ops::audit::Mode;
 
 /// The user's request, after parsing.
 #[derive(Debug, Clone)]
@@ -334,7 +316,7 @@ pub async fn prepare(
     Ok(Prepared::Ready(Box::new(Ready {
         deployment: Deployment {
             id,
-            kind: mode.kind().to_owned(),
+            kind: mode,
             service: service.clone(),
             plan: the_plan,
             hosts,

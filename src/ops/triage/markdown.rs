@@ -213,7 +213,7 @@ mod tests {
             .evidence
             .push("  [stderr] FATAL boom ``` DB_PASSWORD=hunter2".into());
         let audit = [AuditRecord {
-            time: "2026-11-25T19:59:00Z".into(),
+            time: "2026-11-25T19:59:00Z".parse().expect("time"),
             user: "ana".into(),
             host: "fleet-1".into(),
             container: "shop-sick-1".into(),
@@ -332,7 +332,9 @@ mod tests {
         let entries: Vec<Entry> = (0..70)
             .filter_map(|i| {
                 let r = AuditRecord {
-                    time: format!("2026-11-25T{:02}:{:02}:00Z", 10 + i / 60, i % 60),
+                    time: format!("2026-11-25T{:02}:{:02}:00Z", 10 + i / 60, i % 60)
+                        .parse()
+                        .expect("time"),
                     user: "ana".into(),
                     host: "fleet-1".into(),
                     container: format!("c{i}"),

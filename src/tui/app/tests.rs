@@ -121,7 +121,7 @@ fn action_result_is_reported_and_audited() {
         (
             record.host.as_str(),
             record.container.as_str(),
-            record.action.as_str()
+            record.action.to_string().as_str()
         ),
         ("fleet-1", "shop-web-1", "stop")
     );

@@ -264,7 +264,7 @@ mod tests {
     fn audit_records_already_shown_are_not_added_again() {
         let fleet = crate::tui::testutil::sample_fleet();
         let rec = |t: &str, c: &str| AuditRecord {
-            time: t.into(),
+            time: t.parse().expect("time"),
             user: "ana".into(),
             host: "fleet-1".into(),
             container: c.into(),

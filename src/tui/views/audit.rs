@@ -19,11 +19,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|r| {
             let ok = r.result == "ok";
             Row::new(vec![
-                Cell::from(r.time.get(..19).unwrap_or(&r.time).replace('T', " ")),
+                Cell::from({
+                    let when = r.when();
+                    when.get(..19).unwrap_or(&when).replace('T', " ")
+                }),
                 Cell::from(r.user.clone()),
                 Cell::from(r.host.clone()),
                 Cell::from(r.container.clone()),
-                Cell::from(r.action.clone()),
+                Cell::from(r.action.to_string()),
                 Cell::from(Span::styled(
                     match &r.logs {
                         // Enter opens them: say so where it applies.
@@ -79,7 +82,7 @@ mod tests {
         let mut app = app();
         press(&mut app, '4');
         let rec = |c: &str, a: &str, r: &str| AuditRecord {
-            time: "2026-11-25T20:01:02.123Z".into(),
+            time: "2026-11-25T20:01:02.123Z".parse().expect("time"),
             user: "ops".into(),
             host: "fleet-1".into(),
             container: c.into(),
@@ -105,7 +108,7 @@ mod tests {
         press(&mut app, '4');
         let path = "/state/flotilla/kept-logs/d1-fleet-1-shop-web-1.log";
         let plain = AuditRecord {
-            time: "2026-11-25T20:01:02.123Z".into(),
+            time: "2026-11-25T20:01:02.123Z".parse().expect("time"),
             user: "ops".into(),
             host: "fleet-1".into(),
             container: "shop-web-1".into(),

@@ -87,7 +87,7 @@ fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditR
         .iter()
         .rev()
         .filter(|r| {
-            crate::ops::deploy::is_final_record(&r.action)
+            r.action.ends_a_host()
                 && d.rows
                     .iter()
                     .any(|row| row.host == r.host && row.container == r.container)
@@ -350,7 +350,7 @@ mod tests {
     fn last_deploys_come_from_the_audit_log() {
         let mut app = planned();
         let record = |host: &str, action: &str| crate::ops::AuditRecord {
-            time: "2026-11-25T20:00:00Z".into(),
+            time: "2026-11-25T20:00:00Z".parse().expect("time"),
             user: "ops".into(),
             host: host.into(),
             container: "shop-web-1".into(),

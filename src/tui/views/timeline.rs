@@ -253,7 +253,7 @@ mod tests {
         press(&mut app, 'k');
         app.update(docker(6));
         app.update(AppEvent::AuditAppended(vec![crate::ops::AuditRecord {
-            time: "2025-11-25T19:46:47Z".into(),
+            time: "2025-11-25T19:46:47Z".parse().expect("time"),
             user: "ops".into(),
             host: "fleet-2".into(),
             container: "shop-web-1".into(),

@@ -11,6 +11,7 @@ use bollard::models::ContainerInspectResponse;
 
 use super::replica::{At, Ended, Swap, Swapped};
 use super::{Run, millis};
+use crate::ops::audit::Mode;
 use crate::ops::deploy::DeployError;
 use crate::ops::deploy::engine::{Engine, image_id as image_id_of};
 use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step, Timings};
@@ -63,7 +64,7 @@ impl Run<'_> {
             (Job::Keep, _) => {
                 // A start-first candidate an interrupted run left beside the
                 // old container: the old one stays, the candidate goes.
-                if matches!(self.d.kind.as_str(), "recover" | "resume") {
+                if matches!(self.d.kind, Mode::Recover | Mode::Resume) {
                     for r in &ph.replicas {
                         self.drop_candidate(engine, &ph.host, &r.container).await;
                     }
@@ -88,7 +89,7 @@ impl Run<'_> {
         // The host's final record says how long the service was down here.
         let mut action = self.step_action(ph, &outcome);
         if let Some(ms) = report.timings.down_ms {
-            action.push_str(&format!(" down {ms} ms"));
+            action = action.with_note(&format!("down {ms} ms"));
         }
         self.audit(&ph.host, &ph.container, action, &result);
         report

@@ -32,7 +32,7 @@ use super::plan::{Job, Plan, PlannedHost, PlannedReplica};
 use super::probe::{Liveness, LockInfo};
 use super::{DeployError, DockerContext, old_name, spec};
 use crate::config::ServiceSpec;
-use crate::ops::{AuditLog, AuditRecord};
+use crate::ops::{AuditAction, AuditLog, AuditRecord};
 
 /// Upper bound for the pre_deploy one-off container.
 const PRE_DEPLOY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -56,7 +56,7 @@ pub enum Control {
 pub struct Deployment {
     pub id: String,
     /// What the audit and messages call it: deploy, rollback, resume, recover.
-    pub kind: String,
+    pub kind: super::prepare::Mode,
     pub service: ServiceSpec,
     pub plan: Plan,
     /// The service's hosts; also stream sources.
@@ -83,8 +83,8 @@ impl super::kept::Keeping for Deployment {
     fn audit(&self) -> Option<&AuditLog> {
         self.audit.as_ref()
     }
-    fn kind(&self) -> &str {
-        &self.kind
+    fn kind(&self) -> super::prepare::Mode {
+        self.kind
     }
     fn deploy_id(&self) -> &str {
         &self.id
@@ -293,11 +293,11 @@ impl<'a> Run<'a> {
         *self.control.borrow() == Control::Abort
     }
 
-    fn audit(&self, host: &str, container: &str, action: String, result: &Result<(), String>) {
+    fn audit(&self, host: &str, container: &str, action: AuditAction, result: &Result<(), String>) {
         let Some(log) = &self.d.audit else {
             return;
         };
-        let record = AuditRecord::new(host, container, &action, result);
+        let record = AuditRecord::new(host, container, action, result);
         if let Err(e) = crate::ops::act::audit(log, &record) {
             tracing::warn!("{e}");
         }
@@ -308,19 +308,13 @@ impl<'a> Run<'a> {
     }
 
     /// `KIND:STEP FROM -> TO [ID]`, a host step's audit action.
-    fn step_action(&self, ph: &PlannedHost, step: &str) -> String {
-        format!(
-            "{}:{step} {} -> {} [{}]",
-            self.d.kind, ph.from, ph.to, self.d.id
-        )
+    fn step_action(&self, ph: &PlannedHost, step: &str) -> AuditAction {
+        AuditAction::step(self.d.kind, step, &ph.from, &ph.to, &self.d.id)
     }
 
     /// A step on one container, with that container's own from → to.
     fn audit_replica(&self, at: &replica::At, step: &str, result: &Result<(), String>) {
-        let action = format!(
-            "{}:{step} {} -> {} [{}]",
-            self.d.kind, at.r.from, at.r.to, self.d.id
-        );
+        let action = AuditAction::step(self.d.kind, step, &at.r.from, &at.r.to, &self.d.id);
         self.audit(at.host, &at.r.container, action, result);
     }
 
