@@ -295,7 +295,7 @@ mod tests {
     fn outcomes_are_worded_and_audited_alike() {
         let (record, text) = outcome("fleet-1", "web", ContainerAction::Restart, &Ok(()));
         assert_eq!(text, "restart web on fleet-1: ok");
-        assert_eq!(record.action, "restart");
+        assert_eq!(record.action.to_string(), "restart");
         let failed = Err("no such container".to_owned());
         let (record, text) = outcome("fleet-2", "db", ContainerAction::Stop, &failed);
         assert_eq!(text, "stop db on fleet-2: FAILED: no such container");

@@ -225,12 +225,6 @@ impl From<AuditAction> for String {
     }
 }
 
-impl PartialEq<&str> for AuditAction {
-    fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
-    }
-}
-
 /// RFC 3339 text in the file, a timestamp in memory.
 mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
