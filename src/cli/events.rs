@@ -96,7 +96,7 @@ pub async fn run(cli: &Cli, args: &EventsArgs) -> Result<Exit, CliError> {
     }
     if let Some(last) = entries
         .iter()
-        .filter(|e| e.source == "audit")
+        .filter(|e| e.source == crate::ops::timeline::Source::Audit)
         .map(|e| e.nanos)
         .max()
     {

@@ -25,13 +25,30 @@ pub const CONTAINER_ACTIONS: [&str; 9] = [
 ];
 pub use crate::fleet::event::IMAGE_ACTIONS;
 
+/// Where an entry comes from: Docker's event stream or flotilla's audit log.
+/// Ordered as their names are: entries at the same instant list audit first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Audit,
+    Docker,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Docker => "docker",
+            Source::Audit => "audit",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     /// RFC 3339 with nanoseconds, UTC.
     pub time: String,
     pub host: String,
-    /// "docker" or "audit".
-    pub source: &'static str,
+    pub source: Source,
     /// Docker's object type (container, image); "container" for audit records.
     #[serde(rename = "type")]
     pub kind: String,
@@ -103,7 +120,7 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Ent
     Some(Entry {
         time: crate::logs::format_ts_nanos(nanos),
         host: host.to_owned(),
-        source: "docker",
+        source: Source::Docker,
         kind,
         action,
         container,
@@ -122,7 +139,7 @@ pub fn from_audit(r: &AuditRecord, service: Option<String>) -> Option<Entry> {
     Some(Entry {
         time: crate::logs::format_ts_nanos(nanos),
         host: r.host.clone(),
-        source: "audit",
+        source: Source::Audit,
         kind: "container".to_owned(),
         action: r.action.to_string(),
         container: (!r.container.is_empty()).then(|| r.container.clone()),
@@ -411,13 +428,16 @@ mod tests {
             from_docker("fleet-2", &earlier).expect("kill"),
         ];
         sort(&mut all);
-        let order: Vec<(&str, &str)> = all.iter().map(|e| (e.source, e.action.as_str())).collect();
+        let order: Vec<(String, &str)> = all
+            .iter()
+            .map(|e| (e.source.to_string(), e.action.as_str()))
+            .collect();
         assert_eq!(
             order,
             [
-                ("docker", "kill"),
-                ("audit", "restart"),
-                ("docker", "start")
+                ("docker".to_owned(), "kill"),
+                ("audit".to_owned(), "restart"),
+                ("docker".to_owned(), "start")
             ]
         );
         let web: Vec<&Entry> = all.iter().filter(|e| matches(e, &["web".into()])).collect();

@@ -145,11 +145,13 @@ impl TimelineState {
                 vec![Msg::Effect(self.load(Vec::new()))]
             }
             Action::Open => match self.entries.get(self.selected) {
-                Some(e) if e.source == "audit" => super::audit::kept_logs(
-                    &e.host,
-                    e.container.as_deref().unwrap_or("-"),
-                    e.kept.as_deref(),
-                ),
+                Some(e) if e.source == crate::ops::timeline::Source::Audit => {
+                    super::audit::kept_logs(
+                        &e.host,
+                        e.container.as_deref().unwrap_or("-"),
+                        e.kept.as_deref(),
+                    )
+                }
                 _ => Vec::new(),
             },
             _ => Vec::new(),
@@ -160,7 +162,7 @@ impl TimelineState {
 fn audit_max(entries: &[Entry]) -> i128 {
     entries
         .iter()
-        .filter(|e| e.source == "audit")
+        .filter(|e| e.source == crate::ops::timeline::Source::Audit)
         .map(|e| e.nanos)
         .max()
         .unwrap_or(i128::MIN)
@@ -174,7 +176,7 @@ mod tests {
         Entry {
             time: String::new(),
             host: host.into(),
-            source: "docker",
+            source: crate::ops::timeline::Source::Docker,
             kind: "container".into(),
             action: action.into(),
             container: Some("web".into()),

@@ -22,7 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let action_style = match e.action.as_str() {
                 "die" | "oom" | "kill" | "destroy" => theme.unhealthy,
                 "health_status: unhealthy" => theme.unhealthy,
-                _ if e.source == "audit" => theme.key,
+                _ if e.source == crate::ops::timeline::Source::Audit => theme.key,
                 _ => ratatui::style::Style::default(),
             };
             let what = match (&e.container, &e.service) {
@@ -36,7 +36,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     e.host.clone(),
                     theme.host(host_index(&e.host)),
                 )),
-                Cell::from(e.source),
+                Cell::from(e.source.to_string()),
                 Cell::from(Span::styled(e.action.clone(), action_style)),
                 Cell::from(what),
                 Cell::from(e.detail.clone()),
@@ -100,7 +100,11 @@ mod tests {
         Entry {
             time: String::new(),
             host: host.into(),
-            source,
+            source: if source == "audit" {
+                crate::ops::timeline::Source::Audit
+            } else {
+                crate::ops::timeline::Source::Docker
+            },
             kind: "container".into(),
             action: action.into(),
             container: Some(container.into()),
