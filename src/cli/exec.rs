@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<Exit, CliError> {
     let policy = Policy {
         read_only: cli.read_only,
     };
-    if let Err(refusal) = policy.authorize_verb(&state, "exec in", &act_targets, true) {
+    if let Err(refusal) = policy.authorize_verb(&state, act::Verb::Exec, &act_targets, true) {
         return Err(CliError {
             exit: Exit::Refused,
             message: refusal.to_string(),

@@ -179,7 +179,10 @@ fn autoheal(
             continue;
         };
         let opted_in = watch::opted_in(&h.spec.name, c, services);
-        match heal.decide(now, h, c, opted_in, cli.read_only || h.spec.read_only) {
+        let policy = crate::ops::act::Policy {
+            read_only: cli.read_only,
+        };
+        match heal.decide(now, h, c, opted_in, policy.read_only(&h.spec)) {
             Verdict::Restart => {
                 // By name, so the audit record names it as people do.
                 let cmd = HostCommand::Act {

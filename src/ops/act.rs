@@ -75,6 +75,26 @@ pub struct Policy {
     pub read_only: bool,
 }
 
+/// What a policy check is asked about; the refusal words it so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Act(ContainerAction),
+    /// `exec` in a container: it can change anything.
+    Exec,
+    /// The TUI's shell in a container.
+    Shell,
+}
+
+impl Verb {
+    pub fn wording(self) -> &'static str {
+        match self {
+            Verb::Act(a) => a.verb(),
+            Verb::Exec => "exec in",
+            Verb::Shell => "open a shell in",
+        }
+    }
+}
+
 impl Policy {
     /// Whether mutating operations are refused on this host.
     pub fn read_only(&self, host: &HostSpec) -> bool {
@@ -90,14 +110,14 @@ impl Policy {
         targets: &[Target],
         need_up: bool,
     ) -> Result<(), Refusal> {
-        self.authorize_verb(state, action.verb(), targets, need_up)
+        self.authorize_verb(state, Verb::Act(action), targets, need_up)
     }
 
     /// Any mutating verb on containers (`exec` counts: it can change anything).
     pub fn authorize_verb(
         &self,
         state: &FleetState,
-        verb: &str,
+        verb: Verb,
         targets: &[Target],
         need_up: bool,
     ) -> Result<(), Refusal> {
@@ -110,14 +130,14 @@ impl Policy {
             .find(|t| host(t).is_some_and(|h| self.read_only(&h.spec)))
         {
             return Err(Refusal::ReadOnly {
-                what: verb.to_owned(),
+                what: verb.wording().to_owned(),
                 subject: t.name.clone(),
                 host: t.host_name.clone(),
             });
         }
         if need_up && let Some(t) = targets.iter().find(|t| !host(t).is_some_and(|h| h.is_up())) {
             return Err(Refusal::Unreachable {
-                what: verb.to_owned(),
+                what: verb.wording().to_owned(),
                 subject: t.name.clone(),
                 host: t.host_name.clone(),
             });
@@ -129,7 +149,7 @@ impl Policy {
     pub fn authorize_deploy<'a>(
         &self,
         specs: impl IntoIterator<Item = &'a HostSpec>,
-        kind: &str,
+        kind: crate::ops::audit::Mode,
         service: &str,
         hosts: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), Refusal> {
@@ -139,7 +159,7 @@ impl Policy {
                 self.read_only || specs.iter().any(|s| s.name == host && self.read_only(s));
             if locked {
                 return Err(Refusal::ReadOnly {
-                    what: kind.to_owned(),
+                    what: kind.kind().to_owned(),
                     subject: service.to_owned(),
                     host: host.to_owned(),
                 });
@@ -278,7 +298,12 @@ mod tests {
         state.hosts[2].spec.read_only = true;
         let specs = state.hosts.iter().map(|h| &h.spec);
         let err = Policy::default()
-            .authorize_deploy(specs, "deploy", "web", ["fleet-1", "fleet-3"])
+            .authorize_deploy(
+                specs,
+                crate::ops::audit::Mode::Deploy,
+                "web",
+                ["fleet-1", "fleet-3"],
+            )
             .expect_err("fleet-3 is read-only");
         assert_eq!(
             err.to_string(),
@@ -286,7 +311,12 @@ mod tests {
         );
         let specs = state.hosts.iter().map(|h| &h.spec);
         assert_eq!(
-            Policy::default().authorize_deploy(specs, "rollback", "web", ["fleet-1"]),
+            Policy::default().authorize_deploy(
+                specs,
+                crate::ops::audit::Mode::Rollback,
+                "web",
+                ["fleet-1"]
+            ),
             Ok(())
         );
     }

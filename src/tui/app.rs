@@ -323,7 +323,7 @@ impl App {
             id: src.container_id.clone(),
             name: src.name.clone(),
         };
-        if let Err(refusal) = policy.authorize_verb(&self.fleet, "open a shell in", &[target], true)
+        if let Err(refusal) = policy.authorize_verb(&self.fleet, act::Verb::Shell, &[target], true)
         {
             self.fail(refusal.to_string());
             return None;

@@ -310,7 +310,7 @@ fn prepare_deploy(
                 let summary = PlanSummary {
                     deploy_id: ready.deployment.id.clone(),
                     service: spec.name.clone(),
-                    kind: ready.mode.kind().to_owned(),
+                    kind: ready.mode,
                     image: ready.image.clone(),
                     plan: ready.deployment.plan.clone(),
                     pre_deploy: spec

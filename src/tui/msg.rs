@@ -232,7 +232,7 @@ pub struct PlanSummary {
     pub deploy_id: String,
     pub service: String,
     /// deploy, rollback, recover, resume.
-    pub kind: String,
+    pub kind: crate::ops::audit::Mode,
     pub image: Option<String>,
     pub plan: Plan,
     /// The service runs a pre_deploy command first.

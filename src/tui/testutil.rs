@@ -29,7 +29,7 @@ pub fn web_plan() -> crate::tui::state::deploy::PlanSummary {
     crate::tui::state::deploy::PlanSummary {
         deploy_id: "20261125T210000Z-4242".into(),
         service: "web".into(),
-        kind: "deploy".into(),
+        kind: crate::ops::audit::Mode::Deploy,
         image: Some("flotilla-test/app:v2".into()),
         plan: Plan {
             batches: vec![

@@ -528,7 +528,7 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
     };
     let specs = conn.state.hosts.iter().map(|h| &h.spec);
     let hosts = the_plan.hosts().map(|h| h.host.as_str());
-    if let Err(refusal) = policy.authorize_deploy(specs, mode.kind(), &service.name, hosts) {
+    if let Err(refusal) = policy.authorize_deploy(specs, mode, &service.name, hosts) {
         return Err(err(Exit::Refused, refusal.to_string()));
     }
     if !req.yes {

@@ -463,7 +463,7 @@ impl Deploys {
         };
         let specs = ctx.fleet.hosts.iter().map(|h| &h.spec);
         let hosts = summary.plan.hosts().map(|h| h.host.as_str());
-        if let Err(refusal) = policy.authorize_deploy(specs, &summary.kind, &summary.service, hosts)
+        if let Err(refusal) = policy.authorize_deploy(specs, summary.kind, &summary.service, hosts)
         {
             return vec![Msg::Fail(refusal.to_string())];
         }

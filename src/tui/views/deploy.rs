@@ -59,7 +59,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ])
     .areas(area);
     let title = match (&d.request, &d.summary) {
-        (_, Some(s)) => format!(" {} {} ({}) ", capitalize(&s.kind), s.service, s.deploy_id),
+        (_, Some(s)) => format!(
+            " {} {} ({}) ",
+            capitalize(s.kind.kind()),
+            s.service,
+            s.deploy_id
+        ),
         (DeployRequest::Deploy { image }, None) => format!(" Deploy {} → {image} ", d.service),
         (DeployRequest::Rollback, None) => format!(" Rollback {} ", d.service),
     };
