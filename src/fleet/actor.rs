@@ -1,21 +1,18 @@
 //! One task per host: owns the SSH session and the Docker client, reports
 //! owned events, and reconnects with backoff. A slow host only delays itself.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 mod connect;
 mod listing;
+mod serve;
 
-use super::details::ContainerDetails;
 use super::event::{FleetEvent, HostCommand, HostEvent, HostId};
 use crate::config::HostSpec;
 use crate::transport::{ConnectOptions, DockerLink};
 use connect::{Failure, LEARN_GRACE, Next, answer_while_down, connect};
-use listing::{Inspected, Listed, list_and_inspect, merge_inspected, read_stats};
 
 /// How an actor behaves after losing its host.
 #[derive(Debug, Clone)]
@@ -115,7 +112,7 @@ pub async fn run(
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;
                 }
-                match serve(id, &spec, &cfg, &link, &send, &events, &mut commands).await {
+                match serve::serve(id, &spec, &cfg, &link, &events, &mut commands).await {
                     Ended::Shutdown => {
                         // A version asked beside the list is worth keeping,
                         // but not worth waiting long for.
@@ -165,208 +162,6 @@ pub async fn run(
             }
         }
     }
-}
-
-async fn serve<F, Fut>(
-    id: HostId,
-    spec: &HostSpec,
-    cfg: &ActorConfig,
-    link: &DockerLink,
-    send: &F,
-    events: &mpsc::Sender<FleetEvent>,
-    commands: &mut mpsc::Receiver<HostCommand>,
-) -> Ended
-where
-    F: Fn(HostEvent) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let mut closed = link.closed_watch();
-    let mut docker_events = cfg
-        .watch_events
-        .then(|| Box::pin(link.docker.events(Some(events_filter(cfg.forward_events)))));
-    // Docker events arrive in bursts (a restart is 3-4 events): list once per
-    // burst, and at most once per RELIST_EVERY (a flapping health check or a
-    // fast crash loop must not turn into a list a quarter second).
-    let mut pending_refresh: Option<tokio::time::Instant> = None;
-    let mut last_list: Option<tokio::time::Instant> = None;
-    let mut periodic = cfg.refresh_every.map(|every| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    let mut log_tasks = LogTasks::default();
-    let mut inspected: HashMap<String, Inspected> = HashMap::new();
-    // A sick daemon must never stop this loop from reading commands: the
-    // list runs in its own task, one at a time; requests meanwhile fold into
-    // one more run. Stats likewise, one read at a time.
-    let mut listing: Option<tokio::task::JoinHandle<Result<Listed, String>>> = None;
-    let mut list_again = false;
-    // Containers whose cached inspect went stale while a list was running.
-    let mut stale: Vec<String> = Vec::new();
-    let mut stats: Option<tokio::task::JoinHandle<()>> = None;
-    let result = loop {
-        let debounce = async {
-            match pending_refresh {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let tick = async {
-            match periodic.as_mut() {
-                Some(t) => {
-                    t.tick().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        let docker_event = async {
-            match docker_events.as_mut() {
-                Some(stream) => stream.next().await,
-                None => std::future::pending().await,
-            }
-        };
-        let listed = async {
-            match listing.as_mut() {
-                Some(task) => task.await,
-                None => std::future::pending().await,
-            }
-        };
-        let mut refresh = false;
-        tokio::select! {
-            cmd = commands.recv() => match cmd {
-                None | Some(HostCommand::Shutdown) => break Ended::Shutdown,
-                Some(HostCommand::Refresh) => refresh = true,
-                Some(cmd @ HostCommand::TrustKey { .. }) => {
-                    let why = format!("{} is connected: its key is already trusted", spec.name);
-                    if let Some(kind) = cmd.unanswered(&why)
-                        && !send(kind).await
-                    {
-                        break Ended::Shutdown;
-                    }
-                }
-                Some(HostCommand::Act { container, action }) => {
-                    let docker = link.docker.clone();
-                    let events = events.clone();
-                    tokio::spawn(async move {
-                        let result = action.apply(&docker, &container).await;
-                        let kind = HostEvent::ActionDone { container, action, result };
-                        let _ = events.send(FleetEvent { host: id, kind }).await;
-                    });
-                }
-                Some(HostCommand::FollowLogs { container_id, tail, since, follow, max_line_bytes }) => {
-                    let request = super::logs::LogRequest { tail, since, follow, max_line_bytes };
-                    let task = tokio::spawn(super::logs::follow(
-                        id,
-                        link.docker.clone(),
-                        container_id.clone(),
-                        request,
-                        events.clone(),
-                    ));
-                    log_tasks.replace(container_id, task);
-                }
-                Some(HostCommand::StopLogs) => log_tasks.stop_all(),
-                Some(HostCommand::Stats { ids }) => {
-                    // The next tick asks again; a read still running answers for it.
-                    if stats.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
-                        let docker = link.docker.clone();
-                        let events = events.clone();
-                        let within = cfg.call_timeout;
-                        stats = Some(tokio::spawn(async move {
-                            let Ok(samples) =
-                                tokio::time::timeout(within, read_stats(&docker, ids)).await
-                            else {
-                                return;
-                            };
-                            let kind = HostEvent::Stats { samples };
-                            let _ = events.send(FleetEvent { host: id, kind }).await;
-                        }));
-                    }
-                }
-                Some(HostCommand::Inspect { container }) => {
-                    let docker = link.docker.clone();
-                    let events = events.clone();
-                    let within = cfg.call_timeout;
-                    tokio::spawn(async move {
-                        let details =
-                            match tokio::time::timeout(within, docker.inspect_container(&container, None)).await {
-                                Ok(Ok(r)) => Ok(Box::new(ContainerDetails::from_inspect(r))),
-                                Ok(Err(e)) => Err(e.to_string()),
-                                Err(_) => Err(format!(
-                                    "Docker API did not answer inspect within {}s",
-                                    within.as_secs()
-                                )),
-                            };
-                        let kind = HostEvent::Inspected { container, details };
-                        let _ = events.send(FleetEvent { host: id, kind }).await;
-                    });
-                }
-            },
-            event = docker_event => match event {
-                Some(Ok(ev)) => {
-                    if cfg.forward_events && !send(HostEvent::DockerEvent(Box::new(ev.clone()))).await {
-                        break Ended::Shutdown;
-                    }
-                    // An image pulled or removed: the rows stay as they are.
-                    if ev.typ == Some(bollard::models::EventMessageTypeEnum::IMAGE) {
-                        continue;
-                    }
-                    // Restart counts and start times change only with events.
-                    if let Some(cid) = ev.actor.and_then(|a| a.id) {
-                        inspected.remove(&cid);
-                        if listing.is_some() {
-                            stale.push(cid);
-                        }
-                    }
-                    pending_refresh.get_or_insert_with(|| relist_at(tokio::time::Instant::now(), last_list));
-                }
-                Some(Err(e)) => break Ended::Lost(lost_reason(link, &e.to_string())),
-                None => break Ended::Lost(lost_reason(link, "Docker event stream ended")),
-            },
-            done = listed => {
-                listing = None;
-                let listed = match done {
-                    Ok(Ok(listed)) => listed,
-                    Ok(Err(reason)) => break Ended::Lost(reason),
-                    Err(e) => break Ended::Lost(format!("container list failed: {e}")),
-                };
-                let rtt = listed.rtt;
-                let containers = merge_inspected(listed, &mut inspected, &std::mem::take(&mut stale));
-                if !send(HostEvent::Containers { containers, rtt }).await {
-                    break Ended::Shutdown;
-                }
-                refresh = std::mem::take(&mut list_again);
-            },
-            () = debounce => refresh = true,
-            () = tick => refresh = true,
-            reason = closed_reason(&mut closed) => break Ended::Lost(reason),
-        }
-        if refresh {
-            pending_refresh = None;
-            if listing.is_some() {
-                list_again = true;
-            } else {
-                let known: HashSet<String> = if cfg.inspect {
-                    inspected.keys().cloned().collect()
-                } else {
-                    HashSet::new()
-                };
-                let (spec, cfg, docker) = (spec.clone(), cfg.clone(), link.docker.clone());
-                let link = link.clone();
-                last_list = Some(tokio::time::Instant::now());
-                listing = Some(tokio::spawn(async move {
-                    list_and_inspect(&spec, &cfg, &docker, &link, known).await
-                }));
-            }
-        }
-    };
-    if let Some(task) = listing {
-        task.abort();
-    }
-    if let Some(task) = stats {
-        task.abort();
-    }
-    log_tasks.stop_all();
-    result
 }
 
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(250);
