@@ -128,6 +128,100 @@ pub async fn prepare(
     unreachable: &[(String, String)],
     req: &Request,
 ) -> Result<Prepared, PrepareError> {
+    check_request(service, &hosts, unreachable, req)?;
+    let probes = probe_all(service, &hosts, req).await?;
+    // Locks we are about to break do not make a deploy interrupted.
+    let interrupted = if req.break_lock {
+        let stripped: Vec<HostProbe> = probes
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.lock = None;
+                p
+            })
+            .collect();
+        plan::interrupted(&stripped)
+    } else {
+        plan::interrupted(&probes)
+    };
+    let mode = match decide_mode(req, &interrupted) {
+        Some(mode) => mode,
+        None => {
+            return Ok(Prepared::NothingToDo(format!(
+                "no interrupted deploy of {}: nothing to do",
+                service.name
+            )));
+        }
+    };
+    let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
+        interrupted.deploy_ids.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let refusal = refusal_for(service, req, mode, &probes, &interrupted, &takeover);
+    let image = match mode {
+        Mode::Deploy => req.image.clone(),
+        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
+        Mode::Recover | Mode::Rollback => None,
+    };
+    let intent = intent_for(mode, image.as_deref())?;
+    let selector = service.container.to_string();
+    let mut candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
+        .map_err(|e| match e {
+            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
+                fail(Failure::NotFound, format!("{}: {e}", service.name))
+            }
+            plan::PlanError::Compose { .. } => {
+                fail(Failure::Refused, format!("{}: {e}", service.name))
+            }
+        })?;
+    for h in &mut candidates {
+        h.order = order_of(service, h, &probes);
+    }
+    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
+    let the_plan = plan::plan(
+        candidates,
+        &serial,
+        req.max_fail.unwrap_or(service.max_fail),
+    );
+    let id = match (mode, interrupted.deploy_ids.len()) {
+        // Keep one id for the whole rollout, so a later --rollback finds every host.
+        (Mode::Resume, 1) => interrupted
+            .deploy_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(super::new_deploy_id),
+        _ => super::new_deploy_id(),
+    };
+    Ok(Prepared::Ready(Box::new(Ready {
+        deployment: Deployment {
+            id,
+            kind: mode,
+            service: service.clone(),
+            plan: the_plan,
+            hosts,
+            local: None,
+            delivery: req.delivery.clone(),
+            takeover,
+            break_lock: req.break_lock,
+            pre_deploy: mode == Mode::Deploy && service.pre_deploy.is_some(),
+            audit: Some(AuditLog::from_env()),
+            lock_images: lock_images(&probes),
+            seen: seen(req, &probes),
+        },
+        mode,
+        image,
+        refusal,
+    })))
+}
+
+/// Refusals that need no host: an unreachable host, `--from` elsewhere.
+fn check_request(
+    service: &ServiceSpec,
+    hosts: &[HostHandle],
+    unreachable: &[(String, String)],
+    req: &Request,
+) -> Result<(), PrepareError> {
     if !unreachable.is_empty() {
         let list: Vec<String> = unreachable
             .iter()
@@ -148,33 +242,30 @@ pub async fn prepare(
             ),
         ));
     }
+    Ok(())
+}
 
+/// Every host's state for the service, all at once.
+async fn probe_all(
+    service: &ServiceSpec,
+    hosts: &[HostHandle],
+    req: &Request,
+) -> Result<Vec<HostProbe>, PrepareError> {
     let answers = futures::future::join_all(
         hosts
             .iter()
             .map(|h| probe::probe_host(&h.name, h.engine.as_ref(), service, req.image.as_deref())),
     )
     .await;
-    let probes = probed(answers).map_err(|e| match e {
+    probed(answers).map_err(|e| match e {
         ProbeFailure::Silent(hosts) => unreachable_error(service, req, &hosts),
         ProbeFailure::Failed(message) => fail(Failure::Failed, message),
-    })?;
-    // Locks we are about to break do not make a deploy interrupted.
-    let interrupted = if req.break_lock {
-        let stripped: Vec<HostProbe> = probes
-            .iter()
-            .cloned()
-            .map(|mut p| {
-                p.lock = None;
-                p
-            })
-            .collect();
-        plan::interrupted(&stripped)
-    } else {
-        plan::interrupted(&probes)
-    };
+    })
+}
 
-    // What to do, given what the hosts look like.
+/// What to do, given what the hosts look like; `None`: nothing (a resume
+/// or recover with no interrupted deploy).
+fn decide_mode(req: &Request, interrupted: &plan::Interrupted) -> Option<Mode> {
     let mut mode = req.mode;
     if mode == Mode::Rollback && !interrupted.is_empty() {
         mode = Mode::Recover;
@@ -183,48 +274,48 @@ pub async fn prepare(
         if mode == Mode::Resume && req.image.is_some() {
             mode = Mode::Deploy;
         } else {
-            return Ok(Prepared::NothingToDo(format!(
-                "no interrupted deploy of {}: nothing to do",
-                service.name
-            )));
+            return None;
         }
     }
-    let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
-        interrupted.deploy_ids.clone()
-    } else {
-        BTreeSet::new()
-    };
+    Some(mode)
+}
+
+/// A live deploy first; then an interrupted one (which says how to
+/// recover); then a dead deploy's lock.
+fn refusal_for(
+    service: &ServiceSpec,
+    req: &Request,
+    mode: Mode,
+    probes: &[HostProbe],
+    interrupted: &plan::Interrupted,
+    takeover: &BTreeSet<String>,
+) -> Option<PrepareError> {
     let blocking = if req.break_lock {
         Vec::new()
     } else {
-        plan::blocking_locks(&probes, &takeover)
+        plan::blocking_locks(probes, takeover)
     };
-    // A live deploy first; then an interrupted one (which says how to recover).
-    let refusal =
-        if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
-            Some(lock_refusal(&service.name, host, lock))
-        } else if mode == Mode::Deploy && !interrupted.is_empty() {
-            Some(fail(
-                Failure::Refused,
-                interrupted_message(&service.name, &interrupted),
-            ))
-        } else {
-            blocking
-                .first()
-                .map(|(host, lock)| lock_refusal(&service.name, host, lock))
-        };
+    if let Some((host, lock)) = blocking.iter().find(|(_, l)| l.liveness != Liveness::Dead) {
+        Some(lock_refusal(&service.name, host, lock))
+    } else if mode == Mode::Deploy && !interrupted.is_empty() {
+        Some(fail(
+            Failure::Refused,
+            interrupted_message(&service.name, interrupted),
+        ))
+    } else {
+        blocking
+            .first()
+            .map(|(host, lock)| lock_refusal(&service.name, host, lock))
+    }
+}
 
-    let image = match mode {
-        Mode::Deploy => req.image.clone(),
-        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
-        Mode::Recover | Mode::Rollback => None,
-    };
-    let intent = match (mode, &image) {
+fn intent_for(mode: Mode, image: Option<&str>) -> Result<Intent, PrepareError> {
+    Ok(match (mode, image) {
         (Mode::Deploy, Some(image)) => Intent::Deploy {
-            image: image.clone(),
+            image: image.to_owned(),
         },
         (Mode::Resume, Some(image)) => Intent::Resume {
-            image: image.clone(),
+            image: image.to_owned(),
         },
         (Mode::Resume, None) => {
             return Err(fail(
@@ -234,63 +325,38 @@ pub async fn prepare(
         }
         (Mode::Recover, _) => Intent::Recover,
         _ => Intent::Rollback,
-    };
-    let selector = service.container.to_string();
-    let candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
-        .map_err(|e| match e {
-            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
-                fail(Failure::NotFound, format!("{}: {e}", service.name))
-            }
-            plan::PlanError::Compose { .. } => {
-                fail(Failure::Refused, format!("{}: {e}", service.name))
-            }
-        })?;
-    // Each host's order, from its container as probed (the run decides the
-    // same from the container as it is then).
-    let mut candidates = candidates;
-    for h in &mut candidates {
-        let snap = probes
-            .iter()
-            .find(|p| p.host == h.host)
-            .and_then(|p| p.replicas.iter().find_map(|r| r.current.as_ref()));
-        let images: Vec<&str> = probes
+    })
+}
+
+/// A host's order and why, from its containers as probed (the run decides
+/// the same from them as they are then).
+fn order_of(service: &ServiceSpec, h: &plan::PlannedHost, probes: &[HostProbe]) -> Option<String> {
+    let current = || {
+        probes
             .iter()
             .filter(|p| p.host == h.host)
             .flat_map(|p| p.replicas.iter().filter_map(|r| r.current.as_ref()))
-            .map(|c| c.image.as_str())
-            .collect();
-        h.order = match (&h.compose, snap) {
-            (Some(_), _) if super::order::beside_half_done(&images, &h.to) => Some(format!(
-                "through Compose, {}",
-                super::order::BESIDE_HALF_DONE
-            )),
-            (Some(_), Some(c)) => Some(format!(
-                "through Compose, {}",
-                super::order::decide(service.order, &c.exposure).1
-            )),
-            (Some(_), None) => Some("through Compose".to_owned()),
-            (None, Some(c)) => Some(super::order::decide(service.order, &c.exposure).1),
-            (None, None) => None,
-        };
-    }
-    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
-    let the_plan = plan::plan(
-        candidates,
-        &serial,
-        req.max_fail.unwrap_or(service.max_fail),
-    );
-
-    let id = match (mode, interrupted.deploy_ids.len()) {
-        // Keep one id for the whole rollout, so a later --rollback finds every host.
-        (Mode::Resume, 1) => interrupted
-            .deploy_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(super::new_deploy_id),
-        _ => super::new_deploy_id(),
     };
-    let pre_deploy = mode == Mode::Deploy && service.pre_deploy.is_some();
-    let lock_images = probes
+    let images: Vec<&str> = current().map(|c| c.image.as_str()).collect();
+    match (&h.compose, current().next()) {
+        (Some(_), _) if super::order::beside_half_done(&images, &h.to) => Some(format!(
+            "through Compose, {}",
+            super::order::BESIDE_HALF_DONE
+        )),
+        (Some(_), Some(c)) => Some(format!(
+            "through Compose, {}",
+            super::order::decide(service.order, &c.exposure).1
+        )),
+        (Some(_), None) => Some("through Compose".to_owned()),
+        (None, Some(c)) => Some(super::order::decide(service.order, &c.exposure).1),
+        (None, None) => None,
+    }
+}
+
+/// Host → an image id the service uses there: the lock container is created
+/// from it without another round trip.
+fn lock_images(probes: &[HostProbe]) -> std::collections::HashMap<String, String> {
+    probes
         .iter()
         .filter_map(|p| {
             let image = p
@@ -302,8 +368,12 @@ pub async fn prepare(
                 .find(|id| !id.is_empty())?;
             Some((p.host.clone(), image))
         })
-        .collect();
-    let seen = match &req.image {
+        .collect()
+}
+
+/// What the probes saw of the image being deployed.
+fn seen(req: &Request, probes: &[HostProbe]) -> Seen {
+    match &req.image {
         Some(target) => Seen {
             image: target.clone(),
             on: probes
@@ -312,27 +382,7 @@ pub async fn prepare(
                 .collect(),
         },
         None => Seen::default(),
-    };
-    Ok(Prepared::Ready(Box::new(Ready {
-        deployment: Deployment {
-            id,
-            kind: mode,
-            service: service.clone(),
-            plan: the_plan,
-            hosts,
-            local: None,
-            delivery: req.delivery.clone(),
-            takeover,
-            break_lock: req.break_lock,
-            pre_deploy,
-            audit: Some(AuditLog::from_env()),
-            lock_images,
-            seen,
-        },
-        mode,
-        image,
-        refusal,
-    })))
+    }
 }
 
 fn lock_refusal(service: &str, host: &str, lock: &LockInfo) -> PrepareError {
