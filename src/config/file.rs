@@ -187,116 +187,168 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
     let mut first_seen: HashMap<String, Range<usize>> = HashMap::new();
     let mut hosts = Vec::with_capacity(host_list.get_ref().len());
     for spanned_host in host_list.into_inner() {
-        let table_span = spanned_host.span();
-        let h = spanned_host.into_inner();
+        hosts.push(host_entry(
+            spanned_host,
+            &raw.group,
+            &mut first_seen,
+            text,
+            &err,
+        )?);
+    }
+    let ui = ui_settings(raw.ui, raw.persist.as_ref(), raw.logs, raw.keys, text, &err)?;
 
-        let name = h.name.get_ref();
-        if let Err(message) = super::check_host_name(name) {
-            return Err(err(h.name.span(), message));
-        }
-        if let Some(first) = first_seen.get(name) {
-            let (first_line, _) = position(text, first.start);
-            return Err(err(
-                table_span,
-                format!("duplicate host name {name:?} (first defined at line {first_line})"),
-            ));
-        }
-        first_seen.insert(name.clone(), table_span);
-
-        let address = h.address.get_ref();
-        if address.trim().is_empty() {
-            return Err(err(
-                h.address.span(),
-                "host address must not be empty".to_string(),
-            ));
-        }
-        if address.chars().any(char::is_whitespace) {
-            return Err(err(
-                h.address.span(),
-                format!("host address {address:?} must not contain whitespace"),
-            ));
-        }
-        // `user@host` would be looked up in ssh_config verbatim and match nothing.
-        if let Some((user, host)) = address.rsplit_once('@') {
-            return Err(err(
-                h.address.span(),
-                format!(
-                    "host address {address:?} must not contain a user: write \
-                     address = {host:?} and user = {user:?}"
-                ),
-            ));
-        }
-        let is_local = address == LOCAL_ADDRESS;
-
-        if let Some(user) = &h.user {
-            if is_local {
-                return Err(err(
-                    user.span(),
-                    "`user` does not apply to address = \"local\"".to_string(),
-                ));
-            }
-            if user.get_ref().trim().is_empty() {
-                return Err(err(user.span(), "user must not be empty".to_string()));
-            }
-        }
-        if let Some(port) = &h.port {
-            if is_local {
-                return Err(err(
-                    port.span(),
-                    "`port` does not apply to address = \"local\"".to_string(),
-                ));
-            }
-            if *port.get_ref() == 0 {
-                return Err(err(
-                    port.span(),
-                    "port must be between 1 and 65535".to_string(),
-                ));
-            }
-        }
-        if let Some(socket) = &h.docker_socket {
-            let value = socket.get_ref();
-            // Remote paths cannot be made absolute for the user; `~` is local-only.
-            let ok = value.starts_with('/') || (is_local && value.starts_with('~'));
-            if !ok {
-                return Err(err(
-                    socket.span(),
-                    format!("docker_socket {value:?} must be an absolute path"),
-                ));
-            }
-        }
-
-        let mut groups: Vec<String> = Vec::with_capacity(h.groups.len());
-        for group in &h.groups {
-            let g = group.get_ref();
-            if g.trim().is_empty() {
-                return Err(err(
-                    group.span(),
-                    "group name must not be empty".to_string(),
-                ));
-            }
-            if !groups.contains(g) {
-                groups.push(g.clone());
-            }
-        }
-        // Read-only is a safety guard: any source saying so wins.
-        let read_only = h.read_only
-            || groups
-                .iter()
-                .any(|g| raw.group.get(g).is_some_and(|settings| settings.read_only));
-
-        hosts.push(HostEntry {
-            name: h.name.into_inner(),
-            address: h.address.into_inner(),
-            user: h.user.map(Spanned::into_inner),
-            port: h.port.map(Spanned::into_inner),
-            groups,
-            docker_socket: h.docker_socket.map(Spanned::into_inner),
-            read_only,
-        });
+    let mut services = Vec::with_capacity(raw.service.len());
+    for (name, table) in raw.service {
+        services.push(service(path, text, &hosts, name, table)?);
     }
 
+    Ok(Document {
+        ssh_config: raw.ssh_config,
+        hosts,
+        ui,
+        services,
+    })
+}
+
+/// One `[[host]]`, checked; its name is new (`first_seen` says where each
+/// name was first defined).
+fn host_entry(
+    spanned_host: Spanned<RawHost>,
+    groups_settings: &BTreeMap<String, RawGroup>,
+    first_seen: &mut HashMap<String, Range<usize>>,
+    text: &str,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<HostEntry, ConfigError> {
+    let table_span = spanned_host.span();
+    let h = spanned_host.into_inner();
+
+    let name = h.name.get_ref();
+    if let Err(message) = super::check_host_name(name) {
+        return Err(err(h.name.span(), message));
+    }
+    if let Some(first) = first_seen.get(name) {
+        let (first_line, _) = position(text, first.start);
+        return Err(err(
+            table_span,
+            format!("duplicate host name {name:?} (first defined at line {first_line})"),
+        ));
+    }
+    first_seen.insert(name.clone(), table_span);
+
+    check_connection(&h, err)?;
+
+    let mut groups: Vec<String> = Vec::with_capacity(h.groups.len());
+    for group in &h.groups {
+        let g = group.get_ref();
+        if g.trim().is_empty() {
+            return Err(err(
+                group.span(),
+                "group name must not be empty".to_string(),
+            ));
+        }
+        if !groups.contains(g) {
+            groups.push(g.clone());
+        }
+    }
+    // Read-only is a safety guard: any source saying so wins.
+    let read_only = h.read_only
+        || groups.iter().any(|g| {
+            groups_settings
+                .get(g)
+                .is_some_and(|settings| settings.read_only)
+        });
+
+    Ok(HostEntry {
+        name: h.name.into_inner(),
+        address: h.address.into_inner(),
+        user: h.user.map(Spanned::into_inner),
+        port: h.port.map(Spanned::into_inner),
+        groups,
+        docker_socket: h.docker_socket.map(Spanned::into_inner),
+        read_only,
+    })
+}
+
+/// The address, and what may (or may not) go with it.
+fn check_connection(
+    h: &RawHost,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let address = h.address.get_ref();
+    if address.trim().is_empty() {
+        return Err(err(
+            h.address.span(),
+            "host address must not be empty".to_string(),
+        ));
+    }
+    if address.chars().any(char::is_whitespace) {
+        return Err(err(
+            h.address.span(),
+            format!("host address {address:?} must not contain whitespace"),
+        ));
+    }
+    // `user@host` would be looked up in ssh_config verbatim and match nothing.
+    if let Some((user, host)) = address.rsplit_once('@') {
+        return Err(err(
+            h.address.span(),
+            format!(
+                "host address {address:?} must not contain a user: write \
+                 address = {host:?} and user = {user:?}"
+            ),
+        ));
+    }
+    let is_local = address == LOCAL_ADDRESS;
+
+    if let Some(user) = &h.user {
+        if is_local {
+            return Err(err(
+                user.span(),
+                "`user` does not apply to address = \"local\"".to_string(),
+            ));
+        }
+        if user.get_ref().trim().is_empty() {
+            return Err(err(user.span(), "user must not be empty".to_string()));
+        }
+    }
+    if let Some(port) = &h.port {
+        if is_local {
+            return Err(err(
+                port.span(),
+                "`port` does not apply to address = \"local\"".to_string(),
+            ));
+        }
+        if *port.get_ref() == 0 {
+            return Err(err(
+                port.span(),
+                "port must be between 1 and 65535".to_string(),
+            ));
+        }
+    }
+    if let Some(socket) = &h.docker_socket {
+        let value = socket.get_ref();
+        // Remote paths cannot be made absolute for the user; `~` is local-only.
+        let ok = value.starts_with('/') || (is_local && value.starts_with('~'));
+        if !ok {
+            return Err(err(
+                socket.span(),
+                format!("docker_socket {value:?} must be an absolute path"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[ui]`, `persist`, `[logs]` and `[keys]`, checked.
+fn ui_settings(
+    raw_ui: Option<RawUi>,
+    persist: Option<&Spanned<String>>,
+    logs: Option<RawLogs>,
+    keys_table: BTreeMap<String, Spanned<Vec<String>>>,
+    text: &str,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<super::UiSettings, ConfigError> {
     let mut ui = super::UiSettings::default();
-    if let Some(raw_ui) = raw.ui {
+    if let Some(raw_ui) = raw_ui {
         if let Some(lines) = raw_ui.log_lines {
             if !(100..=1_000_000).contains(lines.get_ref()) {
                 return Err(err(
@@ -319,11 +371,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
             ui.shell = shell.into_inner();
         }
     }
-    if let Some(persist) = &raw.persist {
+    if let Some(persist) = persist {
         ui.persist = super::parse_persist(persist.get_ref())
             .map_err(|e| err(persist.span(), format!("persist: {e}")))?;
     }
-    if let Some(max) = raw.logs.and_then(|l| l.max_line_bytes) {
+    if let Some(max) = logs.and_then(|l| l.max_line_bytes) {
         if !MAX_LINE_BYTES_RANGE.contains(max.get_ref()) {
             return Err(err(
                 max.span(),
@@ -336,7 +388,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         }
         ui.log_max_line_bytes = max.into_inner();
     }
-    for (action, keys) in raw.keys {
+    for (action, keys) in keys_table {
         let (line, col) = position(text, keys.span().start);
         ui.keys.push(super::KeyOverride {
             action,
@@ -345,18 +397,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
             col,
         });
     }
-
-    let mut services = Vec::with_capacity(raw.service.len());
-    for (name, table) in raw.service {
-        services.push(service(path, text, &hosts, name, table)?);
-    }
-
-    Ok(Document {
-        ssh_config: raw.ssh_config,
-        hosts,
-        ui,
-        services,
-    })
+    Ok(ui)
 }
 
 /// How the service's containers are found: exactly one of `container`,
@@ -462,28 +503,15 @@ fn valid_docker_name(name: &str) -> bool {
     super::names::is_plain_name(name)
 }
 
-/// Validates one `[service.NAME]` table against the hosts.
-fn service(
-    path: &Path,
-    text: &str,
+/// Where it runs: `hosts` and the hosts of `groups`, in inventory order
+/// (batches follow the order hosts are written in).
+fn service_hosts(
+    name: &str,
+    raw: &RawService,
     hosts: &[HostEntry],
-    name: String,
-    table: Spanned<RawService>,
-) -> Result<super::ServiceSpec, ConfigError> {
-    use super::{Amount, ServiceSpec, parse_duration};
-    let err = |span: Range<usize>, message: String| invalid_at(path, text, span, message);
-    let table_span = table.span();
-    let raw = table.into_inner();
-    if !valid_docker_name(&name) {
-        return Err(err(
-            table_span,
-            format!(
-                "service name {name:?} may only contain letters, digits, '_', '.' and '-' \
-                 (it names Docker objects)"
-            ),
-        ));
-    }
-
+    table_span: Range<usize>,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Vec<String>, ConfigError> {
     let mut wanted: Vec<&str> = Vec::new();
     if raw.hosts.is_none() && raw.groups.is_none() {
         return Err(err(
@@ -535,43 +563,15 @@ fn service(
         let span = raw.hosts.as_ref().map_or(table_span.clone(), |h| h.span());
         return Err(err(span, format!("service {name:?} has no hosts")));
     }
+    Ok(service_hosts)
+}
 
-    let container = selector(&name, &raw, table_span.clone(), &err)?;
-
-    let duration = |field: &Option<Spanned<String>>, default| -> Result<_, ConfigError> {
-        let Some(value) = field else {
-            return Ok(default);
-        };
-        match parse_duration(value.get_ref()) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => Err(err(
-                value.span(),
-                "the duration must not be zero".to_owned(),
-            )),
-            Err(e) => Err(err(value.span(), e)),
-        }
-    };
-    let health_timeout = duration(&raw.health_timeout, ServiceSpec::DEFAULT_HEALTH_TIMEOUT)?;
-    let stable_for = duration(&raw.stable_for, ServiceSpec::DEFAULT_STABLE_FOR)?;
-    let order = match &raw.order {
-        None => None,
-        Some(o) => Some(match o.get_ref().as_str() {
-            "start-first" => super::Order::StartFirst,
-            "stop-first" => super::Order::StopFirst,
-            other => {
-                return Err(err(
-                    o.span(),
-                    format!("order must be \"start-first\" or \"stop-first\", not {other:?}"),
-                ));
-            }
-        }),
-    };
-    // Zero is fine here: no wait before the old container's stop.
-    let stop_grace = match &raw.stop_grace {
-        None => std::time::Duration::ZERO,
-        Some(g) => parse_duration(g.get_ref()).map_err(|e| err(g.span(), e))?,
-    };
-
+/// `serial` and `max_fail`: host counts or percentages.
+fn rollout_pace(
+    raw: &RawService,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(Vec<super::Amount>, super::Amount), ConfigError> {
+    use super::Amount;
     // An integer or a "N%" string; `min` is the smallest allowed value.
     let amount = |value: &toml::Value, span: Range<usize>, min: usize| match value {
         toml::Value::Integer(n) => usize::try_from(*n)
@@ -604,6 +604,77 @@ fn service(
         None => Amount::Count(0),
         Some(value) => amount(value.get_ref(), value.span(), 0)?,
     };
+    Ok((serial, max_fail))
+}
+
+fn order(
+    raw: &RawService,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Option<super::Order>, ConfigError> {
+    Ok(match &raw.order {
+        None => None,
+        Some(o) => Some(match o.get_ref().as_str() {
+            "start-first" => super::Order::StartFirst,
+            "stop-first" => super::Order::StopFirst,
+            other => {
+                return Err(err(
+                    o.span(),
+                    format!("order must be \"start-first\" or \"stop-first\", not {other:?}"),
+                ));
+            }
+        }),
+    })
+}
+
+/// Validates one `[service.NAME]` table against the hosts.
+fn service(
+    path: &Path,
+    text: &str,
+    hosts: &[HostEntry],
+    name: String,
+    table: Spanned<RawService>,
+) -> Result<super::ServiceSpec, ConfigError> {
+    use super::{ServiceSpec, parse_duration};
+    let err = |span: Range<usize>, message: String| invalid_at(path, text, span, message);
+    let table_span = table.span();
+    let raw = table.into_inner();
+    if !valid_docker_name(&name) {
+        return Err(err(
+            table_span,
+            format!(
+                "service name {name:?} may only contain letters, digits, '_', '.' and '-' \
+                 (it names Docker objects)"
+            ),
+        ));
+    }
+
+    let service_hosts = service_hosts(&name, &raw, hosts, table_span.clone(), &err)?;
+
+    let container = selector(&name, &raw, table_span.clone(), &err)?;
+
+    let duration = |field: &Option<Spanned<String>>, default| -> Result<_, ConfigError> {
+        let Some(value) = field else {
+            return Ok(default);
+        };
+        match parse_duration(value.get_ref()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(err(
+                value.span(),
+                "the duration must not be zero".to_owned(),
+            )),
+            Err(e) => Err(err(value.span(), e)),
+        }
+    };
+    let health_timeout = duration(&raw.health_timeout, ServiceSpec::DEFAULT_HEALTH_TIMEOUT)?;
+    let stable_for = duration(&raw.stable_for, ServiceSpec::DEFAULT_STABLE_FOR)?;
+    let order = order(&raw, &err)?;
+    // Zero is fine here: no wait before the old container's stop.
+    let stop_grace = match &raw.stop_grace {
+        None => std::time::Duration::ZERO,
+        Some(g) => parse_duration(g.get_ref()).map_err(|e| err(g.span(), e))?,
+    };
+
+    let (serial, max_fail) = rollout_pace(&raw, &err)?;
     let command = |field: &Option<Spanned<String>>, what: &str| match field {
         Some(c) if c.get_ref().trim().is_empty() => {
             Err(err(c.span(), format!("{what} must not be empty")))
