@@ -6,13 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::compose_first::Beside;
+use super::compose_first::Project;
 use super::host::Report;
 use super::{Run, millis};
 use crate::config::Order;
-use crate::fleet::compose::file::Tool;
 use crate::ops::deploy::DeployError;
-use crate::ops::deploy::compose::{self, ComposeTarget, Found, Up};
+use crate::ops::deploy::compose::{self, ComposeTarget, Up};
 use crate::ops::deploy::engine::Engine;
 use crate::ops::deploy::event::{HostOutcome, Step};
 use crate::ops::deploy::kept::{self, Why};
@@ -102,34 +101,25 @@ impl Run<'_> {
             Some(c) => Some(decide(self.d.service.order, &c.exposure).0),
             None => None,
         };
+        let p = Project {
+            remote,
+            t,
+            tool,
+            found: &found,
+            ph,
+            current,
+            image_id,
+        };
         if order == Some(Order::StartFirst) {
-            let b = Beside {
-                remote,
-                t,
-                tool,
-                found: &found,
-                ph,
-                current,
-                image_id,
-            };
-            return self.compose_beside(engine, b, report).await;
+            self.compose_beside(engine, p, report).await;
+        } else {
+            self.compose_recreate(engine, &p, report).await;
         }
-        self.compose_recreate(engine, remote, t, tool, &found, ph, report)
-            .await;
     }
 
     /// Stop-first: `up` recreates the containers from the files.
-    #[allow(clippy::too_many_arguments)]
-    async fn compose_recreate(
-        &self,
-        engine: &dyn Engine,
-        remote: &Remote,
-        t: &ComposeTarget,
-        tool: Tool,
-        found: &Found,
-        ph: &PlannedHost,
-        report: &mut Report,
-    ) {
+    async fn compose_recreate(&self, engine: &dyn Engine, p: &Project<'_>, report: &mut Report) {
+        let (remote, t, tool, found, ph) = (p.remote, p.t, p.tool, p.found, p.ph);
         let host = ph.host.as_str();
         let t1 = Instant::now();
         self.keep_logs(engine, ph, Why::Replaced).await;
@@ -189,7 +179,7 @@ impl Run<'_> {
             format!("{} back as it was", t.override_file),
         );
         self.keep_logs(engine, ph, Why::Failed).await;
-        let back = self.compose_back(engine, remote, t, tool, found, ph).await;
+        let back = self.compose_back(engine, p).await;
         self.audit_step(
             ph,
             "rollback",
@@ -212,15 +202,8 @@ impl Run<'_> {
         }
     }
 
-    async fn compose_back(
-        &self,
-        engine: &dyn Engine,
-        remote: &Remote,
-        t: &ComposeTarget,
-        tool: Tool,
-        found: &Found,
-        ph: &PlannedHost,
-    ) -> Result<(), DeployError> {
+    async fn compose_back(&self, engine: &dyn Engine, p: &Project<'_>) -> Result<(), DeployError> {
+        let (remote, t, tool, found, ph) = (p.remote, p.t, p.tool, p.found, p.ph);
         let host = ph.host.as_str();
         let write = compose::write_script(t, found.override_text.as_deref());
         self.compose_run(remote, &write, false)

@@ -28,8 +28,8 @@ use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
 use crate::ops::deploy::probe::{self, ContainerSnap};
 use crate::transport::Remote;
 
-/// One host's Compose project, as the start-first steps need it.
-pub(super) struct Beside<'a> {
+/// One host's Compose project, as the deploy steps need it.
+pub(super) struct Project<'a> {
     pub remote: &'a Remote,
     pub t: &'a ComposeTarget,
     pub tool: Tool,
@@ -45,7 +45,7 @@ impl Run<'_> {
     pub(super) async fn compose_beside(
         &self,
         engine: &dyn Engine,
-        b: Beside<'_>,
+        b: Project<'_>,
         report: &mut Report,
     ) {
         let host = b.ph.host.as_str();
@@ -128,7 +128,7 @@ impl Run<'_> {
     async fn start_beside(
         &self,
         engine: &dyn Engine,
-        b: &Beside<'_>,
+        b: &Project<'_>,
         old: &[ContainerSnap],
         report: &mut Report,
     ) -> Result<Vec<ContainerSnap>, DeployError> {
@@ -184,7 +184,7 @@ impl Run<'_> {
 
     /// The new ones are gone: the override as it was, so that the files
     /// name what runs again. No `up`: the old containers never changed.
-    async fn beside_failed(&self, b: &Beside<'_>, e: DeployError, report: &mut Report) {
+    async fn beside_failed(&self, b: &Project<'_>, e: DeployError, report: &mut Report) {
         self.audit_step(b.ph, "compose", &Err(e.to_string()));
         let back = self
             .compose_run(
