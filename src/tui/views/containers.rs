@@ -10,23 +10,59 @@ use crate::tui::app::App;
 use crate::tui::state::containers::{ContainersState, GroupBy, SortKey};
 use crate::tui::theme::Theme;
 
+/// Which columns fit: the wide set from 120 columns; PORTS only when
+/// something publishes a port (names keep the room).
+#[derive(Clone, Copy)]
+struct Columns {
+    wide: bool,
+    ports: bool,
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rows = app.state.containers.rows(&app.fleet);
     let selected = app.state.containers.selected_index(&app.fleet, &rows);
     let wide = area.width >= 120;
-    // A PORTS column only when something publishes a port: names keep the room.
-    let ports_col = wide
-        && rows.iter().any(|r| {
-            app.fleet.hosts[r.host]
-                .containers
-                .get(r.index)
-                .is_some_and(|c| !c.ports.is_empty())
-        });
-    let header_cells: Vec<&str> = if wide {
+    let cols = Columns {
+        wide,
+        ports: wide
+            && rows.iter().any(|r| {
+                app.fleet.hosts[r.host]
+                    .containers
+                    .get(r.index)
+                    .is_some_and(|c| !c.ports.is_empty())
+            }),
+    };
+    // Build only the rows that fit: with 1,000 containers the rest is waste.
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let offset = selected.map_or(0, |s| (s + 1).saturating_sub(height));
+    let table_rows: Vec<Row> = rows
+        .iter()
+        .skip(offset)
+        .take(height)
+        .filter_map(|r| row(app, *r, cols, theme))
+        .collect();
+    let table = Table::new(table_rows, widths(cols))
+        .header(header(app, cols, theme))
+        .column_spacing(1)
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.border)
+                .title(title(app, rows.len(), theme)),
+        );
+    let mut state = TableState::default().with_selected(selected.map(|s| s - offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The column names, the sorted one with its direction.
+fn header(app: &App, cols: Columns, theme: &Theme) -> Row<'static> {
+    let header_cells: Vec<&str> = if cols.wide {
         let mut h = vec![
             "", "HOST", "NAME", "SERVICE", "IMAGE", "STATE", "HEALTH", "RST", "CPU%", "MEM",
         ];
-        if ports_col {
+        if cols.ports {
             h.push("PORTS");
         }
         h.push("STATUS");
@@ -47,83 +83,86 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         "▲"
     };
-    let header = Row::new(header_cells.iter().map(|h| {
-        if *h == sort_col {
+    Row::new(header_cells.into_iter().map(|h| {
+        if h == sort_col {
             Cell::from(format!("{h}{arrow}"))
         } else {
-            Cell::from(*h)
+            Cell::from(h)
         }
     }))
-    .style(theme.header);
+    .style(theme.header)
+}
 
-    // Build only the rows that fit: with 1,000 containers the rest is waste.
-    let height = usize::from(area.height.saturating_sub(2)).max(1);
-    let offset = selected.map_or(0, |s| (s + 1).saturating_sub(height));
-    let table_rows: Vec<Row> = rows
-        .iter()
-        .skip(offset)
-        .take(height)
-        .filter_map(|r| {
-            let host = app.fleet.hosts.get(r.host)?;
-            let c = host.containers.get(r.index)?;
-            let key = ContainersState::key_of(&app.fleet, *r)?;
-            let mark = if app.state.containers.marked.contains(&key) {
-                "●"
-            } else {
-                " "
-            };
-            let dim = host.stale || !host.is_up();
-            let state = if dim {
-                format!("{}?", c.state)
-            } else {
-                c.state.to_string()
-            };
-            let health = c.health.as_ref().map_or("-", |h| h.as_str()).to_owned();
-            let mut cells = vec![
-                Cell::from(Span::styled(mark, theme.marked)),
-                Cell::from(c.host.clone()),
-                Cell::from(c.name.clone()),
-            ];
-            if wide {
-                cells.push(Cell::from(c.service().to_owned()));
-            }
-            cells.push(Cell::from(ellipsize(&c.image, if wide { 40 } else { 28 })));
-            cells.push(Cell::from(Span::styled(state, state_style(theme, c))));
-            cells.push(Cell::from(Span::styled(health, state_style(theme, c))));
-            if wide {
-                let stats = app.state.containers.stats.get(&key);
-                let restarts = c.restart_count.map_or("-".to_owned(), |n| n.to_string());
-                let restart_style = if c.restart_count.unwrap_or(0) > 0 {
-                    theme.restarting
-                } else {
-                    theme.dim
-                };
-                cells.push(Cell::from(Span::styled(restarts, restart_style)));
-                cells.push(Cell::from(
-                    stats
-                        .and_then(|s| s.cpu_percent)
-                        .map_or("-".to_owned(), |p| format!("{p:.1}")),
-                ));
-                cells.push(Cell::from(stats.map_or("-".to_owned(), |s| {
-                    crate::human::bytes_compact(s.last.mem_used)
-                })));
-                // host:port→container port; the first, and how many more.
-                let ports = match c.ports.as_slice() {
-                    [] => "-".to_owned(),
-                    [one] => one.clone(),
-                    [first, rest @ ..] => format!("{first} +{}", rest.len()),
-                };
-                if ports_col {
-                    cells.push(Cell::from(Span::styled(ports, theme.dim)));
-                }
-                cells.push(Cell::from(c.status.clone()));
-            }
-            let row = Row::new(cells);
-            Some(if dim { row.style(theme.stale) } else { row })
-        })
-        .collect();
+/// One container's row; dimmed when its host's view of it is stale.
+fn row<'a>(
+    app: &'a App,
+    r: crate::tui::state::containers::Row,
+    cols: Columns,
+    theme: &Theme,
+) -> Option<Row<'a>> {
+    let host = app.fleet.hosts.get(r.host)?;
+    let c = host.containers.get(r.index)?;
+    let key = ContainersState::key_of(&app.fleet, r)?;
+    let mark = if app.state.containers.marked.contains(&key) {
+        "●"
+    } else {
+        " "
+    };
+    let dim = host.stale || !host.is_up();
+    let state = if dim {
+        format!("{}?", c.state)
+    } else {
+        c.state.to_string()
+    };
+    let health = c.health.as_ref().map_or("-", |h| h.as_str()).to_owned();
+    let mut cells = vec![
+        Cell::from(Span::styled(mark, theme.marked)),
+        Cell::from(c.host.clone()),
+        Cell::from(c.name.clone()),
+    ];
+    if cols.wide {
+        cells.push(Cell::from(c.service().to_owned()));
+    }
+    cells.push(Cell::from(ellipsize(
+        &c.image,
+        if cols.wide { 40 } else { 28 },
+    )));
+    cells.push(Cell::from(Span::styled(state, state_style(theme, c))));
+    cells.push(Cell::from(Span::styled(health, state_style(theme, c))));
+    if cols.wide {
+        let stats = app.state.containers.stats.get(&key);
+        let restarts = c.restart_count.map_or("-".to_owned(), |n| n.to_string());
+        let restart_style = if c.restart_count.unwrap_or(0) > 0 {
+            theme.restarting
+        } else {
+            theme.dim
+        };
+        cells.push(Cell::from(Span::styled(restarts, restart_style)));
+        cells.push(Cell::from(
+            stats
+                .and_then(|s| s.cpu_percent)
+                .map_or("-".to_owned(), |p| format!("{p:.1}")),
+        ));
+        cells.push(Cell::from(stats.map_or("-".to_owned(), |s| {
+            crate::human::bytes_compact(s.last.mem_used)
+        })));
+        // host:port→container port; the first, and how many more.
+        let ports = match c.ports.as_slice() {
+            [] => "-".to_owned(),
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} +{}", rest.len()),
+        };
+        if cols.ports {
+            cells.push(Cell::from(Span::styled(ports, theme.dim)));
+        }
+        cells.push(Cell::from(c.status.clone()));
+    }
+    let row = Row::new(cells);
+    Some(if dim { row.style(theme.stale) } else { row })
+}
 
-    let widths: Vec<Constraint> = if wide {
+fn widths(cols: Columns) -> Vec<Constraint> {
+    if cols.wide {
         vec![
             Constraint::Length(1),
             Constraint::Max(14),
@@ -137,7 +176,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(7),
         ]
         .into_iter()
-        .chain(ports_col.then_some(Constraint::Max(22)))
+        .chain(cols.ports.then_some(Constraint::Max(22)))
         .chain([Constraint::Fill(2)])
         .collect()
     } else {
@@ -149,13 +188,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(11),
             Constraint::Length(9),
         ]
-    };
+    }
+}
+
+/// The count, grouping, filter and marks.
+fn title(app: &App, count: usize, theme: &Theme) -> Line<'static> {
     let group = match app.state.containers.group {
         GroupBy::Host => "by host",
         GroupBy::Service => "by service",
     };
     let mut title = vec![
-        Span::styled(format!(" Containers ({}) ", rows.len()), theme.title),
+        Span::styled(format!(" Containers ({count}) "), theme.title),
         Span::styled(format!("{group} "), theme.dim),
     ];
     if !app.state.containers.filter.is_empty() {
@@ -170,19 +213,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.marked,
         ));
     }
-    let table = Table::new(table_rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(Line::from(title)),
-        );
-    let mut state = TableState::default().with_selected(selected.map(|s| s - offset));
-    frame.render_stateful_widget(table, area, &mut state);
+    Line::from(title)
 }
 
 #[cfg(test)]
