@@ -61,8 +61,79 @@ fn cell_groups<'a>(list: &[&'a ContainerInfo]) -> (bool, Vec<Group<'a>>) {
     (mixed, groups)
 }
 
+/// The matrix, in one pass over every container: service → per-host
+/// containers; a deploy's lock is a mark on its service's cell, not a
+/// container there.
+struct Matrix<'a> {
+    grid: BTreeMap<&'a str, Vec<Vec<&'a ContainerInfo>>>,
+    locks: BTreeMap<&'a str, Vec<bool>>,
+    projects: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    all_projects: BTreeSet<&'a str>,
+}
+
+fn matrix(app: &App) -> Matrix<'_> {
+    let n = app.fleet.hosts.len();
+    let mut m = Matrix {
+        grid: BTreeMap::new(),
+        locks: BTreeMap::new(),
+        projects: BTreeMap::new(),
+        all_projects: BTreeSet::new(),
+    };
+    for (i, h) in app.fleet.hosts.iter().enumerate() {
+        for c in &h.containers {
+            if let Some(project) = c.labels.get(compose::PROJECT) {
+                m.projects.entry(c.service()).or_default().insert(project);
+            }
+            match c.deploy_lock() {
+                Some(service) => {
+                    m.locks.entry(service).or_insert_with(|| vec![false; n])[i] = true;
+                }
+                None => m
+                    .grid
+                    .entry(c.service())
+                    .or_insert_with(|| vec![Vec::new(); n])[i]
+                    .push(c),
+            }
+        }
+    }
+    m.all_projects = m.projects.values().flatten().copied().collect();
+    m
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let services = app.fleet.service_names();
+    let m = matrix(app);
+    // The replica legend only where some cell has several containers.
+    let scaled = m.grid.values().flatten().any(|cell| cell.len() > 1);
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let selected = app.state.services.row.min(services.len().saturating_sub(1));
+    let offset = (selected + 1).saturating_sub(height);
+    let rows: Vec<Row> = services
+        .iter()
+        .skip(offset)
+        .take(height)
+        .map(|svc| service_row(app, &m, svc, theme))
+        .collect();
+    let mut widths = vec![Constraint::Max(22)];
+    let cell_width = if scaled { 24 } else { 18 };
+    widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(cell_width)));
+    let table = Table::new(rows, widths)
+        .header(header(app, &m, theme))
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.border)
+                .title(title(app, &m, services.len(), scaled, theme)),
+        );
+    let mut state = TableState::default().with_selected(Some(selected - offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The hosts, the selected one and those down marked; one Compose project
+/// is named here, several on each row.
+fn header<'a>(app: &'a App, m: &Matrix, theme: &Theme) -> Row<'a> {
     let mut header = vec![Cell::from("SERVICE")];
     header.extend(app.fleet.hosts.iter().enumerate().map(|(i, h)| {
         let style = if i == app.state.services.col {
@@ -74,182 +145,118 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         Cell::from(Span::styled(h.spec.name.clone(), style))
     }));
-    // One pass: service → per-host containers (the matrix is services × hosts);
-    // a deploy's lock is a mark on its service's cell, not a container there.
-    let mut grid: BTreeMap<&str, Vec<Vec<&ContainerInfo>>> = BTreeMap::new();
-    let mut locks: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
-    let mut projects: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (i, h) in app.fleet.hosts.iter().enumerate() {
-        for c in &h.containers {
-            if let Some(project) = c.labels.get(compose::PROJECT) {
-                projects.entry(c.service()).or_default().insert(project);
-            }
-            match c.deploy_lock() {
-                Some(service) => {
-                    locks
-                        .entry(service)
-                        .or_insert_with(|| vec![false; app.fleet.hosts.len()])[i] = true;
-                }
-                None => grid
-                    .entry(c.service())
-                    .or_insert_with(|| vec![Vec::new(); app.fleet.hosts.len()])[i]
-                    .push(c),
-            }
-        }
-    }
-    // One Compose project is named in the header, several on each row.
-    let all_projects: BTreeSet<&str> = projects.values().flatten().copied().collect();
-    if let [one] = all_projects.iter().collect::<Vec<_>>().as_slice() {
+    if let [one] = m.all_projects.iter().collect::<Vec<_>>().as_slice() {
         header[0] = Cell::from(format!("SERVICE ({one})"));
     }
+    Row::new(header)
+}
+
+/// A service's name (with its drift, deploy and project marks) and a cell per host.
+fn service_row<'a>(app: &'a App, m: &Matrix<'a>, svc: &str, theme: &Theme) -> Row<'a> {
+    let cols = m.grid.get(svc).map(Vec::as_slice).unwrap_or_default();
+    let members = || cols.iter().flatten().copied();
+    let majority = majority_image(members());
+    let drift = members().any(|c| Some(&c.image) != majority.as_ref());
+    let name_style = if drift {
+        theme.drift
+    } else {
+        theme.dim.patch(Style::default())
+    };
+    let locked = m.locks.get(svc);
+    let mut name = vec![Span::raw(svc.to_owned())];
+    if drift {
+        name.push(Span::styled(" drift", name_style));
+    }
+    if locked.is_some() {
+        name.push(Span::styled(" deploying", theme.title));
+    }
+    // Last, so a narrow column cuts it before the marks.
+    if let Some(list) = m.projects.get(svc).filter(|_| m.all_projects.len() > 1) {
+        let list: Vec<&str> = list.iter().copied().collect();
+        name.push(Span::styled(format!(" {}", list.join(",")), theme.dim));
+    }
+    let mut cells = vec![Cell::from(Line::from(name))];
+    for (i, h) in app.fleet.hosts.iter().enumerate() {
+        let here: &[&ContainerInfo] = cols.get(i).map(Vec::as_slice).unwrap_or_default();
+        let lock_here = locked.is_some_and(|l| l.get(i).copied().unwrap_or(false));
+        let mut cell = host_cell(here, majority.as_ref(), theme);
+        if here
+            .iter()
+            .any(|c| app.state.compose.drift(&h.spec.name, &c.name).is_some())
+        {
+            cell.spans
+                .push(Span::styled("✎", theme.drift.add_modifier(Modifier::BOLD)));
+        }
+        if lock_here {
+            cell.spans.push(Span::styled(" ⚿", theme.title));
+        }
+        let cell = Cell::from(cell);
+        cells.push(if h.is_up() {
+            cell
+        } else {
+            cell.style(theme.stale)
+        });
+    }
+    Row::new(cells)
+}
+
+/// A service's containers on one host: state and image per group of
+/// replicas, those off the majority's image marked.
+fn host_cell<'a>(here: &[&'a ContainerInfo], majority: Option<&String>, theme: &Theme) -> Line<'a> {
+    if here.is_empty() {
+        return Line::from(Span::styled("·", theme.dim));
+    }
+    let (mixed, groups) = cell_groups(here);
+    let mut spans = Vec::new();
+    if mixed {
+        // Replicas on this one host disagree: loud, before anything else.
+        spans.push(Span::styled("≠", theme.drift.add_modifier(Modifier::BOLD)));
+        spans.push(Span::raw(" "));
+    }
+    for g in groups {
+        let tag_style = if Some(&g.first.image) != majority {
+            theme.drift
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(
+            format!("{} ", symbol(g.first)),
+            state_style(theme, g.first),
+        ));
+        spans.push(Span::styled(
+            short_image(&g.first.image).to_owned(),
+            tag_style,
+        ));
+        if g.count > 1 || mixed {
+            spans.push(Span::styled(format!(" ×{}", g.count), tag_style));
+        }
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
+}
+
+/// The count and the legend, each mark only when something shows it.
+fn title(app: &App, m: &Matrix, services: usize, scaled: bool, theme: &Theme) -> Line<'static> {
     let any_compose_drift = app
         .state
         .compose
         .hosts
         .values()
         .any(|r| r.as_ref().is_ok_and(|d| !d.is_empty()));
-    // The replica legend only where some cell has several containers.
-    let scaled = grid.values().flatten().any(|cell| cell.len() > 1);
-    let height = usize::from(area.height.saturating_sub(2)).max(1);
-    let selected = app.state.services.row.min(services.len().saturating_sub(1));
-    let offset = (selected + 1).saturating_sub(height);
-    let rows: Vec<Row> = services
-        .iter()
-        .skip(offset)
-        .take(height)
-        .map(|svc| {
-            let cols = grid
-                .get(svc.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let members = || cols.iter().flatten().copied();
-            let majority = majority_image(members());
-            let drift = members().any(|c| Some(&c.image) != majority.as_ref());
-            let name_style = if drift {
-                theme.drift
-            } else {
-                theme.dim.patch(Style::default())
-            };
-            let locked = locks.get(svc.as_str());
-            let mut name = vec![Span::raw(svc.clone())];
-            if drift {
-                name.push(Span::styled(" drift", name_style));
-            }
-            if locked.is_some() {
-                name.push(Span::styled(" deploying", theme.title));
-            }
-            // Last, so a narrow column cuts it before the marks.
-            if let Some(list) = projects
-                .get(svc.as_str())
-                .filter(|_| all_projects.len() > 1)
-            {
-                let list: Vec<&str> = list.iter().copied().collect();
-                name.push(Span::styled(format!(" {}", list.join(",")), theme.dim));
-            }
-            let mut cells = vec![Cell::from(Line::from(name))];
-            for (i, h) in app.fleet.hosts.iter().enumerate() {
-                let here: &[&ContainerInfo] = cols.get(i).map(Vec::as_slice).unwrap_or_default();
-                let lock_here = locked.is_some_and(|l| l.get(i).copied().unwrap_or(false));
-                let mut cell = match here {
-                    [] => Line::from(Span::styled("·", theme.dim)),
-                    list => {
-                        let (mixed, groups) = cell_groups(list);
-                        let mut spans = Vec::new();
-                        if mixed {
-                            // Replicas on this one host disagree: loud, before anything else.
-                            spans.push(Span::styled("≠", theme.drift.add_modifier(Modifier::BOLD)));
-                            spans.push(Span::raw(" "));
-                        }
-                        for g in groups {
-                            let tag_style = if Some(&g.first.image) != majority.as_ref() {
-                                theme.drift
-                            } else {
-                                Style::default()
-                            };
-                            spans.push(Span::styled(
-                                format!("{} ", symbol(g.first)),
-                                state_style(theme, g.first),
-                            ));
-                            spans.push(Span::styled(
-                                short_image(&g.first.image).to_owned(),
-                                tag_style,
-                            ));
-                            if g.count > 1 || mixed {
-                                spans.push(Span::styled(format!(" ×{}", g.count), tag_style));
-                            }
-                            spans.push(Span::raw(" "));
-                        }
-                        Line::from(spans)
-                    }
-                };
-                if here
-                    .iter()
-                    .any(|c| app.state.compose.drift(&h.spec.name, &c.name).is_some())
-                {
-                    cell.spans
-                        .push(Span::styled("✎", theme.drift.add_modifier(Modifier::BOLD)));
-                }
-                if lock_here {
-                    cell.spans.push(Span::styled(" ⚿", theme.title));
-                }
-                let cell = Cell::from(cell);
-                cells.push(if h.is_up() {
-                    cell
-                } else {
-                    cell.style(theme.stale)
-                });
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![Constraint::Max(22)];
-    let cell_width = if scaled { 24 } else { 18 };
-    widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(cell_width)));
-    let table = Table::new(rows, widths)
-        .header(Row::new(header))
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(Line::from(vec![
-                    Span::styled(
-                        format!(" Services × hosts ({} services) ", services.len()),
-                        theme.title,
-                    ),
-                    Span::styled(
-                        "● up  ✗ unhealthy  ↻ restarting  ■ stopped  · absent ",
-                        theme.dim,
-                    ),
-                    Span::styled(
-                        if scaled {
-                            "×n replicas  ≠ replicas differ "
-                        } else {
-                            ""
-                        },
-                        theme.dim,
-                    ),
-                    Span::styled(
-                        if locks.is_empty() {
-                            ""
-                        } else {
-                            "⚿ deploy lock "
-                        },
-                        theme.dim,
-                    ),
-                    Span::styled(
-                        if any_compose_drift {
-                            "✎ differs from its compose file "
-                        } else {
-                            ""
-                        },
-                        theme.dim,
-                    ),
-                ])),
-        );
-    let mut state = TableState::default().with_selected(Some(selected - offset));
-    frame.render_stateful_widget(table, area, &mut state);
+    let shown = |on: bool, text: &'static str| Span::styled(if on { text } else { "" }, theme.dim);
+    Line::from(vec![
+        Span::styled(
+            format!(" Services × hosts ({services} services) "),
+            theme.title,
+        ),
+        Span::styled(
+            "● up  ✗ unhealthy  ↻ restarting  ■ stopped  · absent ",
+            theme.dim,
+        ),
+        shown(scaled, "×n replicas  ≠ replicas differ "),
+        shown(!m.locks.is_empty(), "⚿ deploy lock "),
+        shown(any_compose_drift, "✎ differs from its compose file "),
+    ])
 }
 
 #[cfg(test)]
