@@ -245,23 +245,21 @@ async fn stream(
     printer: &Printer,
     request: &Request,
 ) -> std::io::Result<bool> {
-    // Without --follow: merged by time as lines arrive, printed as they are
-    // released. With it: printed as they come.
-    let mut merge: KMerge<LogLine> = KMerge::new(targets.len(), MERGE_LINES, MERGE_BYTES);
-    let mut seq = 0u64;
-    let stdout = std::io::stdout();
-    let mut up: Vec<bool> = state.hosts.iter().map(|h| h.is_up()).collect();
-    let mut gave_up = false;
-    let host_name = |h: HostId| state.hosts[h].spec.name.as_str();
-    while followed.iter().any(|f| f.phase != Phase::Done) {
-        let next_deadline = followed
-            .iter()
-            .filter_map(|f| match f.phase {
-                Phase::Ending(at) => Some(at),
-                Phase::Lost(since) => Some(since + request.budget),
-                Phase::Live | Phase::Done => None,
-            })
-            .min();
+    let mut s = Streams {
+        state,
+        targets,
+        followed,
+        printer,
+        request,
+        // Without --follow: merged by time as lines arrive, printed as they
+        // are released. With it: printed as they come.
+        merge: KMerge::new(targets.len(), MERGE_LINES, MERGE_BYTES),
+        seq: 0,
+        up: state.hosts.iter().map(|h| h.is_up()).collect(),
+        gave_up: false,
+    };
+    while s.followed.iter().any(|f| f.phase != Phase::Done) {
+        let next_deadline = s.next_deadline();
         let timer = async {
             match next_deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -274,158 +272,211 @@ async fn stream(
                 None => break,
             },
             () = timer => {
-                let now = Instant::now();
-                for (r, f) in targets.iter().zip(followed.iter_mut()) {
-                    match f.phase {
-                        // The host is still up: the container's stream really ended.
-                        Phase::Ending(at) if at <= now && up[r.host] => f.phase = Phase::Done,
-                        Phase::Ending(at) if at <= now => f.phase = Phase::Lost(now),
-                        Phase::Lost(since) if since + request.budget <= now => {
-                            eprintln!(
-                                "flotilla: {}: did not come back within {}; stopped following {}",
-                                host_name(r.host),
-                                humantime::format_duration(request.budget),
-                                r.container.name
-                            );
-                            f.phase = Phase::Done;
-                            gave_up = true;
-                        }
-                        _ => {}
-                    }
-                }
+                s.on_deadline(Instant::now());
                 continue;
             }
         };
         let host = event.host;
-        let index_of = |id: &str| {
-            targets
-                .iter()
-                .position(|r| r.host == host && r.container.id == id)
-        };
         match event.kind {
             HostEvent::Logs {
                 container_id,
                 lines,
-            } => {
-                let Some(i) = index_of(&container_id) else {
-                    continue;
-                };
-                let name = targets[i].container.name.as_str();
-                let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
-                for raw in lines {
-                    let stream = match raw.stream {
-                        LogStream::Stdout => Stream::Stdout,
-                        LogStream::Stderr => Stream::Stderr,
-                    };
-                    let (ts, rest) = parse_docker_line(&raw.bytes);
-                    if !followed[i].cursor.admit(ts) {
-                        continue;
-                    }
-                    let line = LogLine {
-                        seq,
-                        host: host_name(host).to_owned(),
-                        container: name.to_owned(),
-                        stream,
-                        ts,
-                        line: sanitize(rest),
-                    };
-                    seq += 1;
-                    if request.follow {
-                        printer.print(&mut out, &line)?;
-                    } else {
-                        merge.push(i, ts, raw.bytes.len(), line);
-                        while let Some(l) = merge.pop() {
-                            printer.print(&mut out, &l)?;
-                        }
-                    }
-                }
-                out.flush()?;
-            }
+            } => s.on_lines(host, &container_id, lines)?,
             HostEvent::LogsEnded {
                 container_id,
                 reason,
-            } => {
-                let Some(i) = index_of(&container_id) else {
-                    continue;
-                };
-                tracing::debug!(%container_id, %reason, "log stream ended");
-                let f = &mut followed[i];
-                f.phase = match f.phase {
-                    Phase::Live if request.follow && up[host] => {
-                        Phase::Ending(Instant::now() + END_GRACE)
-                    }
-                    Phase::Live if request.follow => Phase::Lost(Instant::now()),
-                    Phase::Lost(since) => Phase::Lost(since),
-                    _ => Phase::Done,
-                };
-            }
-            HostEvent::Disconnected { reason, .. } => {
-                up[host] = false;
-                let mut lost = Vec::new();
-                for (r, f) in targets.iter().zip(followed.iter_mut()) {
-                    if r.host == host && matches!(f.phase, Phase::Live | Phase::Ending(_)) {
-                        f.phase = if request.follow {
-                            Phase::Lost(Instant::now())
-                        } else {
-                            gave_up = true;
-                            Phase::Done
-                        };
-                        lost.push(r.container.name.as_str());
-                    }
-                }
-                if !lost.is_empty() {
-                    let what = if request.follow {
-                        "resuming logs when it is back…"
-                    } else {
-                        "logs may be incomplete"
-                    };
-                    eprintln!(
-                        "flotilla: {}: connection lost ({reason}); {what}",
-                        host_name(host)
-                    );
-                }
-            }
-            HostEvent::Connected { .. } => {
-                up[host] = true;
-                let mut resumed = false;
-                for (r, f) in targets.iter().zip(followed.iter_mut()) {
-                    if r.host == host && matches!(f.phase, Phase::Lost(_) | Phase::Ending(_)) {
-                        // The actor dropped the old stream with the session.
-                        f.cursor.resume();
-                        fleet.send(host, request.command(r, &f.cursor)).await;
-                        f.phase = Phase::Live;
-                        resumed = true;
-                    }
-                }
-                if resumed {
-                    eprintln!("flotilla: {}: resumed following logs", host_name(host));
-                }
-            }
+            } => s.on_ended(host, &container_id, &reason),
+            HostEvent::Disconnected { reason, .. } => s.on_disconnected(host, &reason),
+            HostEvent::Connected { .. } => s.on_connected(host, fleet).await,
             _ => {}
         }
         // A finished stream no longer holds the merge back.
         if !request.follow {
-            let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
-            for (i, f) in followed.iter().enumerate() {
-                if f.phase == Phase::Done {
-                    merge.close(i);
-                }
-            }
-            while let Some(l) = merge.pop() {
-                printer.print(&mut out, &l)?;
-            }
-            out.flush()?;
+            let done: Vec<usize> = (0..s.followed.len())
+                .filter(|i| s.followed[*i].phase == Phase::Done)
+                .collect();
+            s.release(&done)?;
         }
     }
-    let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
-    for i in 0..targets.len() {
-        merge.close(i);
+    let all: Vec<usize> = (0..targets.len()).collect();
+    s.release(&all)?;
+    Ok(s.gave_up)
+}
+
+/// What `stream` keeps while it runs: each target's cursor and phase, which
+/// hosts are up, the merge of lines not yet printed.
+struct Streams<'a> {
+    state: &'a FleetState,
+    targets: &'a [Resolved],
+    followed: &'a mut [Followed],
+    printer: &'a Printer,
+    request: &'a Request,
+    merge: KMerge<LogLine>,
+    seq: u64,
+    up: Vec<bool>,
+    gave_up: bool,
+}
+
+impl Streams<'_> {
+    fn host_name(&self, h: HostId) -> &str {
+        self.state.hosts[h].spec.name.as_str()
     }
-    while let Some(l) = merge.pop() {
-        printer.print(&mut out, &l)?;
+
+    fn index_of(&self, host: HostId, id: &str) -> Option<usize> {
+        self.targets
+            .iter()
+            .position(|r| r.host == host && r.container.id == id)
     }
-    out.flush()?;
-    Ok(gave_up)
+
+    /// The next moment a stream's grace or budget runs out.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.followed
+            .iter()
+            .filter_map(|f| match f.phase {
+                Phase::Ending(at) => Some(at),
+                Phase::Lost(since) => Some(since + self.request.budget),
+                Phase::Live | Phase::Done => None,
+            })
+            .min()
+    }
+
+    fn on_deadline(&mut self, now: Instant) {
+        for i in 0..self.targets.len() {
+            let r = &self.targets[i];
+            match self.followed[i].phase {
+                // The host is still up: the container's stream really ended.
+                Phase::Ending(at) if at <= now && self.up[r.host] => {
+                    self.followed[i].phase = Phase::Done;
+                }
+                Phase::Ending(at) if at <= now => self.followed[i].phase = Phase::Lost(now),
+                Phase::Lost(since) if since + self.request.budget <= now => {
+                    eprintln!(
+                        "flotilla: {}: did not come back within {}; stopped following {}",
+                        self.host_name(r.host),
+                        humantime::format_duration(self.request.budget),
+                        r.container.name
+                    );
+                    self.followed[i].phase = Phase::Done;
+                    self.gave_up = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_lines(
+        &mut self,
+        host: HostId,
+        container_id: &str,
+        lines: Vec<crate::fleet::event::RawLogLine>,
+    ) -> std::io::Result<()> {
+        let Some(i) = self.index_of(host, container_id) else {
+            return Ok(());
+        };
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
+        for raw in lines {
+            let stream = match raw.stream {
+                LogStream::Stdout => Stream::Stdout,
+                LogStream::Stderr => Stream::Stderr,
+            };
+            let (ts, rest) = parse_docker_line(&raw.bytes);
+            if !self.followed[i].cursor.admit(ts) {
+                continue;
+            }
+            let line = LogLine {
+                seq: self.seq,
+                host: self.host_name(host).to_owned(),
+                container: self.targets[i].container.name.clone(),
+                stream,
+                ts,
+                line: sanitize(rest),
+            };
+            self.seq += 1;
+            if self.request.follow {
+                self.printer.print(&mut out, &line)?;
+            } else {
+                self.merge.push(i, ts, raw.bytes.len(), line);
+                while let Some(l) = self.merge.pop() {
+                    self.printer.print(&mut out, &l)?;
+                }
+            }
+        }
+        out.flush()
+    }
+
+    fn on_ended(&mut self, host: HostId, container_id: &str, reason: &str) {
+        let Some(i) = self.index_of(host, container_id) else {
+            return;
+        };
+        tracing::debug!(%container_id, %reason, "log stream ended");
+        let follow = self.request.follow;
+        let f = &mut self.followed[i];
+        f.phase = match f.phase {
+            Phase::Live if follow && self.up[host] => Phase::Ending(Instant::now() + END_GRACE),
+            Phase::Live if follow => Phase::Lost(Instant::now()),
+            Phase::Lost(since) => Phase::Lost(since),
+            _ => Phase::Done,
+        };
+    }
+
+    fn on_disconnected(&mut self, host: HostId, reason: &str) {
+        self.up[host] = false;
+        let follow = self.request.follow;
+        let mut lost = Vec::new();
+        for (r, f) in self.targets.iter().zip(self.followed.iter_mut()) {
+            if r.host == host && matches!(f.phase, Phase::Live | Phase::Ending(_)) {
+                f.phase = if follow {
+                    Phase::Lost(Instant::now())
+                } else {
+                    self.gave_up = true;
+                    Phase::Done
+                };
+                lost.push(r.container.name.as_str());
+            }
+        }
+        if !lost.is_empty() {
+            let what = if follow {
+                "resuming logs when it is back…"
+            } else {
+                "logs may be incomplete"
+            };
+            eprintln!(
+                "flotilla: {}: connection lost ({reason}); {what}",
+                self.host_name(host)
+            );
+        }
+    }
+
+    async fn on_connected(&mut self, host: HostId, fleet: &Fleet) {
+        self.up[host] = true;
+        let mut resumed = false;
+        for (r, f) in self.targets.iter().zip(self.followed.iter_mut()) {
+            if r.host == host && matches!(f.phase, Phase::Lost(_) | Phase::Ending(_)) {
+                // The actor dropped the old stream with the session.
+                f.cursor.resume();
+                fleet.send(host, self.request.command(r, &f.cursor)).await;
+                f.phase = Phase::Live;
+                resumed = true;
+            }
+        }
+        if resumed {
+            eprintln!("flotilla: {}: resumed following logs", self.host_name(host));
+        }
+    }
+
+    /// Closes the merge's `done` streams and prints what that releases.
+    fn release(&mut self, done: &[usize]) -> std::io::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
+        for i in done {
+            self.merge.close(*i);
+        }
+        while let Some(l) = self.merge.pop() {
+            self.printer.print(&mut out, &l)?;
+        }
+        out.flush()
+    }
 }
 
 #[cfg(test)]
