@@ -489,34 +489,7 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
     printer.plan(&deploy_id, mode, service, &the_plan, pre_deploy);
 
     if req.dry_run {
-        if let Some(refusal) = refusal {
-            printer.warning(&format!("a real run would be refused: {}", refusal.message));
-        }
-        if let Some(image) = &image
-            && let Delivery::Stream { from } = &req.delivery
-        {
-            let candidates: Vec<(String, crate::ops::deploy::EngineRef)> = conn
-                .hosts
-                .iter()
-                .filter(|h| match from {
-                    Some(SourceRef::Host(name)) => h.name == *name,
-                    Some(SourceRef::Local) => false,
-                    None => true,
-                })
-                .map(|h| (h.name.clone(), h.engine.clone()))
-                .collect();
-            match image::find_source(image, &candidates).await {
-                Ok(Some(source)) => printer.event(&DeployEvent::ImageSource {
-                    image: image.clone(),
-                    source: source.name,
-                }),
-                Ok(None) if from != &Some(SourceRef::Local) => printer.warning(&format!(
-                    "image {image} is on none of the hosts: pass --registry to pull it"
-                )),
-                Ok(None) => {}
-                Err(e) => printer.warning(&e.to_string()),
-            }
-        }
+        dry_run(req, conn, &mut printer, refusal, image.as_deref()).await;
         return Ok(Exit::Ok);
     }
     if the_plan.is_empty() {
@@ -543,6 +516,54 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
     };
 
     deployment.local = local.map(crate::ops::deploy::DockerEngine::shared);
+    follow_run(deployment, &mut printer).await
+}
+
+/// A dry run's extra word: a real run's refusal, and where the image would
+/// stream from (or that it is nowhere).
+async fn dry_run(
+    req: &Request,
+    conn: &Connected,
+    printer: &mut Printer,
+    refusal: Option<PrepareError>,
+    image: Option<&str>,
+) {
+    if let Some(refusal) = refusal {
+        printer.warning(&format!("a real run would be refused: {}", refusal.message));
+    }
+    if let Some(image) = image
+        && let Delivery::Stream { from } = &req.delivery
+    {
+        let candidates: Vec<(String, crate::ops::deploy::EngineRef)> = conn
+            .hosts
+            .iter()
+            .filter(|h| match from {
+                Some(SourceRef::Host(name)) => h.name == *name,
+                Some(SourceRef::Local) => false,
+                None => true,
+            })
+            .map(|h| (h.name.clone(), h.engine.clone()))
+            .collect();
+        match image::find_source(image, &candidates).await {
+            Ok(Some(source)) => printer.event(&DeployEvent::ImageSource {
+                image: image.to_owned(),
+                source: source.name,
+            }),
+            Ok(None) if from != &Some(SourceRef::Local) => printer.warning(&format!(
+                "image {image} is on none of the hosts: pass --registry to pull it"
+            )),
+            Ok(None) => {}
+            Err(e) => printer.warning(&e.to_string()),
+        }
+    }
+}
+
+/// Runs the deployment, printing its events; Ctrl-C aborts (the hosts in
+/// flight roll back). The exit code says how it ended.
+async fn follow_run(
+    deployment: crate::ops::deploy::Deployment,
+    printer: &mut Printer,
+) -> Result<Exit, CliError> {
     let (tx, mut rx) = mpsc::channel(EVENT_CAPACITY);
     let (control, control_rx) = watch::channel(Control::Run);
     let mut task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
