@@ -8,14 +8,22 @@ use crate::tui::state::logs::Resume;
 
 impl App {
     pub(super) fn on_fleet(&mut self, ev: FleetEvent) -> Vec<AppEffect> {
-        let host = ev.host;
+        match self.on_host_news(ev.host, &ev.kind) {
+            Some(effects) => effects,
+            None => self.on_fleet_change(ev),
+        }
+    }
+
+    /// News a view takes as it is (logs, stats, inspects, action results,
+    /// keys); `None` for what changes the fleet state too.
+    fn on_host_news(&mut self, host: HostId, kind: &HostEvent) -> Option<Vec<AppEffect>> {
         let host_name = self
             .fleet
             .hosts
             .get(host)
             .map(|h| h.spec.name.clone())
             .unwrap_or_default();
-        match &ev.kind {
+        match kind {
             HostEvent::Logs {
                 container_id,
                 lines,
@@ -23,7 +31,6 @@ impl App {
                 if let Some(logs) = &mut self.state.logs {
                     logs.push(host, container_id, lines.clone());
                 }
-                return Vec::new();
             }
             HostEvent::LogsEnded {
                 container_id,
@@ -33,81 +40,96 @@ impl App {
                 if let Some(logs) = &mut self.state.logs
                     && let Some((h, cmd)) = logs.ended(host, container_id, reason, running)
                 {
-                    return vec![AppEffect::Host(h, cmd)];
+                    return Some(vec![AppEffect::Host(h, cmd)]);
                 }
-                return Vec::new();
             }
             // The Timeline view follows them while open (it re-reads on entry).
             HostEvent::DockerEvent(ev) => {
                 if self.view == View::Timeline {
                     self.state.timeline.docker(&host_name, ev);
                 }
-                return Vec::new();
             }
-            HostEvent::Stats { samples } => {
-                self.state.containers.sampled(host, samples);
-                return Vec::new();
-            }
+            HostEvent::Stats { samples } => self.state.containers.sampled(host, samples),
             HostEvent::Inspected { container, details } => {
                 if let Some(ins) = &mut self.state.inspect {
                     ins.inspected(&host_name, container, details);
                 }
-                return Vec::new();
             }
             HostEvent::ActionDone {
                 container,
                 action,
                 result,
-            } => {
-                self.pending_actions = self.pending_actions.saturating_sub(1);
-                let name = self
-                    .fleet
-                    .hosts
-                    .get(host)
-                    .and_then(|h| h.containers.iter().find(|c| &c.id == container))
-                    .map_or_else(|| container.clone(), |c| c.name.clone());
-                let (record, text) = act::outcome(&host_name, &name, *action, result);
-                if result.is_ok() {
-                    self.say(text);
-                } else {
-                    self.fail(text);
-                }
-                self.state.audit.records.push(record.clone());
-                return vec![AppEffect::Audit(record)];
-            }
-            HostEvent::HostKey(problem) => {
-                // Asked once per key, and never over another dialog.
-                if !self.declined_keys.contains(&key_id(problem)) && self.overlay == Overlay::None {
-                    let address = self
-                        .fleet
-                        .hosts
-                        .get(host)
-                        .map(|h| h.spec.address.clone())
-                        .unwrap_or_default();
-                    self.overlay = Overlay::HostKey {
-                        host,
-                        host_name: host_name.clone(),
-                        address,
-                        problem: problem.clone(),
-                    };
-                }
-                return Vec::new();
-            }
-            HostEvent::KeyTrusted { result } => {
-                match result {
-                    Ok(()) => self.say(format!("{host_name}: host key recorded; connecting")),
-                    Err(e) => self.fail(format!("{host_name}: {e}")),
-                }
-                return Vec::new();
-            }
+            } => return Some(self.action_done(host, &host_name, container, *action, result)),
+            HostEvent::HostKey(problem) => self.ask_host_key(host, host_name, problem),
+            HostEvent::KeyTrusted { result } => match result {
+                Ok(()) => self.say(format!("{host_name}: host key recorded; connecting")),
+                Err(e) => self.fail(format!("{host_name}: {e}")),
+            },
             HostEvent::Disconnected { reason, .. } => {
                 self.fail(format!("{host_name}: {reason}"));
                 if let Some(logs) = &mut self.state.logs {
                     logs.lost(host);
                 }
+                return None;
             }
-            _ => {}
+            _ => return None,
         }
+        Some(Vec::new())
+    }
+
+    fn action_done(
+        &mut self,
+        host: HostId,
+        host_name: &str,
+        container: &str,
+        action: crate::fleet::ContainerAction,
+        result: &Result<(), String>,
+    ) -> Vec<AppEffect> {
+        self.pending_actions = self.pending_actions.saturating_sub(1);
+        let name = self
+            .fleet
+            .hosts
+            .get(host)
+            .and_then(|h| h.containers.iter().find(|c| c.id == container))
+            .map_or_else(|| container.to_owned(), |c| c.name.clone());
+        let (record, text) = act::outcome(host_name, &name, action, result);
+        if result.is_ok() {
+            self.say(text);
+        } else {
+            self.fail(text);
+        }
+        self.state.audit.records.push(record.clone());
+        vec![AppEffect::Audit(record)]
+    }
+
+    /// Asked once per key, and never over another dialog.
+    fn ask_host_key(
+        &mut self,
+        host: HostId,
+        host_name: String,
+        problem: &crate::fleet::HostKeyProblem,
+    ) {
+        if self.declined_keys.contains(&key_id(problem)) || self.overlay != Overlay::None {
+            return;
+        }
+        let address = self
+            .fleet
+            .hosts
+            .get(host)
+            .map(|h| h.spec.address.clone())
+            .unwrap_or_default();
+        self.overlay = Overlay::HostKey {
+            host,
+            host_name,
+            address,
+            problem: problem.clone(),
+        };
+    }
+
+    /// The pure fleet update; log streams that died with the session or
+    /// the container's run are followed again.
+    fn on_fleet_change(&mut self, ev: FleetEvent) -> Vec<AppEffect> {
+        let host = ev.host;
         let resume = match &ev.kind {
             HostEvent::Connected { .. } => Some(Resume::Reconnect),
             HostEvent::Containers { .. } => Some(Resume::Restart),
@@ -117,7 +139,6 @@ impl App {
             .into_iter()
             .map(|crate::fleet::Effect::Host(h, cmd)| AppEffect::Host(h, cmd))
             .collect();
-        // Log streams die with the session or the container's run: follow again.
         if let (Some(why), Some(logs)) = (resume, &mut self.state.logs) {
             let fleet = &self.fleet;
             let running = |id: &str| container_running(fleet, host, id);
