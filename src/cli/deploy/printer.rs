@@ -139,60 +139,7 @@ impl Printer {
                     } else {
                         String::new()
                     };
-                    // Through Compose: the file's override pins the image.
-                    let via = h
-                        .compose
-                        .as_ref()
-                        .map(|t| format!(" (via Compose: {}/{})", t.working_dir, t.override_file))
-                        .unwrap_or_default();
-                    if let [one] = h.replicas.as_slice() {
-                        self.line(&format!(
-                            "{head:<11} {}  {}  {} → {}{}{via}",
-                            h.host,
-                            one.container,
-                            one.from,
-                            one.to,
-                            job_note(one.job)
-                        ));
-                        continue;
-                    }
-                    // Replicas are replaced one at a time, in this order;
-                    // Compose recreates them itself.
-                    let (total, changing) = (h.replicas.len(), h.changing().count());
-                    let some = if changing < total {
-                        format!(" ({changing} to replace)")
-                    } else {
-                        String::new()
-                    };
-                    let how = if via.is_empty() {
-                        ", one at a time".to_owned()
-                    } else {
-                        via.clone()
-                    };
-                    self.line(&format!(
-                        "{head:<11} {}  {total} replicas{some}{how}",
-                        h.host
-                    ));
-                    for (k, r) in h.replicas.iter().enumerate() {
-                        let what = match r.job {
-                            Job::Keep => format!(
-                                "{} (kept{})",
-                                r.from,
-                                r.note
-                                    .as_deref()
-                                    .map(|n| format!(": {n}"))
-                                    .unwrap_or_default()
-                            ),
-                            job => format!("{} → {}{}", r.from, r.to, job_note(job)),
-                        };
-                        self.line(&format!(
-                            "{:<13} ({}/{}) {}  {what}",
-                            "",
-                            k + 1,
-                            h.replicas.len(),
-                            r.container
-                        ));
-                    }
+                    self.planned_host(&head, h);
                 }
             }
             // How each host's containers are replaced, once per reason.
@@ -225,6 +172,64 @@ impl Printer {
             self.warning(&format!(
                 "pre_deploy `{cmd}` runs once before the first host; database schema changes \
                  it makes are not undone by a rollback"
+            ));
+        }
+    }
+
+    /// A host's line in the plan; with replicas, one line each below it.
+    fn planned_host(&mut self, head: &str, h: &crate::ops::deploy::PlannedHost) {
+        // Through Compose: the file's override pins the image.
+        let via = h
+            .compose
+            .as_ref()
+            .map(|t| format!(" (via Compose: {}/{})", t.working_dir, t.override_file))
+            .unwrap_or_default();
+        if let [one] = h.replicas.as_slice() {
+            self.line(&format!(
+                "{head:<11} {}  {}  {} → {}{}{via}",
+                h.host,
+                one.container,
+                one.from,
+                one.to,
+                job_note(one.job)
+            ));
+            return;
+        }
+        // Replicas are replaced one at a time, in this order; Compose
+        // replaces them itself.
+        let (total, changing) = (h.replicas.len(), h.changing().count());
+        let some = if changing < total {
+            format!(" ({changing} to replace)")
+        } else {
+            String::new()
+        };
+        let how = if via.is_empty() {
+            ", one at a time".to_owned()
+        } else {
+            via
+        };
+        self.line(&format!(
+            "{head:<11} {}  {total} replicas{some}{how}",
+            h.host
+        ));
+        for (k, r) in h.replicas.iter().enumerate() {
+            let what = match r.job {
+                Job::Keep => format!(
+                    "{} (kept{})",
+                    r.from,
+                    r.note
+                        .as_deref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                ),
+                job => format!("{} → {}{}", r.from, r.to, job_note(job)),
+            };
+            self.line(&format!(
+                "{:<13} ({}/{}) {}  {what}",
+                "",
+                k + 1,
+                h.replicas.len(),
+                r.container
             ));
         }
     }
