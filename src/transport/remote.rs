@@ -4,6 +4,7 @@
 //! daemon, which holds that session instead.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -40,6 +41,20 @@ impl Remote {
         }
     }
 
+    /// `exec`, bounded by `within`: the one way a command runs on a host
+    /// with a deadline (Compose's files and commands).
+    pub async fn run(
+        &self,
+        command: &str,
+        limit: usize,
+        within: Duration,
+    ) -> Result<ExecOutput, RunError> {
+        tokio::time::timeout(within, self.exec(command, limit))
+            .await
+            .map_err(|_| RunError::Timeout(within))?
+            .map_err(RunError::Refused)
+    }
+
     /// Why the session is gone, if it is known to be. The daemon reconnects
     /// on the next request, so through it there is nothing to report.
     pub fn closed_reason(&self) -> Option<String> {
@@ -56,4 +71,14 @@ impl Remote {
             Remote::Persist { .. } => None,
         }
     }
+}
+
+/// Why a command on the host gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The session refused the exec, or is gone.
+    #[error("{0}")]
+    Refused(String),
+    #[error("no answer within {}s", .0.as_secs())]
+    Timeout(Duration),
 }

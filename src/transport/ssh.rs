@@ -46,6 +46,22 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+impl ExecOutput {
+    /// The last `n` lines it printed (stdout, then stderr), cleaned of
+    /// escapes and secrets: what says why it failed.
+    pub fn last_lines(&self, n: usize) -> Vec<String> {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&self.stdout),
+            String::from_utf8_lossy(&self.stderr)
+        );
+        let said = crate::redact::clean(said.trim());
+        let mut tail: Vec<String> = said.lines().rev().take(n).map(str::to_owned).collect();
+        tail.reverse();
+        tail
+    }
+}
+
 impl SshSession {
     /// Connects through `jumps` (outermost first) to `endpoint`.
     pub async fn connect(
@@ -603,6 +619,25 @@ mod tests {
     use super::*;
     use russh::keys::Algorithm;
     use russh::keys::ssh_key::HashAlg;
+
+    #[test]
+    fn the_last_lines_said_are_cleaned_and_in_order() {
+        let out = ExecOutput {
+            exit_status: Some(1),
+            stdout: b"@@tool plugin\nstep one\n".to_vec(),
+            stderr: b"\x1b[31mfailed\x1b[0m with password=hunter2secret\nno such service\n"
+                .to_vec(),
+        };
+        let tail = out.last_lines(2);
+        assert_eq!(tail.len(), 2);
+        assert!(tail[0].starts_with("failed with password="), "{tail:?}");
+        assert!(!tail[0].contains("hunter2secret"), "masked: {tail:?}");
+        assert_eq!(tail[1], "no such service");
+        assert_eq!(
+            out.last_lines(9).first().map(String::as_str),
+            Some("@@tool plugin")
+        );
+    }
 
     fn endpoint(known: PathBuf) -> SshEndpoint {
         SshEndpoint {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::{ComposeRef, PROJECT, SERVICE};
 use crate::fleet::ContainerInfo;
 use crate::fleet::vitals::COMPOSE_PLUGIN_DIRS;
-use crate::transport::Remote;
+use crate::transport::{Remote, RunError};
 
 pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
 /// v2 only: the id of the image a container was created from; v2 recreates
@@ -254,40 +254,33 @@ pub async fn read(
     p: &ProjectRef,
     within: Duration,
 ) -> Result<ProjectFile, ReadError> {
-    let work = async {
-        let out = remote
-            .exec(&config_script(p), 1024 * 1024)
-            .await
-            .map_err(|e| ReadError::Failed(format!("exec refused: {e}")))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last_words = || {
-            let said = crate::redact::clean(stderr.trim());
-            said.lines().last().unwrap_or("").to_owned()
-        };
-        match out.exit_status {
-            Some(0) => parse_config(&stdout),
-            Some(3) => Err(ReadError::Failed(format!(
-                "cannot enter the project directory {}: {}",
-                p.working_dir,
-                last_words()
-            ))),
-            Some(code) => Err(ReadError::Failed(format!(
-                "`config` exited {code}: {}",
-                last_words()
-            ))),
-            None => Err(ReadError::Failed(format!(
-                "exec refused by the server {}",
-                last_words()
-            ))),
-        }
-    };
-    tokio::time::timeout(within, work).await.map_err(|_| {
-        ReadError::Failed(format!(
-            "Compose did not answer within {}s",
-            within.as_secs()
-        ))
-    })?
+    let out = remote
+        .run(&config_script(p), 1024 * 1024, within)
+        .await
+        .map_err(|e| match e {
+            RunError::Refused(e) => ReadError::Failed(format!("exec refused: {e}")),
+            RunError::Timeout(_) => ReadError::Failed(format!(
+                "Compose did not answer within {}s",
+                within.as_secs()
+            )),
+        })?;
+    let last_words = || out.last_lines(1).pop().unwrap_or_default();
+    match out.exit_status {
+        Some(0) => parse_config(&String::from_utf8_lossy(&out.stdout)),
+        Some(3) => Err(ReadError::Failed(format!(
+            "cannot enter the project directory {}: {}",
+            p.working_dir,
+            last_words()
+        ))),
+        Some(code) => Err(ReadError::Failed(format!(
+            "`config` exited {code}: {}",
+            last_words()
+        ))),
+        None => Err(ReadError::Failed(format!(
+            "exec refused by the server {}",
+            last_words()
+        ))),
+    }
 }
 
 /// Reads a project's files on the host and judges its containers: the

@@ -283,17 +283,14 @@ pub async fn on_host(
     script: &str,
     within: Duration,
 ) -> Result<String, String> {
-    let out = tokio::time::timeout(within, remote.exec(script, limit))
+    let out = remote
+        .run(script, limit, within)
         .await
-        .map_err(|_| format!("no answer within {}s", within.as_secs()))??;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        .map_err(|e| e.to_string())?;
     match out.exit_status {
-        Some(0) => Ok(text),
+        Some(0) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         code => {
-            let said = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
-            let said = crate::redact::clean(said.trim());
-            let tail: Vec<&str> = said.lines().rev().take(3).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let tail = out.last_lines(3);
             Err(match code {
                 Some(3) => format!("cannot enter the project directory: {}", tail.join(" / ")),
                 Some(c) => format!("exited {c}: {}", tail.join(" / ")),
