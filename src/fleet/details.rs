@@ -27,7 +27,7 @@ pub struct ContainerDetails {
     pub labels: BTreeMap<String, String>,
     pub restart_policy: String,
     pub restart_count: i64,
-    pub state: String,
+    pub state: crate::fleet::ContainerState,
     pub started_at: String,
     pub finished_at: String,
     pub exit_code: Option<i64>,
@@ -97,7 +97,10 @@ impl ContainerDetails {
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             restart_policy,
             restart_count: r.restart_count.unwrap_or(0),
-            state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            state: state
+                .status
+                .map(|s| crate::fleet::ContainerState::from(s.to_string().as_str()))
+                .unwrap_or_default(),
             started_at: state.started_at.unwrap_or_default(),
             finished_at: state.finished_at.unwrap_or_default(),
             exit_code: state.exit_code,

@@ -145,7 +145,7 @@ pub fn container_lines(
     let details = ev.and_then(|e| e.details.as_ref());
     match kind {
         Kind::CrashLoop | Kind::ExitedNonZero | Kind::Dead => {
-            let stopped = details.is_none_or(|d| d.state != "running");
+            let stopped = details.is_none_or(|d| d.state != crate::fleet::ContainerState::Running);
             let exit = ev
                 .and_then(|e| e.last_exit)
                 .or(details.and_then(|d| d.exit_code).filter(|_| stopped))

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
-use crate::fleet::ContainerDetails;
+use crate::fleet::{ContainerDetails, ContainerState};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -108,7 +108,7 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
         ),
     ));
     let exit = match d.exit_code {
-        Some(code) if d.state != "running" => format!(", exit code {code}"),
+        Some(code) if d.state != ContainerState::Running => format!(", exit code {code}"),
         _ => String::new(),
     };
     out.push(field("state", format!("{}{exit}", d.state)));
@@ -117,7 +117,7 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
         d.health.clone().unwrap_or_else(|| "no health check".into()),
     ));
     out.push(field("started", d.started_at.clone()));
-    if d.state != "running" {
+    if d.state != ContainerState::Running {
         out.push(field("finished", d.finished_at.clone()));
     }
     out.push(field(
