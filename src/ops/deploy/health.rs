@@ -109,6 +109,13 @@ fn said(output: &str, exit_code: Option<i64>) -> String {
     }
 }
 
+/// What one look at the container said.
+enum Checked {
+    Healthy,
+    /// Not yet; the status to show, when there is news.
+    Waiting(Option<String>),
+}
+
 /// Why the wait looks at the container again.
 enum Look {
     /// Time to poll (no event stream), or a container event: inspect it.
@@ -148,45 +155,10 @@ impl Wait<'_> {
                 return Err(DeployError::Cancelled);
             }
             self.still_up(&c, restarts)?;
-            match &self.mode {
-                HealthMode::Docker => {
-                    let health = c.state.as_ref().and_then(|s| s.health.as_ref());
-                    match health.and_then(|h| h.status) {
-                        Some(HealthStatusEnum::HEALTHY) => return Ok(start.elapsed()),
-                        Some(HealthStatusEnum::UNHEALTHY) => {
-                            let last = health
-                                .and_then(|h| h.log.as_ref())
-                                .and_then(|log| log.last());
-                            let why = said(
-                                last.and_then(|r| r.output.as_deref()).unwrap_or_default(),
-                                last.and_then(|r| r.exit_code),
-                            );
-                            return Err(self.fail(format!("unhealthy: {why}")));
-                        }
-                        Some(s) => last_status = s.to_string(),
-                        None => {}
-                    }
-                }
-                HealthMode::Exec(cmd) => {
-                    let left = self.timeout.saturating_sub(start.elapsed());
-                    match self.exec(cmd, left.min(EXEC_TIMEOUT)).await {
-                        Ok((0, _)) => return Ok(start.elapsed()),
-                        Ok((code, output)) => {
-                            let why = said(&output, Some(code));
-                            last_status = match output.trim().is_empty() {
-                                true => format!("health_cmd: {why}"),
-                                false => format!("health_cmd exited {code}: {why}"),
-                            };
-                        }
-                        Err(e) => last_status = e.to_string(),
-                    }
-                }
-                HealthMode::Stable(d) => {
-                    if start.elapsed() >= (*d).min(self.timeout) {
-                        return Ok(start.elapsed());
-                    }
-                    last_status = "running".to_owned();
-                }
+            match self.check(&c, start).await? {
+                Checked::Healthy => return Ok(start.elapsed()),
+                Checked::Waiting(Some(status)) => last_status = status,
+                Checked::Waiting(None) => {}
             }
             let elapsed = start.elapsed();
             if elapsed >= self.timeout {
@@ -208,29 +180,9 @@ impl Wait<'_> {
                 HealthMode::Exec(_) => Duration::from_secs(1),
                 _ => POLL,
             };
-            let pause = pause.min(self.timeout.saturating_sub(elapsed));
-            let look = match events.as_mut() {
-                None => {
-                    tokio::time::sleep(pause).await;
-                    Look::Inspect
-                }
-                // A local timer only: the cancel, the countdown and the
-                // timeout are checked as often as when polling.
-                Some(stream) => match tokio::time::timeout(pause, stream.next()).await {
-                    Err(_) => Look::Again,
-                    Ok(Some(Ok(action))) if action == "health_status: healthy" => Look::Healthy,
-                    Ok(Some(Ok(_))) => Look::Inspect,
-                    Ok(Some(Err(e))) => {
-                        tracing::debug!(host = self.host, "health events failed, polling: {e}");
-                        events = None;
-                        Look::Inspect
-                    }
-                    Ok(None) => {
-                        events = None;
-                        Look::Inspect
-                    }
-                },
-            };
+            let look = self
+                .next_look(&mut events, pause.min(self.timeout.saturating_sub(elapsed)))
+                .await;
             if cancelled() {
                 return Err(DeployError::Cancelled);
             }
@@ -238,6 +190,81 @@ impl Wait<'_> {
                 Look::Healthy => return Ok(start.elapsed()),
                 Look::Inspect => c = self.inspect().await?,
                 Look::Again => {}
+            }
+        }
+    }
+
+    /// One look at the container by the service's kind of check: healthy,
+    /// failed (an error), or still waiting (with a new status to show).
+    async fn check(
+        &self,
+        c: &ContainerInspectResponse,
+        start: Instant,
+    ) -> Result<Checked, DeployError> {
+        Ok(match &self.mode {
+            HealthMode::Docker => {
+                let health = c.state.as_ref().and_then(|s| s.health.as_ref());
+                match health.and_then(|h| h.status) {
+                    Some(HealthStatusEnum::HEALTHY) => Checked::Healthy,
+                    Some(HealthStatusEnum::UNHEALTHY) => {
+                        let last = health
+                            .and_then(|h| h.log.as_ref())
+                            .and_then(|log| log.last());
+                        let why = said(
+                            last.and_then(|r| r.output.as_deref()).unwrap_or_default(),
+                            last.and_then(|r| r.exit_code),
+                        );
+                        return Err(self.fail(format!("unhealthy: {why}")));
+                    }
+                    Some(s) => Checked::Waiting(Some(s.to_string())),
+                    None => Checked::Waiting(None),
+                }
+            }
+            HealthMode::Exec(cmd) => {
+                let left = self.timeout.saturating_sub(start.elapsed());
+                match self.exec(cmd, left.min(EXEC_TIMEOUT)).await {
+                    Ok((0, _)) => Checked::Healthy,
+                    Ok((code, output)) => {
+                        let why = said(&output, Some(code));
+                        Checked::Waiting(Some(match output.trim().is_empty() {
+                            true => format!("health_cmd: {why}"),
+                            false => format!("health_cmd exited {code}: {why}"),
+                        }))
+                    }
+                    Err(e) => Checked::Waiting(Some(e.to_string())),
+                }
+            }
+            HealthMode::Stable(d) if start.elapsed() >= (*d).min(self.timeout) => Checked::Healthy,
+            HealthMode::Stable(_) => Checked::Waiting(Some("running".to_owned())),
+        })
+    }
+
+    /// Waits `pause` for a container event (or only the pause, polling).
+    /// A local timer only: the cancel, the countdown and the timeout are
+    /// checked as often as when polling.
+    async fn next_look(
+        &self,
+        events: &mut Option<
+            futures::stream::BoxStream<'static, super::engine::EngineResult<String>>,
+        >,
+        pause: Duration,
+    ) -> Look {
+        let Some(stream) = events.as_mut() else {
+            tokio::time::sleep(pause).await;
+            return Look::Inspect;
+        };
+        match tokio::time::timeout(pause, stream.next()).await {
+            Err(_) => Look::Again,
+            Ok(Some(Ok(action))) if action == "health_status: healthy" => Look::Healthy,
+            Ok(Some(Ok(_))) => Look::Inspect,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(host = self.host, "health events failed, polling: {e}");
+                *events = None;
+                Look::Inspect
+            }
+            Ok(None) => {
+                *events = None;
+                Look::Inspect
             }
         }
     }
