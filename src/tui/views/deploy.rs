@@ -104,7 +104,6 @@ fn last_deploys<'a>(app: &'a App, d: &DeployState) -> Vec<&'a crate::ops::AuditR
 }
 
 fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
-    let k = |a: Action| keys.hint(a);
     let mut lines = Vec::new();
     match d.phase {
         Phase::Preparing => lines.push(Line::from("probing the hosts and planning…")),
@@ -141,12 +140,33 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
             theme.error,
         )));
     }
-    let state = match (d.phase, d.pause) {
-        (Phase::Planned, _) if s.refusal.is_some() => Span::styled(
+    lines.push(Line::from(what_now(
+        d,
+        s.refusal.is_some(),
+        s.plan.is_empty(),
+        batches,
+        keys,
+        theme,
+    )));
+    lines
+}
+
+/// What the run is doing and which keys act on it now.
+fn what_now(
+    d: &DeployState,
+    refused: bool,
+    empty: bool,
+    batches: usize,
+    keys: &Keymap,
+    theme: &Theme,
+) -> Span<'static> {
+    let k = |a: Action| keys.hint(a);
+    match (d.phase, d.pause) {
+        (Phase::Planned, _) if refused => Span::styled(
             format!("{} close (nothing will change)", k(Action::Back)),
             theme.dim,
         ),
-        (Phase::Planned, _) if s.plan.is_empty() => Span::styled(
+        (Phase::Planned, _) if empty => Span::styled(
             format!("nothing to change; {} close", k(Action::Back)),
             theme.dim,
         ),
@@ -214,9 +234,7 @@ fn head_lines(d: &DeployState, keys: &Keymap, theme: &Theme) -> Vec<Line<'static
             ),
         },
         (Phase::Preparing | Phase::Failed, _) => Span::raw(""),
-    };
-    lines.push(Line::from(state));
-    lines
+    }
 }
 
 fn render_rows(frame: &mut Frame, area: Rect, d: &DeployState, theme: &Theme) {
