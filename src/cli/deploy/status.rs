@@ -275,69 +275,7 @@ impl HostStatus {
 
 fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
     println!("service {} ({})", s.service, s.selector);
-    let dash = || "-".to_owned();
-    let rows: Vec<Vec<String>> = s
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            if !h.reachable {
-                return vec![vec![
-                    h.host.clone(),
-                    "UNREACHABLE".into(),
-                    h.error.clone().unwrap_or_default(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                ]];
-            }
-            let lock = match &h.lock {
-                None => dash(),
-                Some(l) => format!(
-                    "{} pid {}{}",
-                    l.holder,
-                    l.pid,
-                    match l.liveness {
-                        Liveness::Alive => "",
-                        Liveness::Dead => " (STALE: process gone)",
-                        Liveness::Unknown => " (other machine)",
-                    }
-                ),
-            };
-            if h.replicas.is_empty() {
-                let none = "(none)".to_owned();
-                return vec![vec![
-                    h.host.clone(),
-                    none,
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    lock,
-                ]];
-            }
-            // One row per replica; the host is named on its first.
-            h.replicas
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    vec![
-                        if i == 0 {
-                            h.host.clone()
-                        } else {
-                            String::new()
-                        },
-                        r.container.clone(),
-                        r.image.clone().unwrap_or_else(dash),
-                        r.state.clone().unwrap_or_else(dash),
-                        r.health.clone().unwrap_or_else(dash),
-                        r.previous_image.clone().unwrap_or_else(dash),
-                        if i == 0 { lock.clone() } else { String::new() },
-                    ]
-                })
-                .collect()
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = s.hosts.iter().flat_map(host_rows).collect();
     print!(
         "{}",
         table::render(
@@ -387,6 +325,68 @@ fn print_status(s: &ServiceStatus, interrupted: &Interrupted) {
             );
         }
     }
+}
+
+/// A host's rows of the status table: one per replica (the host named on
+/// its first), or one saying why there is none.
+fn host_rows(h: &HostStatus) -> Vec<Vec<String>> {
+    let dash = || "-".to_owned();
+    if !h.reachable {
+        return vec![vec![
+            h.host.clone(),
+            "UNREACHABLE".into(),
+            h.error.clone().unwrap_or_default(),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+        ]];
+    }
+    let lock = match &h.lock {
+        None => dash(),
+        Some(l) => format!(
+            "{} pid {}{}",
+            l.holder,
+            l.pid,
+            match l.liveness {
+                Liveness::Alive => "",
+                Liveness::Dead => " (STALE: process gone)",
+                Liveness::Unknown => " (other machine)",
+            }
+        ),
+    };
+    if h.replicas.is_empty() {
+        let none = "(none)".to_owned();
+        return vec![vec![
+            h.host.clone(),
+            none,
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            lock,
+        ]];
+    }
+    // One row per replica; the host is named on its first.
+    h.replicas
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            vec![
+                if i == 0 {
+                    h.host.clone()
+                } else {
+                    String::new()
+                },
+                r.container.clone(),
+                r.image.clone().unwrap_or_else(dash),
+                r.state.clone().unwrap_or_else(dash),
+                r.health.clone().unwrap_or_else(dash),
+                r.previous_image.clone().unwrap_or_else(dash),
+                if i == 0 { lock.clone() } else { String::new() },
+            ]
+        })
+        .collect()
 }
 
 /// Where each host's project lives and where it differs from its files.
