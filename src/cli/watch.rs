@@ -94,9 +94,15 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| CliError::output(&e))?;
-    let audit = AuditLog::from_env();
-    let mut heal = Autoheal::new(cooldown, AUTOHEAL_PER_HOUR);
-    let mut seen: BTreeMap<watch::Key, Finding> = BTreeMap::new();
+    let mut w = Watching {
+        cli,
+        args,
+        services,
+        out,
+        audit: AuditLog::from_env(),
+        heal: Autoheal::new(cooldown, AUTOHEAL_PER_HOUR),
+        seen: BTreeMap::new(),
+    };
     let mut dirty = false;
     let mut started = false;
     let mut tick = tokio::time::interval(SETTLE);
@@ -107,20 +113,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 let host = event.host;
                 match &event.kind {
                     HostEvent::ActionDone { container, action, result } => {
-                        let name = state.hosts.get(host).map(|h| h.spec.name.clone()).unwrap_or_default();
-                        heal.answered(&name, container);
-                        let mut record = AuditRecord::new(&name, container, crate::ops::AuditAction::Container(*action), result);
-                        record.user = "autoheal".to_owned();
-                        if let Err(e) = crate::ops::act::audit(&audit, &record) {
-                            eprintln!("flotilla: {e}");
-                        }
-                        let text = match result {
-                            Ok(()) => format!("autoheal restarted {container} on {name}"),
-                            Err(e) => format!("autoheal could not restart {container} on {name}: {e}"),
-                        };
-                        out.notify("autoheal", &serde_json::json!({
-                            "host": name, "container": container, "result": record.result,
-                        }), &text, &format!(":adhesive_bandage: {}", watch::slack_escape(&text)))?;
+                        w.healed(&state, host, container, *action, result)?;
                     }
                     HostEvent::Containers { .. } | HostEvent::Disconnected { .. } | HostEvent::Connected { .. } => dirty = true,
                     _ => {}
@@ -138,26 +131,96 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 if !std::mem::take(&mut dirty) {
                     continue;
                 }
-                let findings = triage::assess(&state, &BTreeMap::new());
-                let (appeared, resolved) = watch::diff(&mut seen, &findings);
-                for f in &appeared {
-                    let deploying = state.host_named(&f.host).map(|(_, h)| h).is_some_and(watch::deploy_in_progress);
-                    report(&out, &state, "new", f, deploying)?;
-                }
-                for f in &resolved {
-                    report(&out, &state, "resolved", f, false)?;
-                }
-                if args.autoheal {
-                    autoheal(cli, &fleet, &state, &findings, &services, &mut heal, &out)?;
-                }
+                w.look(&fleet, &state)?;
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
     fleet.shutdown().await;
-    out.finish().await;
+    w.out.finish().await;
     Ok(Exit::Ok)
+}
+
+/// What a watch keeps between looks.
+struct Watching<'a> {
+    cli: &'a Cli,
+    args: &'a WatchArgs,
+    services: Vec<crate::config::ServiceSpec>,
+    out: Notifier,
+    audit: AuditLog,
+    heal: Autoheal,
+    seen: BTreeMap<watch::Key, Finding>,
+}
+
+impl Watching<'_> {
+    /// An autoheal restart's answer: audited (as user `autoheal`) and announced.
+    fn healed(
+        &mut self,
+        state: &FleetState,
+        host: crate::fleet::HostId,
+        container: &str,
+        action: ContainerAction,
+        result: &Result<(), String>,
+    ) -> Result<(), CliError> {
+        let name = state
+            .hosts
+            .get(host)
+            .map(|h| h.spec.name.clone())
+            .unwrap_or_default();
+        self.heal.answered(&name, container);
+        let mut record = AuditRecord::new(
+            &name,
+            container,
+            crate::ops::AuditAction::Container(action),
+            result,
+        );
+        record.user = "autoheal".to_owned();
+        if let Err(e) = crate::ops::act::audit(&self.audit, &record) {
+            eprintln!("flotilla: {e}");
+        }
+        let text = match result {
+            Ok(()) => format!("autoheal restarted {container} on {name}"),
+            Err(e) => format!("autoheal could not restart {container} on {name}: {e}"),
+        };
+        self.out.notify(
+            "autoheal",
+            &serde_json::json!({
+                "host": name, "container": container, "result": record.result,
+            }),
+            &text,
+            &format!(":adhesive_bandage: {}", watch::slack_escape(&text)),
+        )
+    }
+
+    /// One look at the fleet: what is new and what resolved since the
+    /// last, then autoheal.
+    fn look(&mut self, fleet: &Fleet, state: &FleetState) -> Result<(), CliError> {
+        let findings = triage::assess(state, &BTreeMap::new());
+        let (appeared, resolved) = watch::diff(&mut self.seen, &findings);
+        for f in &appeared {
+            let deploying = state
+                .host_named(&f.host)
+                .map(|(_, h)| h)
+                .is_some_and(watch::deploy_in_progress);
+            report(&self.out, state, "new", f, deploying)?;
+        }
+        for f in &resolved {
+            report(&self.out, state, "resolved", f, false)?;
+        }
+        if self.args.autoheal {
+            autoheal(
+                self.cli,
+                fleet,
+                state,
+                &findings,
+                &self.services,
+                &mut self.heal,
+                &self.out,
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Restarts what opted in and may be restarted now; reports giving up once.
