@@ -110,6 +110,77 @@ pub fn group(
     groups
 }
 
+/// What a group's members say together: where, which containers, the
+/// evidence lines cited, and the facts its summary counts.
+#[derive(Default)]
+struct Gathered {
+    hosts: Vec<String>,
+    containers: Vec<ContainerRef>,
+    lines: Vec<String>,
+    since: Option<jiff::Timestamp>,
+    restarts: Vec<i64>,
+    exits: Vec<i64>,
+    error_lines: usize,
+    images: BTreeMap<String, usize>,
+    cited: usize,
+}
+
+fn gather(
+    fleet: &FleetState,
+    members: &[&Finding],
+    kind: Kind,
+    ev: &Evidence,
+    opts: &GroupOptions,
+) -> Gathered {
+    let mut g = Gathered::default();
+    for f in members {
+        if !g.hosts.contains(&f.host) {
+            g.hosts.push(f.host.clone());
+        }
+        let Some((hi, h)) = fleet.host_named(&f.host) else {
+            continue;
+        };
+        if kind.is_host() {
+            let vitals = ev.vitals.get(&f.host).and_then(|v| v.as_ref().ok());
+            g.lines.extend(evidence::host_lines(kind, h, vitals));
+            if kind == Kind::HostDown {
+                g.since = earliest(g.since, h.down_since);
+            }
+            continue;
+        }
+        let Some(c) = h.containers.iter().find(|c| {
+            Some(&c.id) == f.id.as_ref() || f.id.is_none() && f.container.as_ref() == Some(&c.name)
+        }) else {
+            continue;
+        };
+        g.containers.push(ContainerRef {
+            host: f.host.clone(),
+            name: c.name.clone(),
+            id: c.id.clone(),
+        });
+        let cev = ev.containers.get(&(f.host.clone(), c.id.clone()));
+        let errors = ev.errors.get(&(hi, c.id.clone()));
+        g.since = earliest(g.since, evidence::container_since(kind, c, cev, errors));
+        let details = cev.and_then(|e| e.details.as_ref());
+        if let Some(r) = details.map(|d| d.restart_count).or(c.restart_count) {
+            g.restarts.push(r);
+        }
+        if let Some(x) = cev.and_then(|e| e.last_exit).or(c.exit_code) {
+            g.exits.push(x);
+        }
+        g.error_lines += errors.map_or(0, |e| e.lines);
+        *g.images.entry(c.image.clone()).or_default() += 1;
+        // Drift lists every host's image; other kinds cite a few in full.
+        if kind == Kind::ImageDrift || g.cited < opts.cited {
+            g.cited += 1;
+            g.lines.extend(evidence::container_lines(
+                kind, c, cev, errors, &ev.window, opts.lines,
+            ));
+        }
+    }
+    g
+}
+
 fn build(
     fleet: &FleetState,
     members: &[&Finding],
@@ -120,60 +191,17 @@ fn build(
 ) -> Option<Group> {
     let first = members.first()?;
     let kind = first.kind;
-    let mut hosts: Vec<String> = Vec::new();
-    let mut containers = Vec::new();
-    let mut lines = Vec::new();
-    let mut since: Option<jiff::Timestamp> = None;
-    let mut restarts: Vec<i64> = Vec::new();
-    let mut exits: Vec<i64> = Vec::new();
-    let mut error_lines = 0;
-    let mut images: BTreeMap<String, usize> = BTreeMap::new();
-    let mut cited = 0;
-    for f in members {
-        if !hosts.contains(&f.host) {
-            hosts.push(f.host.clone());
-        }
-        let Some((hi, h)) = fleet.host_named(&f.host) else {
-            continue;
-        };
-        if kind.is_host() {
-            let vitals = ev.vitals.get(&f.host).and_then(|v| v.as_ref().ok());
-            lines.extend(evidence::host_lines(kind, h, vitals));
-            if kind == Kind::HostDown {
-                since = earliest(since, h.down_since);
-            }
-            continue;
-        }
-        let Some(c) = h.containers.iter().find(|c| {
-            Some(&c.id) == f.id.as_ref() || f.id.is_none() && f.container.as_ref() == Some(&c.name)
-        }) else {
-            continue;
-        };
-        containers.push(ContainerRef {
-            host: f.host.clone(),
-            name: c.name.clone(),
-            id: c.id.clone(),
-        });
-        let cev = ev.containers.get(&(f.host.clone(), c.id.clone()));
-        let errors = ev.errors.get(&(hi, c.id.clone()));
-        since = earliest(since, evidence::container_since(kind, c, cev, errors));
-        let details = cev.and_then(|e| e.details.as_ref());
-        if let Some(r) = details.map(|d| d.restart_count).or(c.restart_count) {
-            restarts.push(r);
-        }
-        if let Some(x) = cev.and_then(|e| e.last_exit).or(c.exit_code) {
-            exits.push(x);
-        }
-        error_lines += errors.map_or(0, |e| e.lines);
-        *images.entry(c.image.clone()).or_default() += 1;
-        // Drift lists every host's image; other kinds cite a few in full.
-        if kind == Kind::ImageDrift || cited < opts.cited {
-            cited += 1;
-            lines.extend(evidence::container_lines(
-                kind, c, cev, errors, &ev.window, opts.lines,
-            ));
-        }
-    }
+    let Gathered {
+        hosts,
+        containers,
+        mut lines,
+        since,
+        restarts,
+        exits,
+        error_lines,
+        images,
+        cited,
+    } = gather(fleet, members, kind, ev, opts);
     let shown_containers = if kind == Kind::ImageDrift {
         containers.len()
     } else {
