@@ -77,84 +77,16 @@ pub fn host_key(
     address: &str,
     problem: &crate::fleet::HostKeyProblem,
 ) {
-    use crate::fleet::HostKeyProblem;
-    let field = |label: &str, value: String| {
-        Line::from(vec![
-            Span::styled(format!("{label:<12}"), theme.dim),
-            Span::raw(value),
-        ])
-    };
     let (title, border, lines) = match problem {
-        HostKeyProblem::Unknown {
-            name,
-            key_type,
-            fingerprint,
-            file,
-            ..
-        } => (
+        crate::fleet::HostKeyProblem::Unknown { .. } => (
             " Unknown host key ",
             theme.starting,
-            vec![
-                Line::from(format!(
-                    "{host_name} presents a key flotilla has never seen."
-                )),
-                Line::default(),
-                field("host", format!("{host_name} ({address})")),
-                field("address", name.clone()),
-                field("key type", key_type.clone()),
-                field("fingerprint", fingerprint.clone()),
-                field("records in", file.display().to_string()),
-                Line::default(),
-                Line::from("Compare the fingerprint with the host's own"),
-                Line::from("(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) before trusting it."),
-                Line::default(),
-                Line::from(vec![
-                    Span::styled(keymap.dialog_hint(Action::Confirm), theme.key),
-                    Span::raw(" trust and connect   "),
-                    Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
-                    Span::raw(" leave it refused"),
-                ]),
-            ],
+            unknown_key(theme, keymap, host_name, address, problem),
         ),
-        HostKeyProblem::Changed {
-            name,
-            presented,
-            file,
-            line,
-            recorded,
-        } => (
+        crate::fleet::HostKeyProblem::Changed { .. } => (
             " HOST KEY HAS CHANGED ",
             theme.error,
-            vec![
-                Line::from(Span::styled(
-                    format!("{host_name} presents a different key than the one recorded."),
-                    theme.error,
-                )),
-                Line::from(Span::styled(
-                    "Someone may be intercepting the connection (man-in-the-middle).",
-                    theme.error,
-                )),
-                Line::default(),
-                field("host", format!("{host_name} ({address})")),
-                field("address", name.clone()),
-                field("presented", presented.clone()),
-                field(
-                    "recorded",
-                    format!("{recorded} at {}:{line}", file.display()),
-                ),
-                Line::default(),
-                Line::from("flotilla never replaces a recorded key. If the change is legitimate,"),
-                Line::from(format!(
-                    "remove the old one (ssh-keygen -R '{name}' -f {})",
-                    file.display()
-                )),
-                Line::from("and verify the new one."),
-                Line::default(),
-                Line::from(vec![
-                    Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
-                    Span::raw(" close (the host stays refused)"),
-                ]),
-            ],
+            changed_key(theme, keymap, host_name, address, problem),
         ),
     };
     let height = u16::try_from(lines.len()).unwrap_or(20) + 2;
@@ -172,6 +104,105 @@ pub fn host_key(
     );
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);
+}
+
+/// A `label   value` line of a key dialog.
+fn field<'a>(theme: &Theme, label: &str, value: String) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{label:<12}"), theme.dim),
+        Span::raw(value),
+    ])
+}
+
+fn unknown_key<'a>(
+    theme: &Theme,
+    keymap: &Keymap,
+    host_name: &str,
+    address: &str,
+    problem: &crate::fleet::HostKeyProblem,
+) -> Vec<Line<'a>> {
+    let crate::fleet::HostKeyProblem::Unknown {
+        name,
+        key_type,
+        fingerprint,
+        file,
+        ..
+    } = problem
+    else {
+        return Vec::new();
+    };
+    let field = |label: &str, value: String| field(theme, label, value);
+    vec![
+        Line::from(format!(
+            "{host_name} presents a key flotilla has never seen."
+        )),
+        Line::default(),
+        field("host", format!("{host_name} ({address})")),
+        field("address", name.clone()),
+        field("key type", key_type.clone()),
+        field("fingerprint", fingerprint.clone()),
+        field("records in", file.display().to_string()),
+        Line::default(),
+        Line::from("Compare the fingerprint with the host's own"),
+        Line::from("(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) before trusting it."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(keymap.dialog_hint(Action::Confirm), theme.key),
+            Span::raw(" trust and connect   "),
+            Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
+            Span::raw(" leave it refused"),
+        ]),
+    ]
+}
+
+fn changed_key<'a>(
+    theme: &Theme,
+    keymap: &Keymap,
+    host_name: &str,
+    address: &str,
+    problem: &crate::fleet::HostKeyProblem,
+) -> Vec<Line<'a>> {
+    let crate::fleet::HostKeyProblem::Changed {
+        name,
+        presented,
+        file,
+        line,
+        recorded,
+    } = problem
+    else {
+        return Vec::new();
+    };
+    let field = |label: &str, value: String| field(theme, label, value);
+    vec![
+        Line::from(Span::styled(
+            format!("{host_name} presents a different key than the one recorded."),
+            theme.error,
+        )),
+        Line::from(Span::styled(
+            "Someone may be intercepting the connection (man-in-the-middle).",
+            theme.error,
+        )),
+        Line::default(),
+        field("host", format!("{host_name} ({address})")),
+        field("address", name.clone()),
+        field("presented", presented.clone()),
+        field(
+            "recorded",
+            format!("{recorded} at {}:{line}", file.display()),
+        ),
+        Line::default(),
+        Line::from("flotilla never replaces a recorded key. If the change is legitimate,"),
+        Line::from(format!(
+            "remove the old one (ssh-keygen -R '{name}' -f {})",
+            file.display()
+        )),
+        Line::from("and verify the new one."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(keymap.dialog_hint(Action::Cancel), theme.key),
+            Span::raw(" close (the host stays refused)"),
+        ]),
+    ]
 }
 
 fn capitalize(s: &str) -> String {
