@@ -6,7 +6,7 @@ use crate::config::ServiceSpec;
 use crate::fleet::FleetState;
 use crate::ops::act::Policy;
 use crate::ops::deploy::event::Step;
-use crate::ops::deploy::{Control, DeployEvent, HostOutcome, Job, Plan, RunOutcome};
+use crate::ops::deploy::{Control, DeployEvent, HostOutcome, Job, Plan, ReplicaRef, RunOutcome};
 use crate::tui::action::Action;
 use crate::tui::msg::{AppEffect, InputKind, Overlay};
 pub use crate::tui::msg::{DeployRequest, PlanSummary};
@@ -51,6 +51,23 @@ pub struct HostRow {
     pub order: Option<String>,
     /// How long the service was unavailable here, once done.
     pub down_ms: Option<u64>,
+}
+
+impl HostRow {
+    fn done(
+        &mut self,
+        outcome: HostOutcome,
+        image: String,
+        error: Option<String>,
+        down_ms: Option<u64>,
+    ) {
+        self.outcome = Some(outcome);
+        self.error = error;
+        self.down_ms = down_ms;
+        self.wait = None;
+        self.bytes = None;
+        self.detail = image;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,21 +185,7 @@ impl DeployState {
                 replica,
                 step,
                 detail,
-            } => {
-                if let Some(r) = self.row(&host) {
-                    r.step = Some(step);
-                    // A host's row follows the replica being replaced.
-                    r.detail = match replica {
-                        Some(replica) if detail.is_empty() => replica.to_string(),
-                        Some(replica) => format!("{replica}: {detail}"),
-                        None => detail,
-                    };
-                    r.wait = None;
-                    if !matches!(step, Step::Pulling | Step::Transferring) {
-                        r.bytes = None;
-                    }
-                }
-            }
+            } => self.step(&host, replica, step, detail),
             DeployEvent::Progress { host, bytes, total } => {
                 if let Some(r) = self.row(&host) {
                     r.bytes = Some((bytes, total));
@@ -211,12 +214,7 @@ impl DeployState {
                 ..
             } => {
                 if let Some(r) = self.row(&host) {
-                    r.outcome = Some(outcome);
-                    r.error = error;
-                    r.down_ms = timings.down_ms;
-                    r.wait = None;
-                    r.bytes = None;
-                    r.detail = image;
+                    r.done(outcome, image, error, timings.down_ms);
                 }
             }
             DeployEvent::Paused => self.pause = Pause::Paused,
@@ -240,6 +238,23 @@ impl DeployState {
                     reason,
                 });
             }
+        }
+    }
+
+    /// A host's row follows the replica being replaced.
+    fn step(&mut self, host: &str, replica: Option<ReplicaRef>, step: Step, detail: String) {
+        let Some(r) = self.row(host) else {
+            return;
+        };
+        r.step = Some(step);
+        r.detail = match replica {
+            Some(replica) if detail.is_empty() => replica.to_string(),
+            Some(replica) => format!("{replica}: {detail}"),
+            None => detail,
+        };
+        r.wait = None;
+        if !matches!(step, Step::Pulling | Step::Transferring) {
+            r.bytes = None;
         }
     }
 
