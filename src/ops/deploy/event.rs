@@ -296,11 +296,11 @@ impl DeployEvent {
                 exit_code,
                 output,
             } => {
-                let mut text = format!("{host}: pre_deploy exited {exit_code}");
-                for l in output.lines().filter(|l| !l.trim().is_empty()) {
-                    text.push_str(&format!("\n    {l}"));
-                }
-                text
+                let said = output.lines().filter(|l| !l.trim().is_empty());
+                std::iter::once(format!("{host}: pre_deploy exited {exit_code}"))
+                    .chain(said.map(|l| format!("    {l}")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }
             DeployEvent::BatchStarted { index, hosts } => {
                 format!("batch {}: {}", index + 1, hosts.join(", "))
@@ -341,23 +341,7 @@ impl DeployEvent {
                 image,
                 error,
                 timings,
-            } => {
-                let down = timings
-                    .down_ms
-                    .map_or_else(String::new, |ms| format!(", {}", down_label(ms)));
-                let mut text = format!(
-                    "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s{down})",
-                    outcome.describe(image),
-                    secs(timings.total_ms),
-                    secs(timings.image_ms),
-                    secs(timings.start_ms),
-                    secs(timings.health_ms)
-                );
-                if let Some(error) = error {
-                    text.push_str(&format!("\n    {error}"));
-                }
-                text
-            }
+            } => host_done(host, container, *outcome, image, error.as_deref(), timings),
             DeployEvent::Stopped { reason, untouched } => format!(
                 "stopped: {reason}; untouched: {}",
                 if untouched.is_empty() {
@@ -388,6 +372,33 @@ impl DeployEvent {
             }
         })
     }
+}
+
+/// A host's outcome with its times; the error on the next line.
+fn host_done(
+    host: &str,
+    container: &str,
+    outcome: HostOutcome,
+    image: &str,
+    error: Option<&str>,
+    timings: &Timings,
+) -> String {
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let down = timings
+        .down_ms
+        .map_or_else(String::new, |ms| format!(", {}", down_label(ms)));
+    let mut text = format!(
+        "{host}: {container}: {} in {:.1}s (image {:.1}s, start {:.1}s, health {:.1}s{down})",
+        outcome.describe(image),
+        secs(timings.total_ms),
+        secs(timings.image_ms),
+        secs(timings.start_ms),
+        secs(timings.health_ms)
+    );
+    if let Some(error) = error {
+        text.push_str(&format!("\n    {error}"));
+    }
+    text
 }
 
 /// How long the service was unavailable on a host: `down 0 ms`, `down 10.3s`.
