@@ -2,8 +2,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, TableState};
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -53,16 +53,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         format!(" Audit ({}) ", app.state.audit.records.len())
     };
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(Span::styled(title, theme.title)),
-        );
+    let title = Line::from(Span::styled(title, theme.title));
+    let table = super::list_table(rows, widths.to_vec(), header, title, theme);
     let mut state =
         TableState::default().with_selected((!empty).then_some(app.state.audit.selected));
     frame.render_stateful_widget(table, area, &mut state);

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, TableState};
 
 use super::{ellipsize, state_style};
 use crate::tui::app::App;
@@ -41,17 +41,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .take(height)
         .filter_map(|r| row(app, *r, cols, theme))
         .collect();
-    let table = Table::new(table_rows, widths(cols))
-        .header(header(app, cols, theme))
-        .column_spacing(1)
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(title(app, rows.len(), theme)),
-        );
+    let table = super::list_table(
+        table_rows,
+        widths(cols),
+        header(app, cols, theme),
+        title(app, rows.len(), theme),
+        theme,
+    )
+    .column_spacing(1);
     let mut state = TableState::default().with_selected(selected.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }

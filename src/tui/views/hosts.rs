@@ -2,8 +2,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, TableState};
 
 use crate::fleet::{ContainerState, Health, Link};
 use crate::tui::app::App;
@@ -83,19 +83,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(7),
         Constraint::Length(8),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(Span::styled(
-                    format!(" Hosts ({}) ", app.fleet.hosts.len()),
-                    theme.title,
-                )),
-        );
+    let title = Line::from(Span::styled(
+        format!(" Hosts ({}) ", app.fleet.hosts.len()),
+        theme.title,
+    ));
+    let table = super::list_table(rows, widths.to_vec(), header, title, theme);
     let mut state = TableState::default().with_selected(Some(app.state.hosts.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

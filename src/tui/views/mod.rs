@@ -19,6 +19,27 @@ use ratatui::layout::{Constraint, Layout};
 use super::app::{App, Overlay, View};
 use super::theme::Theme;
 
+/// The list views' table: a selection cursor, a top border with the title.
+pub fn list_table<'a>(
+    rows: Vec<ratatui::widgets::Row<'a>>,
+    widths: Vec<Constraint>,
+    header: ratatui::widgets::Row<'a>,
+    title: ratatui::text::Line<'a>,
+    theme: &Theme,
+) -> ratatui::widgets::Table<'a> {
+    use ratatui::widgets::{Block, Borders, Table};
+    Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.border)
+                .title(title),
+        )
+}
+
 /// A titled list with a header row and a selection cursor, as the list views
 /// draw it; `selected` is clamped to the rows (none when there are none).
 pub fn render_list(
@@ -30,19 +51,16 @@ pub fn render_list(
     title: String,
     selected: usize,
 ) {
-    use ratatui::text::Span;
-    use ratatui::widgets::{Block, Borders, Table, TableState};
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::TableState;
     let count = rows.len();
-    let table = Table::new(rows, widths.to_vec())
-        .header(header.style(theme.header))
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(Span::styled(title, theme.title)),
-        );
+    let table = list_table(
+        rows,
+        widths.to_vec(),
+        header.style(theme.header),
+        Line::from(Span::styled(title, theme.title)),
+        theme,
+    );
     let selected = (count > 0).then(|| selected.min(count - 1));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, TableState};
 
 use super::state_style;
 use crate::fleet::{ContainerInfo, ContainerState, Health, compose, majority_image};
@@ -117,16 +117,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut widths = vec![Constraint::Max(22)];
     let cell_width = if scaled { 24 } else { 18 };
     widths.extend(app.fleet.hosts.iter().map(|_| Constraint::Max(cell_width)));
-    let table = Table::new(rows, widths)
-        .header(header(app, &m, theme))
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border)
-                .title(title(app, &m, services.len(), scaled, theme)),
-        );
+    let table = super::list_table(
+        rows,
+        widths,
+        header(app, &m, theme),
+        title(app, &m, services.len(), scaled, theme),
+        theme,
+    );
     let mut state = TableState::default().with_selected(Some(selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
