@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 use tokio::sync::OnceCell;
 
 use super::lock;
-use super::wire::{self, ExecHeader, Reply, Request};
+use super::wire::{self, Reply, Request};
 use crate::config::Target;
 use crate::transport::ssh::{ExecOutput, handshake_bound};
 
@@ -109,6 +109,7 @@ impl Client {
         match reply {
             Reply::Ok(how) => Ok(Some((stream, how == wire::DIAL_STDIO))),
             Reply::Err(message) => Err(OpenError::Host(message)),
+            Reply::Exec(_) => Err(OpenError::Daemon("an exec's answer to an open".into())),
         }
     }
 
@@ -131,11 +132,13 @@ impl Client {
         let (mut stream, reply) = request(&self.socket, &req, command.as_bytes(), within)
             .await
             .map_err(OpenError::Daemon)?;
-        let words = match reply {
-            Reply::Ok(words) => words,
+        let header = match reply {
+            Reply::Exec(header) => header
+                .within(limit)
+                .map_err(|e| OpenError::Daemon(e.to_string()))?,
             Reply::Err(message) => return Err(OpenError::Host(message)),
+            Reply::Ok(_) => return Err(OpenError::Daemon("no exec header in the answer".into())),
         };
-        let header = ExecHeader::parse(&words, limit).map_err(OpenError::Daemon)?;
         let mut stdout = vec![0; header.stdout_len];
         let mut stderr = vec![0; header.stderr_len];
         let read = async {
@@ -309,7 +312,7 @@ async fn hello(socket: &Path) -> Result<(), NoHello> {
     match tokio::time::timeout(HELLO_WITHIN, exchange(socket, &Request::Hello, b"")).await {
         Err(_) => Err(NoHello::Silent),
         Ok(Err(e) | Ok((_, Reply::Err(e)))) => Err(NoHello::Failed(e)),
-        Ok(Ok((_, Reply::Ok(_)))) => Ok(()),
+        Ok(Ok((_, Reply::Ok(_) | Reply::Exec(_)))) => Ok(()),
     }
 }
 
@@ -366,7 +369,7 @@ async fn exchange(
     let mut stream = UnixStream::connect(socket)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-    let mut out = req.line().into_bytes();
+    let mut out = req.line().map_err(|e| e.to_string())?.into_bytes();
     out.extend_from_slice(payload);
     stream
         .write_all(&out)
@@ -375,7 +378,8 @@ async fn exchange(
     let line = wire::read_line(&mut stream)
         .await
         .map_err(|e| format!("reading the answer: {e}"))?;
-    Ok((stream, Reply::parse(&line)?))
+    let reply = Reply::parse(&line).map_err(|e| e.to_string())?;
+    Ok((stream, reply))
 }
 
 /// What `flotilla disconnect` found.
@@ -393,7 +397,7 @@ pub enum Stopped {
 /// that holds its lock but does not answer.
 pub async fn stop(socket: &Path) -> Result<Stopped, String> {
     match request(socket, &Request::Stop, b"", HELLO_WITHIN).await {
-        Ok((mut stream, Reply::Ok(_))) => {
+        Ok((mut stream, Reply::Ok(_) | Reply::Exec(_))) => {
             // The daemon closes the connection once it has stopped listening.
             let mut rest = Vec::new();
             let _ = tokio::time::timeout(START_WITHIN, stream.read_to_end(&mut rest)).await;

@@ -85,7 +85,9 @@ pub fn check_private_dir(dir: &Path) -> Result<(), String> {
 
 /// The control socket for this inventory in `dir`: `ctl-HASH.sock`.
 pub fn socket_path(dir: &Path, inventory: &Inventory) -> Result<PathBuf, String> {
-    let hash = inventory_hash(inventory, env!("CARGO_PKG_VERSION"))?;
+    // A daemon speaking another protocol has another socket: never asked.
+    let version = format!("{} {}", env!("CARGO_PKG_VERSION"), wire::PROTOCOL);
+    let hash = inventory_hash(inventory, &version)?;
     Ok(dir.join(format!("ctl-{hash}.sock")))
 }
 

@@ -196,7 +196,7 @@ impl Daemon {
 async fn serve(daemon: Arc<Daemon>, mut conn: UnixStream) {
     let _active = daemon.activity.begin();
     let req = match tokio::time::timeout(REQUEST_WITHIN, wire::read_line(&mut conn)).await {
-        Ok(Ok(line)) => Request::parse(&line),
+        Ok(Ok(line)) => Request::parse(&line).map_err(|e| e.to_string()),
         Ok(Err(e)) => Err(format!("reading the request: {e}")),
         Err(_) => Err("no request in time".to_owned()),
     };
@@ -204,7 +204,7 @@ async fn serve(daemon: Arc<Daemon>, mut conn: UnixStream) {
         Ok(req) => req,
         Err(e) => {
             tracing::debug!("bad request: {e}");
-            let _ = conn.write_all(Reply::Err(e).line().as_bytes()).await;
+            let _ = reply(&mut conn, Reply::Err(e)).await;
             return;
         }
     };
@@ -238,7 +238,8 @@ async fn serve(daemon: Arc<Daemon>, mut conn: UnixStream) {
 }
 
 async fn reply(conn: &mut UnixStream, reply: Reply) -> std::io::Result<()> {
-    conn.write_all(reply.line().as_bytes()).await
+    let line = reply.line().map_err(std::io::Error::other)?;
+    conn.write_all(line.as_bytes()).await
 }
 
 async fn open(
@@ -302,7 +303,7 @@ async fn exec(
         stdout_len: out.stdout.len(),
         stderr_len: out.stderr.len(),
     };
-    reply(conn, Reply::Ok(header.words())).await?;
+    reply(conn, Reply::Exec(header)).await?;
     conn.write_all(&out.stdout).await?;
     conn.write_all(&out.stderr).await
 }
