@@ -39,14 +39,14 @@ pub fn client(cli: &Cli) -> Option<Arc<Client>> {
         .get_or_init(|| match setup(cli) {
             Ok(client) => client.map(Arc::new),
             Err(e) => {
-                persist::client::warn_fallback(&e);
+                persist::client::warn_fallback(&e.to_string());
                 None
             }
         })
         .clone()
 }
 
-fn setup(cli: &Cli) -> Result<Option<Client>, String> {
+fn setup(cli: &Cli) -> Result<Option<Client>, persist::PersistError> {
     // A config that does not load is the verb's own error to report.
     let Ok(inventory) = super::load_inventory(cli) else {
         return Ok(None);
@@ -64,9 +64,9 @@ fn setup(cli: &Cli) -> Result<Option<Client>, String> {
 /// `flotilla disconnect`: stops this inventory's daemon, like `ssh -O exit`.
 pub async fn disconnect(cli: &Cli) -> Result<Exit, CliError> {
     let inventory = super::load_inventory(cli)?;
-    let internal = |message: String| CliError {
+    let internal = |e: persist::PersistError| CliError {
         exit: Exit::Internal,
-        message,
+        message: e.to_string(),
     };
     let client = match &inventory.source {
         Some(source) => Client::new(source, Duration::ZERO).map_err(internal)?,
@@ -97,9 +97,9 @@ pub async fn daemon(cli: &Cli, args: &DaemonArgs) -> Result<Exit, CliError> {
     };
     let ended = persist::server::run(config, &args.socket, args.idle)
         .await
-        .map_err(|message| CliError {
+        .map_err(|e| CliError {
             exit: Exit::Internal,
-            message,
+            message: e.to_string(),
         })?;
     Ok(match ended {
         persist::server::Ended::Served => Exit::Ok,

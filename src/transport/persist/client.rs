@@ -65,7 +65,11 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// The daemon for the inventory in `config`, kept `idle` after last use.
     /// `None` when the inventory has no SSH host (nothing to hold).
-    pub fn new(config: &Path, idle: Duration) -> Result<Option<Client>, String> {
+    pub fn new(config: &Path, idle: Duration) -> Result<Option<Client>, super::PersistError> {
+        Self::for_inventory(config, idle).map_err(super::PersistError::Unusable)
+    }
+
+    fn for_inventory(config: &Path, idle: Duration) -> Result<Option<Client>, String> {
         let config = std::fs::canonicalize(config)
             .map_err(|e| format!("cannot resolve {}: {e}", config.display()))?;
         // Read from the absolute path, exactly as the daemon will, so both
@@ -395,7 +399,13 @@ pub enum Stopped {
 
 /// `flotilla disconnect`: asks the daemon at `socket` to exit, or ends one
 /// that holds its lock but does not answer.
-pub async fn stop(socket: &Path) -> Result<Stopped, String> {
+pub async fn stop(socket: &Path) -> Result<Stopped, super::PersistError> {
+    stop_daemon(socket)
+        .await
+        .map_err(super::PersistError::Daemon)
+}
+
+async fn stop_daemon(socket: &Path) -> Result<Stopped, String> {
     match request(socket, &Request::Stop, b"", HELLO_WITHIN).await {
         Ok((mut stream, Reply::Ok(_) | Reply::Exec(_))) => {
             // The daemon closes the connection once it has stopped listening.

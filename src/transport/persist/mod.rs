@@ -46,6 +46,19 @@ pub fn socket_dir() -> PathBuf {
     }
 }
 
+/// Why the persistent-session daemon cannot be used, as its callers
+/// outside this module see it: they connect directly (with a warning) or
+/// report it.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// The inventory or the socket directory cannot be used for a daemon.
+    #[error("{0}")]
+    Unusable(String),
+    /// Starting, reaching, serving or stopping the daemon failed.
+    #[error("{0}")]
+    Daemon(String),
+}
+
 /// Creates `dir` with mode 0700 if missing, then checks that it is a real
 /// directory (not a symlink), owned by us, and closed to everybody else: in
 /// a shared /tmp somebody else may have made it first.

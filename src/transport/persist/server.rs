@@ -45,7 +45,17 @@ pub enum Ended {
 
 /// Runs the daemon for the inventory at `config` on `socket` until idle,
 /// stopped, or signalled. Returns when it has stopped listening.
-pub async fn run(config: &Path, socket: &Path, idle: Duration) -> Result<Ended, String> {
+pub async fn run(
+    config: &Path,
+    socket: &Path,
+    idle: Duration,
+) -> Result<Ended, super::PersistError> {
+    serve_inventory(config, socket, idle)
+        .await
+        .map_err(super::PersistError::Daemon)
+}
+
+async fn serve_inventory(config: &Path, socket: &Path, idle: Duration) -> Result<Ended, String> {
     // Out of the starting command's session: its terminal closing is not our end.
     if let Err(e) = rustix::process::setsid() {
         tracing::debug!("setsid: {e}");
