@@ -24,12 +24,12 @@ pub enum Remote {
 
 impl Remote {
     /// Runs `command` on the host, keeping at most `limit` bytes of each output.
-    pub async fn exec(&self, command: &str, limit: usize) -> Result<ExecOutput, String> {
+    pub async fn exec(&self, command: &str, limit: usize) -> Result<ExecOutput, RunError> {
         match self {
             Remote::Ssh(session) => session
                 .exec(command, limit)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| RunError::Refused(e.to_string())),
             Remote::Persist {
                 client,
                 host,
@@ -37,7 +37,7 @@ impl Remote {
             } => client
                 .exec(host, *accept_new, command, limit)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| RunError::Refused(e.to_string())),
         }
     }
 
@@ -52,7 +52,6 @@ impl Remote {
         tokio::time::timeout(within, self.exec(command, limit))
             .await
             .map_err(|_| RunError::Timeout(within))?
-            .map_err(RunError::Refused)
     }
 
     /// Why the session is gone, if it is known to be. The daemon reconnects
