@@ -315,58 +315,7 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     if args.json {
         print_json(&rows)?;
     } else {
-        use crate::human::bytes;
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|h| {
-                let v = h.vitals.as_ref();
-                vec![
-                    h.name.clone(),
-                    h.address.clone(),
-                    if h.reachable { "up" } else { "DOWN" }.to_owned(),
-                    h.docker_version.clone().unwrap_or_else(|| "-".into()),
-                    h.rtt_ms.map_or("-".into(), |ms| format!("{ms:.1}ms")),
-                    if h.reachable {
-                        format!("{}/{}", h.running, h.containers)
-                    } else {
-                        "-".into()
-                    },
-                    v.map_or("-".into(), |v| format!("{:.2}/{}", v.load1, v.cpus)),
-                    v.map_or("-".into(), |v| {
-                        format!("{:.0}%", v.mem_available_ratio() * 100.0)
-                    }),
-                    v.map_or("-".into(), |v| {
-                        format!(
-                            "{} ({:.0}%)",
-                            bytes(v.disk_free_bytes),
-                            v.disk_free_ratio() * 100.0
-                        )
-                    }),
-                    v.and_then(|v| v.compose.first().cloned())
-                        .unwrap_or_else(|| "-".into()),
-                    h.error.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            table::render(
-                &[
-                    "HOST",
-                    "ADDRESS",
-                    "STATE",
-                    "DOCKER",
-                    "RTT",
-                    "RUNNING",
-                    "LOAD/CPUS",
-                    "MEM AVAIL",
-                    "DOCKER DISK FREE",
-                    "COMPOSE",
-                    "ERROR"
-                ],
-                &table
-            )
-        );
+        print_hosts(&rows);
     }
     // The table already shows errors; JSON carries them too.
     Ok(if state.unreachable().next().is_some() {
@@ -374,6 +323,62 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
+}
+
+/// The `hosts` table.
+fn print_hosts(rows: &[HostSummary]) {
+    use crate::human::bytes;
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|h| {
+            let v = h.vitals.as_ref();
+            vec![
+                h.name.clone(),
+                h.address.clone(),
+                if h.reachable { "up" } else { "DOWN" }.to_owned(),
+                h.docker_version.clone().unwrap_or_else(|| "-".into()),
+                h.rtt_ms.map_or("-".into(), |ms| format!("{ms:.1}ms")),
+                if h.reachable {
+                    format!("{}/{}", h.running, h.containers)
+                } else {
+                    "-".into()
+                },
+                v.map_or("-".into(), |v| format!("{:.2}/{}", v.load1, v.cpus)),
+                v.map_or("-".into(), |v| {
+                    format!("{:.0}%", v.mem_available_ratio() * 100.0)
+                }),
+                v.map_or("-".into(), |v| {
+                    format!(
+                        "{} ({:.0}%)",
+                        bytes(v.disk_free_bytes),
+                        v.disk_free_ratio() * 100.0
+                    )
+                }),
+                v.and_then(|v| v.compose.first().cloned())
+                    .unwrap_or_else(|| "-".into()),
+                h.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "HOST",
+                "ADDRESS",
+                "STATE",
+                "DOCKER",
+                "RTT",
+                "RUNNING",
+                "LOAD/CPUS",
+                "MEM AVAIL",
+                "DOCKER DISK FREE",
+                "COMPOSE",
+                "ERROR"
+            ],
+            &table
+        )
+    );
 }
 
 /// A `ps --json` row: the container, and its Compose project (null when none).
