@@ -261,27 +261,7 @@ impl App {
                 self.tab = View::Containers;
                 self.state.containers.handle(action, &ctx)
             }
-            _ => match self.view {
-                View::Hosts => self.state.hosts.handle(action, &ctx),
-                View::Containers => self.state.containers.handle(action, &ctx),
-                View::Services => self.state.services.handle(action, &ctx),
-                View::Audit => self.state.audit.handle(action, &ctx),
-                View::Triage => self.state.triage.handle(action, &ctx),
-                View::Timeline => self.state.timeline.handle(action, &ctx),
-                View::Logs => self
-                    .state
-                    .logs
-                    .as_mut()
-                    .map(|l| l.handle(action, &ctx))
-                    .unwrap_or_default(),
-                View::Inspect => self
-                    .state
-                    .inspect
-                    .as_mut()
-                    .map(|i| i.handle(action, &ctx))
-                    .unwrap_or_default(),
-                View::Deploy => Vec::new(),
-            },
+            _ => self.for_view(action),
         };
         let msgs = if msgs.is_empty() {
             self.fallback(action)
@@ -289,6 +269,37 @@ impl App {
             msgs
         };
         self.apply(msgs)
+    }
+
+    /// An action for the current view's state.
+    fn for_view(&mut self, action: Action) -> Vec<Msg> {
+        let ctx = Ctx {
+            fleet: &self.fleet,
+            settings: &self.settings,
+            page: self.page(),
+            compose: &self.state.compose.hosts,
+        };
+        match self.view {
+            View::Hosts => self.state.hosts.handle(action, &ctx),
+            View::Containers => self.state.containers.handle(action, &ctx),
+            View::Services => self.state.services.handle(action, &ctx),
+            View::Audit => self.state.audit.handle(action, &ctx),
+            View::Triage => self.state.triage.handle(action, &ctx),
+            View::Timeline => self.state.timeline.handle(action, &ctx),
+            View::Logs => self
+                .state
+                .logs
+                .as_mut()
+                .map(|l| l.handle(action, &ctx))
+                .unwrap_or_default(),
+            View::Inspect => self
+                .state
+                .inspect
+                .as_mut()
+                .map(|i| i.handle(action, &ctx))
+                .unwrap_or_default(),
+            View::Deploy => Vec::new(),
+        }
     }
 
     /// What no view took: container actions outside a container view, and
