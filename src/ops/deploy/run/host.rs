@@ -98,29 +98,9 @@ impl Run<'_> {
     /// The images first (nothing changes if one cannot be had), then each
     /// replica in turn.
     async fn replicas(&self, engine: &dyn Engine, ph: &PlannedHost, report: &mut Report) {
-        let t = Instant::now();
-        let mut ids: HashMap<&str, String> = HashMap::new();
-        for r in ph.changing().filter(|r| r.job != Job::Restore) {
-            if ids.contains_key(r.to.as_str()) {
-                continue;
-            }
-            match self.image_on(engine, &ph.host, &r.to).await {
-                Ok(id) => {
-                    ids.insert(&r.to, id);
-                }
-                Err(e) => {
-                    report.outcome = HostOutcome::Unchanged;
-                    report.error = Some(e.to_string());
-                    self.audit_step(ph, "image", &Err(e.to_string()));
-                    return;
-                }
-            }
-        }
-        report.timings.image_ms = millis(t.elapsed());
-        if !ids.is_empty() {
-            self.audit_step(ph, "image", &Ok(()));
-        }
-
+        let Some(ids) = self.images_for(engine, ph, report).await else {
+            return;
+        };
         let total = ph.replicas.len();
         let mut replaced: Vec<Replaced> = Vec::new();
         let (mut deployed, mut restored) = (false, false);
@@ -192,6 +172,40 @@ impl Run<'_> {
             (false, true) => HostOutcome::Restored,
             (false, false) => HostOutcome::UpToDate,
         };
+    }
+
+    /// Every image the host's replicas change to, by reference → its id
+    /// there; `None` (the host unchanged, its report says why) when one
+    /// cannot be had.
+    async fn images_for<'p>(
+        &self,
+        engine: &dyn Engine,
+        ph: &'p PlannedHost,
+        report: &mut Report,
+    ) -> Option<HashMap<&'p str, String>> {
+        let t = Instant::now();
+        let mut ids: HashMap<&str, String> = HashMap::new();
+        for r in ph.changing().filter(|r| r.job != Job::Restore) {
+            if ids.contains_key(r.to.as_str()) {
+                continue;
+            }
+            match self.image_on(engine, &ph.host, &r.to).await {
+                Ok(id) => {
+                    ids.insert(&r.to, id);
+                }
+                Err(e) => {
+                    report.outcome = HostOutcome::Unchanged;
+                    report.error = Some(e.to_string());
+                    self.audit_step(ph, "image", &Err(e.to_string()));
+                    return None;
+                }
+            }
+        }
+        report.timings.image_ms = millis(t.elapsed());
+        if !ids.is_empty() {
+            self.audit_step(ph, "image", &Ok(()));
+        }
+        Some(ids)
     }
 
     /// The image's id on the host, brought there first if needed.
