@@ -400,6 +400,44 @@ fn ui_settings(
     Ok(ui)
 }
 
+/// `compose = { project, service }`, by Compose's own naming rules.
+fn compose_selector(
+    c: &RawCompose,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<super::ContainerSelector, ConfigError> {
+    // Compose's own rules: projects are lower case, services a little wider.
+    let project = c.project.get_ref();
+    if project.is_empty()
+        || !project
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
+    {
+        return Err(err(
+            c.project.span(),
+            format!(
+                "{project:?} is not a Compose project name (lower-case letters, digits, `-` and `_`)"
+            ),
+        ));
+    }
+    let service = c.service.get_ref();
+    if service.is_empty()
+        || !service
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+    {
+        return Err(err(
+            c.service.span(),
+            format!(
+                "{service:?} is not a Compose service name (letters, digits, `-`, `_` and `.`)"
+            ),
+        ));
+    }
+    Ok(super::ContainerSelector::Compose {
+        project: project.clone(),
+        service: service.clone(),
+    })
+}
+
 /// How the service's containers are found: exactly one of `container`,
 /// `match` and `compose`.
 fn selector(
@@ -456,38 +494,7 @@ fn selector(
         });
     }
     if let Some(c) = &raw.compose {
-        let c = c.get_ref();
-        // Compose's own rules: projects are lower case, services a little wider.
-        let project = c.project.get_ref();
-        if project.is_empty()
-            || !project
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
-        {
-            return Err(err(
-                c.project.span(),
-                format!(
-                    "{project:?} is not a Compose project name (lower-case letters, digits, `-` and `_`)"
-                ),
-            ));
-        }
-        let service = c.service.get_ref();
-        if service.is_empty()
-            || !service
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
-        {
-            return Err(err(
-                c.service.span(),
-                format!(
-                    "{service:?} is not a Compose service name (letters, digits, `-`, `_` and `.`)"
-                ),
-            ));
-        }
-        return Ok(ContainerSelector::Compose {
-            project: project.clone(),
-            service: service.clone(),
-        });
+        return compose_selector(c.get_ref(), err);
     }
     Err(err(
         table_span,
