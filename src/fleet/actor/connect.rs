@@ -151,6 +151,27 @@ pub(super) async fn connect(
         };
         return Ok((link, info, Duration::ZERO, learning));
     }
+    let (version, rtt) = probe(&link, cfg).await?;
+    let negotiated = remember(&versions, &key, version.api_version.as_deref());
+    let mut link = link;
+    if let Some(v) = negotiated
+        && v != link.docker.client_version()
+    {
+        link.docker = link.with_version(&v).map_err(|e| e.to_string())?;
+    }
+    let info = HostInfo {
+        docker_version: version.version.unwrap_or_default(),
+        api_version: link.docker.client_version().to_string(),
+        tunnel: tunnel(&link),
+    };
+    Ok((link, info, rtt, None))
+}
+
+/// The daemon's `/version`, and the round trip of one `/_ping` when asked.
+async fn probe(
+    link: &DockerLink,
+    cfg: &ActorConfig,
+) -> Result<(bollard::models::SystemVersion, Duration), Failure> {
     let version = if cfg.watch_events {
         // Two channels at once: the event stream will hold one, and the
         // first list then finds the other open.
@@ -177,19 +198,7 @@ pub(super) async fn connect(
     } else {
         Duration::ZERO
     };
-    let negotiated = remember(&versions, &key, version.api_version.as_deref());
-    let mut link = link;
-    if let Some(v) = negotiated
-        && v != link.docker.client_version()
-    {
-        link.docker = link.with_version(&v).map_err(|e| e.to_string())?;
-    }
-    let info = HostInfo {
-        docker_version: version.version.unwrap_or_default(),
-        api_version: link.docker.client_version().to_string(),
-        tunnel: tunnel(&link),
-    };
-    Ok((link, info, rtt, None))
+    Ok((version, rtt))
 }
 
 /// How long a finished headless verb waits for a first `/version` answer.
