@@ -144,22 +144,36 @@ pub async fn run(
             return;
         };
         attempt = attempt.saturating_add(1);
-        // Wait out the backoff, but stay responsive to Shutdown.
-        let deadline = tokio::time::sleep(wait);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = &mut deadline => break,
-                cmd = commands.recv() => match answer_while_down(&spec, cmd, &send, "is unreachable").await {
-                    Next::End => return,
-                    // A key was just trusted: connect now, not after the backoff.
-                    Next::Reconnect => {
-                        attempt = 0;
-                        break;
-                    }
-                    Next::Stay => {}
-                },
-            }
+        match back_off(&spec, wait, &mut commands, &send).await {
+            Next::End => return,
+            // A key was just trusted: connect now, not after the backoff.
+            Next::Reconnect => attempt = 0,
+            Next::Stay => {}
+        }
+    }
+}
+
+/// Waits out the backoff, answering commands meanwhile: `End` on Shutdown,
+/// `Reconnect` when a key was just trusted, else `Stay` once it has passed.
+async fn back_off<F, Fut>(
+    spec: &HostSpec,
+    wait: Duration,
+    commands: &mut mpsc::Receiver<HostCommand>,
+    send: &F,
+) -> Next
+where
+    F: Fn(HostEvent) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => return Next::Stay,
+            cmd = commands.recv() => match answer_while_down(spec, cmd, send, "is unreachable").await {
+                Next::Stay => {}
+                next => return next,
+            },
         }
     }
 }
