@@ -279,7 +279,6 @@ impl DeployEvent {
     /// per entry (`None` for events shown only as state: the plan, a lock
     /// taken). Progress and health waits are meant to be overwritten.
     pub fn describe(&self) -> Option<String> {
-        let secs = |ms: u64| ms as f64 / 1000.0;
         Some(match self {
             DeployEvent::Plan { .. } | DeployEvent::Locked { .. } => return None,
             DeployEvent::ImageSource { image, source } => {
@@ -359,19 +358,32 @@ impl DeployEvent {
                 skipped,
                 elapsed_ms,
                 reason,
-            } => {
-                let mut text = format!(
-                    "{}: {deployed} changed, {failed} failed, {skipped} skipped in {:.1}s",
-                    outcome.word(),
-                    secs(*elapsed_ms)
-                );
-                if let Some(r) = reason {
-                    text.push_str(&format!(" ({r})"));
-                }
-                text
-            }
+            } => finished(
+                *outcome,
+                [*deployed, *failed, *skipped],
+                *elapsed_ms,
+                reason.as_deref(),
+            ),
         })
     }
+}
+
+/// The run's last line: changed, failed and skipped hosts, time, why.
+fn finished(
+    outcome: RunOutcome,
+    [deployed, failed, skipped]: [usize; 3],
+    elapsed_ms: u64,
+    reason: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "{}: {deployed} changed, {failed} failed, {skipped} skipped in {:.1}s",
+        outcome.word(),
+        elapsed_ms as f64 / 1000.0
+    );
+    if let Some(r) = reason {
+        text.push_str(&format!(" ({r})"));
+    }
+    text
 }
 
 /// A host's outcome with its times; the error on the next line.
