@@ -459,7 +459,7 @@ mod tests {
         let (records, _) = audit.tail(100).expect("audit");
         records
             .into_iter()
-            .find(|r| r.action.starts_with("deploy:kept-logs"))
+            .find(|r| r.action.to_string().starts_with("deploy:kept-logs"))
             .unwrap_or_else(|| panic!("no kept-logs record"))
     }
 
@@ -472,6 +472,7 @@ mod tests {
         let r = kept_record(&audit);
         assert!(
             r.action
+                .to_string()
                 .starts_with("deploy:kept-logs app:v2 (failed, rolled back) ["),
             "{r:?}"
         );
@@ -498,7 +499,9 @@ mod tests {
         let audit = deploy("app:v3", &[STARTING, HEALTHY], tmp.path(), None).await;
         let r = kept_record(&audit);
         assert!(
-            r.action.starts_with("deploy:kept-logs app:v1 (replaced) ["),
+            r.action
+                .to_string()
+                .starts_with("deploy:kept-logs app:v1 (replaced) ["),
             "{r:?}"
         );
         let path = r.logs.expect("a file");

@@ -65,7 +65,8 @@ impl LockRequest {
         LockRequest {
             service: service.to_owned(),
             deploy_id: deploy_id.to_owned(),
-            holder: format!("{}@{}", local_user(), local_hostname()),
+            // The same user name the audit log records.
+            holder: format!("{}@{}", crate::ops::audit::local_user(), local_hostname()),
             pid: std::process::id(),
             image: image.to_owned(),
         }
@@ -81,11 +82,6 @@ impl LockRequest {
             (IMAGE.to_owned(), self.image.clone()),
         ])
     }
-}
-
-/// The same user name the audit log records.
-fn local_user() -> String {
-    crate::ops::audit::local_user()
 }
 
 /// This machine's name (portable: the same on Linux and macOS).
