@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::web::{Probe, answer, kill_while_draining, tiny, wait_for_answer};
+use common::web::{Probe, answer, kill_while_draining, serve, tiny, wait_for_answer};
 use common::{Network, Testbed, flotilla, json, run};
 
 /// A config with `[service.NAME]` on one host; `extra` TOML lines.
@@ -69,20 +69,7 @@ fn start_first_keeps_the_service_answering_and_a_failed_gate_never_touches_the_o
         host,
         containers: vec![name.clone(), format!("{name}-flotilla-new")],
     };
-    tb.docker(
-        host,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            &net.name,
-            "--network-alias",
-            "sfweb",
-            &v1,
-        ],
-    );
+    serve(&tb, host, &name, &net, "sfweb", &v1);
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(&tb, dir.path(), &name, host, "# default order");
     let verb = |args: &[&str]| common::flotilla_with(&cfg, &dir.path().join("audit.jsonl"), args);
@@ -233,20 +220,7 @@ fn killed_while_draining_then_rollback_or_resume_leaves_one_container_answering(
         host,
         containers: vec![name.clone(), candidate.clone()],
     };
-    tb.docker(
-        host,
-        &[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            &net.name,
-            "--network-alias",
-            "kweb",
-            &v1,
-        ],
-    );
+    serve(&tb, host, &name, &net, "kweb", &v1);
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let cfg = config(

@@ -29,6 +29,24 @@ pub fn tiny(tb: &Testbed, host: &str, name: &str, version: Option<&str>) -> Stri
     image
 }
 
+/// Runs `image` as container `name` on `net`, answering to `alias`.
+pub fn serve(tb: &Testbed, host: &str, name: &str, net: &Network, alias: &str, image: &str) {
+    tb.docker(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            &net.name,
+            "--network-alias",
+            alias,
+            image,
+        ],
+    );
+}
+
 /// What the service answers by its network alias, asked from a one-off
 /// container on the network.
 pub fn answer(tb: &Testbed, host: &str, net: &Network, alias: &str) -> String {
