@@ -16,13 +16,13 @@ use bollard::models::{ContainerInspectResponse, EndpointSettings};
 
 use super::host::Report;
 use super::replica::{At, stop};
-use super::start_first::{DNS_SETTLE, unadvertise};
+use super::start_first::unadvertise;
 use super::{Run, millis};
 use crate::fleet::compose::file::Tool;
 use crate::ops::deploy::DeployError;
 use crate::ops::deploy::compose::{self, ComposeTarget, Found, Up};
 use crate::ops::deploy::engine::{Engine, inspect_some, remove_container};
-use crate::ops::deploy::event::{DeployEvent, HostOutcome, ReplicaRef, Step};
+use crate::ops::deploy::event::{HostOutcome, ReplicaRef, Step};
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::plan::{Job, PlannedHost, PlannedReplica};
 use crate::ops::deploy::probe::{self, ContainerSnap};
@@ -228,18 +228,7 @@ impl Run<'_> {
                 relist(engine, &i, service).await;
             }
         }
-        let mut grace = self.d.service.stop_grace;
-        if unlisted > 0 {
-            grace = grace.max(DNS_SETTLE);
-        }
-        if !grace.is_zero() {
-            self.compose_step(
-                host,
-                Step::Stopping,
-                format!("draining {:.1}s first", grace.as_secs_f64()),
-            );
-            tokio::time::sleep(grace).await;
-        }
+        self.drain(host, None, unlisted).await;
         for (c, i) in old.iter().zip(&inspected) {
             self.compose_step(host, Step::Stopping, c.name.clone());
             if let Err(e) = stop(engine, host, i).await {
@@ -292,12 +281,7 @@ impl Run<'_> {
     }
 
     pub(super) fn compose_step(&self, host: &str, step: Step, detail: String) {
-        let _ = self.events.try_send(DeployEvent::Step {
-            host: host.to_owned(),
-            replica: None,
-            step,
-            detail,
-        });
+        self.step_on(host, None, step, detail);
     }
 }
 

@@ -141,12 +141,38 @@ impl Aside {
 
 impl Run<'_> {
     pub(super) fn step_at(&self, at: &At, step: Step, detail: impl Into<String>) {
+        self.step_on(at.host, at.tag.clone(), step, detail.into());
+    }
+
+    /// A step on `host` (of one of its replicas, when tagged).
+    pub(super) fn step_on(
+        &self,
+        host: &str,
+        replica: Option<ReplicaRef>,
+        step: Step,
+        detail: String,
+    ) {
         let _ = self.events.try_send(DeployEvent::Step {
-            host: at.host.to_owned(),
-            replica: at.tag.clone(),
+            host: host.to_owned(),
+            replica,
             step,
-            detail: detail.into(),
+            detail,
         });
+    }
+
+    /// The wait before an old container's stop: `stop_grace` for requests
+    /// in flight, at least DNS_SETTLE when name lookups were just changed
+    /// (`unlisted` aliases), announced on the step.
+    pub(super) async fn drain(&self, host: &str, replica: Option<ReplicaRef>, unlisted: usize) {
+        let mut grace = self.d.service.stop_grace;
+        if unlisted > 0 {
+            grace = grace.max(super::start_first::DNS_SETTLE);
+        }
+        if !grace.is_zero() {
+            let detail = format!("draining {:.1}s first", grace.as_secs_f64());
+            self.step_on(host, replica, Step::Stopping, detail);
+            tokio::time::sleep(grace).await;
+        }
     }
 
     /// Old → new; any failure after the old container stopped puts it back.

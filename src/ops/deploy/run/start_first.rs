@@ -220,18 +220,7 @@ impl Run<'_> {
         // Name lookups find only the new one from here; the old one keeps
         // serving who already resolved it, for the grace.
         let unlisted = unadvertise(engine, &old_id, old).await;
-        let mut grace = self.d.service.stop_grace;
-        if unlisted > 0 {
-            grace = grace.max(DNS_SETTLE);
-        }
-        if !grace.is_zero() {
-            self.step_at(
-                at,
-                Step::Stopping,
-                format!("draining {:.1}s first", grace.as_secs_f64()),
-            );
-            tokio::time::sleep(grace).await;
-        }
+        self.drain(host, at.tag.clone(), unlisted).await;
         self.step_at(at, Step::Stopping, name);
         stop(engine, host, old).await?;
         self.step_at(at, Step::Renaming, old_name(name));
