@@ -189,14 +189,14 @@ impl Session<'_> {
                 self.log_tasks.replace(container_id, task);
             }
             Some(HostCommand::StopLogs) => self.log_tasks.stop_all(),
-            Some(HostCommand::Stats { ids }) => self.read_stats(ids),
+            Some(HostCommand::Stats { ids }) => self.sample_stats(ids),
             Some(HostCommand::Inspect { container }) => self.inspect(container),
         }
         Then::Go
     }
 
     /// The next tick asks again; a read still running answers for it.
-    fn read_stats(&mut self, ids: Vec<String>) {
+    fn sample_stats(&mut self, ids: Vec<String>) {
         if !self.stats.as_ref().is_none_or(JoinHandle::is_finished) {
             return;
         }
