@@ -139,6 +139,10 @@ impl Aside {
     }
 }
 
+/// How long a container that left the name lookups keeps serving at least:
+/// a lookup answered just before still connects to it.
+const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Run<'_> {
     pub(super) fn step_at(&self, at: &At, step: Step, detail: impl Into<String>) {
         self.step_on(at.host, at.tag.clone(), step, detail.into());
@@ -166,7 +170,7 @@ impl Run<'_> {
     pub(super) async fn drain(&self, host: &str, replica: Option<ReplicaRef>, unlisted: usize) {
         let mut grace = self.d.service.stop_grace;
         if unlisted > 0 {
-            grace = grace.max(super::start_first::DNS_SETTLE);
+            grace = grace.max(DNS_SETTLE);
         }
         if !grace.is_zero() {
             let detail = format!("draining {:.1}s first", grace.as_secs_f64());

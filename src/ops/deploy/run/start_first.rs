@@ -310,10 +310,6 @@ fn untouched(e: DeployError) -> SwapFailed {
     }
 }
 
-/// How long a container that left the name lookups keeps serving at least:
-/// a lookup answered just before still connects to it.
-pub(super) const DNS_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// The user-defined networks where the container answers to aliases.
 fn aliased(c: &ContainerInspectResponse) -> Vec<(String, EndpointSettings)> {
     // Docker 20.10 lists the container's short id among its aliases itself.
