@@ -29,6 +29,9 @@ use crate::ops::act::{self, Policy};
 pub struct Status {
     pub text: String,
     pub error: bool,
+    /// Host news (a drop, a retry), not an answer to the operator: it never
+    /// covers an answer the operator has not read yet.
+    pub news: bool,
 }
 
 /// Each view's own state.
@@ -104,6 +107,7 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: false,
+            news: false,
         });
     }
 
@@ -111,7 +115,19 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: true,
+            news: false,
         });
+    }
+
+    /// A host's trouble, shown unless it would hide an unread answer.
+    fn news(&mut self, text: impl Into<String>) {
+        if self.status.as_ref().is_none_or(|s| s.news) {
+            self.status = Some(Status {
+                text: text.into(),
+                error: true,
+                news: true,
+            });
+        }
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<AppEffect> {
@@ -144,7 +160,11 @@ impl App {
             }
             AppEvent::StatsTick => Vec::new(),
             AppEvent::Notice { text, error } => {
-                self.status = Some(Status { text, error });
+                self.status = Some(Status {
+                    text,
+                    error,
+                    news: false,
+                });
                 Vec::new()
             }
             AppEvent::DeployPrepared(result) => {

@@ -66,7 +66,7 @@ impl App {
                 Err(e) => self.fail(format!("{host_name}: {e}")),
             },
             HostEvent::Disconnected { reason, .. } => {
-                self.fail(format!("{host_name}: {reason}"));
+                self.news(format!("{host_name}: {reason}"));
                 if let Some(logs) = &mut self.state.logs {
                     logs.lost(host);
                 }

@@ -131,6 +131,38 @@ fn action_result_is_reported_and_audited() {
 }
 
 #[test]
+fn a_host_dropping_does_not_cover_an_unread_action_result() {
+    let mut app = app();
+    let id = targets_id(&app, "fleet-1", "shop-web-1");
+    let fleet = |host, kind| AppEvent::Fleet(FleetEvent { host, kind });
+    let dropped = || HostEvent::Disconnected {
+        reason: "cannot connect to 127.0.10.3:22".into(),
+        retry_in: Some(std::time::Duration::from_secs(2)),
+    };
+    app.update(fleet(
+        0,
+        HostEvent::ActionDone {
+            container: id,
+            action: ContainerAction::Restart,
+            result: Ok(()),
+        },
+    ));
+    app.update(fleet(2, dropped()));
+    let text = app.status.as_ref().map(|s| s.text.clone());
+    assert_eq!(text.as_deref(), Some("restart shop-web-1 on fleet-1: ok"));
+    // Once read (any key), host news shows again.
+    app.update(code(KeyCode::Down));
+    app.update(fleet(2, dropped()));
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.starts_with("fleet-3: cannot connect")),
+        "{:?}",
+        app.status
+    );
+}
+
+#[test]
 fn filter_applies_while_typing_and_esc_clears() {
     let mut app = app();
     type_text(&mut app, "/sick");
