@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod glob;
 pub mod human;
 pub mod logs;
 pub mod ops;

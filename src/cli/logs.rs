@@ -10,9 +10,7 @@ use clap_complete::engine::ArgValueCandidates;
 use super::{Cli, CliError, Exit, Selection};
 use crate::fleet::Resolved;
 use crate::fleet::{Fleet, FleetState, HostCommand, HostEvent, HostId, LogStream};
-use crate::logs::{
-    Cursor, KMerge, LogLine, Search, SearchMode, Stream, parse_docker_line, sanitize,
-};
+use crate::logs::{Cursor, KMerge, LogLine, Search, Stream, parse_docker_line, sanitize};
 
 /// Look-ahead of the time-ordered merge of several containers, per container:
 /// memory stays bounded whatever the size of the logs.
@@ -65,11 +63,7 @@ pub struct LogsArgs {
 }
 
 fn grep(pattern: &str) -> Result<Search, CliError> {
-    let (query, mode) = match pattern.strip_prefix("re:") {
-        Some(q) => (q, SearchMode::Regex),
-        None => (pattern, SearchMode::Plain),
-    };
-    Search::new(query, mode).map_err(|e| CliError::usage(format!("--grep: {e}")))
+    Search::parse(pattern).map_err(|e| CliError::usage(format!("--grep: {e}")))
 }
 
 struct Printer {

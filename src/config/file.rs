@@ -10,6 +10,8 @@ use toml::Spanned;
 
 use super::ConfigError;
 
+mod alerts;
+
 /// The `address` value that means "the local Docker daemon".
 pub(crate) const LOCAL_ADDRESS: &str = "local";
 
@@ -27,6 +29,7 @@ struct RawConfig {
     keys: BTreeMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
     service: BTreeMap<String, Spanned<RawService>>,
+    alerts: Option<alerts::RawAlerts>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +111,7 @@ pub(crate) struct Document {
     pub(crate) hosts: Vec<HostEntry>,
     pub(crate) ui: super::UiSettings,
     pub(crate) services: Vec<super::ServiceSpec>,
+    pub(crate) alerts: super::AlertsConfig,
 }
 
 /// One validated `[[host]]`; `read_only` already includes its groups' setting.
@@ -202,11 +206,15 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Document, ConfigError> {
         services.push(service(path, text, &hosts, name, table)?);
     }
 
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    let alerts = alerts::alerts(raw.alerts, path, &names, &err)?;
+
     Ok(Document {
         ssh_config: raw.ssh_config,
         hosts,
         ui,
         services,
+        alerts,
     })
 }
 

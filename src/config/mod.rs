@@ -1,12 +1,14 @@
 //! Fleet inventory: where it comes from, how it is parsed, and how each host
 //! is resolved through the OpenSSH client config.
 
+pub mod alerts;
 mod file;
 pub mod labels;
 pub mod names;
 mod sshcfg;
 pub mod types;
 
+pub use alerts::AlertsConfig;
 pub use names::check_host_name;
 pub use types::*;
 
@@ -250,6 +252,7 @@ pub fn parse_fleet(
             source: Some(path.to_path_buf()),
             hosts,
             ui: doc.ui,
+            alerts: doc.alerts,
         },
         doc.services,
     ))
@@ -284,6 +287,7 @@ fn implicit_local_fleet(env: &Env, config_path: PathBuf) -> Result<Inventory, Co
             read_only: false,
             target: Target::Local { socket },
         }],
+        alerts: crate::config::AlertsConfig::default(),
     })
 }
 

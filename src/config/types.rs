@@ -136,6 +136,8 @@ pub struct Inventory {
     pub hosts: Vec<HostSpec>,
     #[serde(skip)]
     pub ui: UiSettings,
+    #[serde(skip)]
+    pub alerts: super::AlertsConfig,
 }
 
 /// A number of hosts, absolute or as a share of the hosts in a rollout

@@ -10,7 +10,7 @@ use super::buffer::Nanos;
 const NANOS_PER_SEC: Nanos = 1_000_000_000;
 
 /// How far one container's stream got.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor {
     /// Newest timestamp seen.
     last: Option<Nanos>,

@@ -77,6 +77,14 @@ impl Search {
         })
     }
 
+    /// A query as people type it: smart-case text, or a regex after `re:`.
+    pub fn parse(typed: &str) -> Result<Self, SearchError> {
+        match typed.strip_prefix("re:") {
+            Some(q) => Self::new(q, SearchMode::Regex),
+            None => Self::new(typed, SearchMode::Plain),
+        }
+    }
+
     pub fn query(&self) -> &str {
         &self.query
     }

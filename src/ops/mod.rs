@@ -2,6 +2,7 @@
 //! rolling deploys.
 
 pub mod act;
+pub mod alerts;
 pub mod audit;
 pub mod deploy;
 pub mod exec;

@@ -138,7 +138,7 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
             Some(p) => (true, p),
             None => (false, pattern),
         };
-        if glob(pattern.to_ascii_lowercase().as_bytes(), name.as_bytes()) {
+        if crate::glob::bytes(pattern.to_ascii_lowercase().as_bytes(), name.as_bytes()) {
             if negated {
                 return false;
             }
@@ -163,16 +163,6 @@ fn hashed_match(salt_hash: &str, name: &str) -> bool {
     mac.chain_update(name.as_bytes())
         .verify_slice(&hash)
         .is_ok()
-}
-
-/// `*` matches any run of bytes, `?` any one byte.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
-    }
 }
 
 fn same_key(a: &PublicKey, b: &PublicKey) -> bool {

@@ -96,7 +96,11 @@ pub fn container_since(
             .and_then(|e| e.first)
             .and_then(|n| jiff::Timestamp::from_nanosecond(n).ok()),
         Kind::ImageDrift | Kind::ComposeDrift => docker_time(&c.created),
-        Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad => None,
+        Kind::HostDown
+        | Kind::DiskPressure
+        | Kind::MemoryPressure
+        | Kind::HighLoad
+        | Kind::Rule => None,
     }
 }
 
@@ -144,6 +148,8 @@ pub fn container_lines(
     let mut out = Vec::new();
     let details = ev.and_then(|e| e.details.as_ref());
     match kind {
+        // A rule's matching lines come with its finding.
+        Kind::Rule => {}
         Kind::CrashLoop | Kind::ExitedNonZero | Kind::Dead => {
             let stopped = details.is_none_or(|d| d.state != crate::fleet::ContainerState::Running);
             let exit = ev

@@ -324,6 +324,7 @@ fn summary(
             list(facts.exits, " (exit ", ")")
         ),
         Kind::HealthStarting => format!("{subject} health check starting {on}"),
+        Kind::Rule => format!("{subject} {on}: {}", facts.first_summary),
         Kind::ComposeDrift => format!("{subject} compose drift {on}: {}", facts.first_summary),
         Kind::ImageDrift => {
             let images: Vec<String> = facts
@@ -400,6 +401,7 @@ fn suggestion(
             format!("flotilla events {target}{host_args} --since 1h")
         }
         Kind::ImageDrift => format!("flotilla events {target} --since 24h"),
+        Kind::Rule => format!("flotilla logs {target}{host_args} --since 10m"),
         // The file's image, rolled out through Compose (a service named as in Compose).
         Kind::ComposeDrift => match service {
             Some(s) => format!("flotilla deploy {s} --dry-run"),

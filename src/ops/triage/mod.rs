@@ -20,7 +20,9 @@ use serde::Serialize;
 
 use crate::fleet::{ContainerState as S, FleetState, Health};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Critical,
@@ -40,7 +42,7 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     HostDown,
@@ -56,6 +58,8 @@ pub enum Kind {
     HealthStarting,
     /// A Compose-managed container differs from what its project's files say.
     ComposeDrift,
+    /// An `[[alerts.rule]]` of `watch` matched (`Finding::rule` names it).
+    Rule,
 }
 
 impl Kind {
@@ -68,7 +72,7 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub severity: Severity,
     pub kind: Kind,
@@ -79,6 +83,9 @@ pub struct Finding {
     pub id: Option<String>,
     pub service: Option<String>,
     pub summary: String,
+    /// The `[[alerts.rule]]` behind a `Kind::Rule` finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// Restarts at or above this count mark a running container as crash-looping.
@@ -225,6 +232,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                 id: None,
                 service: None,
                 summary: format!("unreachable: {reason}"),
+                rule: None,
             });
             continue;
         }
@@ -238,6 +246,7 @@ pub fn assess(fleet: &FleetState, errors: &BTreeMap<(usize, String), ErrorCount>
                     id: Some(c.id.clone()),
                     service: Some(c.service().to_owned()),
                     summary,
+                    rule: None,
                 })
             };
             let restarts = c.restart_count.unwrap_or(0);
@@ -321,6 +330,7 @@ pub fn compose_drift(
                 id: Some(c.id.clone()),
                 service: Some(c.service().to_owned()),
                 summary: d.phrase(),
+                rule: None,
             });
         }
     }
@@ -355,6 +365,7 @@ pub fn image_drift(fleet: &FleetState) -> Vec<Finding> {
                 id: Some(c.id.clone()),
                 service: Some(service.to_owned()),
                 summary: format!("runs {} ({} images across hosts)", c.image, images.len()),
+                rule: None,
             });
         }
     }
@@ -380,6 +391,7 @@ pub fn assess_vitals(vitals: &BTreeMap<String, crate::fleet::vitals::Vitals>) ->
                 id: None,
                 service: None,
                 summary,
+                rule: None,
             })
         };
         if v.disk_total_bytes > 0

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::{Ctx, Msg, container_action, delta};
 use crate::fleet::{FleetState, HostCommand, HostId, LogStream, RawLogLine};
 use crate::logs::{
-    Cursor, LogBuffer, Search, SearchMode, Stream, filtered_indices, parse_docker_line, sanitize,
+    Cursor, LogBuffer, Search, Stream, filtered_indices, parse_docker_line, sanitize,
 };
 use crate::tui::action::Action;
 use crate::tui::msg::RowKey;
@@ -486,12 +486,9 @@ impl LogsState {
             self.set_search(None, page);
             return Vec::new();
         }
-        let (query, mode) = match text.strip_prefix("re:") {
-            Some(q) => (q, SearchMode::Regex),
-            None => (text, SearchMode::Plain),
-        };
-        match Search::new(query, mode) {
+        match Search::parse(text) {
             Ok(s) => {
+                let query = s.query().to_owned();
                 self.set_search(Some(s), page);
                 let n = self.match_count();
                 vec![Msg::Say(format!("{n} match(es) for {query:?}"))]

@@ -1,4 +1,5 @@
 //! The log view's streams: resume points, reconnects, search.
+use crate::logs::SearchMode;
 
 use super::*;
 

@@ -1,0 +1,440 @@
+//! `[[alerts.rule]]` checks: log patterns counted in a window per container
+//! (read from each host's logs through its open session, each line once),
+//! restarts in a window, and thresholds on host vitals. A rule that holds is
+//! a `Kind::Rule` finding, opened and resolved like triage's own.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::config::ServiceSpec;
+use crate::config::alerts::{Check, Level, RuleSpec};
+use crate::fleet::vitals::Vitals;
+use crate::fleet::{ContainerInfo, FleetState, HostId, RawLogLine};
+use crate::logs::{Cursor, Search, parse_docker_line};
+use crate::ops::triage::{Finding, Kind, Severity};
+
+/// Matching lines kept per container and rule to show as evidence.
+const EVIDENCE_LINES: usize = 5;
+/// Longest evidence line kept, in bytes.
+const EVIDENCE_BYTES: usize = 300;
+
+/// A finding a rule raised, with what it saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub finding: Finding,
+    pub evidence: Vec<String>,
+    pub next: String,
+}
+
+/// A log stream to start: `since` in Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    pub host: HostId,
+    pub container_id: String,
+    pub since: i64,
+}
+
+#[derive(Debug, Default)]
+struct Matches {
+    /// Times (Unix ns) of matching lines inside the window, at most `count`.
+    times: VecDeque<i128>,
+    recent: VecDeque<String>,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    host: String,
+    name: String,
+    following: bool,
+    cursor: Cursor,
+    /// By rule index.
+    matches: HashMap<usize, Matches>,
+}
+
+/// The rules and what they have seen.
+#[derive(Debug)]
+pub struct Rules {
+    rules: Vec<(RuleSpec, Option<Search>)>,
+    /// By "host/container id".
+    streams: HashMap<String, Stream>,
+    /// Restart counts seen, by "host/container id": (when, count).
+    restarts: HashMap<String, VecDeque<(jiff::Timestamp, i64)>>,
+    /// Lines older than this were logged before the watch began.
+    started: jiff::Timestamp,
+}
+
+fn stream_key(host: &str, id: &str) -> String {
+    format!("{host}/{id}")
+}
+
+pub fn severity(level: Level) -> Severity {
+    match level {
+        Level::Critical => Severity::Critical,
+        Level::High => Severity::High,
+        Level::Medium => Severity::Medium,
+        Level::Low => Severity::Low,
+    }
+}
+
+impl Rules {
+    /// Patterns were checked when the config was read; one that no longer
+    /// compiles simply never matches.
+    pub fn new(specs: &[RuleSpec], started: jiff::Timestamp) -> Rules {
+        let rules = specs
+            .iter()
+            .map(|r| {
+                let search = match &r.check {
+                    Check::Log { pattern, .. } => Search::parse(pattern).ok(),
+                    _ => None,
+                };
+                (r.clone(), search)
+            })
+            .collect();
+        Rules {
+            rules,
+            streams: HashMap::new(),
+            restarts: HashMap::new(),
+            started,
+        }
+    }
+
+    /// Where each stream got to, to be kept across restarts.
+    pub fn cursors(&self) -> BTreeMap<String, Cursor> {
+        self.streams
+            .iter()
+            .filter(|(_, s)| s.cursor.has_position())
+            .map(|(k, s)| (k.clone(), s.cursor.clone()))
+            .collect()
+    }
+
+    /// Streams resume where a previous watch stopped: no line twice.
+    pub fn restore(&mut self, cursors: BTreeMap<String, Cursor>) {
+        for (key, cursor) in cursors {
+            self.streams.entry(key).or_default().cursor = cursor;
+        }
+    }
+
+    fn log_rules_for(&self, host: &str, c: &ContainerInfo, services: &[ServiceSpec]) -> bool {
+        self.rules
+            .iter()
+            .any(|(r, s)| s.is_some() && applies(r, host, c, services))
+    }
+
+    /// Log streams to start: running containers some log rule covers that
+    /// are not followed yet.
+    pub fn to_follow(&mut self, state: &FleetState, services: &[ServiceSpec]) -> Vec<Follow> {
+        let started = self.started.as_second();
+        let mut out = Vec::new();
+        for (hi, h) in state.hosts.iter().enumerate().filter(|(_, h)| h.is_up()) {
+            for c in h.containers.iter().filter(|c| c.is_running()) {
+                if !self.log_rules_for(&h.spec.name, c, services) {
+                    continue;
+                }
+                let s = self
+                    .streams
+                    .entry(stream_key(&h.spec.name, &c.id))
+                    .or_default();
+                if s.following {
+                    continue;
+                }
+                s.following = true;
+                s.host.clone_from(&h.spec.name);
+                s.name.clone_from(&c.name);
+                let since = if s.cursor.has_position() {
+                    s.cursor.resume();
+                    s.cursor.since().unwrap_or(started)
+                } else {
+                    started
+                };
+                out.push(Follow {
+                    host: hi,
+                    container_id: c.id.clone(),
+                    since,
+                });
+            }
+        }
+        out
+    }
+
+    /// A stream ended (container stopped, session lost): followed again
+    /// from where it got when the container runs.
+    pub fn ended(&mut self, host: &str, container_id: &str) {
+        if let Some(s) = self.streams.get_mut(&stream_key(host, container_id)) {
+            s.following = false;
+        }
+    }
+
+    pub fn host_lost(&mut self, host: &str) {
+        for s in self.streams.values_mut().filter(|s| s.host == host) {
+            s.following = false;
+        }
+    }
+
+    /// New lines of one container: each counted once, by every log rule
+    /// that covers it.
+    pub fn lines(&mut self, host: &str, container_id: &str, lines: &[RawLogLine]) {
+        let Some(s) = self.streams.get_mut(&stream_key(host, container_id)) else {
+            return;
+        };
+        let started = self.started.as_nanosecond();
+        for raw in lines {
+            let (ts, body) = parse_docker_line(&raw.bytes);
+            if !s.cursor.admit(ts) || ts.is_some_and(|t| t < started) {
+                continue;
+            }
+            let text = crate::logs::sanitize::plain(body);
+            for (i, (rule, search)) in self.rules.iter().enumerate() {
+                let (Some(search), Check::Log { count, .. }) = (search, &rule.check) else {
+                    continue;
+                };
+                if !search.is_match(&text) {
+                    continue;
+                }
+                let m = s.matches.entry(i).or_default();
+                m.times.push_back(ts.unwrap_or(started));
+                while m.times.len() > *count {
+                    m.times.pop_front();
+                }
+                m.recent.push_back(cut(&text));
+                while m.recent.len() > EVIDENCE_LINES {
+                    m.recent.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Every rule that holds at `now`. Forgets containers that are gone.
+    pub fn check(
+        &mut self,
+        state: &FleetState,
+        services: &[ServiceSpec],
+        vitals: &BTreeMap<String, Vitals>,
+        now: jiff::Timestamp,
+    ) -> Vec<Hit> {
+        self.forget_gone(state);
+        let mut out = self.log_hits(state, now);
+        out.extend(self.restart_hits(state, services, now));
+        out.extend(self.vitals_hits(vitals));
+        out
+    }
+
+    fn forget_gone(&mut self, state: &FleetState) {
+        let alive = |key: &str| {
+            state.hosts.iter().any(|h| {
+                !h.is_up() && key.starts_with(&format!("{}/", h.spec.name))
+                    || h.containers
+                        .iter()
+                        .any(|c| stream_key(&h.spec.name, &c.id) == key)
+            })
+        };
+        self.streams.retain(|k, _| alive(k));
+        self.restarts.retain(|k, _| alive(k));
+    }
+
+    fn log_hits(&mut self, state: &FleetState, now: jiff::Timestamp) -> Vec<Hit> {
+        let now_ns = now.as_nanosecond();
+        let mut out = Vec::new();
+        for s in self.streams.values_mut() {
+            for (i, m) in &mut s.matches {
+                let Some((rule, _)) = self.rules.get(*i) else {
+                    continue;
+                };
+                let Check::Log {
+                    pattern,
+                    count,
+                    window,
+                } = &rule.check
+                else {
+                    continue;
+                };
+                let from = now_ns - i128::try_from(window.as_nanos()).unwrap_or(i128::MAX);
+                while m.times.front().is_some_and(|t| *t < from) {
+                    m.times.pop_front();
+                }
+                if m.times.is_empty() {
+                    m.recent.clear();
+                }
+                if m.times.len() < *count {
+                    continue;
+                }
+                let service = state
+                    .host_named(&s.host)
+                    .and_then(|(_, h)| h.containers.iter().find(|c| c.name == s.name))
+                    .map(|c| c.service().to_owned());
+                let summary = format!(
+                    "log rule {:?}: {}{} lines matching {pattern:?} in the last {}",
+                    rule.name,
+                    if *count > 1 { "at least " } else { "" },
+                    m.times.len(),
+                    humantime::format_duration(*window)
+                );
+                out.push(Hit {
+                    finding: rule_finding(rule, &s.host, Some(&s.name), service, summary),
+                    evidence: m.recent.iter().cloned().collect(),
+                    next: format!(
+                        "flotilla logs {} --host {} --since {} --grep {}",
+                        s.name,
+                        s.host,
+                        humantime::format_duration(*window),
+                        crate::quote::sh(pattern)
+                    ),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.finding.container.cmp(&b.finding.container));
+        out
+    }
+
+    fn restart_hits(
+        &mut self,
+        state: &FleetState,
+        services: &[ServiceSpec],
+        now: jiff::Timestamp,
+    ) -> Vec<Hit> {
+        let mut out = Vec::new();
+        for h in state.hosts.iter().filter(|h| h.is_up()) {
+            for c in &h.containers {
+                let Some(count) = c.restart_count else {
+                    continue;
+                };
+                let seen = self
+                    .restarts
+                    .entry(stream_key(&h.spec.name, &c.id))
+                    .or_default();
+                if seen.back().is_none_or(|(_, n)| *n != count) {
+                    seen.push_back((now, count));
+                }
+                for (rule, _) in &self.rules {
+                    let Check::Restarts { count: n, window } = &rule.check else {
+                        continue;
+                    };
+                    if !applies(rule, &h.spec.name, c, services) {
+                        continue;
+                    }
+                    let from = now
+                        .checked_sub(jiff::SignedDuration::try_from(*window).unwrap_or_default())
+                        .unwrap_or(now);
+                    // The count when the window began: the last seen before it, else the first.
+                    let base = seen
+                        .iter()
+                        .rev()
+                        .find(|(t, _)| *t <= from)
+                        .or(seen.front())
+                        .map_or(count, |(_, n)| *n);
+                    if count - base >= *n {
+                        let summary = format!(
+                            "restart rule {:?}: {} restarts in the last {}",
+                            rule.name,
+                            count - base,
+                            humantime::format_duration(*window)
+                        );
+                        out.push(Hit {
+                            finding: rule_finding(
+                                rule,
+                                &h.spec.name,
+                                Some(&c.name),
+                                Some(c.service().to_owned()),
+                                summary,
+                            ),
+                            evidence: vec![format!("{} {}: {}", h.spec.name, c.name, c.status)],
+                            next: format!(
+                                "flotilla logs {} --host {} -n 50 -t",
+                                c.name, h.spec.name
+                            ),
+                        });
+                    }
+                }
+                // Keep one entry from before the longest window.
+                let longest = self
+                    .rules
+                    .iter()
+                    .filter_map(|(r, _)| match r.check {
+                        Check::Restarts { window, .. } => Some(window),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or_default();
+                let from = now
+                    .checked_sub(jiff::SignedDuration::try_from(longest).unwrap_or_default())
+                    .unwrap_or(now);
+                while seen.len() > 1 && seen.get(1).is_some_and(|(t, _)| *t <= from) {
+                    seen.pop_front();
+                }
+            }
+        }
+        out
+    }
+
+    fn vitals_hits(&self, vitals: &BTreeMap<String, Vitals>) -> Vec<Hit> {
+        let mut out = Vec::new();
+        for (host, v) in vitals {
+            for (rule, _) in &self.rules {
+                let (over, what) = match rule.check {
+                    Check::LoadPerCpu(x) if v.cpus > 0 => {
+                        (v.load1 / f64::from(v.cpus) >= x, v.load_phrase())
+                    }
+                    Check::MemoryPercent(x) if v.mem_total_bytes > 0 => {
+                        ((1.0 - v.mem_available_ratio()) * 100.0 >= x, v.mem_phrase())
+                    }
+                    Check::DiskPercent(x) if v.disk_total_bytes > 0 => {
+                        ((1.0 - v.disk_free_ratio()) * 100.0 >= x, v.disk_phrase())
+                    }
+                    _ => continue,
+                };
+                if over {
+                    let summary = format!("threshold rule {:?}: {what}", rule.name);
+                    out.push(Hit {
+                        finding: rule_finding(rule, host, None, None, summary),
+                        evidence: vec![format!("{host}: {what}")],
+                        next: format!("flotilla hosts --host {host} --json"),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A rule's `service` and `container` both admit this container.
+fn applies(rule: &RuleSpec, host: &str, c: &ContainerInfo, services: &[ServiceSpec]) -> bool {
+    rule.service.as_ref().is_none_or(|name| {
+        services
+            .iter()
+            .any(|s| &s.name == name && c.of_service(s, host))
+    }) && rule
+        .container
+        .as_ref()
+        .is_none_or(|g| crate::glob::matches(g, &c.name))
+}
+
+fn rule_finding(
+    rule: &RuleSpec,
+    host: &str,
+    container: Option<&str>,
+    service: Option<String>,
+    summary: String,
+) -> Finding {
+    Finding {
+        severity: severity(rule.severity),
+        kind: Kind::Rule,
+        host: host.to_owned(),
+        container: container.map(str::to_owned),
+        id: None,
+        service,
+        summary,
+        rule: Some(rule.name.clone()),
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= EVIDENCE_BYTES {
+        return text.to_owned();
+    }
+    let mut end = EVIDENCE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests;
