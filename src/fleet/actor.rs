@@ -88,18 +88,9 @@ pub async fn run(
         if !send(HostEvent::Connecting { attempt }).await {
             return;
         }
-        // Commands keep being answered while a slow host connects.
-        let connecting = connect(&spec, &cfg);
-        tokio::pin!(connecting);
-        let connected = loop {
-            tokio::select! {
-                res = &mut connecting => break res,
-                cmd = commands.recv() => {
-                    if answer_while_down(&spec, cmd, &send, "is still connecting").await == Next::End {
-                        return;
-                    }
-                }
-            }
+        let Some(connected) = answering(&spec, connect(&spec, &cfg), &mut commands, &send).await
+        else {
+            return;
         };
         let reason = match connected {
             Ok((link, info, rtt, learning)) => {
@@ -114,11 +105,7 @@ pub async fn run(
                 }
                 match serve::serve(id, &spec, &cfg, &link, &events, &mut commands).await {
                     Ended::Shutdown => {
-                        // A version asked beside the list is worth keeping,
-                        // but not worth waiting long for.
-                        if let Some(task) = learning {
-                            let _ = tokio::time::timeout(LEARN_GRACE, task).await;
-                        }
+                        finish_learning(learning).await;
                         return;
                     }
                     Ended::Lost(reason) => reason,
@@ -149,6 +136,39 @@ pub async fn run(
             // A key was just trusted: connect now, not after the backoff.
             Next::Reconnect => attempt = 0,
             Next::Stay => {}
+        }
+    }
+}
+
+/// A version asked beside the list is worth keeping, but not worth waiting
+/// long for.
+async fn finish_learning(learning: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(task) = learning {
+        let _ = tokio::time::timeout(LEARN_GRACE, task).await;
+    }
+}
+
+/// Awaits `connecting`, answering commands meanwhile: a slow host may take
+/// long to connect. `None` on Shutdown.
+async fn answering<T, F, Fut>(
+    spec: &HostSpec,
+    connecting: impl std::future::Future<Output = T>,
+    commands: &mut mpsc::Receiver<HostCommand>,
+    send: &F,
+) -> Option<T>
+where
+    F: Fn(HostEvent) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    tokio::pin!(connecting);
+    loop {
+        tokio::select! {
+            res = &mut connecting => return Some(res),
+            cmd = commands.recv() => {
+                if answer_while_down(spec, cmd, send, "is still connecting").await == Next::End {
+                    return None;
+                }
+            }
         }
     }
 }

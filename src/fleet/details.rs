@@ -42,27 +42,6 @@ impl ContainerDetails {
         let state = r.state.unwrap_or_default();
         let host_config = r.host_config.unwrap_or_default();
         let health = state.health.clone().unwrap_or_default();
-        let mut ports: Vec<String> = host_config
-            .port_bindings
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(container_port, bindings)| {
-                bindings.unwrap_or_default().into_iter().map(move |b| {
-                    format!(
-                        "{}:{} → {container_port}",
-                        b.host_ip.unwrap_or_default(),
-                        b.host_port.unwrap_or_default()
-                    )
-                })
-            })
-            .collect();
-        ports.sort();
-        let restart_policy = host_config
-            .restart_policy
-            .and_then(|p| p.name)
-            .map(|n| n.to_string())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "no".to_owned());
         ContainerDetails {
             id: r.id.unwrap_or_default(),
             name: r
@@ -80,22 +59,10 @@ impl ContainerDetails {
                 .iter()
                 .map(|e| crate::redact::mask_env(e))
                 .collect(),
-            mounts: r
-                .mounts
-                .unwrap_or_default()
-                .into_iter()
-                .map(|m| {
-                    format!(
-                        "{} → {} ({})",
-                        m.source.or(m.name).unwrap_or_default(),
-                        m.destination.unwrap_or_default(),
-                        if m.rw.unwrap_or(true) { "rw" } else { "ro" }
-                    )
-                })
-                .collect(),
-            ports,
+            mounts: mounts_of(r.mounts.unwrap_or_default()),
+            ports: ports_of(host_config.port_bindings.unwrap_or_default()),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
-            restart_policy,
+            restart_policy: restart_policy_of(host_config.restart_policy),
             restart_count: r.restart_count.unwrap_or(0),
             state: state
                 .status
@@ -109,20 +76,64 @@ impl ContainerDetails {
                 .status
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty() && s != "none"),
-            health_log: health
-                .log
-                .unwrap_or_default()
-                .into_iter()
-                .rev()
-                .take(5)
-                .map(|p| HealthProbe {
-                    start: p.start.unwrap_or_default(),
-                    exit_code: p.exit_code,
-                    output: p.output.unwrap_or_default().trim().to_owned(),
-                })
-                .collect(),
+            health_log: health_log_of(health.log.unwrap_or_default()),
         }
     }
+}
+
+/// "HOST_IP:HOST_PORT → CONTAINER_PORT" per binding, sorted.
+fn ports_of(bindings: bollard::models::PortMap) -> Vec<String> {
+    let mut ports: Vec<String> = bindings
+        .into_iter()
+        .flat_map(|(container_port, bindings)| {
+            bindings.unwrap_or_default().into_iter().map(move |b| {
+                format!(
+                    "{}:{} → {container_port}",
+                    b.host_ip.unwrap_or_default(),
+                    b.host_port.unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    ports.sort();
+    ports
+}
+
+/// "SOURCE → DESTINATION (rw|ro)" per mount; a volume's name when it has no source.
+fn mounts_of(mounts: Vec<bollard::models::MountPoint>) -> Vec<String> {
+    mounts
+        .into_iter()
+        .map(|m| {
+            format!(
+                "{} → {} ({})",
+                m.source.or(m.name).unwrap_or_default(),
+                m.destination.unwrap_or_default(),
+                if m.rw.unwrap_or(true) { "rw" } else { "ro" }
+            )
+        })
+        .collect()
+}
+
+/// Docker's name for it; "no" when none is set.
+fn restart_policy_of(policy: Option<bollard::models::RestartPolicy>) -> String {
+    policy
+        .and_then(|p| p.name)
+        .map(|n| n.to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "no".to_owned())
+}
+
+/// The newest five probes, newest first.
+fn health_log_of(log: Vec<bollard::models::HealthcheckResult>) -> Vec<HealthProbe> {
+    log.into_iter()
+        .rev()
+        .take(5)
+        .map(|p| HealthProbe {
+            start: p.start.unwrap_or_default(),
+            exit_code: p.exit_code,
+            output: p.output.unwrap_or_default().trim().to_owned(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

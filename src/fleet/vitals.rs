@@ -106,40 +106,14 @@ pub fn script(docker_root: &str) -> String {
 
 /// Parses the script's output.
 pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
-    let mut section = "";
-    let (mut loadavg, mut nproc, mut meminfo, mut uptime, mut compose, mut df) = (
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-    );
-    for line in out.lines() {
-        if let Some(name) = line.strip_prefix("@@") {
-            section = match name.trim() {
-                "loadavg" => "loadavg",
-                "nproc" => "nproc",
-                "meminfo" => "meminfo",
-                "uptime" => "uptime",
-                "compose" => "compose",
-                "df" => "df",
-                _ => "",
-            };
-            continue;
-        }
-        let buf = match section {
-            "loadavg" => &mut loadavg,
-            "nproc" => &mut nproc,
-            "meminfo" => &mut meminfo,
-            "uptime" => &mut uptime,
-            "compose" => &mut compose,
-            "df" => &mut df,
-            _ => continue,
-        };
-        buf.push_str(line);
-        buf.push('\n');
-    }
+    let Sections {
+        loadavg,
+        nproc,
+        meminfo,
+        uptime,
+        compose,
+        df,
+    } = sections(out);
     let mut load = loadavg.split_whitespace().map(str::parse::<f64>);
     let (load1, load5) = match (load.next(), load.next()) {
         (Some(Ok(a)), Some(Ok(b))) => (a, b),
@@ -149,45 +123,81 @@ pub fn parse(out: &str, docker_root: &str) -> Result<Vitals, String> {
         .trim()
         .parse()
         .map_err(|_| format!("unreadable CPU count: {:?}", nproc.trim()))?;
-    let mem = |key: &str| -> Result<u64, String> {
-        meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-            .ok_or_else(|| format!("/proc/meminfo has no {key}"))
-    };
     let uptime_s = uptime
         .split_whitespace()
         .next()
         .and_then(|s| s.parse::<f64>().ok())
         .ok_or_else(|| format!("unreadable /proc/uptime: {:?}", uptime.trim()))?;
-    // POSIX df -P: a header, then one line; a long device name never wraps.
-    let fields: Vec<&str> = df
-        .lines()
-        .nth(1)
-        .map(|l| l.split_whitespace().collect())
-        .unwrap_or_default();
-    let kib = |i: usize| -> Result<u64, String> {
-        fields
-            .get(i)
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(|k| k * 1024)
-            .ok_or_else(|| format!("unreadable df output for {docker_root}: {:?}", df.trim()))
-    };
     Ok(Vitals {
         load1,
         load5,
         cpus,
-        mem_total_bytes: mem("MemTotal")?,
-        mem_available_bytes: mem("MemAvailable")?,
-        disk_total_bytes: kib(1)?,
-        disk_free_bytes: kib(3)?,
+        mem_total_bytes: meminfo_bytes(&meminfo, "MemTotal")?,
+        mem_available_bytes: meminfo_bytes(&meminfo, "MemAvailable")?,
+        disk_total_bytes: df_bytes(&df, 1, docker_root)?,
+        disk_free_bytes: df_bytes(&df, 3, docker_root)?,
         docker_root: docker_root.to_owned(),
         uptime_s: uptime_s as u64,
         docker_disk: None,
         compose: compose.lines().map(str::to_owned).collect(),
     })
+}
+
+/// The script's output by section; a section it lacks stays empty.
+#[derive(Default)]
+struct Sections {
+    loadavg: String,
+    nproc: String,
+    meminfo: String,
+    uptime: String,
+    compose: String,
+    df: String,
+}
+
+/// Splits the output at its `@@NAME` markers; lines under an unknown
+/// marker are dropped.
+fn sections(out: &str) -> Sections {
+    let mut s = Sections::default();
+    let mut section = "";
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix("@@") {
+            section = name.trim();
+            continue;
+        }
+        let buf = match section {
+            "loadavg" => &mut s.loadavg,
+            "nproc" => &mut s.nproc,
+            "meminfo" => &mut s.meminfo,
+            "uptime" => &mut s.uptime,
+            "compose" => &mut s.compose,
+            "df" => &mut s.df,
+            _ => continue,
+        };
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    s
+}
+
+/// A /proc/meminfo value (in KiB there) in bytes.
+fn meminfo_bytes(meminfo: &str, key: &str) -> Result<u64, String> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| format!("/proc/meminfo has no {key}"))
+}
+
+/// Field `i` of df's line (in KiB there) in bytes. POSIX df -P: a header,
+/// then one line; a long device name never wraps.
+fn df_bytes(df: &str, i: usize, docker_root: &str) -> Result<u64, String> {
+    df.lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(i))
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|k| k * 1024)
+        .ok_or_else(|| format!("unreadable df output for {docker_root}: {:?}", df.trim()))
 }
 
 /// Reads a host's vitals: Docker's data root from /info, then one exec over

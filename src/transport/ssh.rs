@@ -194,7 +194,6 @@ async fn connect_one(
     via: Option<Arc<SshSession>>,
     accept_new: bool,
 ) -> Result<SshSession, TransportError> {
-    let addr = format!("{}:{}", ep.hostname, ep.port);
     let (closed_tx, closed_rx) = watch::channel(None);
     let host_key = Arc::new(OnceLock::new());
     let handler = ClientHandler {
@@ -203,60 +202,14 @@ async fn connect_one(
         closed: closed_tx,
         host_key: Arc::clone(&host_key),
     };
-    let config = Arc::new(client_config(ep));
-    // Like OpenSSH: ConnectTimeout covers the TCP connect (or channel open
-    // through a jump host) and the server's banner, not what follows.
-    let banner_deadline = tokio::time::Instant::now() + ep.connect_timeout;
-    let too_slow = || TransportError::Timeout {
-        addr: addr.clone(),
-        after: ep.connect_timeout,
-    };
-
     let mut proxy: Option<ProxyProcess> = None;
-    let establish = async {
-        let handshake = match (&via, &ep.proxy_command) {
-            (None, Some(command)) => {
-                let (process, stream) = spawn_proxy(command)?;
-                proxy = Some(process);
-                handshake(config, stream, handler, banner_deadline).await
-            }
-            (None, None) => {
-                let tcp =
-                    tokio::time::timeout_at(banner_deadline, tokio::net::TcpStream::connect(&addr))
-                        .await
-                        .map_err(|_| too_slow())?
-                        .map_err(|e| TransportError::Connect {
-                            addr: addr.clone(),
-                            source: e,
-                        })?;
-                tcp.set_nodelay(true).ok();
-                let tcp = super::tcp::QuickAck::new(tcp);
-                handshake(config, tcp, handler, banner_deadline).await
-            }
-            (Some(jump), _) => {
-                let stream =
-                    tokio::time::timeout_at(banner_deadline, jump.open_tcp(&ep.hostname, ep.port))
-                        .await
-                        .map_err(|_| too_slow())?
-                        .map_err(|e| TransportError::Connect {
-                            addr: addr.clone(),
-                            source: std::io::Error::other(format!("through jump host: {e}")),
-                        })?;
-                handshake(config, stream, handler, banner_deadline).await
-            }
-        };
-        let mut handle = handshake
-            .ok_or_else(too_slow)?
-            .map_err(|e| e.into_transport(&addr))?;
-        authenticate(&mut handle, ep).await?;
-        Ok::<_, TransportError>(handle)
-    };
     let bound = handshake_bound(ep.connect_timeout);
-    let established = tokio::time::timeout(bound, establish)
+    let establishing = establish(ep, via.as_deref(), handler, &mut proxy);
+    let established = tokio::time::timeout(bound, establishing)
         .await
         .unwrap_or_else(|_| {
             Err(TransportError::HandshakeTimeout {
-                addr: addr.clone(),
+                addr: format!("{}:{}", ep.hostname, ep.port),
                 after: bound,
             })
         });
@@ -278,6 +231,83 @@ async fn connect_one(
         jump: via,
         _proxy: proxy,
     })
+}
+
+/// Reaches the server (directly, through `via`, or over the ProxyCommand,
+/// left in `proxy` so its stderr can explain a failure), then handshakes
+/// and authenticates.
+async fn establish(
+    ep: &SshEndpoint,
+    via: Option<&SshSession>,
+    handler: ClientHandler,
+    proxy: &mut Option<ProxyProcess>,
+) -> Result<Handle<ClientHandler>, TransportError> {
+    let addr = format!("{}:{}", ep.hostname, ep.port);
+    let config = Arc::new(client_config(ep));
+    // Like OpenSSH: ConnectTimeout covers the TCP connect (or channel open
+    // through a jump host) and the server's banner, not what follows.
+    let banner_deadline = tokio::time::Instant::now() + ep.connect_timeout;
+    let handshake = match (via, &ep.proxy_command) {
+        (None, Some(command)) => {
+            let (process, stream) = spawn_proxy(command)?;
+            *proxy = Some(process);
+            handshake(config, stream, handler, banner_deadline).await
+        }
+        (None, None) => {
+            let tcp = tcp_stream(ep, &addr, banner_deadline).await?;
+            handshake(config, tcp, handler, banner_deadline).await
+        }
+        (Some(jump), _) => {
+            let stream = jump_stream(jump, ep, &addr, banner_deadline).await?;
+            handshake(config, stream, handler, banner_deadline).await
+        }
+    };
+    let mut handle = handshake
+        .ok_or_else(|| too_slow(ep, &addr))?
+        .map_err(|e| e.into_transport(&addr))?;
+    authenticate(&mut handle, ep).await?;
+    Ok(handle)
+}
+
+/// The server's banner did not arrive within ConnectTimeout.
+fn too_slow(ep: &SshEndpoint, addr: &str) -> TransportError {
+    TransportError::Timeout {
+        addr: addr.to_owned(),
+        after: ep.connect_timeout,
+    }
+}
+
+/// A direct TCP connection to `addr`, by `banner_deadline`.
+async fn tcp_stream(
+    ep: &SshEndpoint,
+    addr: &str,
+    banner_deadline: tokio::time::Instant,
+) -> Result<super::tcp::QuickAck, TransportError> {
+    let tcp = tokio::time::timeout_at(banner_deadline, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| too_slow(ep, addr))?
+        .map_err(|e| TransportError::Connect {
+            addr: addr.to_owned(),
+            source: e,
+        })?;
+    tcp.set_nodelay(true).ok();
+    Ok(super::tcp::QuickAck::new(tcp))
+}
+
+/// A channel through the jump host to the endpoint, by `banner_deadline`.
+async fn jump_stream(
+    jump: &SshSession,
+    ep: &SshEndpoint,
+    addr: &str,
+    banner_deadline: tokio::time::Instant,
+) -> Result<ChannelStream<client::Msg>, TransportError> {
+    tokio::time::timeout_at(banner_deadline, jump.open_tcp(&ep.hostname, ep.port))
+        .await
+        .map_err(|_| too_slow(ep, addr))?
+        .map_err(|e| TransportError::Connect {
+            addr: addr.to_owned(),
+            source: std::io::Error::other(format!("through jump host: {e}")),
+        })
 }
 
 /// russh's handshake over `stream`; `None` if the server's banner has not

@@ -13,8 +13,8 @@ use crate::fleet::{Fleet, FleetState};
 use crate::ops::deploy::prepare::{self, Failure, Mode, PrepareError, Prepared, Ready};
 use crate::ops::deploy::run::NotStarted;
 use crate::ops::deploy::{
-    Control, Delivery, DeployEvent, HostHandle, HostProbe, RunOutcome, SourceRef, compose, image,
-    probe,
+    Control, Delivery, DeployEvent, HostHandle, HostProbe, Plan, RunOutcome, SourceRef, compose,
+    image, probe,
 };
 use crate::transport::api_versions::{self, ApiVersions};
 
@@ -429,35 +429,7 @@ async fn image_from_files(conn: &Connected) -> Result<String, CliError> {
 
 async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exit, CliError> {
     let service = &conn.service;
-    let from_files = match (req.mode, &req.image) {
-        (Mode::Deploy, None) => {
-            let image = image_from_files(conn).await?;
-            if !req.json {
-                println!(
-                    "image {image}: what the compose files of {} say",
-                    service.name
-                );
-            }
-            Some(image)
-        }
-        _ => None,
-    };
-    let prepared = prepare::prepare(
-        service,
-        conn.hosts.clone(),
-        &conn.unreachable(),
-        &prepare::Request {
-            mode: req.mode,
-            image: from_files.or_else(|| req.image.clone()),
-            serial: req.serial.clone(),
-            max_fail: req.max_fail,
-            delivery: req.delivery.clone(),
-            break_lock: req.break_lock,
-        },
-    )
-    .await
-    .map_err(from_prepare)?;
-    let ready = match prepared {
+    let ready = match prepare_request(req, conn).await? {
         Prepared::Ready(ready) => *ready,
         Prepared::NothingToDo(msg) => {
             if req.json {
@@ -496,27 +468,72 @@ async fn run_connected(cli: &Cli, req: &Request, conn: &Connected) -> Result<Exi
         printer.note(&format!("{}: nothing to change", service.name));
         return Ok(Exit::Ok);
     }
+    authorize(cli, conn, mode, &the_plan)?;
+    if !req.yes {
+        confirm(mode, &service.name, &the_plan)?;
+    }
+    let local = source_docker(&req.delivery).await?;
+
+    deployment.local = local.map(crate::ops::deploy::DockerEngine::shared);
+    follow_run(deployment, &mut printer).await
+}
+
+/// Probes and plans; a deploy without --image takes the image the compose
+/// files name, and says so first.
+async fn prepare_request(req: &Request, conn: &Connected) -> Result<Prepared, CliError> {
+    let service = &conn.service;
+    let from_files = match (req.mode, &req.image) {
+        (Mode::Deploy, None) => {
+            let image = image_from_files(conn).await?;
+            if !req.json {
+                println!(
+                    "image {image}: what the compose files of {} say",
+                    service.name
+                );
+            }
+            Some(image)
+        }
+        _ => None,
+    };
+    prepare::prepare(
+        service,
+        conn.hosts.clone(),
+        &conn.unreachable(),
+        &prepare::Request {
+            mode: req.mode,
+            image: from_files.or_else(|| req.image.clone()),
+            serial: req.serial.clone(),
+            max_fail: req.max_fail,
+            delivery: req.delivery.clone(),
+            break_lock: req.break_lock,
+        },
+    )
+    .await
+    .map_err(from_prepare)
+}
+
+/// The read-only policy's word on changing the plan's hosts.
+fn authorize(cli: &Cli, conn: &Connected, mode: Mode, the_plan: &Plan) -> Result<(), CliError> {
     let policy = crate::ops::act::Policy {
         read_only: cli.read_only,
     };
     let specs = conn.state.hosts.iter().map(|h| &h.spec);
     let hosts = the_plan.hosts().map(|h| h.host.as_str());
-    if let Err(refusal) = policy.authorize_deploy(specs, mode, &service.name, hosts) {
-        return Err(err(Exit::Refused, refusal.to_string()));
-    }
-    if !req.yes {
-        confirm(mode, &service.name, &the_plan)?;
-    }
-    let local = match &req.delivery {
+    policy
+        .authorize_deploy(specs, mode, &conn.service.name, hosts)
+        .map_err(|refusal| err(Exit::Refused, refusal.to_string()))
+}
+
+/// The local Docker daemon when the image streams from it: required with
+/// `--from local`, tried when no source was named.
+async fn source_docker(delivery: &Delivery) -> Result<Option<bollard::Docker>, CliError> {
+    match delivery {
         Delivery::Stream {
             from: Some(SourceRef::Local),
-        } => local_docker(true).await?,
-        Delivery::Stream { from: None } => local_docker(false).await?,
-        Delivery::Stream { .. } | Delivery::Registry => None,
-    };
-
-    deployment.local = local.map(crate::ops::deploy::DockerEngine::shared);
-    follow_run(deployment, &mut printer).await
+        } => local_docker(true).await,
+        Delivery::Stream { from: None } => local_docker(false).await,
+        Delivery::Stream { .. } | Delivery::Registry => Ok(None),
+    }
 }
 
 /// A dry run's extra word: a real run's refusal, and where the image would

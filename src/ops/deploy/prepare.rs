@@ -130,28 +130,12 @@ pub async fn prepare(
 ) -> Result<Prepared, PrepareError> {
     check_request(service, &hosts, unreachable, req)?;
     let probes = probe_all(service, &hosts, req).await?;
-    // Locks we are about to break do not make a deploy interrupted.
-    let interrupted = if req.break_lock {
-        let stripped: Vec<HostProbe> = probes
-            .iter()
-            .cloned()
-            .map(|mut p| {
-                p.lock = None;
-                p
-            })
-            .collect();
-        plan::interrupted(&stripped)
-    } else {
-        plan::interrupted(&probes)
-    };
-    let mode = match decide_mode(req, &interrupted) {
-        Some(mode) => mode,
-        None => {
-            return Ok(Prepared::NothingToDo(format!(
-                "no interrupted deploy of {}: nothing to do",
-                service.name
-            )));
-        }
+    let interrupted = interrupted_unless_broken(req, &probes);
+    let Some(mode) = decide_mode(req, &interrupted) else {
+        return Ok(Prepared::NothingToDo(format!(
+            "no interrupted deploy of {}: nothing to do",
+            service.name
+        )));
     };
     let takeover: BTreeSet<String> = if matches!(mode, Mode::Resume | Mode::Recover) {
         interrupted.deploy_ids.clone()
@@ -159,43 +143,12 @@ pub async fn prepare(
         BTreeSet::new()
     };
     let refusal = refusal_for(service, req, mode, &probes, &interrupted, &takeover);
-    let image = match mode {
-        Mode::Deploy => req.image.clone(),
-        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(&probes)),
-        Mode::Recover | Mode::Rollback => None,
-    };
+    let image = image_for(mode, req, &probes);
     let intent = intent_for(mode, image.as_deref())?;
-    let selector = service.container.to_string();
-    let mut candidates = plan::candidates(&probes, &intent, &interrupted.deploy_ids, &selector)
-        .map_err(|e| match e {
-            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
-                fail(Failure::NotFound, format!("{}: {e}", service.name))
-            }
-            plan::PlanError::Compose { .. } => {
-                fail(Failure::Refused, format!("{}: {e}", service.name))
-            }
-        })?;
-    for h in &mut candidates {
-        h.order = order_of(service, h, &probes);
-    }
-    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
-    let the_plan = plan::plan(
-        candidates,
-        &serial,
-        req.max_fail.unwrap_or(service.max_fail),
-    );
-    let id = match (mode, interrupted.deploy_ids.len()) {
-        // Keep one id for the whole rollout, so a later --rollback finds every host.
-        (Mode::Resume, 1) => interrupted
-            .deploy_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(super::new_deploy_id),
-        _ => super::new_deploy_id(),
-    };
+    let the_plan = plan_hosts(service, req, &probes, &intent, &interrupted)?;
     Ok(Prepared::Ready(Box::new(Ready {
         deployment: Deployment {
-            id,
+            id: deploy_id(mode, &interrupted),
             kind: mode,
             service: service.clone(),
             plan: the_plan,
@@ -213,6 +166,75 @@ pub async fn prepare(
         image,
         refusal,
     })))
+}
+
+/// The interrupted deploys; locks we are about to break do not make a
+/// deploy interrupted.
+fn interrupted_unless_broken(req: &Request, probes: &[HostProbe]) -> Interrupted {
+    if !req.break_lock {
+        return plan::interrupted(probes);
+    }
+    let stripped: Vec<HostProbe> = probes
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.lock = None;
+            p
+        })
+        .collect();
+    plan::interrupted(&stripped)
+}
+
+/// The image rolled out: a resume without `--image` finishes the one the
+/// interrupted deploy was rolling out.
+fn image_for(mode: Mode, req: &Request, probes: &[HostProbe]) -> Option<String> {
+    match mode {
+        Mode::Deploy => req.image.clone(),
+        Mode::Resume => req.image.clone().or_else(|| plan::resume_image(probes)),
+        Mode::Recover | Mode::Rollback => None,
+    }
+}
+
+/// Each host's job and order, in batches.
+fn plan_hosts(
+    service: &ServiceSpec,
+    req: &Request,
+    probes: &[HostProbe],
+    intent: &Intent,
+    interrupted: &Interrupted,
+) -> Result<plan::Plan, PrepareError> {
+    let selector = service.container.to_string();
+    let mut candidates = plan::candidates(probes, intent, &interrupted.deploy_ids, &selector)
+        .map_err(|e| match e {
+            plan::PlanError::ContainerMissing { .. } | plan::PlanError::NothingToRollBack => {
+                fail(Failure::NotFound, format!("{}: {e}", service.name))
+            }
+            plan::PlanError::Compose { .. } => {
+                fail(Failure::Refused, format!("{}: {e}", service.name))
+            }
+        })?;
+    for h in &mut candidates {
+        h.order = order_of(service, h, probes);
+    }
+    let serial = req.serial.clone().unwrap_or_else(|| service.serial.clone());
+    Ok(plan::plan(
+        candidates,
+        &serial,
+        req.max_fail.unwrap_or(service.max_fail),
+    ))
+}
+
+/// A resume of one interrupted deploy keeps its id for the whole rollout,
+/// so a later --rollback finds every host.
+fn deploy_id(mode: Mode, interrupted: &Interrupted) -> String {
+    match (mode, interrupted.deploy_ids.len()) {
+        (Mode::Resume, 1) => interrupted
+            .deploy_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(super::new_deploy_id),
+        _ => super::new_deploy_id(),
+    }
 }
 
 /// Refusals that need no host: an unreachable host, `--from` elsewhere.

@@ -110,28 +110,7 @@ async fn host_evidence(
             let events = events.get(&id).cloned().unwrap_or_default();
             async move {
                 let mut ev = ContainerEvidence::default();
-                let inspected = tokio::time::timeout(within, docker.inspect_container(&id, None))
-                    .await
-                    .unwrap_or_else(|_| Err(timed_out(within)));
-                match inspected {
-                    Ok(r) => {
-                        ev.failing_streak = r
-                            .state
-                            .as_ref()
-                            .and_then(|s| s.health.as_ref()?.failing_streak);
-                        ev.health_interval = r
-                            .config
-                            .as_ref()
-                            .and_then(|c| c.healthcheck.as_ref()?.interval)
-                            .and_then(|ns| u64::try_from(ns).ok())
-                            .filter(|ns| *ns > 0)
-                            .map(Duration::from_nanos)
-                            // Docker's default when the image sets none.
-                            .or(Some(Duration::from_secs(30)));
-                        ev.details = Some(ContainerDetails::from_inspect(r));
-                    }
-                    Err(e) => ev.error = Some(format!("inspect: {e}")),
-                }
+                inspect_into(&mut ev, docker, &id, within).await;
                 if needs_logs {
                     let got = tokio::time::timeout(within, logs(docker, &id))
                         .await
@@ -141,26 +120,7 @@ async fn host_evidence(
                         Err(e) => ev.error = Some(format!("logs: {e}")),
                     }
                 }
-                let failures = || {
-                    events
-                        .iter()
-                        .filter(|(action, exit, _)| action == "die" && exit.as_deref() != Some("0"))
-                };
-                ev.failing_since = failures().map(|(_, _, t)| *t).min();
-                ev.failures_seen = failures().count();
-                ev.last_exit = events
-                    .iter()
-                    .rev()
-                    .find(|(action, _, _)| action == "die")
-                    .and_then(|(_, exit, _)| exit.as_deref()?.parse().ok());
-                // The latest turn to unhealthy after the last healthy verdict.
-                ev.unhealthy_since = events
-                    .iter()
-                    .rev()
-                    .take_while(|(action, _, _)| action != "health_status: healthy")
-                    .filter(|(action, _, _)| action == "health_status: unhealthy")
-                    .map(|(_, _, t)| *t)
-                    .min();
+                events_into(&mut ev, &events);
                 (id, ev)
             }
         })
@@ -179,6 +139,61 @@ async fn host_evidence(
         }
     }
     out
+}
+
+/// The container's details and health check timing, or why not.
+async fn inspect_into(
+    ev: &mut ContainerEvidence,
+    docker: &bollard::Docker,
+    id: &str,
+    within: Duration,
+) {
+    let inspected = tokio::time::timeout(within, docker.inspect_container(id, None))
+        .await
+        .unwrap_or_else(|_| Err(timed_out(within)));
+    match inspected {
+        Ok(r) => {
+            ev.failing_streak = r
+                .state
+                .as_ref()
+                .and_then(|s| s.health.as_ref()?.failing_streak);
+            ev.health_interval = r
+                .config
+                .as_ref()
+                .and_then(|c| c.healthcheck.as_ref()?.interval)
+                .and_then(|ns| u64::try_from(ns).ok())
+                .filter(|ns| *ns > 0)
+                .map(Duration::from_nanos)
+                // Docker's default when the image sets none.
+                .or(Some(Duration::from_secs(30)));
+            ev.details = Some(ContainerDetails::from_inspect(r));
+        }
+        Err(e) => ev.error = Some(format!("inspect: {e}")),
+    }
+}
+
+/// "Since" facts from the container's buffered events, oldest first.
+fn events_into(ev: &mut ContainerEvidence, events: &[(String, Option<String>, jiff::Timestamp)]) {
+    let failures = || {
+        events
+            .iter()
+            .filter(|(action, exit, _)| action == "die" && exit.as_deref() != Some("0"))
+    };
+    ev.failing_since = failures().map(|(_, _, t)| *t).min();
+    ev.failures_seen = failures().count();
+    ev.last_exit = events
+        .iter()
+        .rev()
+        .find(|(action, _, _)| action == "die")
+        .and_then(|(_, exit, _)| exit.as_deref()?.parse().ok());
+    // The latest turn to unhealthy after the last healthy verdict.
+    ev.unhealthy_since = events
+        .iter()
+        .rev()
+        .take_while(|(action, _, _)| action != "health_status: healthy")
+        .filter(|(action, _, _)| action == "health_status: unhealthy")
+        .map(|(_, _, t)| *t)
+        .min();
 }
 
 /// A bollard error for a call that did not answer in time.

@@ -145,89 +145,107 @@ pub fn container_lines(
     n: usize,
 ) -> Vec<String> {
     let who = format!("{} {}", c.host, c.name);
-    let mut out = Vec::new();
     let details = ev.and_then(|e| e.details.as_ref());
-    match kind {
+    let mut out = match kind {
         // A rule's matching lines come with its finding.
-        Kind::Rule => {}
+        Kind::Rule => Vec::new(),
         Kind::CrashLoop | Kind::ExitedNonZero | Kind::Dead => {
-            let stopped = details.is_none_or(|d| d.state != crate::fleet::ContainerState::Running);
-            let exit = ev
-                .and_then(|e| e.last_exit)
-                .or(details.and_then(|d| d.exit_code).filter(|_| stopped))
-                .or(c.exit_code)
-                .map_or_else(|| "?".to_owned(), |x| x.to_string());
-            let oom = details.map_or("?", |d| if d.oom_killed { "yes" } else { "no" });
-            let restarts = details
-                .map(|d| d.restart_count)
-                .or(c.restart_count)
-                .map_or_else(|| "?".to_owned(), |r| r.to_string());
-            let mut facts =
-                format!("{who}: exit code {exit}, OOMKilled {oom}, {restarts} restarts");
-            if let Some(t) = details.and_then(|d| docker_time(&d.finished_at)) {
-                facts.push_str(&format!(", last exit {}", clock(t)));
-            }
-            out.push(facts);
+            let mut out = vec![exit_facts(&who, c, ev)];
             out.extend(log_lines(ev, n));
+            out
         }
-        Kind::Unhealthy | Kind::HealthStarting => {
-            let probes = details.map(|d| d.health_log.as_slice()).unwrap_or_default();
-            out.push(format!(
-                "{who}: {} ({} health checks shown, newest last)",
-                c.status,
-                probes.len()
-            ));
-            for p in probes.iter().rev() {
-                let at = docker_time(&p.start).map_or_else(|| "?".to_owned(), clock);
-                let code = p
-                    .exit_code
-                    .map_or_else(|| "?".to_owned(), |x| x.to_string());
-                let output = p.output.lines().last().unwrap_or("").trim();
-                out.push(format!(
-                    "  {at} exit {code}: {}",
-                    crate::redact::clean(output)
-                ));
-            }
-        }
-        Kind::ErrorBurst => {
-            if let Some(e) = errors {
-                let rate = e
-                    .rate_phrase()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default();
-                out.push(format!(
-                    "{who}: {} error lines in the last {window}{rate}, the last:",
-                    e.lines
-                ));
-                let skip = e.recent.len().saturating_sub(n);
-                for line in e.recent.iter().skip(skip) {
-                    out.push(format!("  {}", crate::redact::clean(line)));
-                }
-            }
-        }
-        Kind::ComposeDrift => {
-            let place = crate::fleet::compose::ComposeRef::of(c)
-                .map(|r| {
-                    let dir = r.working_dir.unwrap_or_else(|| "?".into());
-                    format!("project {} in {dir}", r.project)
-                })
-                .unwrap_or_default();
-            out.push(format!("{who}: {place}, running {}", c.image));
-        }
-        Kind::ImageDrift => {
-            let id = details
-                .map(|d| d.image_id.trim_start_matches("sha256:"))
-                .filter(|i| !i.is_empty())
-                .map(|i| format!(" ({})", &i[..i.len().min(12)]))
-                .unwrap_or_default();
-            out.push(format!("{who}: {}{id}", c.image));
-        }
-        Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad => {}
-    }
+        Kind::Unhealthy | Kind::HealthStarting => health_lines(&who, c, details),
+        Kind::ErrorBurst => errors.map_or_else(Vec::new, |e| burst_lines(&who, e, window, n)),
+        Kind::ComposeDrift => vec![compose_drift_line(&who, c)],
+        Kind::ImageDrift => vec![image_drift_line(&who, c, details)],
+        Kind::HostDown | Kind::DiskPressure | Kind::MemoryPressure | Kind::HighLoad => Vec::new(),
+    };
     if let Some(e) = ev.and_then(|e| e.error.as_ref()) {
         out.push(format!("  (evidence incomplete: {e})"));
     }
     out
+}
+
+/// "HOST NAME: exit code …, OOMKilled …, N restarts[, last exit T]". The
+/// latest `die` event's code wins: a restarted container's own state says 0.
+fn exit_facts(who: &str, c: &ContainerInfo, ev: Option<&ContainerEvidence>) -> String {
+    let details = ev.and_then(|e| e.details.as_ref());
+    let stopped = details.is_none_or(|d| d.state != crate::fleet::ContainerState::Running);
+    let exit = ev
+        .and_then(|e| e.last_exit)
+        .or(details.and_then(|d| d.exit_code).filter(|_| stopped))
+        .or(c.exit_code)
+        .map_or_else(|| "?".to_owned(), |x| x.to_string());
+    let oom = details.map_or("?", |d| if d.oom_killed { "yes" } else { "no" });
+    let restarts = details
+        .map(|d| d.restart_count)
+        .or(c.restart_count)
+        .map_or_else(|| "?".to_owned(), |r| r.to_string());
+    let mut facts = format!("{who}: exit code {exit}, OOMKilled {oom}, {restarts} restarts");
+    if let Some(t) = details.and_then(|d| docker_time(&d.finished_at)) {
+        facts.push_str(&format!(", last exit {}", clock(t)));
+    }
+    facts
+}
+
+/// The status, then the health log's probes, newest last.
+fn health_lines(who: &str, c: &ContainerInfo, details: Option<&ContainerDetails>) -> Vec<String> {
+    let probes = details.map(|d| d.health_log.as_slice()).unwrap_or_default();
+    let mut out = vec![format!(
+        "{who}: {} ({} health checks shown, newest last)",
+        c.status,
+        probes.len()
+    )];
+    for p in probes.iter().rev() {
+        let at = docker_time(&p.start).map_or_else(|| "?".to_owned(), clock);
+        let code = p
+            .exit_code
+            .map_or_else(|| "?".to_owned(), |x| x.to_string());
+        let output = p.output.lines().last().unwrap_or("").trim();
+        out.push(format!(
+            "  {at} exit {code}: {}",
+            crate::redact::clean(output)
+        ));
+    }
+    out
+}
+
+/// How many error lines in the window, then the last `n` of them.
+fn burst_lines(who: &str, e: &ErrorCount, window: &str, n: usize) -> Vec<String> {
+    let rate = e
+        .rate_phrase()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let mut out = vec![format!(
+        "{who}: {} error lines in the last {window}{rate}, the last:",
+        e.lines
+    )];
+    let skip = e.recent.len().saturating_sub(n);
+    for line in e.recent.iter().skip(skip) {
+        out.push(format!("  {}", crate::redact::clean(line)));
+    }
+    out
+}
+
+/// Which Compose project the drifted container belongs to, and where.
+fn compose_drift_line(who: &str, c: &ContainerInfo) -> String {
+    let place = crate::fleet::compose::ComposeRef::of(c)
+        .map(|r| {
+            let dir = r.working_dir.unwrap_or_else(|| "?".into());
+            format!("project {} in {dir}", r.project)
+        })
+        .unwrap_or_default();
+    format!("{who}: {place}, running {}", c.image)
+}
+
+/// The image the container runs, with the short id it was created from.
+fn image_drift_line(who: &str, c: &ContainerInfo, details: Option<&ContainerDetails>) -> String {
+    let id = details
+        .map(|d| d.image_id.trim_start_matches("sha256:"))
+        .filter(|i| !i.is_empty())
+        .map(|i| format!(" ({})", &i[..i.len().min(12)]))
+        .unwrap_or_default();
+    format!("{who}: {}{id}", c.image)
 }
 
 /// The last `n` log lines, stderr first: the newest stderr lines, topped up

@@ -76,38 +76,57 @@ pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
         }
         let _ = writeln!(md, "Next: `{}`\n", g.suggestion);
     }
+    timeline_section(&mut md, s);
+    audit_section(&mut md, s.audit);
+    vitals_section(&mut md, fleet, s.vitals);
+    md
+}
+
+/// The newest timeline entries, and how to see the rest: a crash loop
+/// alone fills pages.
+fn timeline_section(md: &mut String, s: &Snapshot) {
     let _ = writeln!(md, "### Timeline (last {})\n", s.window);
     if s.timeline.is_empty() {
         let _ = writeln!(md, "No events of the affected services.\n");
-    } else {
-        // The newest; a crash loop alone fills pages.
-        let skip = s.timeline.len().saturating_sub(TIMELINE_LINES);
-        let mut lines: Vec<String> = Vec::new();
-        if skip > 0 {
-            lines.push(format!(
-                "… {skip} earlier events (flotilla events SERVICE --since {})",
-                s.window
-            ));
-        }
-        lines.extend(s.timeline.iter().skip(skip).map(timeline::line));
-        let _ = writeln!(md, "{}", fenced(&lines.join("\n")));
+        return;
     }
+    let skip = s.timeline.len().saturating_sub(TIMELINE_LINES);
+    let mut lines: Vec<String> = Vec::new();
+    if skip > 0 {
+        lines.push(format!(
+            "… {skip} earlier events (flotilla events SERVICE --since {})",
+            s.window
+        ));
+    }
+    lines.extend(s.timeline.iter().skip(skip).map(timeline::line));
+    let _ = writeln!(md, "{}", fenced(&lines.join("\n")));
+}
+
+/// The audit log's recent records, one line each.
+fn audit_section(md: &mut String, audit: &[AuditRecord]) {
     let _ = writeln!(md, "### Recent flotilla actions\n");
-    if s.audit.is_empty() {
+    if audit.is_empty() {
         let _ = writeln!(md, "None recorded.\n");
-    } else {
-        let lines: Vec<String> = s
-            .audit
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {} {} {} by {}: {}",
-                    r.time, r.host, r.action, r.container, r.user, r.result
-                )
-            })
-            .collect();
-        let _ = writeln!(md, "{}", fenced(&lines.join("\n")));
+        return;
     }
+    let lines: Vec<String> = audit
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} by {}: {}",
+                r.time, r.host, r.action, r.container, r.user, r.result
+            )
+        })
+        .collect();
+    let _ = writeln!(md, "{}", fenced(&lines.join("\n")));
+}
+
+/// A table row per host: its vitals, or why there are none.
+fn vitals_section(
+    md: &mut String,
+    fleet: &FleetState,
+    vitals: &BTreeMap<String, Result<Vitals, String>>,
+) {
     let _ = writeln!(md, "### Host vitals\n");
     let _ = writeln!(
         md,
@@ -116,7 +135,7 @@ pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
     let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
     for h in &fleet.hosts {
         let name = &h.spec.name;
-        match s.vitals.get(name) {
+        match vitals.get(name) {
             Some(Ok(v)) => {
                 let _ = writeln!(
                     md,
@@ -143,7 +162,6 @@ pub fn snapshot(fleet: &FleetState, s: &Snapshot) -> String {
             }
         }
     }
-    md
 }
 
 /// Table- and heading-safe text: cleaned, one line, and inert where it is

@@ -26,20 +26,7 @@ impl App {
                 }
             },
             Overlay::Help { scroll } => {
-                let page = self.page();
-                self.overlay = match self.keymap.action(&key) {
-                    Some(Action::Down) => Overlay::Help { scroll: scroll + 1 },
-                    Some(Action::Up) => Overlay::Help {
-                        scroll: scroll.saturating_sub(1),
-                    },
-                    Some(Action::PageDown) => Overlay::Help {
-                        scroll: scroll + page,
-                    },
-                    Some(Action::PageUp) => Overlay::Help {
-                        scroll: scroll.saturating_sub(page),
-                    },
-                    _ => Overlay::None,
-                };
+                self.overlay = self.help_scrolled(scroll, &key);
                 Vec::new()
             }
             Overlay::HostKey {
@@ -47,38 +34,7 @@ impl App {
                 host_name,
                 address,
                 problem,
-            } => match (self.keymap.dialog_action(&key), &problem) {
-                (
-                    Some(Action::Confirm),
-                    crate::fleet::HostKeyProblem::Unknown {
-                        name, key, file, ..
-                    },
-                ) => {
-                    self.say(format!("trusting {host_name}'s key; connecting…"));
-                    let cmd = crate::fleet::HostCommand::TrustKey {
-                        name: name.clone(),
-                        key: key.clone(),
-                        file: file.clone(),
-                    };
-                    vec![AppEffect::Host(host, cmd)]
-                }
-                (Some(Action::Cancel | Action::Confirm), _) => {
-                    self.declined_keys.insert(super::key_id(&problem));
-                    self.fail(format!(
-                        "{host_name}: host key not trusted; the host stays refused"
-                    ));
-                    Vec::new()
-                }
-                _ => {
-                    self.overlay = Overlay::HostKey {
-                        host,
-                        host_name,
-                        address,
-                        problem,
-                    };
-                    Vec::new()
-                }
-            },
+            } => self.on_host_key_dialog(host, host_name, address, problem, key),
             // Only a yes aborts; any other key keeps the deploy going.
             Overlay::ConfirmAbort => {
                 let msgs = match self.keymap.dialog_action(&key) {
@@ -88,6 +44,68 @@ impl App {
                     )],
                 };
                 self.apply(msgs)
+            }
+        }
+    }
+
+    /// Help scrolls with the movement keys; any other key closes it.
+    fn help_scrolled(&self, scroll: usize, key: &KeyEvent) -> Overlay {
+        let page = self.page();
+        match self.keymap.action(key) {
+            Some(Action::Down) => Overlay::Help { scroll: scroll + 1 },
+            Some(Action::Up) => Overlay::Help {
+                scroll: scroll.saturating_sub(1),
+            },
+            Some(Action::PageDown) => Overlay::Help {
+                scroll: scroll + page,
+            },
+            Some(Action::PageUp) => Overlay::Help {
+                scroll: scroll.saturating_sub(page),
+            },
+            _ => Overlay::None,
+        }
+    }
+
+    /// Yes trusts an unknown host key; no (or yes to a changed key) leaves
+    /// the host refused; anything else leaves the question open.
+    fn on_host_key_dialog(
+        &mut self,
+        host: crate::fleet::HostId,
+        host_name: String,
+        address: String,
+        problem: crate::fleet::HostKeyProblem,
+        key: KeyEvent,
+    ) -> Vec<AppEffect> {
+        match (self.keymap.dialog_action(&key), &problem) {
+            (
+                Some(Action::Confirm),
+                crate::fleet::HostKeyProblem::Unknown {
+                    name, key, file, ..
+                },
+            ) => {
+                self.say(format!("trusting {host_name}'s key; connecting…"));
+                let cmd = crate::fleet::HostCommand::TrustKey {
+                    name: name.clone(),
+                    key: key.clone(),
+                    file: file.clone(),
+                };
+                vec![AppEffect::Host(host, cmd)]
+            }
+            (Some(Action::Cancel | Action::Confirm), _) => {
+                self.declined_keys.insert(super::key_id(&problem));
+                self.fail(format!(
+                    "{host_name}: host key not trusted; the host stays refused"
+                ));
+                Vec::new()
+            }
+            _ => {
+                self.overlay = Overlay::HostKey {
+                    host,
+                    host_name,
+                    address,
+                    problem,
+                };
+                Vec::new()
             }
         }
     }

@@ -155,21 +155,7 @@ impl DeployState {
 
     /// Folds one executor event into the rows.
     pub fn apply(&mut self, ev: DeployEvent) {
-        // Events without rows of their own become notes, worded as the CLI words them.
-        if matches!(
-            ev,
-            DeployEvent::ImageSource { .. }
-                | DeployEvent::LockHeld { .. }
-                | DeployEvent::Warning { .. }
-                | DeployEvent::PreDeploy { .. }
-                | DeployEvent::PreDeployDone { .. }
-                | DeployEvent::Stopped { .. }
-        ) && let Some(text) = ev.describe()
-        {
-            for line in text.lines() {
-                self.note(line.to_owned());
-            }
-        }
+        self.note_event(&ev);
         match ev {
             DeployEvent::Plan { .. }
             | DeployEvent::Locked { .. }
@@ -196,15 +182,7 @@ impl DeployState {
                 replica,
                 status,
                 remaining_s,
-            } => {
-                if let Some(r) = self.row(&host) {
-                    let status = match replica {
-                        Some(replica) => format!("{replica} {status}"),
-                        None => status,
-                    };
-                    r.wait = Some((status, remaining_s));
-                }
-            }
+            } => self.health_wait(&host, replica, status, remaining_s),
             DeployEvent::HostDone {
                 host,
                 outcome,
@@ -238,6 +216,42 @@ impl DeployState {
                     reason,
                 });
             }
+        }
+    }
+
+    /// Events without rows of their own become notes, worded as the CLI
+    /// words them.
+    fn note_event(&mut self, ev: &DeployEvent) {
+        if matches!(
+            ev,
+            DeployEvent::ImageSource { .. }
+                | DeployEvent::LockHeld { .. }
+                | DeployEvent::Warning { .. }
+                | DeployEvent::PreDeploy { .. }
+                | DeployEvent::PreDeployDone { .. }
+                | DeployEvent::Stopped { .. }
+        ) && let Some(text) = ev.describe()
+        {
+            for line in text.lines() {
+                self.note(line.to_owned());
+            }
+        }
+    }
+
+    /// A host's row shows the health status it waits on, and for how long yet.
+    fn health_wait(
+        &mut self,
+        host: &str,
+        replica: Option<ReplicaRef>,
+        status: String,
+        remaining_s: u64,
+    ) {
+        if let Some(r) = self.row(host) {
+            let status = match replica {
+                Some(replica) => format!("{replica} {status}"),
+                None => status,
+            };
+            r.wait = Some((status, remaining_s));
         }
     }
 

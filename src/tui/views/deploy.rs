@@ -204,36 +204,43 @@ fn what_now(
             ),
             theme.running,
         ),
-        (Phase::Finished, _) => match &d.finished {
-            Some(f) => {
-                let style = match f.outcome {
-                    RunOutcome::Succeeded => theme.healthy,
-                    _ => theme.error,
-                };
-                let reason = f
-                    .reason
-                    .as_ref()
-                    .map_or_else(String::new, |r| format!(" ({r})"));
-                Span::styled(
-                    format!(
-                        "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   {} roll back   {} close",
-                        RunOutcome::label(f.outcome),
-                        f.deployed,
-                        f.failed,
-                        f.skipped,
-                        f.elapsed_ms as f64 / 1000.0,
-                        k(Action::DeployRollback),
-                        k(Action::Back)
-                    ),
-                    style,
-                )
-            }
-            None => Span::styled(
-                d.error.clone().unwrap_or_else(|| "finished".into()),
-                theme.error,
-            ),
-        },
+        (Phase::Finished, _) => finished_line(d, keys, theme),
         (Phase::Preparing | Phase::Failed, _) => Span::raw(""),
+    }
+}
+
+/// How the run ended, in numbers, and the keys that act on it now; or why
+/// it could not run.
+fn finished_line(d: &DeployState, keys: &Keymap, theme: &Theme) -> Span<'static> {
+    let k = |a: Action| keys.hint(a);
+    match &d.finished {
+        Some(f) => {
+            let style = match f.outcome {
+                RunOutcome::Succeeded => theme.healthy,
+                _ => theme.error,
+            };
+            let reason = f
+                .reason
+                .as_ref()
+                .map_or_else(String::new, |r| format!(" ({r})"));
+            Span::styled(
+                format!(
+                    "{}{reason}: {} deployed, {} failed, {} skipped in {:.1}s   {} roll back   {} close",
+                    RunOutcome::label(f.outcome),
+                    f.deployed,
+                    f.failed,
+                    f.skipped,
+                    f.elapsed_ms as f64 / 1000.0,
+                    k(Action::DeployRollback),
+                    k(Action::Back)
+                ),
+                style,
+            )
+        }
+        None => Span::styled(
+            d.error.clone().unwrap_or_else(|| "finished".into()),
+            theme.error,
+        ),
     }
 }
 

@@ -2,10 +2,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, TableState};
 
-use crate::fleet::{ContainerState, Health, Link};
+use crate::fleet::{ContainerState, Health, HostState, Link};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -14,65 +15,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         "HOST", "ADDRESS", "STATE", "RTT", "DOCKER", "VIA", "RUNNING", "PROBLEMS",
     ])
     .style(theme.header);
-    let rows: Vec<Row> = app
-        .fleet
-        .hosts
-        .iter()
-        .map(|h| {
-            let (state, style) = match &h.link {
-                Link::Up { .. } => ("up".to_owned(), theme.ok),
-                Link::Connecting { attempt: 0 } => ("connecting".to_owned(), theme.starting),
-                Link::Connecting { attempt } => {
-                    (format!("reconnecting (#{attempt})"), theme.starting)
-                }
-                Link::Down {
-                    reason,
-                    retry_in: Some(d),
-                } => (
-                    format!("down, retry in {}s: {reason}", d.as_secs()),
-                    theme.down,
-                ),
-                Link::Down {
-                    reason,
-                    retry_in: None,
-                } => (format!("down: {reason}"), theme.down),
-            };
-            let info = h.info.as_ref();
-            let running = h.containers.iter().filter(|c| c.is_running()).count();
-            let problems = h
-                .containers
-                .iter()
-                .filter(|c| {
-                    c.health == Some(Health::Unhealthy)
-                        || c.state == ContainerState::Restarting
-                        || (c.state == ContainerState::Exited && c.exit_code.unwrap_or(0) != 0)
-                })
-                .count();
-            Row::new(vec![
-                Cell::from(h.spec.name.clone()),
-                Cell::from(h.spec.address.clone()),
-                Cell::from(Span::styled(state, style)),
-                Cell::from(
-                    h.rtt
-                        .filter(|_| h.is_up())
-                        .map_or("-".into(), |d| format!("{:.1}ms", d.as_secs_f64() * 1000.0)),
-                ),
-                Cell::from(info.map_or("-".into(), |i| {
-                    format!("{} (API {})", i.docker_version, i.api_version)
-                })),
-                Cell::from(info.map_or("-".into(), |i| i.tunnel.clone())),
-                Cell::from(format!("{running}/{}", h.containers.len())),
-                Cell::from(Span::styled(
-                    problems.to_string(),
-                    if problems > 0 {
-                        theme.unhealthy
-                    } else {
-                        theme.dim
-                    },
-                )),
-            ])
-        })
-        .collect();
+    let rows: Vec<Row> = app.fleet.hosts.iter().map(|h| host_row(h, theme)).collect();
     let widths = [
         Constraint::Max(14),
         Constraint::Max(16),
@@ -90,6 +33,65 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let table = super::list_table(rows, widths.to_vec(), header, title, theme);
     let mut state = TableState::default().with_selected(Some(app.state.hosts.selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// One host's row: its link, round trip, Docker, and container counts.
+fn host_row(h: &HostState, theme: &Theme) -> Row<'static> {
+    let (state, style) = link_state(&h.link, theme);
+    let info = h.info.as_ref();
+    let running = h.containers.iter().filter(|c| c.is_running()).count();
+    let problems = h
+        .containers
+        .iter()
+        .filter(|c| {
+            c.health == Some(Health::Unhealthy)
+                || c.state == ContainerState::Restarting
+                || (c.state == ContainerState::Exited && c.exit_code.unwrap_or(0) != 0)
+        })
+        .count();
+    Row::new(vec![
+        Cell::from(h.spec.name.clone()),
+        Cell::from(h.spec.address.clone()),
+        Cell::from(Span::styled(state, style)),
+        Cell::from(
+            h.rtt
+                .filter(|_| h.is_up())
+                .map_or("-".into(), |d| format!("{:.1}ms", d.as_secs_f64() * 1000.0)),
+        ),
+        Cell::from(info.map_or("-".into(), |i| {
+            format!("{} (API {})", i.docker_version, i.api_version)
+        })),
+        Cell::from(info.map_or("-".into(), |i| i.tunnel.clone())),
+        Cell::from(format!("{running}/{}", h.containers.len())),
+        Cell::from(Span::styled(
+            problems.to_string(),
+            if problems > 0 {
+                theme.unhealthy
+            } else {
+                theme.dim
+            },
+        )),
+    ])
+}
+
+/// The STATE column: the link in words, and its colour.
+fn link_state(link: &Link, theme: &Theme) -> (String, Style) {
+    match link {
+        Link::Up { .. } => ("up".to_owned(), theme.ok),
+        Link::Connecting { attempt: 0 } => ("connecting".to_owned(), theme.starting),
+        Link::Connecting { attempt } => (format!("reconnecting (#{attempt})"), theme.starting),
+        Link::Down {
+            reason,
+            retry_in: Some(d),
+        } => (
+            format!("down, retry in {}s: {reason}", d.as_secs()),
+            theme.down,
+        ),
+        Link::Down {
+            reason,
+            retry_in: None,
+        } => (format!("down: {reason}"), theme.down),
+    }
 }
 
 #[cfg(test)]

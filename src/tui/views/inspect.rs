@@ -143,10 +143,16 @@ fn detail_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
     section("ports", &d.ports, &mut out);
     let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     section("labels", &labels, &mut out);
-    out.push(Line::from(Span::styled(
+    out.extend(health_log_lines(d, theme));
+    out
+}
+
+/// The health log's probes under a heading, each coloured by its exit code.
+fn health_log_lines(d: &ContainerDetails, theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = vec![Line::from(Span::styled(
         format!("health log ({})", d.health_log.len()),
         theme.header,
-    )));
+    ))];
     for p in &d.health_log {
         let style = if p.exit_code == Some(0) {
             theme.ok

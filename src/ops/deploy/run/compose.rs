@@ -10,14 +10,15 @@ use super::compose_first::Project;
 use super::host::Report;
 use super::{Run, millis};
 use crate::config::Order;
+use crate::fleet::compose::file::Tool;
 use crate::ops::deploy::DeployError;
-use crate::ops::deploy::compose::{self, ComposeTarget, Up};
+use crate::ops::deploy::compose::{self, ComposeTarget, Found, Up};
 use crate::ops::deploy::engine::Engine;
 use crate::ops::deploy::event::{HostOutcome, Step};
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::order::{beside_half_done, decide};
 use crate::ops::deploy::plan::PlannedHost;
-use crate::ops::deploy::probe;
+use crate::ops::deploy::probe::{self, ContainerSnap};
 use crate::transport::Remote;
 
 /// Output kept from one Compose command on the host.
@@ -59,47 +60,17 @@ impl Run<'_> {
         };
         self.audit_step(ph, "image", &Ok(()));
         report.timings.image_ms = millis(t0.elapsed());
-        let found = match self
-            .compose_run(remote, &compose::read_script(t), false)
-            .await
-        {
-            Ok(out) => compose::parse_read(&out),
-            Err(e) => return unchanged(report, format!("reading the project directory: {e}")),
+        let (tool, found) = match self.compose_project(remote, t).await {
+            Ok(got) => got,
+            Err(e) => return unchanged(report, e),
         };
-        let Some(tool) = found.tool else {
-            return unchanged(
-                report,
-                "Compose-managed, but the host has neither `docker compose` nor `docker-compose`"
-                    .into(),
-            );
-        };
-        if !found.ours() {
-            return unchanged(
-                report,
-                format!(
-                    "{}/{} is not flotilla's: flotilla pins images in that file only when it \
-                     wrote it; move its settings into {} (or remove it) and deploy again",
-                    t.working_dir, t.override_file, t.file
-                ),
-            );
-        }
         if self.aborted() {
             report.outcome = HostOutcome::Skipped;
             return;
         }
-        let current = match probe::probe_host(host, engine, &self.d.service, None).await {
-            Ok(p) => p
-                .replicas
-                .into_iter()
-                .filter_map(|r| r.current)
-                .collect::<Vec<_>>(),
-            Err(e) => return unchanged(report, e.to_string()),
-        };
-        let ids: Vec<&str> = current.iter().map(|c| c.image_id.as_str()).collect();
-        let order = match current.first() {
-            _ if beside_half_done(&ids, &image_id) => Some(Order::StartFirst),
-            Some(c) => Some(decide(self.d.service.order, &c.exposure).0),
-            None => None,
+        let (current, order) = match self.compose_order(engine, host, &image_id).await {
+            Ok(got) => got,
+            Err(e) => return unchanged(report, e),
         };
         let p = Project {
             remote,
@@ -115,6 +86,61 @@ impl Run<'_> {
         } else {
             self.compose_recreate(engine, &p, report).await;
         }
+    }
+
+    /// The project's tool and files, or why the host stays as it is: no
+    /// Compose there, or an override flotilla did not write.
+    async fn compose_project(
+        &self,
+        remote: &Remote,
+        t: &ComposeTarget,
+    ) -> Result<(Tool, Found), String> {
+        let found = match self
+            .compose_run(remote, &compose::read_script(t), false)
+            .await
+        {
+            Ok(out) => compose::parse_read(&out),
+            Err(e) => return Err(format!("reading the project directory: {e}")),
+        };
+        let Some(tool) = found.tool else {
+            return Err(
+                "Compose-managed, but the host has neither `docker compose` nor `docker-compose`"
+                    .into(),
+            );
+        };
+        if !found.ours() {
+            return Err(format!(
+                "{}/{} is not flotilla's: flotilla pins images in that file only when it \
+                 wrote it; move its settings into {} (or remove it) and deploy again",
+                t.working_dir, t.override_file, t.file
+            ));
+        }
+        Ok((tool, found))
+    }
+
+    /// The service's containers as they run now, and the order to replace
+    /// them in: start-first finishes a half-done start-first run.
+    async fn compose_order(
+        &self,
+        engine: &dyn Engine,
+        host: &str,
+        image_id: &str,
+    ) -> Result<(Vec<ContainerSnap>, Option<Order>), String> {
+        let current = match probe::probe_host(host, engine, &self.d.service, None).await {
+            Ok(p) => p
+                .replicas
+                .into_iter()
+                .filter_map(|r| r.current)
+                .collect::<Vec<_>>(),
+            Err(e) => return Err(e.to_string()),
+        };
+        let ids: Vec<&str> = current.iter().map(|c| c.image_id.as_str()).collect();
+        let order = match current.first() {
+            _ if beside_half_done(&ids, image_id) => Some(Order::StartFirst),
+            Some(c) => Some(decide(self.d.service.order, &c.exposure).0),
+            None => None,
+        };
+        Ok((current, order))
     }
 
     /// Stop-first: `up` recreates the containers from the files.
@@ -172,9 +198,21 @@ impl Run<'_> {
             report.image = ph.to.clone();
             return;
         };
-        // Back: the override as it was, and Compose recreates from it.
+        self.recreate_failed(engine, p, e, report).await;
+    }
+
+    /// Back: the override as it was, and Compose recreates from it.
+    async fn recreate_failed(
+        &self,
+        engine: &dyn Engine,
+        p: &Project<'_>,
+        e: DeployError,
+        report: &mut Report,
+    ) {
+        let (t, ph) = (p.t, p.ph);
         report.error = Some(e.to_string());
-        step(
+        self.compose_step(
+            ph.host.as_str(),
             Step::RollingBack,
             format!("{} back as it was", t.override_file),
         );
