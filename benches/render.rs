@@ -33,6 +33,7 @@ fn fleet() -> FleetState {
         source: None,
         hosts,
         ui: Default::default(),
+        alerts: Default::default(),
     };
     let mut state = FleetState::new(&inventory);
     for h in 0..HOSTS {

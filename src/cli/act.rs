@@ -278,6 +278,7 @@ mod tests {
         let mut s = FleetState::new(&Inventory {
             source: None,
             ui: Default::default(),
+            alerts: Default::default(),
             hosts: vec![spec("a"), spec("b")],
         });
         let mut a = HostState::new(spec("a"));

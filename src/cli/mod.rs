@@ -10,10 +10,10 @@ pub mod exit;
 pub mod hook;
 pub mod logs;
 pub mod persist;
+pub mod silence;
 pub mod table;
 pub mod triage;
 pub mod watch;
-pub mod webhook;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,8 +64,12 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Docker events of every host and flotilla's audit records, in time order.
     Events(events::EventsArgs),
-    /// Print findings as they appear and resolve; optionally autoheal.
+    /// Print findings as they appear and resolve, send them to webhooks;
+    /// optionally autoheal.
     Watch(watch::WatchArgs),
+    /// Hold back watch's notifications about a service, host or container
+    /// for a while (`silence api --for 1h`); without a target, list silences.
+    Silence(silence::SilenceArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -570,6 +574,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Triage(a)) => triage::run(&cli, a).await,
         Some(Command::Events(a)) => events::run(&cli, a).await,
         Some(Command::Watch(a)) => watch::run(&cli, a).await,
+        Some(Command::Silence(a)) => silence::run(&cli, a),
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,

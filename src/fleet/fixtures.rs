@@ -112,6 +112,7 @@ pub fn sample_fleet() -> FleetState {
     let inventory = Inventory {
         source: None,
         ui: Default::default(),
+        alerts: Default::default(),
         hosts: vec![
             spec("fleet-1", &["web"]),
             spec("fleet-2", &["web"]),

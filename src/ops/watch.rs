@@ -1,87 +1,10 @@
-//! `flotilla watch`: which findings are new or resolved between two looks,
-//! and the autoheal guard rails. Pure; the verb drives it from Docker events.
+//! `flotilla watch`: the autoheal guard rails and who opted in. Pure; the
+//! verb drives it from Docker events (what to announce: `ops::alerts`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::triage::{Evidence, Finding, GroupOptions, Kind, Severity};
-use crate::fleet::{ContainerInfo, ContainerState, FleetState, Health, HostState};
-
-/// A finding's identity across looks (its wording changes as time passes).
-pub type Key = (Kind, String, Option<String>);
-
-pub fn key(f: &Finding) -> Key {
-    (f.kind, f.host.clone(), f.container.clone())
-}
-
-/// Findings that appeared and those that went away since `before`; `before`
-/// becomes `now`.
-pub fn diff(before: &mut BTreeMap<Key, Finding>, now: &[Finding]) -> (Vec<Finding>, Vec<Finding>) {
-    let mut next: BTreeMap<Key, Finding> = now.iter().map(|f| (key(f), f.clone())).collect();
-    let appeared = now
-        .iter()
-        .filter(|f| !before.contains_key(&key(f)))
-        .cloned()
-        .collect();
-    let resolved = before
-        .iter()
-        .filter(|(k, _)| !next.contains_key(k))
-        .map(|(_, f)| f.clone())
-        .collect();
-    std::mem::swap(before, &mut next);
-    (appeared, resolved)
-}
-
-/// The Slack-compatible one-line `text` of a notification: a marker, what
-/// and where in triage's words (with "since"), and the command to run next:
-/// ":red_circle: shop-crashloop-1 crash-looping on 1/3 hosts (fleet-1) since
-/// 06:02 UTC — flotilla logs shop-crashloop-1 --host fleet-1 -n 50 -t".
-pub fn slack_text(event: &str, fleet: &FleetState, f: &Finding, now: jiff::Timestamp) -> String {
-    let opts = GroupOptions {
-        per_container: true,
-        ..GroupOptions::default()
-    };
-    let grouped = super::triage::group(
-        fleet,
-        std::slice::from_ref(f),
-        &Evidence::default(),
-        &opts,
-        now,
-    );
-    let (what, next) = match grouped.first() {
-        Some(g) => (g.summary.clone(), Some(g.suggestion.clone())),
-        None => (plain_what(f), None),
-    };
-    let text = match (event, next) {
-        ("resolved", _) => format!(":white_check_mark: resolved: {what}"),
-        (_, Some(next)) => format!("{} {what} — {next}", marker(f.severity)),
-        (_, None) => format!("{} {what}", marker(f.severity)),
-    };
-    slack_escape(&text)
-}
-
-/// "fleet-1 shop-web-1: unhealthy: Up 3 minutes" when grouping has no words.
-fn plain_what(f: &Finding) -> String {
-    match &f.container {
-        Some(c) => format!("{} on {}: {}", c, f.host, f.summary),
-        None => format!("{}: {}", f.host, f.summary),
-    }
-}
-
-fn marker(sev: Severity) -> &'static str {
-    match sev {
-        Severity::Critical | Severity::High => ":red_circle:",
-        Severity::Medium => ":large_orange_circle:",
-        Severity::Low => ":large_yellow_circle:",
-    }
-}
-
-/// Slack reads `<…>` as links and `&` as an entity; container output may hold both.
-pub fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use crate::fleet::{ContainerInfo, ContainerState, Health, HostState};
 
 /// A deploy holds the host's lock: a `flotilla.lock` container exists.
 pub fn deploy_in_progress(host: &HostState) -> bool {
@@ -202,54 +125,6 @@ impl Autoheal {
 mod tests {
     use super::*;
     use crate::fleet::fixtures::sample_fleet;
-    use crate::ops::triage::assess;
-
-    #[test]
-    fn diff_reports_new_then_resolved_once() {
-        let mut fleet = sample_fleet();
-        let mut seen = BTreeMap::new();
-        let first = assess(&fleet, &BTreeMap::new());
-        let (new, gone) = diff(&mut seen, &first);
-        assert_eq!((new.len(), gone.len()), (first.len(), 0));
-        let (new, gone) = diff(&mut seen, &first);
-        assert_eq!((new.len(), gone.len()), (0, 0), "nothing changed");
-        // The sick container turns healthy.
-        for c in &mut fleet.hosts[0].containers {
-            if c.name == "shop-sick-1" {
-                c.health = Some(Health::Healthy);
-            }
-        }
-        let (new, gone) = diff(&mut seen, &assess(&fleet, &BTreeMap::new()));
-        assert!(new.is_empty());
-        assert_eq!(gone.len(), 1);
-        assert_eq!(gone[0].kind, Kind::Unhealthy);
-    }
-
-    #[test]
-    fn slack_text_names_what_where_since_and_next() {
-        let fleet = sample_fleet();
-        let findings = assess(&fleet, &BTreeMap::new());
-        let crash = findings
-            .iter()
-            .find(|f| f.kind == Kind::CrashLoop)
-            .expect("crash loop");
-        let now: jiff::Timestamp = "2026-11-25T20:00:00Z".parse().expect("time");
-        let text = slack_text("new", &fleet, crash, now);
-        assert!(
-            text.starts_with(":red_circle: shop-crashloop-1 crash-looping on 1/3 hosts (fleet-1)"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with(" — flotilla logs shop-crashloop-1 --host fleet-1 -n 50 -t"),
-            "{text}"
-        );
-        let gone = slack_text("resolved", &fleet, crash, now);
-        assert!(
-            gone.starts_with(":white_check_mark: resolved: shop-crashloop-1"),
-            "{gone}"
-        );
-        assert_eq!(slack_escape("a <b> & c"), "a &lt;b&gt; &amp; c");
-    }
 
     fn opted(host: &HostState, c: &ContainerInfo) -> bool {
         opted_in(&host.spec.name, c, &[])

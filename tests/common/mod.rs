@@ -373,6 +373,10 @@ impl Testbed {
     /// records to `audit`; run it with `run`.
     pub fn verb(&self, audit: &Path, args: &[&str]) -> Command {
         let mut cmd = flotilla();
+        // State (watch's memory, silences) beside the audit file: per test.
+        if let Some(dir) = audit.parent() {
+            cmd.env("XDG_STATE_HOME", dir);
+        }
         cmd.env("FLOTILLA_AUDIT_LOG", audit)
             .arg("--config")
             .arg(self.config())

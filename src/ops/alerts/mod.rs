@@ -4,6 +4,7 @@
 //! remembered across restarts (`state`), and the `[[alerts.rule]]` checks
 //! beyond triage's own findings (`rules`).
 
+pub mod build;
 pub mod deliver;
 pub mod format;
 pub mod rules;

@@ -86,6 +86,38 @@ pub fn save(path: &Path, list: &[Silence], now: jiff::Timestamp) -> Result<(), S
     })
 }
 
+/// The silences file as a running watch sees it: re-read when it changes,
+/// so `flotilla silence` takes effect without a restart.
+#[derive(Debug)]
+pub struct Watched {
+    path: PathBuf,
+    stamp: Option<std::time::SystemTime>,
+    pub list: Vec<Silence>,
+}
+
+impl Watched {
+    pub fn new(path: PathBuf) -> Watched {
+        Watched {
+            path,
+            stamp: None,
+            list: Vec::new(),
+        }
+    }
+
+    /// Re-reads a changed file; a broken one keeps the last good list.
+    pub fn refresh(&mut self) -> Result<(), SilenceError> {
+        let stamp = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if stamp == self.stamp {
+            return Ok(());
+        }
+        self.stamp = stamp;
+        self.list = load(&self.path)?;
+        Ok(())
+    }
+}
+
 /// A new silence of `target` for `length` from `now`; its id is short and
 /// unique among `existing`.
 pub fn new(

@@ -154,6 +154,7 @@ mod tests {
             crate::fleet::FleetState::new(&crate::config::Inventory {
                 source: None,
                 ui: Default::default(),
+                alerts: Default::default(),
                 hosts: Vec::new(),
             }),
             crate::tui::action::Keymap::default(),

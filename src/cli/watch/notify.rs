@@ -1,0 +1,175 @@
+//! Where notifications go: stdout always (a line, or JSON with `--json`);
+//! each webhook in its own format; `--exec` with flotilla's JSON on stdin.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::super::CliError;
+use super::super::hook::ExecHook;
+use crate::config::alerts::{Level, WebhookSpec};
+use crate::ops::alerts::deliver::{Delivery, HttpClient, Report, Webhook};
+use crate::ops::alerts::format::{flotilla_json, requests};
+use crate::ops::alerts::state::webhook_id;
+use crate::ops::alerts::{Alert, Event};
+use crate::ops::triage::Severity;
+
+/// How long an ending watch waits for queued webhooks.
+const WEBHOOK_FLUSH: Duration = Duration::from_secs(3);
+/// Sender reports waiting for the loop.
+pub const REPORTS: usize = 64;
+
+pub struct Notifier {
+    pub json: bool,
+    pub exec: Option<ExecHook>,
+    hooks: Vec<(Webhook, WebhookSpec)>,
+}
+
+fn level(s: Severity) -> Level {
+    match s {
+        Severity::Critical => Level::Critical,
+        Severity::High => Level::High,
+        Severity::Medium => Level::Medium,
+        Severity::Low => Level::Low,
+    }
+}
+
+impl Notifier {
+    pub fn new(
+        json: bool,
+        exec: Option<ExecHook>,
+        specs: Vec<WebhookSpec>,
+        client: Option<HttpClient>,
+        reports: &mpsc::Sender<Report>,
+    ) -> Notifier {
+        let hooks = match client {
+            Some(client) => specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    (
+                        Webhook::spawn(i, &spec.url, client.clone(), reports.clone()),
+                        spec,
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Notifier { json, exec, hooks }
+    }
+
+    /// Prints one notification: `line` for people, JSON with `--json`
+    /// (with why it was held back, if it was).
+    pub fn print(&self, alert: &Alert, line: &str, held: Option<&str>) -> Result<(), CliError> {
+        let shown = if self.json {
+            let mut v = flotilla_json(alert);
+            if let (Some(why), Some(obj)) = (held, v.as_object_mut()) {
+                obj.insert("silenced".into(), why.into());
+            }
+            v.to_string()
+        } else {
+            match held {
+                Some(why) => format!("{} ({why})", crate::redact::clean(line)),
+                None => crate::redact::clean(line),
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{shown}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::output(&e))
+    }
+
+    /// Sends to every webhook that takes its severity, and to `--exec`;
+    /// `refs` are the ids services gave the opening message.
+    pub fn send(&self, alert: &Alert, refs: &BTreeMap<String, String>) {
+        for (hook, spec) in &self.hooks {
+            // A resolve goes wherever the opening went.
+            if alert.event == Event::New && level(alert.severity) < spec.min_severity {
+                continue;
+            }
+            if alert.event == Event::Resolved && !refs.contains_key(&sent_mark(spec)) {
+                continue;
+            }
+            let reference = refs.get(&webhook_id(&spec.url)).map(String::as_str);
+            hook.send(Delivery {
+                key: alert.key.clone(),
+                requests: requests(spec.format, &spec.url, alert, reference),
+            });
+        }
+        if let Some(exec) = &self.exec {
+            exec.send(flotilla_json(alert).to_string());
+        }
+    }
+
+    /// Marks in `refs` which webhooks an opening went to (its resolve
+    /// follows it there, and only there).
+    pub fn mark_sent(&self, alert: &Alert, refs: &mut BTreeMap<String, String>) {
+        for (_, spec) in &self.hooks {
+            if level(alert.severity) >= spec.min_severity {
+                refs.insert(sent_mark(spec), String::new());
+            }
+        }
+    }
+
+    /// The URL digest a webhook's message ids are kept under.
+    pub fn webhook_key(&self, index: usize) -> Option<String> {
+        self.hooks.get(index).map(|(_, s)| webhook_id(&s.url))
+    }
+
+    /// A sender's trouble, on stderr and (with `--json`) as a JSON line.
+    pub fn report(&self, r: &Report) -> Result<(), CliError> {
+        let (index, text) = match r {
+            Report::Kept { .. } => return Ok(()),
+            Report::Failed { webhook, error } => {
+                (*webhook, format!("{error} (notification not delivered)"))
+            }
+            Report::Dropped { webhook, total } => (
+                *webhook,
+                format!(
+                    "falling behind, dropped the oldest waiting notification ({total} dropped so far)"
+                ),
+            ),
+        };
+        let label = self
+            .hooks
+            .get(index)
+            .map_or_else(|| "?".to_owned(), |(h, _)| h.label.clone());
+        eprintln!("flotilla: webhook {label}: {text}");
+        if self.json {
+            let line =
+                serde_json::json!({"event": "delivery_failed", "webhook": label, "error": text});
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| CliError::output(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends what waits (bounded), ends running --exec commands.
+    pub async fn finish(self) {
+        let deadline = tokio::time::Instant::now() + WEBHOOK_FLUSH;
+        for (hook, _) in &self.hooks {
+            while hook.pending() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let left = hook.pending();
+            if left > 0 {
+                eprintln!(
+                    "flotilla: webhook {}: {left} notification(s) not delivered when watch ended",
+                    hook.label
+                );
+            }
+        }
+        if let Some(exec) = self.exec {
+            exec.shutdown().await;
+        }
+    }
+}
+
+/// The `refs` entry saying an opening went to this webhook.
+fn sent_mark(spec: &WebhookSpec) -> String {
+    format!("sent:{}", webhook_id(&spec.url))
+}
