@@ -227,7 +227,7 @@ pub fn select(inventory: &Inventory, sel: &Selection) -> Result<Inventory, CliEr
         source: inventory.source.clone(),
         hosts,
         ui: inventory.ui.clone(),
-        alerts: crate::config::AlertsConfig::default(),
+        alerts: inventory.alerts.clone(),
     })
 }
 

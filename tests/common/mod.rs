@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod compose;
+pub mod https;
 pub mod proxy;
 pub mod tmux;
 pub mod web;

@@ -261,7 +261,7 @@ fn log_rule_counts_matching_lines_in_the_window_each_once() {
         "a replayed line counted twice"
     );
 
-    rules.lines("fleet-1", WEB1, &[l2.clone()]);
+    rules.lines("fleet-1", WEB1, std::slice::from_ref(&l2));
     let hits = hits_at(&mut rules, &fleet, "2026-12-05T20:00:30Z");
     assert_eq!(hits.len(), 1, "{hits:#?}");
     let hit = &hits[0];
