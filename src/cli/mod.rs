@@ -550,6 +550,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
             log_tail: inventory.ui.log_tail,
             log_max_line_bytes: inventory.ui.log_max_line_bytes,
             shell: inventory.ui.shell.clone(),
+            maintenance: inventory.alerts.maintenance.clone(),
             ..Default::default()
         },
         keymap: keymap(&inventory)?,

@@ -197,6 +197,10 @@ impl App {
                 self.state.timeline.loaded(entries, failed);
                 Vec::new()
             }
+            AppEvent::Silences(list) => {
+                self.state.triage.silences = list;
+                Vec::new()
+            }
             AppEvent::AuditLoaded(records) => {
                 self.state.audit.loaded(records);
                 Vec::new()

@@ -51,8 +51,27 @@ struct Sources {
     /// The Timeline view's audit records: the log's end, looked at while it is open.
     audit_tick: Interval,
     audit_tail: ops::AuditTail,
+    /// The silences file, looked at (a stat) while the Triage view is open.
+    silence_tick: Interval,
+    silences: ops::alerts::silence::Watched,
     /// Draw at once after input; fleet changes wait for the next frame slot.
     pacer: pace::Pacer,
+}
+
+/// How often the Triage view looks whether the silences file changed.
+const SILENCES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The silences when the file changed; a broken file is said once.
+fn silences(file: &mut ops::alerts::silence::Watched) -> Option<AppEvent> {
+    let before = file.list.clone();
+    match file.refresh() {
+        Ok(()) if file.list == before => None,
+        Ok(()) => Some(AppEvent::Silences(file.list.clone())),
+        Err(e) => Some(AppEvent::Notice {
+            text: e.to_string(),
+            error: true,
+        }),
+    }
 }
 
 fn every(period: std::time::Duration) -> Interval {
@@ -128,6 +147,8 @@ impl Loop {
             compose_tick: every(COMPOSE_EVERY),
             audit_tick: every(AUDIT_EVERY),
             audit_tail: ops::AuditTail::at_end(&self.audit),
+            silence_tick: every(SILENCES_EVERY),
+            silences: ops::alerts::silence::Watched::new(ops::alerts::silence::default_path()),
             pacer: pace::Pacer::new(),
         };
         let mut redraw = true;
@@ -182,6 +203,7 @@ impl Loop {
             _ = src.audit_tick.tick(), if view == app::View::Timeline => {
                 self.audit_appended(&mut src.audit_tail)
             }
+            _ = src.silence_tick.tick(), if view == app::View::Triage => silences(&mut src.silences),
             loaded = self.loaded_rx.recv() => loaded,
             prepared = self.deploy.prepared_rx.recv() => self.prepared(prepared),
             ev = next_deploy_event(&mut self.deploy.events) => self.deploy_event(ev),

@@ -97,6 +97,8 @@ pub enum AppEvent {
     /// Records appended to the audit log since the last look (while the
     /// Timeline view is open).
     AuditAppended(Vec<AuditRecord>),
+    /// The silences file changed (read while the Triage view is open).
+    Silences(Vec<crate::ops::alerts::silence::Silence>),
     /// The loop read the timeline: entries in time order, and hosts that failed.
     TimelineLoaded {
         entries: Vec<crate::ops::timeline::Entry>,
@@ -165,6 +167,8 @@ pub struct Settings {
     pub log_max_line_bytes: usize,
     /// Programs `e` tries in a container, the first that exists.
     pub shell: Vec<String>,
+    /// `[[alerts.maintenance]]`: the Triage view marks what they hold back.
+    pub maintenance: Vec<crate::config::alerts::Maintenance>,
 }
 
 impl Default for Settings {
@@ -176,6 +180,7 @@ impl Default for Settings {
             log_tail: 500,
             log_max_line_bytes: crate::fleet::logs::DEFAULT_MAX_LINE_BYTES,
             shell: vec!["bash".to_owned(), "sh".to_owned()],
+            maintenance: Vec::new(),
         }
     }
 }

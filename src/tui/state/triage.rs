@@ -18,6 +18,38 @@ pub struct TriageState {
     pub expanded: BTreeSet<String>,
     /// An incident snapshot is being gathered in the background.
     pub gathering: bool,
+    /// The silences file, as last read.
+    pub silences: Vec<crate::ops::alerts::silence::Silence>,
+}
+
+/// Why `watch` holds a group back (every member silenced or in a
+/// maintenance window), as the view says it.
+pub fn held(
+    g: &Group,
+    silences: &[crate::ops::alerts::silence::Silence],
+    maintenance: &[crate::config::alerts::Maintenance],
+    now: jiff::Timestamp,
+) -> Option<String> {
+    use crate::ops::alerts::silence::{Names, held};
+    let services: Vec<&str> = g.service.as_deref().into_iter().collect();
+    let why = |host: &str, container: Option<&str>| {
+        let names = Names {
+            host,
+            container,
+            services: services.clone(),
+        };
+        held(&names, silences, maintenance, now)
+    };
+    if g.containers.is_empty() {
+        let all: Option<Vec<String>> = g.hosts.iter().map(|h| why(h, None)).collect();
+        return all.and_then(|w| w.into_iter().next());
+    }
+    let all: Option<Vec<String>> = g
+        .containers
+        .iter()
+        .map(|c| why(&c.host, Some(&c.name)))
+        .collect();
+    all.and_then(|w| w.into_iter().next())
 }
 
 /// One line of the view: a group, or one of an expanded group's containers.

@@ -3,12 +3,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
 use crate::ops::triage::Severity;
 use crate::tui::app::App;
-use crate::tui::state::triage::{Line, group_key, groups};
+use crate::tui::state::triage::{Line as TriageLine, group_key, groups, held};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -16,12 +16,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let lines = app.state.triage.lines(&groups);
     let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]);
     let total = app.fleet.hosts.len();
+    let now = jiff::Timestamp::now();
     let rows: Vec<Row> = lines
         .iter()
         .map(|line| match *line {
-            Line::Group(i) => {
+            TriageLine::Group(i) => {
                 let g = &groups[i];
+                let held = held(
+                    g,
+                    &app.state.triage.silences,
+                    &app.settings.maintenance,
+                    now,
+                );
                 let style = match g.severity {
+                    _ if held.is_some() => theme.dim,
                     Severity::Critical => theme.down,
                     Severity::High => theme.unhealthy,
                     Severity::Medium => theme.restarting,
@@ -44,10 +52,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     Cell::from(Span::styled(g.severity.label(), style)),
                     Cell::from(place),
                     Cell::from(g.service.clone().unwrap_or_else(|| "-".into())),
-                    Cell::from(format!("{open}{}", g.summary)),
+                    Cell::from(match &held {
+                        Some(why) => Line::from(vec![
+                            Span::styled(format!("{open}{}", g.summary), theme.dim),
+                            Span::styled(format!("  [{why}]"), theme.restarting),
+                        ]),
+                        None => Line::from(format!("{open}{}", g.summary)),
+                    }),
                 ])
             }
-            Line::Member(i, j) => {
+            TriageLine::Member(i, j) => {
                 let c = &groups[i].containers[j];
                 Row::new(vec![
                     Cell::from(""),
@@ -90,6 +104,36 @@ mod tests {
         press(&mut app, '5');
         insta::assert_snapshot!(snapshot::render(&mut app, 120, 12));
         insta::assert_snapshot!("triage_80x24", snapshot::render(&mut app, 80, 24));
+    }
+
+    #[test]
+    fn silenced_groups_are_shown_dimmed_with_why() {
+        let mut app = app();
+        press(&mut app, '5');
+        let now = jiff::Timestamp::now();
+        let long = std::time::Duration::from_secs(3600);
+        app.state.triage.silences = vec![crate::ops::alerts::silence::new(
+            &[],
+            "sick",
+            long,
+            "known, fix on Monday",
+            "alice",
+            now,
+        )];
+        let screen = snapshot::render(&mut app, 160, 12);
+        let sick = screen
+            .lines()
+            .find(|l| l.contains("sick unhealthy"))
+            .unwrap_or_default();
+        assert!(
+            sick.contains("[silenced until") && sick.contains("by alice: known, fix on Monday]"),
+            "{screen}"
+        );
+        let crash = screen
+            .lines()
+            .find(|l| l.contains("crash-looping"))
+            .unwrap_or_default();
+        assert!(!crash.contains("silenced"), "only the target: {screen}");
     }
 
     #[test]

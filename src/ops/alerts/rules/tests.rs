@@ -342,6 +342,34 @@ fn a_rule_holds_per_container_not_across_them() {
     assert_eq!(hits[0].evidence, ["FATAL two", "panic three"]);
 }
 
+/// `Matches::recent` is cleared only once `times` is empty, so a hit can
+/// cite lines that already left the window it reports on.
+#[test]
+#[ignore = "bug: rules.rs log_hits() prunes Matches::times by the window but not Matches::recent"]
+fn evidence_is_only_lines_inside_the_window() {
+    let fleet = sample_fleet();
+    let mut rules = Rules::new(&[fatal()], start());
+    rules.to_follow(&fleet, &[]);
+    rules.lines(
+        "fleet-1",
+        WEB1,
+        &[
+            line("2026-12-05T20:00:01Z", "FATAL a"),
+            line("2026-12-05T20:00:02Z", "FATAL b"),
+        ],
+    );
+    assert_eq!(hits_at(&mut rules, &fleet, "2026-12-05T20:00:10Z").len(), 1);
+    // a has left the window, b not yet.
+    assert!(hits_at(&mut rules, &fleet, "2026-12-05T20:01:01.500Z").is_empty());
+    rules.lines("fleet-1", WEB1, &[line("2026-12-05T20:01:10Z", "FATAL c")]);
+    assert!(hits_at(&mut rules, &fleet, "2026-12-05T20:01:11Z").is_empty());
+    rules.lines("fleet-1", WEB1, &[line("2026-12-05T20:01:12Z", "FATAL d")]);
+    let hits = hits_at(&mut rules, &fleet, "2026-12-05T20:01:13Z");
+    assert_eq!(hits.len(), 1);
+    // a and b are 70 s old in a "last 1m" alert.
+    assert_eq!(hits[0].evidence, ["FATAL c", "FATAL d"]);
+}
+
 #[test]
 fn lines_before_the_watch_began_never_count() {
     let fleet = sample_fleet();
