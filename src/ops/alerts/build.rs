@@ -181,7 +181,7 @@ mod tests {
             container: Some("api-1".into()),
             id: None,
             service: Some("api".into()),
-            summary: "log rule \"fatal\": 2 lines".into(),
+            summary: "log rule \"fatal\": 2 lines <&>".into(),
             rule: Some("fatal".into()),
         };
         let seen = Seen {
@@ -199,7 +199,7 @@ mod tests {
             now,
         );
         assert_eq!(a.key, "rule/fleet-1/api-1#fatal");
-        assert_eq!(a.title, "api-1 on fleet-1: log rule \"fatal\": 2 lines");
+        assert_eq!(a.title, "api-1 on fleet-1: log rule \"fatal\": 2 lines <&>");
         assert_eq!(a.evidence.len(), EVIDENCE_MAX);
         assert!(a.text.contains("&lt;"), "chat text escaped: {}", a.text);
         assert_eq!(

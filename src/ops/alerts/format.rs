@@ -116,21 +116,30 @@ fn footer(alert: &Alert) -> String {
     parts.join(" · ")
 }
 
-fn code_block(lines: &[String]) -> String {
+/// The evidence as a code block of at most about `max` bytes: cut before
+/// fencing, so the closing fence always stays.
+fn code_block(lines: &[String], max: usize, escape: fn(&str) -> String) -> String {
     // A fence inside the evidence would end the block early.
-    let body = lines.join("\n").replace("```", "'''");
-    format!("```\n{body}\n```")
+    let body = escape(&lines.join("\n").replace("```", "'''"));
+    format!("```\n{}\n```", cut(&body, max.saturating_sub(8)))
 }
+
+fn same(s: &str) -> String {
+    s.to_owned()
+}
+
+/// Slack refuses a whole message with a text object over this.
+const SLACK_TEXT: usize = 3000;
 
 fn slack(alert: &Alert) -> Value {
     let mut blocks = vec![json!({
         "type": "section",
-        "text": {"type": "mrkdwn", "text": format!("*{}*", slack_escape(&headline(alert)))},
+        "text": {"type": "mrkdwn", "text": format!("*{}*", cut(&slack_escape(&headline(alert)), SLACK_TEXT - 2))},
     })];
     if !alert.evidence.is_empty() {
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": slack_escape(&code_block(&alert.evidence))},
+            "text": {"type": "mrkdwn", "text": code_block(&alert.evidence, SLACK_TEXT, slack_escape)},
         }));
     }
     let mut context = footer(alert);
@@ -139,7 +148,7 @@ fn slack(alert: &Alert) -> Value {
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": slack_escape(&context)}],
+        "elements": [{"type": "mrkdwn", "text": cut(&slack_escape(&context), SLACK_TEXT)}],
     }));
     json!({
         "text": alert.text,
@@ -166,7 +175,7 @@ fn discord_embed(alert: &Alert) -> Value {
     let description = if alert.evidence.is_empty() {
         String::new()
     } else {
-        cut(&code_block(&alert.evidence), 4000)
+        code_block(&alert.evidence, 4000, same)
     };
     json!({
         "title": cut(&headline(alert), 256),
@@ -189,14 +198,16 @@ fn discord(alert: &Alert) -> Value {
 
 /// ntfy's JSON publishing goes to the server's root with the topic inside:
 /// "https://ntfy.sh/ops-alerts" → ("https://ntfy.sh/", "ops-alerts").
+/// A query (`?auth=…`, ntfy's token in the URL) stays on the base.
 fn ntfy_topic(url: &str) -> (String, String) {
-    let (path_part, _query) = url.split_once('?').unwrap_or((url, ""));
+    let (path_part, query) = split_query(url);
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let trimmed = path_part.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some((base, topic)) if !base.ends_with('/') && !topic.is_empty() => {
-            (format!("{base}/"), topic.to_owned())
+            (format!("{base}/{query}"), topic.to_owned())
         }
-        _ => (format!("{trimmed}/"), String::new()),
+        _ => (format!("{trimmed}/{query}"), String::new()),
     }
 }
 

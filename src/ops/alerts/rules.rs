@@ -37,7 +37,8 @@ pub struct Follow {
 struct Matches {
     /// Times (Unix ns) of matching lines inside the window, at most `count`.
     times: VecDeque<i128>,
-    recent: VecDeque<String>,
+    /// The newest matching lines with their times, at most `EVIDENCE_LINES`.
+    recent: VecDeque<(i128, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +47,9 @@ struct Stream {
     name: String,
     following: bool,
     cursor: Cursor,
+    /// Lines before this (Unix ns) were logged before the watch began; a
+    /// stream restored from a state file has none: its cursor decides.
+    floor: Option<i128>,
     /// By rule index.
     matches: HashMap<usize, Matches>,
 }
@@ -143,6 +147,7 @@ impl Rules {
                     s.cursor.resume();
                     s.cursor.since().unwrap_or(started)
                 } else {
+                    s.floor = Some(self.started.as_nanosecond());
                     started
                 };
                 out.push(Follow {
@@ -178,7 +183,8 @@ impl Rules {
         let started = self.started.as_nanosecond();
         for raw in lines {
             let (ts, body) = parse_docker_line(&raw.bytes);
-            if !s.cursor.admit(ts) || ts.is_some_and(|t| t < started) {
+            let before_floor = matches!((ts, s.floor), (Some(t), Some(f)) if t < f);
+            if before_floor || !s.cursor.admit(ts) {
                 continue;
             }
             let text = crate::logs::sanitize::plain(body);
@@ -194,7 +200,7 @@ impl Rules {
                 while m.times.len() > *count {
                     m.times.pop_front();
                 }
-                m.recent.push_back(cut(&text));
+                m.recent.push_back((ts.unwrap_or(started), cut(&text)));
                 while m.recent.len() > EVIDENCE_LINES {
                     m.recent.pop_front();
                 }
@@ -250,8 +256,8 @@ impl Rules {
                 while m.times.front().is_some_and(|t| *t < from) {
                     m.times.pop_front();
                 }
-                if m.times.is_empty() {
-                    m.recent.clear();
+                while m.recent.front().is_some_and(|(t, _)| *t < from) {
+                    m.recent.pop_front();
                 }
                 if m.times.len() < *count {
                     continue;
@@ -269,7 +275,7 @@ impl Rules {
                 );
                 out.push(Hit {
                     finding: rule_finding(rule, &s.host, Some(&s.name), service, summary),
-                    evidence: m.recent.iter().cloned().collect(),
+                    evidence: m.recent.iter().map(|(_, l)| l.clone()).collect(),
                     next: format!(
                         "flotilla logs {} --host {} --since {} --grep {}",
                         s.name,

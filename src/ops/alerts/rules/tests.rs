@@ -345,7 +345,6 @@ fn a_rule_holds_per_container_not_across_them() {
 /// `Matches::recent` is cleared only once `times` is empty, so a hit can
 /// cite lines that already left the window it reports on.
 #[test]
-#[ignore = "bug: rules.rs log_hits() prunes Matches::times by the window but not Matches::recent"]
 fn evidence_is_only_lines_inside_the_window() {
     let fleet = sample_fleet();
     let mut rules = Rules::new(&[fatal()], start());
