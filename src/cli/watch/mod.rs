@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::hook::{ExecHook, ExecSpec};
 use super::{Cli, CliError, Exit, Selection, select};
+use crate::config::Inventory;
 use crate::config::alerts::{Level, WebhookFormat, WebhookSpec};
 use crate::fleet::{ActorConfig, Fleet, FleetState, HostEvent};
 use crate::ops::alerts::deliver;
@@ -97,47 +98,7 @@ fn cli_webhooks(args: &WatchArgs) -> Result<Vec<WebhookSpec>, CliError> {
 }
 
 pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
-    let cooldown = humantime::parse_duration(&args.autoheal_cooldown).map_err(|e| {
-        CliError::usage(format!(
-            "--autoheal-cooldown {:?}: {e}",
-            args.autoheal_cooldown
-        ))
-    })?;
-    let exec_timeout = humantime::parse_duration(&args.exec_timeout)
-        .map_err(|e| CliError::usage(format!("--exec-timeout {:?}: {e}", args.exec_timeout)))?;
-    let mut hooks = cli_webhooks(args)?;
-    let (inventory, services) = crate::config::load_fleet(cli.config.as_deref())?;
-    let inventory = select(&inventory, &args.select)?;
-    let alerts = inventory.alerts.clone();
-    hooks.extend(alerts.webhooks.iter().cloned());
-    let client = if hooks.is_empty() {
-        None
-    } else {
-        Some(
-            deliver::client(alerts.ca_file.as_deref())
-                .map_err(|e| CliError::usage(e.to_string()))?,
-        )
-    };
-    let (report_tx, mut reports) = mpsc::channel(notify::REPORTS);
-    let out = Notifier::new(
-        args.json,
-        args.exec.as_ref().map(|cmd| {
-            ExecHook::spawn(ExecSpec {
-                cmd: cmd.clone(),
-                timeout: exec_timeout,
-                jobs: usize::from(args.exec_jobs),
-            })
-        }),
-        hooks,
-        client,
-        &report_tx,
-    );
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(crate::ops::alerts::state::default_path);
-    let mut w = Watching::new(cli, args, services, alerts, out, state_path, cooldown)?;
-
+    let (inventory, mut w, mut reports) = prepare(cli, args)?;
     let mut state = FleetState::new(&inventory);
     // Event-driven like the TUI: actors follow Docker events and reconnect.
     let cfg = ActorConfig {
@@ -191,6 +152,55 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
     fleet.shutdown().await;
     w.finish().await;
     Ok(Exit::Ok)
+}
+
+/// Everything checked and set up before any host is contacted: flags,
+/// config, the HTTP client, the notifier, the state file.
+fn prepare<'a>(
+    cli: &'a Cli,
+    args: &'a WatchArgs,
+) -> Result<(Inventory, Watching<'a>, mpsc::Receiver<deliver::Report>), CliError> {
+    let cooldown = humantime::parse_duration(&args.autoheal_cooldown).map_err(|e| {
+        CliError::usage(format!(
+            "--autoheal-cooldown {:?}: {e}",
+            args.autoheal_cooldown
+        ))
+    })?;
+    let exec_timeout = humantime::parse_duration(&args.exec_timeout)
+        .map_err(|e| CliError::usage(format!("--exec-timeout {:?}: {e}", args.exec_timeout)))?;
+    let mut hooks = cli_webhooks(args)?;
+    let (inventory, services) = crate::config::load_fleet(cli.config.as_deref())?;
+    let inventory = select(&inventory, &args.select)?;
+    let alerts = inventory.alerts.clone();
+    hooks.extend(alerts.webhooks.iter().cloned());
+    let client = if hooks.is_empty() {
+        None
+    } else {
+        Some(
+            deliver::client(alerts.ca_file.as_deref())
+                .map_err(|e| CliError::usage(e.to_string()))?,
+        )
+    };
+    let (report_tx, reports) = mpsc::channel(notify::REPORTS);
+    let out = Notifier::new(
+        args.json,
+        args.exec.as_ref().map(|cmd| {
+            ExecHook::spawn(ExecSpec {
+                cmd: cmd.clone(),
+                timeout: exec_timeout,
+                jobs: usize::from(args.exec_jobs),
+            })
+        }),
+        hooks,
+        client,
+        &report_tx,
+    );
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(crate::ops::alerts::state::default_path);
+    let w = Watching::new(cli, args, services, alerts, out, state_path, cooldown)?;
+    Ok((inventory, w, reports))
 }
 
 /// Reads every reachable host's vitals in a task of its own (one small

@@ -250,47 +250,13 @@ fn check(r: &RawRule, name: &str, span: Range<usize>, err: Err) -> Result<Check,
             ),
         ));
     }
-    let window = |default: Duration| -> Result<Duration, ConfigError> {
-        match &r.window {
-            None => Ok(default),
-            Some(w) => match parse_duration(w.get_ref()) {
-                Ok(d) if !d.is_zero() && d <= Duration::from_secs(24 * 3600) => Ok(d),
-                Ok(_) => Err(err(
-                    w.span(),
-                    "alerts.rule window must be between 1s and 24h".into(),
-                )),
-                Err(e) => Err(err(w.span(), format!("alerts.rule window: {e}"))),
-            },
-        }
-    };
-    let count = |default: i64| -> Result<i64, ConfigError> {
-        match &r.count {
-            None => Ok(default),
-            Some(c) if (1..=100_000).contains(c.get_ref()) => Ok(*c.get_ref()),
-            Some(c) => Err(err(
-                c.span(),
-                "alerts.rule count must be between 1 and 100000".into(),
-            )),
-        }
-    };
-    let percent = |v: &Spanned<f64>, what: &str| -> Result<f64, ConfigError> {
-        let x = *v.get_ref();
-        if x.is_finite() && x > 0.0 && x <= 100.0 {
-            Ok(x)
-        } else {
-            Err(err(
-                v.span(),
-                format!("alerts.rule {what} must be above 0 and at most 100"),
-            ))
-        }
-    };
     if let Some(p) = &r.log {
         crate::logs::Search::parse(p.get_ref())
             .map_err(|e| err(p.span(), format!("alerts.rule log pattern: {e}")))?;
         return Ok(Check::Log {
             pattern: p.get_ref().clone(),
-            count: usize::try_from(count(1)?).unwrap_or(1),
-            window: window(Duration::from_secs(60))?,
+            count: usize::try_from(count(r, 1, err)?).unwrap_or(1),
+            window: window(r, Duration::from_secs(60), err)?,
         });
     }
     if let Some(n) = &r.restarts {
@@ -302,9 +268,25 @@ fn check(r: &RawRule, name: &str, span: Range<usize>, err: Err) -> Result<Check,
         }
         return Ok(Check::Restarts {
             count: *n.get_ref(),
-            window: window(Duration::from_secs(600))?,
+            window: window(r, Duration::from_secs(600), err)?,
         });
     }
+    threshold(r, name, span, err)
+}
+
+/// load_per_cpu (above 0), memory_percent or disk_percent (0 to 100].
+fn threshold(r: &RawRule, name: &str, span: Range<usize>, err: Err) -> Result<Check, ConfigError> {
+    let percent = |v: &Spanned<f64>, what: &str| -> Result<f64, ConfigError> {
+        let x = *v.get_ref();
+        if x.is_finite() && x > 0.0 && x <= 100.0 {
+            Ok(x)
+        } else {
+            Err(err(
+                v.span(),
+                format!("alerts.rule {what} must be above 0 and at most 100"),
+            ))
+        }
+    };
     if let Some(l) = &r.load_per_cpu {
         let x = *l.get_ref();
         if !(x.is_finite() && x > 0.0) {
@@ -321,6 +303,32 @@ fn check(r: &RawRule, name: &str, span: Range<usize>, err: Err) -> Result<Check,
     match &r.disk_percent {
         Some(d) => Ok(Check::DiskPercent(percent(d, "disk_percent")?)),
         None => Err(err(span, format!("alerts.rule {name:?} checks nothing"))),
+    }
+}
+
+fn window(r: &RawRule, default: Duration, err: Err) -> Result<Duration, ConfigError> {
+    match &r.window {
+        None => Ok(default),
+        Some(w) => match parse_duration(w.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= Duration::from_secs(24 * 3600) => Ok(d),
+            Ok(_) => Err(err(
+                w.span(),
+                "alerts.rule window must be between 1s and 24h".into(),
+            )),
+            Err(e) => Err(err(w.span(), format!("alerts.rule window: {e}"))),
+        },
+    }
+}
+
+/// Bounded: a log rule keeps the times of `count` lines per container.
+fn count(r: &RawRule, default: i64, err: Err) -> Result<i64, ConfigError> {
+    match &r.count {
+        None => Ok(default),
+        Some(c) if (1..=10_000).contains(c.get_ref()) => Ok(*c.get_ref()),
+        Some(c) => Err(err(
+            c.span(),
+            "alerts.rule count must be between 1 and 10000".into(),
+        )),
     }
 }
 

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use crate::ops::triage::Severity;
+use crate::ops::triage::{Group, Severity};
 use crate::tui::app::App;
 use crate::tui::state::triage::{Line as TriageLine, group_key, groups, held};
 use crate::tui::theme::Theme;
@@ -15,52 +15,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let groups = groups(&app.fleet, &app.state.compose.hosts);
     let lines = app.state.triage.lines(&groups);
     let header = Row::new(["SEVERITY", "WHERE", "SERVICE", "WHAT"]);
-    let total = app.fleet.hosts.len();
     let now = jiff::Timestamp::now();
     let rows: Vec<Row> = lines
         .iter()
         .map(|line| match *line {
-            TriageLine::Group(i) => {
-                let g = &groups[i];
-                let held = held(
-                    g,
-                    &app.state.triage.silences,
-                    &app.settings.maintenance,
-                    now,
-                );
-                let style = match g.severity {
-                    _ if held.is_some() => theme.dim,
-                    Severity::Critical => theme.down,
-                    Severity::High => theme.unhealthy,
-                    Severity::Medium => theme.restarting,
-                    Severity::Low => theme.dim,
-                };
-                let open = if g.containers.len() > 1 {
-                    if app.state.triage.expanded.contains(&group_key(g)) {
-                        "▾ "
-                    } else {
-                        "▸ "
-                    }
-                } else {
-                    "  "
-                };
-                let place = match g.hosts.as_slice() {
-                    [one] => one.clone(),
-                    many => format!("{}/{total} hosts", many.len()),
-                };
-                Row::new(vec![
-                    Cell::from(Span::styled(g.severity.label(), style)),
-                    Cell::from(place),
-                    Cell::from(g.service.clone().unwrap_or_else(|| "-".into())),
-                    Cell::from(match &held {
-                        Some(why) => Line::from(vec![
-                            Span::styled(format!("{open}{}", g.summary), theme.dim),
-                            Span::styled(format!("  [{why}]"), theme.restarting),
-                        ]),
-                        None => Line::from(format!("{open}{}", g.summary)),
-                    }),
-                ])
-            }
+            TriageLine::Group(i) => group_row(&groups[i], app, theme, now),
             TriageLine::Member(i, j) => {
                 let c = &groups[i].containers[j];
                 Row::new(vec![
@@ -91,6 +50,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         title,
         app.state.triage.selected,
     );
+}
+
+/// One group: severity (dimmed when held back), where, service, what.
+fn group_row<'a>(g: &Group, app: &App, theme: &Theme, now: jiff::Timestamp) -> Row<'a> {
+    let total = app.fleet.hosts.len();
+    let held = held(
+        g,
+        &app.state.triage.silences,
+        &app.settings.maintenance,
+        now,
+    );
+    let style = match g.severity {
+        _ if held.is_some() => theme.dim,
+        Severity::Critical => theme.down,
+        Severity::High => theme.unhealthy,
+        Severity::Medium => theme.restarting,
+        Severity::Low => theme.dim,
+    };
+    let open = if g.containers.len() > 1 {
+        if app.state.triage.expanded.contains(&group_key(g)) {
+            "▾ "
+        } else {
+            "▸ "
+        }
+    } else {
+        "  "
+    };
+    let place = match g.hosts.as_slice() {
+        [one] => one.clone(),
+        many => format!("{}/{total} hosts", many.len()),
+    };
+    Row::new(vec![
+        Cell::from(Span::styled(g.severity.label(), style)),
+        Cell::from(place),
+        Cell::from(g.service.clone().unwrap_or_else(|| "-".into())),
+        Cell::from(match &held {
+            Some(why) => Line::from(vec![
+                Span::styled(format!("{open}{}", g.summary), theme.dim),
+                Span::styled(format!("  [{why}]"), theme.restarting),
+            ]),
+            None => Line::from(format!("{open}{}", g.summary)),
+        }),
+    ])
 }
 
 #[cfg(test)]
