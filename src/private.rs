@@ -24,9 +24,14 @@ pub fn audit_log_path() -> PathBuf {
     if let Some(p) = std::env::var_os("FLOTILLA_AUDIT_LOG") {
         return PathBuf::from(p);
     }
+    state_file("audit.jsonl")
+}
+
+/// A file in the state directory (in `./flotilla` without a home).
+pub fn state_file(name: &str) -> PathBuf {
     state_dir()
         .unwrap_or_else(|| PathBuf::from("flotilla"))
-        .join("audit.jsonl")
+        .join(name)
 }
 
 const DIR_MODE: u32 = 0o700;

@@ -50,9 +50,7 @@ struct File {
 
 /// `silences.json` in the state directory (`.` without a home).
 pub fn default_path() -> PathBuf {
-    crate::private::state_dir()
-        .unwrap_or_else(|| PathBuf::from("flotilla"))
-        .join("silences.json")
+    crate::private::state_file("silences.json")
 }
 
 /// Every silence in the file (expired ones too); none when there is no file.

@@ -57,9 +57,7 @@ pub enum StateError {
 
 /// `watch-state.json` in the state directory.
 pub fn default_path() -> PathBuf {
-    crate::private::state_dir()
-        .unwrap_or_else(|| PathBuf::from("flotilla"))
-        .join("watch-state.json")
+    crate::private::state_file("watch-state.json")
 }
 
 /// The saved state; empty when there is none or it is of another version.
