@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Cli, CliError, Exit};
 use crate::ops::alerts::silence::{self, Silence};
@@ -12,7 +13,7 @@ use crate::ops::alerts::silence::{self, Silence};
 #[derive(Debug, Args)]
 pub struct SilenceArgs {
     /// A service (`[service.NAME]` or Compose service), host or container name.
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", add = ArgValueCandidates::new(super::completions::target_names))]
     pub target: Option<String>,
     /// How long, e.g. `30m`, `2h`, `1d`.
     #[arg(long = "for", value_name = "DURATION")]
