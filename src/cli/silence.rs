@@ -36,25 +36,19 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Exit, CliError> {
         exit: Exit::Internal,
         message: e.to_string(),
     };
-    let mut list = silence::load(&path).map_err(io)?;
-    list.retain(|s| s.until > now);
     if let Some(which) = &args.remove {
-        let before = list.len();
-        list.retain(|s| &s.id != which && &s.target != which);
-        if list.len() == before {
+        let (ended, left) = silence::remove(&path, which, now).map_err(io)?;
+        if ended == 0 {
             return Err(CliError {
                 exit: Exit::NotFound,
                 message: format!("no silence in force with id or target {which:?}"),
             });
         }
-        silence::save(&path, &list, now).map_err(io)?;
-        return print(
-            &list,
-            args.json,
-            &format!("ended {} silence(s)", before - list.len()),
-        );
+        return print(&left, args.json, &format!("ended {ended} silence(s)"));
     }
     let Some(target) = &args.target else {
+        let mut list = silence::load(&path).map_err(io)?;
+        list.retain(|s| s.until > now);
         return print(&list, args.json, "");
     };
     let Some(length) = &args.length else {
@@ -70,24 +64,13 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Exit, CliError> {
         })?;
     warn_if_unknown(cli, target);
     let by = crate::ops::audit::local_user();
-    let s = silence::new(
-        &list,
-        target,
-        length,
-        args.reason.as_deref().unwrap_or(""),
-        &by,
-        now,
-    );
-    list.push(s.clone());
-    silence::save(&path, &list, now).map_err(io)?;
-    let text = format!(
-        "silenced {} until {} UTC ({}), id {}",
-        s.target,
-        s.until.strftime("%F %H:%M"),
-        humantime::format_duration(length),
-        s.id
-    );
-    print(std::slice::from_ref(&s), args.json, &text)
+    let reason = args.reason.as_deref().unwrap_or("");
+    let (s, _) = silence::add(&path, target, length, reason, &by, now).map_err(io)?;
+    print(
+        std::slice::from_ref(&s),
+        args.json,
+        &silence::said(&s, length),
+    )
 }
 
 /// A target the config does not name may still be a container or a Compose

@@ -36,6 +36,7 @@ pub enum Action {
     ViewTimeline,
     Events,
     Snapshot,
+    Silence,
     Deploy,
     DeployStart,
     DeployPause,
@@ -111,6 +112,9 @@ impl Action {
             Action::ViewTimeline => "timeline: what changed across the fleet (last hour)",
             Action::Events => "triage: the selected problem's events in the timeline",
             Action::Snapshot => "write an incident snapshot (Markdown + JSON)",
+            Action::Silence => {
+                "triage: silence the selected problem's alerts for 1h (again: end it)"
+            }
             Action::Deploy => "deploy the selected service (plan first)",
             Action::DeployStart => "deploy view: run the plan shown",
             Action::DeployPause => "deploy view: pause after the current batch",
@@ -311,6 +315,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ViewTimeline, &["6"]),
     (Action::Events, &["T"]),
     (Action::Snapshot, &["S"]),
+    (Action::Silence, &["z"]),
     (Action::Deploy, &["D"]),
     (Action::DeployStart, &["y"]),
     (Action::DeployPause, &["p"]),

@@ -404,6 +404,29 @@ impl Loop {
                 tasks::read_compose(&self.app.fleet, &self.fleet, &self.loaded_tx);
             }
             AppEffect::Snapshot { markdown, json } => self.write_snapshot(&markdown, &json),
+            AppEffect::Silence {
+                target,
+                length,
+                end,
+            } => {
+                let path = ops::alerts::silence::default_path();
+                let now = jiff::Timestamp::now();
+                let done = if end {
+                    ops::alerts::silence::remove(&path, &target, now)
+                        .map(|(n, list)| (format!("ended {n} silence(s) of {target}"), list))
+                } else {
+                    let by = ops::audit::local_user();
+                    ops::alerts::silence::add(&path, &target, length, "from the TUI", &by, now)
+                        .map(|(s, list)| (ops::alerts::silence::said(&s, length), list))
+                };
+                match done {
+                    Ok((text, list)) => {
+                        self.notice(text, false);
+                        follow_up.push_back(AppEvent::Silences(list));
+                    }
+                    Err(e) => self.notice(e.to_string(), true),
+                }
+            }
             AppEffect::SaveLogs { path, text } => {
                 let (text, error) = match std::fs::write(&path, text) {
                     Ok(()) => (format!("saved logs to {path}"), false),

@@ -122,6 +122,13 @@ pub enum AppEffect {
     /// Read every host's Compose drift in a background task; answer with
     /// `ComposeRead`.
     ReadCompose,
+    /// Add a silence of `target` for `length` to the silences file, or
+    /// (`end`) end its silences; answer with `Silences`.
+    Silence {
+        target: String,
+        length: std::time::Duration,
+        end: bool,
+    },
     /// Write an incident snapshot next to the audit log.
     Snapshot {
         markdown: String,

@@ -116,6 +116,51 @@ impl Watched {
     }
 }
 
+/// Adds a silence to the file; the new one and all in force.
+pub fn add(
+    path: &Path,
+    target: &str,
+    length: Duration,
+    reason: &str,
+    by: &str,
+    now: jiff::Timestamp,
+) -> Result<(Silence, Vec<Silence>), SilenceError> {
+    let mut list = load(path)?;
+    list.retain(|s| s.until > now);
+    let s = new(&list, target, length, reason, by, now);
+    list.push(s.clone());
+    save(path, &list, now)?;
+    Ok((s, list))
+}
+
+/// Ends the silences with this id or target; how many, and those left.
+pub fn remove(
+    path: &Path,
+    which: &str,
+    now: jiff::Timestamp,
+) -> Result<(usize, Vec<Silence>), SilenceError> {
+    let mut list = load(path)?;
+    list.retain(|s| s.until > now);
+    let before = list.len();
+    list.retain(|s| s.id != which && s.target != which);
+    let ended = before - list.len();
+    if ended > 0 {
+        save(path, &list, now)?;
+    }
+    Ok((ended, list))
+}
+
+/// "silenced api until 2026-12-05 21:14 UTC (1h), id 3fa2c1".
+pub fn said(s: &Silence, length: Duration) -> String {
+    format!(
+        "silenced {} until {} UTC ({}), id {}",
+        s.target,
+        s.until.strftime("%F %H:%M"),
+        humantime::format_duration(length),
+        s.id
+    )
+}
+
 /// A new silence of `target` for `length` from `now`; its id is short and
 /// unique among `existing`.
 pub fn new(

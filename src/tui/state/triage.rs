@@ -52,6 +52,9 @@ pub fn held(
     all.and_then(|w| w.into_iter().next())
 }
 
+/// How long `z` silences.
+pub const SILENCE_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One line of the view: a group, or one of an expanded group's containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line {
@@ -141,6 +144,43 @@ impl TriageState {
             }
             None => Vec::new(),
         }
+    }
+
+    /// `z`: silence what the selected group is about (its service, else its
+    /// one container or host) for an hour; on a silenced one, end that.
+    pub fn silence(
+        &self,
+        fleet: &FleetState,
+        compose: &Reading,
+        maintenance: &[crate::config::alerts::Maintenance],
+    ) -> Vec<Msg> {
+        let groups = groups(fleet, compose);
+        let lines = self.lines(&groups);
+        let g = match lines.get(self.selected.min(lines.len().saturating_sub(1))) {
+            Some(Line::Group(i) | Line::Member(i, _)) => &groups[*i],
+            None => return Vec::new(),
+        };
+        let target = match (&g.service, g.containers.as_slice(), g.hosts.as_slice()) {
+            (Some(s), _, _) => s.clone(),
+            (None, [one], _) => one.name.clone(),
+            (None, [], [host]) => host.clone(),
+            _ => {
+                return vec![Msg::Fail(
+                    "no one name covers this problem: silence it with `flotilla silence`".into(),
+                )];
+            }
+        };
+        let now = jiff::Timestamp::now();
+        let end = self
+            .silences
+            .iter()
+            .any(|s| s.target == target && s.until > now)
+            && held(g, &self.silences, maintenance, now).is_some();
+        vec![Msg::Effect(AppEffect::Silence {
+            target,
+            length: SILENCE_FOR,
+            end,
+        })]
     }
 
     pub fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Msg> {

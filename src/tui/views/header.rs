@@ -138,6 +138,7 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Open, "expand / logs"),
             (Action::Events, "events"),
             (Action::Snapshot, "incident snapshot"),
+            (Action::Silence, "silence"),
             (Action::Help, "help"),
         ],
         View::Timeline => &[

@@ -139,6 +139,42 @@ mod tests {
     }
 
     #[test]
+    fn z_silences_the_selected_problem_and_again_ends_it() {
+        use crate::tui::msg::AppEffect;
+        let mut app = app();
+        press(&mut app, '5');
+        let silence = |app: &mut crate::tui::app::App| {
+            app.update(crate::tui::testutil::key('z'))
+                .into_iter()
+                .find_map(|e| match e {
+                    AppEffect::Silence { target, end, .. } => Some((target, end)),
+                    _ => None,
+                })
+        };
+        // The host problem first: its host.
+        assert_eq!(silence(&mut app), Some(("fleet-3".to_owned(), false)));
+        press(&mut app, 'j');
+        press(&mut app, 'j');
+        assert_eq!(silence(&mut app), Some(("sick".to_owned(), false)));
+        app.state.triage.silences = vec![crate::ops::alerts::silence::new(
+            &[],
+            "sick",
+            std::time::Duration::from_secs(600),
+            "",
+            "alice",
+            jiff::Timestamp::now(),
+        )];
+        assert_eq!(
+            silence(&mut app),
+            Some(("sick".to_owned(), true)),
+            "again: end it"
+        );
+        // Only in the Triage view.
+        press(&mut app, '2');
+        assert_eq!(silence(&mut app), None);
+    }
+
+    #[test]
     fn a_group_on_several_hosts_expands_to_its_containers() {
         let mut app = app();
         press(&mut app, '5');
