@@ -49,11 +49,23 @@ fn watch(dir: &Path, config: &Path, args: &[&str]) -> (Child, Lines<String>) {
     (child, rx)
 }
 
-/// SIGINT, then its stderr.
-fn stop(child: Child) -> String {
+/// SIGINT, then its stderr; watch must end within 15 s of the one signal.
+fn stop(mut child: Child) -> String {
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "watch did not end on SIGINT: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = child.wait_with_output().expect("wait");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -585,14 +585,18 @@ async fn follow_run(
     let (control, control_rx) = watch::channel(Control::Run);
     let mut task = tokio::spawn(crate::ops::deploy::execute(deployment, tx, control_rx));
     let mut interrupted_once = false;
+    // Listening from the start: a ctrl_c() future made anew each turn of the
+    // loop misses a Ctrl-C that arrives while an event is printed.
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::output(&e))?;
     // Ends with the task, not the channel: a stray sender clone must not hang us.
     let joined = loop {
         tokio::select! {
             biased;
             Some(event) = rx.recv() => printer.event(&event),
             joined = &mut task => break joined,
-            signal = tokio::signal::ctrl_c(), if !interrupted_once => {
-                if signal.is_ok() {
+            signal = int.recv(), if !interrupted_once => {
+                if signal.is_some() {
                     interrupted_once = true;
                     let _ = control.send(Control::Abort);
                     printer.warning("interrupted: rolling back the hosts in flight, then stopping");
