@@ -488,7 +488,11 @@ fn a_restarted_watch_with_its_state_announces_nothing_old() {
     let (child, lines) = watch(dir.path(), &config, &args);
     let mut again = Vec::new();
     until(&lines, &mut again, Duration::from_secs(10), |_| false);
-    stop(child);
+    let stderr = stop(child);
+    assert!(
+        stderr.contains("announced before this watch started still hold and are not repeated"),
+        "says why it is quiet: {stderr}"
+    );
     assert!(
         !again.iter().any(|v| on(v, "new", CRASHER)),
         "announced again after a restart: {again:#?}"

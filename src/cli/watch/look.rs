@@ -40,6 +40,9 @@ pub struct Watching<'a> {
     saved: Option<String>,
     /// Rule hits' evidence by alert key, from the last look.
     seen: HashMap<String, Seen>,
+    /// Findings the state file had open, until the first look says how
+    /// many still hold (and are not repeated).
+    restored: Option<Vec<String>>,
     pub vitals: Vitals,
 }
 
@@ -54,6 +57,7 @@ impl<'a> Watching<'a> {
         cooldown: Duration,
     ) -> Result<Self, CliError> {
         let state = state::load(&state_path).map_err(|e| CliError::usage(e.to_string()))?;
+        let restored = Some(state.open.keys().cloned().collect());
         let mut rules = Rules::new(&alerts.rules, jiff::Timestamp::now());
         rules.restore(state.cursors.clone());
         Ok(Watching {
@@ -69,6 +73,7 @@ impl<'a> Watching<'a> {
             state_path,
             saved: None,
             seen: HashMap::new(),
+            restored,
             vitals: BTreeMap::new(),
             alerts,
         })
@@ -139,6 +144,19 @@ impl<'a> Watching<'a> {
             .map(|f| (crate::ops::alerts::key(f), f.clone()))
             .collect();
         let changes = state::reconcile(&mut self.state.open, holding, now);
+        if let Some(before) = self.restored.take() {
+            let still = before
+                .iter()
+                .filter(|k| self.state.open.contains_key(*k))
+                .count();
+            if still > 0 {
+                eprintln!(
+                    "flotilla: {still} finding(s) announced before this watch started still hold \
+                     and are not repeated ({}); `flotilla triage` lists them",
+                    self.state_path.display()
+                );
+            }
+        }
         for (key, open) in changes.resolved {
             self.resolved(state, &key, &open, now)?;
         }
