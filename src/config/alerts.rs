@@ -94,13 +94,57 @@ pub enum Level {
     Critical,
 }
 
-/// One `[[alerts.webhook]]`.
+/// One `[[alerts.webhook]]` or `--webhook`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSpec {
     pub url: String,
     pub format: WebhookFormat,
     /// Findings below this are printed, not sent.
     pub min_severity: Level,
+}
+
+impl WebhookSpec {
+    /// A checked webhook: http:// or https:// with a host; without a
+    /// `format`, the URL's host decides. Errors name the URL by its label.
+    pub fn new(
+        url: &str,
+        format: Option<WebhookFormat>,
+        min_severity: Level,
+    ) -> Result<WebhookSpec, String> {
+        let shown = webhook_label(url);
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("{shown}: not a URL: {e}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!(
+                "{shown}: the URL must start with https:// or http://"
+            ));
+        }
+        let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+            return Err(format!("{shown}: no host in the URL"));
+        };
+        Ok(WebhookSpec {
+            url: url.to_owned(),
+            format: format.unwrap_or_else(|| WebhookFormat::guess(host)),
+            min_severity,
+        })
+    }
+}
+
+/// A webhook URL as it may be printed: its path is the secret (Slack's and
+/// Discord's tokens live there), so only scheme and host show.
+pub fn webhook_label(url: &str) -> String {
+    match url.parse::<hyper::Uri>() {
+        Ok(u) if u.host().is_some() => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}/…",
+                u.scheme_str().unwrap_or("http"),
+                u.host().unwrap_or_default()
+            )
+        }
+        _ => "(not a URL)".to_owned(),
+    }
 }
 
 /// One `[[alerts.rule]]`.
@@ -185,5 +229,35 @@ impl Window {
                         && minute < start + length - 1440)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_are_checked_and_labels_hide_the_secret_path() {
+        let slack = WebhookSpec::new("https://hooks.slack.com/services/T/B/X", None, Level::Low)
+            .expect("slack");
+        assert_eq!(slack.format, WebhookFormat::Slack);
+        let own = WebhookSpec::new("http://127.0.0.1:8080/hook", None, Level::High).expect("http");
+        assert_eq!(
+            (own.format, own.min_severity),
+            (WebhookFormat::Json, Level::High)
+        );
+        let forced = WebhookSpec::new("https://ntfy.sh/x", Some(WebhookFormat::Json), Level::Low);
+        assert_eq!(forced.map(|w| w.format), Ok(WebhookFormat::Json));
+        let e = WebhookSpec::new("ftp://x/y", None, Level::Low).expect_err("ftp");
+        assert!(e.contains("https:// or http://"), "{e}");
+        assert!(WebhookSpec::new("not a url", None, Level::Low).is_err());
+        assert_eq!(
+            webhook_label("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            webhook_label("http://127.0.0.1:9/x?token=1"),
+            "http://127.0.0.1:9/…"
+        );
     }
 }

@@ -86,13 +86,8 @@ fn cli_webhooks(args: &WatchArgs) -> Result<Vec<WebhookSpec>, CliError> {
     args.webhook
         .iter()
         .map(|url| {
-            let uri = deliver::check_url(url).map_err(|e| CliError::usage(format!("--{e}")))?;
-            Ok(WebhookSpec {
-                url: url.clone(),
-                format: format
-                    .unwrap_or_else(|| WebhookFormat::guess(uri.host().unwrap_or_default())),
-                min_severity: Level::Low,
-            })
+            WebhookSpec::new(url, format, Level::Low)
+                .map_err(|e| CliError::usage(format!("--webhook {e}")))
         })
         .collect()
 }

@@ -146,18 +146,8 @@ fn level(
 }
 
 fn webhook(w: RawWebhook, err: Err) -> Result<WebhookSpec, ConfigError> {
-    let url = w.url.get_ref();
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| err(w.url.span(), format!("alerts.webhook url {url:?}: {e}")))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        return Err(err(
-            w.url.span(),
-            format!("alerts.webhook url {url:?} must be http:// or https:// with a host"),
-        ));
-    }
     let format = match w.format {
-        Some(f) => WebhookFormat::from_str(f.get_ref()).map_err(|_| {
+        Some(f) => Some(WebhookFormat::from_str(f.get_ref()).map_err(|_| {
             err(
                 f.span(),
                 format!(
@@ -165,19 +155,17 @@ fn webhook(w: RawWebhook, err: Err) -> Result<WebhookSpec, ConfigError> {
                     f.get_ref()
                 ),
             )
-        })?,
-        None => WebhookFormat::guess(uri.host().unwrap_or_default()),
+        })?),
+        None => None,
     };
-    Ok(WebhookSpec {
-        url: url.clone(),
-        format,
-        min_severity: level(
-            w.min_severity,
-            Level::Low,
-            "alerts.webhook min_severity",
-            err,
-        )?,
-    })
+    let min = level(
+        w.min_severity,
+        Level::Low,
+        "alerts.webhook min_severity",
+        err,
+    )?;
+    WebhookSpec::new(w.url.get_ref(), format, min)
+        .map_err(|e| err(w.url.span(), format!("alerts.webhook url {e}")))
 }
 
 fn rule(

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use hyper::Uri;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -81,39 +80,6 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpClient, DeliverError> {
     Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
-/// A checked webhook URL: http:// or https:// with a host.
-pub fn check_url(url: &str) -> Result<Uri, String> {
-    let shown = label(url);
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("webhook {shown}: not a URL: {e}"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(format!(
-            "webhook {shown}: the URL must start with https:// or http://"
-        ));
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("webhook {shown}: no host in the URL"));
-    }
-    Ok(uri)
-}
-
-/// A webhook URL as it may be printed: its path is the secret (Slack's and
-/// Discord's tokens live there), so only scheme and host show.
-pub fn label(url: &str) -> String {
-    match url.parse::<Uri>() {
-        Ok(u) if u.host().is_some() => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(
-                "{}://{}{port}/…",
-                u.scheme_str().unwrap_or("http"),
-                u.host().unwrap_or_default()
-            )
-        }
-        _ => "(not a URL)".to_owned(),
-    }
-}
-
 /// One notification's requests, for one webhook.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -179,7 +145,7 @@ impl Webhook {
         tokio::spawn(sender.run());
         Webhook {
             index,
-            label: label(url),
+            label: crate::config::alerts::webhook_label(url),
             queue,
             wake,
             reports,
@@ -318,23 +284,6 @@ fn explain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_checked_and_labels_hide_the_secret_path() {
-        assert!(check_url("https://hooks.slack.com/services/T/B/X").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/hook").is_ok());
-        let e = check_url("ftp://x/y").expect_err("ftp");
-        assert!(e.contains("https:// or http://"), "{e}");
-        assert!(check_url("not a url").is_err());
-        assert_eq!(
-            label("https://hooks.slack.com/services/T000/B000/XXXX"),
-            "https://hooks.slack.com/…"
-        );
-        assert_eq!(
-            label("http://127.0.0.1:9/x?token=1"),
-            "http://127.0.0.1:9/…"
-        );
-    }
 
     #[tokio::test]
     async fn a_dead_endpoint_is_an_error_not_a_panic() {
