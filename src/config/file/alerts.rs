@@ -108,10 +108,10 @@ pub(super) fn alerts(
     }
     for r in raw.rule {
         let span = r.span();
-        let rule = rule(r.into_inner(), span, service_names, err)?;
+        let rule = rule(r.into_inner(), span.clone(), service_names, err)?;
         if out.rules.iter().any(|o| o.name == rule.name) {
             return Err(err(
-                0..0,
+                span,
                 format!("two alerts rules are named {:?}", rule.name),
             ));
         }
@@ -428,3 +428,6 @@ fn minute_of_day(t: &str) -> Result<u32, String> {
         _ => Err(format!("{t:?}: expected HH:MM (00:00 to 23:59)")),
     }
 }
+
+#[cfg(test)]
+mod tests;
