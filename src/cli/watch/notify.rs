@@ -9,12 +9,11 @@ use tokio::sync::mpsc;
 
 use super::super::CliError;
 use super::super::hook::ExecHook;
-use crate::config::alerts::{Level, WebhookSpec};
+use crate::config::alerts::WebhookSpec;
 use crate::ops::alerts::deliver::{Delivery, HttpClient, Report, Webhook};
 use crate::ops::alerts::format::{flotilla_json, requests};
 use crate::ops::alerts::state::webhook_id;
-use crate::ops::alerts::{Alert, Event};
-use crate::ops::triage::Severity;
+use crate::ops::alerts::{Alert, Event, reaches};
 
 /// How long an ending watch waits for queued webhooks.
 const WEBHOOK_FLUSH: Duration = Duration::from_secs(3);
@@ -25,15 +24,6 @@ pub struct Notifier {
     pub json: bool,
     pub exec: Option<ExecHook>,
     hooks: Vec<(Webhook, WebhookSpec)>,
-}
-
-fn level(s: Severity) -> Level {
-    match s {
-        Severity::Critical => Level::Critical,
-        Severity::High => Level::High,
-        Severity::Medium => Level::Medium,
-        Severity::Low => Level::Low,
-    }
 }
 
 impl Notifier {
@@ -86,7 +76,7 @@ impl Notifier {
     pub fn send(&self, alert: &Alert, refs: &BTreeMap<String, String>) {
         for (hook, spec) in &self.hooks {
             // A resolve goes wherever the opening went.
-            if alert.event == Event::New && level(alert.severity) < spec.min_severity {
+            if alert.event == Event::New && !reaches(alert.severity, spec.min_severity) {
                 continue;
             }
             if alert.event == Event::Resolved && !refs.contains_key(&sent_mark(spec)) {
@@ -107,7 +97,7 @@ impl Notifier {
     /// follows it there, and only there).
     pub fn mark_sent(&self, alert: &Alert, refs: &mut BTreeMap<String, String>) {
         for (_, spec) in &self.hooks {
-            if level(alert.severity) >= spec.min_severity {
+            if reaches(alert.severity, spec.min_severity) {
                 refs.insert(sent_mark(spec), String::new());
             }
         }

@@ -14,6 +14,7 @@ pub mod state;
 use serde::Serialize;
 
 use super::triage::{Finding, Severity};
+use crate::config::alerts::Level;
 
 /// Why a notification is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, strum::IntoStaticStr)]
@@ -65,4 +66,34 @@ pub fn key(f: &Finding) -> String {
         k.push_str(r);
     }
     k
+}
+
+/// A config severity (`severity`, `min_severity`) as triage ranks findings.
+pub fn severity(level: Level) -> Severity {
+    match level {
+        Level::Critical => Severity::Critical,
+        Level::High => Severity::High,
+        Level::Medium => Severity::Medium,
+        Level::Low => Severity::Low,
+    }
+}
+
+/// Whether a finding of severity `s` is at least `min` (triage ranks the
+/// worst first: Critical is the least).
+pub fn reaches(s: Severity, min: Level) -> bool {
+    s <= severity(min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_severity_lets_through_what_is_at_least_as_bad() {
+        assert!(reaches(Severity::Critical, Level::High));
+        assert!(reaches(Severity::High, Level::High));
+        assert!(!reaches(Severity::Medium, Level::High));
+        assert!(reaches(Severity::Low, Level::Low));
+        assert!(!reaches(Severity::High, Level::Critical));
+    }
 }

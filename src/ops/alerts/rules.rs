@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use super::severity;
 use crate::config::ServiceSpec;
-use crate::config::alerts::{Check, Level, RuleSpec};
+use crate::config::alerts::{Check, RuleSpec};
 use crate::fleet::vitals::Vitals;
 use crate::fleet::{ContainerInfo, FleetState, HostId, RawLogLine};
 use crate::logs::{Cursor, Search, parse_docker_line};
-use crate::ops::triage::{Finding, Kind, Severity};
+use crate::ops::triage::{Finding, Kind};
 
 /// Matching lines kept per container and rule to show as evidence.
 const EVIDENCE_LINES: usize = 5;
@@ -68,15 +69,6 @@ pub struct Rules {
 
 fn stream_key(host: &str, id: &str) -> String {
     format!("{host}/{id}")
-}
-
-pub fn severity(level: Level) -> Severity {
-    match level {
-        Level::Critical => Severity::Critical,
-        Level::High => Severity::High,
-        Level::Medium => Severity::Medium,
-        Level::Low => Severity::Low,
-    }
 }
 
 impl Rules {

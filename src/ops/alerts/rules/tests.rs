@@ -2,8 +2,10 @@ use super::*;
 
 use std::time::Duration;
 
+use crate::config::alerts::Level;
 use crate::fleet::LogStream;
 use crate::fleet::fixtures::{sample_fleet, web_service};
+use crate::ops::triage::Severity;
 
 /// shop-web-1's id on fleet-1 and fleet-2 in the sample fleet.
 const WEB1: &str = "web10123456789abcdef";
