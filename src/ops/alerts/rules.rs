@@ -3,7 +3,8 @@
 //! restarts in a window, and thresholds on host vitals. A rule that holds is
 //! a `Kind::Rule` finding, opened and resolved like triage's own.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use super::severity;
 use crate::config::ServiceSpec;
@@ -216,13 +217,20 @@ impl Rules {
     }
 
     fn forget_gone(&mut self, state: &FleetState) {
-        let alive = |key: &str| {
-            state.hosts.iter().any(|h| {
-                !h.is_up() && key.starts_with(&format!("{}/", h.spec.name))
-                    || h.containers
-                        .iter()
-                        .any(|c| stream_key(&h.spec.name, &c.id) == key)
-            })
+        // Streams of a host that is down are kept: its containers come back.
+        let mut live = HashSet::new();
+        let mut down = HashSet::new();
+        for h in &state.hosts {
+            if !h.is_up() {
+                down.insert(h.spec.name.as_str());
+            }
+            live.extend(h.containers.iter().map(|c| stream_key(&h.spec.name, &c.id)));
+        }
+        let alive = |key: &String| {
+            live.contains(key)
+                || key
+                    .split_once('/')
+                    .is_some_and(|(host, _)| down.contains(host))
         };
         self.streams.retain(|k, _| alive(k));
         self.restarts.retain(|k, _| alive(k));
@@ -288,12 +296,36 @@ impl Rules {
         services: &[ServiceSpec],
         now: jiff::Timestamp,
     ) -> Vec<Hit> {
+        let rules: Vec<(&RuleSpec, i64, Duration)> = self
+            .rules
+            .iter()
+            .filter_map(|(r, _)| match r.check {
+                Check::Restarts { count, window } => Some((r, count, window)),
+                _ => None,
+            })
+            .collect();
+        // History is kept only for containers a restart rule covers, and
+        // back to one entry before the longest window.
+        let Some(longest) = rules.iter().map(|(_, _, w)| *w).max() else {
+            return Vec::new();
+        };
+        let before = |window: Duration| {
+            now.checked_sub(jiff::SignedDuration::try_from(window).unwrap_or_default())
+                .unwrap_or(now)
+        };
         let mut out = Vec::new();
         for h in state.hosts.iter().filter(|h| h.is_up()) {
             for c in &h.containers {
                 let Some(count) = c.restart_count else {
                     continue;
                 };
+                let covering: Vec<_> = rules
+                    .iter()
+                    .filter(|(r, _, _)| applies(r, &h.spec.name, c, services))
+                    .collect();
+                if covering.is_empty() {
+                    continue;
+                }
                 let seen = self
                     .restarts
                     .entry(stream_key(&h.spec.name, &c.id))
@@ -301,16 +333,8 @@ impl Rules {
                 if seen.back().is_none_or(|(_, n)| *n != count) {
                     seen.push_back((now, count));
                 }
-                for (rule, _) in &self.rules {
-                    let Check::Restarts { count: n, window } = &rule.check else {
-                        continue;
-                    };
-                    if !applies(rule, &h.spec.name, c, services) {
-                        continue;
-                    }
-                    let from = now
-                        .checked_sub(jiff::SignedDuration::try_from(*window).unwrap_or_default())
-                        .unwrap_or(now);
+                for (rule, n, window) in covering {
+                    let from = before(*window);
                     // The count when the window began: the last seen before it, else the first.
                     let base = seen
                         .iter()
@@ -319,41 +343,10 @@ impl Rules {
                         .or(seen.front())
                         .map_or(count, |(_, n)| *n);
                     if count - base >= *n {
-                        let summary = format!(
-                            "restart rule {:?}: {} restarts in the last {}",
-                            rule.name,
-                            count - base,
-                            humantime::format_duration(*window)
-                        );
-                        out.push(Hit {
-                            finding: rule_finding(
-                                rule,
-                                &h.spec.name,
-                                Some(&c.name),
-                                Some(c.service().to_owned()),
-                                summary,
-                            ),
-                            evidence: vec![format!("{} {}: {}", h.spec.name, c.name, c.status)],
-                            next: format!(
-                                "flotilla logs {} --host {} -n 50 -t",
-                                c.name, h.spec.name
-                            ),
-                        });
+                        out.push(restart_hit(rule, &h.spec.name, c, count - base, *window));
                     }
                 }
-                // Keep one entry from before the longest window.
-                let longest = self
-                    .rules
-                    .iter()
-                    .filter_map(|(r, _)| match r.check {
-                        Check::Restarts { window, .. } => Some(window),
-                        _ => None,
-                    })
-                    .max()
-                    .unwrap_or_default();
-                let from = now
-                    .checked_sub(jiff::SignedDuration::try_from(longest).unwrap_or_default())
-                    .unwrap_or(now);
+                let from = before(longest);
                 while seen.len() > 1 && seen.get(1).is_some_and(|(t, _)| *t <= from) {
                     seen.pop_front();
                 }
@@ -402,6 +395,32 @@ fn applies(rule: &RuleSpec, host: &str, c: &ContainerInfo, services: &[ServiceSp
         .container
         .as_ref()
         .is_none_or(|g| crate::glob::matches(g, &c.name))
+}
+
+/// A restart rule that holds for container `c` on `host`.
+fn restart_hit(
+    rule: &RuleSpec,
+    host: &str,
+    c: &ContainerInfo,
+    restarts: i64,
+    window: Duration,
+) -> Hit {
+    let summary = format!(
+        "restart rule {:?}: {restarts} restarts in the last {}",
+        rule.name,
+        humantime::format_duration(window)
+    );
+    Hit {
+        finding: rule_finding(
+            rule,
+            host,
+            Some(&c.name),
+            Some(c.service().to_owned()),
+            summary,
+        ),
+        evidence: vec![format!("{host} {}: {}", c.name, c.status)],
+        next: format!("flotilla logs {} --host {host} -n 50 -t", c.name),
+    }
 }
 
 fn rule_finding(
