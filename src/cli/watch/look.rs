@@ -37,7 +37,7 @@ pub struct Watching<'a> {
     state: WatchState,
     state_path: PathBuf,
     /// What was last saved, to write only changes.
-    saved: Option<String>,
+    saved: Option<Vec<u8>>,
     /// Rule hits' evidence by alert key, from the last look.
     seen: HashMap<String, Seen>,
     /// Findings the state file had open, until the first look says how
@@ -245,10 +245,9 @@ impl<'a> Watching<'a> {
             return Ok(());
         }
         if !quiet {
-            self.out.send(&a, &open.refs);
+            self.out.send(&a, Some(open));
             if let Some(open) = self.state.open.get_mut(key) {
-                open.sent = true;
-                self.out.mark_sent(&a, &mut open.refs);
+                self.out.mark_sent(&a, open);
             }
         }
         Ok(())
@@ -265,7 +264,7 @@ impl<'a> Watching<'a> {
         self.out.print(&a, &line("resolved", &open.finding), None)?;
         // Never announced, never resolved out loud.
         if open.sent {
-            self.out.send(&a, &open.refs);
+            self.out.send(&a, Some(open));
         }
         Ok(())
     }
@@ -296,12 +295,12 @@ impl<'a> Watching<'a> {
 
     fn save(&mut self) {
         self.state.cursors = self.rules.cursors();
-        let text = serde_json::to_string(&self.state).unwrap_or_default();
-        if self.saved.as_ref() == Some(&text) {
+        let bytes = state::encode(&self.state);
+        if self.saved.as_ref() == Some(&bytes) {
             return;
         }
-        match state::save(&self.state_path, &self.state) {
-            Ok(()) => self.saved = Some(text),
+        match state::write(&self.state_path, &bytes) {
+            Ok(()) => self.saved = Some(bytes),
             Err(e) => eprintln!("flotilla: {e}"),
         }
     }
@@ -335,7 +334,7 @@ impl<'a> Watching<'a> {
     fn note(&self, host: &str, container: &str, result: &str, text: &str) -> Result<(), CliError> {
         let a = autoheal_note(host, container, result, text, jiff::Timestamp::now());
         self.out.print(&a, text, None)?;
-        self.out.send(&a, &BTreeMap::new());
+        self.out.send(&a, None);
         Ok(())
     }
 

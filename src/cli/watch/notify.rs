@@ -1,7 +1,6 @@
 //! Where notifications go: stdout always (a line, or JSON with `--json`);
 //! each webhook in its own format; `--exec` with flotilla's JSON on stdin.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use super::super::hook::ExecHook;
 use crate::config::alerts::WebhookSpec;
 use crate::ops::alerts::deliver::{Delivery, HttpClient, Report, Webhook};
 use crate::ops::alerts::format::{flotilla_json, requests};
-use crate::ops::alerts::state::webhook_id;
+use crate::ops::alerts::state::{Open, webhook_id};
 use crate::ops::alerts::{Alert, Event, reaches};
 
 /// How long an ending watch waits for queued webhooks.
@@ -23,7 +22,15 @@ pub const REPORTS: usize = 64;
 pub struct Notifier {
     pub json: bool,
     pub exec: Option<ExecHook>,
-    hooks: Vec<(Webhook, WebhookSpec)>,
+    hooks: Vec<Hook>,
+}
+
+/// One webhook: its sender, its config, and the digest of its URL that
+/// the state file knows it by.
+struct Hook {
+    sender: Webhook,
+    spec: WebhookSpec,
+    id: String,
 }
 
 impl Notifier {
@@ -38,11 +45,10 @@ impl Notifier {
             Some(client) => specs
                 .into_iter()
                 .enumerate()
-                .map(|(i, spec)| {
-                    (
-                        Webhook::spawn(i, &spec.url, client.clone(), reports.clone()),
-                        spec,
-                    )
+                .map(|(i, spec)| Hook {
+                    sender: Webhook::spawn(i, &spec.url, client.clone(), reports.clone()),
+                    id: webhook_id(&spec.url),
+                    spec,
                 })
                 .collect(),
             None => Vec::new(),
@@ -72,20 +78,22 @@ impl Notifier {
     }
 
     /// Sends to every webhook that takes its severity, and to `--exec`;
-    /// `refs` are the ids services gave the opening message.
-    pub fn send(&self, alert: &Alert, refs: &BTreeMap<String, String>) {
-        for (hook, spec) in &self.hooks {
-            // A resolve goes wherever the opening went.
-            if alert.event == Event::New && !reaches(alert.severity, spec.min_severity) {
+    /// `open` knows where the opening went and the ids services gave it.
+    pub fn send(&self, alert: &Alert, open: Option<&Open>) {
+        for hook in &self.hooks {
+            // A resolve goes wherever the opening went, and only there.
+            let wanted = match alert.event {
+                Event::New => reaches(alert.severity, hook.spec.min_severity),
+                Event::Resolved => open.is_some_and(|o| o.sent_to.contains(&hook.id)),
+                Event::Autoheal => true,
+            };
+            if !wanted {
                 continue;
             }
-            if alert.event == Event::Resolved && !refs.contains_key(&sent_mark(spec)) {
-                continue;
-            }
-            let reference = refs.get(&webhook_id(&spec.url)).map(String::as_str);
-            hook.send(Delivery {
+            let reference = open.and_then(|o| o.refs.get(&hook.id)).map(String::as_str);
+            hook.sender.send(Delivery {
                 key: alert.key.clone(),
-                requests: requests(spec.format, &spec.url, alert, reference),
+                requests: requests(hook.spec.format, &hook.spec.url, alert, reference),
             });
         }
         if let Some(exec) = &self.exec {
@@ -93,19 +101,19 @@ impl Notifier {
         }
     }
 
-    /// Marks in `refs` which webhooks an opening went to (its resolve
-    /// follows it there, and only there).
-    pub fn mark_sent(&self, alert: &Alert, refs: &mut BTreeMap<String, String>) {
-        for (_, spec) in &self.hooks {
-            if reaches(alert.severity, spec.min_severity) {
-                refs.insert(sent_mark(spec), String::new());
+    /// Records in `open` which webhooks its opening went to.
+    pub fn mark_sent(&self, alert: &Alert, open: &mut Open) {
+        open.sent = true;
+        for hook in &self.hooks {
+            if reaches(alert.severity, hook.spec.min_severity) {
+                open.sent_to.insert(hook.id.clone());
             }
         }
     }
 
     /// The URL digest a webhook's message ids are kept under.
     pub fn webhook_key(&self, index: usize) -> Option<String> {
-        self.hooks.get(index).map(|(_, s)| webhook_id(&s.url))
+        self.hooks.get(index).map(|h| h.id.clone())
     }
 
     /// A sender's trouble, on stderr and (with `--json`) as a JSON line.
@@ -125,7 +133,7 @@ impl Notifier {
         let label = self
             .hooks
             .get(index)
-            .map_or_else(|| "?".to_owned(), |(h, _)| h.label.clone());
+            .map_or_else(|| "?".to_owned(), |h| h.sender.label.clone());
         eprintln!("flotilla: webhook {label}: {text}");
         if self.json {
             let line =
@@ -141,7 +149,7 @@ impl Notifier {
     /// Sends what waits (bounded), ends running --exec commands.
     pub async fn finish(self) {
         let deadline = tokio::time::Instant::now() + WEBHOOK_FLUSH;
-        for (hook, _) in &self.hooks {
+        for hook in self.hooks.iter().map(|h| &h.sender) {
             while hook.pending() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -157,9 +165,4 @@ impl Notifier {
             exec.shutdown().await;
         }
     }
-}
-
-/// The `refs` entry saying an opening went to this webhook.
-fn sent_mark(spec: &WebhookSpec) -> String {
-    format!("sent:{}", webhook_id(&spec.url))
 }

@@ -3,7 +3,7 @@
 //! opening messages, and how far each followed log got. A restarted watch
 //! announces nothing old and reads no log line twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,11 @@ pub struct Open {
     /// Announced (sent on); false while silenced or during a deploy, so it
     /// is sent once that ends if it still holds.
     pub sent: bool,
-    /// Message ids by webhook (a digest of its URL, never the URL).
+    /// Webhooks the opening went to (digests of their URLs, never the
+    /// URLs): the resolve goes there.
+    #[serde(default)]
+    pub sent_to: BTreeSet<String>,
+    /// Message ids services gave the opening, by webhook digest.
     #[serde(default)]
     pub refs: BTreeMap<String, String>,
 }
@@ -90,9 +94,18 @@ fn fresh() -> WatchState {
     }
 }
 
+/// The file's bytes for `state`.
+pub fn encode(state: &WatchState) -> Vec<u8> {
+    serde_json::to_vec(state).unwrap_or_default()
+}
+
 pub fn save(path: &Path, state: &WatchState) -> Result<(), StateError> {
-    let text = serde_json::to_vec(state).unwrap_or_default();
-    crate::private::replace(path, &text).map_err(|source| StateError::Write {
+    write(path, &encode(state))
+}
+
+/// Writes bytes made by [`encode`].
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    crate::private::replace(path, bytes).map_err(|source| StateError::Write {
         path: path.to_owned(),
         source,
     })
@@ -136,6 +149,7 @@ pub fn reconcile(
                         finding,
                         opened: now,
                         sent: false,
+                        sent_to: BTreeSet::new(),
                         refs: BTreeMap::new(),
                     },
                 );
