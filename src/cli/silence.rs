@@ -47,8 +47,7 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Exit, CliError> {
         return print(&left, args.json, &format!("ended {ended} silence(s)"));
     }
     let Some(target) = &args.target else {
-        let mut list = silence::load(&path).map_err(io)?;
-        list.retain(|s| s.until > now);
+        let list = silence::in_force(&path, now).map_err(io)?;
         return print(&list, args.json, "");
     };
     let Some(length) = &args.length else {

@@ -270,11 +270,10 @@ impl App {
                 )]
             }
             Action::Snapshot => self.state.triage.snapshot(),
-            Action::Silence if self.view == View::Triage => self.state.triage.silence(
-                &self.fleet,
-                &self.state.compose.hosts,
-                &self.settings.maintenance,
-            ),
+            Action::Silence if self.view == View::Triage => self
+                .state
+                .triage
+                .silence(&self.fleet, &self.state.compose.hosts),
             Action::Deploy => {
                 let service = self.selected_service();
                 self.state.deploy.open(service, &self.fleet)

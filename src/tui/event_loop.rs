@@ -63,10 +63,9 @@ const SILENCES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The silences when the file changed; a broken file is said once.
 fn silences(file: &mut ops::alerts::silence::Watched) -> Option<AppEvent> {
-    let before = file.list.clone();
     match file.refresh() {
-        Ok(()) if file.list == before => None,
-        Ok(()) => Some(AppEvent::Silences(file.list.clone())),
+        Ok(false) => None,
+        Ok(true) => Some(AppEvent::Silences(file.list.clone())),
         Err(e) => Some(AppEvent::Notice {
             text: e.to_string(),
             error: true,

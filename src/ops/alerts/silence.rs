@@ -72,6 +72,13 @@ pub fn load(path: &Path) -> Result<Vec<Silence>, SilenceError> {
     Ok(file.silences)
 }
 
+/// The silences in the file that still hold at `now`.
+pub fn in_force(path: &Path, now: jiff::Timestamp) -> Result<Vec<Silence>, SilenceError> {
+    let mut list = load(path)?;
+    list.retain(|s| s.until > now);
+    Ok(list)
+}
+
 /// Writes the silences still in force at `now` (expired ones are dropped).
 pub fn save(path: &Path, list: &[Silence], now: jiff::Timestamp) -> Result<(), SilenceError> {
     let file = File {
@@ -102,17 +109,20 @@ impl Watched {
         }
     }
 
-    /// Re-reads a changed file; a broken one keeps the last good list.
-    pub fn refresh(&mut self) -> Result<(), SilenceError> {
+    /// Re-reads a changed file (true when the list changed); a broken one
+    /// keeps the last good list.
+    pub fn refresh(&mut self) -> Result<bool, SilenceError> {
         let stamp = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
         if stamp == self.stamp {
-            return Ok(());
+            return Ok(false);
         }
         self.stamp = stamp;
-        self.list = load(&self.path)?;
-        Ok(())
+        let list = load(&self.path)?;
+        let changed = list != self.list;
+        self.list = list;
+        Ok(changed)
     }
 }
 
@@ -125,8 +135,7 @@ pub fn add(
     by: &str,
     now: jiff::Timestamp,
 ) -> Result<(Silence, Vec<Silence>), SilenceError> {
-    let mut list = load(path)?;
-    list.retain(|s| s.until > now);
+    let mut list = in_force(path, now)?;
     let s = new(&list, target, length, reason, by, now);
     list.push(s.clone());
     save(path, &list, now)?;
@@ -139,8 +148,7 @@ pub fn remove(
     which: &str,
     now: jiff::Timestamp,
 ) -> Result<(usize, Vec<Silence>), SilenceError> {
-    let mut list = load(path)?;
-    list.retain(|s| s.until > now);
+    let mut list = in_force(path, now)?;
     let before = list.len();
     list.retain(|s| s.id != which && s.target != which);
     let ended = before - list.len();

@@ -148,12 +148,7 @@ impl TriageState {
 
     /// `z`: silence what the selected group is about (its service, else its
     /// one container or host) for an hour; on a silenced one, end that.
-    pub fn silence(
-        &self,
-        fleet: &FleetState,
-        compose: &Reading,
-        maintenance: &[crate::config::alerts::Maintenance],
-    ) -> Vec<Msg> {
+    pub fn silence(&self, fleet: &FleetState, compose: &Reading) -> Vec<Msg> {
         let groups = groups(fleet, compose);
         let lines = self.lines(&groups);
         let g = match lines.get(self.selected.min(lines.len().saturating_sub(1))) {
@@ -170,12 +165,12 @@ impl TriageState {
                 )];
             }
         };
+        // A silence of exactly this target covers the whole group.
         let now = jiff::Timestamp::now();
         let end = self
             .silences
             .iter()
-            .any(|s| s.target == target && s.until > now)
-            && held(g, &self.silences, maintenance, now).is_some();
+            .any(|s| s.target == target && s.until > now);
         vec![Msg::Effect(AppEffect::Silence {
             target,
             length: SILENCE_FOR,
