@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver as Lines;
 use std::time::{Duration, Instant};
 
 use common::https::Receiver;
-use common::{Testbed, flotilla, json};
+use common::{Testbed, flotilla, json, stdout_lines};
 use serde_json::Value;
 
 /// The testbed's config plus `extra`, written into `dir`.
@@ -37,15 +36,7 @@ fn watch(dir: &Path, config: &Path, args: &[&str]) -> (Child, Lines<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     (child, rx)
 }
 

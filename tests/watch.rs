@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Scratch, Testbed, flotilla, json};
+use common::{Scratch, Testbed, flotilla, json, stdout_lines};
 
 #[test]
 fn autoheal_restarts_only_the_labelled_container_once_per_cooldown() {
@@ -113,20 +112,6 @@ fn autoheal_restarts_only_the_labelled_container_once_per_cooldown() {
         sent.lines().any(|l| l.contains("\"event\":\"autoheal\"")),
         "--exec got the JSON on stdin: {sent}"
     );
-}
-
-/// The child's stdout, line by line, read on a thread of its own.
-fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// One request a test HTTP server received: its head and body.
