@@ -40,9 +40,8 @@ pub struct Watching<'a> {
     saved: Option<Vec<u8>>,
     /// Rule hits' evidence by alert key, from the last look.
     seen: HashMap<String, Seen>,
-    /// Findings the state file had open, until the first look says how
-    /// many still hold (and are not repeated).
-    restored: Option<Vec<String>>,
+    /// No look yet: the open findings are those the state file had.
+    first_look: bool,
     pub vitals: Vitals,
 }
 
@@ -57,7 +56,6 @@ impl<'a> Watching<'a> {
         cooldown: Duration,
     ) -> Result<Self, CliError> {
         let state = state::load(&state_path).map_err(|e| CliError::usage(e.to_string()))?;
-        let restored = Some(state.open.keys().cloned().collect());
         let mut rules = Rules::new(&alerts.rules, jiff::Timestamp::now());
         rules.restore(state.cursors.clone());
         Ok(Watching {
@@ -73,7 +71,7 @@ impl<'a> Watching<'a> {
             state_path,
             saved: None,
             seen: HashMap::new(),
-            restored,
+            first_look: true,
             vitals: BTreeMap::new(),
             alerts,
         })
@@ -144,11 +142,9 @@ impl<'a> Watching<'a> {
             .map(|f| (crate::ops::alerts::key(f), f.clone()))
             .collect();
         let changes = state::reconcile(&mut self.state.open, holding, now);
-        if let Some(before) = self.restored.take() {
-            let still = before
-                .iter()
-                .filter(|k| self.state.open.contains_key(*k))
-                .count();
+        // At the first look, what is open and did not just appear came from the file.
+        if std::mem::take(&mut self.first_look) {
+            let still = self.state.open.len() - changes.appeared.len();
             if still > 0 {
                 eprintln!(
                     "flotilla: {still} finding(s) announced before this watch started still hold \
