@@ -43,6 +43,8 @@ pub struct Watching<'a> {
     /// No look yet: the open findings are those the state file had.
     first_look: bool,
     pub vitals: Vitals,
+    /// `[logs] max_line_bytes` for the streams log rules read.
+    pub max_line_bytes: usize,
 }
 
 impl<'a> Watching<'a> {
@@ -73,6 +75,7 @@ impl<'a> Watching<'a> {
             seen: HashMap::new(),
             first_look: true,
             vitals: BTreeMap::new(),
+            max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
             alerts,
         })
     }
@@ -170,7 +173,7 @@ impl<'a> Watching<'a> {
                 tail: u32::MAX,
                 since: Some(f.since),
                 follow: true,
-                max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
+                max_line_bytes: self.max_line_bytes,
             };
             if let Some(HostEvent::LogsEnded { container_id, .. }) = fleet.offer(f.host, cmd) {
                 let host = state

@@ -197,7 +197,8 @@ fn prepare<'a>(
         .state
         .clone()
         .unwrap_or_else(crate::ops::alerts::state::default_path);
-    let w = Watching::new(cli, args, services, alerts, out, state_path, cooldown)?;
+    let mut w = Watching::new(cli, args, services, alerts, out, state_path, cooldown)?;
+    w.max_line_bytes = inventory.ui.log_max_line_bytes;
     Ok((inventory, w, reports))
 }
 
