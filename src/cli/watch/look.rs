@@ -229,19 +229,21 @@ impl<'a> Watching<'a> {
             .map(|(_, h)| h)
             .is_some_and(watch::deploy_in_progress);
         let held = self.held(state, f, now);
+        let quiet = held.is_some() || deploying;
+        // Held back and already printed: nothing to do until that ends.
+        if quiet && !appeared {
+            return Ok(());
+        }
         let mut a = self.alert_of(Event::New, state, key, open, now);
         if deploying && let Some(obj) = a.finding.as_object_mut() {
             obj.insert("deploy_in_progress".into(), true.into());
         }
-        let quiet = held.is_some() || deploying;
         if appeared {
             let mut line = line("new", f);
             if deploying {
                 line.push_str(" (deploy in progress)");
             }
             self.out.print(&a, &line, held.as_deref())?;
-        } else if quiet {
-            return Ok(());
         }
         if !quiet {
             self.out.send(&a, Some(open));
