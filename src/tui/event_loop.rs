@@ -407,25 +407,7 @@ impl Loop {
                 target,
                 length,
                 end,
-            } => {
-                let path = ops::alerts::silence::default_path();
-                let now = jiff::Timestamp::now();
-                let done = if end {
-                    ops::alerts::silence::remove(&path, &target, now)
-                        .map(|(n, list)| (format!("ended {n} silence(s) of {target}"), list))
-                } else {
-                    let by = ops::audit::local_user();
-                    ops::alerts::silence::add(&path, &target, length, "from the TUI", &by, now)
-                        .map(|(s, list)| (ops::alerts::silence::said(&s, length), list))
-                };
-                match done {
-                    Ok((text, list)) => {
-                        self.notice(text, false);
-                        follow_up.push_back(AppEvent::Silences(list));
-                    }
-                    Err(e) => self.notice(e.to_string(), true),
-                }
-            }
+            } => self.silence(&target, length, end, follow_up),
             AppEffect::SaveLogs { path, text } => {
                 let (text, error) = match std::fs::write(&path, text) {
                     Ok(()) => (format!("saved logs to {path}"), false),
@@ -506,6 +488,34 @@ impl Loop {
     }
 
     /// Beside the audit log: `incident-STAMP.md` and `.json`.
+    /// `z`: a silence added to (or ended in) the silences file; the view
+    /// gets the new list at once.
+    fn silence(
+        &mut self,
+        target: &str,
+        length: std::time::Duration,
+        end: bool,
+        follow_up: &mut VecDeque<AppEvent>,
+    ) {
+        let path = ops::alerts::silence::default_path();
+        let now = jiff::Timestamp::now();
+        let done = if end {
+            ops::alerts::silence::remove(&path, target, now)
+                .map(|(n, list)| (format!("ended {n} silence(s) of {target}"), list))
+        } else {
+            let by = ops::audit::local_user();
+            ops::alerts::silence::add(&path, target, length, "from the TUI", &by, now)
+                .map(|(s, list)| (ops::alerts::silence::said(&s, length), list))
+        };
+        match done {
+            Ok((text, list)) => {
+                self.notice(text, false);
+                follow_up.push_back(AppEvent::Silences(list));
+            }
+            Err(e) => self.notice(e.to_string(), true),
+        }
+    }
+
     fn write_snapshot(&mut self, markdown: &str, json: &str) {
         let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
         let base = self
