@@ -370,7 +370,7 @@ fn maintenance(
 }
 
 /// "sat,sun 02:00-04:00" or "daily 23:30-00:30" (UTC).
-pub(crate) fn weekly(text: &str) -> Result<Window, String> {
+fn weekly(text: &str) -> Result<Window, String> {
     use jiff::civil::Weekday;
     let (days_text, range) = text.trim().split_once(' ').ok_or_else(|| {
         format!("{text:?}: expected DAYS HH:MM-HH:MM, like \"sat,sun 02:00-04:00\"")

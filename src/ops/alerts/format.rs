@@ -124,10 +124,6 @@ fn code_block(lines: &[String], max: usize, escape: fn(&str) -> String) -> Strin
     format!("```\n{}\n```", cut(&body, max.saturating_sub(8)))
 }
 
-fn same(s: &str) -> String {
-    s.to_owned()
-}
-
 /// Slack refuses a whole message with a text object over this.
 const SLACK_TEXT: usize = 3000;
 
@@ -175,7 +171,7 @@ fn discord_embed(alert: &Alert) -> Value {
     let description = if alert.evidence.is_empty() {
         String::new()
     } else {
-        code_block(&alert.evidence, 4000, same)
+        code_block(&alert.evidence, 4000, str::to_owned)
     };
     json!({
         "title": cut(&headline(alert), 256),
