@@ -256,3 +256,82 @@ fn killed_while_draining_then_rollback_or_resume_leaves_one_container_answering(
     assert_eq!(now.trim(), v2);
     assert_eq!(by_alias(), "tiny2");
 }
+
+#[test]
+fn a_scaled_service_goes_start_first_replica_by_replica_without_a_failed_request() {
+    let tb = Testbed::get();
+    let host = "fleet-1";
+    let name = format!("otest-rs-{}", std::process::id());
+    let net = Network::create(&tb, host, format!("{name}-net"));
+    let (v1, v2) = (
+        tiny(&tb, host, &name, Some("1")),
+        tiny(&tb, host, &name, Some("2")),
+    );
+    let replicas = [format!("{name}-1"), format!("{name}-2")];
+    let label = format!("otest.rs={name}");
+    let _cleanup = Cleanup {
+        tb: &tb,
+        host,
+        containers: replicas
+            .iter()
+            .flat_map(|r| [r.clone(), format!("{r}-flotilla-new")])
+            .collect(),
+    };
+    for r in &replicas {
+        let args = ["run", "-d", "--name", r, "--label", &label, "--network"];
+        let rest = [net.name.as_str(), "--network-alias", "rsweb", &v1];
+        tb.docker(host, &[&args[..], &rest[..]].concat());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let inventory = std::fs::read_to_string(tb.config()).expect("inventory");
+    let cfg = dir.path().join("flotilla.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{inventory}\n[service.{name}]\nhosts = [\"{host}\"]\nmatch = {{ label = \"{label}\" }}\n\
+             health_timeout = \"20s\"\nhealth_cmd = \"wget -qO- http://localhost:8080/\"\n"
+        ),
+    )
+    .expect("write config");
+    wait_for_answer(&tb, host, &net, "rsweb", "tiny1");
+    let probe = Probe::start(&tb, host, &net, "rsweb");
+    let out = common::flotilla_with(
+        &cfg,
+        &audit,
+        &["deploy", &name, "--image", &v2, "--yes", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    probe.no_failures("a start-first deploy of two replicas");
+    let events: Vec<serde_json::Value> = out.stdout.lines().map(json).collect();
+    let done = events
+        .iter()
+        .find(|e| e["event"] == "host_done")
+        .expect("host_done");
+    assert_eq!(done["timings"]["down_ms"], 0, "{done}");
+    for r in &replicas {
+        let now = tb.docker(
+            host,
+            &["inspect", "-f", "{{.Config.Image}} {{.State.Running}}", r],
+        );
+        assert_eq!(
+            now.trim(),
+            format!("{v2} true"),
+            "{r} kept its name, runs v2"
+        );
+    }
+    // One replica at a time: the second candidate is created only once the
+    // first replica's old container is gone.
+    let at = |replica: &str, step: &str| {
+        events.iter().position(|e| {
+            e["event"] == "step" && e["replica"]["container"] == replica && e["step"] == step
+        })
+    };
+    let first_done = at(&replicas[0], "removing_old");
+    let second_created = at(&replicas[1], "creating");
+    assert!(
+        matches!((first_done, second_created), (Some(a), Some(b)) if a < b),
+        "replica by replica: {}",
+        out.stdout
+    );
+}
