@@ -12,6 +12,7 @@ pub mod logs;
 pub mod persist;
 pub mod silence;
 pub mod table;
+pub mod top;
 pub mod triage;
 pub mod watch;
 
@@ -70,6 +71,10 @@ pub enum Command {
     /// Hold back watch's notifications about a service, host or container
     /// for a while (`silence api --for 1h`); without a target, list silences.
     Silence(silence::SilenceArgs),
+    /// Every container on every host ranked by CPU, memory, network or
+    /// block I/O, with the last hour's history (cgroup counters, one exec
+    /// per host per interval).
+    Top(top::TopArgs),
     /// Logs of containers or services, merged across hosts by time.
     Logs(logs::LogsArgs),
     /// Restart containers (by name, Compose service or id prefix).
@@ -569,6 +574,7 @@ async fn tui(cli: &Cli) -> Result<Exit, CliError> {
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
         Some(Command::Hosts(args)) => hosts(&cli, args).await,
+        Some(Command::Top(args)) => top::run(&cli, args).await,
         Some(Command::Ps(args)) => ps(&cli, args).await,
         Some(Command::Config(ConfigCommand::Check { json })) => config_check(&cli, *json),
         Some(Command::Logs(a)) => logs::run(&cli, a).await,

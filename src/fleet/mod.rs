@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod logs;
 pub mod model;
 pub mod state;
+pub mod top;
 pub mod vitals;
 
 use tokio::sync::mpsc;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod deploy;
 pub mod exec;
 pub mod timeline;
+pub mod top;
 pub mod triage;
 pub mod watch;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use api_versions::ApiVersions;
 pub use docker::ConnectOptions;
 pub use docker::{DockerLink, connect_docker};
-pub use remote::{Remote, RunError};
+pub use remote::{Pipe, Remote, RunError};
 pub use ssh::SshSession;
 
 /// Records `key` (OpenSSH format, as in `TransportError::HostKeyUnknown`)

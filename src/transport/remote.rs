@@ -11,6 +11,9 @@ use tokio::sync::watch;
 use super::persist::Client;
 use super::ssh::{ExecOutput, SshSession};
 
+/// A remote command's stdin (write) and stdout (read).
+pub type Pipe = russh::ChannelStream<russh::client::Msg>;
+
 /// A handle on the host's SSH session, wherever it is held. Cheap to clone.
 #[derive(Clone)]
 pub enum Remote {
@@ -52,6 +55,20 @@ impl Remote {
         tokio::time::timeout(within, self.exec(command, limit))
             .await
             .map_err(|_| RunError::Timeout(within))?
+    }
+
+    /// A long-running command's stdin and stdout as one stream, over the
+    /// session held directly; None through the daemon (it relays whole
+    /// commands only): callers fall back to [`Remote::run`].
+    pub async fn pipe(&self, command: &str) -> Result<Option<Pipe>, RunError> {
+        match self {
+            Remote::Ssh(session) => session
+                .exec_stream(command)
+                .await
+                .map(Some)
+                .map_err(|e| RunError::Refused(e.to_string())),
+            Remote::Persist { .. } => Ok(None),
+        }
     }
 
     /// Why the session is gone, if it is known to be. The daemon reconnects
