@@ -56,7 +56,8 @@ fn container(c: ContainerSummary) -> ContainerFact {
         image_id: c.image_id.unwrap_or_default(),
         state: c.state.map(|s| s.to_string()).unwrap_or_default(),
         labels: sorted(c.labels.unwrap_or_default()),
-        size: c.size_rw.and_then(size),
+        // Asked for, so absent means 0 (Docker omits a zero).
+        size: Some(c.size_rw.and_then(size).unwrap_or(0)),
         // Bind mounts have no name; volumes do.
         volumes: c
             .mounts
