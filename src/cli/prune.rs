@@ -191,6 +191,9 @@ async fn execute(report: &mut Report, dockers: &[bollard::Docker]) -> Exit {
         if result.removed.iter().any(|r| !r.ok) {
             exit = Exit::Failed;
         }
+        for w in &result.warnings {
+            eprintln!("flotilla: warning: {w}");
+        }
         host.bytes_freed = Some(result.bytes_freed);
         host.removed = Some(result.removed);
     }

@@ -158,7 +158,7 @@ fn newest_of_service(
         .iter()
         .filter(|i| i.tags.iter().any(|t| repos.contains(repository(t))))
         .collect();
-    theirs.sort_by(|a, b| b.created.cmp(&a.created));
+    theirs.sort_by_key(|i| std::cmp::Reverse(i.created));
     theirs
         .into_iter()
         .take(s.keep_images)
@@ -279,7 +279,7 @@ fn resolve(images: &[ImageFact], reference: &str) -> Option<String> {
     let wanted = crate::ops::deploy::image::normalize(reference);
     images
         .iter()
-        .find(|i| i.id == reference || i.tags.iter().any(|t| *t == wanted))
+        .find(|i| i.id == reference || i.tags.contains(&wanted))
         .map(|i| i.id.clone())
 }
 

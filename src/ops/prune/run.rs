@@ -64,18 +64,21 @@ pub struct HostResult {
     pub removed: Vec<Removal>,
     /// What the objects removed took, as far as Docker reported sizes.
     pub bytes_freed: u64,
+    /// Audit records that could not be written.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Removes `plan.remove` in order (containers before the images they held),
 /// writing an audit record for each.
 pub async fn execute(remover: &dyn Remover, plan: &HostPlan, audit: &AuditLog) -> HostResult {
     let mut removed = Vec::new();
+    let mut warnings = Vec::new();
     for item in &plan.remove {
         let result = remove(remover, item).await;
         let record = AuditRecord::new(&plan.host, &item.name, super::audit_action(item), &result);
         if let Err(e) = crate::ops::act::audit(audit, &record) {
-            tracing::warn!("{e}");
-            eprintln!("flotilla: warning: {e}");
+            warnings.push(e);
         }
         removed.push(Removal {
             item: item.clone(),
@@ -92,6 +95,7 @@ pub async fn execute(remover: &dyn Remover, plan: &HostPlan, audit: &AuditLog) -
         host: plan.host.clone(),
         removed,
         bytes_freed,
+        warnings,
     }
 }
 
