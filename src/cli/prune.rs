@@ -248,6 +248,12 @@ fn print_report(report: &Report, json: bool) -> Result<(), CliError> {
     for e in &report.errors {
         writeln!(out, "{}: cannot list: {}", e.host, e.error).map_err(|e| CliError::output(&e))?;
     }
+    if report.hosts.len() > 1 {
+        let count: usize = report.hosts.iter().map(|h| h.plan.remove.len()).sum();
+        let total: u64 = report.hosts.iter().map(|h| h.bytes).sum();
+        writeln!(out, "total: {count} to remove, {}", bytes(total))
+            .map_err(|e| CliError::output(&e))?;
+    }
     Ok(())
 }
 
