@@ -10,6 +10,7 @@ pub mod exit;
 pub mod hook;
 pub mod logs;
 pub mod persist;
+pub mod prune;
 pub mod silence;
 pub mod table;
 pub mod top;
@@ -94,6 +95,9 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// A service per host: image, health, deploy lock, half-done deploys, last deploys.
     Status(deploy::StatusArgs),
+    /// Remove stopped containers and unused images (with --volumes, unused
+    /// anonymous volumes) across the fleet; never a rollback's image.
+    Prune(prune::PruneArgs),
     /// Stop the persistent-session daemon of this inventory (like `ssh -O exit`).
     Disconnect,
     /// The persistent-session daemon (started by flotilla itself).
@@ -585,6 +589,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Deploy(a)) => deploy::deploy(&cli, a).await,
         Some(Command::Rollback(a)) => deploy::rollback(&cli, a).await,
         Some(Command::Status(a)) => deploy::status(&cli, a).await,
+        Some(Command::Prune(a)) => prune::run(&cli, a).await,
         Some(Command::Restart(a)) => {
             act::run(&cli, ContainerAction::Restart, a, cli.read_only).await
         }

@@ -50,6 +50,7 @@ struct RawService {
     autoheal: Option<Spanned<bool>>,
     order: Option<Spanned<String>>,
     stop_grace: Option<Spanned<String>>,
+    keep_images: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -690,6 +691,15 @@ fn service(
     };
 
     let (serial, max_fail) = rollout_pace(&raw, &err)?;
+    let keep_images = match &raw.keep_images {
+        None => 0,
+        Some(n) => usize::try_from(*n.get_ref()).map_err(|_| {
+            err(
+                n.span(),
+                format!("keep_images must be 0 or more, not {}", n.get_ref()),
+            )
+        })?,
+    };
     let command = |field: &Option<Spanned<String>>, what: &str| match field {
         Some(c) if c.get_ref().trim().is_empty() => {
             Err(err(c.span(), format!("{what} must not be empty")))
@@ -710,6 +720,7 @@ fn service(
         autoheal: raw.autoheal.as_ref().is_some_and(|a| *a.get_ref()),
         order,
         stop_grace,
+        keep_images,
     })
 }
 

@@ -278,6 +278,9 @@ pub struct ServiceSpec {
     /// Start-first: how long the old container keeps serving after the new
     /// one is healthy, before its stop (in-flight requests drain).
     pub stop_grace: Duration,
+    /// `prune` keeps the N newest images of the service's repository on
+    /// each host (its current and rollback images are kept regardless).
+    pub keep_images: usize,
 }
 
 /// Which container runs while the other is replaced (Compose's

@@ -171,5 +171,6 @@ pub fn web_service() -> crate::config::ServiceSpec {
         autoheal: false,
         order: None,
         stop_grace: std::time::Duration::ZERO,
+        keep_images: 0,
     }
 }

@@ -103,6 +103,8 @@ pub enum AuditAction {
         step: String,
         detail: String,
     },
+    /// `prune KIND NAME`: a container, image or volume `prune` removed.
+    Prune(String),
     /// Text this flotilla does not know (a newer one's): kept as it is.
     Other(String),
 }
@@ -153,6 +155,7 @@ impl std::fmt::Display for AuditAction {
                 write!(f, "{kind}:{step}")
             }
             AuditAction::Deploy { kind, step, detail } => write!(f, "{kind}:{step} {detail}"),
+            AuditAction::Prune(what) => write!(f, "prune {what}"),
             AuditAction::Other(text) => f.write_str(text),
         }
     }
@@ -173,6 +176,9 @@ impl From<String> for AuditAction {
         }
         if let Some(cmd) = text.strip_prefix("exec ") {
             return AuditAction::Exec(cmd.to_owned());
+        }
+        if let Some(what) = text.strip_prefix("prune ") {
+            return AuditAction::Prune(what.to_owned());
         }
         if text == "shell" {
             return AuditAction::Shell(None);
@@ -356,7 +362,7 @@ mod tests {
 
     #[test]
     fn actions_read_back_as_written_and_keep_their_meaning() {
-        let cases: [(&str, AuditAction); 7] = [
+        let cases: [(&str, AuditAction); 8] = [
             ("restart", AuditAction::Container(ContainerAction::Restart)),
             ("exec sh -c 'x y'", AuditAction::Exec("sh -c 'x y'".into())),
             (
@@ -383,6 +389,10 @@ mod tests {
             (
                 "prune:images 3",
                 AuditAction::Other("prune:images 3".into()),
+            ),
+            (
+                "prune image app:v0",
+                AuditAction::Prune("image app:v0".into()),
             ),
         ];
         for (text, action) in cases {

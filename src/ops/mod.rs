@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod deploy;
 pub mod exec;
+pub mod prune;
 pub mod timeline;
 pub mod top;
 pub mod triage;

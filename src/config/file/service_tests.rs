@@ -50,6 +50,11 @@ fn full_service_is_parsed_in_inventory_order() {
     assert_eq!(web.health_cmd.as_deref(), Some("curl -f localhost"));
     assert_eq!(web.stable_for, Duration::from_secs(5));
     assert!(web.autoheal);
+    assert_eq!(web.keep_images, 0, "the default");
+    let kept =
+        parse_services("[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nkeep_images = 3\n")
+            .expect("valid");
+    assert_eq!(kept[0].keep_images, 3);
 }
 
 #[test]
@@ -187,6 +192,16 @@ fn service_errors_are_positioned() {
             "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nhealth_timout = \"1s\"\n",
             at(4, 1),
             "unknown field `health_timout`",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nkeep_images = -1\n",
+            at(4, 15),
+            "keep_images must be 0 or more, not -1",
+        ),
+        (
+            "[service.web]\nhosts = [\"a\"]\ncontainer = \"w\"\nkeep_images = \"2\"\n",
+            at(4, 15),
+            "invalid type",
         ),
         (
             "[service.\"a b\"]\nhosts = [\"a\"]\ncontainer = \"w\"\n",

@@ -429,6 +429,7 @@ mod tests {
             autoheal: false,
             order: Some(crate::config::Order::StopFirst),
             stop_grace: std::time::Duration::ZERO,
+            keep_images: 0,
         };
         let req = Request {
             mode: Mode::Deploy,

@@ -39,6 +39,7 @@ fn service(hosts: &[&str], serial: usize) -> ServiceSpec {
         // (the default for the fake's containers, which publish no port).
         order: Some(crate::config::Order::StopFirst),
         stop_grace: std::time::Duration::ZERO,
+        keep_images: 0,
     }
 }
 
