@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::transport::docker::RawApi;
 
 /// What Docker itself holds on the data root, and what it could free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DockerDisk {
     pub images_bytes: u64,
     pub containers_bytes: u64,

@@ -20,10 +20,10 @@ pub struct Vitals {
     pub disk_free_bytes: u64,
     pub docker_root: String,
     pub uptime_s: u64,
-    /// `/system/df`, read on its own (slower) cadence; None until it is.
-    /// `hosts --json` shows it beside the vitals, not in them.
+    /// `/system/df`, or why not, read on its own (slower) cadence; None
+    /// until it is. `hosts --json` shows it beside the vitals, not in them.
     #[serde(skip)]
-    pub docker_disk: Option<DockerDisk>,
+    pub docker_disk: Option<Result<DockerDisk, String>>,
     /// The Compose commands the host has, preferred first: `docker compose`
     /// (the v2 plugin), `docker-compose` (v1, or v2 standalone).
     pub compose: Vec<String>,
