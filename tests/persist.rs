@@ -426,6 +426,9 @@ fn logs_restart_exec_and_vitals_work_through_it() {
         assert!(h["vitals"]["cpus"].as_u64().is_some_and(|n| n > 0), "{h}");
         assert_eq!(h["tunnel"], d["tunnel"], "{h}");
         assert_eq!(h["api_version"], d["api_version"], "{h}");
+        // Docker's disk usage: a plain GET over the daemon's connections.
+        let images = h["docker_disk"]["images_bytes"].as_u64();
+        assert!(images.is_some_and(|b| b > 0), "{h}");
     }
     assert_eq!(p.daemons().len(), 1, "still the one daemon");
 }

@@ -90,6 +90,58 @@ fn vitals_match_proc_and_statvfs() {
     );
 }
 
+/// The daemon's own `LayersSize` (API 1.41's /system/df), over its socket.
+fn layers_size(socket: &std::path::Path) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("socket");
+    s.write_all(b"GET /v1.41/system/df HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    let body = answer.split_once("\r\n\r\n").expect("head and body").1;
+    json(body)["LayersSize"].as_u64().expect("LayersSize")
+}
+
+#[test]
+fn every_host_carries_dockers_disk_usage() {
+    let tb = Testbed::get();
+    let hosts = tb.host_names();
+    // Another test may pull or remove an image meanwhile: before or after.
+    let before: Vec<u64> = hosts.iter().map(|h| layers_size(&tb.socket(h))).collect();
+    let mut cmd = flotilla();
+    cmd.arg("--config")
+        .arg(tb.config())
+        .args(["hosts", "--json"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json(&out.stdout);
+    for (i, host) in hosts.iter().enumerate() {
+        let row = rows
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == host.as_str()))
+            .expect("host row");
+        let d = &row["docker_disk"];
+        assert!(row["docker_disk_error"].is_null(), "{row:#}");
+        let images = d["images_bytes"].as_u64().expect("images_bytes");
+        let after = layers_size(&tb.socket(host));
+        assert!(images > 0, "{row:#}");
+        assert!(
+            images == before[i] || images == after,
+            "{images} vs {}/{after}",
+            before[i]
+        );
+        let reclaimable = d["reclaimable_bytes"].as_u64().expect("reclaimable_bytes");
+        let kinds = ["images", "containers", "volumes", "build_cache"].map(|k| {
+            d[format!("{k}_reclaimable_bytes")]
+                .as_u64()
+                .expect("per kind")
+        });
+        assert_eq!(reclaimable, kinds.iter().sum::<u64>(), "{d:#}");
+        assert!(kinds[0] <= images, "{d:#}");
+        assert!(row["vitals"].get("docker_disk").is_none(), "shown once");
+    }
+}
+
 #[test]
 fn a_local_host_has_no_vitals_and_says_why() {
     let tb = Testbed::get();
@@ -114,4 +166,7 @@ fn a_local_host_has_no_vitals_and_says_why() {
             .is_some_and(|e| e.contains("over SSH only")),
         "{rows:#}"
     );
+    // Docker's disk usage comes through the Docker API: local hosts too.
+    let images = rows[0]["docker_disk"]["images_bytes"].as_u64();
+    assert!(images.is_some_and(|b| b > 0), "{rows:#}");
 }

@@ -306,12 +306,12 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
     fleet.settle(&mut state).await;
-    let mut vitals = crate::ops::triage::collect::vitals(
-        &crate::ops::triage::collect::handles(&fleet, &state),
-        &state,
-        std::time::Duration::from_secs(10),
-    )
-    .await;
+    let handles = crate::ops::triage::collect::handles(&fleet, &state);
+    let within = std::time::Duration::from_secs(10);
+    let (mut vitals, mut disks) = tokio::join!(
+        crate::ops::triage::collect::vitals(&handles, &state, within),
+        crate::ops::triage::collect::docker_disks(&handles, &state, None, within),
+    );
     fleet.shutdown().await;
     let rows: Vec<HostSummary> = state
         .hosts
@@ -322,6 +322,11 @@ pub async fn hosts(cli: &Cli, args: &HostsArgs) -> Result<Exit, CliError> {
                 Some(Ok(v)) => row.vitals = Some(v),
                 Some(Err(e)) => row.vitals_error = Some(e),
                 None => row.vitals_error = Some("host unreachable".to_owned()),
+            }
+            match disks.remove(&h.spec.name) {
+                Some(Ok(d)) => row.docker_disk = Some(d),
+                Some(Err(e)) => row.docker_disk_error = Some(e),
+                None => row.docker_disk_error = Some("host unreachable".to_owned()),
             }
             row
         })
@@ -368,6 +373,7 @@ fn print_hosts(rows: &[HostSummary]) {
                         v.disk_free_ratio() * 100.0
                     )
                 }),
+                h.docker_disk.map_or("-".into(), |d| d.compact()),
                 v.and_then(|v| v.compose.first().cloned())
                     .unwrap_or_else(|| "-".into()),
                 h.error.clone().unwrap_or_default(),
@@ -387,6 +393,7 @@ fn print_hosts(rows: &[HostSummary]) {
                 "LOAD/CPUS",
                 "MEM AVAIL",
                 "DOCKER DISK FREE",
+                "DOCKER DATA",
                 "COMPOSE",
                 "ERROR"
             ],

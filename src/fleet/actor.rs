@@ -99,6 +99,7 @@ pub async fn run(
                 docker_out.send_replace(Some(super::Handles {
                     docker: link.docker.clone(),
                     remote: link.remote.clone(),
+                    raw: link.raw.clone(),
                 }));
                 if !send(HostEvent::Connected { info, rtt }).await {
                     return;

@@ -4,6 +4,7 @@ pub mod action;
 pub mod actor;
 pub mod compose;
 pub mod details;
+pub mod disk;
 pub mod event;
 #[cfg(test)]
 pub mod fixtures;
@@ -42,6 +43,8 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500
 pub struct Handles {
     pub docker: bollard::Docker,
     pub remote: Option<crate::transport::Remote>,
+    /// Plain GETs over the same connections (answers bollard cannot read).
+    pub raw: crate::transport::docker::RawApi,
 }
 
 /// Running host actors: one command sender each, one shared event stream.

@@ -272,6 +272,10 @@ pub struct HostSummary {
     /// in `vitals_error` where it could not be (local host, exec refused).
     pub vitals: Option<super::vitals::Vitals>,
     pub vitals_error: Option<String>,
+    /// Docker's own disk usage (`/system/df`, through the Docker API: local
+    /// hosts too); null with the reason in `docker_disk_error`.
+    pub docker_disk: Option<super::disk::DockerDisk>,
+    pub docker_disk_error: Option<String>,
 }
 
 impl From<&HostState> for HostSummary {
@@ -294,6 +298,8 @@ impl From<&HostState> for HostSummary {
             error: h.last_error.clone(),
             vitals: None,
             vitals_error: None,
+            docker_disk: None,
+            docker_disk_error: None,
         }
     }
 }

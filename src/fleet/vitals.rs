@@ -1,6 +1,6 @@
 //! Host vitals read over the host's own SSH session (no agent): load, CPUs,
-//! memory, uptime and the filesystem holding Docker's data root, plus
-//! Docker's own disk usage where the daemon reports it.
+//! memory, uptime and the filesystem holding Docker's data root. Docker's own
+//! disk usage (`super::disk`) is read apart, far less often, and kept here.
 
 use std::time::Duration;
 
@@ -20,22 +20,16 @@ pub struct Vitals {
     pub disk_free_bytes: u64,
     pub docker_root: String,
     pub uptime_s: u64,
-    /// `/system/df`; None where the daemon's answer lacks the totals (API < 1.52).
-    pub docker_disk: Option<DockerDisk>,
+    /// `/system/df`, or why not, read on its own (slower) cadence; None
+    /// until it is. `hosts --json` shows it beside the vitals, not in them.
+    #[serde(skip)]
+    pub docker_disk: Option<Result<DockerDisk, String>>,
     /// The Compose commands the host has, preferred first: `docker compose`
     /// (the v2 plugin), `docker-compose` (v1, or v2 standalone).
     pub compose: Vec<String>,
 }
 
-/// What Docker itself holds on the data root, and what it could free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DockerDisk {
-    pub images_bytes: u64,
-    pub containers_bytes: u64,
-    pub volumes_bytes: u64,
-    pub build_cache_bytes: u64,
-    pub reclaimable_bytes: u64,
-}
+pub use super::disk::DockerDisk;
 
 impl Vitals {
     pub fn disk_free_ratio(&self) -> f64 {
@@ -235,46 +229,18 @@ pub async fn read(
             });
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut vitals = parse(&text, &root).map_err(|e| {
+        parse(&text, &root).map_err(|e| {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.trim().is_empty() {
                 e
             } else {
                 format!("{e} ({})", stderr.trim())
             }
-        })?;
-        vitals.docker_disk = docker_disk(docker).await;
-        Ok(vitals)
+        })
     };
     tokio::time::timeout(within, work)
         .await
         .map_err(|_| format!("vitals not read within {}s", within.as_secs()))?
-}
-
-/// Docker's `/system/df` totals; None when the daemon does not report them.
-async fn docker_disk(docker: &bollard::Docker) -> Option<DockerDisk> {
-    let df = docker.df(None).await.ok()?;
-    let size = |total: Option<i64>| total.and_then(|t| u64::try_from(t).ok());
-    let images = df.image_usage?;
-    let containers = df.container_usage?;
-    let volumes = df.volume_usage?;
-    let cache = df.build_cache_usage?;
-    let reclaimable = [
-        images.reclaimable,
-        containers.reclaimable,
-        volumes.reclaimable,
-        cache.reclaimable,
-    ]
-    .into_iter()
-    .filter_map(size)
-    .sum();
-    Some(DockerDisk {
-        images_bytes: size(images.total_size)?,
-        containers_bytes: size(containers.total_size)?,
-        volumes_bytes: size(volumes.total_size)?,
-        build_cache_bytes: size(cache.total_size)?,
-        reclaimable_bytes: reclaimable,
-    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bollard::{BollardRequest, ClientVersion, Docker};
+use http_body_util::{BodyExt, Limited};
 use hyper::Uri;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connect, Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -59,6 +61,55 @@ pub struct DockerLink {
     pub remote: Option<Remote>,
     tunnel_mode: Option<Arc<AtomicBool>>,
     rebuild: Rebuild,
+    /// Plain requests over the same connections.
+    pub raw: RawApi,
+}
+
+/// A sent request's response, or why there is none.
+type Sent = Pin<Box<dyn Future<Output = Result<hyper::Response<Incoming>, String>> + Send>>;
+
+/// Plain GETs of the Engine API over a link's own connections, for answers
+/// bollard's models cannot read (its request helpers are private).
+#[derive(Clone)]
+pub struct RawApi(Arc<dyn Fn(BollardRequest) -> Sent + Send + Sync>);
+
+/// Largest answer a plain GET reads (a /system/df of a big host is a few MB).
+const RAW_MAX_BYTES: usize = 64 << 20;
+
+impl RawApi {
+    fn over<F, Fut, E>(send: F) -> RawApi
+    where
+        F: Fn(BollardRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<hyper::Response<Incoming>, E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        RawApi(Arc::new(move |req| {
+            let sent = send(req);
+            Box::pin(async move { sent.await.map_err(|e| e.to_string()) })
+        }))
+    }
+
+    /// The body of `GET path` (e.g. "/v1.41/system/df"); an answer other
+    /// than 2xx is an error carrying the daemon's message.
+    pub async fn get(&self, path: &str) -> Result<Vec<u8>, String> {
+        let req = hyper::Request::get(format!("http://docker{path}"))
+            .body(bollard::body_full(hyper::body::Bytes::new()))
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let resp = (self.0)(req)
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), RAW_MAX_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("GET {path}: reading the answer: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!("GET {path}: {status}: {}", text.trim()));
+        }
+        Ok(body.to_vec())
+    }
 }
 
 impl DockerLink {
@@ -106,11 +157,13 @@ pub async fn connect_docker(
             let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
                 Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, v)
             });
+            let raw = raw_unix(socket.clone());
             Ok(DockerLink {
                 docker: rebuild(version)?,
                 remote: None,
                 tunnel_mode: None,
                 rebuild,
+                raw,
             })
         }
         Target::Ssh {
@@ -134,12 +187,13 @@ pub async fn connect_docker(
                 dial_stdio: Arc::clone(&dial_stdio),
                 memory: memory.map(Arc::new),
             };
-            let rebuild = pooled(connector);
+            let (rebuild, raw) = pooled(connector);
             Ok(DockerLink {
                 docker: rebuild(version)?,
                 remote: Some(Remote::Ssh(session)),
                 tunnel_mode: Some(dial_stdio),
                 rebuild,
+                raw,
             })
         }
     }
@@ -173,7 +227,7 @@ async fn connect_persistent(
         accept_new,
         first: Arc::new(std::sync::Mutex::new(Some(first))),
     };
-    let rebuild = pooled(connector);
+    let (rebuild, raw) = pooled(connector);
     Ok(Some(DockerLink {
         docker: rebuild(version)?,
         remote: Some(Remote::Persist {
@@ -184,11 +238,13 @@ async fn connect_persistent(
         // As the daemon reaches the API (this side only sees a stream).
         tunnel_mode: Some(dial_stdio),
         rebuild,
+        raw,
     }))
 }
 
-/// A rebuild function whose clients all share one hyper pool over `connector`.
-fn pooled<C>(connector: C) -> Rebuild
+/// A rebuild function whose clients all share one hyper pool over
+/// `connector`, and plain requests over that pool.
+fn pooled<C>(connector: C) -> (Rebuild, RawApi)
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
@@ -196,14 +252,14 @@ where
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(8)
         .build(connector);
-    Arc::new(move |v: &ClientVersion| {
-        let client = client.clone();
+    let send = move |req: BollardRequest| client.request(req);
+    let raw = RawApi::over(send.clone());
+    let rebuild: Rebuild = Arc::new(move |v: &ClientVersion| {
+        let send = send.clone();
         let transport = move |req: BollardRequest| {
-            let client = client.clone();
+            let sent = send(req);
             async move {
-                client
-                    .request(req)
-                    .await
+                sent.await
                     .map_err(|err| bollard::errors::Error::HyperLegacyError { err })
             }
         };
@@ -213,7 +269,39 @@ where
             REQUEST_TIMEOUT_SECS,
             v,
         )
-    })
+    });
+    (rebuild, raw)
+}
+
+/// Plain requests to a local socket, on a small pool of their own (bollard's
+/// unix client keeps its pool to itself).
+fn raw_unix(socket: std::path::PathBuf) -> RawApi {
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(UnixConnector(Arc::new(socket)));
+    RawApi::over(move |req: BollardRequest| client.request(req))
+}
+
+/// hyper connector: a local Docker socket.
+#[derive(Clone)]
+struct UnixConnector(Arc<std::path::PathBuf>);
+
+impl tower_service::Service<Uri> for UnixConnector {
+    type Response = TokioIo<PersistIo>;
+    type Error = std::io::Error;
+    type Future = ConnectFuture<PersistIo>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let path = Arc::clone(&self.0);
+        Box::pin(async move {
+            let stream = tokio::net::UnixStream::connect(path.as_path()).await?;
+            Ok(TokioIo::new(Pooled(stream)))
+        })
+    }
 }
 
 /// hyper connector: one SSH channel per HTTP connection.

@@ -184,6 +184,14 @@ impl App {
                 let msgs = self.state.compose.read(reading);
                 self.apply(msgs)
             }
+            AppEvent::DiskTick => {
+                let msgs = self.state.hosts.disk_tick();
+                self.apply(msgs)
+            }
+            AppEvent::DisksRead(reading) => {
+                let msgs = self.state.hosts.disks_read(reading);
+                self.apply(msgs)
+            }
             AppEvent::SnapshotGathered(result) => {
                 let msgs = self.state.triage.gathered(result);
                 self.apply(msgs)

@@ -14,7 +14,8 @@ use super::app::{self, App, AppEffect, AppEvent};
 use super::state::deploy::DeployRequest;
 use super::tasks::{self, PrepareResult};
 use super::{
-    AUDIT_EVERY, AUDIT_VIEW_LIMIT, COMPOSE_EVERY, MAX_EVENTS_PER_FRAME, STATS_EVERY, TuiOptions,
+    AUDIT_EVERY, AUDIT_VIEW_LIMIT, COMPOSE_EVERY, DISK_EVERY, MAX_EVENTS_PER_FRAME, STATS_EVERY,
+    TuiOptions,
 };
 use super::{input, pace, shell, theme, views};
 use crate::config::{Inventory, ServiceSpec};
@@ -48,6 +49,8 @@ struct Sources {
     stats_tick: Interval,
     /// Compose drift: read while a view that shows it is open, at most this often.
     compose_tick: Interval,
+    /// Docker's disk usage: read while the Hosts view is open, at most this often.
+    disk_tick: Interval,
     /// The Timeline view's audit records: the log's end, looked at while it is open.
     audit_tick: Interval,
     audit_tail: ops::AuditTail,
@@ -144,6 +147,7 @@ impl Loop {
             sighup: signal(SignalKind::hangup())?,
             stats_tick: every(STATS_EVERY),
             compose_tick: every(COMPOSE_EVERY),
+            disk_tick: every(DISK_EVERY),
             audit_tick: every(AUDIT_EVERY),
             audit_tail: ops::AuditTail::at_end(&self.audit),
             silence_tick: every(SILENCES_EVERY),
@@ -199,6 +203,7 @@ impl Loop {
             _ = src.compose_tick.tick(), if matches!(view, app::View::Services | app::View::Triage) => {
                 Some(AppEvent::ComposeTick)
             }
+            _ = src.disk_tick.tick(), if view == app::View::Hosts => Some(AppEvent::DiskTick),
             _ = src.audit_tick.tick(), if view == app::View::Timeline => {
                 self.audit_appended(&mut src.audit_tail)
             }
@@ -401,6 +406,9 @@ impl Loop {
             }
             AppEffect::ReadCompose => {
                 tasks::read_compose(&self.app.fleet, &self.fleet, &self.loaded_tx);
+            }
+            AppEffect::ReadDisks => {
+                tasks::read_disks(&self.app.fleet, &self.fleet, &self.loaded_tx)
             }
             AppEffect::Snapshot { markdown, json } => self.write_snapshot(&markdown, &json),
             AppEffect::Silence {

@@ -27,6 +27,9 @@ const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Compose drift is read at most this often (each read runs Compose on every
 /// host with a project: about half a second of CPU there for v1).
 const COMPOSE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Docker's disk usage is read at most this often while the Hosts view is
+/// open (the daemon sizes every container's writable layer for it).
+const DISK_EVERY: std::time::Duration = std::time::Duration::from_secs(180);
 /// How often the open Timeline view looks for new audit records (a local
 /// file: one `stat` when nothing changed).
 const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -74,6 +74,10 @@ pub enum AppEvent {
     ComposeTick,
     /// A background read of Compose drift ended.
     ComposeRead(Reading),
+    /// Periodic, while the Hosts view is open: time to read Docker's disk usage.
+    DiskTick,
+    /// A background read of Docker's disk usage ended.
+    DisksRead(DiskReading),
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
     Notice {
         text: String,
@@ -122,6 +126,9 @@ pub enum AppEffect {
     /// Read every host's Compose drift in a background task; answer with
     /// `ComposeRead`.
     ReadCompose,
+    /// Read every host's Docker disk usage (`/system/df`) in a background
+    /// task; answer with `DisksRead`.
+    ReadDisks,
     /// Add a silence of `target` for `length` to the silences file, or
     /// (`end`) end its silences; answer with `Silences`.
     Silence {
@@ -252,6 +259,10 @@ pub struct PlanSummary {
     /// A real run would be refused (lock held, interrupted deploy).
     pub refusal: Option<String>,
 }
+
+/// Each host's Docker disk usage, or why it could not be read.
+pub type DiskReading =
+    std::collections::BTreeMap<String, Result<crate::fleet::disk::DockerDisk, String>>;
 
 /// Each host's drift, or why its projects could not be read.
 pub type Reading =

@@ -149,3 +149,17 @@ pub(super) fn read_compose(state: &FleetState, fleet: &Fleet, loaded: &mpsc::Sen
         let _ = loaded.send(AppEvent::ComposeRead(reading)).await;
     });
 }
+
+/// Bound on one host's /system/df read.
+const DISK_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Every host's Docker disk usage, in a task; answered as `DisksRead`.
+pub(super) fn read_disks(state: &FleetState, fleet: &Fleet, loaded: &mpsc::Sender<AppEvent>) {
+    let state = state.clone();
+    let handles = ops::triage::collect::handles(fleet, &state);
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let reading = ops::triage::collect::docker_disks(&handles, &state, None, DISK_WITHIN).await;
+        let _ = loaded.send(AppEvent::DisksRead(reading)).await;
+    });
+}

@@ -1,10 +1,12 @@
 //! `flotilla watch`: long-running, driven by each host's Docker event stream
-//! (plus host vitals every minute and the `[[alerts.rule]]` log streams);
+//! (plus host vitals every minute, Docker's disk usage every ten, and the
+//! `[[alerts.rule]]` log streams);
 //! prints a line when a finding opens or resolves, sends it on (webhooks in
 //! each chat tool's format, `--exec`) unless silenced, remembers what it
 //! announced in a state file, and (`--autoheal`) restarts opted-in
 //! unhealthy containers.
 
+mod disks;
 mod look;
 mod notify;
 
@@ -112,6 +114,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let (vitals_tx, mut vitals_rx) = mpsc::channel(1);
     let mut vitals_tick = tokio::time::interval(w.vitals_every());
+    let mut disks = disks::Disks::default();
     let mut dirty = false;
     let mut started = false;
     let mut last_look = tokio::time::Instant::now();
@@ -126,11 +129,15 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
                 }
             }
             Some(report) = reports.recv() => w.on_report(&report)?,
-            Some(vitals) = vitals_rx.recv() => {
+            Some(mut vitals) = vitals_rx.recv() => {
+                disks.merge(&mut vitals, tokio::time::Instant::now());
                 w.vitals = vitals;
                 dirty = true;
             }
-            _ = vitals_tick.tick() => read_vitals(&fleet, &state, &vitals_tx),
+            _ = vitals_tick.tick() => {
+                let plan = disks.plan(tokio::time::Instant::now());
+                read_vitals(&fleet, &state, &vitals_tx, plan);
+            }
             _ = tick.tick() => {
                 // The first look waits until every host answered once.
                 if !started && !state.all_settled() {
@@ -203,19 +210,34 @@ fn prepare<'a>(
 }
 
 /// Reads every reachable host's vitals in a task of its own (one small
-/// exec each over the open session); a read still running is not doubled.
-fn read_vitals(fleet: &Fleet, state: &FleetState, to: &mpsc::Sender<Vitals>) {
+/// exec each over the open session), and the disk usage of the hosts `plan`
+/// wants; a read still running is not doubled.
+fn read_vitals(fleet: &Fleet, state: &FleetState, to: &mpsc::Sender<Vitals>, plan: disks::Plan) {
     let Ok(permit) = to.clone().try_reserve_owned() else {
         return;
     };
     let handles: Vec<_> = (0..state.hosts.len()).map(|h| fleet.handles(h)).collect();
     let state = state.clone();
     tokio::spawn(async move {
-        let read = crate::ops::triage::collect::vitals(&handles, &state, VITALS_WITHIN).await;
-        let ok = read
+        use crate::ops::triage::collect;
+        let read = collect::vitals(&handles, &state, VITALS_WITHIN).await;
+        let mut ok: Vitals = read
             .into_iter()
             .filter_map(|(host, v)| v.ok().map(|v| (host, v)))
             .collect();
+        let wanted: std::collections::BTreeSet<String> = ok
+            .iter()
+            .filter(|(host, v)| plan.wants(host, v))
+            .map(|(host, _)| host.clone())
+            .collect();
+        if !wanted.is_empty() {
+            let disks = collect::docker_disks(&handles, &state, Some(&wanted), VITALS_WITHIN).await;
+            for (host, disk) in disks {
+                if let Some(v) = ok.get_mut(&host) {
+                    v.docker_disk = Some(disk);
+                }
+            }
+        }
         permit.send(ok);
     });
 }

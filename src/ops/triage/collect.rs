@@ -13,6 +13,7 @@ use crate::fleet::compose::{
     self,
     file::{Drift, ProjectRef},
 };
+use crate::fleet::disk::{self, DockerDisk};
 use crate::fleet::vitals::{self, Vitals};
 use crate::fleet::{ContainerDetails, Fleet, FleetState, Handles, HostId, LogStream};
 
@@ -425,6 +426,35 @@ pub async fn vitals(
             async move {
                 let got = match handles {
                     Some(h) => vitals::read(&h.docker, h.remote.as_ref(), within).await,
+                    None => Err("the host's connection is gone".to_owned()),
+                };
+                (name, got)
+            }
+        });
+    futures::future::join_all(work).await.into_iter().collect()
+}
+
+/// Docker's disk usage (`/system/df`) of the reachable hosts `wanted` names
+/// (all of them when None), or why not, by host name. Costly on the daemon
+/// (it sizes every container's writable layer): callers read it seldom.
+pub async fn docker_disks(
+    handles: &[Option<Handles>],
+    state: &FleetState,
+    wanted: Option<&std::collections::BTreeSet<String>>,
+    within: Duration,
+) -> std::collections::BTreeMap<String, Result<DockerDisk, String>> {
+    let work = state
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.is_up())
+        .filter(|(_, h)| wanted.is_none_or(|w| w.contains(&h.spec.name)))
+        .map(|(hi, h)| {
+            let name = h.spec.name.clone();
+            let handles = handles.get(hi).cloned().flatten();
+            async move {
+                let got = match handles {
+                    Some(h) => disk::read(&h.docker, &h.raw, within).await,
                     None => Err("the host's connection is gone".to_owned()),
                 };
                 (name, got)

@@ -306,9 +306,7 @@ pub fn host_lines(kind: Kind, h: &HostState, vitals: Option<&Vitals>) -> Vec<Str
                 .unwrap_or_default();
             vec![format!("{name}: {reason}{since}")]
         }
-        Kind::DiskPressure => vitals
-            .map(|v| vec![format!("{name}: {}", v.disk_phrase())])
-            .unwrap_or_default(),
+        Kind::DiskPressure => vitals.map(|v| disk_lines(name, v)).unwrap_or_default(),
         Kind::MemoryPressure => vitals
             .map(|v| vec![format!("{name}: {}", v.mem_phrase())])
             .unwrap_or_default(),
@@ -317,6 +315,20 @@ pub fn host_lines(kind: Kind, h: &HostState, vitals: Option<&Vitals>) -> Vec<Str
             .unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// The data root's free space, and what Docker holds there where it was read.
+fn disk_lines(name: &str, v: &Vitals) -> Vec<String> {
+    let mut lines = vec![format!("{name}: {}", v.disk_phrase())];
+    match &v.docker_disk {
+        Some(Ok(d)) => lines.push(format!(
+            "{name}: docker: {} — `flotilla prune --host {name} --dry-run` shows what can go",
+            d.phrase()
+        )),
+        Some(Err(e)) => lines.push(format!("{name}: docker's disk usage not read: {e}")),
+        None => {}
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -481,5 +493,53 @@ mod tests {
             Some("2026-11-30T04:58:01.5Z".into())
         );
         assert_eq!(docker_time("0001-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn disk_pressure_evidence_names_what_docker_holds_once_read() {
+        let fleet = crate::fleet::fixtures::sample_fleet();
+        let h = &fleet.hosts[1];
+        let gib = 1u64 << 30;
+        let mut v = Vitals {
+            load1: 0.1,
+            load5: 0.1,
+            cpus: 2,
+            mem_total_bytes: 8 * gib,
+            mem_available_bytes: 4 * gib,
+            disk_total_bytes: 50 * gib,
+            disk_free_bytes: 2 * gib,
+            docker_root: "/var/lib/docker".into(),
+            uptime_s: 60,
+            docker_disk: None,
+            compose: Vec::new(),
+        };
+        let lines = host_lines(Kind::DiskPressure, h, Some(&v));
+        assert_eq!(
+            lines,
+            ["fleet-2: /var/lib/docker: 2.0 GiB free of 50.0 GiB (4.0 %)"]
+        );
+        v.docker_disk = Some(Ok(crate::fleet::disk::DockerDisk {
+            images_bytes: 12 * gib / 10,
+            images_reclaimable_bytes: 800 << 20,
+            containers_bytes: 40 << 20,
+            volumes_bytes: 3 * gib,
+            reclaimable_bytes: (800 << 20) + (1 << 20),
+            containers_reclaimable_bytes: 1 << 20,
+            ..Default::default()
+        }));
+        let lines = host_lines(Kind::DiskPressure, h, Some(&v));
+        assert_eq!(
+            lines[1],
+            "fleet-2: docker: images 1.2 GiB (800.0 MiB reclaimable), \
+             containers 40.0 MiB (1.0 MiB reclaimable), volumes 3.0 GiB (0 B reclaimable), \
+             build cache 0 B (0 B reclaimable) — `flotilla prune --host fleet-2 --dry-run` \
+             shows what can go"
+        );
+        v.docker_disk = Some(Err("/system/df not answered within 10s".into()));
+        let lines = host_lines(Kind::DiskPressure, h, Some(&v));
+        assert_eq!(
+            lines[1],
+            "fleet-2: docker's disk usage not read: /system/df not answered within 10s"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! services' timeline, the recent audit records and the vitals, as Markdown.
 //! Takes owned handles and state so it can run in a background task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{ErrorCount, Evidence, Group, GroupOptions, Snapshot, collect};
@@ -15,6 +15,9 @@ use crate::ops::timeline::{self, Entry};
 
 /// Bound on each API call gathering evidence, and on reading a host's vitals.
 pub const EVIDENCE_WITHIN: Duration = Duration::from_secs(4);
+/// Bound on reading a host's /system/df: the daemon sizes every container
+/// for it, which takes longer than the other evidence.
+const DISK_WITHIN: Duration = Duration::from_secs(10);
 /// Audit records a snapshot shows.
 const SNAPSHOT_AUDIT: usize = 15;
 
@@ -57,9 +60,30 @@ pub async fn assess(
         .filter_map(|(h, v)| Some((h.clone(), v.as_ref().ok()?.clone())))
         .collect();
     findings.extend(super::assess_vitals(&readable));
+    docker_disks(handles, state, &mut evidence).await;
     super::rank(&mut findings);
     let groups = super::group(state, &findings, &evidence, &req.opts, req.now);
     (groups, evidence)
+}
+
+/// Docker's disk usage of the hosts short of disk space, for their
+/// finding's evidence (read only there: the daemon sizes every container).
+async fn docker_disks(handles: &[Option<Handles>], state: &FleetState, evidence: &mut Evidence) {
+    let pressed: BTreeSet<String> = evidence
+        .vitals
+        .iter()
+        .filter(|(_, v)| v.as_ref().is_ok_and(super::disk_pressure))
+        .map(|(h, _)| h.clone())
+        .collect();
+    if pressed.is_empty() {
+        return;
+    }
+    let read = collect::docker_disks(handles, state, Some(&pressed), DISK_WITHIN).await;
+    for (host, disk) in read {
+        if let Some(Ok(v)) = evidence.vitals.get_mut(&host) {
+            v.docker_disk = Some(disk);
+        }
+    }
 }
 
 /// What happened to the affected services within the window: Docker events

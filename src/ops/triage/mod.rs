@@ -378,6 +378,12 @@ pub const DISK_FREE_MIN_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub const MEM_AVAILABLE_MIN_RATIO: f64 = 0.05;
 pub const LOAD_PER_CPU_MAX: f64 = 2.0;
 
+/// Whether the host's Docker data root is short of space.
+pub fn disk_pressure(v: &crate::fleet::vitals::Vitals) -> bool {
+    v.disk_total_bytes > 0
+        && (v.disk_free_ratio() < DISK_FREE_MIN_RATIO || v.disk_free_bytes < DISK_FREE_MIN_BYTES)
+}
+
 /// Disk, memory and load findings from each reachable host's vitals.
 pub fn assess_vitals(vitals: &BTreeMap<String, crate::fleet::vitals::Vitals>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -394,10 +400,7 @@ pub fn assess_vitals(vitals: &BTreeMap<String, crate::fleet::vitals::Vitals>) ->
                 rule: None,
             })
         };
-        if v.disk_total_bytes > 0
-            && (v.disk_free_ratio() < DISK_FREE_MIN_RATIO
-                || v.disk_free_bytes < DISK_FREE_MIN_BYTES)
-        {
+        if disk_pressure(v) {
             add(
                 Severity::Critical,
                 Kind::DiskPressure,

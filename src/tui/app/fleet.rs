@@ -135,10 +135,19 @@ impl App {
             HostEvent::Containers { .. } => Some(Resume::Restart),
             _ => None,
         };
+        let connected = matches!(ev.kind, HostEvent::Connected { .. });
         let mut effects: Vec<AppEffect> = update(&mut self.fleet, ev)
             .into_iter()
             .map(|crate::fleet::Effect::Host(h, cmd)| AppEffect::Host(h, cmd))
             .collect();
+        // The Hosts view shows Docker's disk usage from the first connection.
+        if connected
+            && self.view == View::Hosts
+            && let Some(name) = self.fleet.hosts.get(host).map(|h| h.spec.name.clone())
+        {
+            let msgs = self.state.hosts.connected(&name);
+            effects.extend(self.apply(msgs));
+        }
         if let (Some(why), Some(logs)) = (resume, &mut self.state.logs) {
             let fleet = &self.fleet;
             let running = |id: &str| container_running(fleet, host, id);

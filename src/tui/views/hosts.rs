@@ -1,4 +1,5 @@
-//! Hosts: connection state, RTT, Docker version, container counts.
+//! Hosts: connection state, RTT, Docker version, container counts, and
+//! what Docker holds on disk.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -12,19 +13,38 @@ use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let header = Row::new([
-        "HOST", "ADDRESS", "STATE", "RTT", "DOCKER", "VIA", "RUNNING", "PROBLEMS",
+        "HOST",
+        "ADDRESS",
+        "STATE",
+        "RTT",
+        "DOCKER",
+        "VIA",
+        "RUNNING",
+        "PROBLEMS",
+        "DOCKER DISK",
     ])
     .style(theme.header);
-    let rows: Vec<Row> = app.fleet.hosts.iter().map(|h| host_row(h, theme)).collect();
+    let disks = &app.state.hosts.disks;
+    let rows: Vec<Row> = app
+        .fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            let disk = disk_cell(disks.get(&h.spec.name), theme);
+            host_row(h, disk, theme)
+        })
+        .collect();
     let widths = [
         Constraint::Max(14),
         Constraint::Max(16),
-        Constraint::Fill(3),
+        // STATE and DOCKER DISK share what the others leave.
+        Constraint::Fill(1),
         Constraint::Length(8),
         Constraint::Max(26),
         Constraint::Max(11),
         Constraint::Length(7),
         Constraint::Length(8),
+        Constraint::Fill(2),
     ];
     let title = Line::from(Span::styled(
         format!(" Hosts ({}) ", app.fleet.hosts.len()),
@@ -35,8 +55,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// One host's row: its link, round trip, Docker, and container counts.
-fn host_row(h: &HostState, theme: &Theme) -> Row<'static> {
+/// One host's row: its link, round trip, Docker, container counts and disk.
+fn host_row(h: &HostState, disk: Cell<'static>, theme: &Theme) -> Row<'static> {
     let (state, style) = link_state(&h.link, theme);
     let info = h.info.as_ref();
     let running = h.containers.iter().filter(|c| c.is_running()).count();
@@ -71,7 +91,20 @@ fn host_row(h: &HostState, theme: &Theme) -> Row<'static> {
                 theme.dim
             },
         )),
+        disk,
     ])
+}
+
+/// The DOCKER DISK column: what Docker holds, or why that is not known.
+fn disk_cell(
+    disk: Option<&Result<crate::fleet::disk::DockerDisk, String>>,
+    theme: &Theme,
+) -> Cell<'static> {
+    match disk {
+        Some(Ok(d)) => Cell::from(d.compact()),
+        Some(Err(e)) => Cell::from(Span::styled(format!("not read: {e}"), theme.dim)),
+        None => Cell::from(Span::styled("-", theme.dim)),
+    }
 }
 
 /// The STATE column: the link in words, and its colour.
@@ -103,7 +136,25 @@ mod tests {
     fn hosts_view_shows_up_and_down_hosts() {
         let mut app = app();
         press(&mut app, '1');
+        let gib = 1u64 << 30;
+        let disk = crate::fleet::disk::DockerDisk {
+            images_bytes: 12 * gib / 10,
+            containers_bytes: 40 << 20,
+            volumes_bytes: 3 * gib,
+            reclaimable_bytes: 21 * gib / 10,
+            ..Default::default()
+        };
+        app.state.hosts.disks = [
+            ("fleet-1".to_owned(), Ok(disk)),
+            (
+                "fleet-2".to_owned(),
+                Err("/system/df not answered within 15s".to_owned()),
+            ),
+        ]
+        .into();
         insta::assert_snapshot!(snapshot::render(&mut app, 150, 12));
         insta::assert_snapshot!("hosts_80x24", snapshot::render(&mut app, 80, 24));
+        // Wide enough for the whole DOCKER DISK column.
+        insta::assert_snapshot!("hosts_190x8", snapshot::render(&mut app, 190, 8));
     }
 }
