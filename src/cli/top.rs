@@ -191,21 +191,13 @@ fn print(top: &Top, args: &TopArgs) -> Result<(), CliError> {
 }
 
 fn cells(r: &Row, key: Sort) -> Vec<String> {
-    let mem = match r.rates.mem_limit_bytes {
-        Some(limit) => format!("{} / {}", bytes(r.rates.mem_bytes), bytes(limit)),
-        None => bytes(r.rates.mem_bytes),
-    };
-    let floor = match key {
-        Sort::Cpu => 5.0,
-        _ => 1024.0,
-    };
     vec![
         r.host.clone(),
         r.container.clone(),
         format!("{:.1}", r.rates.cpu_pct),
-        mem,
+        r.rates.mem_phrase(),
         bytes(r.rates.net_bps as u64),
         bytes(r.rates.io_bps as u64),
-        sparkline(&r.history, SPARK, floor),
+        sparkline(&r.history, SPARK, key.spark_floor()),
     ]
 }

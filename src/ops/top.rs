@@ -33,6 +33,15 @@ impl Sort {
         }
     }
 
+    /// The least a sparkline scales to: an idle row stays flat instead of
+    /// showing noise at full height.
+    pub fn spark_floor(self) -> f64 {
+        match self {
+            Sort::Cpu => 5.0,
+            Sort::Mem | Sort::Net | Sort::Io => 1024.0,
+        }
+    }
+
     /// The next key (the TUI cycles with one key).
     pub fn next(self) -> Sort {
         let i = Sort::ALL.iter().position(|s| *s == self).unwrap_or(0);
@@ -65,6 +74,15 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// "88.4 MiB / 512.0 MiB", or the use alone without a limit.
+    pub fn mem_phrase(&self) -> String {
+        let used = crate::human::bytes(self.mem_bytes);
+        match self.mem_limit_bytes {
+            Some(limit) => format!("{used} / {}", crate::human::bytes(limit)),
+            None => used,
+        }
+    }
+
     pub fn get(&self, key: Sort) -> f64 {
         match key {
             Sort::Cpu => self.cpu_pct,
@@ -126,7 +144,7 @@ pub struct HostUse {
     pub mem_used_pct: Option<f64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct HostTop {
     last: Option<(f64, HostCounters)>,
     now: HostUse,
@@ -134,7 +152,7 @@ struct HostTop {
 }
 
 /// Every host's containers and their history.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Top {
     hosts: BTreeMap<String, HostTop>,
 }

@@ -34,6 +34,7 @@ pub enum Action {
     ViewAudit,
     ViewTriage,
     ViewTimeline,
+    ViewTop,
     Events,
     Snapshot,
     Silence,
@@ -110,6 +111,7 @@ impl Action {
             Action::ViewAudit => "audit trail",
             Action::ViewTriage => "triage: what is broken, most severe first",
             Action::ViewTimeline => "timeline: what changed across the fleet (last hour)",
+            Action::ViewTop => "top: containers ranked by CPU, memory, network, I/O (o: next)",
             Action::Events => "triage: the selected problem's events in the timeline",
             Action::Snapshot => "write an incident snapshot (Markdown + JSON)",
             Action::Silence => {
@@ -313,6 +315,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ViewAudit, &["4"]),
     (Action::ViewTriage, &["5"]),
     (Action::ViewTimeline, &["6"]),
+    (Action::ViewTop, &["7"]),
     (Action::Events, &["T"]),
     (Action::Snapshot, &["S"]),
     (Action::Silence, &["z"]),

@@ -43,6 +43,7 @@ pub struct ViewStates {
     pub audit: AuditState,
     pub triage: TriageState,
     pub timeline: crate::tui::state::timeline::TimelineState,
+    pub top: crate::tui::state::top::TopState,
     /// Open while the Logs view is.
     pub logs: Option<LogsState>,
     /// Open while the Inspect view is.
@@ -192,6 +193,14 @@ impl App {
                 let msgs = self.state.hosts.disks_read(reading);
                 self.apply(msgs)
             }
+            AppEvent::TopTick => {
+                let msgs = self.state.top.tick();
+                self.apply(msgs)
+            }
+            AppEvent::TopRead(round) => {
+                self.state.top.read(round, &self.fleet);
+                Vec::new()
+            }
             AppEvent::SnapshotGathered(result) => {
                 let msgs = self.state.triage.gathered(result);
                 self.apply(msgs)
@@ -269,6 +278,7 @@ impl App {
             Action::ViewAudit => vec![Msg::Switch(View::Audit)],
             Action::ViewTriage => vec![Msg::Switch(View::Triage)],
             Action::ViewTimeline => vec![Msg::Switch(View::Timeline)],
+            Action::ViewTop => vec![Msg::Switch(View::Top)],
             // A triage problem's events: the timeline narrowed to its containers.
             Action::Events if self.view == View::Triage => {
                 vec![Msg::Timeline(
@@ -322,6 +332,7 @@ impl App {
             View::Audit => self.state.audit.handle(action, &ctx),
             View::Triage => self.state.triage.handle(action, &ctx),
             View::Timeline => self.state.timeline.handle(action, &ctx),
+            View::Top => self.state.top.handle(action, &ctx),
             View::Logs => self
                 .state
                 .logs
@@ -438,6 +449,11 @@ impl App {
         }
         if view == View::Timeline {
             effects.push(self.state.timeline.load(Vec::new()));
+        }
+        if view == View::Top {
+            // The first figures after two rounds: the first one now.
+            let msgs = self.state.top.tick();
+            effects.extend(self.apply(msgs));
         }
         effects
     }

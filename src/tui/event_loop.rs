@@ -15,7 +15,7 @@ use super::state::deploy::DeployRequest;
 use super::tasks::{self, PrepareResult};
 use super::{
     AUDIT_EVERY, AUDIT_VIEW_LIMIT, COMPOSE_EVERY, DISK_EVERY, MAX_EVENTS_PER_FRAME, STATS_EVERY,
-    TuiOptions,
+    TOP_EVERY, TuiOptions,
 };
 use super::{input, pace, shell, theme, views};
 use crate::config::{Inventory, ServiceSpec};
@@ -51,6 +51,8 @@ struct Sources {
     compose_tick: Interval,
     /// Docker's disk usage: read while the Hosts view is open, at most this often.
     disk_tick: Interval,
+    /// Container counters: read while the Top view is open.
+    top_tick: Interval,
     /// The Timeline view's audit records: the log's end, looked at while it is open.
     audit_tick: Interval,
     audit_tail: ops::AuditTail,
@@ -98,6 +100,8 @@ pub(super) struct Loop {
     /// Answers of background reads (the timeline, snapshots, drift) come back here.
     loaded_tx: mpsc::Sender<AppEvent>,
     loaded_rx: mpsc::Receiver<AppEvent>,
+    /// The counters reader (started when the Top view first opens).
+    top: Option<mpsc::Sender<tasks::TopRequest>>,
 }
 
 impl Loop {
@@ -122,6 +126,7 @@ impl Loop {
             theme: theme::Theme::from_env(),
             loaded_tx,
             loaded_rx,
+            top: None,
         }
     }
 
@@ -148,6 +153,7 @@ impl Loop {
             stats_tick: every(STATS_EVERY),
             compose_tick: every(COMPOSE_EVERY),
             disk_tick: every(DISK_EVERY),
+            top_tick: every(TOP_EVERY),
             audit_tick: every(AUDIT_EVERY),
             audit_tail: ops::AuditTail::at_end(&self.audit),
             silence_tick: every(SILENCES_EVERY),
@@ -204,6 +210,7 @@ impl Loop {
                 Some(AppEvent::ComposeTick)
             }
             _ = src.disk_tick.tick(), if view == app::View::Hosts => Some(AppEvent::DiskTick),
+            _ = src.top_tick.tick(), if view == app::View::Top => Some(AppEvent::TopTick),
             _ = src.audit_tick.tick(), if view == app::View::Timeline => {
                 self.audit_appended(&mut src.audit_tail)
             }
@@ -409,6 +416,20 @@ impl Loop {
             }
             AppEffect::ReadDisks => {
                 tasks::read_disks(&self.app.fleet, &self.fleet, &self.loaded_tx)
+            }
+            AppEffect::ReadTop => {
+                let request = tasks::top_request(&self.app.fleet, &self.fleet);
+                let reader = self
+                    .top
+                    .get_or_insert_with(|| tasks::top_reader(&self.loaded_tx));
+                // The view asks again only after an answer, so the reader
+                // is never busy here; a reader that ended is started anew.
+                if let Err(e) = reader.try_send(request) {
+                    if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                        self.top = None;
+                    }
+                    follow_up.push_back(AppEvent::TopRead(Vec::new()));
+                }
             }
             AppEffect::Snapshot { markdown, json } => self.write_snapshot(&markdown, &json),
             AppEffect::Silence {

@@ -30,6 +30,8 @@ const COMPOSE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Docker's disk usage is read at most this often while the Hosts view is
 /// open (the daemon sizes every container's writable layer for it).
 const DISK_EVERY: std::time::Duration = std::time::Duration::from_secs(180);
+/// Container counters while the Top view is open (its history's step).
+const TOP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often the open Timeline view looks for new audit records (a local
 /// file: one `stat` when nothing changed).
 const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -24,6 +24,7 @@ pub enum View {
     Audit,
     Triage,
     Timeline,
+    Top,
     Logs,
     Inspect,
     /// Entered from a service (D); not a tab.
@@ -31,13 +32,14 @@ pub enum View {
 }
 
 impl View {
-    pub const TABS: [View; 6] = [
+    pub const TABS: [View; 7] = [
         View::Hosts,
         View::Containers,
         View::Services,
         View::Audit,
         View::Triage,
         View::Timeline,
+        View::Top,
     ];
 
     pub fn title(self) -> &'static str {
@@ -48,6 +50,7 @@ impl View {
             View::Audit => "Audit",
             View::Triage => "Triage",
             View::Timeline => "Timeline",
+            View::Top => "Top",
             View::Logs => "Logs",
             View::Inspect => "Inspect",
             View::Deploy => "Deploy",
@@ -78,6 +81,11 @@ pub enum AppEvent {
     DiskTick,
     /// A background read of Docker's disk usage ended.
     DisksRead(DiskReading),
+    /// Periodic, while the Top view is open: time to read every host's
+    /// container counters.
+    TopTick,
+    /// A round of counter readings ended.
+    TopRead(crate::tui::state::top::TopRound),
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
     Notice {
         text: String,
@@ -129,6 +137,9 @@ pub enum AppEffect {
     /// Read every host's Docker disk usage (`/system/df`) in a background
     /// task; answer with `DisksRead`.
     ReadDisks,
+    /// Read every host's container counters (one exec per host through the
+    /// background reader); answer with `TopRead`.
+    ReadTop,
     /// Add a silence of `target` for `length` to the silences file, or
     /// (`end`) end its silences; answer with `Silences`.
     Silence {

@@ -49,7 +49,8 @@ pub fn slot(view: View) -> Slot {
 /// Whether `ev`, not yet applied to `app`'s fleet state, changes the screen.
 pub fn cause(ev: &AppEvent, view: View, fleet: &FleetState) -> Cause {
     match ev {
-        AppEvent::StatsTick => Cause::None,
+        AppEvent::StatsTick | AppEvent::TopTick => Cause::None,
+        AppEvent::TopRead(_) => Cause::Background,
         AppEvent::Fleet(FleetEvent { host, kind }) => match kind {
             // Outside the Timeline, the list refresh a Docker event causes is the change.
             HostEvent::DockerEvent(_) if view != View::Timeline => Cause::None,

@@ -163,3 +163,51 @@ pub(super) fn read_disks(state: &FleetState, fleet: &Fleet, loaded: &mpsc::Sende
         let _ = loaded.send(AppEvent::DisksRead(reading)).await;
     });
 }
+
+/// One round's work for the counters reader: each host's name, handles
+/// (None when down) and running containers (id, start time).
+pub(super) type TopRequest = Vec<(String, Option<crate::fleet::Handles>, Vec<(String, String)>)>;
+
+/// Bound on one host's counters reading.
+const TOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The counters reader: one task for the TUI's life, holding each host's
+/// collector (its PIDs and its pipe) between rounds; answers `TopRead`.
+pub(super) fn top_reader(loaded: &mpsc::Sender<AppEvent>) -> mpsc::Sender<TopRequest> {
+    let (tx, mut rx) = mpsc::channel::<TopRequest>(1);
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let mut collectors: Vec<crate::fleet::top::Collector> = Vec::new();
+        while let Some(request) = rx.recv().await {
+            collectors.resize_with(request.len(), Default::default);
+            let work = collectors.iter_mut().zip(request).map(
+                |(c, (host, handles, running))| async move {
+                    let handles = handles?;
+                    Some((host, c.read(&handles, &running, TOP_WITHIN).await))
+                },
+            );
+            let round = futures::future::join_all(work)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            if loaded.send(AppEvent::TopRead(round)).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// This round's request: every host, in inventory order.
+pub(super) fn top_request(state: &FleetState, fleet: &Fleet) -> TopRequest {
+    state
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| {
+            let handles = fleet.handles(hi).filter(|_| h.is_up());
+            (h.spec.name.clone(), handles, crate::fleet::top::running(h))
+        })
+        .collect()
+}

@@ -307,6 +307,8 @@ fn tab_cycles_views_and_audit_loads() {
     app.update(code(KeyCode::Tab));
     assert_eq!(app.view, View::Timeline);
     app.update(code(KeyCode::Tab));
+    assert_eq!(app.view, View::Top);
+    app.update(code(KeyCode::Tab));
     assert_eq!(app.view, View::Hosts);
 }
 

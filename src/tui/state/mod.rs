@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod logs;
 pub mod services;
 pub mod timeline;
+pub mod top;
 pub mod triage;
 
 use super::action::Action;

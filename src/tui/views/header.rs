@@ -153,6 +153,13 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Back, "back"),
             (Action::Help, "help"),
         ],
+        View::Top => &[
+            (Action::SortNext, "rank by next"),
+            (Action::Open, "logs"),
+            (Action::Inspect, "inspect"),
+            (Action::Restart, "restart"),
+            (Action::Help, "help"),
+        ],
         View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
         // The Deploy view shows its own keys, which depend on the phase.
         View::Deploy => &[(Action::Help, "help")],

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod logs;
 pub mod services;
 pub mod timeline;
+pub mod top;
 pub mod triage;
 
 use ratatui::Frame;
@@ -84,6 +85,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         View::Audit => audit::render(frame, body, app, theme),
         View::Triage => triage::render(frame, body, app, theme),
         View::Timeline => timeline::render(frame, body, app, theme),
+        View::Top => top::render(frame, body, app, theme),
         View::Logs => logs::render(frame, body, app, theme),
         View::Inspect => inspect::render(frame, body, app, theme),
         View::Deploy => deploy::render(frame, body, app, theme),
