@@ -44,6 +44,7 @@ pub struct ViewStates {
     pub triage: TriageState,
     pub timeline: crate::tui::state::timeline::TimelineState,
     pub top: crate::tui::state::top::TopState,
+    pub disk: crate::tui::state::disk::DiskState,
     /// Open while the Logs view is.
     pub logs: Option<LogsState>,
     /// Open while the Inspect view is.
@@ -197,6 +198,14 @@ impl App {
                 let msgs = self.state.top.tick();
                 self.apply(msgs)
             }
+            AppEvent::PrunePlanned(plans) => {
+                self.state.disk.planned(plans);
+                Vec::new()
+            }
+            AppEvent::Pruned(result) => {
+                let msgs = self.state.disk.pruned(result);
+                self.apply(msgs)
+            }
             AppEvent::TopRead(round) => {
                 self.state.top.read(round, &self.fleet);
                 Vec::new()
@@ -279,6 +288,7 @@ impl App {
             Action::ViewTriage => vec![Msg::Switch(View::Triage)],
             Action::ViewTimeline => vec![Msg::Switch(View::Timeline)],
             Action::ViewTop => vec![Msg::Switch(View::Top)],
+            Action::ViewDisk => vec![Msg::Switch(View::Disk)],
             // A triage problem's events: the timeline narrowed to its containers.
             Action::Events if self.view == View::Triage => {
                 vec![Msg::Timeline(
@@ -333,6 +343,7 @@ impl App {
             View::Triage => self.state.triage.handle(action, &ctx),
             View::Timeline => self.state.timeline.handle(action, &ctx),
             View::Top => self.state.top.handle(action, &ctx),
+            View::Disk => self.state.disk.handle(action, &ctx),
             View::Logs => self
                 .state
                 .logs
@@ -449,6 +460,10 @@ impl App {
         }
         if view == View::Timeline {
             effects.push(self.state.timeline.load(Vec::new()));
+        }
+        if view == View::Disk {
+            let msgs = self.state.disk.read();
+            effects.extend(self.apply(msgs));
         }
         if view == View::Top {
             // The first figures after two rounds: the first one now.

@@ -417,6 +417,20 @@ impl Loop {
             AppEffect::ReadDisks => {
                 tasks::read_disks(&self.app.fleet, &self.fleet, &self.loaded_tx)
             }
+            AppEffect::PlanPrune(kinds) => tasks::plan_prune(
+                &self.app.fleet,
+                &self.fleet,
+                &self.deploy.services,
+                kinds,
+                &self.loaded_tx,
+            ),
+            AppEffect::Prune(plan) => tasks::prune(
+                &self.app.fleet,
+                &self.fleet,
+                *plan,
+                &self.audit,
+                &self.loaded_tx,
+            ),
             AppEffect::ReadTop => {
                 let request = tasks::top_request(&self.app.fleet, &self.fleet);
                 let reader = self

@@ -25,6 +25,7 @@ pub enum View {
     Triage,
     Timeline,
     Top,
+    Disk,
     Logs,
     Inspect,
     /// Entered from a service (D); not a tab.
@@ -32,7 +33,7 @@ pub enum View {
 }
 
 impl View {
-    pub const TABS: [View; 7] = [
+    pub const TABS: [View; 8] = [
         View::Hosts,
         View::Containers,
         View::Services,
@@ -40,6 +41,7 @@ impl View {
         View::Triage,
         View::Timeline,
         View::Top,
+        View::Disk,
     ];
 
     pub fn title(self) -> &'static str {
@@ -51,6 +53,7 @@ impl View {
             View::Triage => "Triage",
             View::Timeline => "Timeline",
             View::Top => "Top",
+            View::Disk => "Disk",
             View::Logs => "Logs",
             View::Inspect => "Inspect",
             View::Deploy => "Deploy",
@@ -86,6 +89,10 @@ pub enum AppEvent {
     TopTick,
     /// A round of counter readings ended.
     TopRead(crate::tui::state::top::TopRound),
+    /// What a prune would do on each host.
+    PrunePlanned(crate::tui::state::disk::PrunePlans),
+    /// A host's prune ended.
+    Pruned(Result<crate::ops::prune::run::HostResult, String>),
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
     Notice {
         text: String,
@@ -140,6 +147,11 @@ pub enum AppEffect {
     /// Read every host's container counters (one exec per host through the
     /// background reader); answer with `TopRead`.
     ReadTop,
+    /// Plan a prune of these kinds on every connected host in a task;
+    /// answer with `PrunePlanned`.
+    PlanPrune(crate::ops::prune::Kinds),
+    /// Carry a confirmed prune plan out (audited); answer with `Pruned`.
+    Prune(Box<crate::ops::prune::HostPlan>),
     /// Add a silence of `target` for `length` to the silences file, or
     /// (`end`) end its silences; answer with `Silences`.
     Silence {
@@ -237,6 +249,8 @@ pub enum Overlay {
     },
     /// Abort the running deploy (rolls back the hosts in flight)?
     ConfirmAbort,
+    /// Remove what this plan lists?
+    ConfirmPrune(Box<crate::ops::prune::HostPlan>),
     /// A host presented a key flotilla refused: trust it (unknown only)?
     HostKey {
         host: crate::fleet::HostId,

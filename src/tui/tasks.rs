@@ -211,3 +211,59 @@ pub(super) fn top_request(state: &FleetState, fleet: &Fleet) -> TopRequest {
         })
         .collect()
 }
+
+/// Every connected host's prune plan, in a task; answered as `PrunePlanned`.
+pub(super) fn plan_prune(
+    state: &FleetState,
+    fleet: &Fleet,
+    services: &[ServiceSpec],
+    kinds: ops::prune::Kinds,
+    loaded: &mpsc::Sender<AppEvent>,
+) {
+    let hosts: Vec<(String, Option<bollard::Docker>)> = state
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| (h.spec.name.clone(), fleet.docker(hi).filter(|_| h.is_up())))
+        .collect();
+    let services = services.to_vec();
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let work = hosts.into_iter().map(|(host, docker)| {
+            let services = &services;
+            async move {
+                let Some(docker) = docker else {
+                    return (host, Err("not connected".to_owned()));
+                };
+                let facts = ops::prune::collect::facts(&docker).await;
+                let plan = facts.map(|f| ops::prune::plan(&host, &f, services, kinds, None));
+                (host, plan)
+            }
+        });
+        let plans = futures::future::join_all(work).await.into_iter().collect();
+        let _ = loaded.send(AppEvent::PrunePlanned(plans)).await;
+    });
+}
+
+/// Carries a confirmed prune plan out over the host's open session;
+/// answered as `Pruned`.
+pub(super) fn prune(
+    state: &FleetState,
+    fleet: &Fleet,
+    plan: ops::prune::HostPlan,
+    audit: &AuditLog,
+    loaded: &mpsc::Sender<AppEvent>,
+) {
+    let docker = state
+        .host_named(&plan.host)
+        .and_then(|(hi, h)| fleet.docker(hi).filter(|_| h.is_up()));
+    let audit = audit.clone();
+    let loaded = loaded.clone();
+    tokio::spawn(async move {
+        let result = match docker {
+            Some(d) => Ok(ops::prune::run::execute(&d, &plan, &audit).await),
+            None => Err("not connected".to_owned()),
+        };
+        let _ = loaded.send(AppEvent::Pruned(result)).await;
+    });
+}

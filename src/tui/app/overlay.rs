@@ -35,6 +35,21 @@ impl App {
                 address,
                 problem,
             } => self.on_host_key_dialog(host, host_name, address, problem, key),
+            Overlay::ConfirmPrune(plan) => match self.keymap.dialog_action(&key) {
+                Some(Action::Confirm) => {
+                    self.say(format!("pruning {}…", plan.host));
+                    self.state.disk.pruning = Some(plan.host.clone());
+                    vec![AppEffect::Prune(plan)]
+                }
+                Some(Action::Cancel) => {
+                    self.say("prune cancelled");
+                    Vec::new()
+                }
+                _ => {
+                    self.overlay = Overlay::ConfirmPrune(plan);
+                    Vec::new()
+                }
+            },
             // Only a yes aborts; any other key keeps the deploy going.
             Overlay::ConfirmAbort => {
                 let msgs = match self.keymap.dialog_action(&key) {

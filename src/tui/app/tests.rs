@@ -308,6 +308,11 @@ fn tab_cycles_views_and_audit_loads() {
     assert_eq!(app.view, View::Timeline);
     app.update(code(KeyCode::Tab));
     assert_eq!(app.view, View::Top);
+    assert!(matches!(
+        app.update(code(KeyCode::Tab)).as_slice(),
+        [AppEffect::PlanPrune(_)]
+    ));
+    assert_eq!(app.view, View::Disk);
     app.update(code(KeyCode::Tab));
     assert_eq!(app.view, View::Hosts);
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod compose;
 pub mod containers;
 pub mod deploy;
+pub mod disk;
 pub mod filter;
 pub mod hosts;
 pub mod inspect;

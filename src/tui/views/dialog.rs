@@ -261,6 +261,53 @@ pub fn confirm_abort(frame: &mut Frame, theme: &Theme, app: &App) {
     frame.render_widget(para, area);
 }
 
+/// Remove what a host's prune plan lists? Counts per kind and the space.
+pub fn confirm_prune(
+    frame: &mut Frame,
+    theme: &Theme,
+    app: &App,
+    plan: &crate::ops::prune::HostPlan,
+) {
+    use crate::ops::prune::Kind;
+    let count = |k: Kind| plan.remove.iter().filter(|i| i.kind == k).count();
+    let [area] = Layout::horizontal([Constraint::Max(76)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::vertical([Constraint::Length(9)])
+        .flex(Flex::Center)
+        .areas(area);
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("Prune "),
+            Span::styled(plan.host.clone(), theme.unhealthy),
+            Span::raw(format!(
+                ": {} container(s), {} image(s), {} volume(s), {}?",
+                count(Kind::Container),
+                count(Kind::Image),
+                count(Kind::Volume),
+                crate::human::bytes(plan.bytes())
+            )),
+        ]),
+        Line::from("Exactly the rows listed; rollback images and what runs stay."),
+        Line::from("Each removal is audited; Docker refuses what came into use since."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(app.keymap.dialog_hint(Action::Confirm), theme.key),
+            Span::raw(" prune   "),
+            Span::styled(app.keymap.dialog_hint(Action::Cancel), theme.key),
+            Span::raw(" cancel"),
+        ]),
+    ];
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.unhealthy)
+            .title(Span::styled(" Confirm prune ", theme.title)),
+    );
+    frame.render_widget(Clear, area);
+    frame.render_widget(para, area);
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fleet::{FleetEvent, HostCommand, HostEvent, HostKeyProblem};

@@ -160,6 +160,11 @@ fn hints(app: &App, theme: &Theme) -> Line<'static> {
             (Action::Restart, "restart"),
             (Action::Help, "help"),
         ],
+        View::Disk => &[
+            (Action::Prune, "prune host"),
+            (Action::Volumes, "volumes"),
+            (Action::Help, "help"),
+        ],
         View::Inspect => &[(Action::Back, "back"), (Action::Help, "help")],
         // The Deploy view shows its own keys, which depend on the phase.
         View::Deploy => &[(Action::Help, "help")],

@@ -57,7 +57,7 @@ mod tests {
     fn help_lists_every_action_from_the_keymap() {
         let mut app = app();
         press(&mut app, '?');
-        let screen = snapshot::render(&mut app, 100, 62);
+        let screen = snapshot::render(&mut app, 100, 66);
         for a in Action::all() {
             assert!(screen.contains(a.name()), "{a:?} missing from help");
         }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod containers;
 pub mod deploy;
 pub mod dialog;
+pub mod disk;
 pub mod header;
 pub mod help;
 pub mod hosts;
@@ -86,6 +87,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         View::Triage => triage::render(frame, body, app, theme),
         View::Timeline => timeline::render(frame, body, app, theme),
         View::Top => top::render(frame, body, app, theme),
+        View::Disk => disk::render(frame, body, app, theme),
         View::Logs => logs::render(frame, body, app, theme),
         View::Inspect => inspect::render(frame, body, app, theme),
         View::Deploy => deploy::render(frame, body, app, theme),
@@ -101,6 +103,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             dialog::input(frame, foot, theme, &prompt(app, *kind), text)
         }
         Overlay::ConfirmAbort => dialog::confirm_abort(frame, theme, app),
+        Overlay::ConfirmPrune(plan) => dialog::confirm_prune(frame, theme, app, plan),
         Overlay::HostKey {
             host_name,
             address,
