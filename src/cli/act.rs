@@ -1,7 +1,7 @@
 //! `flotilla restart|stop|start|kill TARGET...`: resolve targets across the
 //! fleet, confirm, run, audit, report.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use clap::Args;
 use clap_complete::engine::ArgValueCandidates;
@@ -227,16 +227,8 @@ fn confirm(
         );
     }
     let _ = write!(err, "Proceed? [y/N] ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError {
-            exit: Exit::Internal,
-            message: format!("reading the answer: {e}"),
-        })?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    drop(err);
+    super::answered_yes()
 }
 
 #[cfg(test)]

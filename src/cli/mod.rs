@@ -287,6 +287,21 @@ fn report_unreachable(state: &FleetState, json: bool) -> Exit {
     exit
 }
 
+/// Reads the answer to a question already printed on stderr: yes or not.
+fn answered_yes() -> Result<bool, CliError> {
+    use std::io::BufRead;
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError {
+            exit: Exit::Internal,
+            message: format!("reading the answer: {e}"),
+        })?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError {
         exit: Exit::Internal,

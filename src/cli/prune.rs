@@ -2,7 +2,7 @@
 //! images, with `--volumes` unused anonymous volumes), show it with the
 //! space it takes, then — confirmed, not read-only — remove exactly that.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use clap::Args;
 use serde::Serialize;
@@ -306,16 +306,8 @@ fn confirm(report: &Report) -> Result<bool, CliError> {
         bytes(total),
         report.hosts.len()
     );
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError {
-            exit: Exit::Internal,
-            message: format!("reading the answer: {e}"),
-        })?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    drop(err);
+    super::answered_yes()
 }
 
 #[cfg(test)]

@@ -167,22 +167,12 @@ fn print(top: &Top, args: &TopArgs) -> Result<(), CliError> {
         })
         .collect();
     let table_rows: Vec<Vec<String>> = rows.iter().map(|r| cells(r, args.sort)).collect();
-    let history = format!("{} (LAST HOUR)", args.sort.name().to_uppercase());
+    let columns = crate::ops::top::columns(args.sort);
+    let headers: Vec<&str> = columns.iter().map(String::as_str).collect();
     print!(
         "{}\n{}",
         hosts.join("  ·  "),
-        table::render(
-            &[
-                "HOST",
-                "CONTAINER",
-                "CPU%",
-                "MEM",
-                "NET/s",
-                "IO/s",
-                &history
-            ],
-            &table_rows
-        )
+        table::render(&headers, &table_rows)
     );
     if args.watch {
         println!();

@@ -60,6 +60,19 @@ impl std::str::FromStr for Sort {
     }
 }
 
+/// The columns a ranking shows, the last one the history of `key`.
+pub fn columns(key: Sort) -> [String; 7] {
+    [
+        "HOST".to_owned(),
+        "CONTAINER".to_owned(),
+        "CPU%".to_owned(),
+        "MEM".to_owned(),
+        "NET/s".to_owned(),
+        "IO/s".to_owned(),
+        format!("{} (LAST HOUR)", key.name().to_uppercase()),
+    ]
+}
+
 /// A container's use over the last interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Rates {

@@ -27,16 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Layout::vertical([Constraint::Length(height), Constraint::Min(3)]).areas(area);
     frame.render_widget(Paragraph::new(hosts).wrap(Wrap { trim: false }), head);
     let rows = top.rows();
-    let history = format!("{} (LAST HOUR)", top.sort.name().to_uppercase());
-    let header = Row::new(vec![
-        "HOST",
-        "CONTAINER",
-        "CPU%",
-        "MEM",
-        "NET/s",
-        "IO/s",
-        &history,
-    ]);
+    let header = Row::new(crate::ops::top::columns(top.sort));
     let table: Vec<Row> = rows.iter().map(|r| row(r, top.sort, theme)).collect();
     let title = match (rows.len(), top.rounds) {
         (0, 0 | 1) => " Top: reading counters (figures after two readings, 5 s apart) ".to_owned(),
