@@ -100,7 +100,11 @@ impl<'a> Watching<'a> {
             HostEvent::Logs {
                 container_id,
                 lines,
-            } => self.rules.lines(&host, container_id, lines),
+            } => {
+                if self.rules.lines(&host, container_id, lines) {
+                    return Ok(true);
+                }
+            }
             HostEvent::LogsEnded { container_id, .. } => self.rules.ended(&host, container_id),
             HostEvent::Disconnected { .. } => self.rules.host_lost(&host),
             _ => {}

@@ -168,11 +168,13 @@ impl Rules {
     }
 
     /// New lines of one container: each counted once, by every log rule
-    /// that covers it.
-    pub fn lines(&mut self, host: &str, container_id: &str, lines: &[RawLogLine]) {
+    /// that covers it. True when a line matched a rule: look soon, before
+    /// a burst shorter than the look interval leaves the rule's window.
+    pub fn lines(&mut self, host: &str, container_id: &str, lines: &[RawLogLine]) -> bool {
         let Some(s) = self.streams.get_mut(&stream_key(host, container_id)) else {
-            return;
+            return false;
         };
+        let mut matched = false;
         let started = self.started.as_nanosecond();
         for raw in lines {
             let (ts, body) = parse_docker_line(&raw.bytes);
@@ -188,6 +190,7 @@ impl Rules {
                 if !search.is_match(&text) {
                     continue;
                 }
+                matched = true;
                 let m = s.matches.entry(i).or_default();
                 m.times.push_back(ts.unwrap_or(started));
                 while m.times.len() > *count {
@@ -199,6 +202,7 @@ impl Rules {
                 }
             }
         }
+        matched
     }
 
     /// Every rule that holds at `now`. Forgets containers that are gone.

@@ -239,7 +239,11 @@ fn log_rule_counts_matching_lines_in_the_window_each_once() {
     let l2 = line("2026-12-05T20:00:02.000000000Z", "panic: oh no");
     let quiet = line("2026-12-05T20:00:01.500000000Z", "all good");
 
-    rules.lines("fleet-1", WEB1, &[l1.clone(), quiet.clone()]);
+    // A matching line asks for a look at once (a burst can be shorter
+    // than the look interval); quiet lines do not.
+    assert!(rules.lines("fleet-1", WEB1, &[l1.clone(), quiet.clone()]));
+    let later = line("2026-12-05T20:00:01.700000000Z", "still good");
+    assert!(!rules.lines("fleet-1", WEB1, &[later]));
     assert!(
         hits_at(&mut rules, &fleet, "2026-12-05T20:00:30Z").is_empty(),
         "one match is below count 2"
