@@ -97,14 +97,11 @@ impl<'a> Watching<'a> {
                 action,
                 result,
             } => self.healed(&host, container, *action, result)?,
+            // A matching line: look at once (see `Rules::lines`).
             HostEvent::Logs {
                 container_id,
                 lines,
-            } => {
-                if self.rules.lines(&host, container_id, lines) {
-                    return Ok(true);
-                }
-            }
+            } if self.rules.lines(&host, container_id, lines) => return Ok(true),
             HostEvent::LogsEnded { container_id, .. } => self.rules.ended(&host, container_id),
             HostEvent::Disconnected { .. } => self.rules.host_lost(&host),
             _ => {}
