@@ -178,6 +178,34 @@ impl App {
                 self.state.deploy.ended();
                 Vec::new()
             }
+            AppEvent::SnapshotGathered(result) => {
+                let msgs = self.state.triage.gathered(result);
+                self.apply(msgs)
+            }
+            AppEvent::KeptRead { title, path, text } => self.kept_read(title, &path, text),
+            AppEvent::AuditAppended(records) => {
+                self.state.timeline.audit(&self.fleet, &records);
+                Vec::new()
+            }
+            AppEvent::TimelineLoaded { entries, failed } => {
+                self.state.timeline.loaded(entries, failed);
+                Vec::new()
+            }
+            AppEvent::Silences(list) => {
+                self.state.triage.silences = list;
+                Vec::new()
+            }
+            AppEvent::AuditLoaded(records) => {
+                self.state.audit.loaded(records);
+                Vec::new()
+            }
+            other => self.on_reading(other),
+        }
+    }
+
+    /// The periodic background reads: time for one, or one came back.
+    fn on_reading(&mut self, event: AppEvent) -> Vec<AppEffect> {
+        match event {
             AppEvent::ComposeTick => {
                 let msgs = self.state.compose.tick();
                 self.apply(msgs)
@@ -210,27 +238,7 @@ impl App {
                 self.state.top.read(round, &self.fleet);
                 Vec::new()
             }
-            AppEvent::SnapshotGathered(result) => {
-                let msgs = self.state.triage.gathered(result);
-                self.apply(msgs)
-            }
-            AppEvent::KeptRead { title, path, text } => self.kept_read(title, &path, text),
-            AppEvent::AuditAppended(records) => {
-                self.state.timeline.audit(&self.fleet, &records);
-                Vec::new()
-            }
-            AppEvent::TimelineLoaded { entries, failed } => {
-                self.state.timeline.loaded(entries, failed);
-                Vec::new()
-            }
-            AppEvent::Silences(list) => {
-                self.state.triage.silences = list;
-                Vec::new()
-            }
-            AppEvent::AuditLoaded(records) => {
-                self.state.audit.loaded(records);
-                Vec::new()
-            }
+            _ => Vec::new(),
         }
     }
 

@@ -431,20 +431,7 @@ impl Loop {
                 &self.audit,
                 &self.loaded_tx,
             ),
-            AppEffect::ReadTop => {
-                let request = tasks::top_request(&self.app.fleet, &self.fleet);
-                let reader = self
-                    .top
-                    .get_or_insert_with(|| tasks::top_reader(&self.loaded_tx));
-                // The view asks again only after an answer, so the reader
-                // is never busy here; a reader that ended is started anew.
-                if let Err(e) = reader.try_send(request) {
-                    if matches!(e, mpsc::error::TrySendError::Closed(_)) {
-                        self.top = None;
-                    }
-                    follow_up.push_back(AppEvent::TopRead(Vec::new()));
-                }
-            }
+            AppEffect::ReadTop => self.read_top(follow_up),
             AppEffect::Snapshot { markdown, json } => self.write_snapshot(&markdown, &json),
             AppEffect::Silence {
                 target,
@@ -460,6 +447,22 @@ impl Loop {
             }
         }
         false
+    }
+
+    /// A round for the counters reader (started on first use).
+    fn read_top(&mut self, follow_up: &mut VecDeque<AppEvent>) {
+        let request = tasks::top_request(&self.app.fleet, &self.fleet);
+        let reader = self
+            .top
+            .get_or_insert_with(|| tasks::top_reader(&self.loaded_tx));
+        // The view asks again only after an answer, so the reader is never
+        // busy here; a reader that ended is started anew.
+        if let Err(e) = reader.try_send(request) {
+            if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                self.top = None;
+            }
+            follow_up.push_back(AppEvent::TopRead(Vec::new()));
+        }
     }
 
     fn prepare_deploy(&mut self, service: &str, request: DeployRequest) {
