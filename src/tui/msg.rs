@@ -88,9 +88,9 @@ pub enum AppEvent {
     /// container counters.
     TopTick,
     /// A round of counter readings ended.
-    TopRead(crate::tui::state::top::TopRound),
+    TopRead(TopRound),
     /// What a prune would do on each host.
-    PrunePlanned(crate::tui::state::disk::PrunePlans),
+    PrunePlanned(PrunePlans),
     /// A host's prune ended.
     Pruned(Result<crate::ops::prune::run::HostResult, String>),
     /// Outcome of an effect the loop carried out (saving logs, writing audit).
@@ -284,6 +284,13 @@ pub struct PlanSummary {
     /// A real run would be refused (lock held, interrupted deploy).
     pub refusal: Option<String>,
 }
+
+/// Each host's counters reading of one round, or why it failed.
+pub type TopRound = Vec<(String, Result<crate::fleet::top::Reading, String>)>;
+
+/// Each host's prune plan, or why it could not be made.
+pub type PrunePlans =
+    std::collections::BTreeMap<String, Result<crate::ops::prune::HostPlan, String>>;
 
 /// Each host's Docker disk usage, or why it could not be read.
 pub type DiskReading =

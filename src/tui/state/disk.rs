@@ -3,16 +3,13 @@
 //! why, as `flotilla prune --dry-run` lists it; `P` prunes the selected
 //! host behind a dialog, read-only hosts refused, every removal audited.
 
-use std::collections::BTreeMap;
-
 use super::{Ctx, Msg, delta, moved};
 use crate::ops::prune::run::HostResult;
 use crate::ops::prune::{HostPlan, Item, Kinds};
 use crate::tui::action::Action;
 use crate::tui::msg::{AppEffect, Overlay};
 
-/// Each host's plan, or why it could not be made.
-pub type PrunePlans = BTreeMap<String, Result<HostPlan, String>>;
+pub use crate::tui::msg::PrunePlans;
 
 /// A line of the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use super::logs::LogSource;
 use super::{Ctx, Msg, container_action, delta, moved};
 use crate::fleet::FleetState;
-use crate::fleet::top::Reading;
 use crate::ops::top::{Row, Sort, Top};
 use crate::tui::action::Action;
 use crate::tui::msg::{AppEffect, RowKey};
 
-/// Each host's reading of one round, or why it failed.
-pub type TopRound = Vec<(String, Result<Reading, String>)>;
+pub use crate::tui::msg::TopRound;
 
 #[derive(Debug, Clone, Default)]
 pub struct TopState {

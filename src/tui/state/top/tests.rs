@@ -1,5 +1,5 @@
 use super::*;
-use crate::fleet::top::{Counters, HostCounters};
+use crate::fleet::top::{Counters, HostCounters, Reading};
 use crate::tui::msg::Settings;
 use crate::tui::testutil::sample_fleet;
 
