@@ -2,7 +2,6 @@
 //! network or block I/O, from cgroup counters read with one exec per host
 //! per interval; once, or `--watch` until interrupted.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,7 +9,7 @@ use clap::Args;
 use super::{
     Cli, CliError, Exit, Selection, actor_config, load_inventory, report_unreachable, select, table,
 };
-use crate::fleet::top::{Collector, running};
+use crate::fleet::top::{self, Collector};
 use crate::fleet::{ActorConfig, Fleet, FleetState};
 use crate::human::bytes;
 use crate::ops::top::{Row, Sort, Top, sparkline};
@@ -56,7 +55,7 @@ pub async fn run(cli: &Cli, args: &TopArgs) -> Result<Exit, CliError> {
     } else {
         Duration::from_secs(2)
     });
-    let mut collectors: Vec<Collector> = state.hosts.iter().map(|_| Collector::default()).collect();
+    let mut collectors: Vec<Collector> = Vec::new();
     let mut top = Top::default();
     let signal = |kind| tokio::signal::unix::signal(kind).map_err(|e| CliError::output(&e));
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -96,37 +95,15 @@ pub async fn run(cli: &Cli, args: &TopArgs) -> Result<Exit, CliError> {
 async fn read_all(
     fleet: &Fleet,
     state: &FleetState,
-    collectors: &mut [Collector],
+    collectors: &mut Vec<Collector>,
     top: &mut Top,
     every: Duration,
 ) {
     // A reading never takes longer than the interval (at least 5 s).
     let within = every.max(Duration::from_secs(5));
-    let work = collectors.iter_mut().enumerate().map(|(hi, c)| {
-        let host = &state.hosts[hi];
-        let handles = fleet.handles(hi).filter(|_| host.is_up());
-        let ids = running(host);
-        async move {
-            let handles = handles?;
-            Some((hi, c.read(&handles, &ids, within).await))
-        }
-    });
-    for (hi, got) in futures::future::join_all(work).await.into_iter().flatten() {
-        let host = &state.hosts[hi];
-        match got {
-            Ok(reading) => {
-                let names: HashMap<String, String> = host
-                    .containers
-                    .iter()
-                    .map(|c| (c.id.clone(), c.name.clone()))
-                    .collect();
-                top.ingest(&host.spec.name, &reading, &names);
-            }
-            Err(e) => {
-                top.forget(&host.spec.name);
-                eprintln!("flotilla: {}: counters: {e}", host.spec.name);
-            }
-        }
+    let round = top::read_round(collectors, top::request(state, fleet), within).await;
+    for (host, e) in top.ingest_round(round, state) {
+        eprintln!("flotilla: {host}: counters: {e}");
     }
 }
 

@@ -277,8 +277,51 @@ fn last(out: &str) -> String {
     crate::logs::sanitize::plain(out.lines().last().unwrap_or("no output").as_bytes())
 }
 
+/// One round's work: each host's name, handles (None when down) and
+/// running containers (id, start time), in inventory order.
+pub type Request = Vec<(String, Option<super::Handles>, Vec<(String, String)>)>;
+
+/// Each read host's reading, or why it has none; hosts that are down are
+/// left out.
+pub type Round = Vec<(String, Result<Reading, String>)>;
+
+/// This round's request: every host of `state`.
+pub fn request(state: &super::FleetState, fleet: &super::Fleet) -> Request {
+    state
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| {
+            let handles = fleet.handles(hi).filter(|_| h.is_up());
+            (h.spec.name.clone(), handles, running(h))
+        })
+        .collect()
+}
+
+/// Reads every connected host of `request` at once, each with its own
+/// collector (`collectors` grows to the request's length).
+pub async fn read_round(
+    collectors: &mut Vec<Collector>,
+    request: Request,
+    within: Duration,
+) -> Round {
+    collectors.resize_with(request.len(), Default::default);
+    let work = collectors
+        .iter_mut()
+        .zip(request)
+        .map(|(c, (host, handles, running))| async move {
+            let handles = handles?;
+            Some((host, c.read(&handles, &running, within).await))
+        });
+    futures::future::join_all(work)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// The running containers of a host as [`Collector::read`] takes them.
-pub fn running(host: &super::HostState) -> Vec<(String, String)> {
+fn running(host: &super::HostState) -> Vec<(String, String)> {
     host.containers
         .iter()
         .filter(|c| c.is_running())

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::fleet::top::{Counters, HostCounters, Reading};
+use crate::fleet::FleetState;
+use crate::fleet::top::{Counters, HostCounters, Reading, Round};
 
 /// An hour of readings at the default 5 s interval.
 pub const RING: usize = 720;
@@ -214,9 +215,31 @@ impl Top {
         }
     }
 
-    /// A host that went away: its rows go too.
-    pub fn forget(&mut self, host: &str) {
-        self.hosts.remove(host);
+    /// Folds in a round, naming containers as `fleet` lists them; a host
+    /// whose reading failed leaves the ranking. Returns those failures.
+    pub fn ingest_round(&mut self, round: Round, fleet: &FleetState) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        for (host, got) in round {
+            match got {
+                Ok(reading) => {
+                    let names: HashMap<String, String> = fleet
+                        .host_named(&host)
+                        .map(|(_, h)| {
+                            h.containers
+                                .iter()
+                                .map(|c| (c.id.clone(), c.name.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    self.ingest(&host, &reading, &names);
+                }
+                Err(e) => {
+                    self.hosts.remove(&host);
+                    failed.push((host, e));
+                }
+            }
+        }
+        failed
     }
 
     /// Every container with rates, highest `key` first (ties by host, name).

@@ -451,7 +451,7 @@ impl Loop {
 
     /// A round for the counters reader (started on first use).
     fn read_top(&mut self, follow_up: &mut VecDeque<AppEvent>) {
-        let request = tasks::top_request(&self.app.fleet, &self.fleet);
+        let request = crate::fleet::top::request(&self.app.fleet, &self.fleet);
         let reader = self
             .top
             .get_or_insert_with(|| tasks::top_reader(&self.loaded_tx));

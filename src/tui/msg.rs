@@ -286,7 +286,7 @@ pub struct PlanSummary {
 }
 
 /// Each host's counters reading of one round, or why it failed.
-pub type TopRound = Vec<(String, Result<crate::fleet::top::Reading, String>)>;
+pub type TopRound = crate::fleet::top::Round;
 
 /// Each host's prune plan, or why it could not be made.
 pub type PrunePlans =

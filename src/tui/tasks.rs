@@ -164,10 +164,6 @@ pub(super) fn read_disks(state: &FleetState, fleet: &Fleet, loaded: &mpsc::Sende
     });
 }
 
-/// One round's work for the counters reader: each host's name, handles
-/// (None when down) and running containers (id, start time).
-pub(super) type TopRequest = Vec<(String, Option<crate::fleet::Handles>, Vec<(String, String)>)>;
-
 /// Bound on one host's counters reading.
 const TOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -177,20 +173,9 @@ pub(super) fn top_reader(loaded: &mpsc::Sender<AppEvent>) -> mpsc::Sender<TopReq
     let (tx, mut rx) = mpsc::channel::<TopRequest>(1);
     let loaded = loaded.clone();
     tokio::spawn(async move {
-        let mut collectors: Vec<crate::fleet::top::Collector> = Vec::new();
+        let mut collectors = Vec::new();
         while let Some(request) = rx.recv().await {
-            collectors.resize_with(request.len(), Default::default);
-            let work = collectors.iter_mut().zip(request).map(
-                |(c, (host, handles, running))| async move {
-                    let handles = handles?;
-                    Some((host, c.read(&handles, &running, TOP_WITHIN).await))
-                },
-            );
-            let round = futures::future::join_all(work)
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
+            let round = crate::fleet::top::read_round(&mut collectors, request, TOP_WITHIN).await;
             if loaded.send(AppEvent::TopRead(round)).await.is_err() {
                 break;
             }
@@ -199,18 +184,7 @@ pub(super) fn top_reader(loaded: &mpsc::Sender<AppEvent>) -> mpsc::Sender<TopReq
     tx
 }
 
-/// This round's request: every host, in inventory order.
-pub(super) fn top_request(state: &FleetState, fleet: &Fleet) -> TopRequest {
-    state
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(hi, h)| {
-            let handles = fleet.handles(hi).filter(|_| h.is_up());
-            (h.spec.name.clone(), handles, crate::fleet::top::running(h))
-        })
-        .collect()
-}
+pub(super) use crate::fleet::top::Request as TopRequest;
 
 /// Every connected host's prune plan, in a task; answered as `PrunePlanned`.
 pub(super) fn plan_prune(

@@ -3,7 +3,7 @@
 //! tick, one round at a time); the cursor follows a container, not a
 //! position, as rows re-rank.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::logs::LogSource;
 use super::{Ctx, Msg, container_action, delta, moved};
@@ -39,30 +39,14 @@ impl TopState {
     /// A round came back.
     pub fn read(&mut self, round: TopRound, fleet: &FleetState) {
         self.reading = false;
-        if !round.is_empty() {
-            self.rounds += 1;
+        if round.is_empty() {
+            return;
         }
-        for (host, got) in round {
-            match got {
-                Ok(reading) => {
-                    let names: HashMap<String, String> = fleet
-                        .host_named(&host)
-                        .map(|(_, h)| {
-                            h.containers
-                                .iter()
-                                .map(|c| (c.id.clone(), c.name.clone()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.top.ingest(&host, &reading, &names);
-                    self.errors.remove(&host);
-                }
-                Err(e) => {
-                    self.top.forget(&host);
-                    self.errors.insert(host, e);
-                }
-            }
-        }
+        self.rounds += 1;
+        let read: Vec<String> = round.iter().map(|(h, _)| h.clone()).collect();
+        let failed = self.top.ingest_round(round, fleet);
+        self.errors.retain(|h, _| !read.contains(h));
+        self.errors.extend(failed);
     }
 
     pub fn rows(&self) -> Vec<Row> {
