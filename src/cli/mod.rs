@@ -287,6 +287,20 @@ fn report_unreachable(state: &FleetState, json: bool) -> Exit {
     exit
 }
 
+/// SIGINT and SIGTERM, listened to from now on: a `ctrl_c()` future made
+/// anew each turn of a loop misses a signal that arrives between turns.
+fn stop_signals() -> Result<(Signal, Signal), CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| signal(kind).map_err(|e| CliError::output(&e));
+    Ok((
+        listen(SignalKind::interrupt())?,
+        listen(SignalKind::terminate())?,
+    ))
+}
+
+/// A stop signal's stream.
+type Signal = tokio::signal::unix::Signal;
+
 /// Reads the answer to a question already printed on stderr: yes or not.
 fn answered_yes() -> Result<bool, CliError> {
     use std::io::BufRead;

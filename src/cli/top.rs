@@ -57,9 +57,7 @@ pub async fn run(cli: &Cli, args: &TopArgs) -> Result<Exit, CliError> {
     });
     let mut collectors: Vec<Collector> = Vec::new();
     let mut top = Top::default();
-    let signal = |kind| tokio::signal::unix::signal(kind).map_err(|e| CliError::output(&e));
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (mut int, mut term) = super::stop_signals()?;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut readings = 0;

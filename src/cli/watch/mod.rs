@@ -107,11 +107,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> Result<Exit, CliError> {
         ..ActorConfig::default()
     };
     let mut fleet = Fleet::spawn(&inventory, cfg);
-    // Listening from the start: a ctrl_c() future made anew each turn of
-    // the loop misses a SIGINT that arrives while a look runs.
-    let signal = |kind| tokio::signal::unix::signal(kind).map_err(|e| CliError::output(&e));
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let (mut int, mut term) = super::stop_signals()?;
     let (vitals_tx, mut vitals_rx) = mpsc::channel(1);
     let mut vitals_tick = tokio::time::interval(w.vitals_every());
     let mut disks = disks::Disks::default();
