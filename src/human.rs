@@ -12,6 +12,11 @@ fn scaled(n: u64) -> (f64, usize) {
     (v, unit)
 }
 
+/// A Docker id as `docker` prints it: 12 hex digits, without `sha256:`.
+pub fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
 /// "512 B", "3.2 GiB": for messages.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

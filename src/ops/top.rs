@@ -194,7 +194,10 @@ impl Top {
         h.containers
             .retain(|id, _| reading.containers.contains_key(id) || reading.stale.contains(id));
         for (id, now) in &reading.containers {
-            let name = names.get(id).cloned().unwrap_or_else(|| short(id));
+            let name = names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| crate::human::short_id(id));
             let s = h.containers.entry(id.clone()).or_insert_with(|| Series {
                 name: String::new(),
                 at_s: reading.at_s,
@@ -273,10 +276,6 @@ impl Top {
     pub fn hosts(&self) -> impl Iterator<Item = (&str, HostUse)> {
         self.hosts.iter().map(|(n, h)| (n.as_str(), h.now))
     }
-}
-
-fn short(id: &str) -> String {
-    id.chars().take(12).collect()
 }
 
 /// Rates between two readings; None when the clock did not move or a

@@ -143,7 +143,7 @@ pub async fn ensure(
         // Same image under another name: a tag is enough.
         step(
             Step::Tagging,
-            format!("{} as {image}", short(&source.image_id)),
+            format!("{} as {image}", crate::human::short_id(&source.image_id)),
         );
     } else {
         step(Step::Transferring, format!("from {}", source.name));
@@ -178,12 +178,8 @@ pub(super) fn report_present(events: &mpsc::Sender<DeployEvent>, host: &str, id:
         host: host.to_owned(),
         replica: None,
         step: Step::ImagePresent,
-        detail: short(id),
+        detail: crate::human::short_id(id),
     });
-}
-
-pub(super) fn short(id: &str) -> String {
-    id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 async fn bounded<T>(

@@ -45,11 +45,7 @@ fn without_defaults(
 }
 
 fn short_id(c: &ContainerInspectResponse) -> String {
-    c.id.as_deref()
-        .unwrap_or_default()
-        .chars()
-        .take(12)
-        .collect()
+    crate::human::short_id(c.id.as_deref().unwrap_or_default())
 }
 
 /// The old container's configuration on `image`, with `labels` added

@@ -296,8 +296,7 @@ fn repository(reference: &str) -> &str {
 /// An image's tags, or its short id when it has none.
 fn label_of(image: &ImageFact) -> String {
     if image.tags.is_empty() {
-        let hex = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
-        hex.chars().take(12).collect()
+        crate::human::short_id(&image.id)
     } else {
         image.tags.join(", ")
     }

@@ -13,7 +13,6 @@ use crate::ops::deploy::engine::{
 };
 use crate::ops::deploy::event::{DeployEvent, ReplicaRef, Step, Timings};
 use crate::ops::deploy::health::{self, Wait};
-use crate::ops::deploy::image;
 use crate::ops::deploy::kept::{self, Why};
 use crate::ops::deploy::plan::PlannedReplica;
 use crate::ops::deploy::probe::ContainerSnap;
@@ -444,7 +443,7 @@ impl Run<'_> {
                             .await?
                     }
                 };
-                self.step_at(at, Step::Starting, image::short(s.image_id));
+                self.step_at(at, Step::Starting, crate::human::short_id(s.image_id));
                 engine.start(&id).await.ctx(host, format!("start {name}"))?;
                 id
             }

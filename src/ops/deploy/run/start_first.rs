@@ -197,11 +197,7 @@ impl Run<'_> {
             format!("{} as {temp}, beside the old one", at.r.to),
         );
         let id = create(engine, host, temp, body).await?;
-        self.step_at(
-            at,
-            Step::Starting,
-            crate::ops::deploy::image::short(s.image_id),
-        );
+        self.step_at(at, Step::Starting, crate::human::short_id(s.image_id));
         engine.start(&id).await.ctx(host, format!("start {temp}"))?;
         Ok(id)
     }
@@ -313,12 +309,7 @@ fn untouched(e: DeployError) -> SwapFailed {
 /// The user-defined networks where the container answers to aliases.
 fn aliased(c: &ContainerInspectResponse) -> Vec<(String, EndpointSettings)> {
     // Docker 20.10 lists the container's short id among its aliases itself.
-    let short: String =
-        c.id.as_deref()
-            .unwrap_or_default()
-            .chars()
-            .take(12)
-            .collect();
+    let short = crate::human::short_id(c.id.as_deref().unwrap_or_default());
     c.network_settings
         .as_ref()
         .and_then(|n| n.networks.as_ref())
